@@ -1,0 +1,63 @@
+# mcr: build, test, demo. Targets are meant to be run as root on Debian 12 (tests build namespaces).
+SHELL := /bin/bash
+BUN_VERSION := 1.4.5
+BUN ?= $(shell command -v bun 2>/dev/null || echo /usr/local/bin/bun)
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+SHIM_SRC := $(wildcard shim/*.c)
+SHIM_HDR := $(wildcard shim/*.h)
+SHIM_SO := shim/build/libmcr_shim.so
+TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
+
+.PHONY: all deps shim build test test-c check typecheck demo bench clean sanitize
+
+all: build
+
+# Installs what is missing: a C toolchain, liburing, socat, iproute2, bun (from the npm registry).
+deps:
+	@bash scripts/deps.sh $(BUN_VERSION)
+
+node_modules/.installed: package.json bun.lock
+	$(BUN) install --frozen-lockfile
+	@touch $@
+
+shim: $(SHIM_SO)
+
+# liburing is linked statically and only mcr_* symbols are exported (shim/mcr_shim.map), so the
+# library that travels inside dist/mcr needs nothing but libc on the target host.
+$(SHIM_SO): $(SHIM_SRC) $(SHIM_HDR) shim/mcr_shim.map
+	@mkdir -p shim/build
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -fvisibility=hidden \
+		-Wl,--version-script=shim/mcr_shim.map -Wl,-z,defs -Wl,-z,now \
+		-o $@ $(filter %.c,$(SHIM_SRC)) -Wl,-Bstatic -luring -Wl,-Bdynamic
+
+build: dist/mcr
+
+dist/mcr: $(SHIM_SO) $(TS_SRC) node_modules/.installed
+	@mkdir -p dist
+	$(BUN) build --compile --no-compile-autoload-bunfig --no-compile-autoload-dotenv \
+		--outfile dist/mcr src/main.ts
+
+# C helpers that tests use to put crafted frames on a wire.
+test/tools/build/inject: test/tools/inject.c
+	@mkdir -p test/tools/build
+	$(CC) -O2 $(WARN) -o $@ $<
+
+test: deps build test/tools/build/inject
+	@bash scripts/test.sh
+
+typecheck: node_modules/.installed $(SHIM_SO)
+	$(BUN) x tsc --noEmit -p .
+
+check: typecheck
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fsyntax-only $(SHIM_SRC)
+
+demo: deps build
+	@bash scripts/demo.sh
+
+bench: deps build
+	$(BUN) bench/run.ts
+
+clean:
+	rm -rf dist shim/build test/tools/build node_modules

@@ -1,0 +1,119 @@
+/* mcr shim: the C half of the data plane, loaded by src/native/shim.ts through bun:ffi.
+ *
+ * Conventions (liburing's): every function returns 0 (or a count) on success and -errno on
+ * failure; nothing here prints or exits. Outputs go into memory the caller owns. No 64-bit
+ * return values (they would reach JavaScript as BigInt). */
+#ifndef MCR_SHIM_H
+#define MCR_SHIM_H
+
+#include <stdint.h>
+
+#define MCR_SHIM_ABI 1
+
+/* Drop reasons; src/stats/reasons.ts lists the same names in the same order. */
+enum mcr_drop {
+	MCR_DROP_RUNT,
+	MCR_DROP_VLAN_TRUNCATED,
+	MCR_DROP_VLAN_NESTED,
+	MCR_DROP_NOT_IPV4,
+	MCR_DROP_IP_TRUNCATED,
+	MCR_DROP_IP_VERSION,
+	MCR_DROP_IP_IHL,
+	MCR_DROP_IP_OPTIONS,
+	MCR_DROP_IP_CHECKSUM,
+	MCR_DROP_IP_LENGTH,
+	MCR_DROP_IP_FRAGMENT,
+	MCR_DROP_NOT_UDP,
+	MCR_DROP_UDP_TRUNCATED,
+	MCR_DROP_UDP_LENGTH,
+	MCR_DROP_FRAME_TRUNCATED,
+	MCR_DROP_NO_RULE,
+	MCR_DROP_SEND_ERROR,
+	MCR_DROP__COUNT
+};
+
+/* Worker-wide counters: uint64 each, in this order (src/native/shim.ts reads them in place). */
+enum mcr_counter {
+	MCR_C_RX_FRAMES,
+	MCR_C_RX_BYTES,
+	MCR_C_BATCHES,
+	MCR_C_RING_PACKETS, /* PACKET_STATISTICS tp_packets, accumulated (the kernel resets on read) */
+	MCR_C_RING_DROPS,   /* PACKET_STATISTICS tp_drops, accumulated */
+	MCR_C_TX_PACKETS,
+	MCR_C_TX_BYTES,
+	MCR_C_TX_ERRORS,
+	MCR_C_DROPS,        /* MCR_DROP__COUNT counters follow from here */
+	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
+};
+
+/* A parsed frame: offsets into the frame, in host order. */
+struct mcr_frame_info {
+	uint32_t group;    /* destination IPv4, network order */
+	uint32_t source;   /* source IPv4, network order */
+	uint16_t port;     /* destination UDP port, host order */
+	uint16_t sport;    /* source UDP port, host order */
+	uint16_t payload_off;
+	uint16_t payload_len;
+};
+
+/* Rule table entries, written by TypeScript into a flat buffer (little-endian, packed as laid out). */
+struct mcr_rule_entry {
+	uint32_t in_ifindex;
+	uint32_t group;        /* network order */
+	uint16_t port;         /* host order */
+	uint16_t n_outputs;
+	uint32_t first_output; /* index into the output table */
+	uint32_t counter_slot; /* index into the rule counters (packets, bytes) */
+};
+
+struct mcr_output_entry {
+	uint32_t ifindex;
+	uint32_t source;       /* interface IPv4 to send from, network order */
+	uint32_t dest;         /* group or host, network order */
+	uint16_t port;         /* host order */
+	uint8_t ttl;
+	uint8_t flags;         /* reserved, 0 */
+	uint32_t counter_slot; /* index into the output counters (packets, bytes, errors) */
+};
+
+struct mcr_worker;
+
+/* Frame parsing, exported for tests and the benchmark. Returns 0 when the frame is a well-formed
+ * Ethernet[/802.1Q]/IPv4/UDP datagram, else 1 + enum mcr_drop. */
+int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out);
+
+/* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
+ * rule_slots/output_slots size the per-rule and per-output counter arrays. */
+int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, struct mcr_worker **out);
+void mcr_worker_free(struct mcr_worker *w);
+
+/* Opens an AF_PACKET TPACKET_V2 ring on ifindex and joins PACKET_FANOUT group fanout_id (hash mode,
+ * so a flow stays on one worker). Returns the input's slot (>= 0). */
+int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
+int mcr_worker_input_remove(struct mcr_worker *w, int slot);
+/* The ring bytes and frame size the input got (after shrink-and-retry). */
+int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes, uint32_t *frame_size);
+
+/* Replaces the whole rule table between two batches. Opens egress sockets the new table needs and
+ * closes those it no longer uses. On error the old table stays in force. */
+int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
+			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
+
+/* Processes one batch from every input with frames ready; if none are ready, waits up to
+ * timeout_ms for one. Returns the frames processed (0 on timeout) or -errno. */
+int mcr_worker_poll(struct mcr_worker *w, int timeout_ms, int batch_max);
+
+/* Reads PACKET_STATISTICS of every input and adds it to the counters. */
+int mcr_worker_ring_stats(struct mcr_worker *w);
+
+/* Counter arrays, uint64 each: worker-wide (MCR_C__COUNT), per rule slot (2), per output slot (3). */
+uint64_t *mcr_worker_counters(struct mcr_worker *w);
+uint64_t *mcr_worker_rule_counters(struct mcr_worker *w);
+uint64_t *mcr_worker_output_counters(struct mcr_worker *w);
+
+/* Process helpers. */
+int mcr_affinity_pin(int cpu);          /* pins every thread of the process to cpu */
+int mcr_proc_parent_death(int signo);   /* PR_SET_PDEATHSIG */
+int mcr_notify_send(const char *path, const char *msg); /* one datagram to a unix socket (sd_notify) */
+
+#endif

@@ -1,0 +1,235 @@
+// The one file that imports bun:ffi. Everything else sees the shim through the plain
+// TypeScript interfaces below: numbers, typed arrays, no pointers.
+import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { writeSync, closeSync } from "node:fs";
+// Embedded in dist/mcr by `bun build --compile`; from source it is the built file's path.
+import shimFile from "../../shim/build/libmcr_shim.so" with { type: "file" };
+
+const { i32, u32, ptr: P, cstring, void: V } = FFIType;
+
+const symbols = {
+  mcr_frame_parse: { args: [P, u32, P], returns: i32 },
+  mcr_worker_new: { args: [u32, u32, u32, P], returns: i32 },
+  mcr_worker_free: { args: [P], returns: V },
+  mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },
+  mcr_worker_input_remove: { args: [P, i32], returns: i32 },
+  mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
+  mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
+  mcr_worker_ring_stats: { args: [P], returns: i32 },
+  mcr_worker_counters: { args: [P], returns: P },
+  mcr_worker_rule_counters: { args: [P], returns: P },
+  mcr_worker_output_counters: { args: [P], returns: P },
+  mcr_affinity_pin: { args: [i32], returns: i32 },
+  mcr_proc_parent_death: { args: [i32], returns: i32 },
+  mcr_notify_send: { args: [cstring, cstring], returns: i32 },
+} as const;
+
+type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+let lib: Lib | undefined;
+
+const MFD_CLOEXEC = 1;
+
+/**
+ * Loads the shim from a memfd: Bun would otherwise unpack the embedded file into $TMPDIR, and a
+ * noexec /tmp then refuses to map it. /proc/self/fd/N of a memfd is mappable everywhere.
+ */
+function load(): Lib {
+  if (lib) return lib;
+  const bytes = readEmbedded();
+  const libc = dlopen("libc.so.6", {
+    memfd_create: { args: [cstring, u32], returns: i32 },
+  });
+  const fd = libc.symbols.memfd_create(Buffer.from("mcr-shim\0"), MFD_CLOEXEC);
+  if (fd < 0) throw new Error("memfd_create failed: cannot load the embedded shim");
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    lib = dlopen(`/proc/self/fd/${fd}`, symbols).symbols;
+  } finally {
+    libc.close();
+    closeSync(fd); // the mapping keeps the library alive
+  }
+  return lib;
+}
+
+function readEmbedded(): Uint8Array {
+  // Bun.file on an embedded path reads from the binary itself; readFileSync works for both cases.
+  return require("node:fs").readFileSync(shimFile) as Uint8Array;
+}
+
+/** The shim's functions, loaded on first use. */
+export function shim(): Lib {
+  return load();
+}
+
+function check(ret: number, what: string): number {
+  if (ret < 0) throw new ShimError(what, -ret);
+  return ret;
+}
+
+export class ShimError extends Error {
+  constructor(
+    readonly what: string,
+    readonly errno: number,
+  ) {
+    super(`${what}: ${errnoName(errno)}`);
+    this.name = "ShimError";
+  }
+}
+
+const ERRNO: Record<number, string> = {
+  1: "EPERM (operation not permitted: mcr needs CAP_NET_RAW and CAP_NET_ADMIN)",
+  2: "ENOENT (no such file or directory)",
+  9: "EBADF (bad file descriptor)",
+  12: "ENOMEM (out of memory: try a smaller --ring-mb)",
+  13: "EACCES (permission denied)",
+  16: "EBUSY (device or resource busy)",
+  19: "ENODEV (no such device: is the interface there?)",
+  22: "EINVAL (invalid argument)",
+  24: "EMFILE (too many open files)",
+  38: "ENOSYS (not supported by this kernel)",
+  93: "EPROTONOSUPPORT (protocol not supported)",
+  95: "EOPNOTSUPP (operation not supported)",
+  97: "EAFNOSUPPORT (address family not supported)",
+  99: "EADDRNOTAVAIL (address not available on this interface)",
+  100: "ENETDOWN (network is down)",
+  101: "ENETUNREACH (network unreachable)",
+  105: "ENOBUFS (no buffer space)",
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO[errno] ?? `errno ${errno}`;
+}
+
+// ---- frame parsing (tests, benchmark) ----
+
+export interface FrameInfo {
+  group: string;
+  source: string;
+  port: number;
+  sport: number;
+  payloadOffset: number;
+  payloadLength: number;
+}
+
+const parseOut = new Uint8Array(16);
+const parseView = new DataView(parseOut.buffer);
+
+/** Parses one frame with the shim's parser: FrameInfo, or the drop reason's index (enum mcr_drop). */
+export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
+  const r = shim().mcr_frame_parse(ptr(frame), frame.length, ptr(parseOut));
+  if (r !== 0) return { drop: r - 1 };
+  const ip = (o: number) => `${parseOut[o]}.${parseOut[o + 1]}.${parseOut[o + 2]}.${parseOut[o + 3]}`;
+  return {
+    group: ip(0),
+    source: ip(4),
+    port: parseView.getUint16(8, true),
+    sport: parseView.getUint16(10, true),
+    payloadOffset: parseView.getUint16(12, true),
+    payloadLength: parseView.getUint16(14, true),
+  };
+}
+
+// ---- the worker's data plane ----
+
+export const COUNTERS = {
+  RX_FRAMES: 0,
+  RX_BYTES: 1,
+  BATCHES: 2,
+  RING_PACKETS: 3,
+  RING_DROPS: 4,
+  TX_PACKETS: 5,
+  TX_BYTES: 6,
+  TX_ERRORS: 7,
+  DROPS: 8,
+} as const;
+
+/** Sizes of the flat table records (struct mcr_rule_entry, struct mcr_output_entry). */
+export const RULE_ENTRY_BYTES = 20;
+export const OUTPUT_ENTRY_BYTES = 20;
+
+export interface DataPlane {
+  addInput(ifindex: number, fanoutId: number): number;
+  removeInput(slot: number): void;
+  inputInfo(slot: number): { ringBytes: number; frameSize: number };
+  /** rules: n x RULE_ENTRY_BYTES, outputs: n x OUTPUT_ENTRY_BYTES (see src/worker/table.ts). */
+  setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
+  poll(timeoutMs: number, batchMax: number): number;
+  ringStats(): void;
+  /** Live views of the shim's counters (read them, never write). */
+  counters: BigUint64Array;
+  ruleCounters: BigUint64Array; // [slot*2] packets, [slot*2+1] bytes
+  outputCounters: BigUint64Array; // [slot*3] packets, bytes, errors
+  close(): void;
+}
+
+export function openDataPlane(opts: {
+  ruleSlots: number;
+  outputSlots: number;
+  ringBytes: number;
+  nCounters: number;
+}): DataPlane {
+  const s = shim();
+  const out = new BigUint64Array(1);
+  check(s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(out)), "creating the worker");
+  const w = Number(out[0]) as Pointer;
+  const view = (p: Pointer | null, n: number) => new BigUint64Array(toArrayBuffer(p!, 0, n * 8));
+  const info = new Uint32Array(2);
+  let closed = false;
+  const empty = new Uint8Array(8);
+  return {
+    addInput: (ifindex, fanoutId) => check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`),
+    removeInput: (slot) => void check(s.mcr_worker_input_remove(w, slot), "closing a ring"),
+    inputInfo(slot) {
+      check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
+      return { ringBytes: info[0]!, frameSize: info[1]! };
+    },
+    setRules(rules, nRules, outputs, nOutputs) {
+      // ptr() refuses empty arrays; an empty table still needs a valid address.
+      const r = nRules > 0 ? rules : empty;
+      const o = nOutputs > 0 ? outputs : empty;
+      check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
+    },
+    poll: (timeoutMs, batchMax) => check(s.mcr_worker_poll(w, timeoutMs, batchMax), "receiving"),
+    ringStats: () => void check(s.mcr_worker_ring_stats(w), "reading ring statistics"),
+    counters: view(s.mcr_worker_counters(w), opts.nCounters),
+    ruleCounters: view(s.mcr_worker_rule_counters(w), opts.ruleSlots * 2),
+    outputCounters: view(s.mcr_worker_output_counters(w), opts.outputSlots * 3),
+    close() {
+      if (closed) return;
+      closed = true;
+      s.mcr_worker_free(w);
+    },
+  };
+}
+
+// ---- interfaces ----
+
+let libcNet: ReturnType<typeof openLibcNet> | undefined;
+function openLibcNet() {
+  return dlopen("libc.so.6", { if_nametoindex: { args: [cstring], returns: u32 } }).symbols;
+}
+
+/** if_nametoindex(3): the interface's index in this network namespace, 0 if there is none. */
+export function ifIndex(name: string): number {
+  libcNet ??= openLibcNet();
+  return libcNet.if_nametoindex(Buffer.from(name + "\0"));
+}
+
+// ---- process helpers ----
+
+export function pinToCpu(cpu: number): void {
+  check(shim().mcr_affinity_pin(cpu), `pinning to CPU ${cpu}`);
+}
+
+export function dieWithParent(signo = 9): void {
+  check(shim().mcr_proc_parent_death(signo), "setting the parent-death signal");
+}
+
+/** sd_notify(3): one datagram to $NOTIFY_SOCKET. */
+export function notifySystemd(state: string): void {
+  const path = process.env.NOTIFY_SOCKET;
+  if (!path) return;
+  check(shim().mcr_notify_send(Buffer.from(path + "\0"), Buffer.from(state + "\0")), "notifying systemd");
+}

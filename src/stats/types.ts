@@ -1,0 +1,25 @@
+import type { DropReason } from "./reasons.ts";
+
+export interface PacketCount {
+  packets: number;
+  bytes: number;
+}
+
+export interface OutputCount extends PacketCount {
+  errors: number;
+}
+
+/** A worker's counters since it started. The supervisor adds up workers and keeps totals across restarts. */
+export interface WorkerCounters {
+  rxFrames: number; // frames taken off the ring
+  rxBytes: number;
+  batches: number; // non-empty batches processed
+  ringPackets: number; // PACKET_STATISTICS tp_packets, accumulated
+  ringDrops: number; // PACKET_STATISTICS tp_drops, accumulated: the ring was full
+  txPackets: number; // sends the kernel accepted
+  txBytes: number;
+  txErrors: number;
+  drops: Record<DropReason, number>;
+  rules: Record<string, PacketCount>; // by rule id
+  outputs: Record<string, OutputCount>; // by `${ruleId}:${outputIndex}`
+}

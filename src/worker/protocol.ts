@@ -1,0 +1,56 @@
+// The pipe between the supervisor and a worker: one JSON object per line.
+// Supervisor -> worker on the worker's stdin; worker -> supervisor on its stdout. Logs go to stderr.
+import type { Rule } from "../rules/types.ts";
+import type { WorkerCounters } from "../stats/types.ts";
+
+export type ToWorker =
+  | { type: "rules"; version: number; rules: Rule[] } // the whole table; applied between two batches
+  | { type: "stats"; seq: number } // ask for a counters snapshot
+  | { type: "stop" }; // finish the batch in hand and exit 0
+
+export interface InputState {
+  interface: string;
+  state: "up" | "down" | "missing";
+  error?: string;
+}
+
+export type FromWorker =
+  | { type: "ready"; pid: number; cpu: number; inputs: InputState[] }
+  | { type: "applied"; version: number; errors: { ruleId: number; message: string }[] }
+  | { type: "stats"; seq: number; counters: WorkerCounters }
+  | { type: "inputs"; inputs: InputState[] };
+
+/** The hidden command line a supervisor uses to start a worker. */
+export interface WorkerArgs {
+  cpu: number; // CPU to pin to; -1 for none
+  interfaces: string[]; // input interfaces
+  fanoutId: number; // PACKET_FANOUT group id shared by the workers of one supervisor
+  ringMb?: number;
+}
+
+export function encode(msg: ToWorker | FromWorker): string {
+  return JSON.stringify(msg) + "\n";
+}
+
+/** Splits a byte stream into JSON lines; a bad line goes to onError and the stream goes on. */
+export function lineReader<T>(onMessage: (m: T) => void, onError: (line: string, err: unknown) => void) {
+  let buf = "";
+  const dec = new TextDecoder();
+  return (chunk: Uint8Array | string) => {
+    buf += typeof chunk === "string" ? chunk : dec.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() === "") continue;
+      let msg: T;
+      try {
+        msg = JSON.parse(line) as T;
+      } catch (e) {
+        onError(line, e);
+        continue;
+      }
+      onMessage(msg);
+    }
+  };
+}
