@@ -174,7 +174,7 @@ export function openDataPlane(opts: {
   const out = new BigUint64Array(1);
   check(s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(out)), "creating the worker");
   const w = Number(out[0]) as Pointer;
-  const view = (p: Pointer | null, n: number) => new BigUint64Array(toArrayBuffer(p!, 0, n * 8));
+  const view = (p: unknown, n: number) => new BigUint64Array(toArrayBuffer(p as Pointer, 0, n * 8));
   const info = new Uint32Array(2);
   let closed = false;
   const empty = new Uint8Array(8);

@@ -1,0 +1,420 @@
+/* The per-core data plane: take a batch of frames off each ring, classify them against the rule
+ * table, queue one sendmsg per output copy on io_uring, submit the batch with one syscall, count
+ * every completion, then hand the frames back to the kernel.
+ *
+ * Per packet there is no syscall, no allocation and no FFI crossing: the caller (the TypeScript
+ * worker) makes one call per batch. Frames stay owned by user space until every send that points
+ * into them has completed, because a send punted to io_uring's workers reads the payload late. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <liburing.h>
+#include "internal.h"
+
+#define SQ_DEPTH 1024
+
+struct out {
+	struct sockaddr_in dest;
+	int fd;
+	uint32_t slot;
+};
+
+/* An installed rule table: immutable once built; replaced whole by mcr_worker_rules_set. */
+struct table {
+	uint32_t n_rules;
+	struct mcr_rule_entry *rules;
+	struct out *outs;
+	uint32_t n_outs;
+	uint32_t hmask;
+	int32_t *hash; /* rule index, -1 empty */
+	struct mcr_egress_sock *socks;
+	uint32_t n_socks;
+};
+
+struct mcr_worker {
+	struct io_uring ring;
+	struct mcr_rx in[MCR_MAX_INPUTS];
+	struct table *table;
+	uint32_t ring_bytes;
+	uint32_t rule_slots, output_slots;
+	uint64_t counters[MCR_C__COUNT];
+	uint64_t *rule_ctr;   /* rule_slots x (packets, bytes) */
+	uint64_t *out_ctr;    /* output_slots x (packets, bytes, errors) */
+	unsigned queued;      /* SQEs prepared since the last flush */
+	struct msghdr msgs[SQ_DEPTH];
+	struct iovec iovs[SQ_DEPTH];
+};
+
+static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
+{
+	uint32_t h = group * 0x9e3779b1u;
+	h ^= (port | ifindex << 16) * 0x85ebca6bu;
+	return h ^ (h >> 15);
+}
+
+static inline int32_t table_find(const struct table *t, uint32_t ifindex, uint32_t group, uint32_t port)
+{
+	if (!t || t->n_rules == 0)
+		return -1;
+	for (uint32_t i = hash_key(ifindex, group, port) & t->hmask;; i = (i + 1) & t->hmask) {
+		int32_t r = t->hash[i];
+		if (r < 0)
+			return -1;
+		const struct mcr_rule_entry *e = &t->rules[r];
+		if (e->group == group && e->port == port && e->in_ifindex == ifindex)
+			return r;
+	}
+}
+
+static void table_free(struct table *t, const struct table *keep_socks_of)
+{
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->n_socks; i++) {
+		int shared = 0;
+		for (uint32_t j = 0; keep_socks_of && j < keep_socks_of->n_socks; j++)
+			shared |= keep_socks_of->socks[j].fd == t->socks[i].fd;
+		if (!shared && t->socks[i].fd >= 0)
+			close(t->socks[i].fd);
+	}
+	free(t->rules);
+	free(t->outs);
+	free(t->hash);
+	free(t->socks);
+	free(t);
+}
+
+/* The egress socket for (ifindex, source, ttl): reused from the old table, or opened. */
+static int sock_for(struct table *t, const struct table *old, const struct mcr_output_entry *o)
+{
+	for (uint32_t i = 0; i < t->n_socks; i++) {
+		struct mcr_egress_sock *s = &t->socks[i];
+		if (s->ifindex == o->ifindex && s->source == o->source && s->ttl == o->ttl)
+			return s->fd;
+	}
+	struct mcr_egress_sock s = { .fd = -1, .ifindex = o->ifindex, .source = o->source, .ttl = o->ttl };
+	for (uint32_t i = 0; old && i < old->n_socks; i++) {
+		const struct mcr_egress_sock *p = &old->socks[i];
+		if (p->ifindex == s.ifindex && p->source == s.source && p->ttl == s.ttl)
+			s.fd = p->fd;
+	}
+	if (s.fd < 0) {
+		int err = mcr__egress_open(&s);
+		if (err < 0)
+			return err;
+	}
+	t->socks[t->n_socks++] = s;
+	return s.fd;
+}
+
+MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
+				 const struct mcr_output_entry *outputs, uint32_t n_outputs)
+{
+	struct table *t = calloc(1, sizeof(*t));
+	struct table *old = w->table;
+	int err = -ENOMEM;
+	if (!t)
+		return -ENOMEM;
+	uint32_t hsize = 16;
+	while (hsize < n_rules * 2)
+		hsize <<= 1;
+	t->hmask = hsize - 1;
+	t->rules = malloc(sizeof(*rules) * (n_rules ? n_rules : 1));
+	t->outs = malloc(sizeof(*t->outs) * (n_outputs ? n_outputs : 1));
+	t->socks = malloc(sizeof(*t->socks) * (n_outputs ? n_outputs : 1));
+	t->hash = malloc(sizeof(*t->hash) * hsize);
+	if (!t->rules || !t->outs || !t->socks || !t->hash)
+		goto fail;
+	memset(t->hash, 0xff, sizeof(*t->hash) * hsize);
+	err = -EINVAL;
+	for (uint32_t i = 0; i < n_rules; i++) {
+		const struct mcr_rule_entry *e = &rules[i];
+		if (e->first_output + e->n_outputs > n_outputs || e->counter_slot >= w->rule_slots)
+			goto fail;
+		if (table_find(t, e->in_ifindex, e->group, e->port) >= 0)
+			goto fail; /* the caller refuses duplicates; a table with one is a bug */
+		t->rules[i] = *e;
+		t->n_rules = i + 1;
+		uint32_t h = hash_key(e->in_ifindex, e->group, e->port) & t->hmask;
+		while (t->hash[h] >= 0)
+			h = (h + 1) & t->hmask;
+		t->hash[h] = (int32_t)i;
+	}
+	t->n_rules = n_rules;
+	for (uint32_t i = 0; i < n_outputs; i++) {
+		const struct mcr_output_entry *o = &outputs[i];
+		if (o->counter_slot >= w->output_slots || o->ttl == 0)
+			goto fail;
+		int fd = sock_for(t, old, o);
+		if (fd < 0) {
+			err = fd;
+			goto fail;
+		}
+		t->outs[i] = (struct out){
+			.dest = { .sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr.s_addr = o->dest },
+			.fd = fd,
+			.slot = o->counter_slot,
+		};
+		t->n_outs = i + 1;
+	}
+	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
+	w->table = t;
+	table_free(old, t);
+	return 0;
+fail:
+	table_free(t, old);
+	return err;
+}
+
+static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
+{
+	uint64_t *o = &w->out_ctr[cqe->user_data * 3];
+	if (cqe->res >= 0) {
+		o[0]++;
+		o[1] += (uint64_t)cqe->res;
+		w->counters[MCR_C_TX_PACKETS]++;
+		w->counters[MCR_C_TX_BYTES] += (uint64_t)cqe->res;
+	} else {
+		o[2]++;
+		w->counters[MCR_C_TX_ERRORS]++;
+		w->counters[MCR_C_DROPS + MCR_DROP_SEND_ERROR]++;
+	}
+}
+
+/* Submits what is queued and waits for every completion. */
+static void flush(struct mcr_worker *w)
+{
+	unsigned left = w->queued;
+	while (left > 0) {
+		int r = io_uring_submit_and_wait(&w->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			break;
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			count_cqe(w, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+		left -= seen < left ? seen : left;
+	}
+	w->queued = 0;
+}
+
+static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload, uint32_t len)
+{
+	if (w->queued == SQ_DEPTH)
+		flush(w);
+	unsigned i = w->queued++;
+	w->iovs[i] = (struct iovec){ .iov_base = payload, .iov_len = len };
+	w->msgs[i] = (struct msghdr){
+		.msg_name = (void *)&o->dest,
+		.msg_namelen = sizeof(o->dest),
+		.msg_iov = &w->iovs[i],
+		.msg_iovlen = 1,
+	};
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	io_uring_prep_sendmsg(sqe, o->fd, &w->msgs[i], 0);
+	io_uring_sqe_set_data64(sqe, o->slot);
+}
+
+static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
+{
+	uint8_t *f = (uint8_t *)h + h->tp_mac;
+	struct mcr_frame_info fi;
+	w->counters[MCR_C_RX_FRAMES]++;
+	w->counters[MCR_C_RX_BYTES] += h->tp_len;
+	if (h->tp_snaplen < h->tp_len) {
+		w->counters[MCR_C_DROPS + MCR_DROP_FRAME_TRUNCATED]++;
+		return;
+	}
+	int r = mcr__frame_parse(f, h->tp_snaplen, &fi);
+	if (r != MCR_PARSE_OK) {
+		w->counters[MCR_C_DROPS + r]++;
+		return;
+	}
+	const struct table *t = w->table;
+	int32_t ri = table_find(t, (uint32_t)rx->ifindex, fi.group, fi.port);
+	if (ri < 0) {
+		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
+		return;
+	}
+	const struct mcr_rule_entry *e = &t->rules[ri];
+	uint64_t *rc = &w->rule_ctr[e->counter_slot * 2];
+	rc[0]++;
+	rc[1] += fi.payload_len;
+	for (uint32_t k = 0; k < e->n_outputs; k++)
+		queue_send(w, &t->outs[e->first_output + k], f + fi.payload_off, fi.payload_len);
+}
+
+/* One batch from one ring. Returns the frames taken. */
+static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
+{
+	uint32_t start = rx->head;
+	int n = 0;
+	while (n < batch_max) {
+		struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
+		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+			break;
+		classify(w, rx, h);
+		rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	flush(w);
+	for (int i = 0; i < n; i++) {
+		struct tpacket2_hdr *h = mcr__rx_frame(rx, start);
+		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		start = start + 1 == rx->frame_nr ? 0 : start + 1;
+	}
+	w->counters[MCR_C_BATCHES]++;
+	return n;
+}
+
+static int process_ready(struct mcr_worker *w, int batch_max)
+{
+	int total = 0;
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			total += rx_batch(w, &w->in[i], batch_max);
+	return total;
+}
+
+MCR_API int mcr_worker_poll(struct mcr_worker *w, int timeout_ms, int batch_max)
+{
+	if (batch_max <= 0)
+		batch_max = 256;
+	int n = process_ready(w, batch_max);
+	if (n > 0 || timeout_ms == 0)
+		return n;
+	struct pollfd pfd[MCR_MAX_INPUTS];
+	nfds_t nfds = 0;
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = w->in[i].fd, .events = POLLIN | POLLRDNORM };
+	int r = poll(pfd, nfds, timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	int down = 0;
+	for (nfds_t i = 0; i < nfds; i++) {
+		if (!(pfd[i].revents & (POLLERR | POLLNVAL)))
+			continue;
+		/* The interface went down or away: the kernel set the socket's error, which polls as
+		 * POLLERR until read. Read it, and let the caller look at its interfaces. */
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		down = 1;
+	}
+	n = r > 0 ? process_ready(w, batch_max) : 0;
+	return down && n == 0 ? -ENETDOWN : n;
+}
+
+MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, struct mcr_worker **out)
+{
+	struct mcr_worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		w->in[i].fd = -1;
+	w->rule_slots = rule_slots;
+	w->output_slots = output_slots;
+	w->ring_bytes = ring_bytes;
+	w->rule_ctr = calloc((size_t)rule_slots * 2 + 1, sizeof(uint64_t));
+	w->out_ctr = calloc((size_t)output_slots * 3 + 1, sizeof(uint64_t));
+	int err = -ENOMEM;
+	if (!w->rule_ctr || !w->out_ctr)
+		goto fail;
+	/* One issuer (the worker's JS thread); cooperative task running saves an IPI per
+	 * completion. Older kernels refuse the flags: fall back to a plain ring. */
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN };
+	err = io_uring_queue_init_params(SQ_DEPTH, &w->ring, &p);
+	if (err == -EINVAL)
+		err = io_uring_queue_init(SQ_DEPTH, &w->ring, 0);
+	if (err < 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	free(w->rule_ctr);
+	free(w->out_ctr);
+	free(w);
+	return err;
+}
+
+MCR_API void mcr_worker_free(struct mcr_worker *w)
+{
+	if (!w)
+		return;
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			mcr__rx_close(&w->in[i]);
+	table_free(w->table, NULL);
+	io_uring_queue_exit(&w->ring);
+	free(w->rule_ctr);
+	free(w->out_ctr);
+	free(w);
+}
+
+MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id)
+{
+	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
+		if (w->in[i].fd >= 0)
+			continue;
+		int err = mcr__rx_open(&w->in[i], ifindex, fanout_id, w->ring_bytes);
+		return err < 0 ? err : i;
+	}
+	return -EMFILE;
+}
+
+MCR_API int mcr_worker_input_remove(struct mcr_worker *w, int slot)
+{
+	if (slot < 0 || slot >= MCR_MAX_INPUTS || w->in[slot].fd < 0)
+		return -EBADF;
+	mcr_worker_ring_stats(w); /* keep what the kernel counted for this ring */
+	mcr__rx_close(&w->in[slot]);
+	return 0;
+}
+
+MCR_API int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes, uint32_t *frame_size)
+{
+	if (slot < 0 || slot >= MCR_MAX_INPUTS || w->in[slot].fd < 0)
+		return -EBADF;
+	*ring_bytes = (uint32_t)w->in[slot].map_len;
+	*frame_size = w->in[slot].frame_size;
+	return 0;
+}
+
+MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
+{
+	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
+		if (w->in[i].fd < 0)
+			continue;
+		struct tpacket_stats st;
+		socklen_t len = sizeof(st);
+		/* The kernel zeroes these on every read: add them up here. */
+		if (getsockopt(w->in[i].fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0)
+			return -errno;
+		w->counters[MCR_C_RING_PACKETS] += st.tp_packets;
+		w->counters[MCR_C_RING_DROPS] += st.tp_drops;
+	}
+	return 0;
+}
+
+MCR_API uint64_t *mcr_worker_counters(struct mcr_worker *w)
+{
+	return w->counters;
+}
+
+MCR_API uint64_t *mcr_worker_rule_counters(struct mcr_worker *w)
+{
+	return w->rule_ctr;
+}
+
+MCR_API uint64_t *mcr_worker_output_counters(struct mcr_worker *w)
+{
+	return w->out_ctr;
+}

@@ -1,0 +1,40 @@
+import { defineCommand } from "citty";
+import { runWorker } from "../worker/run.ts";
+import { EX, McrError } from "../errors.ts";
+
+// Hidden: the supervisor starts one per core. Not for operators.
+export default defineCommand({
+  meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
+  args: {
+    cpu: { type: "string", default: "-1", description: "CPU to pin to (-1: none)" },
+    interface: { type: "string", description: "input interface (repeatable)", required: true },
+    "fanout-id": { type: "string", default: "-1", description: "PACKET_FANOUT group id" },
+    "ring-mb": { type: "string", default: "64", description: "receive ring size per interface, MiB" },
+  },
+  async run({ args }) {
+    const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(String);
+    const int = (v: string, name: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new McrError(`--${name}: "${v}" is not an integer`, EX.USAGE, name);
+      return n;
+    };
+    // citty keeps only the last of a repeated option in args: read them all from argv.
+    const ifaces = repeated(process.argv, "--interface");
+    process.exitCode = await runWorker({
+      cpu: int(args.cpu, "cpu"),
+      interfaces: ifaces.length > 0 ? ifaces : list(args.interface),
+      fanoutId: int(args["fanout-id"], "fanout-id"),
+      ringMb: int(args["ring-mb"], "ring-mb"),
+    });
+  },
+});
+
+export function repeated(argv: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === flag && i + 1 < argv.length) out.push(argv[++i]!);
+    else if (a.startsWith(flag + "=")) out.push(a.slice(flag.length + 1));
+  }
+  return out;
+}

@@ -1,0 +1,186 @@
+// The worker process: one per core, pinned. It owns a DataPlane (the shim's rings, rule table
+// and io_uring) and feeds it from the event loop: one FFI call per batch, then back to the loop
+// so that messages from the supervisor get read between batches.
+import { COUNTERS, dieWithParent, openDataPlane, pinToCpu, ShimError } from "../native/shim.ts";
+import { lookupInterface } from "../net/interfaces.ts";
+import { log as rootLog } from "../log.ts";
+import { DROP_REASONS } from "../stats/reasons.ts";
+import type { WorkerCounters } from "../stats/types.ts";
+import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
+import { SlotAllocator, TableCompiler } from "./table.ts";
+import type { Rule } from "../rules/types.ts";
+
+const RULE_SLOTS = 4096;
+const OUTPUT_SLOTS = 16384;
+const BATCH_MAX = 256;
+const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read
+const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel) and interface checks
+
+interface Input {
+  name: string;
+  ifindex: number;
+  slot: number; // -1 while the interface is missing or the ring could not be opened
+  state: InputState["state"];
+  error?: string;
+}
+
+export async function runWorker(args: WorkerArgs): Promise<number> {
+  const log = rootLog.withTag(`worker:${args.cpu}`);
+  try {
+    dieWithParent(9);
+  } catch (e) {
+    log.error(`supervisor already gone (${(e as Error).message}); exiting`);
+    return 69;
+  }
+  if (args.cpu >= 0) pinToCpu(args.cpu);
+
+  const dp = openDataPlane({
+    ruleSlots: RULE_SLOTS,
+    outputSlots: OUTPUT_SLOTS,
+    ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
+    nCounters: COUNTERS.DROPS + DROP_REASONS.length,
+  });
+  const compiler = new TableCompiler(new SlotAllocator(RULE_SLOTS), new SlotAllocator(OUTPUT_SLOTS), (kind, slot) => {
+    if (kind === "rule") dp.ruleCounters.fill(0n, slot * 2, slot * 2 + 2);
+    else dp.outputCounters.fill(0n, slot * 3, slot * 3 + 3);
+  });
+  let ruleSlots = new Map<number, number>();
+  let outputSlots = new Map<string, number>();
+  let rules: Rule[] = [];
+
+  const send = (m: FromWorker) => process.stdout.write(encode(m));
+  const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
+
+  /** Opens rings on inputs that lack one; closes those whose interface went away. */
+  const reconcileInputs = (): boolean => {
+    let changed = false;
+    for (const inp of inputs) {
+      const info = lookupInterface(inp.name);
+      if (inp.slot >= 0 && (!info || info.ifindex !== inp.ifindex)) {
+        dp.removeInput(inp.slot);
+        Object.assign(inp, { slot: -1, state: "missing", error: undefined });
+        changed = true;
+      }
+      if (inp.slot < 0 && info) {
+        try {
+          inp.slot = dp.addInput(info.ifindex, args.fanoutId);
+          inp.ifindex = info.ifindex;
+          const ring = dp.inputInfo(inp.slot);
+          log.info(`${inp.name}: ring of ${ring.ringBytes >> 20} MiB, ${ring.frameSize}-byte frames`);
+          Object.assign(inp, { state: "up", error: undefined });
+          changed = true;
+        } catch (e) {
+          const error = e instanceof ShimError ? e.message : String(e);
+          if (inp.error !== error) changed = true;
+          Object.assign(inp, { state: "down", error });
+        }
+      }
+    }
+    return changed;
+  };
+  const inputStates = (): InputState[] => inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
+
+  const applyRules = (version: number, next: Rule[]) => {
+    rules = next;
+    const t = compiler.compile(rules, lookupInterface);
+    const errors = [...t.errors];
+    try {
+      dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
+      ruleSlots = t.ruleSlots;
+      outputSlots = t.outputSlots;
+    } catch (e) {
+      errors.push({ ruleId: 0, message: (e as Error).message });
+    }
+    for (const err of errors) log.warn(`rule ${err.ruleId}: ${err.message}`);
+    send({ type: "applied", version, errors });
+  };
+
+  const snapshot = (): WorkerCounters => {
+    dp.ringStats();
+    const c = dp.counters;
+    const n = (i: number) => Number(c[i]);
+    const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, n(COUNTERS.DROPS + i)])) as WorkerCounters["drops"];
+    const ruleCounts: WorkerCounters["rules"] = {};
+    for (const [id, slot] of ruleSlots) ruleCounts[id] = { packets: Number(dp.ruleCounters[slot * 2]), bytes: Number(dp.ruleCounters[slot * 2 + 1]) };
+    const outCounts: WorkerCounters["outputs"] = {};
+    for (const [key, slot] of outputSlots) {
+      const o = dp.outputCounters;
+      outCounts[key] = { packets: Number(o[slot * 3]), bytes: Number(o[slot * 3 + 1]), errors: Number(o[slot * 3 + 2]) };
+    }
+    return {
+      rxFrames: n(COUNTERS.RX_FRAMES),
+      rxBytes: n(COUNTERS.RX_BYTES),
+      batches: n(COUNTERS.BATCHES),
+      ringPackets: n(COUNTERS.RING_PACKETS),
+      ringDrops: n(COUNTERS.RING_DROPS),
+      txPackets: n(COUNTERS.TX_PACKETS),
+      txBytes: n(COUNTERS.TX_BYTES),
+      txErrors: n(COUNTERS.TX_ERRORS),
+      drops,
+      rules: ruleCounts,
+      outputs: outCounts,
+    };
+  };
+
+  let stopping = false;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const onMessage = (m: ToWorker) => {
+    switch (m?.type) {
+      case "rules":
+        if (typeof m.version !== "number" || !Array.isArray(m.rules)) return log.warn("malformed rules message ignored");
+        return applyRules(m.version, m.rules);
+      case "stats":
+        return send({ type: "stats", seq: m.seq, counters: snapshot() });
+      case "stop":
+        stopping = true;
+        return;
+      default:
+        log.warn(`unknown message from the supervisor: ${JSON.stringify(m).slice(0, 200)}`);
+    }
+  };
+  const feed = lineReader<ToWorker>(onMessage, (line) => log.warn(`unparsable line from the supervisor: ${line.slice(0, 200)}`));
+  process.stdin.on("data", feed);
+  // The supervisor closing our stdin means it is gone: leave (PDEATHSIG covers a crash).
+  process.stdin.on("end", () => (stopping = true));
+  process.on("SIGTERM", () => (stopping = true));
+  process.on("SIGINT", () => (stopping = true));
+
+  reconcileInputs();
+  send({ type: "ready", pid: process.pid, cpu: args.cpu, inputs: inputStates() });
+
+  let lastHousekeeping = performance.now();
+  const tick = () => {
+    if (stopping) {
+      dp.close();
+      resolveDone(0);
+      return;
+    }
+    let interfacesSuspect = false;
+    try {
+      dp.poll(IDLE_WAIT_MS, BATCH_MAX);
+    } catch (e) {
+      if (!(e instanceof ShimError)) throw e;
+      interfacesSuspect = true;
+    }
+    const now = performance.now();
+    if (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS) {
+      lastHousekeeping = now;
+      dp.ringStats();
+      if (reconcileInputs()) {
+        // A re-created interface has a new index: the table must name it.
+        applyRules(-1, rules);
+        send({ type: "inputs", inputs: inputStates() });
+      }
+      if (interfacesSuspect && inputs.every((i) => i.slot < 0)) {
+        // Nothing to poll: wait for the interfaces without spinning.
+        setTimeout(tick, IDLE_WAIT_MS);
+        return;
+      }
+    }
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  return done;
+}

@@ -1,0 +1,125 @@
+// Compiles the supervisor's rules into the flat tables the shim reads (struct mcr_rule_entry,
+// struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
+// table changes, so counters follow a rule and not its position.
+import type { Rule } from "../rules/types.ts";
+import { OUTPUT_ENTRY_BYTES, RULE_ENTRY_BYTES } from "../native/shim.ts";
+import type { InterfaceInfo } from "../net/interfaces.ts";
+
+export interface CompiledTable {
+  rules: Uint8Array;
+  nRules: number;
+  outputs: Uint8Array;
+  nOutputs: number;
+  errors: { ruleId: number; message: string }[];
+  /** Slots in use: rule id -> slot, `${ruleId}:${index}` -> slot. */
+  ruleSlots: Map<number, number>;
+  outputSlots: Map<string, number>;
+}
+
+export function ipv4ToNetworkU32(addr: string): number {
+  const p = addr.split(".").map(Number);
+  // Network order in memory = the bytes in order; read back little-endian as the shim's u32.
+  return ((p[3]! << 24) | (p[2]! << 16) | (p[1]! << 8) | p[0]!) >>> 0;
+}
+
+/** Hands out counter slots; a freed slot is zeroed by the caller before it is reused. */
+export class SlotAllocator {
+  private free: number[] = [];
+  private next = 0;
+  constructor(readonly size: number) {}
+  take(): number | undefined {
+    if (this.free.length > 0) return this.free.pop();
+    return this.next < this.size ? this.next++ : undefined;
+  }
+  give(slot: number): void {
+    this.free.push(slot);
+  }
+}
+
+export class TableCompiler {
+  private ruleSlots = new Map<number, number>();
+  private outputSlots = new Map<string, number>();
+
+  constructor(
+    private readonly ruleAlloc: SlotAllocator,
+    private readonly outputAlloc: SlotAllocator,
+    /** Called with slots that are about to be handed to a new owner, to zero their counters. */
+    private readonly onReuse: (kind: "rule" | "output", slot: number) => void,
+  ) {}
+
+  compile(rules: Rule[], resolve: (name: string) => InterfaceInfo | undefined): CompiledTable {
+    const errors: CompiledTable["errors"] = [];
+    const ruleBuf = new Uint8Array(Math.max(1, rules.length) * RULE_ENTRY_BYTES);
+    const nOut = rules.reduce((n, r) => n + r.outputs.length, 0);
+    const outBuf = new Uint8Array(Math.max(1, nOut) * OUTPUT_ENTRY_BYTES);
+    const rv = new DataView(ruleBuf.buffer);
+    const ov = new DataView(outBuf.buffer);
+    const keepRules = new Map<number, number>();
+    const keepOutputs = new Map<string, number>();
+    let nRules = 0;
+    let nOutputs = 0;
+
+    for (const rule of rules) {
+      const input = resolve(rule.inputInterface);
+      if (!input) {
+        errors.push({ ruleId: rule.id, message: `input interface ${rule.inputInterface} does not exist` });
+        continue;
+      }
+      const first = nOutputs;
+      for (let i = 0; i < rule.outputs.length; i++) {
+        const o = rule.outputs[i]!;
+        const oif = resolve(o.interface);
+        if (!oif?.ipv4) {
+          errors.push({ ruleId: rule.id, message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}` });
+          continue;
+        }
+        const key = `${rule.id}:${i}`;
+        const slot = this.slot(key, this.outputSlots, keepOutputs, this.outputAlloc, "output");
+        if (slot === undefined) {
+          errors.push({ ruleId: rule.id, message: "too many outputs: no counter slot left" });
+          continue;
+        }
+        const at = nOutputs * OUTPUT_ENTRY_BYTES;
+        ov.setUint32(at, oif.ifindex, true);
+        ov.setUint32(at + 4, ipv4ToNetworkU32(oif.ipv4), true);
+        ov.setUint32(at + 8, ipv4ToNetworkU32(o.group), true);
+        ov.setUint16(at + 12, o.port, true);
+        ov.setUint8(at + 14, o.ttl);
+        ov.setUint8(at + 15, 0);
+        ov.setUint32(at + 16, slot, true);
+        nOutputs++;
+      }
+      const slot = this.slot(rule.id, this.ruleSlots, keepRules, this.ruleAlloc, "rule");
+      if (slot === undefined) {
+        errors.push({ ruleId: rule.id, message: "too many rules: no counter slot left" });
+        nOutputs = first;
+        continue;
+      }
+      const at = nRules * RULE_ENTRY_BYTES;
+      rv.setUint32(at, input.ifindex, true);
+      rv.setUint32(at + 4, ipv4ToNetworkU32(rule.inputGroup), true);
+      rv.setUint16(at + 8, rule.inputPort, true);
+      rv.setUint16(at + 10, nOutputs - first, true);
+      rv.setUint32(at + 12, first, true);
+      rv.setUint32(at + 16, slot, true);
+      nRules++;
+    }
+    // Slots of rules and outputs that left the table go back to the pool.
+    for (const [id, slot] of this.ruleSlots) if (!keepRules.has(id)) this.ruleAlloc.give(slot);
+    for (const [key, slot] of this.outputSlots) if (!keepOutputs.has(key)) this.outputAlloc.give(slot);
+    this.ruleSlots = keepRules;
+    this.outputSlots = keepOutputs;
+    return { rules: ruleBuf, nRules, outputs: outBuf, nOutputs, errors, ruleSlots: keepRules, outputSlots: keepOutputs };
+  }
+
+  private slot<K>(key: K, current: Map<K, number>, keep: Map<K, number>, alloc: SlotAllocator, kind: "rule" | "output") {
+    let slot = current.get(key);
+    if (slot === undefined) {
+      slot = alloc.take();
+      if (slot === undefined) return undefined;
+      this.onReuse(kind, slot);
+    }
+    keep.set(key, slot);
+    return slot;
+  }
+}

@@ -1,0 +1,32 @@
+// Receives on a UDP port (joining a group on an interface address when given) and prints one JSON
+// object: {count, payloads: hex[]}. Stops after `count` datagrams or `idleMs` without one.
+// Prints "listening" on stderr once joined, so the test knows when to start sending.
+import dgram from "node:dgram";
+
+const spec = JSON.parse(process.argv[2]!) as { port: number; group?: string; ifaddr?: string; count: number; idleMs: number; maxMs?: number };
+const sock = dgram.createSocket({ type: "udp4", reuseAddr: true });
+const got: string[] = [];
+const sources: string[] = [];
+let timer: Timer | undefined;
+const finish = () => {
+  sock.close();
+  console.log(JSON.stringify({ count: got.length, payloads: got, sources }));
+  process.exit(0);
+};
+const arm = () => {
+  clearTimeout(timer);
+  timer = setTimeout(finish, spec.idleMs);
+};
+sock.on("message", (msg, rinfo) => {
+  got.push(Buffer.from(msg).toString("hex"));
+  sources.push(`${rinfo.address}:${rinfo.port}`);
+  if (got.length >= spec.count) finish();
+  else arm();
+});
+sock.bind(spec.port, spec.group ?? "0.0.0.0", () => {
+  if (spec.group) sock.addMembership(spec.group, spec.ifaddr);
+  sock.setRecvBufferSize?.(8 << 20);
+  console.error("listening");
+  arm();
+  if (spec.maxMs) setTimeout(finish, spec.maxMs);
+});

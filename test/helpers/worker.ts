@@ -1,0 +1,67 @@
+// Drives one `mcr worker` over its pipe protocol, for data-plane tests below the supervisor.
+import type { Lab } from "./netns.ts";
+import type { Rule } from "../../src/rules/types.ts";
+import type { FromWorker } from "../../src/worker/protocol.ts";
+import { encode, lineReader } from "../../src/worker/protocol.ts";
+import type { WorkerCounters } from "../../src/stats/types.ts";
+import { mcrArgv } from "./mcr.ts";
+
+export class WorkerDriver {
+  private waiters: ((m: FromWorker) => boolean)[] = [];
+  readonly messages: FromWorker[] = [];
+  stderr = "";
+  private version = 0;
+  private seq = 0;
+  readonly proc;
+
+  constructor(lab: Lab, role: string, interfaces: string[], extra: string[] = []) {
+    const argv = [...mcrArgv(), "worker", "--cpu", "-1", ...interfaces.flatMap((i) => ["--interface", i]), "--ring-mb", "4", ...extra];
+    this.proc = lab.spawn(role, argv);
+    const feed = lineReader<FromWorker>(
+      (m) => {
+        this.messages.push(m);
+        this.waiters = this.waiters.filter((w) => !w(m));
+      },
+      () => {},
+    );
+    void (async () => {
+      for await (const chunk of this.proc.stdout) feed(chunk);
+    })();
+    void (async () => {
+      for await (const chunk of this.proc.stderr) this.stderr += new TextDecoder().decode(chunk);
+    })();
+  }
+
+  private waitFor<T extends FromWorker>(pred: (m: FromWorker) => m is T, timeoutMs = 5000): Promise<T> {
+    const seen = this.messages.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`worker: timed out; stderr: ${this.stderr}`)), timeoutMs);
+      this.waiters.push((m) => {
+        if (!pred(m)) return false;
+        clearTimeout(t);
+        resolve(m);
+        return true;
+      });
+    });
+  }
+
+  ready() {
+    return this.waitFor((m): m is Extract<FromWorker, { type: "ready" }> => m.type === "ready");
+  }
+
+  async setRules(rules: Rule[]) {
+    const version = ++this.version;
+    this.proc.stdin.write(encode({ type: "rules", version, rules }));
+    this.proc.stdin.flush();
+    return this.waitFor((m): m is Extract<FromWorker, { type: "applied" }> => m.type === "applied" && m.version === version);
+  }
+
+  async stats(): Promise<WorkerCounters> {
+    const seq = ++this.seq;
+    this.proc.stdin.write(encode({ type: "stats", seq }));
+    this.proc.stdin.flush();
+    const m = await this.waitFor((m): m is Extract<FromWorker, { type: "stats" }> => m.type === "stats" && m.seq === seq);
+    return m.counters;
+  }
+}
