@@ -118,7 +118,8 @@ const parseView = new DataView(parseOut.buffer);
 
 /** Parses one frame with the shim's parser: FrameInfo, or the drop reason's index (enum mcr_drop). */
 export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
-  const r = shim().mcr_frame_parse(ptr(frame), frame.length, ptr(parseOut));
+  // ptr() refuses an empty array; the length still says 0.
+  const r = shim().mcr_frame_parse(ptr(frame.length > 0 ? frame : parseOut), frame.length, ptr(parseOut));
   if (r !== 0) return { drop: r - 1 };
   const ip = (o: number) => `${parseOut[o]}.${parseOut[o + 1]}.${parseOut[o + 2]}.${parseOut[o + 3]}`;
   return {

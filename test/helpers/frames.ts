@@ -1,0 +1,76 @@
+// Builds Ethernet/IPv4/UDP frames, well-formed or broken in one chosen way, for parser and
+// injection tests.
+export interface FrameSpec {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  payload?: Uint8Array;
+  vlans?: number[]; // tags to put in the frame, outermost first (TPID 0x8100)
+  etherType?: number; // override the EtherType after the tags
+  ipVersion?: number;
+  ihlWords?: number; // IHL field; with >5 that many words of options are included
+  totalLength?: number; // override IPv4 total length
+  fragment?: { mf?: boolean; offset?: number };
+  protocol?: number;
+  badChecksum?: boolean;
+  udpLength?: number; // override UDP length
+  truncateTo?: number; // cut the frame to this many bytes
+}
+
+const ip4 = (s: string) => s.split(".").map(Number);
+
+export function macFor(dst: string): number[] {
+  const [a, b, c, d] = ip4(dst) as [number, number, number, number];
+  if (a >= 224 && a <= 239) return [0x01, 0x00, 0x5e, b & 0x7f, c, d];
+  return [0x02, 0, 0, 0, 0, 0x01];
+}
+
+export function ipChecksum(h: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < h.length; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+export function buildFrame(s: FrameSpec = {}): Uint8Array {
+  const payload = s.payload ?? new Uint8Array([1, 2, 3, 4]);
+  const dst = s.dst ?? "239.1.1.1";
+  const ihlWords = s.ihlWords ?? 5;
+  const ipHeaderLen = Math.max(ihlWords, 5) * 4;
+  const eth: number[] = [...macFor(dst), 0x02, 0, 0, 0, 0, 0x02];
+  for (const v of s.vlans ?? []) eth.push(0x81, 0x00, (v >> 8) & 0x0f, v & 0xff);
+  const et = s.etherType ?? 0x0800;
+  eth.push(et >> 8, et & 0xff);
+
+  const udpLen = 8 + payload.length;
+  const ip = new Uint8Array(ipHeaderLen);
+  const iv = new DataView(ip.buffer);
+  ip[0] = ((s.ipVersion ?? 4) << 4) | (ihlWords & 15);
+  iv.setUint16(2, s.totalLength ?? ipHeaderLen + udpLen);
+  iv.setUint16(4, 0x1234);
+  const frag = ((s.fragment?.mf ? 1 : 0) << 13) | ((s.fragment?.offset ?? 0) & 0x1fff);
+  iv.setUint16(6, frag);
+  ip[8] = 8;
+  ip[9] = s.protocol ?? 17;
+  ip.set(ip4(s.src ?? "10.0.0.1"), 12);
+  ip.set(ip4(dst), 16);
+  iv.setUint16(10, ipChecksum(ip.subarray(0, Math.min(ipHeaderLen, 20)).length === 20 ? ip : ip));
+  if (s.badChecksum) iv.setUint16(10, iv.getUint16(10) ^ 0x5555);
+
+  const udp = new Uint8Array(8);
+  const uv = new DataView(udp.buffer);
+  uv.setUint16(0, s.sport ?? 40000);
+  uv.setUint16(2, s.dport ?? 5001);
+  uv.setUint16(4, s.udpLength ?? udpLen);
+  uv.setUint16(6, 0); // no UDP checksum: legal for IPv4
+
+  const frame = new Uint8Array(eth.length + ip.length + udp.length + payload.length);
+  frame.set(eth, 0);
+  frame.set(ip, eth.length);
+  frame.set(udp, eth.length + ip.length);
+  frame.set(payload, eth.length + ip.length + 8);
+  return s.truncateTo !== undefined ? frame.slice(0, s.truncateTo) : frame;
+}
+
+export const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
