@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test (unit, FFI, network namespaces, end to end against dist/mcr) and ends with
+# one line "N passed, N failed". Needs root: the data-plane tests build network namespaces.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUN=${BUN:-$(command -v bun || echo /usr/local/bin/bun)}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+c_pass=0 c_fail=0
+for t in shim/build/tests/*; do
+	[ -x "$t" ] || continue
+	timeout 60 "$t"
+	case $? in
+	0) c_pass=$((c_pass + 1)) ;;
+	77) echo "skip: $t (kernel lacks a feature)" ;;
+	*) c_fail=$((c_fail + 1)); echo "FAIL: $t" ;;
+	esac
+done
+
+# One file at a time keeps namespaces and CPU use of one test from disturbing another's timing.
+timeout 3000 "$BUN" test --timeout 60000 --max-concurrency 1 test/ 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+pass=$(grep -E '^ *[0-9]+ pass$' "$log" | tail -1 | tr -dc 0-9)
+fail=$(grep -E '^ *[0-9]+ fail$' "$log" | tail -1 | tr -dc 0-9)
+if [ -z "$pass" ] && [ -z "$fail" ]; then
+	echo "bun test ended (status $rc) without a summary"
+	pass=0 fail=1
+fi
+pass=$(( ${pass:-0} + c_pass ))
+fail=$(( ${fail:-0} + c_fail ))
+
+left=$(ip netns list 2>/dev/null | grep -c '^mcrt-' || true)
+if [ "$left" -gt 0 ]; then
+	echo "FAIL: $left test namespaces outlived their tests"
+	fail=$((fail + 1))
+	ip netns list | awk '/^mcrt-/ {print $1}' | xargs -r -n1 ip netns del
+fi
+echo "$pass passed, $fail failed"
+[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]
