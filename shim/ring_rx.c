@@ -16,6 +16,10 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
+#endif
+
 #define MIN_RING_BYTES (1u << 20)
 #define BLOCK_BYTES (1u << 16)
 
@@ -106,10 +110,15 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	if (bind(rx->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		goto fail_errno;
 	if (fanout_id >= 0) {
-		/* Hash mode keeps a flow on one worker: order is kept and nothing is sent twice. */
-		int arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
-		if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0)
-			goto fail_errno;
+		/* Hash mode keeps a flow on one worker: order is kept and nothing is sent twice.
+		 * A fanout group has one hook of its own, so it needs its own "ignore outgoing"; kernels
+		 * before 5.19 do not know that flag, and then join without it. */
+		int arg = (fanout_id & 0xffff) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+		if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
+			arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
+			if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0)
+				goto fail_errno;
+		}
 	}
 	return 0;
 fail_errno:

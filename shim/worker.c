@@ -224,6 +224,11 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 {
 	uint8_t *f = (uint8_t *)h + h->tp_mac;
 	struct mcr_frame_info fi;
+	const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+	/* Frames leaving this host (our own egress among them) are not input, whatever
+	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
+	if (sll->sll_pkttype == PACKET_OUTGOING)
+		return;
 	w->counters[MCR_C_RX_FRAMES]++;
 	w->counters[MCR_C_RX_BYTES] += h->tp_len;
 	if (h->tp_snaplen < h->tp_len) {

@@ -1,0 +1,73 @@
+// Runs `mcr supervisor` in a lab namespace and `mcr` client commands against it.
+import { existsSync } from "node:fs";
+import type { Lab } from "./netns.ts";
+import { mcrArgv } from "./mcr.ts";
+
+export class SupervisorDriver {
+  readonly socket: string;
+  readonly stateFile: string;
+  proc;
+  stderr = "";
+
+  constructor(
+    private lab: Lab,
+    private role: string,
+    private interfaces: string[],
+    private extra: string[] = [],
+  ) {
+    this.socket = `/tmp/${lab.id}-${role}.sock`;
+    this.stateFile = `/tmp/${lab.id}-${role}.state.json`;
+    this.proc = this.start();
+  }
+
+  start() {
+    const argv = [
+      ...mcrArgv(),
+      "supervisor",
+      ...this.interfaces.flatMap((i) => ["--interface", i]),
+      "--control-socket-path",
+      this.socket,
+      "--state-file",
+      this.stateFile,
+      "--ring-mb",
+      "8",
+      ...this.extra,
+    ];
+    const p = this.lab.spawn(this.role, argv);
+    void (async () => {
+      for await (const c of p.stderr) this.stderr += new TextDecoder().decode(c);
+    })();
+    this.proc = p;
+    return p;
+  }
+
+  /** Waits until the control socket answers. */
+  async ready(timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`supervisor exited ${this.proc.exitCode}: ${this.stderr}`);
+      if (existsSync(this.socket) && this.mcr(["rule", "list", "--json"]).code === 0) return;
+      await Bun.sleep(50);
+    }
+    throw new Error(`supervisor not ready: ${this.stderr}`);
+  }
+
+  /** Runs a client command (inside the namespace) against this supervisor. */
+  mcr(args: string[]) {
+    return this.lab.exec(this.role, [...mcrArgv(), ...args, "--socket-path", this.socket]);
+  }
+
+  addRule(group: string, port: number, outputs: string, extra: string[] = []): number {
+    const r = this.mcr(["rule", "add", "--input-group", group, "--input-port", String(port), "--outputs", outputs, ...extra]);
+    if (r.code !== 0) throw new Error(`rule add failed (${r.code}): ${r.stderr}`);
+    const id = Number(r.stdout.trim().split(/\s+/).pop());
+    if (!Number.isInteger(id)) throw new Error(`rule add printed no id: ${r.stdout}`);
+    return id;
+  }
+
+  stats(): any {
+    const r = this.mcr(["stats", "--json"]);
+    if (r.code !== 0) throw new Error(`stats failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+}
