@@ -1,5 +1,6 @@
-/* Egress sockets: one UDP socket per (interface, source address, TTL). The kernel does routing,
- * ARP for unicast outputs, checksums and fragmentation; io_uring (worker.c) batches the sends. */
+/* Egress sockets: one connected UDP socket per output. The kernel does routing (once, at
+ * connect), ARP for unicast outputs, checksums and fragmentation; io_uring (worker.c) batches
+ * the sends. */
 #include <errno.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@ int mcr__egress_open(struct mcr_egress_sock *s)
 	struct ip_mreqn mreq = { .imr_ifindex = (int)s->ifindex };
 	mreq.imr_address.s_addr = s->source;
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = s->source };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(s->port), .sin_addr.s_addr = s->dest };
 	/* Root may raise the buffer past rmem_max; otherwise take what the sysctl allows. */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -32,7 +34,8 @@ int mcr__egress_open(struct mcr_egress_sock *s)
 	    /* No copy back to local listeners: the relay is not a receiver. */
 	    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
 	    /* A datagram larger than the egress MTU is fragmented rather than refused. */
-	    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) < 0) {
+	    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) < 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;

@@ -31,11 +31,14 @@ static inline struct tpacket2_hdr *mcr__rx_frame(const struct mcr_rx *rx, uint32
 	return (struct tpacket2_hdr *)(rx->map + (size_t)i * rx->frame_size);
 }
 
-/* Egress sockets, shared by every output with the same (interface, source, ttl). */
+/* An egress socket, connected to one output's destination: the kernel keeps the route in the
+ * socket instead of looking it up for every datagram. */
 struct mcr_egress_sock {
 	int fd;
 	uint32_t ifindex;
 	uint32_t source;
+	uint32_t dest;
+	uint16_t port;
 	uint8_t ttl;
 };
 

@@ -1,5 +1,5 @@
 /* The per-core data plane: take a batch of frames off each ring, classify them against the rule
- * table, queue one sendmsg per output copy on io_uring, submit the batch with one syscall, count
+ * table, queue one send per output copy on io_uring, submit the batch with one syscall, count
  * every completion, then hand the frames back to the kernel.
  *
  * Per packet there is no syscall, no allocation and no FFI crossing: the caller (the TypeScript
@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <liburing.h>
 #include "internal.h"
 
 #define SQ_DEPTH 1024
 
 struct out {
-	struct sockaddr_in dest;
-	int fd;
+	int fd; /* connected to the output's destination */
 	uint32_t slot;
 };
 
@@ -43,8 +43,6 @@ struct mcr_worker {
 	uint64_t *rule_ctr;   /* rule_slots x (packets, bytes) */
 	uint64_t *out_ctr;    /* output_slots x (packets, bytes, errors) */
 	unsigned queued;      /* SQEs prepared since the last flush */
-	struct msghdr msgs[SQ_DEPTH];
-	struct iovec iovs[SQ_DEPTH];
 };
 
 static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
@@ -86,20 +84,24 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 	free(t);
 }
 
-/* The egress socket for (ifindex, source, ttl): reused from the old table, or opened. */
+static int same_sock(const struct mcr_egress_sock *a, const struct mcr_egress_sock *b)
+{
+	return a->ifindex == b->ifindex && a->source == b->source && a->ttl == b->ttl && a->dest == b->dest &&
+	       a->port == b->port;
+}
+
+/* The egress socket for an output: shared with an identical output, reused from the old table
+ * (so a table change does not disturb the outputs that stay), or opened. */
 static int sock_for(struct table *t, const struct table *old, const struct mcr_output_entry *o)
 {
-	for (uint32_t i = 0; i < t->n_socks; i++) {
-		struct mcr_egress_sock *s = &t->socks[i];
-		if (s->ifindex == o->ifindex && s->source == o->source && s->ttl == o->ttl)
-			return s->fd;
-	}
-	struct mcr_egress_sock s = { .fd = -1, .ifindex = o->ifindex, .source = o->source, .ttl = o->ttl };
-	for (uint32_t i = 0; old && i < old->n_socks; i++) {
-		const struct mcr_egress_sock *p = &old->socks[i];
-		if (p->ifindex == s.ifindex && p->source == s.source && p->ttl == s.ttl)
-			s.fd = p->fd;
-	}
+	struct mcr_egress_sock s = { .fd = -1, .ifindex = o->ifindex, .source = o->source, .ttl = o->ttl,
+				     .dest = o->dest, .port = o->port };
+	for (uint32_t i = 0; i < t->n_socks; i++)
+		if (same_sock(&t->socks[i], &s))
+			return t->socks[i].fd;
+	for (uint32_t i = 0; old && i < old->n_socks; i++)
+		if (same_sock(&old->socks[i], &s))
+			s.fd = old->socks[i].fd;
 	if (s.fd < 0) {
 		int err = mcr__egress_open(&s);
 		if (err < 0)
@@ -152,11 +154,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 			err = fd;
 			goto fail;
 		}
-		t->outs[i] = (struct out){
-			.dest = { .sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr.s_addr = o->dest },
-			.fd = fd,
-			.slot = o->counter_slot,
-		};
+		t->outs[i] = (struct out){ .fd = fd, .slot = o->counter_slot };
 		t->n_outs = i + 1;
 	}
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
@@ -207,16 +205,9 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 {
 	if (w->queued == SQ_DEPTH)
 		flush(w);
-	unsigned i = w->queued++;
-	w->iovs[i] = (struct iovec){ .iov_base = payload, .iov_len = len };
-	w->msgs[i] = (struct msghdr){
-		.msg_name = (void *)&o->dest,
-		.msg_namelen = sizeof(o->dest),
-		.msg_iov = &w->iovs[i],
-		.msg_iovlen = 1,
-	};
+	w->queued++;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	io_uring_prep_sendmsg(sqe, o->fd, &w->msgs[i], 0);
+	io_uring_prep_send(sqe, o->fd, payload, len, 0);
 	io_uring_sqe_set_data64(sqe, o->slot);
 }
 
@@ -288,13 +279,9 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 	return total;
 }
 
-MCR_API int mcr_worker_poll(struct mcr_worker *w, int timeout_ms, int batch_max)
+/* Waits for frames on every input; -ENETDOWN when an input reported an error. */
+static int wait_ready(struct mcr_worker *w, int timeout_ms)
 {
-	if (batch_max <= 0)
-		batch_max = 256;
-	int n = process_ready(w, batch_max);
-	if (n > 0 || timeout_ms == 0)
-		return n;
 	struct pollfd pfd[MCR_MAX_INPUTS];
 	nfds_t nfds = 0;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
@@ -314,8 +301,37 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int timeout_ms, int batch_max)
 		getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		down = 1;
 	}
-	n = r > 0 ? process_ready(w, batch_max) : 0;
-	return down && n == 0 ? -ENETDOWN : n;
+	return down ? -ENETDOWN : r;
+}
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs the data plane for up to budget_ms, then returns to the caller, whose event loop reads
+ * control messages in between. Going back to JavaScript after every wake-up would cost more than
+ * the sends themselves at a few packets per wake-up. */
+MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
+{
+	if (batch_max <= 0)
+		batch_max = 256;
+	int64_t deadline = now_ns() + (int64_t)budget_ms * 1000000;
+	int total = 0;
+	for (;;) {
+		int n = process_ready(w, batch_max);
+		total += n;
+		int64_t left = deadline - now_ns();
+		if (left <= 0)
+			return total;
+		if (n > 0)
+			continue;
+		int r = wait_ready(w, (int)((left + 999999) / 1000000));
+		if (r < 0)
+			return total > 0 ? total : r;
+	}
 }
 
 MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, struct mcr_worker **out)

@@ -29,7 +29,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   try {
     dieWithParent(9);
   } catch (e) {
-    log.error(`supervisor already gone (${(e as Error).message}); exiting`);
+    if (!(e instanceof ShimError) || e.errno !== 3) throw e;
+    log.error("the supervisor is already gone; exiting");
     return 69;
   }
   if (args.cpu >= 0) pinToCpu(args.cpu);
