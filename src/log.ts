@@ -1,5 +1,8 @@
 import { createConsola, type ConsolaInstance } from "consola";
 
+// Declared before `log`: creating it reads them.
+const LEVELS: Record<string, number> = { silent: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
+
 // One consola instance for the process; components take a tagged child (withTag).
 // Logs go to stderr: a worker's stdout carries its protocol to the supervisor.
 export const log: ConsolaInstance = createConsola({
@@ -8,8 +11,6 @@ export const log: ConsolaInstance = createConsola({
   stderr: process.stderr,
   formatOptions: { date: false, colors: process.stderr.isTTY ?? false },
 });
-
-const LEVELS: Record<string, number> = { silent: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 
 export function levelFromEnv(v: string | undefined): number {
   return v !== undefined && v in LEVELS ? LEVELS[v]! : 3;

@@ -1,0 +1,72 @@
+// dist/mcr as an operator gets it: one file, copied anywhere, the shim inside it.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DIST } from "../helpers/mcr.ts";
+import { Lab, sh } from "../helpers/netns.ts";
+
+let dir: string;
+let lab: Lab;
+const haveDist = existsSync(DIST);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "mcrt-bin-"));
+  lab = new Lab();
+  lab.addNs("host");
+});
+afterAll(async () => {
+  await lab.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the copied binary as a worker on lo in the lab namespace, with stdin closed: it opens a
+ * ring (so the embedded shim must load), reports ready, sees end of input and exits 0. */
+function runWorkerOnLo(bin: string, cwd: string, prefix: string[] = [], env: Record<string, string> = {}) {
+  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return sh(["ip", "netns", "exec", lab.ns("host"), ...prefix, "env", "-C", cwd, ...envArgs, bin, "worker", "--interface", "lo", "--ring-mb", "2"], { timeoutMs: 15000 });
+}
+
+test.if(haveDist)("copied alone into another directory, it runs and loads its embedded shim", () => {
+  const bin = join(dir, "mcr");
+  copyFileSync(DIST, bin);
+  sh(["chmod", "755", bin]);
+  expect(sh([bin, "--version"]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  const r = runWorkerOnLo(bin, dir);
+  expect(r.code).toBe(0);
+  const ready = JSON.parse(r.stdout.split("\n")[0]!);
+  expect(ready).toMatchObject({ type: "ready", inputs: [{ interface: "lo", state: "up" }] });
+});
+
+test.if(haveDist)("loads the shim with a noexec TMPDIR", () => {
+  const bin = join(dir, "mcr");
+  copyFileSync(DIST, bin);
+  const tmp = join(dir, "noexec");
+  sh(["mkdir", "-p", tmp]);
+  // A private mount namespace: the noexec tmpfs exists for this command alone.
+  const r = sh(
+    ["unshare", "-m", "sh", "-c", `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`],
+    { timeoutMs: 15000 },
+  );
+  expect(r.stderr).not.toContain("rror");
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout.split("\n")[0]!)).toMatchObject({ type: "ready", inputs: [{ state: "up" }] });
+});
+
+test.if(haveDist)("ignores bunfig.toml and .env in its working directory", () => {
+  const bin = join(dir, "mcr");
+  copyFileSync(DIST, bin);
+  const marker = join(dir, "preloaded");
+  writeFileSync(join(dir, "evil.ts"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "x");\n`);
+  writeFileSync(join(dir, "bunfig.toml"), `preload = ["./evil.ts"]\n`);
+  writeFileSync(join(dir, ".env"), "MCR_LOG_LEVEL=silent\n");
+  const r = runWorkerOnLo(bin, dir);
+  expect(r.code).toBe(0);
+  expect(existsSync(marker)).toBe(false);
+  // Had .env been read, the log level would be silent and the ring's line would be missing.
+  expect(r.stderr).toContain("lo: ring of");
+});
+
+test.if(!haveDist)("dist/mcr is built before the tests run", () => {
+  throw new Error("dist/mcr is missing: run `make build` (make test does)");
+});
