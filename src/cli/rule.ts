@@ -1,0 +1,80 @@
+// mcr rule add | list | remove: the operator's side of the control socket.
+import { defineCommand } from "citty";
+import { call, socketPathArg } from "../control/client.ts";
+import { EX, McrError } from "../errors.ts";
+import { flagOf, parseRuleFlags } from "../rules/parse.ts";
+import { renderRuleList } from "../stats/render.ts";
+
+/** Puts the flag an error is about in front of its message: "--input-port: 0 is not a port ...". */
+export function withFlag(e: unknown): unknown {
+  if (!(e instanceof McrError) || e.field === undefined) return e;
+  return new McrError(`${flagOf(e.field)}: ${e.message}`, e.exitCode, e.field, e.code);
+}
+
+const add = defineCommand({
+  meta: { name: "add", description: "Add a rule; prints its id" },
+  args: {
+    "input-group": { type: "string", required: true, valueHint: "GROUP", description: "multicast group to relay, e.g. 239.1.1.1" },
+    "input-port": { type: "string", required: true, valueHint: "PORT", description: "UDP destination port to relay" },
+    outputs: {
+      type: "string",
+      required: true,
+      valueHint: "G:P:IF[:TTL],...",
+      description: "where to send: group (or unicast host):port:interface[:ttl], comma-separated",
+    },
+    "input-interface": { type: "string", valueHint: "IF", description: "input interface (needed when the supervisor serves several)" },
+    ttl: { type: "string", valueHint: "N", description: "TTL for outputs that give none (default 1)" },
+    "socket-path": socketPathArg,
+  },
+  async run({ args }) {
+    try {
+      // Checked here first: a malformed rule is refused without a supervisor, with the same message.
+      const spec = parseRuleFlags({
+        inputGroup: args["input-group"],
+        inputPort: args["input-port"],
+        inputInterface: args["input-interface"],
+        outputs: args.outputs,
+        ttl: args.ttl,
+      });
+      const { rule, warnings } = await call(args["socket-path"], "rule.add", spec);
+      for (const w of warnings) console.error(`mcr: warning: rule ${rule.id}: ${w}`);
+      console.log(String(rule.id));
+    } catch (e) {
+      throw withFlag(e);
+    }
+  },
+});
+
+const list = defineCommand({
+  meta: { name: "list", description: "List the rules (a table; --json for JSON)" },
+  args: {
+    json: { type: "boolean", description: "print JSON" },
+    "socket-path": socketPathArg,
+  },
+  async run({ args }) {
+    const result = await call(args["socket-path"], "rule.list", {});
+    console.log(args.json ? JSON.stringify(result, null, 2) : renderRuleList(result));
+  },
+});
+
+const remove = defineCommand({
+  meta: { name: "remove", description: "Remove a rule by id" },
+  args: {
+    id: { type: "positional", required: true, valueHint: "ID", description: "the rule's id (see mcr rule list)" },
+    "socket-path": socketPathArg,
+  },
+  async run({ args }) {
+    if (!/^[1-9][0-9]{0,8}$/.test(args.id)) throw new McrError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, EX.USAGE, "id");
+    try {
+      const { rule } = await call(args["socket-path"], "rule.remove", { id: Number(args.id) });
+      console.log(`removed rule ${rule.id}`);
+    } catch (e) {
+      throw withFlag(e);
+    }
+  },
+});
+
+export default defineCommand({
+  meta: { name: "rule", description: "Add, list and remove relay rules on a running supervisor" },
+  subCommands: { add, list, remove },
+});

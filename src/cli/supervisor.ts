@@ -1,0 +1,84 @@
+// mcr supervisor: the daemon. Workers on the CPUs, the control socket, the rule table on disk.
+import { defineCommand } from "citty";
+import { readFileSync } from "node:fs";
+import { DEFAULT_SOCKET_PATH } from "../control/protocol.ts";
+import { EX, McrError } from "../errors.ts";
+import { log, setLogLevel } from "../log.ts";
+import { handleSignals } from "../supervisor/signals.ts";
+import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
+
+export default defineCommand({
+  meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
+  args: {
+    interface: { type: "string", required: true, valueHint: "IF", description: "input interface to receive on (repeat for several)" },
+    "control-socket-path": { type: "string", default: DEFAULT_SOCKET_PATH, valueHint: "PATH", description: "where `mcr rule` and `mcr stats` reach the supervisor" },
+    "control-socket-group": { type: "string", valueHint: "GROUP", description: "group allowed to use the control socket (mode 0660)" },
+    workers: { type: "string", valueHint: "N", description: "worker processes (default: one per CPU)" },
+    "state-file": { type: "string", default: DEFAULT_STATE_FILE, valueHint: "PATH", description: "where rules are kept across restarts" },
+    "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
+    "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
+  },
+  async run({ args, rawArgs }) {
+    if (args["log-level"] !== undefined) {
+      try {
+        setLogLevel(args["log-level"]);
+      } catch (e) {
+        throw new McrError(`--log-level: ${(e as Error).message}`, EX.USAGE, "log-level");
+      }
+    }
+    // citty keeps only the last of a repeated option: read them all from the command line.
+    const interfaces = [...new Set(repeated(rawArgs, "--interface"))];
+    for (const i of interfaces)
+      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i)) throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
+    const workers = args.workers === undefined ? undefined : int(args.workers, "workers", 1, 1024);
+    const ringMb = args["ring-mb"] === undefined ? undefined : int(args["ring-mb"], "ring-mb", 1, 4096);
+    const socketGid = args["control-socket-group"] === undefined ? undefined : groupId(args["control-socket-group"]);
+
+    // Loaded here, not at the top: they reach the native shim, which only the daemon needs.
+    const { lookupInterface } = await import("../net/interfaces.ts");
+    const { notifySystemd } = await import("../native/shim.ts");
+    const { Supervisor } = await import("../supervisor/service.ts");
+    const slog = log.withTag("supervisor");
+    for (const i of interfaces) if (!lookupInterface(i)) slog.warn(`${i} does not exist (yet): its workers wait for it`);
+
+    const sup = await Supervisor.start({
+      interfaces,
+      socketPath: args["control-socket-path"],
+      socketGid,
+      stateFile: args["state-file"],
+      workers,
+      ringMb,
+      lookup: lookupInterface,
+      notify: notifySystemd,
+    });
+    await new Promise<void>((resolve) => handleSignals(() => sup.stop().then(resolve), slog));
+    // Everything is closed; exit now rather than wait on a handle someone else left open.
+    process.exit(EX.OK);
+  },
+});
+
+export function repeated(argv: readonly string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === flag && i + 1 < argv.length) out.push(argv[++i]!);
+    else if (a.startsWith(flag + "=")) out.push(a.slice(flag.length + 1));
+  }
+  return out;
+}
+
+function int(text: string, flag: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new McrError(`--${flag}: "${text}" is not an integer from ${min} to ${max}`, EX.USAGE, flag);
+  return Number(text);
+}
+
+/** A group name or number -> gid, from /etc/group (no NSS lookup in Bun). */
+function groupId(name: string): number {
+  if (/^[0-9]+$/.test(name)) return Number(name);
+  const line = readFileSync("/etc/group", "utf8")
+    .split("\n")
+    .find((l) => l.split(":")[0] === name);
+  if (!line) throw new McrError(`--control-socket-group: no group named "${name}" in /etc/group`, EX.USAGE, "control-socket-group");
+  return Number(line.split(":")[2]);
+}

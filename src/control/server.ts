@@ -1,0 +1,183 @@
+// The supervisor's end of the control socket: many concurrent clients, each request handled on
+// its own, every malformed one answered with an error and the connection kept.
+import type { Socket, UnixSocketListener } from "bun";
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { EX, McrError } from "../errors.ts";
+import { log as rootLog } from "../log.ts";
+import { LineFramer } from "./framing.ts";
+import {
+  decodeRequest,
+  encodeLine,
+  errorResponse,
+  MAX_MESSAGE_BYTES,
+  okResponse,
+  ProtocolError,
+  type ErrorBody,
+  type ErrorCode,
+  type Request,
+  type Response,
+} from "./protocol.ts";
+
+const log = rootLog.withTag("control");
+
+export type Handler = (req: Request) => Promise<unknown> | unknown;
+
+export interface ControlServer {
+  path: string;
+  /** Stops listening, closes every connection and removes the socket file (if it is still ours). */
+  close(): void;
+}
+
+interface Conn {
+  framer: LineFramer;
+  outbox: Uint8Array[]; // bytes the kernel did not take yet: written on drain
+  closed: boolean;
+}
+
+const ERROR_CODES = new Set<string>([
+  "bad_request",
+  "too_large",
+  "unsupported_version",
+  "unknown_command",
+  "invalid_rule",
+  "duplicate",
+  "not_found",
+  "not_applied",
+  "state_write",
+  "internal",
+]);
+
+/** Listens on a Unix socket: mode 0660 (group: opts.group), its directory created if missing. */
+export async function startControlServer(path: string, handler: Handler, opts: { gid?: number } = {}): Promise<ControlServer> {
+  await preparePath(path);
+  let listener: UnixSocketListener<Conn>;
+  // The socket is created with the umask's mode: make it 0660 from the first instant.
+  const oldUmask = process.umask(0o117);
+  try {
+    listener = Bun.listen<Conn>({
+      unix: path,
+      socket: {
+        open(s) {
+          s.data = { outbox: [], closed: false, framer: undefined as never };
+          s.data.framer = new LineFramer(
+            MAX_MESSAGE_BYTES,
+            (line) => void serve(s, line, handler),
+            () => send(s, errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` })),
+          );
+        },
+        data(s, chunk) {
+          s.data.framer.push(chunk);
+        },
+        drain(s) {
+          flush(s);
+        },
+        close(s) {
+          s.data.closed = true;
+        },
+        error(s, err) {
+          log.debug(`client connection error: ${err.message}`);
+          s.data.closed = true;
+        },
+      },
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "EADDRINUSE") throw new McrError(`another supervisor took ${path} while this one started`, EX.UNAVAILABLE);
+    throw new McrError(`cannot listen on ${path}: ${(e as Error).message}`, EX.CANTCREAT);
+  } finally {
+    process.umask(oldUmask);
+  }
+  chmodSync(path, 0o660);
+  if (opts.gid !== undefined) chownSync(path, -1, opts.gid);
+  const ino = statSync(path).ino;
+  return {
+    path,
+    close() {
+      listener.stop(true);
+      // Remove the file only if it is still the one this process made (a newer supervisor's stays).
+      try {
+        if (statSync(path).ino === ino) unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
+async function serve(s: Socket<Conn>, line: string, handler: Handler): Promise<void> {
+  let req: Request;
+  try {
+    req = decodeRequest(line);
+  } catch (e) {
+    const pe = e as ProtocolError;
+    return send(s, errorResponse(pe.id, pe.body));
+  }
+  try {
+    send(s, okResponse(req.id, await handler(req)));
+  } catch (e) {
+    send(s, errorResponse(req.id, toErrorBody(e, req)));
+  }
+}
+
+export function toErrorBody(e: unknown, req?: Request): ErrorBody {
+  if (e instanceof McrError && ERROR_CODES.has(e.code))
+    return { code: e.code as ErrorCode, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) };
+  log.error(`${req?.cmd ?? "request"} failed:`, e);
+  return { code: "internal", message: e instanceof Error ? e.message : String(e) };
+}
+
+function send(s: Socket<Conn>, msg: Response): void {
+  if (s.data.closed) return;
+  s.data.outbox.push(Buffer.from(encodeLine(msg)));
+  flush(s);
+}
+
+function flush(s: Socket<Conn>): void {
+  const box = s.data.outbox;
+  while (box.length > 0 && !s.data.closed) {
+    const head = box[0]!;
+    const n = s.write(head);
+    if (n < 0) {
+      s.data.closed = true;
+      return;
+    }
+    if (n < head.length) {
+      box[0] = head.subarray(n);
+      return; // the kernel's buffer is full: drain() calls again
+    }
+    box.shift();
+  }
+}
+
+/**
+ * Makes `path` free to listen on: creates its directory, replaces a socket file nobody listens
+ * on (left by a supervisor that was killed), and refuses if a live supervisor answers there.
+ */
+async function preparePath(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isSocket()) throw new McrError(`${path} exists and is not a socket: move it away or choose another --control-socket-path`, EX.CANTCREAT);
+  if (await isAlive(path))
+    throw new McrError(`a supervisor is already listening on ${path}: stop it first, or give this one another --control-socket-path`, EX.UNAVAILABLE);
+  log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
+  unlinkSync(path);
+}
+
+/** Whether something accepts connections on the socket file. */
+export async function isAlive(path: string): Promise<boolean> {
+  try {
+    const s = await Bun.connect({ unix: path, socket: { data() {} } });
+    s.end();
+    return true;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ECONNREFUSED" || code === "ENOENT") return false;
+    throw new McrError(`cannot check ${path}: ${(e as Error).message}`, EX.UNAVAILABLE);
+  }
+}

@@ -1,0 +1,32 @@
+// IPv4 addresses as the rules need them: strict dotted-quad parsing and the ranges that matter
+// for a relay (multicast, link-local control groups, addresses no interface can send to).
+
+/** The address as an unsigned 32-bit number, or undefined unless it is a plain dotted quad. */
+export function parseIPv4(text: string): number | undefined {
+  // Strict on purpose: inet_aton would take "239.1" or "0x7f.1", which an operator never means.
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = m[i]!;
+    if (part.length > 1 && part.startsWith("0")) return undefined; // "010" is octal to some tools
+    const b = Number(part);
+    if (b > 255) return undefined;
+    n = n * 256 + b;
+  }
+  return n;
+}
+
+/** 224.0.0.0/4 */
+export const isMulticast = (ip: number) => ip >>> 28 === 0xe;
+/** 224.0.0.0/24: routing protocols and IGMP itself; relaying into or out of it breaks the LAN. */
+export const isLinkLocalMulticast = (ip: number) => ip >>> 8 === 0xe00000;
+
+/** Why a unicast destination cannot be sent to out of an interface, or undefined if it can. */
+export function unicastProblem(ip: number): string | undefined {
+  if (ip >>> 24 === 0) return "is in 0.0.0.0/8 (this host on this network), not a destination";
+  if (ip >>> 24 === 127) return "is a loopback address, which no interface can send to";
+  if (ip === 0xffffffff) return "is the limited broadcast address, which mcr does not relay to";
+  if (ip >>> 28 === 0xf) return "is in 240.0.0.0/4, reserved";
+  return undefined;
+}

@@ -1,0 +1,162 @@
+// Rule validation in three steps, each where its facts live:
+//   checkSpec  - the rule alone (syntax, ranges, loops): the client runs it before connecting,
+//                the supervisor runs it again on whatever arrives on the socket;
+//   checkHost  - the rule against this host's interfaces: only the supervisor knows them;
+//   checkTable - the rule against the rules already in the table (duplicates).
+// Every refusal is a RuleError naming the field (a path into RuleSpec, e.g. "outputs[1].port").
+import { EX, McrError } from "../errors.ts";
+import type { InterfaceInfo } from "../net/interfaces.ts";
+import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "./ipv4.ts";
+import { DEFAULT_TTL, type Output, type Rule, type RuleSpec } from "./types.ts";
+
+export const MAX_OUTPUTS_PER_RULE = 256;
+
+/** A rule as a client sends it: the supervisor fills in the input interface when it serves one. */
+export type RuleInput = Omit<RuleSpec, "inputInterface"> & { inputInterface?: string };
+
+export class RuleError extends McrError {
+  constructor(field: string, message: string, code = "invalid_rule") {
+    super(message, EX.DATAERR, field, code);
+    this.name = "RuleError";
+  }
+}
+
+const SPEC_KEYS = new Set(["inputInterface", "inputGroup", "inputPort", "outputs"]);
+const OUTPUT_KEYS = new Set(["group", "port", "interface", "ttl"]);
+
+/** The rule on its own: shape, types and ranges. Returns a clean copy (defaults filled in). */
+export function checkSpec(x: unknown): RuleInput {
+  if (!isObject(x)) throw new RuleError("rule", `a rule must be an object, got ${kind(x)}`);
+  for (const k of Object.keys(x)) if (!SPEC_KEYS.has(k)) throw new RuleError(k, `unknown field "${k}"`);
+  const inputInterface = x.inputInterface === undefined ? undefined : checkIfName(x.inputInterface, "inputInterface");
+  const inputGroup = checkGroup(x.inputGroup, "inputGroup");
+  const inputPort = checkPort(x.inputPort, "inputPort");
+  if (!Array.isArray(x.outputs)) throw new RuleError("outputs", `must be a list of outputs, got ${kind(x.outputs)}`);
+  if (x.outputs.length === 0) throw new RuleError("outputs", "a rule needs at least one output");
+  if (x.outputs.length > MAX_OUTPUTS_PER_RULE)
+    throw new RuleError("outputs", `a rule has at most ${MAX_OUTPUTS_PER_RULE} outputs, this one has ${x.outputs.length}`);
+  const outputs = x.outputs.map((o, i) => checkOutput(o, i));
+  const seen = new Map<string, number>();
+  outputs.forEach((o, i) => {
+    const key = `${o.group}:${o.port}:${o.interface}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new RuleError(`outputs[${i}]`, `output ${i + 1} (${key}) repeats output ${first + 1}: every packet would go out twice`);
+    seen.set(key, i);
+  });
+  const spec: RuleInput = { ...(inputInterface !== undefined ? { inputInterface } : {}), inputGroup, inputPort, outputs };
+  checkLoop(spec);
+  return spec;
+}
+
+/** An output that equals the input would feed the relay its own packets, forever. */
+function checkLoop(spec: RuleInput): void {
+  if (spec.inputInterface === undefined) return;
+  spec.outputs.forEach((o, i) => {
+    if (o.interface === spec.inputInterface && o.group === spec.inputGroup && o.port === spec.inputPort)
+      throw new RuleError(`outputs[${i}]`, `output ${i + 1} (${describeOutput(o)}) sends back into the rule's own input`);
+  });
+}
+
+export type LookupInterface = (name: string) => InterfaceInfo | undefined;
+
+/**
+ * The rule against this host: the input interface must be one the supervisor serves (and is
+ * filled in when it serves exactly one), every output interface must exist and have an IPv4
+ * address to send from.
+ */
+export function checkHost(spec: RuleInput, served: readonly string[], lookup: LookupInterface): RuleSpec {
+  let inputInterface = spec.inputInterface;
+  if (inputInterface === undefined) {
+    if (served.length !== 1)
+      throw new RuleError("inputInterface", `the supervisor serves ${served.join(", ")}: name the input interface`);
+    inputInterface = served[0]!;
+  } else if (!served.includes(inputInterface)) {
+    throw new RuleError(
+      "inputInterface",
+      `the supervisor does not serve ${inputInterface} (it serves ${served.join(", ")}): start it with --interface ${inputInterface}`,
+    );
+  } else if (!lookup(inputInterface)) {
+    throw new RuleError("inputInterface", `no interface named ${inputInterface} on this host`);
+  }
+  spec.outputs.forEach((o, i) => {
+    const info = lookup(o.interface);
+    if (!info) throw new RuleError(`outputs[${i}].interface`, `output ${i + 1} (${describeOutput(o)}): no interface named ${o.interface} on this host`);
+    if (!info.ipv4)
+      throw new RuleError(`outputs[${i}].interface`, `output ${i + 1} (${describeOutput(o)}): interface ${o.interface} has no IPv4 address to send from`);
+  });
+  const full: RuleSpec = { ...spec, inputInterface };
+  checkLoop(full);
+  return full;
+}
+
+/** One rule per (input interface, group, port): a second would make every packet go out twice. */
+export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
+  const other = rules.find((r) => r.inputInterface === spec.inputInterface && r.inputGroup === spec.inputGroup && r.inputPort === spec.inputPort);
+  if (other)
+    throw new RuleError(
+      "inputGroup",
+      `rule ${other.id} already relays ${describeInput(spec)}: add outputs to it, or remove it first (mcr rule remove ${other.id})`,
+      "duplicate",
+    );
+}
+
+export const describeInput = (s: RuleInput) => `${s.inputGroup}:${s.inputPort}${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
+export const describeOutput = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
+
+function checkOutput(x: unknown, i: number): Output {
+  const at = `outputs[${i}]`;
+  if (!isObject(x)) throw new RuleError(at, `output ${i + 1} must be an object, got ${kind(x)}`);
+  for (const k of Object.keys(x)) if (!OUTPUT_KEYS.has(k)) throw new RuleError(`${at}.${k}`, `output ${i + 1}: unknown field "${k}"`);
+  const label = `output ${i + 1}: `;
+  const group = checkAddress(x.group, `${at}.group`, label);
+  const port = checkPort(x.port, `${at}.port`, label);
+  const iface = checkIfName(x.interface, `${at}.interface`, label);
+  const ttl = x.ttl === undefined ? DEFAULT_TTL : checkTtl(x.ttl, `${at}.ttl`, label);
+  return { group, port, interface: iface, ttl };
+}
+
+function checkGroup(x: unknown, field: string): string {
+  if (typeof x !== "string") throw new RuleError(field, `must be a multicast group such as 239.1.1.1, got ${kind(x)}`);
+  const ip = parseIPv4(x);
+  if (ip === undefined) throw new RuleError(field, `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1)`);
+  if (!isMulticast(ip)) throw new RuleError(field, `${x} is not a multicast group (use 224.0.0.0 to 239.255.255.255)`);
+  if (isLinkLocalMulticast(ip)) throw new RuleError(field, `${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+  return x;
+}
+
+/** An output destination: a multicast group or a unicast host. */
+function checkAddress(x: unknown, field: string, label: string): string {
+  if (typeof x !== "string") throw new RuleError(field, `${label}the destination must be an IPv4 address, got ${kind(x)}`);
+  const ip = parseIPv4(x);
+  if (ip === undefined) throw new RuleError(field, `${label}"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.10.10.10)`);
+  if (isMulticast(ip)) {
+    if (isLinkLocalMulticast(ip)) throw new RuleError(field, `${label}${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+  } else {
+    const problem = unicastProblem(ip);
+    if (problem) throw new RuleError(field, `${label}${x} ${problem}`);
+  }
+  return x;
+}
+
+export function checkPort(x: unknown, field: string, label = ""): number {
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 65535)
+    throw new RuleError(field, `${label}${show(x)} is not a port (use an integer from 1 to 65535)`);
+  return x;
+}
+
+export function checkTtl(x: unknown, field: string, label = ""): number {
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 255)
+    throw new RuleError(field, `${label}${show(x)} is not a TTL (use an integer from 1 to 255)`);
+  return x;
+}
+
+function checkIfName(x: unknown, field: string, label = ""): string {
+  if (typeof x !== "string") throw new RuleError(field, `${label}the interface must be a name such as eth0, got ${kind(x)}`);
+  // The kernel's limits (IFNAMSIZ, no slash or blank); ':' would break the --outputs syntax.
+  if (x.length === 0 || x.length > 15 || /[\s/:]/.test(x)) throw new RuleError(field, `${label}"${x}" is not an interface name`);
+  return x;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const kind = (x: unknown) => (x === null ? "null" : Array.isArray(x) ? "a list" : typeof x === "object" ? "an object" : `a ${typeof x}`);
+const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : typeof x === "number" ? String(x) : kind(x));

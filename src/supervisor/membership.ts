@@ -1,0 +1,108 @@
+// Group membership on the ingress. mcr reads frames at layer 2, so it needs no socket to receive;
+// but an IGMP-snooping switch upstream, and the NIC's multicast filter, deliver a group only to a
+// port that has joined it. One helper UDP socket per (interface, group) joins it. The socket is
+// bound to 127.0.0.1, so the kernel never delivers the stream itself to it (multicast goes only
+// to sockets bound to the wildcard or to the group), and it is never read.
+import dgram from "node:dgram";
+import type { ConsolaInstance } from "consola";
+import type { Rule } from "../rules/types.ts";
+import type { LookupInterface } from "../rules/validate.ts";
+
+interface Joined {
+  socket: dgram.Socket;
+  ifindex: number;
+  address: string; // the interface address the membership was made with
+}
+
+export class Memberships {
+  private readonly joined = new Map<string, Joined>();
+  private wanted = new Set<string>();
+  private readonly problems = new Map<string, string>(); // logged once per key and cause
+  private busy: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly lookup: LookupInterface,
+    private readonly log: ConsolaInstance,
+  ) {}
+
+  /** Joins the groups the rules need and leaves those no rule needs any more. */
+  sync(rules: readonly Rule[]): Promise<void> {
+    this.wanted = new Set(rules.map((r) => key(r.inputInterface, r.inputGroup)));
+    this.busy = this.busy.then(() => this.reconcile()).catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
+    return this.busy;
+  }
+
+  /** Re-checks interfaces (an address changed, an interface came back) without a rule change. */
+  refresh(): Promise<void> {
+    this.busy = this.busy.then(() => this.reconcile()).catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
+    return this.busy;
+  }
+
+  /** The (interface, group) pairs joined now, for status and tests. */
+  list(): { interface: string; group: string }[] {
+    return [...this.joined.keys()].map((k) => {
+      const [iface, group] = k.split("|") as [string, string];
+      return { interface: iface, group };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.wanted = new Set();
+    await this.refresh();
+  }
+
+  private async reconcile(): Promise<void> {
+    for (const [k, j] of this.joined) {
+      const [iface] = k.split("|") as [string];
+      const info = this.lookup(iface);
+      const stale = !info || info.ifindex !== j.ifindex || info.ipv4 !== j.address;
+      if (!this.wanted.has(k) || stale) this.leave(k, j, stale);
+    }
+    for (const k of this.wanted) if (!this.joined.has(k)) await this.join(k);
+  }
+
+  private async join(k: string): Promise<void> {
+    const [iface, group] = k.split("|") as [string, string];
+    const info = this.lookup(iface);
+    if (!info) return this.problem(k, `cannot join ${group} on ${iface}: no such interface (will retry)`);
+    if (!info.ipv4) return this.problem(k, `cannot join ${group} on ${iface}: it has no IPv4 address; upstream IGMP snooping may not deliver the group`);
+    const socket = dgram.createSocket({ type: "udp4" });
+    socket.on("error", (e) => this.log.debug(`membership socket ${k}: ${e.message}`));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.bind({ port: 0, address: "127.0.0.1", exclusive: true }, () => {
+          socket.off("error", reject);
+          resolve();
+        });
+      });
+      socket.addMembership(group, info.ipv4);
+    } catch (e) {
+      socket.close();
+      return this.problem(k, `cannot join ${group} on ${iface}: ${(e as Error).message}`);
+    }
+    this.problems.delete(k);
+    this.joined.set(k, { socket, ifindex: info.ifindex, address: info.ipv4 });
+    this.log.info(`joined ${group} on ${iface}`);
+  }
+
+  private leave(k: string, j: Joined, stale: boolean): void {
+    const [iface, group] = k.split("|") as [string, string];
+    try {
+      if (!stale) j.socket.dropMembership(group, j.address);
+    } catch {
+      /* the interface went away with its memberships */
+    }
+    j.socket.close();
+    this.joined.delete(k);
+    this.log.info(stale && this.wanted.has(k) ? `${iface} changed: rejoining ${group}` : `left ${group} on ${iface}`);
+  }
+
+  private problem(k: string, message: string): void {
+    if (this.problems.get(k) === message) return; // said once is enough
+    this.problems.set(k, message);
+    this.log.warn(message);
+  }
+}
+
+const key = (iface: string, group: string) => `${iface}|${group}`;

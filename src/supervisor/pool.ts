@@ -1,0 +1,105 @@
+// The workers of one supervisor: one slot per worker, each pinned to its CPU, all sharing one
+// PACKET_FANOUT group per input interface. The pool hands every worker the whole rule table,
+// waits for their confirmations, and keeps their counters across restarts.
+import type { ConsolaInstance } from "consola";
+import type { WorkerView } from "../control/protocol.ts";
+import type { Rule } from "../rules/types.ts";
+import { StatsBook } from "../stats/aggregate.ts";
+import type { WorkerArgs } from "../worker/protocol.ts";
+import { cpuFor } from "./cpus.ts";
+import { WorkerSlot } from "./worker.ts";
+
+export interface PoolOptions {
+  count: number;
+  cpus: readonly number[];
+  interfaces: readonly string[];
+  fanoutId: number;
+  ringMb?: number;
+  argv: (a: WorkerArgs) => string[];
+  /** The table a worker gets when it (re)starts. */
+  table: () => { version: number; rules: readonly Rule[] };
+  log: ConsolaInstance;
+}
+
+export interface ApplyResult {
+  /** Workers that were running and did not confirm in time. */
+  late: WorkerView[];
+  /** What the workers could not apply, by rule (e.g. an output interface that vanished). */
+  errors: { worker: number; ruleId: number; message: string }[];
+}
+
+export class WorkerPool {
+  readonly slots: WorkerSlot[];
+  readonly book = new StatsBook();
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: PoolOptions) {
+    this.slots = Array.from({ length: o.count }, (_, i) => {
+      const cpu = cpuFor(i, o.cpus);
+      const argv = o.argv({ cpu, interfaces: [...o.interfaces], fanoutId: o.fanoutId, ringMb: o.ringMb });
+      return new WorkerSlot(i, cpu, argv, this.events, o.log);
+    });
+  }
+
+  private readonly events = {
+    ready: (slot: WorkerSlot) => {
+      const t = this.o.table();
+      slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
+      for (const w of this.readyWaiters) w();
+    },
+    stats: (slot: WorkerSlot, c: Parameters<StatsBook["update"]>[1]) => this.book.update(slot.index, c),
+    exited: (slot: WorkerSlot) => this.book.retire(slot.index),
+  };
+
+  start(): void {
+    for (const s of this.slots) s.start();
+  }
+
+  /** Resolves once every worker has said ready, or after timeoutMs; true if all are ready. */
+  async waitAllReady(timeoutMs: number): Promise<boolean> {
+    const allReady = () => this.slots.every((s) => s.state === "ready");
+    if (allReady()) return true;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!allReady()) return;
+        finish(true);
+      };
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== check);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.readyWaiters.push(check);
+    });
+  }
+
+  /**
+   * Sends the table to every running worker and waits until each has it live. A worker that
+   * exits meanwhile is not waited for: it gets the table when it is back.
+   */
+  async apply(version: number, rules: readonly Rule[], timeoutMs: number): Promise<ApplyResult> {
+    const running = this.slots.filter((s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules] }));
+    const outcomes = await Promise.all(running.map((s) => s.waitApplied(version, timeoutMs)));
+    const late = running.filter((_, i) => outcomes[i] === "timeout").map((s) => s.view());
+    const errors = running
+      .filter((s, i) => outcomes[i] === "applied" && s.appliedVersion === version)
+      .flatMap((s) => s.applyErrors.map((e) => ({ worker: s.index, ...e })));
+    return { late, errors };
+  }
+
+  /** Fresh counters from every running worker; returns the indexes of those that did not answer. */
+  async refreshStats(timeoutMs: number): Promise<number[]> {
+    const running = this.slots.filter((s) => s.state === "ready");
+    const got = await Promise.all(running.map((s) => s.requestStats(timeoutMs)));
+    return running.filter((_, i) => got[i] === undefined).map((s) => s.index);
+  }
+
+  views(): WorkerView[] {
+    return this.slots.map((s) => s.view());
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.stop(graceMs)));
+  }
+}

@@ -1,0 +1,210 @@
+// The supervisor: owns the rule table, the workers and the control socket, and answers the
+// control commands. Rule changes are serialised: validate, save to the state file, hand the
+// whole table to every worker, wait for each to confirm, then reply.
+import type { ConsolaInstance } from "consola";
+import { controlError, type Commands, type Request, type Status } from "../control/protocol.ts";
+import { startControlServer, type ControlServer } from "../control/server.ts";
+import { log as rootLog } from "../log.ts";
+import type { Rule } from "../rules/types.ts";
+import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
+import { buildReport } from "../stats/aggregate.ts";
+import { VERSION } from "../version.ts";
+import type { WorkerArgs } from "../worker/protocol.ts";
+import { allowedCpus } from "./cpus.ts";
+import { Memberships } from "./membership.ts";
+import { WorkerPool } from "./pool.ts";
+import { workerArgv } from "./spawn.ts";
+import { loadState, saveState } from "./state.ts";
+import { addRule, removeRule, type RuleTable } from "./table.ts";
+
+export interface SupervisorConfig {
+  interfaces: string[];
+  socketPath: string;
+  socketGid?: number;
+  stateFile: string;
+  workers?: number; // default: one per allowed CPU
+  ringMb?: number;
+  /** How long a rule change waits for every worker's confirmation. */
+  applyTimeoutMs?: number;
+  lookup: LookupInterface;
+  /** How to start a worker (tests put a fake here). */
+  workerArgv?: (a: WorkerArgs) => string[];
+  /** sd_notify; a no-op outside systemd. */
+  notify?: (state: string) => void;
+  /** Join input groups on the ingress (IGMP). */
+  joinGroups?: boolean;
+}
+
+const STATS_INTERVAL_MS = 1000; // keeps the counters of a worker that dies at most this old
+const STATS_TIMEOUT_MS = 1000;
+const MEMBERSHIP_REFRESH_MS = 5000;
+const STOP_GRACE_MS = 1000;
+
+export class Supervisor {
+  private table: RuleTable;
+  private version = 1;
+  private readonly pool: WorkerPool;
+  private readonly memberships?: Memberships;
+  private server?: ControlServer;
+  private changes: Promise<unknown> = Promise.resolve();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private readonly startedAt = Date.now();
+  private stopping?: Promise<void>;
+  private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
+
+  private constructor(private readonly cfg: SupervisorConfig) {
+    this.table = loadState(cfg.stateFile);
+    const cpus = allowedCpus();
+    this.pool = new WorkerPool({
+      count: cfg.workers ?? cpus.length,
+      cpus,
+      interfaces: cfg.interfaces,
+      // One fanout group per supervisor: two supervisors on one host never share one.
+      fanoutId: process.pid & 0xffff,
+      ringMb: cfg.ringMb,
+      argv: cfg.workerArgv ?? workerArgv,
+      table: () => ({ version: this.version, rules: this.table.rules }),
+      log: this.log,
+    });
+    if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log);
+  }
+
+  /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
+  static async start(cfg: SupervisorConfig): Promise<Supervisor> {
+    const s = new Supervisor(cfg);
+    await s.begin();
+    return s;
+  }
+
+  private async begin(): Promise<void> {
+    const { cfg, log } = this;
+    for (const r of this.table.rules)
+      if (!cfg.interfaces.includes(r.inputInterface))
+        log.warn(`rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`);
+    if (this.table.rules.length > 0) log.info(`restored ${this.table.rules.length} rule(s) from ${cfg.stateFile}`);
+    // The socket first: if another supervisor is live there, leave before starting any worker.
+    this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
+    log.info(`listening on ${cfg.socketPath}; serving ${cfg.interfaces.join(", ")} with ${this.pool.slots.length} worker(s)`);
+    this.pool.start();
+    void this.memberships?.sync(this.table.rules);
+    this.timers.push(setInterval(() => void this.pool.refreshStats(STATS_TIMEOUT_MS), STATS_INTERVAL_MS));
+    if (this.memberships) this.timers.push(setInterval(() => void this.memberships!.refresh(), MEMBERSHIP_REFRESH_MS));
+    void this.pool.waitAllReady(10_000).then((ok) => {
+      if (ok) log.info("all workers ready");
+      else log.warn(`not every worker is ready after 10 s: ${this.describeWorkers()}`);
+      this.notify("READY=1");
+    });
+  }
+
+  /** Answers one control request (the server turns a throw into an error reply). */
+  async handle(req: Request): Promise<unknown> {
+    switch (req.cmd) {
+      case "rule.add":
+        return this.add(req.args as Commands["rule.add"]["args"]);
+      case "rule.remove":
+        return this.remove(req.args as Commands["rule.remove"]["args"]);
+      case "rule.list":
+        return { version: this.version, rules: [...this.table.rules], workers: this.pool.views() } satisfies Commands["rule.list"]["result"];
+      case "stats":
+        return this.stats();
+      case "status":
+        return this.status();
+    }
+  }
+
+  private add(args: unknown): Promise<Commands["rule.add"]["result"]> {
+    const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
+    return this.change(async () => {
+      const { table, rule } = addRule(this.table, spec);
+      const warnings = await this.commit(table, `rule ${rule.id} added: ${describeRule(rule)}`, rule.id);
+      return { rule, warnings };
+    });
+  }
+
+  private remove(args: { id?: unknown }): Promise<Commands["rule.remove"]["result"]> {
+    const id = args.id;
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 1) throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
+    return this.change(async () => {
+      const { table, rule } = removeRule(this.table, id);
+      await this.commit(table, `rule ${rule.id} removed: ${describeRule(rule)}`, rule.id);
+      return { rule };
+    });
+  }
+
+  /** Rule changes one at a time: each sees the table the previous one left. */
+  private change<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.changes.then(fn, fn);
+    this.changes = next.catch(() => {});
+    return next;
+  }
+
+  /** Saves, adopts and distributes a new table; returns the workers' complaints about ruleId. */
+  private async commit(table: RuleTable, what: string, ruleId: number): Promise<string[]> {
+    saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
+    this.table = table;
+    this.version++;
+    this.log.info(what);
+    void this.memberships?.sync(table.rules);
+    const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
+    const { late, errors } = await this.pool.apply(this.version, table.rules, timeoutMs);
+    if (late.length > 0) {
+      const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
+      this.log.warn(`table version ${this.version}: ${who} did not confirm within ${timeoutMs} ms`);
+      throw controlError("not_applied", `the change is saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`);
+    }
+    const mine = errors.filter((e) => e.ruleId === ruleId || e.ruleId === 0);
+    return [...new Set(mine.map((e) => e.message))];
+  }
+
+  private async stats(): Promise<Commands["stats"]["result"]> {
+    const stale = await this.pool.refreshStats(STATS_TIMEOUT_MS);
+    return buildReport(this.pool.book, this.table.rules, this.pool.views(), { startedAt: this.startedAt, stale });
+  }
+
+  private status(): Status {
+    return {
+      pid: process.pid,
+      version: VERSION,
+      protocol: 1,
+      interfaces: this.cfg.interfaces,
+      socketPath: this.cfg.socketPath,
+      stateFile: this.cfg.stateFile,
+      startedAt: new Date(this.startedAt).toISOString(),
+      tableVersion: this.version,
+      rules: this.table.rules.length,
+      workers: this.pool.views(),
+    };
+  }
+
+  /** Stops the workers, leaves the groups, removes the socket. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.notify("STOPPING=1");
+      this.log.info("stopping");
+      for (const t of this.timers) clearInterval(t);
+      this.server?.close();
+      await this.changes.catch(() => {});
+      await this.pool.stop(STOP_GRACE_MS);
+      await this.memberships?.close();
+      this.log.info("stopped");
+    })();
+    return this.stopping;
+  }
+
+  private describeWorkers(): string {
+    return this.pool
+      .views()
+      .map((w) => `worker ${w.index} ${w.state}`)
+      .join(", ");
+  }
+
+  private notify(state: string): void {
+    try {
+      this.cfg.notify?.(state);
+    } catch (e) {
+      this.log.warn(`sd_notify ${state}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export const describeRule = (r: Rule) => `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
