@@ -144,7 +144,7 @@ export class Supervisor {
     this.table = table;
     this.version++;
     this.log.info(what);
-    void this.memberships?.sync(table.rules);
+    await this.memberships?.sync(table.rules); // joined (or the reason logged) before the reply
     const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
     const { late, errors } = await this.pool.apply(this.version, table.rules, timeoutMs);
     if (late.length > 0) {

@@ -277,7 +277,6 @@ interface Harness {
 const running: Supervisor[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
-  delete process.env.FAKE_WORKER_MODE;
 });
 
 async function startSupervisor(o: { workers?: number; interfaces?: string[]; stateFile?: string; mode?: string; applyTimeoutMs?: number } = {}): Promise<Harness> {
@@ -285,8 +284,6 @@ async function startSupervisor(o: { workers?: number; interfaces?: string[]; sta
   const stateFile = o.stateFile ?? join(fresh("state"), "rules.json");
   const workerLog = fresh("workers.log");
   writeFileSync(workerLog, "");
-  process.env.FAKE_WORKER_LOG = workerLog; // children inherit it
-  if (o.mode) process.env.FAKE_WORKER_MODE = o.mode;
   const seen: WorkerArgs[] = [];
   const sup = await Supervisor.start({
     interfaces: o.interfaces ?? ["eth0"],
@@ -298,7 +295,8 @@ async function startSupervisor(o: { workers?: number; interfaces?: string[]; sta
     applyTimeoutMs: o.applyTimeoutMs ?? 2000,
     workerArgv: (a) => {
       seen.push(a);
-      return [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), ...a.interfaces.flatMap((i) => ["--interface", i])];
+      const fake = ["--fake-log", workerLog, "--fake-mode", o.mode ?? "normal"];
+      return [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), ...a.interfaces.flatMap((i) => ["--interface", i]), ...fake];
     },
   });
   running.push(sup);

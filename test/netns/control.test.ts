@@ -1,0 +1,137 @@
+// The supervisor for real, in a network namespace: group membership on the ingress, the control
+// socket under abuse, and what survives a supervisor killed with SIGKILL. Needs root.
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
+import { SupervisorDriver } from "../helpers/supervisor.ts";
+import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
+import { LineFramer } from "../../src/control/framing.ts";
+import { MAX_MESSAGE_BYTES, type Response } from "../../src/control/protocol.ts";
+
+const root = process.getuid?.() === 0;
+let lab: Lab | undefined;
+beforeAll(() => root && sweepStale());
+afterEach(async () => {
+  await lab?.destroy();
+  lab = undefined;
+});
+
+/** Groups joined on `ifname` in the relay namespace, from /proc/net/igmp (dotted). */
+function joined(l: Lab, ifname: string): string[] {
+  const text = l.exec("relay", ["cat", "/proc/net/igmp"]).stdout;
+  const out: string[] = [];
+  let dev = "";
+  for (const line of text.split("\n").slice(1)) {
+    const head = /^\d+\s+(\S+)\s*:/.exec(line);
+    if (head) dev = head[1]!;
+    const g = /^\s+([0-9A-F]{8})\s/.exec(line);
+    // The kernel prints the group in host (little-endian) byte order.
+    if (g && dev === ifname) out.push(Buffer.from(g[1]!, "hex").reverse().join("."));
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+describe.skipIf(!root)("control plane in a namespace", () => {
+  test("the input group is joined on the ingress when a rule needs it, and left with the last rule", async () => {
+    lab = chainLab();
+    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
+    await sup.ready();
+    expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
+    const a = sup.addRule("239.1.2.3", 5001, "239.10.10.10:6001:veth3");
+    const b = sup.addRule("239.1.2.3", 5002, "239.10.10.11:6001:veth3");
+    expect(joined(lab, "veth1")).toContain("239.1.2.3");
+    expect(joined(lab, "veth3")).not.toContain("239.1.2.3");
+    expect(sup.mcr(["rule", "remove", String(a)]).code).toBe(0);
+    expect(joined(lab, "veth1")).toContain("239.1.2.3"); // rule b still needs it
+    expect(sup.mcr(["rule", "remove", String(b)]).code).toBe(0);
+    expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
+  });
+
+  test("malformed control requests each get an error reply; the supervisor keeps serving", async () => {
+    lab = chainLab();
+    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
+    await sup.ready();
+    const replies: Response[] = [];
+    const framer = new LineFramer(1 << 24, (l) => replies.push(JSON.parse(l)), () => {});
+    const s = await Bun.connect({ unix: sup.socket, socket: { data: (_s, c) => framer.push(c) } });
+    const ask = async (bytes: string, n = replies.length + 1) => {
+      for (let i = 0; i < bytes.length; i += 16384) s.write(bytes.slice(i, i + 16384));
+      await until(() => replies.length >= n, 3000, `reply to ${bytes.slice(0, 40)}`);
+      return replies[n - 1]!;
+    };
+    expect(await ask("\x00\xff garbage\n")).toMatchObject({ ok: false, error: { code: "bad_request" } });
+    expect(await ask('{"v":1,"id":1,"cmd":"rule.add","args":{"inputGroup":\n')).toMatchObject({ ok: false, error: { code: "bad_request" } });
+    expect(await ask(`{"v":1,"id":2,"cmd":"rule.list","args":{"x":"${"a".repeat(MAX_MESSAGE_BYTES)}"}}\n`)).toMatchObject({ ok: false, error: { code: "too_large" } });
+    expect(await ask('{"v":1,"id":3,"cmd":"reboot"}\n')).toMatchObject({ id: 3, ok: false, error: { code: "unknown_command" } });
+    expect(await ask('{"v":1,"id":4,"cmd":"rule.add","args":{"inputGroup":"239.1.1.1","inputPort":"5001","outputs":[]}}\n')).toMatchObject({
+      id: 4,
+      ok: false,
+      error: { code: "invalid_rule", field: "inputPort" },
+    });
+    expect(await ask('{"v":1,"id":5,"cmd":"rule.remove","args":{"id":[1]}}\n')).toMatchObject({ id: 5, ok: false, error: { code: "bad_request", field: "id" } });
+    expect(await ask('{"v":9,"id":6,"cmd":"rule.list"}\n')).toMatchObject({ id: 6, ok: false, error: { code: "unsupported_version" } });
+    // Same connection, a good request.
+    expect(await ask('{"v":1,"id":7,"cmd":"rule.list"}\n')).toMatchObject({ id: 7, ok: true, result: { rules: [] } });
+    s.end();
+    // And a fresh client.
+    expect(sup.mcr(["rule", "list", "--json"]).code).toBe(0);
+    expect(sup.proc.exitCode).toBeNull();
+  });
+
+  test("SIGKILL the supervisor: no worker outlives it; a new one replaces the stale socket and restores every rule", async () => {
+    lab = chainLab();
+    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
+    await sup.ready();
+    const id = sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    const id2 = sup.addRule("239.1.1.2", 5002, "239.10.10.11:6002:veth3:4");
+    const before = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout);
+    const pids: number[] = before.workers.map((w: { pid: number }) => w.pid);
+    expect(pids.length).toBe(2);
+    expect(pids.every(alive)).toBe(true);
+
+    sup.proc.kill("SIGKILL");
+    await sup.proc.exited;
+    await until(() => !pids.some(alive), 2000, "workers to follow their supervisor");
+
+    sup.start();
+    await sup.ready();
+    const after = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout);
+    expect(after.rules).toEqual(before.rules);
+    expect(after.rules.map((r: { id: number }) => r.id)).toEqual([id, id2]);
+    // Forwarding resumes with the restored table.
+    await until(() => JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.every((w: { state: string }) => w.state === "ready"), 5000, "workers ready");
+    const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 300 });
+    await rx.listening;
+    sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 300, size: 200, seed: 3 });
+    expectPayloads((await rx.result).payloads, 3, 300, 200);
+    const stats = sup.stats();
+    expect(stats.rules.find((r: { id: number }) => r.id === id).packets).toBe(300);
+  });
+
+  test("SIGTERM: workers stop, the socket file goes, exit 0", async () => {
+    lab = chainLab();
+    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
+    await sup.ready();
+    const pids: number[] = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.map((w: { pid: number }) => w.pid);
+    sup.proc.kill("SIGTERM");
+    expect(await sup.proc.exited).toBe(0);
+    expect(await Bun.file(sup.socket).exists()).toBe(false);
+    expect(pids.some(alive)).toBe(false);
+  });
+});
