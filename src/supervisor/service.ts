@@ -116,7 +116,7 @@ export class Supervisor {
     const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
       const { table, rule } = addRule(this.table, spec);
-      const warnings = await this.commit(table, `rule ${rule.id} added: ${describeRule(rule)}`, rule.id);
+      const warnings = await this.commit(table, rule.id, "added", describeRule(rule));
       return { rule, warnings };
     });
   }
@@ -126,7 +126,7 @@ export class Supervisor {
     if (typeof id !== "number" || !Number.isInteger(id) || id < 1) throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
     return this.change(async () => {
       const { table, rule } = removeRule(this.table, id);
-      await this.commit(table, `rule ${rule.id} removed: ${describeRule(rule)}`, rule.id);
+      await this.commit(table, rule.id, "removed", describeRule(rule));
       return { rule };
     });
   }
@@ -139,18 +139,19 @@ export class Supervisor {
   }
 
   /** Saves, adopts and distributes a new table; returns the workers' complaints about ruleId. */
-  private async commit(table: RuleTable, what: string, ruleId: number): Promise<string[]> {
+  private async commit(table: RuleTable, ruleId: number, verb: "added" | "removed", what: string): Promise<string[]> {
     saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
     this.table = table;
     this.version++;
-    this.log.info(what);
+    this.log.info(`rule ${ruleId} ${verb}: ${what}`);
     await this.memberships?.sync(table.rules); // joined (or the reason logged) before the reply
     const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
     const { late, errors } = await this.pool.apply(this.version, table.rules, timeoutMs);
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
       this.log.warn(`table version ${this.version}: ${who} did not confirm within ${timeoutMs} ms`);
-      throw controlError("not_applied", `the change is saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`);
+      // The id matters even now: the rule is in the table, and the operator may want it gone.
+      throw controlError("not_applied", `rule ${ruleId} is ${verb} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`);
     }
     const mine = errors.filter((e) => e.ruleId === ruleId || e.ruleId === 0);
     return [...new Set(mine.map((e) => e.message))];

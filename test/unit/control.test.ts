@@ -448,7 +448,7 @@ describe("supervisor", () => {
     const e = await call(h.socket, "rule.add", rule()).then(() => undefined, (x) => x as McrError);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(e).toMatchObject({ code: "not_applied", exitCode: EX.TEMPFAIL });
-    expect(e?.message).toContain("did not confirm it within 0.3 s");
+    expect(e?.message).toMatch(/^rule 1 is added and saved, but worker 0 \(cpu \d+, pid \d+\) did not confirm it within 0\.3 s/);
     // Saved all the same: it is in the table and the file.
     expect((await call(h.socket, "rule.list", {})).rules.length).toBe(1);
   });
@@ -489,6 +489,28 @@ describe("supervisor", () => {
     expect(s.totals.rxFrames).toBe(300);
     expect(s.workers[0]).toMatchObject({ rxFrames: 200, restarts: 1 });
     expect(s.rules[0]!.packets).toBe(30);
+  });
+
+  test("tells systemd READY=1 once the workers are up, STOPPING=1 on stop", async () => {
+    const said: string[] = [];
+    const socket = fresh("mcr.sock");
+    const sup = await Supervisor.start({
+      interfaces: ["eth0"],
+      socketPath: socket,
+      stateFile: join(fresh("state"), "rules.json"),
+      workers: 2,
+      lookup,
+      joinGroups: false,
+      notify: (s) => said.push(s),
+      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0"],
+    });
+    running.push(sup);
+    expect(said).toEqual([]); // not before the workers say ready
+    await waitFor(() => said.length > 0);
+    expect(said).toEqual(["READY=1"]);
+    expect((await call(socket, "status", {})).workers.every((w) => w.state === "ready")).toBe(true);
+    await sup.stop();
+    expect(said).toEqual(["READY=1", "STOPPING=1"]);
   });
 
   test("stop sends stop to the workers and removes the socket", async () => {
