@@ -11,7 +11,7 @@ beforeAll(() => sweepStale());
 afterEach(async () => {
   await lab?.destroy();
   lab = undefined;
-});
+}, 30000);
 
 test("chain: group and port rewritten, every payload arrives byte for byte and in order", async () => {
   lab = chainLab();
@@ -28,7 +28,7 @@ test("chain: group and port rewritten, every payload arrives byte for byte and i
   // Sent from the egress interface's own address, on the new group and port.
   expect(new Set(got.sources.map((s) => s.split(":")[0]))).toEqual(new Set(["10.0.1.1"]));
   expect((await stale.result).count).toBe(0);
-});
+}, 30000);
 
 test("RPF: unroutable source with rp_filter=1; the kernel drops it, mcr relays all of it", async () => {
   lab = chainLab();
@@ -47,7 +47,7 @@ test("RPF: unroutable source with rp_filter=1; the kernel drops it, mcr relays a
   sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 500, size: 400, seed: 5, source: "192.0.2.10" });
   expectPayloads((await rx.result).payloads, 5, 500, 400);
   expect((await kernelPath.result).count).toBe(0);
-});
+}, 30000);
 
 test("fan-out to 3 outputs on 2 interfaces, and a unicast output", async () => {
   lab = chainLab();
@@ -68,7 +68,7 @@ test("fan-out to 3 outputs on 2 interfaces, and a unicast output", async () => {
   sendFromGen(lab, { dest: "239.1.1.2", port: 5002, count: 300, size: 256, seed: 22 });
   for (const r of [a, b, c]) expectPayloads((await r.result).payloads, 21, 300, 512);
   expectPayloads((await u.result).payloads, 22, 300, 256);
-});
+}, 30000);
 
 test("removing a rule stops its traffic; other rules keep forwarding", async () => {
   lab = chainLab();
@@ -87,7 +87,7 @@ test("removing a rule stops its traffic; other rules keep forwarding", async () 
   sendFromGen(lab, { dest: "239.1.1.2", port: 5002, count: 100, size: 100, seed: 2 });
   expect((await removed.result).count).toBe(0);
   expectPayloads((await kept.result).payloads, 2, 100, 100);
-});
+}, 30000);
 
 test("a rule added while traffic flows starts it: from then on nothing is missing", async () => {
   lab = chainLab();
@@ -110,4 +110,4 @@ test("a rule added while traffic flows starts it: from then on nothing is missin
     const want = Buffer.from(payloadFor(9, first + i, 300)).toString("hex");
     if (got[i] !== want) expect({ i, got: got[i] }).toEqual({ i, got: want });
   }
-});
+}, 30000);
