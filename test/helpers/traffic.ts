@@ -41,7 +41,7 @@ export function receiveInSink(
 /** Sends count deterministic payloads from the generator namespace (blocking until sent). */
 export function sendFromGen(
   lab: Lab,
-  o: { dest: string; port: number; count: number; size: number; seed: number; source?: string; gapUs?: number; role?: string },
+  o: { dest: string; port: number; count: number; size: number; seed: number; source?: string; gapUs?: number; role?: string; flows?: number },
 ) {
   const r = lab.exec(o.role ?? "gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", ...o })], { timeoutMs: 60000 });
   if (r.code !== 0) throw new Error(`sender failed: ${r.stderr}`);

@@ -1,5 +1,7 @@
-// Sends datagrams described on the command line: JSON {dest, port, source?, payloads: hex[] | {count, size, seed}, gapUs?}.
-// Run inside a namespace by the tests. Prints {sent} when done.
+// Sends datagrams described on the command line: JSON {dest, port, source?, count, size, seed,
+// gapUs?, flows?}. With flows = N, N sockets (N source ports) take turns: datagram i goes out on
+// flow i % N as sequence i / N of seed + flow. Run inside a namespace by the tests.
+// Prints {sent} when done.
 import dgram from "node:dgram";
 import { payloadFor } from "./payloads.ts";
 
@@ -12,16 +14,25 @@ const spec = JSON.parse(process.argv[2]!) as {
   size: number;
   seed: number;
   gapUs?: number;
+  flows?: number;
 };
-const sock = dgram.createSocket("udp4");
-await new Promise<void>((r) => sock.bind({ address: spec.source ?? "0.0.0.0", port: 0 }, () => r()));
-if (spec.source) sock.setMulticastInterface(spec.source);
-sock.setMulticastTTL(spec.ttl ?? 4);
+const flows = Math.max(1, spec.flows ?? 1);
+const socks = await Promise.all(
+  Array.from({ length: flows }, async () => {
+    const sock = dgram.createSocket("udp4");
+    await new Promise<void>((r) => sock.bind({ address: spec.source ?? "0.0.0.0", port: 0 }, () => r()));
+    if (spec.source) sock.setMulticastInterface(spec.source);
+    sock.setMulticastTTL(spec.ttl ?? 4);
+    return sock;
+  }),
+);
 let sent = 0;
 for (let i = 0; i < spec.count; i++) {
-  await new Promise<void>((res, rej) => sock.send(payloadFor(spec.seed, i, spec.size), spec.port, spec.dest, (e) => (e ? rej(e) : res())));
+  const flow = i % flows;
+  const payload = payloadFor(spec.seed + flow, Math.floor(i / flows), spec.size);
+  await new Promise<void>((res, rej) => socks[flow]!.send(payload, spec.port, spec.dest, (e) => (e ? rej(e) : res())));
   sent++;
   if (spec.gapUs) await Bun.sleep(spec.gapUs / 1000);
 }
-sock.close();
+for (const s of socks) s.close();
 console.log(JSON.stringify({ sent }));
