@@ -23,6 +23,17 @@ const symbols = {
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
+  // traffic tools (gen, sink): shim/udp_tool.c
+  mcr_udp_open_sender: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
+  mcr_udp_sender_close: { args: [P], returns: V },
+  mcr_udp_sender_start: { args: [P, FFIType.f64, FFIType.f64, u32], returns: i32 },
+  mcr_udp_send_run: { args: [P, i32], returns: i32 },
+  mcr_udp_sender_stats: { args: [P, P, u32], returns: i32 },
+  mcr_udp_sender_seq: { args: [P, P, u32], returns: i32 },
+  mcr_udp_open_receiver: { args: [P, u32, i32, u32, P], returns: i32 },
+  mcr_udp_receiver_close: { args: [P], returns: V },
+  mcr_udp_recv_batch: { args: [P, P, u32, i32], returns: i32 },
+  mcr_udp_receiver_stats: { args: [P, P, u32], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -233,4 +244,184 @@ export function notifySystemd(state: string): void {
   const path = process.env.NOTIFY_SOCKET;
   if (!path) return;
   check(shim().mcr_notify_send(Buffer.from(path + "\0"), Buffer.from(state + "\0")), "notifying systemd");
+}
+
+// ---- traffic tools (gen, sink) ----
+
+/** An IPv4 address in dotted form and a port (struct mcr_udp_addr). */
+export interface UdpAddr {
+  addr: string;
+  port: number;
+}
+
+/** IPv4 dotted quad -> the uint32 whose bytes in memory are the address (network order). */
+function ipv4Raw(addr: string): number {
+  const o = addr.split(".").map(Number);
+  if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`not an IPv4 address: ${addr}`);
+  return new Uint32Array(new Uint8Array(o).buffer)[0]!;
+}
+
+function udpAddrs(list: UdpAddr[]): Uint8Array {
+  const b = new Uint8Array(list.length * 8);
+  const u32v = new Uint32Array(b.buffer);
+  const u16v = new Uint16Array(b.buffer);
+  list.forEach((a, i) => {
+    u32v[i * 2] = ipv4Raw(a.addr);
+    u16v[i * 4 + 2] = a.port;
+  });
+  return b;
+}
+
+/** Sender counters, in enum mcr_udp_tx_stat order. */
+export interface UdpSenderStats {
+  packets: number;
+  bytes: number;
+  errors: number;
+  lastErrno: number;
+  syscalls: number;
+  batches: number;
+  sleeps: number;
+  maxLagNs: number;
+  firstNs: bigint; // CLOCK_REALTIME
+  lastNs: bigint;
+}
+
+export interface UdpSender {
+  /**
+   * Starts the schedule: packet i due at now + i/rate (rate 0: as fast as possible); count 0: no
+   * end; tickUs: the shortest sleep between batches.
+   */
+  start(rate: number, count: number, tickUs: number): void;
+  /** Sends on the schedule for about budgetMs; returns the packets handled (sent or failed). */
+  run(budgetMs: number): number;
+  stats(): UdpSenderStats;
+  /** Packets handled per destination (their next sequence numbers). */
+  perDest(): number[];
+  close(): void;
+}
+
+export function openUdpSender(o: {
+  dests: UdpAddr[];
+  source?: string;
+  sourcePort?: number;
+  ifindex: number;
+  ttl: number;
+  size: number;
+  runId: number;
+  batch: number;
+  /** IP_MULTICAST_LOOP: also deliver to this host's (namespace's) own sockets. */
+  loop?: boolean;
+  /** Build frames and send them on AF_PACKET (multicast destinations, ifindex required). */
+  packet?: boolean;
+}): UdpSender {
+  const s = shim();
+  const out = new BigUint64Array(1);
+  const dests = udpAddrs(o.dests);
+  const src = o.source ? ipv4Raw(o.source) : 0;
+  check(
+    s.mcr_udp_open_sender(ptr(dests), o.dests.length, src, o.sourcePort ?? 0, o.ifindex, o.ttl, o.size, o.runId >>> 0, o.batch, (o.loop ? 1 : 0) | (o.packet ? 2 : 0), ptr(out)),
+    "opening the sending socket",
+  );
+  const h = Number(out[0]) as Pointer;
+  const st = new BigUint64Array(10);
+  const seq = new BigUint64Array(o.dests.length);
+  let closed = false;
+  return {
+    start: (rate, count, tickUs) => void check(s.mcr_udp_sender_start(h, rate, count, tickUs), "starting the schedule"),
+    run: (budgetMs) => check(s.mcr_udp_send_run(h, budgetMs), "sending"),
+    stats() {
+      check(s.mcr_udp_sender_stats(h, ptr(st), st.length), "reading sender counters");
+      const n = (i: number) => Number(st[i]!);
+      return {
+        packets: n(0),
+        bytes: n(1),
+        errors: n(2),
+        lastErrno: n(3),
+        syscalls: n(4),
+        batches: n(5),
+        sleeps: n(6),
+        maxLagNs: n(7),
+        firstNs: st[8]!,
+        lastNs: st[9]!,
+      };
+    },
+    perDest() {
+      check(s.mcr_udp_sender_seq(h, ptr(seq), seq.length), "reading sequence numbers");
+      return Array.from(seq, Number);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      s.mcr_udp_sender_close(h);
+    },
+  };
+}
+
+/** struct mcr_udp_record: 32 bytes; field positions in units of each view's element size. */
+export const UDP_RECORD = {
+  BYTES: 32,
+  SEQ_F64: 0,
+  LATENCY_F64: 1,
+  RUN_U32: 4,
+  STREAM_U16: 10,
+  ENTRY_U16: 11,
+  LENGTH_U32: 6,
+  STATUS_U8: 28,
+  FLAGS_U8: 29,
+  FLAG_KERNEL_TS: 1,
+} as const;
+
+/** Views on the record buffer that recv() fills; record k's field F is view[k * (32 / size) + F]. */
+export interface UdpRecords {
+  f64: Float64Array;
+  u32: Uint32Array;
+  u16: Uint16Array;
+  u8: Uint8Array;
+  capacity: number;
+}
+
+export interface UdpReceiverStats {
+  datagrams: number;
+  bytes: number;
+  syscalls: number;
+  waits: number;
+  socketDrops: number; // the kernel's drop counters of the sockets (SO_RXQ_OVFL)
+  rcvbuf: number; // bytes the kernel granted (the smallest over the sockets)
+  sockets: number;
+}
+
+export interface UdpReceiver {
+  /** Drains the sockets into records; waits up to timeoutMs when nothing is there. Returns the count. */
+  recv(timeoutMs: number): number;
+  records: UdpRecords;
+  stats(): UdpReceiverStats;
+  close(): void;
+}
+
+export function openUdpReceiver(o: { entries: UdpAddr[]; ifindex: number; rcvbuf: number; capacity?: number }): UdpReceiver {
+  const s = shim();
+  const out = new BigUint64Array(1);
+  const entries = udpAddrs(o.entries);
+  const what = o.entries.length === 1 ? `listening on ${o.entries[0]!.addr}:${o.entries[0]!.port}` : "opening the receiving sockets";
+  check(s.mcr_udp_open_receiver(ptr(entries), o.entries.length, o.ifindex, o.rcvbuf >>> 0, ptr(out)), what);
+  const h = Number(out[0]) as Pointer;
+  const capacity = o.capacity ?? 4096;
+  const buf = new ArrayBuffer(capacity * UDP_RECORD.BYTES);
+  const records: UdpRecords = { f64: new Float64Array(buf), u32: new Uint32Array(buf), u16: new Uint16Array(buf), u8: new Uint8Array(buf), capacity };
+  const st = new BigUint64Array(7);
+  let closed = false;
+  return {
+    records,
+    recv: (timeoutMs) => check(s.mcr_udp_recv_batch(h, ptr(records.u8), capacity, timeoutMs), "receiving"),
+    stats() {
+      check(s.mcr_udp_receiver_stats(h, ptr(st), st.length), "reading receiver counters");
+      const n = (i: number) => Number(st[i]!);
+      return { datagrams: n(0), bytes: n(1), syscalls: n(2), waits: n(3), socketDrops: n(4), rcvbuf: n(5), sockets: n(6) };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      s.mcr_udp_receiver_close(h);
+    },
+  };
 }

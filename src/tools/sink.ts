@@ -1,0 +1,164 @@
+// `mcr sink`: the receive loop and the report. recvmmsg and the payload checks are in
+// shim/udp_tool.c; the counting is accounting.ts; this file moves records from one to the other.
+import { EX, McrError } from "../errors.ts";
+import { errnoName, ifIndex, openUdpReceiver, ShimError, UDP_RECORD, type UdpAddr } from "../native/shim.ts";
+import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
+import { formatAddr } from "./args.ts";
+
+export interface SinkOptions {
+  entries: UdpAddr[]; // groups to join and unicast addresses to listen on
+  interface?: string;
+  rcvbuf: number;
+  count?: number; // stop after this many unique packets
+  timeoutS?: number; // stop after this long without a packet (counted from the start until one arrives)
+  durationS?: number; // stop after this long in all
+  expect?: number; // packets each stream was sent (from seq 0): counts a lost head and tail
+}
+
+export interface SinkResult extends Totals {
+  entries: string[];
+  interface: string | null;
+  integrityFailures: number; // corrupt + truncated
+  bytes: number;
+  latency: LatencySummary;
+  firstPacketAt: string | null;
+  durationS: number; // first packet to last packet
+  ratePps: number; // datagrams over that time
+  socketDrops: number; // datagrams the kernel dropped at these sockets (full receive buffer)
+  cpuPct: number; // this process's CPU time from the first packet to the last, % of one core
+  rcvbuf: number;
+  stoppedBy: "count" | "timeout" | "duration" | "signal";
+  streams: (Omit<StreamSummary, "entry" | "runId"> & { entry: string; runId: string })[];
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+const R = UDP_RECORD;
+
+export async function runSink(o: SinkOptions, onReady?: () => void): Promise<SinkResult> {
+  let ifindex = 0;
+  if (o.interface !== undefined) {
+    ifindex = ifIndex(o.interface);
+    if (ifindex === 0) throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
+  }
+  let rx;
+  try {
+    rx = openUdpReceiver({ entries: o.entries, ifindex, rcvbuf: o.rcvbuf });
+  } catch (e) {
+    if (!(e instanceof ShimError)) throw e;
+    const hint: Record<number, string> = {
+      98: "the port is taken by a socket without SO_REUSEADDR",
+      99: "not an address of this host",
+      19: "no such interface",
+    };
+    throw new McrError(`${e.what}: ${errnoName(e.errno)}${hint[e.errno] ? `: ${hint[e.errno]}` : ""}`, e.errno === 1 ? EX.NOPERM : EX.OSERR);
+  }
+  const acc = new SinkAccounting({ expect: o.expect, entries: o.entries.length });
+  let stop = false;
+  const onSignal = () => void (stop = true);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const { f64, u32, u16, u8 } = rx.records;
+  const start = performance.now();
+  let cpuFirst: NodeJS.CpuUsage | undefined;
+  let cpuLast: NodeJS.CpuUsage | undefined;
+  let first: number | undefined;
+  let firstWall: Date | undefined;
+  let last = start;
+  let unique = 0;
+  let stoppedBy: SinkResult["stoppedBy"] = "signal";
+  try {
+    onReady?.();
+    for (;;) {
+      const now = performance.now();
+      if (o.durationS !== undefined && now - start >= o.durationS * 1000) {
+        stoppedBy = "duration";
+        break;
+      }
+      if (o.timeoutS !== undefined && now - last >= o.timeoutS * 1000) {
+        stoppedBy = "timeout";
+        break;
+      }
+      let wait = 100;
+      if (o.durationS !== undefined) wait = Math.min(wait, o.durationS * 1000 - (now - start));
+      if (o.timeoutS !== undefined) wait = Math.min(wait, o.timeoutS * 1000 - (now - last));
+      const n = rx.recv(Math.max(1, Math.ceil(wait)));
+      if (n > 0) {
+        last = performance.now();
+        if (first === undefined) {
+          first = last;
+          firstWall = new Date();
+          cpuFirst = process.cpuUsage();
+        }
+        for (let k = 0; k < n; k++) {
+          const b8 = k * 32;
+          const b16 = k * 16;
+          const b32 = k * 8;
+          const b64 = k * 4;
+          const ok = acc.add(
+            u16[b16 + R.ENTRY_U16]!,
+            u32[b32 + R.RUN_U32]!,
+            u16[b16 + R.STREAM_U16]!,
+            f64[b64 + R.SEQ_F64]!,
+            f64[b64 + R.LATENCY_F64]!,
+            u8[b8 + R.STATUS_U8]!,
+            (u8[b8 + R.FLAGS_U8]! & R.FLAG_KERNEL_TS) !== 0,
+          );
+          if (ok) unique++;
+        }
+        cpuLast = process.cpuUsage();
+        if (o.count !== undefined && unique >= o.count) {
+          stoppedBy = "count";
+          break;
+        }
+      }
+      await tick();
+      if (stop) break;
+    }
+    const cpuUs = cpuFirst && cpuLast ? cpuLast.user + cpuLast.system - cpuFirst.user - cpuFirst.system : 0;
+    const st = rx.stats();
+    const t = acc.totals();
+    const durationS = first === undefined ? 0 : (last - first) / 1000;
+    return {
+      entries: o.entries.map(formatAddr),
+      interface: o.interface ?? null,
+      ...t,
+      integrityFailures: t.corrupt + t.truncated,
+      bytes: st.bytes,
+      latency: acc.latencySummary(),
+      firstPacketAt: firstWall?.toISOString() ?? null,
+      durationS: Math.round(durationS * 1e6) / 1e6,
+      ratePps: durationS > 0 ? Math.round(t.datagrams / durationS) : 0,
+      socketDrops: st.socketDrops,
+      cpuPct: first !== undefined && last > first ? Math.round((cpuUs / 1000 / (last - first)) * 1000) / 10 : 0,
+      rcvbuf: st.rcvbuf,
+      stoppedBy,
+      streams: acc.streams().map((s) => ({
+        ...s,
+        entry: s.entry < o.entries.length ? formatAddr(o.entries[s.entry]!) : "?",
+        runId: s.runId.toString(16).padStart(8, "0"),
+      })),
+    };
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    rx.close();
+  }
+}
+
+export function formatSink(r: SinkResult): string {
+  const l = r.latency;
+  const pct = (r.lossRatio * 100).toFixed(r.lossRatio > 0 && r.lossRatio < 0.001 ? 4 : 2);
+  const lines = [
+    `received ${r.datagrams} datagrams on ${r.entries.join(", ")}${r.interface ? ` via ${r.interface}` : ""} in ${r.durationS.toFixed(3)} s (${r.ratePps} pps)`,
+    `unique ${r.unique}, lost ${r.lost} (${pct}%), duplicates ${r.duplicates}, reordered ${r.reordered}`,
+    `integrity failures ${r.integrityFailures} (corrupt ${r.corrupt}, truncated ${r.truncated}), foreign ${r.foreign}${r.unmatched ? `, unmatched ${r.unmatched}` : ""}`,
+    l.samples > 0
+      ? `latency (us): p50 ${l.p50Us}, p99 ${l.p99Us}, p99.9 ${l.p999Us}, max ${l.maxUs}, min ${l.minUs}, mean ${l.meanUs} (${l.kernelTimestamps === l.samples ? "kernel receive timestamps" : `${l.kernelTimestamps} of ${l.samples} by kernel timestamp`})`
+      : "latency: no samples",
+    `socket drops ${r.socketDrops} (receive buffer ${r.rcvbuf} bytes); CPU ${r.cpuPct}% of a core; stopped by ${r.stoppedBy}`,
+  ];
+  if (r.streams.length > 1)
+    for (const s of r.streams)
+      lines.push(`  ${s.entry} run ${s.runId} stream ${s.stream}: seq ${s.first}..${s.last}, unique ${s.unique}, lost ${s.lost}, dup ${s.duplicates}, reordered ${s.reordered}`);
+  return lines.join("\n");
+}
