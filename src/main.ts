@@ -13,6 +13,7 @@ export const main = defineCommand({
     supervisor: () => load(import("./cli/supervisor.ts")),
     rule: () => load(import("./cli/rule.ts")),
     stats: () => load(import("./cli/stats.ts")),
+    config: () => load(import("./cli/config.ts")),
     gen: () => load(import("./cli/gen.ts")),
     sink: () => load(import("./cli/sink.ts")),
     worker: () => load(import("./cli/worker.ts")),

@@ -10,29 +10,37 @@ import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
   args: {
-    interface: { type: "string", required: true, valueHint: "IF", description: "input interface to receive on (repeat for several)" },
-    "control-socket-path": { type: "string", default: DEFAULT_SOCKET_PATH, valueHint: "PATH", description: "where `mcr rule` and `mcr stats` reach the supervisor" },
+    interface: { type: "string", valueHint: "IF", description: "input interface to receive on (repeat for several; or `interfaces` in --config)" },
+    config: { type: "string", valueHint: "FILE", description: "config file (TOML): interfaces, settings, rules; SIGHUP reloads it" },
+    "control-socket-path": { type: "string", valueHint: "PATH", description: `where \`mcr rule\` and \`mcr stats\` reach the supervisor (default ${DEFAULT_SOCKET_PATH})` },
     "control-socket-group": { type: "string", valueHint: "GROUP", description: "group allowed to use the control socket (mode 0660)" },
     workers: { type: "string", valueHint: "N", description: "worker processes (default: one per CPU)" },
-    "state-file": { type: "string", default: DEFAULT_STATE_FILE, valueHint: "PATH", description: "where rules are kept across restarts" },
+    "state-file": { type: "string", valueHint: "PATH", description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})` },
     "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
   },
   async run({ args, rawArgs }) {
-    if (args["log-level"] !== undefined) {
+    // The command line wins over the config file, which wins over the defaults.
+    const { loadConfig } = await import("../config/load.ts");
+    // citty keeps only the last of a repeated option: read them all from the command line.
+    const cliInterfaces = [...new Set(repeated(rawArgs, "--interface"))];
+    for (const i of cliInterfaces)
+      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i)) throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
+    const config = args.config === undefined ? undefined : loadConfig(args.config, cliInterfaces.length > 0 ? { interfaces: cliInterfaces } : {});
+    const logLevel = args["log-level"] ?? config?.logLevel;
+    if (logLevel !== undefined) {
       try {
-        setLogLevel(args["log-level"]);
+        setLogLevel(logLevel);
       } catch (e) {
         throw new McrError(`--log-level: ${(e as Error).message}`, EX.USAGE, "log-level");
       }
     }
-    // citty keeps only the last of a repeated option: read them all from the command line.
-    const interfaces = [...new Set(repeated(rawArgs, "--interface"))];
-    for (const i of interfaces)
-      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i)) throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
-    const workers = args.workers === undefined ? undefined : int(args.workers, "workers", 1, 1024);
-    const ringMb = args["ring-mb"] === undefined ? undefined : int(args["ring-mb"], "ring-mb", 1, 4096);
-    const socketGid = args["control-socket-group"] === undefined ? undefined : groupId(args["control-socket-group"]);
+    const interfaces = cliInterfaces.length > 0 ? cliInterfaces : (config?.interfaces ?? []);
+    if (interfaces.length === 0) throw new McrError("no input interface: give --interface IF (or `interfaces` in the --config file)", EX.USAGE, "interface");
+    const workers = args.workers === undefined ? config?.workers : int(args.workers, "workers", 1, 1024);
+    const ringMb = args["ring-mb"] === undefined ? config?.ringMb : int(args["ring-mb"], "ring-mb", 1, 4096);
+    const group = args["control-socket-group"] ?? config?.controlSocketGroup;
+    const socketGid = group === undefined ? undefined : groupId(group);
 
     // Loaded here, not at the top: they reach the native shim, which only the daemon needs.
     const { lookupInterface } = await import("../net/interfaces.ts");
@@ -43,15 +51,16 @@ export default defineCommand({
 
     const sup = await Supervisor.start({
       interfaces,
-      socketPath: args["control-socket-path"],
+      socketPath: args["control-socket-path"] ?? config?.controlSocketPath ?? DEFAULT_SOCKET_PATH,
       socketGid,
-      stateFile: args["state-file"],
+      stateFile: args["state-file"] ?? config?.stateFile ?? DEFAULT_STATE_FILE,
       workers,
       ringMb,
       lookup: lookupInterface,
       notify: notifySystemd,
+      config,
     });
-    await new Promise<void>((resolve) => handleSignals(() => sup.stop().then(resolve), slog));
+    await new Promise<void>((resolve) => handleSignals(() => sup.stop().then(resolve), slog, () => void sup.reload()));
     // Everything is closed; exit now rather than wait on a handle someone else left open.
     process.exit(EX.OK);
   },

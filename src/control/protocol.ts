@@ -42,6 +42,7 @@ export type ErrorCode =
   | "invalid_rule" // the rule is refused; field names what is wrong
   | "duplicate" // a rule for the same input exists
   | "not_found" // no rule with that id
+  | "config_rule" // the rule comes from the config file: change it there and reload
   | "not_applied" // accepted and saved, but not every worker confirmed it in time
   | "state_write" // the state file could not be written: nothing changed
   | "internal";
@@ -85,6 +86,7 @@ export interface Status {
   tableVersion: number;
   rules: number;
   workers: WorkerView[];
+  config?: { path: string; lastReload?: { at: string; ok: boolean; error?: string } };
 }
 
 export function encodeLine(msg: Request | Response): string {
@@ -110,6 +112,7 @@ export function exitCodeOf(code: string): number {
     case "invalid_rule":
     case "duplicate":
     case "not_found":
+    case "config_rule":
       return EX.DATAERR;
     case "not_applied":
       return EX.TEMPFAIL;

@@ -43,6 +43,7 @@ const ERROR_CODES = new Set<string>([
   "invalid_rule",
   "duplicate",
   "not_found",
+  "config_rule",
   "not_applied",
   "state_write",
   "internal",

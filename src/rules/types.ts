@@ -19,6 +19,8 @@ export interface RuleSpec {
 /** A rule accepted by the supervisor. Ids are small positive integers, never reused in one state file. */
 export interface Rule extends RuleSpec {
   id: number;
+  /** "config": declared in the --config file, changed by editing it and reloading. Absent: added at runtime. */
+  origin?: "config";
 }
 
 export const DEFAULT_TTL = 1;

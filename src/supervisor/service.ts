@@ -5,7 +5,7 @@ import type { ConsolaInstance } from "consola";
 import { controlError, type Commands, type Request, type Status } from "../control/protocol.ts";
 import { startControlServer, type ControlServer } from "../control/server.ts";
 import { log as rootLog } from "../log.ts";
-import type { Rule } from "../rules/types.ts";
+import type { Rule, RuleSpec } from "../rules/types.ts";
 import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
 import { buildReport } from "../stats/aggregate.ts";
 import { VERSION } from "../version.ts";
@@ -15,7 +15,10 @@ import { Memberships } from "./membership.ts";
 import { WorkerPool } from "./pool.ts";
 import { workerArgv } from "./spawn.ts";
 import { loadState, saveState } from "./state.ts";
-import { addRule, removeRule, type RuleTable } from "./table.ts";
+import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
+import { ConfigError, loadConfig, type Config } from "../config/load.ts";
+import { McrError } from "../errors.ts";
+import { setLogLevel } from "../log.ts";
 
 export interface SupervisorConfig {
   interfaces: string[];
@@ -33,6 +36,8 @@ export interface SupervisorConfig {
   notify?: (state: string) => void;
   /** Join input groups on the ingress (IGMP). */
   joinGroups?: boolean;
+  /** The --config file as read at start: its rules join the table; reload() reads it again. */
+  config?: Config;
 }
 
 const STATS_INTERVAL_MS = 1000; // keeps the counters of a worker that dies at most this old
@@ -50,6 +55,7 @@ export class Supervisor {
   private timers: ReturnType<typeof setInterval>[] = [];
   private readonly startedAt = Date.now();
   private stopping?: Promise<void>;
+  private lastReload?: { at: string; ok: boolean; error?: string };
   private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
 
   private constructor(private readonly cfg: SupervisorConfig) {
@@ -82,8 +88,20 @@ export class Supervisor {
       if (!cfg.interfaces.includes(r.inputInterface))
         log.warn(`rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`);
     if (this.table.rules.length > 0) log.info(`restored ${this.table.rules.length} rule(s) from ${cfg.stateFile}`);
-    // The socket first: if another supervisor is live there, leave before starting any worker.
+    // The socket first: if another supervisor is live there, leave before starting any worker
+    // (and before touching the state file it is using).
     this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
+    if (cfg.config) {
+      try {
+        const diff = this.configDiff(cfg.config);
+        if (diff.added.length + diff.removed.length > 0) saveState(cfg.stateFile, diff.table);
+        this.table = diff.table;
+        log.info(`${cfg.config.path}: ${describeDiff(diff)}`);
+      } catch (e) {
+        this.server.close();
+        throw e;
+      }
+    }
     log.info(`listening on ${cfg.socketPath}; serving ${cfg.interfaces.join(", ")} with ${this.pool.slots.length} worker(s)`);
     this.pool.start();
     void this.memberships?.sync(this.table.rules);
@@ -125,7 +143,7 @@ export class Supervisor {
     const id = args.id;
     if (typeof id !== "number" || !Number.isInteger(id) || id < 1) throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
     return this.change(async () => {
-      const { table, rule } = removeRule(this.table, id);
+      const { table, rule } = removeRule(this.table, id, this.cfg.config?.path);
       await this.commit(table, rule.id, "removed", describeRule(rule));
       return { rule };
     });
@@ -141,20 +159,79 @@ export class Supervisor {
   /** Saves, adopts and distributes a new table; returns the workers' complaints about ruleId. */
   private async commit(table: RuleTable, ruleId: number, verb: "added" | "removed", what: string): Promise<string[]> {
     saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
-    this.table = table;
-    this.version++;
     this.log.info(`rule ${ruleId} ${verb}: ${what}`);
-    await this.memberships?.sync(table.rules); // joined (or the reason logged) before the reply
-    const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
-    const { late, errors } = await this.pool.apply(this.version, table.rules, timeoutMs);
+    const { late, errors, timeoutMs } = await this.adopt(table);
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
-      this.log.warn(`table version ${this.version}: ${who} did not confirm within ${timeoutMs} ms`);
       // The id matters even now: the rule is in the table, and the operator may want it gone.
       throw controlError("not_applied", `rule ${ruleId} is ${verb} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`);
     }
     const mine = errors.filter((e) => e.ruleId === ruleId || e.ruleId === 0);
     return [...new Set(mine.map((e) => e.message))];
+  }
+
+  /** Makes a saved table the live one: groups joined, every running worker holding it. */
+  private async adopt(table: RuleTable) {
+    this.table = table;
+    this.version++;
+    await this.memberships?.sync(table.rules); // joined (or the reason logged) before the reply
+    const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
+    const result = await this.pool.apply(this.version, table.rules, timeoutMs);
+    if (result.late.length > 0)
+      this.log.warn(`table version ${this.version}: ${result.late.map((w) => `worker ${w.index}`).join(", ")} did not confirm within ${timeoutMs} ms`);
+    return { ...result, timeoutMs };
+  }
+
+  /** The table with the config's rules in it (throws ConfigError/RuleError if they clash). */
+  private configDiff(config: Config): ConfigDiff {
+    for (const r of config.rules)
+      for (const o of r.outputs) {
+        const info = this.cfg.lookup(o.interface);
+        if (!info?.ipv4) this.log.warn(`${config.path}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface"} (yet)`);
+      }
+    const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
+    try {
+      return applyConfigRules(this.table, specs);
+    } catch (e) {
+      if (!(e instanceof McrError)) throw e;
+      const i = Number(/^rules\[(\d+)\]/.exec(e.field ?? "")?.[1]);
+      throw new ConfigError(config.path, config.rules[i]?.line, e.message);
+    }
+  }
+
+  /**
+   * SIGHUP: reads the config file again and applies only the difference to its rules. A file
+   * that does not load changes nothing: the running rules stay.
+   */
+  async reload(): Promise<void> {
+    const old = this.cfg.config;
+    if (!old) {
+      this.log.info("SIGHUP: nothing to reload (no --config file)");
+      return;
+    }
+    this.notify(`RELOADING=1\nMONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
+    try {
+      const next = loadConfig(old.path, { interfaces: this.cfg.interfaces });
+      for (const k of ["interfaces", "workers", "ringMb", "controlSocketPath", "controlSocketGroup", "stateFile"] as const)
+        if (JSON.stringify(next[k]) !== JSON.stringify(old[k])) this.log.warn(`${old.path}: a change of ${k} takes effect at the next start, not on reload`);
+      if (next.logLevel !== old.logLevel && next.logLevel) setLogLevel(next.logLevel);
+      await this.change(async () => {
+        const diff = this.configDiff(next);
+        if (diff.added.length + diff.removed.length > 0) {
+          saveState(this.cfg.stateFile, diff.table);
+          await this.adopt(diff.table);
+        }
+        this.cfg.config = next;
+        this.log.info(`reloaded ${old.path}: ${describeDiff(diff)}`);
+      });
+      this.lastReload = { at: new Date().toISOString(), ok: true };
+    } catch (e) {
+      const error = (e as Error).message;
+      this.lastReload = { at: new Date().toISOString(), ok: false, error };
+      this.log.error(`reload failed, the running rules stay: ${error}`);
+    } finally {
+      this.notify("READY=1");
+    }
   }
 
   private async stats(): Promise<Commands["stats"]["result"]> {
@@ -174,6 +251,7 @@ export class Supervisor {
       tableVersion: this.version,
       rules: this.table.rules.length,
       workers: this.pool.views(),
+      ...(this.cfg.config ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } } : {}),
     };
   }
 
@@ -209,3 +287,8 @@ export class Supervisor {
 }
 
 export const describeRule = (r: Rule) => `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
+
+const describeDiff = (d: ConfigDiff) =>
+  d.added.length + d.removed.length === 0
+    ? `${d.unchanged.length} rule(s), none changed`
+    : `${d.added.length} rule(s) added (${d.added.map((r) => r.id).join(", ") || "-"}), ${d.removed.length} removed (${d.removed.map((r) => r.id).join(", ") || "-"}), ${d.unchanged.length} unchanged`;

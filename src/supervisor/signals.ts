@@ -14,7 +14,10 @@ export function handleSignals(stop: (signal: string) => Promise<void>, log: Cons
     log.info(`${signal}: stopping`);
     void stop(signal);
   };
-  const hup = () => (onHup ? onHup() : log.info("SIGHUP: nothing to reload (no --config file)"));
+  const hup = () => {
+    log.info("SIGHUP: reloading");
+    if (onHup) onHup();
+  };
   process.on("SIGTERM", onStop);
   process.on("SIGINT", onStop);
   process.on("SIGHUP", hup);

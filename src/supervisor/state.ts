@@ -42,9 +42,10 @@ export function loadState(path: string): RuleTable {
   for (const r of x.rules) {
     if (!Number.isInteger(r?.id) || r.id < 1 || r.id >= x.nextId) throw bad(`rule id ${JSON.stringify(r?.id)}`);
     if (typeof r.inputInterface !== "string") throw bad(`rule ${r.id} has no inputInterface`);
-    const { id, ...spec } = r;
+    const { id, origin, ...spec } = r;
+    if (origin !== undefined && origin !== "config") throw bad(`rule ${id}: origin ${JSON.stringify(origin)}`);
     try {
-      rules.push({ id, ...checkSpec(spec), inputInterface: r.inputInterface });
+      rules.push({ id, ...checkSpec(spec), inputInterface: r.inputInterface, ...(origin ? { origin } : {}) });
     } catch (e) {
       throw bad(`rule ${id}: ${(e as McrError).field ?? ""} ${(e as Error).message}`);
     }

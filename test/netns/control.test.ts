@@ -3,7 +3,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
 import { SupervisorDriver } from "../helpers/supervisor.ts";
-import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
+import { expectPayloads, receiveInSink, sendFromGen, sendInBackground } from "../helpers/traffic.ts";
 import { LineFramer } from "../../src/control/framing.ts";
 import { MAX_MESSAGE_BYTES, type Response } from "../../src/control/protocol.ts";
 
@@ -122,6 +122,43 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     expectPayloads((await rx.result).payloads, 3, 300, 200);
     const stats = sup.stats();
     expect(stats.rules.find((r: { id: number }) => r.id === id).packets).toBe(300);
+  });
+
+  test("SIGHUP after editing the config: the changed rule changes, an unchanged rule loses no packet", async () => {
+    lab = chainLab();
+    const path = `/tmp/${lab.id}-mcr.toml`;
+    const rule = (group: string, port: number, out: string) => `[[rule]]\ninput_group = "${group}"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
+    const steady = rule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.11:6002:veth3"));
+    try {
+      const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--config", path, "--workers", "2"]);
+      await sup.ready();
+      const rules = () => JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules as { id: number; inputPort: number; outputs: { group: string }[] }[];
+      const before = rules();
+      expect(before.map((r) => [r.inputPort, r.outputs[0]!.group])).toEqual([
+        [5001, "239.10.10.10"],
+        [5002, "239.10.10.11"],
+      ]);
+      const COUNT = 3000;
+      const rxSteady = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: COUNT, idleMs: 3000 });
+      const rxChanged = receiveInSink(lab, { group: "239.10.10.12", port: 6003, count: 200 });
+      await Promise.all([rxSteady.listening, rxChanged.listening]);
+      const flowing = sendInBackground(lab, { dest: "239.1.1.1", port: 5001, count: COUNT, size: 300, seed: 21, gapUs: 1000 });
+      await Bun.sleep(700); // mid-stream
+      await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.12:6003:veth3"));
+      sup.proc.kill("SIGHUP");
+      await until(() => rules().some((r) => r.outputs[0]!.group === "239.10.10.12"), 3000, "the reload");
+      const after = rules();
+      expect(after.find((r) => r.inputPort === 5001)!.id).toBe(before[0]!.id); // untouched
+      expect(after.find((r) => r.inputPort === 5002)!.id).not.toBe(before[1]!.id); // replaced
+      sendFromGen(lab, { dest: "239.1.1.2", port: 5002, count: 200, size: 100, seed: 22 });
+      expectPayloads((await rxChanged.result).payloads, 22, 200, 100);
+      await flowing;
+      expectPayloads((await rxSteady.result).payloads, 21, COUNT, 300);
+      expect(sup.proc.exitCode).toBeNull();
+    } finally {
+      await Bun.file(path).delete();
+    }
   });
 
   test("SIGTERM: workers stop, the socket file goes, exit 0", async () => {

@@ -88,6 +88,28 @@ describe("without a supervisor", () => {
   });
 });
 
+describe("mcr config check", () => {
+  test("a good file: exit 0 and a summary", async () => {
+    const path = join(dir, "good.toml");
+    await Bun.write(path, 'interfaces = ["lo"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:lo"]\n');
+    const r = await mcr(["config", "check", path]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${path}: ok, 1 rule(s), interfaces lo\n`);
+  });
+  test("a bad file: exit 78 with file, line and key", async () => {
+    const path = join(dir, "bad.toml");
+    await Bun.write(path, 'interfaces = ["lo"]\n\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001"]\n');
+    const r = await mcr(["config", "check", path]);
+    expect(r.code).toBe(78);
+    expect(r.stderr.trim()).toBe(`mcr: ${path}:6: outputs: output 1 "239.10.10.10:6001" is not group:port:interface or group:port:interface:ttl`);
+  });
+  test("a missing file: exit 66", async () => {
+    const r = await mcr(["config", "check", join(dir, "none.toml")]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toContain("cannot read the config file");
+  });
+});
+
 describe("against a supervisor (fake workers)", () => {
   const IFS: Record<string, string> = { eth0: "10.0.0.2", eth1: "10.0.1.1", eth2: "10.0.2.1" };
   const lookup: LookupInterface = (n) => (n in IFS ? { name: n, ifindex: 5, ipv4: IFS[n] } : undefined);

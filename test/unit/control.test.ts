@@ -513,6 +513,61 @@ describe("supervisor", () => {
     expect(said).toEqual(["READY=1", "STOPPING=1"]);
   });
 
+  test("--config: its rules join the table; reload applies only the difference; a bad file changes nothing", async () => {
+    const path = fresh("mcr.toml");
+    const rule = (port: number, out: string) => `[[rule]]\ninput_group = "239.1.1.1"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
+    writeFileSync(path, `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.11:6001:eth1")}`);
+    const said: string[] = [];
+    const stateFile = join(fresh("state"), "rules.json");
+    const { loadConfig } = await import("../../src/config/load.ts");
+    const sup = await Supervisor.start({
+      interfaces: ["eth0"],
+      socketPath: fresh("mcr.sock"),
+      stateFile,
+      workers: 1,
+      lookup,
+      joinGroups: false,
+      notify: (m) => said.push(m.split("\n")[0]!),
+      config: loadConfig(path, { interfaces: ["eth0"] }),
+      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0"],
+    });
+    running.push(sup);
+    const socket = (sup as unknown as { cfg: { socketPath: string } }).cfg.socketPath;
+    await waitFor(() => said.includes("READY=1"));
+    const list = async () => (await call(socket, "rule.list", {})).rules.map((r) => [r.id, r.inputPort, r.outputs[0]!.group, r.origin ?? "runtime"]);
+    expect(await list()).toEqual([
+      [1, 5001, "239.10.10.10", "config"],
+      [2, 5002, "239.10.10.11", "config"],
+    ]);
+    // Saved with their origin, so that a restart keeps their ids.
+    expect(JSON.parse(readFileSync(stateFile, "utf8")).rules.map((r: { origin?: string }) => r.origin)).toEqual(["config", "config"]);
+    await call(socket, "rule.add", { inputGroup: "239.2.2.2", inputPort: 7000, outputs: [{ group: "239.10.10.12", port: 1, interface: "eth1", ttl: 1 }] });
+    const e = await call(socket, "rule.remove", { id: 1 }).then(() => undefined, (x) => x as McrError);
+    expect(e).toMatchObject({ code: "config_rule", exitCode: EX.DATAERR });
+
+    // Rule 5001 unchanged, 5002 changed, 5003 new.
+    writeFileSync(path, `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.99:6001:eth1")}${rule(5003, "239.10.10.13:6001:eth1")}`);
+    await sup.reload();
+    expect(await list()).toEqual([
+      [1, 5001, "239.10.10.10", "config"],
+      [3, 7000, "239.10.10.12", "runtime"],
+      [4, 5002, "239.10.10.99", "config"],
+      [5, 5003, "239.10.10.13", "config"],
+    ]);
+    let st = await call(socket, "status", {});
+    expect(st.config?.lastReload).toMatchObject({ ok: true });
+    expect(st.workers[0]!.appliedVersion).toBe(st.tableVersion);
+
+    // A broken file: the reload fails, and nothing changes.
+    writeFileSync(path, `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}input_port = 0\n`);
+    await sup.reload();
+    expect((await list()).map((r) => r[0])).toEqual([1, 3, 4, 5]);
+    st = await call(socket, "status", {});
+    expect(st.config?.lastReload?.ok).toBe(false);
+    expect(st.config?.lastReload?.error).toMatch(/mcr\.toml:\d+: /);
+    expect(said).toEqual(["READY=1", "RELOADING=1", "READY=1", "RELOADING=1", "READY=1"]);
+  });
+
   test("stop sends stop to the workers and removes the socket", async () => {
     const h = await startSupervisor();
     const pids = (await call(h.socket, "status", {})).workers.map((w) => w.pid!);

@@ -1,0 +1,163 @@
+// The config file (--config, `mcr config check`): TOML, so that operators can comment it.
+// Every error names the file, the line and the key. Unknown keys are errors: a typo must not
+// silently become a default.
+//
+//   interfaces = ["eth0"]
+//   workers = 2
+//   [[rule]]
+//   input_group = "239.1.1.1"
+//   input_port = 5001
+//   outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]
+import { readFileSync } from "node:fs";
+import { EX, McrError } from "../errors.ts";
+import { parseOutputs } from "../rules/parse.ts";
+import type { Output } from "../rules/types.ts";
+import { checkSpec, checkTtl, RuleError, type RuleInput } from "../rules/validate.ts";
+import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
+
+export interface Config {
+  path: string;
+  interfaces?: string[];
+  workers?: number;
+  ringMb?: number;
+  controlSocketPath?: string;
+  controlSocketGroup?: string;
+  stateFile?: string;
+  logLevel?: string;
+  rules: ConfigRule[];
+}
+
+/** A rule as declared; `line` is where its [[rule]] header is. */
+export type ConfigRule = RuleInput & { line: number };
+
+export class ConfigError extends McrError {
+  constructor(path: string, line: number | undefined, message: string, field?: string) {
+    super(`${path}${line !== undefined ? `:${line}` : ""}: ${message}`, EX.CONFIG, field, "invalid_config");
+    this.name = "ConfigError";
+  }
+}
+
+const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
+  interfaces: (v) => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && isIfName(x)) ? undefined : "must be a list of interface names"),
+  workers: (v) => intIn(v, 1, 1024),
+  ring_mb: (v) => intIn(v, 1, 4096),
+  control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
+  control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
+  state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
+  log_level: (v) => (typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v) ? undefined : "must be error, warn, info, debug or trace"),
+};
+const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs"];
+const OUTPUT_KEYS = ["group", "port", "interface", "ttl"];
+
+export function loadConfig(path: string, opts: { interfaces?: string[] } = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new McrError(`cannot read the config file ${path}: ${(e as Error).message}`, EX.NOINPUT);
+  }
+  return parseConfig(text, path, opts);
+}
+
+/** opts.interfaces: the command line's --interface, which wins over the file's. */
+export function parseConfig(text: string, path: string, opts: { interfaces?: string[] } = {}): Config {
+  let doc: Record<string, unknown>;
+  try {
+    doc = Bun.TOML.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    const message = (e as Error).message.replace(/^TOML Parse error:\s*/, "");
+    throw new ConfigError(path, syntaxErrorLine(text, (t) => Bun.TOML.parse(t)), `TOML syntax: ${message}`);
+  }
+  const top = (key: string, message: string): never => {
+    throw new ConfigError(path, keyLine(text, key), `${key}: ${message}`, key);
+  };
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === "rule") continue;
+    const check = SETTINGS[k];
+    if (!check) top(k, `unknown key (known: ${[...Object.keys(SETTINGS), "[[rule]]"].join(", ")})`);
+    const problem = check!(v);
+    if (problem) top(k, problem);
+  }
+  const cfg: Config = {
+    path,
+    interfaces: doc.interfaces as string[] | undefined,
+    workers: doc.workers as number | undefined,
+    ringMb: doc.ring_mb as number | undefined,
+    controlSocketPath: doc.control_socket_path as string | undefined,
+    controlSocketGroup: doc.control_socket_group as string | undefined,
+    stateFile: doc.state_file as string | undefined,
+    logLevel: doc.log_level as string | undefined,
+    rules: [],
+  };
+  const rules = doc.rule ?? [];
+  if (!Array.isArray(rules) || rules.some((r) => typeof r !== "object" || r === null || Array.isArray(r)))
+    throw new ConfigError(path, keyLine(text, "rule") ?? headerLine(text, "rule"), "rule: write rules as [[rule]] tables", "rule");
+  const served = opts.interfaces ?? cfg.interfaces;
+  const seen = new Map<string, ConfigRule>();
+  rules.forEach((raw: Record<string, unknown>, i) => {
+    const where = { name: "rule", index: i };
+    const header = keyLine(text, undefined, where);
+    const fail = (key: string | undefined, message: string): never => {
+      throw new ConfigError(path, keyLine(text, key, where) ?? header, key ? `${key}: ${message}` : message, key);
+    };
+    const rule = parseRule(raw, served, fail);
+    const key = `${rule.inputInterface}|${rule.inputGroup}|${rule.inputPort}`;
+    const first = seen.get(key);
+    if (first) fail("input_group", `this rule relays the same input as the rule at line ${first.line} (${rule.inputGroup}:${rule.inputPort} on ${rule.inputInterface})`);
+    const withLine = { ...rule, line: header ?? 0 };
+    seen.set(key, withLine);
+    cfg.rules.push(withLine);
+  });
+  return cfg;
+}
+
+function parseRule(raw: Record<string, unknown>, served: string[] | undefined, fail: (key: string | undefined, message: string) => never): RuleInput {
+  for (const k of Object.keys(raw)) if (!RULE_KEYS.includes(k)) fail(k, `unknown key (known: ${RULE_KEYS.join(", ")})`);
+  let inputInterface = raw.input_interface;
+  if (inputInterface === undefined && served?.length === 1) inputInterface = served[0];
+  if (inputInterface === undefined && served !== undefined) fail(undefined, `input_interface is missing: the supervisor serves ${served.join(", ")}`);
+  if (typeof inputInterface === "string" && served !== undefined && !served.includes(inputInterface))
+    fail("input_interface", `${inputInterface} is not one of the interfaces served (${served.join(", ")})`);
+  try {
+    const ttl = raw.ttl === undefined ? undefined : checkTtl(raw.ttl, "ttl");
+    if (!Array.isArray(raw.outputs)) fail("outputs", 'must be a list, e.g. ["239.10.10.10:6001:eth1"]');
+    const outputs = (raw.outputs as unknown[]).map((o, i) => parseOutput(o, i, ttl, fail));
+    return checkSpec({
+      ...(inputInterface !== undefined ? { inputInterface } : {}),
+      inputGroup: raw.input_group,
+      inputPort: raw.input_port,
+      outputs,
+    });
+  } catch (e) {
+    if (e instanceof RuleError) fail(snake(e.field), e.message);
+    throw e;
+  }
+}
+
+/** An output: "group:port:iface[:ttl]" or { group, port, interface, ttl }. */
+function parseOutput(o: unknown, i: number, ttl: number | undefined, fail: (key: string | undefined, message: string) => never): Partial<Output> {
+  if (typeof o === "string") {
+    if (o.includes(",")) fail("outputs", `output ${i + 1}: one output per string ("${o}")`);
+    try {
+      return parseOutputs(o, ttl)[0]!;
+    } catch (e) {
+      if (e instanceof RuleError) fail("outputs", e.message.replace(/^output 1\b/, `output ${i + 1}`));
+      throw e;
+    }
+  }
+  if (typeof o === "object" && o !== null && !Array.isArray(o)) {
+    for (const k of Object.keys(o)) if (!OUTPUT_KEYS.includes(k)) fail("outputs", `output ${i + 1}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(", ")})`);
+    const t = o as Partial<Output>;
+    return { ...t, ...(t.ttl === undefined && ttl !== undefined ? { ttl } : {}) };
+  }
+  return fail("outputs", `output ${i + 1} must be "group:port:interface[:ttl]" or a table`);
+}
+
+/** RuleSpec field path -> the config's key: "outputs[1].port" -> "outputs", "inputPort" -> "input_port". */
+function snake(field: string | undefined): string | undefined {
+  if (field === undefined) return undefined;
+  return field.replace(/[.[].*$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+const isIfName = (x: string) => x.length > 0 && x.length <= 15 && !/[\s/:]/.test(x);
+const intIn = (v: unknown, lo: number, hi: number) => (typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi ? undefined : `must be an integer from ${lo} to ${hi}`);
