@@ -88,6 +88,9 @@ export class Supervisor {
       if (!cfg.interfaces.includes(r.inputInterface))
         log.warn(`rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`);
     if (this.table.rules.length > 0) log.info(`restored ${this.table.rules.length} rule(s) from ${cfg.stateFile}`);
+    const orphans = cfg.config ? [] : this.table.rules.filter((r) => r.origin === "config");
+    if (orphans.length > 0)
+      log.warn(`rule(s) ${orphans.map((r) => r.id).join(", ")} came from a config file, and this supervisor has no --config: they stay, and mcr rule remove may remove them`);
     // The socket first: if another supervisor is live there, leave before starting any worker
     // (and before touching the state file it is using).
     this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });

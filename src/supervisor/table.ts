@@ -17,11 +17,13 @@ export function addRule(t: RuleTable, spec: RuleSpec): { table: RuleTable; rule:
   return { table: { nextId: t.nextId + 1, rules: [...t.rules, rule] }, rule };
 }
 
-export function removeRule(t: RuleTable, id: number, configPath = "the config file"): { table: RuleTable; rule: Rule } {
+/** configPath: the supervisor's --config file, if it has one. */
+export function removeRule(t: RuleTable, id: number, configPath?: string): { table: RuleTable; rule: Rule } {
   const rule = t.rules.find((r) => r.id === id);
   if (!rule) throw controlError("not_found", `no rule ${id} (see mcr rule list)`, "id");
-  // Removed here, it would come back at the next reload: the file is where it lives.
-  if (rule.origin === "config") throw controlError("config_rule", `rule ${id} is declared in ${configPath}: remove it there and reload (SIGHUP)`, "id");
+  // Removed here, it would come back at the next reload: the file is where it lives. (Without a
+  // config file a config rule is an orphan from an earlier run, and may go.)
+  if (rule.origin === "config" && configPath !== undefined) throw controlError("config_rule", `rule ${id} is declared in ${configPath}: remove it there and reload (SIGHUP)`, "id");
   return { table: { nextId: t.nextId, rules: t.rules.filter((r) => r.id !== id) }, rule };
 }
 
