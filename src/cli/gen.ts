@@ -34,7 +34,7 @@ export default defineCommand({
     const destValues = repeated(rawArgs, "dest");
     if (destValues.length === 0) throw usageError("--dest", "required (e.g. --dest 239.1.1.1:5001)");
     const dests = parseAddrList("--dest", destValues, "any");
-    if (dests.length > 65535) throw usageError("--dest", "at most 65535 destinations");
+    if (dests.length > 1024) throw usageError("--dest", `${dests.length} destinations; at most 1024 (one socket each)`);
     let source: string | undefined;
     let sourcePort: number | undefined;
     if (a.source !== undefined) {

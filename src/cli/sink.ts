@@ -28,6 +28,8 @@ export default defineCommand({
     ];
     if (entries.length === 0) throw usageError("--group", "give --group GROUP:PORT or --listen [ADDR:]PORT");
     if (entries.length > 1024) throw usageError("--group", "at most 1024 groups and addresses");
+    const ports = new Set(entries.map((e) => e.port)).size;
+    if (ports > 64) throw usageError("--group", `${ports} different ports; at most 64 (one socket each)`);
     const seen = new Set<string>();
     for (const e of entries) {
       const k = `${e.addr}:${e.port}`;

@@ -34,7 +34,7 @@ export interface GenResult {
   payloadMbps: number;
   durationS: number; // first send to last send
   maxLagUs: number; // how far the sender fell behind its schedule, at worst
-  reachedRate: boolean | null; // achieved >= 99% of offered (null when unpaced)
+  reachedRate: boolean | null; // achieved >= 99% of offered (null when unpaced or under 2 packets)
   batches: number;
   syscalls: number;
   cpuPct: number; // this process's CPU time (the kernel's send path included) over the run, % of one core
@@ -144,7 +144,7 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
       payloadMbps: durationS > 0 ? Math.round((st.bytes * 8) / durationS / 1e4) / 100 : 0,
       durationS: Math.round(durationS * 1e6) / 1e6,
       maxLagUs: Math.round(st.maxLagNs / 100) / 10,
-      reachedRate: o.rate > 0 ? achievedPps >= 0.99 * o.rate : null,
+      reachedRate: o.rate > 0 && st.packets + st.errors >= 2 ? achievedPps >= 0.99 * o.rate : null,
       batches: st.batches,
       syscalls: st.syscalls,
       cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,

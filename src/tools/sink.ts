@@ -48,7 +48,9 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
     const hint: Record<number, string> = {
       98: "the port is taken by a socket without SO_REUSEADDR",
       99: "not an address of this host",
-      19: "no such interface",
+      19: o.interface === undefined ? "no route to choose an interface by: give --interface" : "no such interface",
+      105: "too many groups on one port for net.ipv4.igmp_max_memberships (default 20)",
+      7: "too many different ports",
     };
     throw new McrError(`${e.what}: ${errnoName(e.errno)}${hint[e.errno] ? `: ${hint[e.errno]}` : ""}`, e.errno === 1 ? EX.NOPERM : EX.OSERR);
   }
