@@ -51,11 +51,14 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   const send = (m: FromWorker) => process.stdout.write(encode(m));
   const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
+  // The kernel lets only sockets on one device share a fanout group: each input gets its own id.
+  // Every worker lists the interfaces in the same order, so the workers of an input agree.
+  const fanoutFor = (index: number) => (args.fanoutId < 0 ? -1 : (args.fanoutId + index) & 0xffff);
 
   /** Opens rings on inputs that lack one; closes those whose interface went away. */
   const reconcileInputs = (): boolean => {
     let changed = false;
-    for (const inp of inputs) {
+    for (const [index, inp] of inputs.entries()) {
       const info = lookupInterface(inp.name);
       if (inp.slot >= 0 && (!info || info.ifindex !== inp.ifindex)) {
         dp.removeInput(inp.slot);
@@ -64,7 +67,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       }
       if (inp.slot < 0 && info) {
         try {
-          inp.slot = dp.addInput(info.ifindex, args.fanoutId);
+          inp.slot = dp.addInput(info.ifindex, fanoutFor(index));
           inp.ifindex = info.ifindex;
           const ring = dp.inputInfo(inp.slot);
           log.info(`${inp.name}: ring of ${ring.ringBytes >> 20} MiB, ${ring.frameSize}-byte frames`);

@@ -78,3 +78,29 @@ test("SIGKILL the worker while 150,000 pps flow: restarted with its rules, loss 
   expect(lost).toBeLessThan(RATE);
   console.log(`worker SIGKILL at ${RATE} pps: lost ${lost} (${((lost / RATE) * 1000).toFixed(0)} ms of traffic)`);
 }, 60000);
+
+test("two input interfaces, 2 workers: the same group:port on each is its own rule", async () => {
+  lab = chainLab();
+  lab.addNs("gen2");
+  lab.veth("gen2", "veth6", "relay", "veth7");
+  lab.addr("gen2", "veth6", "10.0.3.1/24");
+  lab.addr("relay", "veth7", "10.0.3.2/24");
+  lab.exec("gen2", ["ip", "route", "add", "224.0.0.0/4", "dev", "veth6"]);
+  const sup = new SupervisorDriver(lab, "relay", ["veth1", "veth7"], ["--workers", "2"]);
+  await sup.ready();
+  sup.addRule("239.1.1.1", 5001, "239.9.9.1:6001:veth3", ["--input-interface", "veth1"]);
+  sup.addRule("239.1.1.1", 5001, "239.9.9.2:6002:veth3", ["--input-interface", "veth7"]);
+  const a = receiveInSink(lab, { group: "239.9.9.1", port: 6001, count: 600 });
+  const b = receiveInSink(lab, { group: "239.9.9.2", port: 6002, count: 600 });
+  await Promise.all([a.listening, b.listening]);
+  sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 600, size: 300, seed: 70, flows: 6 });
+  sendFromGen(lab, { role: "gen2", source: "10.0.3.1", dest: "239.1.1.1", port: 5001, count: 600, size: 300, seed: 80, flows: 6 });
+  const seeds = (r: { payloads: string[] }) => new Set(r.payloads.map((p) => Buffer.from(p, "hex").readUInt32BE(0)));
+  const ra = await a.result;
+  const rb = await b.result;
+  expect(ra.count).toBe(600);
+  expect(rb.count).toBe(600);
+  expect(seeds(ra)).toEqual(new Set([70, 71, 72, 73, 74, 75]));
+  expect(seeds(rb)).toEqual(new Set([80, 81, 82, 83, 84, 85]));
+  expect(sup.stderr).not.toContain("EINVAL");
+}, 60000);
