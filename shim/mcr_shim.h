@@ -82,9 +82,16 @@ struct mcr_worker;
  * Ethernet[/802.1Q]/IPv4/UDP datagram, else 1 + enum mcr_drop. */
 int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out);
 
+/* Counter memory: MCR_C__COUNT worker-wide counters, then rule_slots x (packets, bytes), then
+ * output_slots x (packets, bytes, errors); uint64 each. */
+#define MCR_COUNTERS_LEN(rule_slots, output_slots) ((size_t)MCR_C__COUNT + (size_t)(rule_slots) * 2 + (size_t)(output_slots) * 3)
+
 /* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
- * rule_slots/output_slots size the per-rule and per-output counter arrays. */
-int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, struct mcr_worker **out);
+ * rule_slots/output_slots size the per-rule and per-output counter arrays. counters: caller-owned
+ * memory of MCR_COUNTERS_LEN uint64 (zeroed), for instance shared with the supervisor; NULL to
+ * have the worker allocate its own. */
+int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, uint64_t *counters,
+		   struct mcr_worker **out);
 void mcr_worker_free(struct mcr_worker *w);
 
 /* Opens an AF_PACKET TPACKET_V2 ring on ifindex and joins PACKET_FANOUT group fanout_id (hash mode,
@@ -99,17 +106,16 @@ int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes, 
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
 
-/* Processes one batch from every input with frames ready; if none are ready, waits up to
- * timeout_ms for one. Returns the frames processed (0 on timeout) or -errno. */
-int mcr_worker_poll(struct mcr_worker *w, int timeout_ms, int batch_max);
+/* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
+ * waiting in poll(2) when none are ready. Returns the frames processed, or -ENETDOWN (nothing
+ * processed, an input reported an error) or another -errno. */
+int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max);
 
 /* Reads PACKET_STATISTICS of every input and adds it to the counters. */
 int mcr_worker_ring_stats(struct mcr_worker *w);
 
-/* Counter arrays, uint64 each: worker-wide (MCR_C__COUNT), per rule slot (2), per output slot (3). */
-uint64_t *mcr_worker_counters(struct mcr_worker *w);
-uint64_t *mcr_worker_rule_counters(struct mcr_worker *w);
-uint64_t *mcr_worker_output_counters(struct mcr_worker *w);
+/* MCR_C__COUNT: the TypeScript side checks it counts the same worker-wide counters. */
+int mcr_worker_counter_count(void);
 
 /* Process helpers. */
 int mcr_affinity_pin(int cpu);          /* pins every thread of the process to cpu */

@@ -39,9 +39,10 @@ struct mcr_worker {
 	struct table *table;
 	uint32_t ring_bytes;
 	uint32_t rule_slots, output_slots;
-	uint64_t counters[MCR_C__COUNT];
+	uint64_t *counters;   /* MCR_C__COUNT, then the two arrays below */
 	uint64_t *rule_ctr;   /* rule_slots x (packets, bytes) */
 	uint64_t *out_ctr;    /* output_slots x (packets, bytes, errors) */
+	int own_counters;
 	unsigned queued;      /* SQEs prepared since the last flush */
 };
 
@@ -334,7 +335,8 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 	}
 }
 
-MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, struct mcr_worker **out)
+MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, uint64_t *counters,
+			   struct mcr_worker **out)
 {
 	struct mcr_worker *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -344,11 +346,17 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
 	w->ring_bytes = ring_bytes;
-	w->rule_ctr = calloc((size_t)rule_slots * 2 + 1, sizeof(uint64_t));
-	w->out_ctr = calloc((size_t)output_slots * 3 + 1, sizeof(uint64_t));
+	/* Counters live in memory the caller may share with the supervisor, which then reads them
+	 * in place, even after this process died. Without it, they are private. */
+	w->own_counters = counters == NULL;
+	if (w->own_counters)
+		counters = calloc(MCR_COUNTERS_LEN(rule_slots, output_slots), sizeof(uint64_t));
 	int err = -ENOMEM;
-	if (!w->rule_ctr || !w->out_ctr)
+	if (!counters)
 		goto fail;
+	w->counters = counters;
+	w->rule_ctr = counters + MCR_C__COUNT;
+	w->out_ctr = w->rule_ctr + (size_t)rule_slots * 2;
 	/* One issuer (the worker's JS thread); cooperative task running saves an IPI per
 	 * completion. Older kernels refuse the flags: fall back to a plain ring. */
 	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN };
@@ -360,8 +368,8 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 	*out = w;
 	return 0;
 fail:
-	free(w->rule_ctr);
-	free(w->out_ctr);
+	if (w->own_counters)
+		free(counters);
 	free(w);
 	return err;
 }
@@ -375,8 +383,8 @@ MCR_API void mcr_worker_free(struct mcr_worker *w)
 			mcr__rx_close(&w->in[i]);
 	table_free(w->table, NULL);
 	io_uring_queue_exit(&w->ring);
-	free(w->rule_ctr);
-	free(w->out_ctr);
+	if (w->own_counters)
+		free(w->counters);
 	free(w);
 }
 
@@ -425,17 +433,7 @@ MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
 	return 0;
 }
 
-MCR_API uint64_t *mcr_worker_counters(struct mcr_worker *w)
+MCR_API int mcr_worker_counter_count(void)
 {
-	return w->counters;
-}
-
-MCR_API uint64_t *mcr_worker_rule_counters(struct mcr_worker *w)
-{
-	return w->rule_ctr;
-}
-
-MCR_API uint64_t *mcr_worker_output_counters(struct mcr_worker *w)
-{
-	return w->out_ctr;
+	return MCR_C__COUNT;
 }

@@ -16,7 +16,9 @@ static int failures;
 int main(void)
 {
 	struct mcr_worker *w = NULL;
-	int r = mcr_worker_new(16, 16, 1 << 20, &w);
+	/* Counters in memory the test owns, as the supervisor's shared region would be. */
+	static uint64_t mem[MCR_COUNTERS_LEN(16, 16)];
+	int r = mcr_worker_new(16, 16, 1 << 20, mem, &w);
 	if (r == -EPERM || r == -ENOSYS) {
 		fprintf(stderr, "skip: io_uring unavailable (%s)\n", strerror(-r));
 		return 77;
@@ -87,7 +89,7 @@ int main(void)
 	ssize_t n = recv(rx, buf, sizeof(buf), 0);
 	CHECK(n == sizeof(msg) && memcmp(buf, msg, sizeof(msg)) == 0, "relayed payload (%zd bytes)", n);
 
-	uint64_t *c = mcr_worker_counters(w), *rc = mcr_worker_rule_counters(w), *oc = mcr_worker_output_counters(w);
+	uint64_t *c = mem, *rc = mem + MCR_C__COUNT, *oc = rc + 16 * 2;
 	mcr_worker_poll(w, 50, 64);
 	CHECK(c[MCR_C_TX_PACKETS] == 1 && rc[0] == 1 && rc[1] == sizeof(msg) && oc[0] == 1 && oc[1] == sizeof(msg),
 	      "counters: tx %lu rule %lu/%lu out %lu", (unsigned long)c[MCR_C_TX_PACKETS], (unsigned long)rc[0],

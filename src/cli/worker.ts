@@ -10,6 +10,7 @@ export default defineCommand({
     interface: { type: "string", description: "input interface (repeatable)", required: true },
     "fanout-id": { type: "string", default: "-1", description: "PACKET_FANOUT group id" },
     "ring-mb": { type: "string", default: "64", description: "receive ring size per interface, MiB" },
+    "counters-fd": { type: "string", default: "-1", description: "inherited memfd with the counter region" },
   },
   async run({ args }) {
     const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(String);
@@ -25,6 +26,7 @@ export default defineCommand({
       interfaces: ifaces.length > 0 ? ifaces : list(args.interface),
       fanoutId: int(args["fanout-id"], "fanout-id"),
       ringMb: int(args["ring-mb"], "ring-mb"),
+      countersFd: int(args["counters-fd"], "counters-fd"),
     });
   },
 });

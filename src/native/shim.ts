@@ -1,7 +1,8 @@
 // The one file that imports bun:ffi. Everything else sees the shim through the plain
 // TypeScript interfaces below: numbers, typed arrays, no pointers.
-import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr, type Pointer } from "bun:ffi";
 import { writeSync, closeSync } from "node:fs";
+import { N_COUNTERS } from "../stats/shared.ts";
 // Embedded in dist/mcr by `bun build --compile`; from source it is the built file's path.
 import shimFile from "../../shim/build/libmcr_shim.so" with { type: "file" };
 
@@ -9,7 +10,8 @@ const { i32, u32, ptr: P, cstring, void: V } = FFIType;
 
 const symbols = {
   mcr_frame_parse: { args: [P, u32, P], returns: i32 },
-  mcr_worker_new: { args: [u32, u32, u32, P], returns: i32 },
+  mcr_worker_new: { args: [u32, u32, u32, P, P], returns: i32 },
+  mcr_worker_counter_count: { args: [], returns: i32 },
   mcr_worker_free: { args: [P], returns: V },
   mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },
   mcr_worker_input_remove: { args: [P, i32], returns: i32 },
@@ -17,9 +19,6 @@ const symbols = {
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
-  mcr_worker_counters: { args: [P], returns: P },
-  mcr_worker_rule_counters: { args: [P], returns: P },
-  mcr_worker_output_counters: { args: [P], returns: P },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
@@ -145,18 +144,6 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
 
 // ---- the worker's data plane ----
 
-export const COUNTERS = {
-  RX_FRAMES: 0,
-  RX_BYTES: 1,
-  BATCHES: 2,
-  RING_PACKETS: 3,
-  RING_DROPS: 4,
-  TX_PACKETS: 5,
-  TX_BYTES: 6,
-  TX_ERRORS: 7,
-  DROPS: 8,
-} as const;
-
 /** Sizes of the flat table records (struct mcr_rule_entry, struct mcr_output_entry). */
 export const RULE_ENTRY_BYTES = 20;
 export const OUTPUT_ENTRY_BYTES = 20;
@@ -167,26 +154,24 @@ export interface DataPlane {
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
   /** rules: n x RULE_ENTRY_BYTES, outputs: n x OUTPUT_ENTRY_BYTES (see src/worker/table.ts). */
   setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
-  poll(timeoutMs: number, batchMax: number): number;
+  /** Runs the data plane for up to budgetMs; returns the frames processed. */
+  poll(budgetMs: number, batchMax: number): number;
+  /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
   ringStats(): void;
-  /** Live views of the shim's counters (read them, never write). */
-  counters: BigUint64Array;
-  ruleCounters: BigUint64Array; // [slot*2] packets, [slot*2+1] bytes
-  outputCounters: BigUint64Array; // [slot*3] packets, bytes, errors
   close(): void;
 }
 
-export function openDataPlane(opts: {
-  ruleSlots: number;
-  outputSlots: number;
-  ringBytes: number;
-  nCounters: number;
-}): DataPlane {
+/**
+ * Opens the data plane. `counters` is the region's counter area (src/stats/shared.ts): the shim
+ * counts into it directly, and it must outlive the data plane.
+ */
+export function openDataPlane(opts: { ruleSlots: number; outputSlots: number; ringBytes: number; counters: BigUint64Array }): DataPlane {
   const s = shim();
+  if (s.mcr_worker_counter_count() !== N_COUNTERS)
+    throw new Error(`shim counts ${s.mcr_worker_counter_count()} worker counters, TypeScript ${N_COUNTERS}: rebuild both`);
   const out = new BigUint64Array(1);
-  check(s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(out)), "creating the worker");
+  check(s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(opts.counters), ptr(out)), "creating the worker");
   const w = Number(out[0]) as Pointer;
-  const view = (p: unknown, n: number) => new BigUint64Array(toArrayBuffer(p as Pointer, 0, n * 8));
   const info = new Uint32Array(2);
   let closed = false;
   const empty = new Uint8Array(8);
@@ -203,17 +188,38 @@ export function openDataPlane(opts: {
       const o = nOutputs > 0 ? outputs : empty;
       check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
     },
-    poll: (timeoutMs, batchMax) => check(s.mcr_worker_poll(w, timeoutMs, batchMax), "receiving"),
+    poll: (budgetMs, batchMax) => check(s.mcr_worker_poll(w, budgetMs, batchMax), "receiving"),
     ringStats: () => void check(s.mcr_worker_ring_stats(w), "reading ring statistics"),
-    counters: view(s.mcr_worker_counters(w), opts.nCounters),
-    ruleCounters: view(s.mcr_worker_rule_counters(w), opts.ruleSlots * 2),
-    outputCounters: view(s.mcr_worker_output_counters(w), opts.outputSlots * 3),
     close() {
       if (closed) return;
       closed = true;
       s.mcr_worker_free(w);
     },
   };
+}
+
+// ---- shared memory ----
+
+/**
+ * A memfd of `bytes` bytes, mapped shared. Its fd can be handed to a child process (as an extra
+ * stdio entry), which maps the same pages from /proc/self/fd/N.
+ */
+export function sharedMemory(bytes: number, name = "mcr-counters"): { fd: number; map: Uint8Array } {
+  const libc = dlopen("libc.so.6", { memfd_create: { args: [cstring, u32], returns: i32 } });
+  try {
+    // No MFD_CLOEXEC: a worker inherits it on purpose.
+    const fd = libc.symbols.memfd_create(Buffer.from(name + "\0"), 0);
+    if (fd < 0) throw new Error("memfd_create failed");
+    require("node:fs").ftruncateSync(fd, bytes);
+    return { fd, map: mapShared(fd) };
+  } finally {
+    libc.close();
+  }
+}
+
+/** Maps an inherited memfd (or any file descriptor) shared, whole. */
+export function mapShared(fd: number): Uint8Array {
+  return Bun.mmap(`/proc/self/fd/${fd}`, { shared: true } as Parameters<typeof Bun.mmap>[1]);
 }
 
 // ---- interfaces ----

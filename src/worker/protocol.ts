@@ -2,6 +2,7 @@
 // Supervisor -> worker on the worker's stdin; worker -> supervisor on its stdout. Logs go to stderr.
 import type { Rule } from "../rules/types.ts";
 import type { WorkerCounters } from "../stats/types.ts";
+import type { SlotMap } from "../stats/shared.ts";
 
 export type ToWorker =
   | { type: "rules"; version: number; rules: Rule[] } // the whole table; applied between two batches
@@ -16,7 +17,8 @@ export interface InputState {
 
 export type FromWorker =
   | { type: "ready"; pid: number; cpu: number; inputs: InputState[] }
-  | { type: "applied"; version: number; errors: { ruleId: number; message: string }[] }
+  // slots: where each rule's and output's counters are in the worker's counter region
+  | { type: "applied"; version: number; errors: { ruleId: number; message: string }[]; slots?: SlotMap }
   | { type: "stats"; seq: number; counters: WorkerCounters }
   | { type: "inputs"; inputs: InputState[] };
 
@@ -26,6 +28,8 @@ export interface WorkerArgs {
   interfaces: string[]; // input interfaces
   fanoutId: number; // PACKET_FANOUT group id shared by the workers of one supervisor
   ringMb?: number;
+  /** An inherited memfd holding the counter region (src/stats/shared.ts), set up by the supervisor. */
+  countersFd?: number;
 }
 
 export function encode(msg: ToWorker | FromWorker): string {

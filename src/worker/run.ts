@@ -1,17 +1,14 @@
 // The worker process: one per core, pinned. It owns a DataPlane (the shim's rings, rule table
 // and io_uring) and feeds it from the event loop: one FFI call per batch, then back to the loop
 // so that messages from the supervisor get read between batches.
-import { COUNTERS, dieWithParent, openDataPlane, pinToCpu, ShimError } from "../native/shim.ts";
+import { dieWithParent, mapShared, openDataPlane, pinToCpu, sharedMemory, ShimError } from "../native/shim.ts";
 import { lookupInterface } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
-import { DROP_REASONS } from "../stats/reasons.ts";
-import type { WorkerCounters } from "../stats/types.ts";
+import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, openRegion, readCounters, regionBytes, zeroSlot, type Region, type SlotMap } from "../stats/shared.ts";
 import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
 import { SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../rules/types.ts";
 
-const RULE_SLOTS = 4096;
-const OUTPUT_SLOTS = 16384;
 const BATCH_MAX = 256;
 const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read
 const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel) and interface checks
@@ -35,18 +32,17 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   }
   if (args.cpu >= 0) pinToCpu(args.cpu);
 
+  const region = counterRegion(args.countersFd);
   const dp = openDataPlane({
-    ruleSlots: RULE_SLOTS,
-    outputSlots: OUTPUT_SLOTS,
+    ruleSlots: region.ruleSlots,
+    outputSlots: region.outputSlots,
     ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
-    nCounters: COUNTERS.DROPS + DROP_REASONS.length,
+    counters: region.words,
   });
-  const compiler = new TableCompiler(new SlotAllocator(RULE_SLOTS), new SlotAllocator(OUTPUT_SLOTS), (kind, slot) => {
-    if (kind === "rule") dp.ruleCounters.fill(0n, slot * 2, slot * 2 + 2);
-    else dp.outputCounters.fill(0n, slot * 3, slot * 3 + 3);
-  });
-  let ruleSlots = new Map<number, number>();
-  let outputSlots = new Map<string, number>();
+  const compiler = new TableCompiler(new SlotAllocator(region.ruleSlots), new SlotAllocator(region.outputSlots), (kind, slot) =>
+    zeroSlot(region, kind, slot),
+  );
+  let slots: SlotMap = { rules: {}, outputs: {} };
   let rules: Rule[] = [];
 
   const send = (m: FromWorker) => process.stdout.write(encode(m));
@@ -90,40 +86,17 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     const errors = [...t.errors];
     try {
       dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
-      ruleSlots = t.ruleSlots;
-      outputSlots = t.outputSlots;
+      slots = { rules: Object.fromEntries(t.ruleSlots), outputs: Object.fromEntries(t.outputSlots) };
     } catch (e) {
       errors.push({ ruleId: 0, message: (e as Error).message });
     }
     for (const err of errors) log.warn(`rule ${err.ruleId}: ${err.message}`);
-    send({ type: "applied", version, errors });
+    send({ type: "applied", version, errors, slots });
   };
 
-  const snapshot = (): WorkerCounters => {
+  const snapshot = () => {
     dp.ringStats();
-    const c = dp.counters;
-    const n = (i: number) => Number(c[i]);
-    const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, n(COUNTERS.DROPS + i)])) as WorkerCounters["drops"];
-    const ruleCounts: WorkerCounters["rules"] = {};
-    for (const [id, slot] of ruleSlots) ruleCounts[id] = { packets: Number(dp.ruleCounters[slot * 2]), bytes: Number(dp.ruleCounters[slot * 2 + 1]) };
-    const outCounts: WorkerCounters["outputs"] = {};
-    for (const [key, slot] of outputSlots) {
-      const o = dp.outputCounters;
-      outCounts[key] = { packets: Number(o[slot * 3]), bytes: Number(o[slot * 3 + 1]), errors: Number(o[slot * 3 + 2]) };
-    }
-    return {
-      rxFrames: n(COUNTERS.RX_FRAMES),
-      rxBytes: n(COUNTERS.RX_BYTES),
-      batches: n(COUNTERS.BATCHES),
-      ringPackets: n(COUNTERS.RING_PACKETS),
-      ringDrops: n(COUNTERS.RING_DROPS),
-      txPackets: n(COUNTERS.TX_PACKETS),
-      txBytes: n(COUNTERS.TX_BYTES),
-      txErrors: n(COUNTERS.TX_ERRORS),
-      drops,
-      rules: ruleCounts,
-      outputs: outCounts,
-    };
+    return readCounters(region, slots);
   };
 
   let stopping = false;
@@ -187,4 +160,11 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   };
   setImmediate(tick);
   return done;
+}
+
+/** The supervisor's shared counter region, or a private one when run alone. */
+function counterRegion(fd: number | undefined): Region {
+  if (fd !== undefined && fd >= 0) return openRegion(mapShared(fd));
+  const { map } = sharedMemory(regionBytes(DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS));
+  return initRegion(map, DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS);
 }

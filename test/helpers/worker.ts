@@ -12,7 +12,7 @@ export class WorkerDriver {
   stderr = "";
   private version = 0;
   private seq = 0;
-  readonly proc;
+  readonly proc: ReturnType<Lab["spawn"]>;
 
   constructor(lab: Lab, role: string, interfaces: string[], extra: string[] = []) {
     const argv = [...mcrArgv(), "worker", "--cpu", "-1", ...interfaces.flatMap((i) => ["--interface", i]), "--ring-mb", "4", ...extra];

@@ -1,0 +1,104 @@
+// The counter region a worker counts into and its supervisor reads in place: a memfd the
+// supervisor creates and maps before starting the worker, so the counts of a worker that died
+// are still there to be added to the totals, to the last packet.
+//
+// Layout (little-endian): a 64-byte header {magic u32, version u32, ruleSlots u32, outputSlots u32},
+// then uint64 counters: the worker-wide ones (src/native/shim.ts COUNTERS, then one per drop
+// reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors).
+import { DROP_REASONS } from "./reasons.ts";
+import type { WorkerCounters } from "./types.ts";
+
+export const HEADER_BYTES = 64;
+const MAGIC = 0x6d637243; // "Crcm"
+const VERSION = 1;
+
+/** Worker-wide counters, in the shim's order (enum mcr_counter). */
+export const COUNTER = {
+  RX_FRAMES: 0,
+  RX_BYTES: 1,
+  BATCHES: 2,
+  RING_PACKETS: 3,
+  RING_DROPS: 4,
+  TX_PACKETS: 5,
+  TX_BYTES: 6,
+  TX_ERRORS: 7,
+  DROPS: 8,
+} as const;
+export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
+
+export const DEFAULT_RULE_SLOTS = 4096;
+export const DEFAULT_OUTPUT_SLOTS = 16384;
+
+export function regionBytes(ruleSlots: number, outputSlots: number): number {
+  return HEADER_BYTES + (N_COUNTERS + ruleSlots * 2 + outputSlots * 3) * 8;
+}
+
+export interface Region {
+  bytes: Uint8Array; // the whole mapping
+  words: BigUint64Array; // the counters after the header
+  ruleSlots: number;
+  outputSlots: number;
+}
+
+/** Writes the header of a fresh (zeroed) region. */
+export function initRegion(bytes: Uint8Array, ruleSlots: number, outputSlots: number): Region {
+  if (bytes.byteLength < regionBytes(ruleSlots, outputSlots)) throw new Error("counter region too small");
+  const h = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  h.setUint32(0, MAGIC, true);
+  h.setUint32(4, VERSION, true);
+  h.setUint32(8, ruleSlots, true);
+  h.setUint32(12, outputSlots, true);
+  return openRegion(bytes);
+}
+
+/** A region written by initRegion, possibly in another process. */
+export function openRegion(bytes: Uint8Array): Region {
+  const h = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  if (h.getUint32(0, true) !== MAGIC || h.getUint32(4, true) !== VERSION) throw new Error("not an mcr counter region");
+  const ruleSlots = h.getUint32(8, true);
+  const outputSlots = h.getUint32(12, true);
+  const n = N_COUNTERS + ruleSlots * 2 + outputSlots * 3;
+  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
+  return { bytes, words, ruleSlots, outputSlots };
+}
+
+/** Which counter slot belongs to which rule (by id) and output (`${ruleId}:${index}`). */
+export interface SlotMap {
+  rules: Record<string, number>;
+  outputs: Record<string, number>;
+}
+
+/** Reads a region. Ring statistics are as fresh as the worker's last PACKET_STATISTICS read. */
+export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
+  const w = r.words;
+  const n = (i: number) => Number(w[i]);
+  const ruleBase = N_COUNTERS;
+  const outBase = N_COUNTERS + r.ruleSlots * 2;
+  const rules: WorkerCounters["rules"] = {};
+  for (const [id, s] of Object.entries(slots.rules)) rules[id] = { packets: n(ruleBase + s * 2), bytes: n(ruleBase + s * 2 + 1) };
+  const outputs: WorkerCounters["outputs"] = {};
+  for (const [key, s] of Object.entries(slots.outputs))
+    outputs[key] = { packets: n(outBase + s * 3), bytes: n(outBase + s * 3 + 1), errors: n(outBase + s * 3 + 2) };
+  return {
+    rxFrames: n(COUNTER.RX_FRAMES),
+    rxBytes: n(COUNTER.RX_BYTES),
+    batches: n(COUNTER.BATCHES),
+    ringPackets: n(COUNTER.RING_PACKETS),
+    ringDrops: n(COUNTER.RING_DROPS),
+    txPackets: n(COUNTER.TX_PACKETS),
+    txBytes: n(COUNTER.TX_BYTES),
+    txErrors: n(COUNTER.TX_ERRORS),
+    drops: Object.fromEntries(DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)])) as WorkerCounters["drops"],
+    rules,
+    outputs,
+  };
+}
+
+/** Zeroes a slot's counters before it is handed to a new rule or output. */
+export function zeroSlot(r: Region, kind: "rule" | "output", slot: number): void {
+  if (kind === "rule") r.words.fill(0n, N_COUNTERS + slot * 2, N_COUNTERS + slot * 2 + 2);
+  else {
+    const base = N_COUNTERS + r.ruleSlots * 2 + slot * 3;
+    r.words.fill(0n, base, base + 3);
+  }
+}
