@@ -15,10 +15,15 @@
 #include "internal.h"
 
 #define SQ_DEPTH 1024
+#define MCR_MAX_TX 32
+#define TX_RING_BYTES (4u << 20)
+#define KICK (1ull << 63) /* user_data of a transmit ring's send */
 
 struct out {
-	int fd; /* connected to the output's destination */
+	int fd;   /* UDP socket connected to the output's destination */
+	int tx;   /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
 	uint32_t slot;
+	struct mcr_tx_header hdr;
 };
 
 /* An installed rule table: immutable once built; replaced whole by mcr_worker_rules_set. */
@@ -36,6 +41,7 @@ struct table {
 struct mcr_worker {
 	struct io_uring ring;
 	struct mcr_rx in[MCR_MAX_INPUTS];
+	struct mcr_tx tx[MCR_MAX_TX]; /* opened as outputs need them, kept for the worker's life */
 	struct table *table;
 	uint32_t ring_bytes;
 	uint32_t rule_slots, output_slots;
@@ -45,6 +51,8 @@ struct mcr_worker {
 	int own_counters;
 	unsigned queued;      /* SQEs prepared since the last flush */
 };
+
+static int tx_for(struct mcr_worker *w, int ifindex);
 
 static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
 {
@@ -155,7 +163,12 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 			err = fd;
 			goto fail;
 		}
-		t->outs[i] = (struct out){ .fd = fd, .slot = o->counter_slot };
+		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot };
+		if (IN_MULTICAST(ntohl(o->dest))) {
+			t->outs[i].tx = tx_for(w, (int)o->ifindex);
+			if (t->outs[i].tx >= 0)
+				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx], o->source, o->dest, o->port, o->ttl);
+		}
 		t->n_outs = i + 1;
 	}
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
@@ -167,14 +180,30 @@ fail:
 	return err;
 }
 
-static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
+/* The transmit ring of an interface: open, or opened now. -1 when it cannot be (not Ethernet,
+ * no memory): that output's datagrams then go by its UDP socket. */
+static int tx_for(struct mcr_worker *w, int ifindex)
 {
-	uint64_t *o = &w->out_ctr[cqe->user_data * 3];
-	if (cqe->res >= 0) {
+	int free_slot = -1;
+	for (int i = 0; i < MCR_MAX_TX; i++) {
+		if (w->tx[i].fd >= 0 && w->tx[i].ifindex == ifindex)
+			return i;
+		if (w->tx[i].fd < 0 && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
+		return -1;
+	return free_slot;
+}
+
+static void count_sent(struct mcr_worker *w, uint32_t slot, int64_t res)
+{
+	uint64_t *o = &w->out_ctr[slot * 3];
+	if (res >= 0) {
 		o[0]++;
-		o[1] += (uint64_t)cqe->res;
+		o[1] += (uint64_t)res;
 		w->counters[MCR_C_TX_PACKETS]++;
-		w->counters[MCR_C_TX_BYTES] += (uint64_t)cqe->res;
+		w->counters[MCR_C_TX_BYTES] += (uint64_t)res;
 	} else {
 		o[2]++;
 		w->counters[MCR_C_TX_ERRORS]++;
@@ -182,9 +211,39 @@ static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 	}
 }
 
-/* Submits what is queued and waits for every completion. */
+/* A ring's send completed: every frame it carried is counted as its output's, sent or refused. */
+static void count_kick(struct mcr_worker *w, struct mcr_tx *t, int res)
+{
+	for (uint32_t i = 0; i < t->npend; i++)
+		count_sent(w, t->pend_slot[i], res >= 0 ? (int64_t)t->pend_len[i] : res);
+	t->npend = 0;
+	t->kicked = 0;
+}
+
+static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
+{
+	if (cqe->user_data & KICK) {
+		count_kick(w, &w->tx[cqe->user_data & ~KICK], cqe->res);
+		return;
+	}
+	count_sent(w, (uint32_t)cqe->user_data, cqe->res);
+}
+
+/* Sends every transmit ring's pending frames, submits what is queued and waits for every
+ * completion. */
 static void flush(struct mcr_worker *w)
 {
+	for (int i = 0; i < MCR_MAX_TX; i++) {
+		struct mcr_tx *t = &w->tx[i];
+		if (t->fd < 0 || t->npend == 0 || t->kicked)
+			continue;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+		/* With a transmit ring, any send takes every frame marked for sending. */
+		io_uring_prep_send(sqe, t->fd, NULL, 0, 0);
+		io_uring_sqe_set_data64(sqe, KICK | (uint64_t)i);
+		t->kicked = 1;
+		w->queued++;
+	}
 	unsigned left = w->queued;
 	while (left > 0) {
 		int r = io_uring_submit_and_wait(&w->ring, 1);
@@ -204,12 +263,32 @@ static void flush(struct mcr_worker *w)
 
 static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload, uint32_t len)
 {
-	if (w->queued == SQ_DEPTH)
+	if (w->queued >= SQ_DEPTH - MCR_MAX_TX) /* room for the rings' sends */
 		flush(w);
 	w->queued++;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	io_uring_prep_send(sqe, o->fd, payload, len, 0);
 	io_uring_sqe_set_data64(sqe, o->slot);
+}
+
+/* A datagram for a multicast output: built into the interface's transmit ring. */
+static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport, const uint8_t *payload, uint32_t len)
+{
+	struct mcr_tx *t = &w->tx[o->tx];
+	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+		return;
+	/* The ring is full: send what is pending, then wait a little for the kernel to free frames
+	 * (at once on veth, on a NIC when its transmit completions come in). */
+	flush(w);
+	for (int tries = 0; tries < 10; tries++) {
+		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+			return;
+		struct pollfd p = { .fd = t->fd, .events = POLLOUT };
+		poll(&p, 1, 1);
+	}
+	w->out_ctr[o->slot * 3 + 2]++;
+	w->counters[MCR_C_TX_ERRORS]++;
+	w->counters[MCR_C_DROPS + MCR_DROP_EGRESS_FULL]++;
 }
 
 static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
@@ -232,7 +311,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + r]++;
 		return;
 	}
-	const struct table *t = w->table;
+	struct table *t = w->table;
 	int32_t ri = table_find(t, (uint32_t)rx->ifindex, fi.group, fi.port);
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
@@ -242,8 +321,13 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	uint64_t *rc = &w->rule_ctr[e->counter_slot * 2];
 	rc[0]++;
 	rc[1] += fi.payload_len;
-	for (uint32_t k = 0; k < e->n_outputs; k++)
-		queue_send(w, &t->outs[e->first_output + k], f + fi.payload_off, fi.payload_len);
+	for (uint32_t k = 0; k < e->n_outputs; k++) {
+		struct out *o = &t->outs[e->first_output + k];
+		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload)
+			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len);
+		else
+			queue_send(w, o, f + fi.payload_off, fi.payload_len);
+	}
 }
 
 /* One batch from one ring. Returns the frames taken. */
@@ -343,6 +427,8 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 		return -ENOMEM;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		w->in[i].fd = -1;
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		w->tx[i].fd = -1;
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
 	w->ring_bytes = ring_bytes;
@@ -382,6 +468,9 @@ MCR_API void mcr_worker_free(struct mcr_worker *w)
 		if (w->in[i].fd >= 0)
 			mcr__rx_close(&w->in[i]);
 	table_free(w->table, NULL);
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		if (w->tx[i].fd >= 0)
+			mcr__tx_close(&w->tx[i]);
 	io_uring_queue_exit(&w->ring);
 	if (w->own_counters)
 		free(w->counters);

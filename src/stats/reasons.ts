@@ -17,6 +17,7 @@ export const DROP_REASONS = [
   "frame_truncated", // frame longer than a ring slot (tp_snaplen < tp_len)
   "no_rule", // well-formed, but no rule for (interface, group, port)
   "send_error", // the kernel refused an egress send (per output copy)
+  "egress_full", // the egress interface's transmit ring stayed full (per output copy)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

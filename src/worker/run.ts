@@ -80,8 +80,13 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   };
   const inputStates = (): InputState[] => inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
 
+  // Rings open only once the first table is in: a ring joins its fanout group at once and takes
+  // its share of the flows, which would otherwise meet an empty table and be dropped.
+  let haveTable = false;
   const applyRules = (version: number, next: Rule[]) => {
     rules = next;
+    const first = !haveTable;
+    haveTable = true;
     const t = compiler.compile(rules, lookupInterface);
     const errors = [...t.errors];
     try {
@@ -91,6 +96,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       errors.push({ ruleId: 0, message: (e as Error).message });
     }
     for (const err of errors) log.warn(`rule ${err.ruleId}: ${err.message}`);
+    if (first && reconcileInputs()) {
+      // Compiled before the rings existed, the table named the interfaces already: no recompile.
+      send({ type: "inputs", inputs: inputStates() });
+    }
     send({ type: "applied", version, errors, slots });
   };
 
@@ -124,7 +133,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   process.on("SIGTERM", () => (stopping = true));
   process.on("SIGINT", () => (stopping = true));
 
-  reconcileInputs();
+  for (const inp of inputs) Object.assign(inp, { state: "down", error: "waiting for the rule table" });
   send({ type: "ready", pid: process.pid, cpu: args.cpu, inputs: inputStates() });
 
   let lastHousekeeping = performance.now();
@@ -142,7 +151,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       interfacesSuspect = true;
     }
     const now = performance.now();
-    if (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS) {
+    if (haveTable && (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS)) {
       lastHousekeeping = now;
       dp.ringStats();
       if (reconcileInputs()) {

@@ -20,11 +20,26 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the copied binary as a worker on lo in the lab namespace, with stdin closed: it opens a
- * ring (so the embedded shim must load), reports ready, sees end of input and exits 0. */
+const TABLE = JSON.stringify({ type: "rules", version: 1, rules: [] }) + "\n";
+
+/** Runs the copied binary as a worker on lo in the lab namespace, fed an empty rule table as a
+ * supervisor would: it opens a ring (so the embedded shim must load), reports it, sees the end of
+ * its input and exits 0. */
 function runWorkerOnLo(bin: string, cwd: string, prefix: string[] = [], env: Record<string, string> = {}) {
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return sh(["ip", "netns", "exec", lab.ns("host"), ...prefix, "env", "-C", cwd, ...envArgs, bin, "worker", "--interface", "lo", "--ring-mb", "2"], { timeoutMs: 15000 });
+  return sh(["ip", "netns", "exec", lab.ns("host"), ...prefix, "env", "-C", cwd, ...envArgs, bin, "worker", "--interface", "lo", "--ring-mb", "2"], {
+    timeoutMs: 15000,
+    input: TABLE,
+  });
+}
+
+/** The worker's messages, and the state of lo once its table was in. */
+function loState(stdout: string) {
+  const msgs = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  expect(msgs[0]).toMatchObject({ type: "ready", inputs: [{ interface: "lo" }] });
+  const inputs = msgs.find((m) => m.type === "inputs");
+  expect(msgs.some((m) => m.type === "applied" && m.version === 1)).toBe(true);
+  return inputs?.inputs?.[0]?.state;
 }
 
 test.if(haveDist)("copied alone into another directory, it runs and loads its embedded shim", () => {
@@ -34,8 +49,7 @@ test.if(haveDist)("copied alone into another directory, it runs and loads its em
   expect(sh([bin, "--version"]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   const r = runWorkerOnLo(bin, dir);
   expect(r.code).toBe(0);
-  const ready = JSON.parse(r.stdout.split("\n")[0]!);
-  expect(ready).toMatchObject({ type: "ready", inputs: [{ interface: "lo", state: "up" }] });
+  expect(loState(r.stdout)).toBe("up");
 });
 
 test.if(haveDist)("loads the shim with a noexec TMPDIR", () => {
@@ -46,11 +60,11 @@ test.if(haveDist)("loads the shim with a noexec TMPDIR", () => {
   // A private mount namespace: the noexec tmpfs exists for this command alone.
   const r = sh(
     ["unshare", "-m", "sh", "-c", `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`],
-    { timeoutMs: 15000 },
+    { timeoutMs: 15000, input: TABLE },
   );
   expect(r.stderr).not.toContain("rror");
   expect(r.code).toBe(0);
-  expect(JSON.parse(r.stdout.split("\n")[0]!)).toMatchObject({ type: "ready", inputs: [{ state: "up" }] });
+  expect(loState(r.stdout)).toBe("up");
 });
 
 test.if(haveDist)("ignores bunfig.toml and .env in its working directory", () => {

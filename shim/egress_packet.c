@@ -1,0 +1,210 @@
+/* Layer-2 egress: an AF_PACKET socket with a TPACKET_V2 transmit ring per egress interface.
+ *
+ * The worker writes whole frames (Ethernet, IPv4, UDP, payload) into the ring and one send(2)
+ * per batch - issued through io_uring - hands every frame written to the kernel. Compared with
+ * a UDP socket per datagram this skips the IP output path (a route lookup per multicast
+ * datagram, skb building, neighbour output) and the per-datagram submission. */
+#include <errno.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <linux/if_ether.h>
+#include <stdlib.h>
+#include "internal.h"
+
+#define TX_MIN_BYTES (1u << 20)
+
+static int if_facts(int fd, int ifindex, uint8_t mac[6], uint32_t *mtu)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = ifindex;
+	if (ioctl(fd, SIOCGIFNAME, &ifr) < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		return -errno;
+	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
+		return -EPFNOSUPPORT; /* no Ethernet header to build: the UDP path serves it */
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		return -errno;
+	*mtu = (uint32_t)ifr.ifr_mtu;
+	return 0;
+}
+
+int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
+{
+	int ver = TPACKET_V2, one = 1, err;
+	memset(t, 0, sizeof(*t));
+	t->ifindex = ifindex;
+	/* Protocol 0: the socket sends and never receives, so it costs nothing on ingress. */
+	t->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (t->fd < 0)
+		return -errno;
+	err = if_facts(t->fd, ifindex, t->mac, &t->mtu);
+	if (err < 0)
+		goto fail;
+	t->frame_size = 2048;
+	while (t->frame_size < t->mtu + 14 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
+		t->frame_size <<= 1;
+	if (setsockopt(t->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0 ||
+	    /* A frame the kernel finds malformed is skipped, not a stop for the whole ring. */
+	    setsockopt(t->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) < 0)
+		goto fail_errno;
+	uint32_t block = t->frame_size > (1u << 16) ? t->frame_size : (1u << 16);
+	err = -ENOMEM;
+	for (uint32_t bytes = ring_bytes; bytes >= TX_MIN_BYTES && bytes >= block; bytes /= 2) {
+		struct tpacket_req req = {
+			.tp_block_size = block,
+			.tp_block_nr = bytes / block,
+			.tp_frame_size = t->frame_size,
+			.tp_frame_nr = (bytes / block) * (block / t->frame_size),
+		};
+		if (setsockopt(t->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0) {
+			err = -errno;
+			if (errno == ENOMEM)
+				continue;
+			goto fail;
+		}
+		size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
+		void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, t->fd, 0);
+		if (map == MAP_FAILED) {
+			err = -errno;
+			goto fail;
+		}
+		t->map = map;
+		t->map_len = len;
+		t->frame_nr = req.tp_frame_nr;
+		err = 0;
+		break;
+	}
+	if (err < 0)
+		goto fail;
+	t->pend_slot = calloc(t->frame_nr, sizeof(*t->pend_slot));
+	t->pend_len = calloc(t->frame_nr, sizeof(*t->pend_len));
+	if (!t->pend_slot || !t->pend_len) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = ifindex };
+	if (bind(t->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		goto fail_errno;
+	return 0;
+fail_errno:
+	err = -errno;
+fail:
+	mcr__tx_close(t);
+	return err;
+}
+
+void mcr__tx_close(struct mcr_tx *t)
+{
+	if (t->map)
+		munmap(t->map, t->map_len);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->pend_slot);
+	free(t->pend_len);
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+}
+
+/* One's complement sum of native-order loads: RFC 1071's sum does not care about byte order as
+ * long as the result is stored back the way it was summed. */
+static inline uint64_t sum_bytes(const uint8_t *p, uint32_t n, uint64_t sum)
+{
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		sum += (v & 0xffffffffu) + (v >> 32);
+		p += 8;
+		n -= 8;
+	}
+	if (n >= 4) {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		sum += v;
+		p += 4;
+		n -= 4;
+	}
+	if (n >= 2) {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		sum += v;
+		p += 2;
+		n -= 2;
+	}
+	if (n)
+		sum += *p; /* the odd byte is the high half of a network-order word */
+	return sum;
+}
+
+static inline uint16_t fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source, uint32_t dest, uint16_t port,
+			 uint8_t ttl)
+{
+	const uint8_t *d = (const uint8_t *)&dest;
+	uint8_t *f = h->bytes;
+	memset(h, 0, sizeof(*h));
+	/* RFC 1112: the group's low 23 bits under 01:00:5e. */
+	f[0] = 0x01, f[1] = 0x00, f[2] = 0x5e, f[3] = d[1] & 0x7f, f[4] = d[2], f[5] = d[3];
+	memcpy(f + 6, t->mac, 6);
+	f[12] = 0x08, f[13] = 0x00;
+	uint8_t *ip = f + 14;
+	ip[0] = 0x45;
+	ip[8] = ttl;
+	ip[9] = IPPROTO_UDP;
+	memcpy(ip + 12, &source, 4);
+	memcpy(ip + 16, &dest, 4);
+	uint8_t *udp = ip + 20;
+	udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
+	/* The parts of both checksums that never change, summed once. */
+	h->ip_sum = sum_bytes(ip, 20, 0);
+	h->udp_sum = sum_bytes(ip + 12, 8, 0) + htons(IPPROTO_UDP) + sum_bytes(udp + 2, 2, 0);
+	h->max_payload = t->mtu - 28;
+	if (h->max_payload > t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
+		h->max_payload = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN;
+}
+
+/* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
+ * kernel's (the caller sends what is pending and tries again). */
+int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload, uint32_t len,
+		uint32_t slot)
+{
+	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
+	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
+		return -ENOBUFS;
+	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
+	memcpy(f, h->bytes, MCR_TX_HEADER_LEN);
+	uint8_t *ip = f + 14, *udp = f + 34;
+	uint16_t total = htons((uint16_t)(len + 28)), ulen = htons((uint16_t)(len + 8)), id = htons(h->ip_id++);
+	uint16_t sp = htons(sport);
+	memcpy(ip + 2, &total, 2);
+	memcpy(ip + 4, &id, 2);
+	uint16_t ipsum = fold(h->ip_sum + total + id);
+	memcpy(ip + 10, &ipsum, 2);
+	memcpy(udp, &sp, 2);
+	memcpy(udp + 4, &ulen, 2);
+	memcpy(f + MCR_TX_HEADER_LEN, payload, len);
+	/* Pseudo-header and UDP header (the length counts twice), then the payload. */
+	uint16_t usum = fold(sum_bytes(payload, len, h->udp_sum + sp + ulen + ulen));
+	if (usum == 0)
+		usum = 0xffff; /* 0 would mean "no checksum" */
+	memcpy(udp + 6, &usum, 2);
+	fh->tp_len = len + MCR_TX_HEADER_LEN;
+	__atomic_store_n(&fh->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+	t->pend_slot[t->npend] = slot;
+	t->pend_len[t->npend] = len;
+	t->npend++;
+	t->head = t->head + 1 == t->frame_nr ? 0 : t->head + 1;
+	return 0;
+}
