@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { readFileSync } from "node:fs";
 import { DEFAULT_SOCKET_PATH } from "../control/protocol.ts";
 import { EX, McrError } from "../errors.ts";
-import { log, setLogLevel } from "../log.ts";
+import { log, setLogFormat, setLogLevel } from "../log.ts";
 import { handleSignals } from "../supervisor/signals.ts";
 import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
 
@@ -18,6 +18,12 @@ export default defineCommand({
     "state-file": { type: "string", valueHint: "PATH", description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})` },
     "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
+    "log-format": { type: "string", valueHint: "FORMAT", description: "text (default; with journald priorities under systemd) or json (one object per line)" },
+    "metrics-listen": {
+      type: "string",
+      valueHint: "ADDR",
+      description: "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; :9464 is loopback); off unless given",
+    },
   },
   async run({ args, rawArgs }) {
     // The command line wins over the config file, which wins over the defaults.
@@ -33,6 +39,24 @@ export default defineCommand({
         setLogLevel(logLevel);
       } catch (e) {
         throw new McrError(`--log-level: ${(e as Error).message}`, EX.USAGE, "log-level");
+      }
+    }
+    const logFormat = args["log-format"] ?? config?.logFormat;
+    if (logFormat !== undefined) {
+      try {
+        setLogFormat(logFormat);
+      } catch (e) {
+        throw new McrError(`--log-format: ${(e as Error).message}`, EX.USAGE, "log-format");
+      }
+    }
+    const listen = args["metrics-listen"] ?? config?.metricsListen;
+    let metricsListen;
+    if (listen !== undefined) {
+      const { parseListen } = await import("../supervisor/metrics.ts");
+      try {
+        metricsListen = parseListen(listen);
+      } catch (e) {
+        throw new McrError(`--metrics-listen: ${(e as Error).message}`, EX.USAGE, "metrics-listen");
       }
     }
     const interfaces = cliInterfaces.length > 0 ? cliInterfaces : (config?.interfaces ?? []);
@@ -59,6 +83,7 @@ export default defineCommand({
       lookup: lookupInterface,
       notify: notifySystemd,
       config,
+      metricsListen,
     });
     await new Promise<void>((resolve) => handleSignals(() => sup.stop().then(resolve), slog, () => void sup.reload()));
     // Everything is closed; exit now rather than wait on a handle someone else left open.

@@ -14,6 +14,7 @@ import { parseOutputs } from "../rules/parse.ts";
 import type { Output } from "../rules/types.ts";
 import { checkSpec, checkTtl, RuleError, type RuleInput } from "../rules/validate.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
+import { parseListen } from "../supervisor/metrics.ts";
 
 export interface Config {
   path: string;
@@ -24,6 +25,8 @@ export interface Config {
   controlSocketGroup?: string;
   stateFile?: string;
   logLevel?: string;
+  logFormat?: string;
+  metricsListen?: string;
   rules: ConfigRule[];
 }
 
@@ -45,6 +48,16 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   log_level: (v) => (typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v) ? undefined : "must be error, warn, info, debug or trace"),
+  log_format: (v) => (typeof v === "string" && ["text", "json"].includes(v) ? undefined : "must be text or json"),
+  metrics_listen: (v) => {
+    if (typeof v !== "string") return 'must be an address, e.g. "127.0.0.1:9464"';
+    try {
+      parseListen(v);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  },
 };
 const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs"];
 const OUTPUT_KEYS = ["group", "port", "interface", "ttl"];
@@ -87,6 +100,8 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     controlSocketGroup: doc.control_socket_group as string | undefined,
     stateFile: doc.state_file as string | undefined,
     logLevel: doc.log_level as string | undefined,
+    logFormat: doc.log_format as string | undefined,
+    metricsListen: doc.metrics_listen as string | undefined,
     rules: [],
   };
   const rules = doc.rule ?? [];

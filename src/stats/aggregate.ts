@@ -1,8 +1,10 @@
-// Sums worker counters into what `mcr stats` shows. A worker's counters start from zero each
-// time it starts; the supervisor keeps, per worker slot, the total of its finished runs plus the
-// latest snapshot of the running one, so a restart never makes a total go down.
+// Sums worker counters into what `mcr stats` and /metrics show. A worker counts into a shared
+// region (src/stats/shared.ts) that starts from zero each time the worker starts; the supervisor
+// keeps, per worker slot, the total of its finished runs (each run's region read once more after
+// the process is gone, so to the last packet) and reads the running one's region in place.
 import type { Rule } from "../rules/types.ts";
 import type { WorkerView } from "../control/protocol.ts";
+import type { InputState } from "../worker/protocol.ts";
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
 import type { OutputCount, PacketCount, WorkerCounters } from "./types.ts";
 
@@ -46,42 +48,48 @@ function mergeRecords<T>(a: Record<string, T> | undefined, b: Record<string, T> 
 
 const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
 
-/** Per worker slot: finished runs plus the running one. */
+/** Per worker slot: the sum of its finished runs. The running one is read in place by the caller. */
 export class StatsBook {
   private readonly retired = new Map<number, WorkerCounters>();
-  private readonly current = new Map<number, WorkerCounters>();
 
-  /** The running worker's latest snapshot (counters since it started). */
-  update(slot: number, c: WorkerCounters): void {
-    this.current.set(slot, c);
+  /** A run ended: its final counts join the slot's history. */
+  retire(slot: number, final: WorkerCounters): void {
+    this.retired.set(slot, addCounters(this.retired.get(slot) ?? emptyCounters(), final));
   }
 
-  /** The worker exited: its last snapshot becomes part of the slot's history. */
-  retire(slot: number): void {
-    const c = this.current.get(slot);
-    if (!c) return;
-    this.retired.set(slot, addCounters(this.retired.get(slot) ?? emptyCounters(), c));
-    this.current.delete(slot);
-  }
-
-  slot(slot: number): WorkerCounters {
-    return addCounters(this.retired.get(slot) ?? emptyCounters(), this.current.get(slot) ?? emptyCounters());
-  }
-
-  total(slots: Iterable<number>): WorkerCounters {
-    let t = emptyCounters();
-    for (const s of slots) t = addCounters(t, this.slot(s));
-    return t;
+  /** The slot's finished runs plus, when one is running, its counts so far. */
+  slot(slot: number, live?: WorkerCounters): WorkerCounters {
+    const done = this.retired.get(slot) ?? emptyCounters();
+    return live ? addCounters(done, live) : done;
   }
 }
 
-// ---- the report: `mcr stats --json` prints exactly this (schema 1, docs/control-protocol.md) ----
+// ---- the report: `mcr stats --json` prints it (schema 1, docs/stats-schema.md) ----
+
+export const STATS_SCHEMA = 1;
+
+/** Rates over the interval `mcr stats` measured (present only when it measured one). */
+export interface PacketRate {
+  packetsPerSecond: number;
+  bitsPerSecond: number; // of the bytes counted next to it (UDP payload for rules and outputs)
+}
+
+export interface TrafficRate {
+  rxFramesPerSecond: number;
+  rxBitsPerSecond: number; // whole frames
+  txPacketsPerSecond: number;
+  txBitsPerSecond: number; // UDP payload
+  txErrorsPerSecond: number;
+  dropsPerSecond: number;
+  ringDropsPerSecond: number;
+}
 
 export interface OutputStats extends OutputCount {
   group: string;
   port: number;
   interface: string;
   ttl: number;
+  rate?: PacketRate & { errorsPerSecond: number };
 }
 
 export interface RuleStats extends PacketCount {
@@ -90,6 +98,7 @@ export interface RuleStats extends PacketCount {
   inputGroup: string;
   inputPort: number;
   outputs: OutputStats[];
+  rate?: PacketRate;
 }
 
 export interface Totals {
@@ -102,6 +111,7 @@ export interface Totals {
   txBytes: number;
   txErrors: number;
   drops: number; // all reasons together (ring drops are counted apart: the kernel dropped them)
+  rate?: TrafficRate;
 }
 
 export interface WorkerStats extends Totals {
@@ -110,29 +120,60 @@ export interface WorkerStats extends Totals {
   pid: number | null;
   state: WorkerView["state"];
   restarts: number;
+  averageBatch: number; // rxFrames / batches: frames per non-empty batch
+  inputs: InputState[];
+}
+
+export interface InterfaceStats {
+  name: string;
+  up: boolean; // every running worker receives on it
+  workersUp: number; // running workers whose ring on it is open
+  workers: number; // running workers
 }
 
 export interface StatsReport {
-  schema: 1;
+  schema: typeof STATS_SCHEMA;
+  version: string; // mcr's
   at: string; // when the snapshot was taken, ISO 8601
   uptimeSeconds: number;
+  /** Seconds between the two snapshots the rates come from; absent without rates. */
+  intervalSeconds?: number;
   totals: Totals;
   drops: Record<DropReason, number>;
+  dropRates?: Record<DropReason, number>; // per second
   rules: RuleStats[];
   workers: WorkerStats[];
-  /** Workers that did not answer in time: their numbers are from their previous snapshot. */
+  interfaces: InterfaceStats[];
+  /** Workers that did not refresh their ring statistics in time: those are up to a second old. */
   stale: number[];
+  config?: { path: string; lastReload?: { at: string; ok: boolean; error?: string } };
 }
 
-export function buildReport(book: StatsBook, rules: readonly Rule[], workers: readonly WorkerView[], meta: { startedAt: number; stale: number[] }): StatsReport {
-  const total = book.total(workers.map((w) => w.index));
+export interface ReportInput {
+  rules: readonly Rule[];
+  /** Each worker as the supervisor sees it, with its slot's counters (finished runs + running). */
+  workers: readonly (WorkerView & { counters: WorkerCounters })[];
+  interfaces: readonly string[];
+  startedAt: number;
+  stale: number[];
+  version: string;
+  config?: StatsReport["config"];
+  now?: number;
+}
+
+export function buildReport(x: ReportInput): StatsReport {
+  let total = emptyCounters();
+  for (const w of x.workers) total = addCounters(total, w.counters);
+  const now = x.now ?? Date.now();
+  const running = x.workers.filter((w) => w.state === "ready");
   return {
-    schema: 1,
-    at: new Date().toISOString(),
-    uptimeSeconds: Math.round((Date.now() - meta.startedAt) / 1000),
+    schema: STATS_SCHEMA,
+    version: x.version,
+    at: new Date(now).toISOString(),
+    uptimeSeconds: Math.round((now - x.startedAt) / 1000),
     totals: totals(total),
     drops: total.drops,
-    rules: rules.map((r) => ({
+    rules: x.rules.map((r) => ({
       id: r.id,
       inputInterface: r.inputInterface,
       inputGroup: r.inputGroup,
@@ -144,8 +185,25 @@ export function buildReport(book: StatsBook, rules: readonly Rule[], workers: re
         return { group: o.group, port: o.port, interface: o.interface, ttl: o.ttl, packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, errors: c?.errors ?? 0 };
       }),
     })),
-    workers: workers.map((w) => ({ index: w.index, cpu: w.cpu, pid: w.pid, state: w.state, restarts: w.restarts, ...totals(book.slot(w.index)) })),
-    stale: meta.stale,
+    workers: x.workers.map((w) => {
+      const t = totals(w.counters);
+      return {
+        index: w.index,
+        cpu: w.cpu,
+        pid: w.pid,
+        state: w.state,
+        restarts: w.restarts,
+        ...t,
+        averageBatch: t.batches > 0 ? round2(t.rxFrames / t.batches) : 0,
+        inputs: w.inputs,
+      };
+    }),
+    interfaces: x.interfaces.map((name) => {
+      const workersUp = running.filter((w) => w.inputs.some((i) => i.interface === name && i.state === "up")).length;
+      return { name, up: running.length > 0 && workersUp === running.length, workersUp, workers: running.length };
+    }),
+    stale: x.stale,
+    ...(x.config ? { config: x.config } : {}),
   };
 }
 
@@ -164,3 +222,5 @@ function totals(c: WorkerCounters): Totals {
     drops,
   };
 }
+
+const round2 = (x: number) => Math.round(x * 100) / 100;

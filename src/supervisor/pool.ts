@@ -1,13 +1,15 @@
 // The workers of one supervisor: one slot per worker, each pinned to its CPU, all sharing one
 // PACKET_FANOUT group per input interface. The pool hands every worker the whole rule table,
-// waits for their confirmations, and keeps their counters across restarts.
+// waits for their confirmations, and keeps their counters across restarts: each run counts into
+// its own shared region, read in place while it runs and added to the slot's totals when it ends.
 import type { ConsolaInstance } from "consola";
 import type { WorkerView } from "../control/protocol.ts";
 import type { Rule } from "../rules/types.ts";
 import { StatsBook } from "../stats/aggregate.ts";
+import type { WorkerCounters } from "../stats/types.ts";
 import type { WorkerArgs } from "../worker/protocol.ts";
 import { cpuFor } from "./cpus.ts";
-import { WorkerSlot } from "./worker.ts";
+import { COUNTERS_FD, WorkerSlot, type NewRegion } from "./worker.ts";
 
 export interface PoolOptions {
   count: number;
@@ -19,6 +21,8 @@ export interface PoolOptions {
   /** The table a worker gets when it (re)starts. */
   table: () => { version: number; rules: readonly Rule[] };
   log: ConsolaInstance;
+  /** Makes each run's counter region; without it workers count into their own, unseen. */
+  newRegion?: NewRegion;
 }
 
 export interface ApplyResult {
@@ -36,8 +40,8 @@ export class WorkerPool {
   constructor(private readonly o: PoolOptions) {
     this.slots = Array.from({ length: o.count }, (_, i) => {
       const cpu = cpuFor(i, o.cpus);
-      const argv = o.argv({ cpu, interfaces: [...o.interfaces], fanoutId: o.fanoutId, ringMb: o.ringMb });
-      return new WorkerSlot(i, cpu, argv, this.events, o.log);
+      const argv = o.argv({ cpu, interfaces: [...o.interfaces], fanoutId: o.fanoutId, ringMb: o.ringMb, ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}) });
+      return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion);
     });
   }
 
@@ -47,17 +51,24 @@ export class WorkerPool {
       slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
       for (const w of this.readyWaiters) w();
     },
-    stats: (slot: WorkerSlot, c: Parameters<StatsBook["update"]>[1]) => this.book.update(slot.index, c),
-    exited: (slot: WorkerSlot) => this.book.retire(slot.index),
+    applied: () => {
+      for (const w of this.readyWaiters) w();
+    },
+    exited: (slot: WorkerSlot, final: WorkerCounters | undefined) => {
+      if (final) this.book.retire(slot.index, final);
+    },
   };
 
   start(): void {
     for (const s of this.slots) s.start();
   }
 
-  /** Resolves once every worker has said ready, or after timeoutMs; true if all are ready. */
+  /**
+   * Resolves once every worker is forwarding (said ready and holds the current table), or after
+   * timeoutMs; true if all are.
+   */
   async waitAllReady(timeoutMs: number): Promise<boolean> {
-    const allReady = () => this.slots.every((s) => s.state === "ready");
+    const allReady = () => this.slots.every((s) => s.state === "ready" && s.appliedVersion >= this.o.table().version);
     if (allReady()) return true;
     return new Promise((resolve) => {
       const check = () => {
@@ -88,11 +99,16 @@ export class WorkerPool {
     return { late, errors };
   }
 
-  /** Fresh counters from every running worker; returns the indexes of those that did not answer. */
-  async refreshStats(timeoutMs: number): Promise<number[]> {
+  /** Has every running worker read its ring statistics now; returns the indexes of those that did not answer. */
+  async refreshRings(timeoutMs: number): Promise<number[]> {
     const running = this.slots.filter((s) => s.state === "ready");
-    const got = await Promise.all(running.map((s) => s.requestStats(timeoutMs)));
-    return running.filter((_, i) => got[i] === undefined).map((s) => s.index);
+    const got = await Promise.all(running.map((s) => s.refreshRings(timeoutMs)));
+    return running.filter((_, i) => !got[i]).map((s) => s.index);
+  }
+
+  /** A slot's counters: its finished runs plus the running one, read in place. */
+  counters(index: number): WorkerCounters {
+    return this.book.slot(index, this.slots[index]?.liveCounters());
   }
 
   views(): WorkerView[] {

@@ -7,18 +7,21 @@ import { startControlServer, type ControlServer } from "../control/server.ts";
 import { log as rootLog } from "../log.ts";
 import type { Rule, RuleSpec } from "../rules/types.ts";
 import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
-import { buildReport } from "../stats/aggregate.ts";
+import { buildReport, type StatsReport } from "../stats/aggregate.ts";
+import { renderMetrics } from "../stats/prometheus.ts";
+import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
 import { VERSION } from "../version.ts";
 import type { WorkerArgs } from "../worker/protocol.ts";
 import { allowedCpus } from "./cpus.ts";
 import { Memberships } from "./membership.ts";
 import { WorkerPool } from "./pool.ts";
+import { startMetricsServer, type ListenAddress, type MetricsServer } from "./metrics.ts";
 import { workerArgv } from "./spawn.ts";
 import { loadState, saveState } from "./state.ts";
 import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
 import { McrError } from "../errors.ts";
-import { setLogLevel } from "../log.ts";
+import { Repeats, setLogFormat, setLogLevel } from "../log.ts";
 
 export interface SupervisorConfig {
   interfaces: string[];
@@ -38,10 +41,17 @@ export interface SupervisorConfig {
   joinGroups?: boolean;
   /** The --config file as read at start: its rules join the table; reload() reads it again. */
   config?: Config;
+  /** Serve GET /metrics (Prometheus) there; off when absent. */
+  metricsListen?: ListenAddress;
+  /** memfd_create + mmap for the workers' counter regions (default: the shim's sharedMemory). */
+  sharedMemory?: (bytes: number) => { fd: number; map: Uint8Array };
 }
 
-const STATS_INTERVAL_MS = 1000; // keeps the counters of a worker that dies at most this old
+// Counters are read from the workers' shared regions in place; only ring statistics come from a
+// system call in the worker, which it makes every second and when asked. Asking is worth a wait
+// for `mcr stats` (exact figures), less for a scrape that comes every few seconds anyway.
 const STATS_TIMEOUT_MS = 1000;
+const SCRAPE_TIMEOUT_MS = 250;
 const MEMBERSHIP_REFRESH_MS = 5000;
 const STOP_GRACE_MS = 1000;
 
@@ -56,9 +66,14 @@ export class Supervisor {
   private readonly startedAt = Date.now();
   private stopping?: Promise<void>;
   private lastReload?: { at: string; ok: boolean; error?: string };
+  private metrics?: MetricsServer;
+  private readonly repeats = new Repeats(60_000);
   private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
 
-  private constructor(private readonly cfg: SupervisorConfig) {
+  private constructor(
+    private readonly cfg: SupervisorConfig,
+    sharedMemory: (bytes: number) => { fd: number; map: Uint8Array },
+  ) {
     this.table = loadState(cfg.stateFile);
     const cpus = allowedCpus();
     this.pool = new WorkerPool({
@@ -71,13 +86,19 @@ export class Supervisor {
       argv: cfg.workerArgv ?? workerArgv,
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
+      newRegion: () => {
+        const { fd, map } = sharedMemory(regionBytes(DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS));
+        return { fd, region: initRegion(map, DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS) };
+      },
     });
     if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log);
   }
 
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
   static async start(cfg: SupervisorConfig): Promise<Supervisor> {
-    const s = new Supervisor(cfg);
+    // The shim only where it is needed: a test may bring its own.
+    const shm = cfg.sharedMemory ?? (await import("../native/shim.ts")).sharedMemory;
+    const s = new Supervisor(cfg, shm);
     await s.begin();
     return s;
   }
@@ -105,12 +126,22 @@ export class Supervisor {
         throw e;
       }
     }
+    if (cfg.metricsListen) {
+      try {
+        this.metrics = startMetricsServer(cfg.metricsListen, () => this.scrape(), (e) => this.warnOnce("scrape", `GET /metrics failed: ${e.message}`));
+      } catch (e) {
+        this.server.close();
+        throw e;
+      }
+      log.info(`metrics on ${this.metrics.url}`);
+    }
     log.info(`listening on ${cfg.socketPath}; serving ${cfg.interfaces.join(", ")} with ${this.pool.slots.length} worker(s)`);
     this.pool.start();
     void this.memberships?.sync(this.table.rules);
-    this.timers.push(setInterval(() => void this.pool.refreshStats(STATS_TIMEOUT_MS), STATS_INTERVAL_MS));
     if (this.memberships) this.timers.push(setInterval(() => void this.memberships!.refresh(), MEMBERSHIP_REFRESH_MS));
+    // READY=1 once the workers forward: each said ready and holds the table.
     void this.pool.waitAllReady(10_000).then((ok) => {
+      if (this.stopping) return;
       if (ok) log.info("all workers ready");
       else log.warn(`not every worker is ready after 10 s: ${this.describeWorkers()}`);
       this.notify("READY=1");
@@ -127,7 +158,7 @@ export class Supervisor {
       case "rule.list":
         return { version: this.version, rules: [...this.table.rules], workers: this.pool.views() } satisfies Commands["rule.list"]["result"];
       case "stats":
-        return this.stats();
+        return this.stats() satisfies Promise<Commands["stats"]["result"]>;
       case "status":
         return this.status();
     }
@@ -218,6 +249,8 @@ export class Supervisor {
       for (const k of ["interfaces", "workers", "ringMb", "controlSocketPath", "controlSocketGroup", "stateFile"] as const)
         if (JSON.stringify(next[k]) !== JSON.stringify(old[k])) this.log.warn(`${old.path}: a change of ${k} takes effect at the next start, not on reload`);
       if (next.logLevel !== old.logLevel && next.logLevel) setLogLevel(next.logLevel);
+      if (next.logFormat !== old.logFormat && next.logFormat) setLogFormat(next.logFormat);
+      if (next.metricsListen !== old.metricsListen) this.log.warn(`${old.path}: a change of metricsListen takes effect at the next start, not on reload`);
       await this.change(async () => {
         const diff = this.configDiff(next);
         if (diff.added.length + diff.removed.length > 0) {
@@ -237,9 +270,23 @@ export class Supervisor {
     }
   }
 
-  private async stats(): Promise<Commands["stats"]["result"]> {
-    const stale = await this.pool.refreshStats(STATS_TIMEOUT_MS);
-    return buildReport(this.pool.book, this.table.rules, this.pool.views(), { startedAt: this.startedAt, stale });
+  /** The counters, read from the workers' regions, ring statistics refreshed first. */
+  async stats(timeoutMs = STATS_TIMEOUT_MS): Promise<StatsReport> {
+    const stale = await this.pool.refreshRings(timeoutMs);
+    return buildReport({
+      rules: this.table.rules,
+      workers: this.pool.views().map((w) => ({ ...w, counters: this.pool.counters(w.index) })),
+      interfaces: this.cfg.interfaces,
+      startedAt: this.startedAt,
+      stale,
+      version: VERSION,
+      ...(this.cfg.config ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } } : {}),
+    });
+  }
+
+  /** The body of GET /metrics. */
+  private async scrape(): Promise<string> {
+    return renderMetrics(await this.stats(SCRAPE_TIMEOUT_MS), { startedAt: this.startedAt });
   }
 
   private status(): Status {
@@ -265,6 +312,7 @@ export class Supervisor {
       this.log.info("stopping");
       for (const t of this.timers) clearInterval(t);
       this.server?.close();
+      this.metrics?.stop();
       await this.changes.catch(() => {});
       await this.pool.stop(STOP_GRACE_MS);
       await this.memberships?.close();
@@ -284,8 +332,14 @@ export class Supervisor {
     try {
       this.cfg.notify?.(state);
     } catch (e) {
-      this.log.warn(`sd_notify ${state}: ${(e as Error).message}`);
+      this.warnOnce("notify", `sd_notify ${state.split("\n")[0]}: ${(e as Error).message}`);
     }
+  }
+
+  /** A warning that may repeat (every scrape, every notification): once a minute, with a count. */
+  private warnOnce(kind: string, message: string): void {
+    const held = this.repeats.pass(kind);
+    if (held !== undefined) this.log.warn(held > 0 ? `${message} (and ${held} more like it in the last minute)` : message);
   }
 }
 

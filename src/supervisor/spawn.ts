@@ -16,5 +16,6 @@ export function workerArgv(a: WorkerArgs): string[] {
     "--fanout-id",
     String(a.fanoutId),
     ...(a.ringMb !== undefined ? ["--ring-mb", String(a.ringMb)] : []),
+    ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
   ];
 }

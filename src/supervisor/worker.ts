@@ -1,8 +1,14 @@
 // One worker slot: a process pinned to one CPU, restarted with backoff whenever it exits, for
-// as long as the supervisor runs. It speaks src/worker/protocol.ts over the child's stdin/stdout.
+// as long as the supervisor runs. It speaks src/worker/protocol.ts over the child's stdin/stdout,
+// and counts into a counter region (src/stats/shared.ts) that the slot creates for each run and
+// hands over as the child's fd 3: the slot reads it in place, and once more after the process is
+// gone, so a run's counts are final to the last packet even when it was killed.
 import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola";
+import { closeSync } from "node:fs";
 import type { WorkerView } from "../control/protocol.ts";
+import { Repeats } from "../log.ts";
+import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
 import type { WorkerCounters } from "../stats/types.ts";
 import { encode, lineReader, type FromWorker, type InputState, type ToWorker } from "../worker/protocol.ts";
 
@@ -11,12 +17,26 @@ export const BACKOFF_MAX_MS = 10_000;
 /** A run this long counts as healthy: the next failure restarts quickly again. */
 export const HEALTHY_RUN_MS = 30_000;
 
+/** The fd the child finds its counter region on (stdio[3]); its argv says --counters-fd 3. */
+export const COUNTERS_FD = 3;
+
+/** A fresh, zeroed counter region: a memfd (inherited by the child) and its mapping here. */
+export type NewRegion = () => { fd: number; region: Region };
+
 export interface SlotEvents {
   /** The worker (re)started and said ready: give it the table. */
   ready(slot: WorkerSlot): void;
-  stats(slot: WorkerSlot, counters: WorkerCounters): void;
-  /** The worker's process is gone: its counters so far are final. */
-  exited(slot: WorkerSlot): void;
+  /** The worker holds a table version it did not hold before. */
+  applied?(slot: WorkerSlot): void;
+  /** The worker's process is gone: `final` is what its run counted, to the last packet. */
+  exited(slot: WorkerSlot, final: WorkerCounters | undefined): void;
+}
+
+/** One run's counter region, and which of its slots hold which rule and output. */
+interface Run {
+  region: Region;
+  fd: number | undefined; // ours; closed once the child has mapped it (or has gone)
+  slots: SlotMap;
 }
 
 export type ApplyOutcome = "applied" | "exited" | "timeout";
@@ -36,8 +56,13 @@ export class WorkerSlot {
   private restartTimer?: ReturnType<typeof setTimeout>;
   private stopping = false;
   private seq = 0;
-  private readonly statsWaiters = new Map<number, (c: WorkerCounters | undefined) => void>();
+  private readonly statsWaiters = new Map<number, (answered: boolean) => void>();
   private appliedWaiters: { version: number; done: (o: ApplyOutcome) => void }[] = [];
+  private run?: Run;
+  /** Settles once the running process is gone and its final counts are taken. */
+  private ended: Promise<void> = Promise.resolve();
+  /** Crash loops and protocol noise are logged once per kind and minute, with a count. */
+  private readonly repeats = new Repeats(60_000);
 
   constructor(
     readonly index: number,
@@ -45,6 +70,7 @@ export class WorkerSlot {
     private readonly argv: readonly string[],
     private readonly events: SlotEvents,
     private readonly log: ConsolaInstance,
+    private readonly newRegion?: NewRegion,
   ) {}
 
   get pid(): number | null {
@@ -59,9 +85,15 @@ export class WorkerSlot {
     this.startedAt = Date.now();
     let proc: Subprocess<"pipe", "pipe", "inherit">;
     try {
+      const mem = this.newRegion?.();
+      this.run = mem ? { region: mem.region, fd: mem.fd, slots: { rules: {}, outputs: {} } } : undefined;
       // env given explicitly: Bun.spawn would otherwise pass the environment as it was at start,
-      // without MCR_LOG_LEVEL that --log-level set since.
-      proc = Bun.spawn({ cmd: [...this.argv], stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env } });
+      // without MCR_LOG_LEVEL that --log-level set since. Bun closes every other fd in the child.
+      proc = Bun.spawn({
+        cmd: [...this.argv],
+        stdio: ["pipe", "pipe", "inherit", ...(mem ? [mem.fd] : [])],
+        env: { ...process.env },
+      }) as Subprocess<"pipe", "pipe", "inherit">;
     } catch (e) {
       this.log.error(`worker ${this.index}: cannot start ${this.argv[0]}: ${(e as Error).message}`);
       this.afterExit(null, null);
@@ -70,14 +102,23 @@ export class WorkerSlot {
     this.proc = proc;
     const feed = lineReader<FromWorker>(
       (m) => this.proc === proc && this.onMessage(m),
-      (line) => this.log.warn(`worker ${this.index}: unparsable line: ${line.slice(0, 200)}`),
+      (line) => this.noise("unparsable", `unparsable line: ${line.slice(0, 200)}`),
     );
-    void (async () => {
+    const drained = (async () => {
       for await (const chunk of proc.stdout) feed(chunk);
     })().catch(() => {});
-    void proc.exited.then(() => {
-      if (this.proc === proc) this.afterExit(proc.exitCode, proc.signalCode === null ? null : String(proc.signalCode));
-    });
+    // Its last messages first (an `applied` with new slots), then its exit: the final read of
+    // the region must use the slot map the worker last counted with.
+    this.ended = proc.exited
+      .then(() => Promise.race([drained, Bun.sleep(1000)]))
+      .then(() => {
+        if (this.proc === proc) this.afterExit(proc.exitCode, proc.signalCode === null ? null : String(proc.signalCode));
+      });
+  }
+
+  /** What the running worker has counted so far, read in place; undefined when none runs. */
+  liveCounters(): WorkerCounters | undefined {
+    return this.run ? readCounters(this.run.region, this.run.slots) : undefined;
   }
 
   send(msg: ToWorker): boolean {
@@ -109,19 +150,22 @@ export class WorkerSlot {
     });
   }
 
-  /** A fresh counters snapshot, or undefined if the worker did not answer in time. */
-  requestStats(timeoutMs: number): Promise<WorkerCounters | undefined> {
-    if (this.state !== "ready") return Promise.resolve(undefined);
+  /**
+   * Asks the worker to read its rings' PACKET_STATISTICS into the region now (it does so every
+   * second anyway); false if it did not answer in time. Everything else in the region is current.
+   */
+  refreshRings(timeoutMs: number): Promise<boolean> {
+    if (this.state !== "ready") return Promise.resolve(false);
     const seq = ++this.seq;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      const done = (c: WorkerCounters | undefined) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (answered: boolean) => {
         clearTimeout(timer);
         this.statsWaiters.delete(seq);
-        resolve(c);
+        resolve(answered);
       };
       this.statsWaiters.set(seq, done);
-      if (!this.send({ type: "stats", seq })) done(undefined);
+      if (!this.send({ type: "stats", seq })) done(false);
     });
   }
 
@@ -131,6 +175,7 @@ export class WorkerSlot {
     clearTimeout(this.restartTimer);
     const p = this.proc;
     if (!p || this.pid === null) {
+      await this.ended; // gone already: let its final counts be taken
       this.state = "stopped";
       return;
     }
@@ -147,6 +192,7 @@ export class WorkerSlot {
     }, graceMs);
     await p.exited;
     clearTimeout(timer);
+    await this.ended;
   }
 
   view(): WorkerView {
@@ -167,19 +213,24 @@ export class WorkerSlot {
       case "ready":
         this.state = "ready";
         this.inputs = Array.isArray(m.inputs) ? m.inputs : [];
-        this.log.info(`worker ${this.index} ready: pid ${m.pid}, cpu ${m.cpu}${this.describeInputs()}`);
+        this.closeRegionFd(); // the worker has mapped it
+        // In a crash loop at full backoff the exits are summarised, and so are the starts.
+        (this.backoffMs >= BACKOFF_MAX_MS ? this.log.debug : this.log.info)(`worker ${this.index} ready: pid ${m.pid}, cpu ${m.cpu}${this.describeInputs()}`);
         this.events.ready(this);
         return;
       case "applied":
+        // Every table the worker compiles says where its counters are, its own re-applies too.
+        if (this.run && m.slots && typeof m.slots === "object") this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
         // version -1: the worker re-applied the table by itself (an interface came back).
         if (typeof m.version !== "number" || m.version < this.appliedVersion) return;
         this.appliedVersion = m.version;
         this.applyErrors = Array.isArray(m.errors) ? m.errors : [];
         for (const w of [...this.appliedWaiters]) if (w.version <= m.version) w.done("applied");
+        this.events.applied?.(this);
         return;
       case "stats":
-        if (m.counters && typeof m.counters === "object") this.events.stats(this, m.counters);
-        this.statsWaiters.get(m.seq)?.(m.counters);
+        // Its counters are in the region, ring statistics now included: the reply is the signal.
+        this.statsWaiters.get(m.seq)?.(true);
         return;
       case "inputs":
         if (!Array.isArray(m.inputs)) return;
@@ -187,8 +238,25 @@ export class WorkerSlot {
         this.log.info(`worker ${this.index}:${this.describeInputs()}`);
         return;
       default:
-        this.log.warn(`worker ${this.index}: unknown message ${JSON.stringify(m).slice(0, 200)}`);
+        this.noise("unknown", `unknown message ${JSON.stringify(m).slice(0, 200)}`);
     }
+  }
+
+  /** A protocol complaint, at most once a minute per kind. */
+  private noise(kind: string, what: string): void {
+    const held = this.repeats.pass(kind);
+    if (held !== undefined) this.log.warn(`worker ${this.index}: ${what}${held > 0 ? ` (and ${held} more like it in the last minute)` : ""}`);
+  }
+
+  private closeRegionFd(): void {
+    const r = this.run;
+    if (r?.fd === undefined) return;
+    try {
+      closeSync(r.fd);
+    } catch {
+      /* already closed */
+    }
+    r.fd = undefined;
   }
 
   private describeInputs(): string {
@@ -199,20 +267,34 @@ export class WorkerSlot {
     const ranMs = Date.now() - this.startedAt;
     this.proc = undefined;
     this.lastExit = { code, signal, at: new Date().toISOString(), ranMs };
+    // The process is gone and its last messages are read: the region holds its final counts.
+    const final = this.liveCounters();
+    this.closeRegionFd();
+    this.run = undefined;
     for (const w of [...this.appliedWaiters]) w.done("exited");
-    for (const done of [...this.statsWaiters.values()]) done(undefined);
-    this.events.exited(this);
+    for (const done of [...this.statsWaiters.values()]) done(false);
+    this.events.exited(this, final);
     if (this.stopping) {
       this.state = "stopped";
       return;
     }
-    if (ranMs >= HEALTHY_RUN_MS) this.backoffMs = BACKOFF_MIN_MS;
+    if (ranMs >= HEALTHY_RUN_MS) {
+      this.backoffMs = BACKOFF_MIN_MS;
+      this.repeats.reset("exit");
+    }
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.restarts++;
     this.state = "restarting";
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    this.log.warn(`worker ${this.index} (cpu ${this.cpu}) ${how} after ${(ranMs / 1000).toFixed(1)} s; restart ${this.restarts} in ${delay} ms`);
+    const line = `worker ${this.index} (cpu ${this.cpu}) ${how} after ${(ranMs / 1000).toFixed(1)} s; restart ${this.restarts} in ${delay} ms`;
+    // Each backoff step is logged; once the backoff is at its longest, one line a minute says
+    // how many exits it stands for.
+    if (delay < BACKOFF_MAX_MS) this.log.warn(line);
+    else {
+      const held = this.repeats.pass("exit");
+      if (held !== undefined) this.log.warn(held > 0 ? `${line} (${held} more exit(s) in the last minute, restarting every ${BACKOFF_MAX_MS / 1000} s)` : line);
+    }
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 }

@@ -242,17 +242,16 @@ describe("StatsBook", () => {
   };
   test("keeps the totals of finished runs across restarts", () => {
     const b = new StatsBook();
-    b.update(0, c(10, 3));
-    b.update(0, c(20, 5)); // a later snapshot of the same run replaces the earlier one
-    b.update(1, c(7, 1));
-    b.retire(0); // worker 0 dies
-    b.update(0, c(4, 2)); // and counts from zero again
+    expect(b.slot(0, c(10, 3)).rxFrames).toBe(10); // a running worker, nothing finished yet
+    b.retire(0, c(20, 5)); // worker 0 dies: its final counts
+    b.retire(0, c(4, 2)); // and again
     expect(b.slot(0).rxFrames).toBe(24);
     expect(b.slot(0).rules["1"]).toEqual({ packets: 7, bytes: 700 });
-    const t = b.total([0, 1]);
-    expect(t.rxFrames).toBe(31);
-    expect(t.drops.no_rule).toBe(31);
-    expect(t.rules["1"]!.packets).toBe(8);
+    const now = b.slot(0, c(6, 1)); // its third run, read in place
+    expect(now.rxFrames).toBe(30);
+    expect(now.drops.no_rule).toBe(30);
+    expect(now.rules["1"]!.packets).toBe(8);
+    expect(b.slot(1).rxFrames).toBe(0);
   });
   test("addCounters ignores junk from a worker", () => {
     const junk = { ...emptyCounters(), rxFrames: "x" as unknown as number, drops: undefined as never, rules: undefined as never };
@@ -296,7 +295,7 @@ async function startSupervisor(o: { workers?: number; interfaces?: string[]; sta
     workerArgv: (a) => {
       seen.push(a);
       const fake = ["--fake-log", workerLog, "--fake-mode", o.mode ?? "normal"];
-      return [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), ...a.interfaces.flatMap((i) => ["--interface", i]), ...fake];
+      return [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), ...a.interfaces.flatMap((i) => ["--interface", i]), ...countersFd(a), ...fake];
     },
   });
   running.push(sup);
@@ -307,6 +306,8 @@ async function startSupervisor(o: { workers?: number; interfaces?: string[]; sta
   });
   return { sup, socket, stateFile, workerLog, seen };
 }
+
+const countersFd = (a: WorkerArgs) => (a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []);
 
 async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -502,7 +503,7 @@ describe("supervisor", () => {
       lookup,
       joinGroups: false,
       notify: (s) => said.push(s),
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0"],
+      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...countersFd(a)],
     });
     running.push(sup);
     expect(said).toEqual([]); // not before the workers say ready
@@ -529,7 +530,7 @@ describe("supervisor", () => {
       joinGroups: false,
       notify: (m) => said.push(m.split("\n")[0]!),
       config: loadConfig(path, { interfaces: ["eth0"] }),
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0"],
+      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...countersFd(a)],
     });
     running.push(sup);
     const socket = (sup as unknown as { cfg: { socketPath: string } }).cfg.socketPath;
