@@ -1,16 +1,95 @@
-// mcr stats: the supervisor's counters, summed over workers (and over their restarts).
+// mcr stats: the supervisor's counters, summed over workers (and over their restarts), with
+// rates over an interval; --json for the documented schema (docs/stats-schema.md); --watch for a
+// live view that redraws in place, like top.
 import { defineCommand } from "citty";
 import { call, socketPathArg } from "../control/client.ts";
-import { renderStats } from "../stats/render.ts";
+import { EX, McrError } from "../errors.ts";
+import type { StatsReport } from "../stats/aggregate.ts";
+import { withRates } from "../stats/rates.ts";
+import { ANSI, renderStats, watchFrame } from "../stats/render.ts";
 
 export default defineCommand({
-  meta: { name: "stats", description: "Show counters per rule, output, drop reason and worker (--json for JSON)" },
+  meta: { name: "stats", description: "Show counters and rates per rule, output, drop reason, worker and interface" },
   args: {
-    json: { type: "boolean", description: "print the report as JSON (schema in docs/control-protocol.md)" },
+    json: { type: "boolean", description: "print the report as JSON (schema: docs/stats-schema.md)" },
+    interval: {
+      type: "string",
+      valueHint: "SECONDS",
+      description: "measure rates over this many seconds (default 1; with --json 0: counters only, no wait)",
+    },
+    watch: { type: "boolean", description: "a live view, redrawn every --interval seconds; q or Ctrl-C quits" },
     "socket-path": socketPathArg,
   },
   async run({ args }) {
-    const report = await call(args["socket-path"], "stats", {});
-    console.log(args.json ? JSON.stringify(report, null, 2) : renderStats(report));
+    const socket = args["socket-path"];
+    const interval = args.interval === undefined ? (args.json && !args.watch ? 0 : 1) : seconds(args.interval, args.watch ? 0.1 : 0);
+    if (args.watch) {
+      if (args.json) throw new McrError("--watch and --json do not go together: poll `mcr stats --json` instead", EX.USAGE, "watch");
+      return watch(socket, interval);
+    }
+    let report = await call(socket, "stats", {});
+    if (interval > 0) {
+      await Bun.sleep(interval * 1000);
+      report = withRates(report, await call(socket, "stats", {}));
+    }
+    console.log(args.json ? JSON.stringify(report, null, 2) : renderStats(report, { color: useColor() }));
   },
 });
+
+function seconds(text: string, min: number): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > 3600) throw new McrError(`--interval: "${text}" is not a number of seconds from ${min} to 3600`, EX.USAGE, "interval");
+  return n;
+}
+
+const useColor = () => (process.stdout.isTTY ?? false) && !process.env.NO_COLOR;
+
+/**
+ * Redraws the report every `interval` seconds until q, Ctrl-C or SIGTERM; the terminal is given
+ * back as it was (main screen, cursor, line mode). The first frame comes at once, without rates.
+ */
+async function watch(socket: string, interval: number): Promise<void> {
+  const tty = process.stdout.isTTY ?? false;
+  const color = !process.env.NO_COLOR;
+  let quit!: () => void;
+  const quitting = new Promise<void>((r) => (quit = r));
+  let done = false;
+  quitting.then(() => (done = true));
+
+  const stdin = process.stdin;
+  const raw = stdin.isTTY ?? false;
+  if (raw) stdin.setRawMode(true); // q without Enter; Ctrl-C arrives as a byte, not a signal
+  stdin.on("data", (b: Buffer) => {
+    const s = b.toString();
+    if (s.includes("q") || s.includes("Q") || s.includes("\x03")) quit();
+  });
+  stdin.on("error", () => {});
+  process.on("SIGINT", quit);
+  process.on("SIGTERM", quit);
+  process.on("SIGHUP", quit);
+
+  const restore = () => {
+    if (tty) process.stdout.write(ANSI.showCursor + ANSI.mainScreen);
+    if (raw) stdin.setRawMode(false);
+  };
+  if (tty) process.stdout.write(ANSI.altScreen + ANSI.hideCursor);
+  const draw = (r: StatsReport) => process.stdout.write(watchFrame(r, { socketPath: socket, everySeconds: interval, color }));
+  try {
+    let prev = await call(socket, "stats", {});
+    draw(prev);
+    while (!done) {
+      await Promise.race([Bun.sleep(interval * 1000), quitting]);
+      if (done) break;
+      const next = await call(socket, "stats", {});
+      if (done) break;
+      draw(withRates(prev, next));
+      prev = next;
+    }
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  restore();
+  // stdin keeps the loop alive: leave now, the terminal is back as it was.
+  process.exit(EX.OK);
+}

@@ -1,23 +1,35 @@
-// Plain-text tables for `mcr rule list` and `mcr stats` (the --json forms print the data as is).
+// Plain-text tables for `mcr rule list`, `mcr stats` and `mcr stats --watch` (the --json forms
+// print the data as is). Drops, ring drops and send errors are marked when colour is on: red
+// while they grow, so they stand out in a live view.
 import type { RuleList, WorkerView } from "../control/protocol.ts";
 import type { Output } from "../rules/types.ts";
 import { DROP_REASONS } from "./reasons.ts";
 import type { StatsReport } from "./aggregate.ts";
 
-type Cell = string | number;
+/** A cell: a number (right-aligned, with thousands separators), text, or text with a style. */
+export type Cell = string | number | { text: string; right?: boolean; alert?: boolean };
 
-/** Columns padded to their widest cell; numbers right-aligned. */
-export function table(headers: string[], rows: Cell[][], indent = ""): string {
-  const numeric = headers.map((_, c) => rows.length > 0 && rows.every((r) => typeof r[c] === "number" || r[c] === ""));
-  const text = rows.map((r) => r.map((v) => (typeof v === "number" ? count(v) : v)));
-  const widths = headers.map((h, c) => Math.max(h.length, ...text.map((r) => (r[c] ?? "").length)));
-  const line = (cells: string[]) =>
-    indent +
-    cells
-      .map((v, c) => (numeric[c] ? v.padStart(widths[c]!) : c === cells.length - 1 ? v : v.padEnd(widths[c]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...text.map(line)].join("\n");
+const RED = "\x1b[1;31m";
+const RESET = "\x1b[0m";
+
+/** Columns padded to their widest cell; numbers right-aligned; alert cells red when color is on. */
+export function table(headers: string[], rows: Cell[][], indent = "", color = false): string {
+  const text = (v: Cell | undefined) => (v === undefined ? "" : typeof v === "number" ? count(v) : typeof v === "string" ? v : v.text);
+  const right = (v: Cell | undefined) => typeof v === "number" || (typeof v === "object" && v.right === true);
+  const numeric = headers.map((_, c) => rows.length > 0 && rows.every((r) => right(r[c]) || text(r[c]) === ""));
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => text(r[c]).length)));
+  const line = (cells: (Cell | undefined)[]) =>
+    (
+      indent +
+      cells
+        .map((v, c) => {
+          const t = text(v);
+          const padded = numeric[c] ? t.padStart(widths[c]!) : c === cells.length - 1 ? t : t.padEnd(widths[c]!);
+          return color && typeof v === "object" && v?.alert ? RED + padded + RESET : padded;
+        })
+        .join("  ")
+    ).trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
 }
 
 /** 1234567 -> "1,234,567": counters are read by eye. */
@@ -33,6 +45,11 @@ export function bytes(n: number): string {
   }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+
+/** Packets (or anything) per second: whole numbers from 100 up, one decimal below. */
+export const perSecond = (x: number) => (x >= 100 ? count(Math.round(x)) : x.toFixed(1));
+/** Bits per second as Mbit/s. */
+export const mbit = (bps: number) => (bps / 1e6).toFixed(2);
 
 const out = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
 
@@ -55,37 +72,157 @@ export function workerNotes(workers: readonly WorkerView[]): string[] {
   return notes.length > 0 ? ["", ...notes] : [];
 }
 
-export function renderStats(r: StatsReport): string {
+/**
+ * The stats report as tables. With rates (the report carries intervalSeconds), PKT/S and MBIT/S
+ * columns appear. `color` marks drops and errors: red while they grow (or, without rates, when
+ * there are any).
+ */
+export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): string {
+  const color = opts.color ?? false;
+  const rated = r.intervalSeconds !== undefined;
+  const rate = (x: number | undefined) => ({ text: x === undefined ? "-" : perSecond(x), right: true });
+  const rateMbit = (bps: number | undefined) => ({ text: bps === undefined ? "-" : mbit(bps), right: true });
+  // A counter of trouble: red while it grows; without a rate, red whenever it is not zero.
+  const trouble = (n: number, perSec: number | undefined) => ({ text: count(n), right: true, alert: rated ? (perSec ?? 0) > 0 : n > 0 });
   const parts: string[] = [];
+
   parts.push("rules");
   parts.push(
     r.rules.length === 0
       ? "  (none)"
       : table(
-          ["ID", "INPUT", "PACKETS", "BYTES"],
-          r.rules.map((x) => [String(x.id), `${x.inputInterface} ${x.inputGroup}:${x.inputPort}`, x.packets, bytes(x.bytes)]),
+          ["ID", "INPUT", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES"],
+          r.rules.map((x) => [
+            String(x.id),
+            `${x.inputInterface} ${x.inputGroup}:${x.inputPort}`,
+            x.packets,
+            ...(rated ? [rate(x.rate?.packetsPerSecond), rateMbit(x.rate?.bitsPerSecond)] : []),
+            { text: bytes(x.bytes), right: true },
+          ]),
           "  ",
+          color,
         ),
   );
-  const outputs = r.rules.flatMap((x) => x.outputs.map((o) => [String(x.id), out(o), String(o.ttl), o.packets, bytes(o.bytes), o.errors] as Cell[]));
-  if (outputs.length > 0) parts.push("", "outputs", table(["RULE", "OUTPUT", "TTL", "PACKETS", "BYTES", "ERRORS"], outputs, "  "));
-  const drops = DROP_REASONS.filter((d) => r.drops[d] > 0).map((d) => [d, r.drops[d]] as Cell[]);
-  parts.push("", "drops", drops.length === 0 ? "  (none)" : table(["REASON", "PACKETS"], drops, "  "));
+  const outputs = r.rules.flatMap((x) =>
+    x.outputs.map(
+      (o) =>
+        [
+          String(x.id),
+          out(o),
+          String(o.ttl),
+          o.packets,
+          ...(rated ? [rate(o.rate?.packetsPerSecond), rateMbit(o.rate?.bitsPerSecond)] : []),
+          { text: bytes(o.bytes), right: true },
+          trouble(o.errors, o.rate?.errorsPerSecond),
+        ] as Cell[],
+    ),
+  );
+  if (outputs.length > 0)
+    parts.push("", "outputs", table(["RULE", "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"], outputs, "  ", color));
+
+  const drops = DROP_REASONS.filter((d) => r.drops[d] > 0).map((d) => [d, trouble(r.drops[d], r.dropRates?.[d]), ...(rated ? [rate(r.dropRates?.[d])] : [])] as Cell[]);
+  parts.push("", "drops", drops.length === 0 ? "  (none)" : table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color));
+
   parts.push(
     "",
     "workers",
     table(
-      ["#", "CPU", "PID", "STATE", "RESTARTS", "RX FRAMES", "RING DROPS", "TX PACKETS", "TX ERRORS", "DROPS", "BATCHES"],
-      r.workers.map((w) => [String(w.index), String(w.cpu), w.pid === null ? "-" : String(w.pid), w.state, w.restarts, w.rxFrames, w.ringDrops, w.txPackets, w.txErrors, w.drops, w.batches]),
+      [
+        "#",
+        "CPU",
+        "PID",
+        "STATE",
+        "RESTARTS",
+        "RX FRAMES",
+        ...(rated ? ["RX PKT/S", "RX MBIT/S"] : []),
+        "RING PACKETS",
+        "RING DROPS",
+        "BATCHES",
+        "AVG BATCH",
+        "TX PACKETS",
+        "TX ERRORS",
+        "DROPS",
+      ],
+      r.workers.map((w) => [
+        String(w.index),
+        String(w.cpu),
+        w.pid === null ? "-" : String(w.pid),
+        w.state === "ready" ? w.state : { text: w.state, alert: true },
+        w.restarts,
+        w.rxFrames,
+        ...(rated ? [rate(w.rate?.rxFramesPerSecond), rateMbit(w.rate?.rxBitsPerSecond)] : []),
+        w.ringPackets,
+        trouble(w.ringDrops, w.rate?.ringDropsPerSecond),
+        w.batches,
+        { text: w.averageBatch.toFixed(1), right: true },
+        w.txPackets,
+        trouble(w.txErrors, w.rate?.txErrorsPerSecond),
+        trouble(w.drops, w.rate?.dropsPerSecond),
+      ]),
       "  ",
+      color,
     ),
   );
+
+  if (r.interfaces.length > 0)
+    parts.push(
+      "",
+      "interfaces",
+      table(
+        ["INTERFACE", "STATE", "WORKERS"],
+        r.interfaces.map((i) => [i.name, i.up ? "up" : { text: "down", alert: true }, { text: `${i.workersUp}/${i.workers}`, right: true }]),
+        "  ",
+        color,
+      ),
+    );
+
   const t = r.totals;
   parts.push(
     "",
     `total: ${count(t.rxFrames)} frames in (${bytes(t.rxBytes)}), ${count(t.txPackets)} packets out (${bytes(t.txBytes)}), ` +
-      `${count(t.drops)} dropped, ${count(t.ringDrops)} lost on the ring, ${count(t.txErrors)} send errors; up ${r.uptimeSeconds} s`,
+      `${count(t.drops)} dropped, ${count(t.ringDrops)} lost on the ring, ${count(t.txErrors)} send errors; up ${duration(r.uptimeSeconds)}`,
   );
-  if (r.stale.length > 0) parts.push(`note: worker(s) ${r.stale.join(", ")} did not answer in time; their numbers are from the previous second`);
+  if (rated && t.rate)
+    parts.push(
+      `rates over ${r.intervalSeconds!.toFixed(1)} s: ${perSecond(t.rate.rxFramesPerSecond)} frames/s in (${mbit(t.rate.rxBitsPerSecond)} Mbit/s), ` +
+        `${perSecond(t.rate.txPacketsPerSecond)} packets/s out (${mbit(t.rate.txBitsPerSecond)} Mbit/s), ${perSecond(t.rate.dropsPerSecond)} drops/s`,
+    );
+  if (r.config?.lastReload && !r.config.lastReload.ok) parts.push(`note: the last reload of ${r.config.path} failed: ${r.config.lastReload.error ?? "see the log"}`);
+  if (r.stale.length > 0) parts.push(`note: worker(s) ${r.stale.join(", ")} did not refresh their ring statistics in time; those are up to a second old`);
   return parts.join("\n");
+}
+
+/** 3725 -> "1h 2m 5s". */
+export function duration(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  if (d > 0) return `${d}d ${h}h ${m}m`;
+  if (h > 0) return `${h}h ${m}m ${s}s`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+// ---- the live view ----
+
+export const ANSI = {
+  altScreen: "\x1b[?1049h",
+  mainScreen: "\x1b[?1049l",
+  hideCursor: "\x1b[?25l",
+  showCursor: "\x1b[?25h",
+  home: "\x1b[H",
+  clearLine: "\x1b[K", // to the end of the line
+  clearBelow: "\x1b[J", // from the cursor to the end of the screen
+};
+
+/**
+ * One frame of `mcr stats --watch`: cursor home, every line cleared to its end, the rest of the
+ * screen cleared; redrawn in place, so nothing scrolls and nothing flickers.
+ */
+export function watchFrame(r: StatsReport, o: { socketPath: string; everySeconds: number; color: boolean; now?: Date }): string {
+  const when = (o.now ?? new Date()).toTimeString().slice(0, 8);
+  const head = `mcr ${r.version} on ${o.socketPath} · up ${duration(r.uptimeSeconds)} · every ${o.everySeconds} s · ${when} · q or Ctrl-C quits`;
+  const body = [head, "", renderStats(r, { color: o.color })].join("\n");
+  return ANSI.home + body.split("\n").join(ANSI.clearLine + "\n") + ANSI.clearLine + "\n" + ANSI.clearBelow;
 }

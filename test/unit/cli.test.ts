@@ -123,7 +123,7 @@ describe("against a supervisor (fake workers)", () => {
       workers: 2,
       lookup,
       joinGroups: false,
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0"],
+      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : [])],
     });
     const deadline = Date.now() + 5000;
     while (!(await call(socket, "status", {})).workers.every((w) => w.state === "ready")) {
@@ -187,10 +187,15 @@ describe("against a supervisor (fake workers)", () => {
     expect(rep.schema).toBe(1);
     expect(rep.totals.rxFrames).toBe(200);
     expect(rep.rules.find((x: { id: number }) => x.id === id)).toMatchObject({ packets: 20, bytes: 2000, inputPort: 5300 });
-    r = await mcr(["stats", ...s]);
+    r = await mcr(["stats", "--interval", "0", ...s]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("drops\n  REASON   PACKETS\n  no_rule       10");
     expect(r.stdout).toMatch(/total: 200 frames in/);
+    // By default the table measures rates over a second: nothing moves in the fake workers.
+    r = await mcr(["stats", "--interval", "0.2", ...s]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("drops\n  REASON   PACKETS  PKT/S\n  no_rule       10    0.0");
+    expect(r.stdout).toMatch(/rates over 0\.2 s: 0\.0 frames\/s in \(0\.00 Mbit\/s\)/);
   });
 });
 
