@@ -23,8 +23,12 @@ struct out {
 	int fd;   /* UDP socket connected to the output's destination */
 	int tx;   /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
 	uint32_t slot;
+	uint8_t path;        /* the path of its last datagram: PATH_RING or PATH_SOCKET */
+	uint64_t path_epoch; /* the flush that datagram goes out with */
 	struct mcr_tx_header hdr;
 };
+
+enum { PATH_NONE, PATH_RING, PATH_SOCKET };
 
 /* An installed rule table: immutable once built; replaced whole by mcr_worker_rules_set. */
 struct table {
@@ -50,6 +54,7 @@ struct mcr_worker {
 	uint64_t *out_ctr;    /* output_slots x (packets, bytes, errors) */
 	int own_counters;
 	unsigned queued;      /* SQEs prepared since the last flush */
+	uint64_t flush_epoch; /* flushes so far */
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex);
@@ -259,6 +264,18 @@ static void flush(struct mcr_worker *w)
 		left -= seen < left ? seen : left;
 	}
 	w->queued = 0;
+	w->flush_epoch++;
+}
+
+/* The ring's send goes after the socket sends of a batch, so an output whose datagrams take
+ * both paths (one larger than the MTU among them) would see them reordered: when it changes path
+ * with a datagram of the other path still to go, that one goes first. */
+static inline void keep_order(struct mcr_worker *w, struct out *o, uint8_t path)
+{
+	if (o->path != path && o->path != PATH_NONE && o->path_epoch == w->flush_epoch)
+		flush(w);
+	o->path = path;
+	o->path_epoch = w->flush_epoch;
 }
 
 static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload, uint32_t len)
@@ -323,10 +340,13 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	rc[1] += fi.payload_len;
 	for (uint32_t k = 0; k < e->n_outputs; k++) {
 		struct out *o = &t->outs[e->first_output + k];
-		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload)
+		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload) {
+			keep_order(w, o, PATH_RING);
 			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len);
-		else
+		} else {
+			keep_order(w, o, PATH_SOCKET);
 			queue_send(w, o, f + fi.payload_off, fi.payload_len);
+		}
 	}
 }
 

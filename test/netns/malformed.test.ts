@@ -88,3 +88,22 @@ test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () =>
   const got = await rx.result;
   expect(got.payloads).toEqual([toHex(jumbo), toHex(tagged)]);
 });
+
+test("a datagram larger than the egress MTU is fragmented on the way out and arrives whole", async () => {
+  lab = chainLab();
+  // Jumbo frames on the ingress only: the relay's egress keeps MTU 1500.
+  for (const [ns, i] of [["gen", "veth0"], ["relay", "veth1"]] as const) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
+  const w = new WorkerDriver(lab, "relay", ["veth1"]);
+  await w.ready();
+  await w.setRules([RULE]);
+  const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 3 });
+  await rx.listening;
+  const sizes = [4000, 1472, 1473]; // over the MTU, exactly at it, one byte over
+  const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
+  const inj = lab.exec("gen", [INJECT, "veth0"], { input: payloads.map((p) => toHex(buildFrame({ payload: p }))).join("\n") + "\n" });
+  expect(inj.stdout.trim()).toBe("3");
+  expect((await rx.result).payloads).toEqual(payloads.map(toHex));
+  const s = await w.stats();
+  expect(s.txErrors).toBe(0);
+  expect(s.outputs["1:0"]).toEqual({ packets: 3, bytes: 4000 + 1472 + 1473, errors: 0 });
+});
