@@ -1,0 +1,287 @@
+// One measured run: a relay (or the bare wire), a sink, a generator, and everything counted
+// around them. Every run starts its relay fresh and stops it afterwards, so runs are independent.
+//
+// What a run records, beyond the sink's loss and latency:
+//   - the generator's achieved rate: short of the offered rate, the point is "generator-limited";
+//   - interface counters along the path (`ip -s -j link`) and the UDP counters of the sink's and
+//     the relay's namespaces (/proc/net/snmp: what reached sockets, what overflowed them);
+//   - the relay's CPU (every process of its tree) over the generator's send window, each CPU's
+//     busy share, and the CPU of every other user-space process on the machine: a run where that
+//     exceeds DISTURBED_PCT, or where the generator fell short, is repeated (up to `attempts`),
+//     and flagged if it stays so;
+//   - the sink's own socket drops: a sink that could not keep up makes the point "sink-limited".
+import { otherLoad, softnetDrops, treeOf, TreeSampler, waitQuiet } from "./cpu.ts";
+import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, outputGroups, relayLabel, startRelay, type Placement, type Relay, type RelaySpec } from "./relays.ts";
+import { diffCounters, diffUdp, readUdpCounters, snapshotCounters, type IfCounters, type Lab, type Topology, type UdpCounters } from "./topology.ts";
+import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary, type SinkSummary } from "./traffic.ts";
+
+export const GEN_CPU = 0;
+export const SINK_CPU = 0;
+export const RELAY_CPUS = "1";
+export const DISTURBED_PCT = 10; // % of a core used by other processes during a run
+export const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000);
+
+export interface RunSpec {
+  path: "relay" | "bare";
+  relay?: RelaySpec; // for path "relay"
+  generator: "mcr" | "trafgen";
+  rate: number;
+  count: number;
+  size: number;
+  outputs: number; // fan-out (streams the sink listens to)
+}
+
+export interface RunResult {
+  scenario: string;
+  label: string; // "mcr 1w", "socat", "bare"
+  spec: RunSpec;
+  attempt: number;
+  at: string;
+  gen: GenSummary;
+  sink: SinkSummary;
+  delivered: number; // unique packets at the sink (datagrams for trafgen)
+  expected: number; // packets sent x outputs
+  lossRatio: number; // end to end: 1 - delivered / expected
+  sinkDrops: number; // dropped at the sink's socket (full receive buffer)
+  /**
+   * Loss less what the sink's own socket dropped (SO_RXQ_OVFL, an exact kernel count): what the
+   * relay and the wires lost. Equal to lossRatio unless the sink fell behind (flags.sinkLimited).
+   */
+  relayLossRatio: number;
+  relayCpu?: { percent: number; processes: { pid: number; comm: string; percent: number }[] };
+  genCpu: { percent: number };
+  sinkCpu: { percent: number };
+  softnetDrops: number[]; // per CPU: backlog queue full (netdev_max_backlog)
+  waitedForQuietMs: number;
+  wallS: number; // the whole run: relay start to relay stop
+  cpus: Record<string, { busy: number; softirq: number }>;
+  otherLoad: { percent: number; top: { pid: number; comm: string; percent: number }[] };
+  interfaces: Record<string, IfCounters>;
+  udpSink: UdpCounters;
+  udpRelay: UdpCounters;
+  mcr?: { ringDrops?: number; ringPackets?: number; rxFrames?: number; txPackets?: number; txErrors?: number; drops?: unknown; workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[] };
+  placement?: Placement[];
+  flags: { generatorLimited: boolean; sinkLimited: boolean; disturbed: boolean };
+  notes: string[];
+}
+
+const PREFLIGHT = { rate: 20000, count: 200 };
+
+/** Checks the relay forwards at all before a long run is spent on it. */
+async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> {
+  const groups = outputGroups(outputs);
+  const sink = await startSink(lab, { ns: t.sink.ns, iface: t.sink.iface, groups, port: OUTPUT_PORT, countTotal: 1, cpu: SINK_CPU, idleS: 3, maxS: 5 });
+  for (let i = 0; i < 3; i++) {
+    await runMcrGen(lab, { ns: t.gen.ns, iface: t.gen.iface, source: t.gen.addr, dest: `${INPUT_GROUP}:${INPUT_PORT}`, rate: PREFLIGHT.rate, count: PREFLIGHT.count, size: 256, cpu: GEN_CPU });
+    const got = await Promise.race([sink.done.then((s) => s.datagrams), Bun.sleep(700).then(() => -1)]);
+    if (got > 0) {
+      // Let the last preflight packets drain: a straggler reaching the measured sink would be a
+      // second stream there.
+      await Bun.sleep(200);
+      return;
+    }
+  }
+  await sink.stop();
+  const s = await sink.done.catch(() => undefined);
+  throw new Error(`preflight: nothing arrived at the sink through the relay (${JSON.stringify(s ?? {}).slice(0, 300)})`);
+}
+
+function mcrCounters(stats: unknown): RunResult["mcr"] {
+  // `mcr stats --json`: totals over workers; read defensively, the report may grow.
+  const s = stats as Record<string, unknown> | undefined;
+  if (!s || typeof s !== "object") return undefined;
+  const tot = (s.totals ?? s.total ?? s) as Record<string, unknown>;
+  const num = (k: string) => (typeof tot[k] === "number" ? (tot[k] as number) : undefined);
+  const workers = Array.isArray(s.workers)
+    ? (s.workers as Record<string, unknown>[]).map((w) => ({ cpu: w.cpu as number, pid: w.pid as number, rxFrames: w.rxFrames as number, ringDrops: w.ringDrops as number, restarts: w.restarts as number }))
+    : undefined;
+  return { ringDrops: num("ringDrops"), ringPackets: num("ringPackets"), rxFrames: num("rxFrames"), txPackets: num("txPackets"), txErrors: num("txErrors"), drops: tot.drops, workers };
+}
+
+async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attempt: number): Promise<RunResult> {
+  const notes: string[] = [];
+  const began = performance.now();
+  // Other engineers' builds and tests share this machine: wait (a while) for them to calm down.
+  const quiet = await waitQuiet(DISTURBED_PCT, QUIET_WAIT_MS);
+  if (quiet.waitedMs > 1000) notes.push(`waited ${(quiet.waitedMs / 1000).toFixed(1)} s for other load to settle (last: ${quiet.percent}%: ${quiet.top})`);
+  let relay: Relay | undefined;
+  const groups = spec.path === "bare" ? ["239.9.9.9"] : outputGroups(spec.outputs);
+  try {
+    if (spec.path === "relay") {
+      relay = await startRelay(lab, t, spec.relay!);
+      // A short run would cost less than its preflight: a broken relay shows as 100% loss anyway.
+      if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.outputs);
+    }
+    const sinkNs = t.sink.ns;
+    const sinkIface = spec.path === "bare" ? t.bare.sinkIface : t.sink.iface;
+    const sendS = spec.count / (spec.rate > 0 ? spec.rate : 100_000);
+    const expectPer = spec.generator === "mcr" ? spec.count : undefined;
+    const sink = await startSink(lab, {
+      ns: sinkNs,
+      iface: sinkIface,
+      groups,
+      port: OUTPUT_PORT,
+      expectPerStream: expectPer,
+      countTotal: expectPer ? spec.count * groups.length : undefined,
+      cpu: SINK_CPU,
+      idleS: 1.0,
+      maxS: sendS * 3 + 20,
+    });
+    const mcrBefore = relay ? mcrCounters(relay.stats()) : undefined;
+    const if0 = snapshotCounters(t);
+    const udpSink0 = readUdpCounters(sinkNs);
+    const udpRelay0 = readUdpCounters(t.relay.ns);
+    const softnet0 = softnetDrops();
+    const sampler = new TreeSampler();
+    sampler.start(relay ? relay.rootPids() : []);
+    sampler.add("sink", sink.pid);
+    const onSpawn = (pid: number) => sampler.add("gen", pid);
+    let gen: GenSummary;
+    try {
+      if (spec.generator === "mcr") {
+        gen = await runMcrGen(lab, {
+          ns: t.gen.ns,
+          iface: spec.path === "bare" ? t.bare.genIface : t.gen.iface,
+          source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
+          dest: spec.path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : `${INPUT_GROUP}:${INPUT_PORT}`,
+          rate: spec.rate,
+          count: spec.count,
+          size: spec.size,
+          cpu: GEN_CPU,
+          onSpawn,
+        });
+      } else {
+        const iface = spec.path === "bare" ? t.bare.genIface : t.gen.iface;
+        gen = await runTrafgen(lab, {
+          ns: t.gen.ns,
+          iface,
+          source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
+          srcMac: macOf(lab, t.gen.ns, iface),
+          group: spec.path === "bare" ? "239.9.9.9" : INPUT_GROUP,
+          port: spec.path === "bare" ? OUTPUT_PORT : INPUT_PORT,
+          rate: spec.rate,
+          count: spec.count,
+          size: spec.size,
+          cpu: GEN_CPU,
+          workDir,
+          onSpawn,
+        });
+      }
+    } finally {
+      // A little past the last send: what the relay does with its backlog belongs to the run.
+      await Bun.sleep(100);
+      sampler.stop();
+    }
+    const sinkSummary = await sink.done;
+    const softnet1 = softnetDrops();
+    const if1 = snapshotCounters(t);
+    const udpSink = diffUdp(udpSink0, readUdpCounters(sinkNs));
+    const udpRelay = diffUdp(udpRelay0, readUdpCounters(t.relay.ns));
+    const mcrAfter = relay ? mcrCounters(relay.stats()) : undefined;
+
+    const from = gen.startedAtMs;
+    const to = gen.endedAtMs;
+    const ours = new Set(treeOf([process.pid], sampler.after));
+    for (const p of sampler.treePids()) ours.add(p);
+    const other = otherLoad(sampler.before, sampler.after, ours, Math.max(sampler.span(), 1e-3));
+
+    const expected = gen.packets * groups.length;
+    const delivered = spec.generator === "mcr" ? sinkSummary.unique : sinkSummary.datagrams;
+    const lossRatio = spec.generator === "mcr" ? sinkSummary.lossRatio : expected > 0 ? Math.max(0, 1 - delivered / expected) : 1;
+    const lost = spec.generator === "mcr" ? sinkSummary.lost : Math.max(0, expected - delivered);
+    const denominator = spec.generator === "mcr" ? sinkSummary.unique + sinkSummary.lost : expected;
+    // The sink's own count (SO_RXQ_OVFL) arrives with the next datagram, so drops after the last
+    // one delivered are missing from it; the sink namespace's UDP RcvbufErrors has them all (only
+    // the sink receives UDP there).
+    const sinkDrops = Math.max(sinkSummary.socketDrops, Number.isFinite(udpSink.rcvbufErrors) ? udpSink.rcvbufErrors : 0);
+    const relayLossRatio = denominator > 0 ? Math.max(0, lost - sinkDrops) / denominator : 0;
+
+    let mcr: RunResult["mcr"];
+    if (mcrBefore && mcrAfter) {
+      const d = (k: keyof NonNullable<RunResult["mcr"]>) =>
+        typeof mcrAfter[k] === "number" && typeof mcrBefore[k] === "number" ? (mcrAfter[k] as number) - (mcrBefore[k] as number) : undefined;
+      mcr = {
+        ringDrops: d("ringDrops"),
+        ringPackets: d("ringPackets"),
+        rxFrames: d("rxFrames"),
+        txPackets: d("txPackets"),
+        txErrors: d("txErrors"),
+        drops: mcrAfter.drops,
+        workers: mcrAfter.workers?.map((w, i) => ({ ...w, rxFrames: (w.rxFrames ?? 0) - (mcrBefore.workers?.[i]?.rxFrames ?? 0) })),
+      };
+    }
+
+    const flags = {
+      generatorLimited: !gen.reachedRate,
+      sinkLimited: sinkDrops > 0,
+      disturbed: other.percent > DISTURBED_PCT,
+    };
+    if (flags.generatorLimited) notes.push(`generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.packets} of ${spec.count} packets)`);
+    if (flags.sinkLimited) notes.push(`the sink's socket dropped ${sinkDrops} (its own count: ${sinkSummary.socketDrops})`);
+    if (flags.disturbed) notes.push(`other processes used ${other.percent}% of a core: ${other.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ")}`);
+    if (sinkSummary.integrityFailures > 0) notes.push(`${sinkSummary.integrityFailures} datagrams failed the payload check`);
+
+    return {
+      scenario: t.scenario,
+      label: spec.path === "bare" ? "bare" : relayLabel(spec.relay!),
+      spec,
+      attempt,
+      at: new Date(from).toISOString(),
+      gen,
+      sink: sinkSummary,
+      delivered,
+      expected,
+      lossRatio,
+      sinkDrops,
+      relayLossRatio,
+      relayCpu: relay ? sampler.tree(from, to) : undefined,
+      genCpu: { percent: sampler.tree(from, to, "gen").percent },
+      sinkCpu: { percent: sampler.tree(from, to, "sink").percent },
+      softnetDrops: softnet1.map((v, i) => v - (softnet0[i] ?? 0)),
+      waitedForQuietMs: quiet.waitedMs,
+      wallS: Math.round(performance.now() - began) / 1000,
+      cpus: sampler.cpus(from, to),
+      otherLoad: other,
+      interfaces: diffCounters(if0, if1),
+      udpSink,
+      udpRelay,
+      mcr,
+      placement: relay?.placement(),
+      flags,
+      notes,
+    };
+  } finally {
+    if (relay) await relay.stop();
+  }
+}
+
+/**
+ * A run, repeated when it was disturbed by other load or the generator fell short (the latter only
+ * while the generator should manage the rate: `genMaxPps`). The last attempt is returned.
+ */
+export async function measure(lab: Lab, t: Topology, spec: RunSpec, o: { workDir: string; attempts?: number; genMaxPps?: number; log?: (s: string) => void }): Promise<RunResult> {
+  const attempts = o.attempts ?? 3;
+  let r: RunResult | undefined;
+  for (let a = 1; a <= attempts; a++) {
+    r = await once(lab, t, spec, o.workDir, a);
+    const genShouldCope = o.genMaxPps === undefined || spec.rate <= 0.95 * o.genMaxPps;
+    const retry = r.flags.disturbed || (r.flags.generatorLimited && genShouldCope);
+    o.log?.(line(r) + (retry && a < attempts ? "  -> repeating" : ""));
+    if (!retry) break;
+    await Bun.sleep(500);
+  }
+  return r!;
+}
+
+export function line(r: RunResult): string {
+  const pct = (r.lossRatio * 100).toFixed(r.lossRatio > 0 && r.lossRatio < 0.001 ? 4 : 3);
+  const cpu = r.relayCpu ? ` cpu ${r.relayCpu.percent}% (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)` : ` (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)`;
+  const relayDrops = r.mcr?.ringDrops !== undefined ? ` ring drops ${r.mcr.ringDrops}` : r.label.startsWith("socat") ? ` socat rcvbuf drops ${r.udpRelay.rcvbufErrors}` : "";
+  const sinkDrops = r.sinkDrops ? ` sink socket drops ${r.sinkDrops} (loss less those: ${(r.relayLossRatio * 100).toFixed(3)}%)` : "";
+  const softnet = r.softnetDrops.some((x) => x > 0) ? ` backlog drops ${r.softnetDrops.join("/")}` : "";
+  const lat = r.sink.latency.samples ? ` lat p50 ${r.sink.latency.p50Us}us p99 ${r.sink.latency.p99Us}us` : "";
+  const f = Object.entries(r.flags)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  return `  ${r.scenario} ${r.label.padEnd(9)} ${r.spec.generator === "trafgen" ? "[trafgen] " : ""}${r.spec.size}B x${r.spec.outputs} ${Math.round(r.spec.rate)}pps (got ${r.gen.achievedPps}) loss ${pct}% (${r.expected - r.delivered} of ${r.expected})${relayDrops}${sinkDrops}${softnet}${cpu}${lat}${f.length ? " [" + f.join(",") + "]" : ""}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""} ${r.wallS.toFixed(1)}s`;
+}

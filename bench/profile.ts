@@ -1,0 +1,56 @@
+#!/usr/bin/env bun
+// Where a relay's CPU goes: scenario A, one relay (mcr by default), a steady stream, and
+// `perf record` on the relay's processes while it flows; prints the top symbols and the relay's
+// own counters. Needs perf (linux-perf). Not part of `bun run bench`; run it by hand:
+//
+//   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B]
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { allStats, treeOf } from "./cpu.ts";
+import { GEN_CPU, RELAY_CPUS, SINK_CPU } from "./measure.ts";
+import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, ROOT, startRelay } from "./relays.ts";
+import { build, destroyAllSync, Lab, sh, type ScenarioName } from "./topology.ts";
+import { runMcrGen, startSink } from "./traffic.ts";
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1]! : def;
+};
+const kind = opt("relay", "mcr") as "mcr" | "socat";
+const rate = Number(opt("rate", "150000"));
+const seconds = Number(opt("seconds", "5"));
+const size = Number(opt("size", "1024"));
+const scenario = opt("scenario", "A") as ScenarioName;
+
+for (const sig of ["SIGINT", "SIGTERM"] as const)
+  process.on(sig, () => {
+    destroyAllSync();
+    process.exit(130);
+  });
+
+const lab = new Lab();
+const out = join(ROOT, "bench", "results", "tmp");
+mkdirSync(out, { recursive: true });
+try {
+  const t = build(lab, scenario);
+  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 });
+  const count = Math.round(rate * (seconds + 2));
+  const sink = await startSink(lab, { ns: t.sink.ns, iface: t.sink.iface, groups: ["239.9.9.9"], port: OUTPUT_PORT, expectPerStream: count, countTotal: count, cpu: SINK_CPU, idleS: 2, maxS: seconds + 20 });
+  const gen = runMcrGen(lab, { ns: t.gen.ns, iface: t.gen.iface, source: t.gen.addr, dest: `${INPUT_GROUP}:${INPUT_PORT}`, rate, count, size, cpu: GEN_CPU });
+  await Bun.sleep(1000);
+  const pids = treeOf(relay.rootPids(), allStats());
+  const data = join(out, `perf-${kind}-${process.pid}.data`);
+  console.log(`perf record -g on ${kind} pids ${pids.join(",")} for ${seconds} s at ${rate} pps`);
+  const rec = sh(["perf", "record", "-q", "-g", "-o", data, "-p", pids.join(","), "--", "sleep", String(seconds)], { timeoutMs: (seconds + 30) * 1000 });
+  if (rec.code !== 0) console.error(rec.stderr.trim());
+  const g = await gen;
+  const s = await sink.done;
+  console.log(`generator: ${g.achievedPps} pps; sink: ${s.unique} unique, loss ${(s.lossRatio * 100).toFixed(3)}%`);
+  if (kind === "mcr") console.log(JSON.stringify(relay.stats()).slice(0, 1500));
+  const rep = sh(["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "-g", "none", "--percent-limit", "1"], { timeoutMs: 120000 });
+  console.log(rep.stdout.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, 60).join("\n"));
+  await relay.stop();
+} finally {
+  await lab.destroy();
+}

@@ -1,0 +1,230 @@
+// Starting and stopping the relays under test, in the relay namespace, pinned with taskset:
+//   mcr   `mcr supervisor --workers N` + `mcr rule add`, the way an operator runs it. The supervisor
+//         pins worker i to the i-th CPU it is allowed (src/supervisor/cpus.ts), so `taskset -c 1`
+//         on the supervisor puts its one worker on CPU 1; placement() reads back where every
+//         thread of the tree may run, and run.ts records it.
+//   socat the brief's exact command, one process per output (socat has one output; a fan-out with
+//         socat is N socats that all join the input group, as an operator would do it).
+import { chmodSync, copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { affinityOf, allStats, treeOf } from "./cpu.ts";
+import type { Lab, Topology } from "./topology.ts";
+
+export const ROOT = join(import.meta.dir, "..");
+export const DIST = join(ROOT, "dist", "mcr");
+
+let fromSource = false;
+let pinned: string | undefined;
+export function useSources(on: boolean): void {
+  fromSource = on;
+}
+
+/**
+ * Copies dist/mcr aside for this run: others may rebuild dist/mcr while a benchmark runs, and every
+ * run of one benchmark must use the same binary. Returns the copy's path (removed at exit).
+ */
+export function pinBinary(dir: string, from = DIST): string | undefined {
+  if (fromSource || !existsSync(from)) return undefined;
+  pinned = join(dir, `mcr-${process.pid}`);
+  copyFileSync(from, pinned);
+  chmodSync(pinned, 0o755);
+  process.on("exit", () => rmSync(pinned!, { force: true }));
+  return pinned;
+}
+
+/** How to run mcr: the compiled dist/mcr (what operators run), or the sources with --from-source. */
+export function mcrArgv(): string[] {
+  if (pinned) return [pinned];
+  if (!fromSource && existsSync(DIST)) return [DIST];
+  return [process.execPath, join(ROOT, "src", "main.ts")];
+}
+
+/** Sources newer than dist/mcr: the binary under test would not be the tree's code. */
+export function staleSources(): string[] {
+  if (!existsSync(DIST)) return ["dist/mcr missing"];
+  const built = statSync(DIST).mtimeMs;
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of new Bun.Glob("**/*.{ts,c,h,map}").scanSync({ cwd: join(ROOT, dir) }))
+      if (statSync(join(ROOT, dir, e)).mtimeMs > built) out.push(join(dir, e));
+  };
+  walk("src");
+  walk("shim");
+  return out;
+}
+
+export const INPUT_GROUP = "239.1.1.1";
+export const INPUT_PORT = 5001;
+export const OUTPUT_PORT = 5099;
+
+/** Output groups: 239.9.9.9, then 239.9.9.10, ... */
+export function outputGroups(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `239.9.9.${9 + i}`);
+}
+
+export interface RelaySpec {
+  kind: "mcr" | "socat";
+  workers?: number; // mcr only
+  cpus: string; // taskset list for the relay's processes
+  outputs: number; // fan-out
+}
+
+export function relayLabel(s: RelaySpec): string {
+  if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
+  return `mcr ${s.workers ?? 1}w`;
+}
+
+export interface Placement {
+  pid: number;
+  comm: string;
+  cpus: string[]; // Cpus_allowed_list of each thread
+}
+
+export interface Relay {
+  spec: RelaySpec;
+  label: string;
+  rootPids(): number[];
+  placement(): Placement[];
+  /** mcr's own counters (`mcr stats --json`), undefined for socat. */
+  stats(): unknown;
+  stop(): Promise<void>;
+}
+
+function placementOf(roots: number[]): Placement[] {
+  const stats = allStats();
+  return treeOf(roots, stats).map((pid) => ({ pid, comm: stats.get(pid)?.comm ?? "?", cpus: [...new Set(affinityOf(pid))] }));
+}
+
+async function drain(s: ReadableStream<Uint8Array>, sink: { text: string }) {
+  const dec = new TextDecoder();
+  for await (const c of s) {
+    sink.text += dec.decode(c);
+    if (sink.text.length > 20000) sink.text = sink.text.slice(-10000);
+  }
+}
+
+export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+  const socket = `/tmp/${lab.id}-mcr.sock`;
+  const state = `/tmp/${lab.id}-mcr-state.json`;
+  rmSync(state, { force: true });
+  const ns = t.relay.ns;
+  const argv = [
+    ...mcrArgv(),
+    "supervisor",
+    "--interface",
+    t.relay.inIface,
+    "--control-socket-path",
+    socket,
+    "--workers",
+    String(spec.workers ?? 1),
+    "--state-file",
+    state,
+    "--log-level",
+    "warn",
+  ];
+  const p: Subprocess = lab.spawn(ns, argv, { cpu: spec.cpus });
+  const err = { text: "" };
+  void drain(p.stderr as ReadableStream<Uint8Array>, err);
+  void drain(p.stdout as ReadableStream<Uint8Array>, { text: "" });
+  const client = (args: string[]) => lab.exec(ns, [...mcrArgv(), ...args, "--socket-path", socket], 10000);
+
+  const deadline = performance.now() + 15000;
+  for (;;) {
+    if (p.exitCode !== null) throw new Error(`mcr supervisor exited ${p.exitCode}: ${err.text.trim().slice(-800)}`);
+    if (existsSync(socket) && client(["rule", "list", "--json"]).code === 0) break;
+    if (performance.now() > deadline) throw new Error(`mcr supervisor: no control socket after 15 s: ${err.text.trim().slice(-800)}`);
+    await Bun.sleep(50);
+  }
+  const outputs = outputGroups(spec.outputs).map((g) => `${g}:${OUTPUT_PORT}:${t.relay.outIface}`);
+  const r = client(["rule", "add", "--input-group", INPUT_GROUP, "--input-port", String(INPUT_PORT), "--outputs", outputs.join(",")]);
+  if (r.code !== 0) throw new Error(`mcr rule add failed (${r.code}): ${r.stderr.trim()} ${err.text.trim().slice(-500)}`);
+
+  const relay: Relay = {
+    spec,
+    label: relayLabel(spec),
+    rootPids: () => [p.pid],
+    placement: () => placementOf([p.pid]),
+    stats: () => {
+      const s = client(["stats", "--json"]);
+      if (s.code !== 0) return { error: s.stderr.trim() };
+      try {
+        return JSON.parse(s.stdout);
+      } catch {
+        return { error: "unparsable", text: s.stdout.slice(0, 500) };
+      }
+    },
+    stop: async () => {
+      await lab.stop(p, 3000);
+      rmSync(state, { force: true });
+      rmSync(socket, { force: true });
+    },
+  };
+  // The workers start with the supervisor; wait until every one is up and holds the rule.
+  await waitWorkers(relay, spec.workers ?? 1, () => err.text);
+  return relay;
+}
+
+async function waitWorkers(relay: Relay, n: number, stderr: () => string): Promise<void> {
+  const deadline = performance.now() + 10000;
+  let last: unknown;
+  while (performance.now() < deadline) {
+    last = relay.stats();
+    const workers = (last as { workers?: { state?: string; pid?: number }[] })?.workers;
+    if (Array.isArray(workers) && workers.length >= n && workers.every((w) => w.state === undefined || w.state === "running" || w.state === "ready")) {
+      const tree = relay.placement();
+      if (tree.length >= n + 1) return;
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`mcr: ${n} worker(s) not up after 10 s; stats: ${JSON.stringify(last).slice(0, 500)}; stderr: ${stderr().slice(-500)}`);
+}
+
+/**
+ * The brief's exact socat command; in scenario B the interface and the bind address are B's:
+ *   socat -u UDP4-RECV:5001,ip-add-membership=239.1.1.1:veth1,reuseaddr UDP4-SEND:239.9.9.9:5099,bind=10.0.1.1
+ */
+export function socatArgv(t: Topology, group: string): string[] {
+  return [
+    "socat",
+    "-u",
+    `UDP4-RECV:${INPUT_PORT},ip-add-membership=${INPUT_GROUP}:${t.relay.inIface},reuseaddr`,
+    `UDP4-SEND:${group}:${OUTPUT_PORT},bind=${t.relay.outAddr}`,
+  ];
+}
+
+export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+  const procs = outputGroups(spec.outputs).map((g) => lab.spawn(t.relay.ns, socatArgv(t, g), { cpu: spec.cpus }));
+  const errs = procs.map(() => ({ text: "" }));
+  procs.forEach((p, i) => void drain(p.stderr as ReadableStream<Uint8Array>, errs[i]!));
+  // Joined once the relay namespace lists the group on the ingress, one membership per socket.
+  const hex = INPUT_GROUP.split(".")
+    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
+    .reverse()
+    .join("");
+  const deadline = performance.now() + 5000;
+  for (;;) {
+    const dead = procs.findIndex((p) => p.exitCode !== null);
+    if (dead >= 0) throw new Error(`socat exited ${procs[dead]!.exitCode}: ${errs[dead]!.text.trim()}`);
+    const igmp = lab.exec(t.relay.ns, ["cat", "/proc/net/igmp"]).stdout;
+    const udp = lab.exec(t.relay.ns, ["cat", "/proc/net/udp"]).stdout;
+    const bound = udp.split("\n").filter((l) => l.includes(`:${INPUT_PORT.toString(16).toUpperCase().padStart(4, "0")} `)).length;
+    if (igmp.includes(hex) && bound >= procs.length) break;
+    if (performance.now() > deadline) throw new Error(`socat: not joined after 5 s: ${errs.map((e) => e.text).join(" ")}`);
+    await Bun.sleep(20);
+  }
+  return {
+    spec,
+    label: relayLabel(spec),
+    rootPids: () => procs.map((p) => p.pid),
+    placement: () => placementOf(procs.map((p) => p.pid)),
+    stats: () => undefined,
+    stop: async () => {
+      await Promise.all(procs.map((p) => lab.stop(p, 1000)));
+    },
+  };
+}
+
+export function startRelay(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+  return spec.kind === "mcr" ? startMcr(lab, t, spec) : startSocat(lab, t, spec);
+}

@@ -1,0 +1,260 @@
+// The results file's shape and its rendering into bench/README.md: the tables between the
+// markers below are rewritten by every full run; the rest of the README is prose kept by hand.
+import { basename, relative } from "node:path";
+import type { RunResult } from "./measure.ts";
+import { ROOT } from "./relays.ts";
+import { agg, fmtAgg, fmtLossAgg, fmtLossPct, fmtPps, type Agg } from "./stats.ts";
+
+export interface SearchRecord {
+  experiment: string;
+  scenario: string;
+  label: string;
+  size: number;
+  outputs: number;
+  generator: string;
+  ratePps: number | null;
+  limitedBy: string;
+  note: string;
+  probes: { rate: number; achieved: number; lossRatio: number; relayLossRatio?: number; flags: RunResult["flags"] }[];
+}
+
+export interface Results {
+  meta: Record<string, unknown> & { startedAt: string; quick: boolean; kernel?: string; cpus?: number; finishedAt?: string };
+  runs: (RunResult & { experiment: string })[];
+  searches: SearchRecord[];
+  skipped: string[];
+  errors: { experiment: string; scenario: string; spec: unknown; message: string }[];
+}
+
+export const START = "<!-- bench:results:start (written by bun run bench; edit outside these markers) -->";
+export const END = "<!-- bench:results:end -->";
+
+type R = Results["runs"][number];
+
+const pick = (res: Results, experiment: string, scenario: string, label: string, generator = "mcr") =>
+  res.runs.filter((r) => r.experiment === experiment && r.scenario === scenario && r.label === label && r.spec.generator === generator);
+
+const aggOf = (runs: R[], f: (r: R) => number | undefined) => agg(runs.map(f).filter((x): x is number => x !== undefined));
+
+function flagsOf(runs: R[]): string {
+  const n = (k: keyof R["flags"]) => runs.filter((r) => r.flags[k]).length;
+  const parts: string[] = [];
+  if (n("generatorLimited")) parts.push(`${n("generatorLimited")} generator-limited`);
+  if (n("sinkLimited")) parts.push(`${n("sinkLimited")} sink-limited`);
+  if (n("disturbed")) parts.push(`${n("disturbed")} disturbed`);
+  const repeated = runs.filter((r) => r.attempt > 1).length;
+  if (repeated) parts.push(`${repeated} repeated`);
+  return parts.join(", ");
+}
+
+const med = (a: Agg | null) => (a ? a.median : NaN);
+
+function lossTable(res: Results, experiment: string, generator: string): string[] {
+  const rows: string[] = [];
+  for (const s of ["A", "B"]) {
+    for (const label of ["mcr 1w", "socat", "bare"]) {
+      const runs = pick(res, experiment, s, label, generator);
+      if (!runs.length) continue;
+      const lat = (f: (r: R) => number) => fmtAgg(aggOf(runs, (r) => (r.sink.latency.samples ? f(r) : undefined)), 1);
+      rows.push(
+        `| ${s} | ${label === "bare" ? "none (bare wire)" : label === "mcr 1w" ? "mcr, 1 worker" : label} | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(aggOf(runs, (r) => r.delivered), 0)} of ${fmtAgg(aggOf(runs, (r) => r.expected), 0)} | ${fmtPps(med(aggOf(runs, (r) => r.gen.achievedPps)))} | ${label === "bare" ? "–" : fmtAgg(aggOf(runs, (r) => r.relayCpu?.percent), 1, "%")} | ${generator === "mcr" ? `${lat((r) => r.sink.latency.p50Us)} / ${lat((r) => r.sink.latency.p99Us)} / ${lat((r) => r.sink.latency.meanUs)}` : "–"} | ${flagsOf(runs)} |`,
+      );
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    "| Scenario | Relay | Runs | Loss, median (min–max) | Delivered at the sink's socket | Offered (achieved) | Relay CPU, % of one core | Latency p50 / p99 / mean, µs | Flags |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
+function countersTable(res: Results, experiment: string): string[] {
+  const rows: string[] = [];
+  for (const s of ["A", "B"]) {
+    for (const label of ["mcr 1w", "socat"]) {
+      const runs = pick(res, experiment, s, label);
+      if (!runs.length) continue;
+      const ifs = Object.keys(runs[0]!.interfaces);
+      const m = (f: (r: R) => number | undefined) => fmtAgg(aggOf(runs, f), 0);
+      const inIf = ifs.find((k) => k.startsWith("relay."))!;
+      const outIf = ifs.filter((k) => k.startsWith("relay.")).pop()!;
+      const sinkIf = ifs[ifs.length - 1]!;
+      rows.push(
+        `| ${s} | ${label} | ${m((r) => r.gen.packets)} | ${m((r) => r.interfaces[inIf]?.rxPackets)} | ${m((r) => r.interfaces[outIf]?.txPackets)} | ${m((r) => r.interfaces[sinkIf]?.rxPackets)} | ${m((r) => r.udpSink.inDatagrams)} | ${m((r) => r.delivered)} | ${label === "socat" ? m((r) => r.udpRelay.rcvbufErrors) : m((r) => r.mcr?.ringDrops)} | ${m((r) => r.sinkDrops ?? r.sink.socketDrops)} |`,
+      );
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    "| Scenario | Relay | Generator sent | Relay ingress rx (`ip -s link`) | Relay egress tx | Sink interface rx | Sink namespace UDP InDatagrams | Unique at the sink | Dropped in the relay: socat socket RcvbufErrors / mcr ring drops | Sink socket drops |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
+function latencyTable(res: Results): string[] {
+  const rows: string[] = [];
+  for (const s of ["A", "B"]) {
+    const bare = pick(res, "loss150", s, "bare");
+    if (!bare.length) continue;
+    const m = (runs: R[], f: (r: R) => number) => aggOf(runs, (r) => (r.sink.latency.samples ? f(r) : undefined));
+    const bMean = med(m(bare, (r) => r.sink.latency.meanUs));
+    const bP50 = med(m(bare, (r) => r.sink.latency.p50Us));
+    const cells = ["mcr 1w", "socat"].map((label) => {
+      const runs = pick(res, "loss150", s, label);
+      const mean = med(m(runs, (r) => r.sink.latency.meanUs));
+      const p50 = med(m(runs, (r) => r.sink.latency.p50Us));
+      return `${Number.isFinite(p50) ? `+${(p50 - bP50).toFixed(1)}` : "–"} / ${Number.isFinite(mean) ? `+${(mean - bMean).toFixed(1)}` : "–"}`;
+    });
+    rows.push(`| ${s} | ${bP50.toFixed(1)} / ${bMean.toFixed(1)} | ${cells[0]} | ${cells[1]} |`);
+  }
+  if (!rows.length) return [];
+  return ["| Scenario | Bare wire p50 / mean, µs | mcr adds (p50 / mean), µs | socat adds (p50 / mean), µs |", "|---|---|---|---|", ...rows];
+}
+
+function searchTable(res: Results, experiments: string[]): string[] {
+  const rows = res.searches
+    .filter((s) => experiments.includes(s.experiment))
+    .map((s) => {
+      const probes = s.probes.map((p) => `${fmtPps(p.achieved)}: ${fmtLossPct(p.lossRatio)}${p.relayLossRatio !== undefined && p.relayLossRatio !== p.lossRatio ? ` (${fmtLossPct(p.relayLossRatio)} less sink drops)` : ""}`).join(", ");
+      return `| ${s.scenario} | ${s.size} B | ${s.outputs} | ${s.label}${s.generator === "trafgen" ? " (trafgen)" : ""} | **${s.ratePps === null ? "none" : fmtPps(s.ratePps) + " pps"}**${s.outputs > 1 && s.ratePps ? ` (${fmtPps(s.ratePps * s.outputs)} pps out)` : ""} | ${s.limitedBy} | ${s.note}; probes (offered: loss) ${probes} |`;
+    });
+  if (!rows.length) return [];
+  return ["| Scenario | Payload | Outputs | Relay | Highest rate with < 0.1% loss | Limited by | How it was found |", "|---|---|---|---|---|---|---|", ...rows];
+}
+
+function ratioLines(res: Results): string[] {
+  const out: string[] = [];
+  for (const exp of ["maxrate", "small"])
+    for (const s of ["A", "B"]) {
+      const m = res.searches.find((x) => x.experiment === exp && x.scenario === s && x.label.startsWith("mcr"));
+      const c = res.searches.find((x) => x.experiment === exp && x.scenario === s && x.label === "socat");
+      if (m?.ratePps && c?.ratePps)
+        out.push(`- ${exp === "small" ? "64-byte" : "1024-byte"} payloads${exp === "maxrate-trafgen" ? " (trafgen)" : ""}, scenario ${s}: mcr ${fmtPps(m.ratePps)} pps${m.limitedBy === "generator" ? " (the generator's limit, not mcr's)" : ""}, socat ${fmtPps(c.ratePps)} pps: **${(m.ratePps / c.ratePps).toFixed(1)}×**.`);
+    }
+  return out;
+}
+
+function fanoutQuick(res: Results): string[] {
+  const runs = res.runs.filter((r) => r.experiment === "fanout");
+  if (!runs.length) return [];
+  return [
+    "| Outputs | Relay | Input rate | Loss | Relay CPU | Flags |",
+    "|---|---|---|---|---|---|",
+    ...runs.map((r) => `| ${r.spec.outputs} | ${r.label} | ${fmtPps(r.gen.achievedPps)} | ${fmtLossPct(r.lossRatio)} | ${r.relayCpu?.percent ?? "–"}% | ${flagsOf([r])} |`),
+  ];
+}
+
+function workersTable(res: Results): string[] {
+  const labels = [...new Set(res.runs.filter((r) => r.experiment === "workers").map((r) => `${r.label}|${r.spec.relay?.cpus}`))];
+  if (!labels.length) return [];
+  const rows = labels.map((k) => {
+    const [label, cpus] = k.split("|");
+    const runs = res.runs.filter((r) => r.experiment === "workers" && r.label === label && r.spec.relay?.cpus === cpus);
+    const placement = runs[0]?.mcr?.workers?.length
+      ? runs[0]!.mcr!.workers!.map((w) => `worker on CPU ${w.cpu}: ${w.rxFrames ?? "?"} frames`).join(", ")
+      : (runs[0]?.placement?.map((p) => `${p.pid === runs[0]!.placement![0]!.pid ? "supervisor" : "worker"}: CPU ${p.cpus.join("/")}`).join(", ") ?? "");
+    const search = res.searches.find((s) => s.experiment === "workers" && s.label === label && s.probes.length && runs.length && s.label === label);
+    const max = label === "mcr 1w" ? res.searches.find((s) => s.experiment === "maxrate" && s.scenario === "A" && s.label === "mcr 1w") : search;
+    return `| ${label} | taskset ${cpus} (${placement}) | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(aggOf(runs, (r) => r.relayCpu?.percent), 1, "%")} | ${max?.ratePps ? fmtPps(max.ratePps) + " pps" : "–"} | ${flagsOf(runs)} |`;
+  });
+  return ["| Relay | Placement (first run: where the one flow went) | Runs | Loss at 150k pps | Relay CPU | Highest rate < 0.1% | Flags |", "|---|---|---|---|---|---|---|", ...rows];
+}
+
+function aimsTable(res: Results): string[] {
+  const rows: string[] = [];
+  const loss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.lossRatio);
+  for (const s of ["A", "B"]) {
+    const a = loss(s, "mcr 1w");
+    if (a) rows.push(`| 0 loss at 150k pps, scenario ${s} (every run) | ${fmtLossAgg(a)} over ${a.n} run(s); socat ${fmtLossAgg(loss(s, "socat"))} | ${a.max === 0 ? "yes" : "**no**"} |`);
+  }
+  const m = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "mcr 1w");
+  const c = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "socat");
+  if (m?.ratePps) {
+    rows.push(`| highest rate < 0.1% loss ≥ 500k pps (A) | ${fmtPps(m.ratePps)} pps (${m.limitedBy}) | ${m.ratePps >= 500_000 ? "yes" : "**no**"} |`);
+    if (c?.ratePps) rows.push(`| … and ≥ 10× socat's (A) | ${(m.ratePps / c.ratePps).toFixed(1)}× (socat ${fmtPps(c.ratePps)} pps) | ${m.ratePps >= 10 * c.ratePps ? "yes" : "**no**"} |`);
+  }
+  for (const s of ["A", "B"]) {
+    const cpu = aggOf(pick(res, "loss150", s, "mcr 1w"), (r) => r.relayCpu?.percent);
+    const sc = aggOf(pick(res, "loss150", s, "socat"), (r) => r.relayCpu?.percent);
+    if (cpu) rows.push(`| relay CPU at 150k pps ≤ 30% of a core (${s}) | ${fmtAgg(cpu, 1, "%")}; socat ${fmtAgg(sc, 1, "%")} | ${cpu.median <= 30 ? "yes" : "**no**"} |`);
+  }
+  for (const s of ["A", "B"]) {
+    const bare = pick(res, "loss150", s, "bare");
+    const mc = pick(res, "loss150", s, "mcr 1w");
+    const f = (runs: R[]) => med(aggOf(runs, (r) => (r.sink.latency.samples ? r.sink.latency.meanUs : undefined)));
+    if (bare.length && mc.length) {
+      const added = f(mc) - f(bare);
+      rows.push(`| mean latency ≤ bare + 50 µs (${s}) | +${added.toFixed(1)} µs (bare ${f(bare).toFixed(1)}, mcr ${f(mc).toFixed(1)}) | ${added <= 50 ? "yes" : "**no**"} |`);
+    }
+  }
+  if (!rows.length) return [];
+  return ["| Aim (2-CPU machine, 1024-byte payloads) | Measured | Met |", "|---|---|---|", ...rows];
+}
+
+function ceilingLines(res: Results): string[] {
+  return res.runs
+    .filter((r) => r.experiment === "ceiling")
+    .map((r) => `- \`mcr gen\` as fast as it can, ${r.spec.size}-byte payloads, bare wire, sink beside it on CPU 0: **${fmtPps(r.gen.achievedPps)} pps** offered (${fmtLossPct(r.lossRatio)} lost at the sink${r.sinkDrops ? `, ${r.sinkDrops} of them in the sink's own socket` : ""}).`);
+}
+
+function flaggedLines(res: Results): string[] {
+  const flagged = res.runs.filter((r) => r.attempt > 1 || r.flags.disturbed || r.flags.generatorLimited || r.flags.sinkLimited);
+  const ex = res.runs.filter((r) => r.flags.disturbed);
+  const out = [`${res.runs.length} runs in all (${res.runs.filter((r) => r.waitedForQuietMs > 1000).length} waited for other load on the machine to settle first); ${res.runs.filter((r) => r.attempt > 1).length} were repeats of a disturbed or generator-short attempt; ${flagged.length} carry a flag (generator-limited points are expected at the top of the rising searches).`];
+  if (ex.length) out.push(`Runs still disturbed after their repeats: ${ex.map((r) => `${r.experiment} ${r.scenario} ${r.label} @${fmtPps(r.spec.rate)} (${r.notes.join("; ")})`).join(" · ")}.`);
+  return out;
+}
+
+export function renderTables(res: Results, file: string): string {
+  const m = res.meta;
+  const when = `${m.startedAt.slice(0, 16).replace("T", " ")} UTC`;
+  const L: string[] = [];
+  L.push(`Measured ${when}${m.quick ? " (**--quick**: short runs, indicative only)" : ""} on ${m.cpus} × ${m.cpuModel}, kernel ${m.kernel}; mcr ${m.mcrVersion} at ${m.git}${(m.staleSources as string[] | undefined)?.length ? " (**dist/mcr older than the sources**)" : ""}; ${m.socat}; ${m.trafgen}. Raw data: [\`${relative(`${ROOT}/bench`, file)}\`](${relative(`${ROOT}/bench`, file)}).`);
+  L.push("");
+  L.push("![loss against offered rate](loss-vs-rate.svg)");
+  L.push("");
+  const sec = (title: string, body: string[], pre: string[] = []) => {
+    if (!body.length) return;
+    L.push(`### ${title}`, "", ...pre, ...(pre.length ? [""] : []), ...body, "");
+  };
+  sec("Aims", aimsTable(res));
+  sec("Loss at 150,000 pps, 1024-byte payloads (mcr gen)", lossTable(res, "loss150", "mcr"), [
+    "Each run: a fresh relay, then the packets; loss counted by `mcr sink` per sequence number (lost head and tail included).",
+  ]);
+  sec("Where the packets went (medians)", countersTable(res, "loss150"));
+  sec("Added latency at 150,000 pps", latencyTable(res), ["One-way, generator's send timestamp to the sink's kernel receive timestamp (same clock). Bare wire: gen → sink over one veth, no relay, same CPUs."]);
+  sec("A generator that is not mcr's: trafgen (netsniff-ng) at --rate 150000pps", lossTable(res, "trafgen", "trafgen"), [
+    "trafgen writes whole Ethernet frames from a packet socket (no mcr header): loss = 1 − datagrams at the sink ÷ frames trafgen reports sent. Its `--rate` is a one-second token bucket: each second's 150,000 frames leave back to back in about a quarter of a second (≈ 550,000 pps), then it sleeps. So this is a burst test at an average of 150,000 pps, harder than the paced stream above.",
+  ]);
+  sec("trafgen as fast as it can (no --rate)", lossTable(res, "trafgen-full", "trafgen"), ["The offered column is what trafgen achieved; loss as above."]);
+  sec("Highest rate with < 0.1% loss", searchTable(res, ["maxrate", "small", "fanout", "workers"]), [
+    ...ceilingLines(res),
+    "",
+    "A probe passes when the loss, less what the sink's own socket dropped (the kernel's exact count, SO_RXQ_OVFL), is under 0.1%: at these rates the sink, which shares CPU 0 with the generator, falls behind before the relay does. The end-to-end figure is in the probe list and in the raw data.",
+  ]);
+  const ratios = ratioLines(res);
+  if (ratios.length) L.push(...ratios, "");
+  sec("Fan-out (quick run: one rate)", fanoutQuick(res));
+  sec("1 worker against 2", workersTable(res));
+  sec("Run quality", flaggedLines(res).map((l) => `- ${l}`));
+  if (res.skipped.length) L.push(`Skipped for time: ${res.skipped.join(", ")}.`, "");
+  if (res.errors?.length) L.push(`Failed runs (not in the figures): ${res.errors.map((e) => `${e.experiment} ${e.scenario}: ${e.message.split("\n")[0]!.slice(0, 200)}`).join(" · ")}.`, "");
+  void basename;
+  return L.join("\n");
+}
+
+const TEMPLATE = `# mcr benchmark
+
+${START}
+${END}
+`;
+
+export function renderReadme(res: Results, file: string, existing: string): { readme: string; tables: string } {
+  const tables = renderTables(res, file);
+  const base = existing.includes(START) && existing.includes(END) ? existing : existing ? `${existing.trimEnd()}\n\n## Results\n\n${START}\n${END}\n` : TEMPLATE;
+  const a = base.indexOf(START);
+  const b = base.indexOf(END);
+  return { readme: base.slice(0, a + START.length) + "\n" + tables + "\n" + base.slice(b), tables };
+}

@@ -1,0 +1,400 @@
+#!/usr/bin/env bun
+// `bun run bench [-- --quick]`: mcr against socat on the brief's Scenario A (chain) and Scenario B
+// (dual bridge), on the same traffic in the same run. Needs root (it builds network namespaces),
+// socat, iproute2, and trafgen (netsniff-ng) for the run with a generator that is not mcr's.
+//
+// Generator and sink are pinned to CPU 0, the relay to CPU 1. Every run starts its relay fresh.
+// Results: bench/results/<timestamp>.json (full runs; --quick goes to bench/results/tmp/), the
+// chart bench/loss-vs-rate.svg and the tables in bench/README.md (full runs, or --readme).
+//
+// Options:
+//   --quick            fewer and shorter runs (a couple of minutes)
+//   --only a,b         run only these experiments (names below)
+//   --runs N           runs per point (default 5; quick 1)
+//   --from-source      run mcr from src/ instead of dist/mcr
+//   --mcr PATH         run this mcr binary instead of dist/mcr (e.g. one built from a clean
+//                      `git archive HEAD`, while others edit the tree)
+//   --readme / --no-readme   write (or not) the tables and the chart into bench/README.md
+//   --report FILE      only re-render README and chart from a results file
+//   --max-minutes N    stop starting new experiments after N minutes (default 60; quick 5)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { renderChart, type ChartSeries } from "./chart.ts";
+import { measure, RELAY_CPUS, type RunResult, type RunSpec } from "./measure.ts";
+import { mcrArgv, pinBinary, ROOT, staleSources, useSources, type RelaySpec } from "./relays.ts";
+import { renderReadme, type Results, type SearchRecord } from "./report.ts";
+import { searchMaxRate, type SearchOptions } from "./search.ts";
+import { agg } from "./stats.ts";
+import { build, destroyAllSync, Lab, sh, sweepStale, type ScenarioName, type Topology } from "./topology.ts";
+import { haveTrafgen } from "./traffic.ts";
+
+export const EXPERIMENTS = ["ceiling", "loss150", "trafgen", "sweep", "maxrate", "small", "fanout", "workers"] as const;
+type Experiment = (typeof EXPERIMENTS)[number];
+
+interface Args {
+  quick: boolean;
+  only: Set<Experiment>;
+  runs: number;
+  readme: boolean;
+  report?: string;
+  maxMinutes: number;
+  mcr?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const has = (f: string) => argv.includes(f);
+  const val = (f: string) => {
+    const i = argv.findIndex((a) => a === f || a.startsWith(f + "="));
+    if (i < 0) return undefined;
+    return argv[i]!.includes("=") ? argv[i]!.split("=").slice(1).join("=") : argv[i + 1];
+  };
+  const known = ["--quick", "--only", "--runs", "--from-source", "--mcr", "--readme", "--no-readme", "--report", "--max-minutes", "--help", "-h"];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("-")) continue;
+    if (!known.includes(a.split("=")[0]!)) {
+      console.error(`bench: unknown option ${a}`);
+      process.exit(64);
+    }
+  }
+  if (has("--help") || has("-h")) {
+    console.log(readFileSync(import.meta.path, "utf8").split("\n").slice(1, 19).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+    process.exit(0);
+  }
+  const quick = has("--quick");
+  const onlyText = val("--only");
+  const only = new Set<Experiment>((onlyText ? onlyText.split(",") : EXPERIMENTS) as Experiment[]);
+  for (const e of only)
+    if (!EXPERIMENTS.includes(e)) {
+      console.error(`bench: --only: unknown experiment "${e}" (known: ${EXPERIMENTS.join(", ")})`);
+      process.exit(64);
+    }
+  if (has("--from-source")) useSources(true);
+  return {
+    quick,
+    only,
+    runs: Number(val("--runs") ?? (quick ? 1 : 5)),
+    readme: has("--readme") || (!quick && !has("--no-readme") && !onlyText),
+    report: val("--report"),
+    maxMinutes: Number(val("--max-minutes") ?? (quick ? 5 : 60)),
+    mcr: val("--mcr"),
+  };
+}
+
+const first = (cmd: string) => sh(["sh", "-c", cmd]).stdout.trim().split("\n")[0] ?? "";
+
+function meta(a: Args, stale: string[]) {
+  const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+  return {
+    startedAt: new Date().toISOString(),
+    quick: a.quick,
+    host: first("hostname"),
+    kernel: first("uname -r"),
+    cpus: Number(first("nproc --all")),
+    cpuModel,
+    bun: Bun.version,
+    mcr: a.mcr ?? mcrArgv().join(" "),
+    mcrVersion: sh([...mcrArgv(), "--version"]).stdout.trim(),
+    mcrSha256: a.mcr || !mcrArgv()[0]!.endsWith(".ts") ? first(`sha256sum ${mcrArgv()[0]} | cut -c1-16`) : "",
+    git: a.mcr
+      ? `${first(`cat ${dirname(dirname(a.mcr))}/.commit 2>/dev/null`) || "a binary given with --mcr"}`
+      : first(`git -C ${ROOT} rev-parse --short HEAD`) + (first(`git -C ${ROOT} status --porcelain -- src shim | head -1`) ? " (+ uncommitted src/shim changes)" : ""),
+    staleSources: stale.slice(0, 20),
+    socat: first("socat -V 2>/dev/null | grep 'socat version'"),
+    trafgen: first("trafgen -v 2>&1 | head -1"),
+    placement: { generator: 0, sink: 0, relay: RELAY_CPUS },
+    genNice: Number(process.env.GEN_NICE ?? -10),
+  };
+}
+
+function pinSelf(cpu: number): void {
+  // All of this process's threads: the orchestrator mostly sleeps, but it must not land on the relay's CPU.
+  sh(["taskset", "-a", "-p", "-c", String(cpu), String(process.pid)]);
+}
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  const resultsDir = join(ROOT, "bench", "results");
+  if (a.report) {
+    const res = JSON.parse(readFileSync(a.report, "utf8")) as Results;
+    writeOutputs(res, a.report);
+    return 0;
+  }
+  if (process.getuid?.() !== 0) {
+    console.error("bench: needs root (network namespaces, taskset, AF_PACKET)");
+    return 77;
+  }
+  const missing = ["socat", "ip", "taskset"].filter((c) => sh(["sh", "-c", `command -v ${c}`]).code !== 0);
+  if (missing.length) {
+    console.error(`bench: missing ${missing.join(", ")} (make deps)`);
+    return 69;
+  }
+  const stale = a.mcr ? [] : staleSources();
+  if (stale.length) console.warn(`bench: WARNING: dist/mcr is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(", ")}...): run make build`);
+  const trafgen = haveTrafgen();
+  if (!trafgen) console.warn("bench: trafgen not found (apt-get install netsniff-ng): the run with a foreign generator is skipped");
+  pinSelf(0);
+  const gone = sweepStale();
+  if (gone.length) console.log(`bench: removed ${gone.length} namespace(s) left by an earlier run`);
+
+  const q = a.quick;
+  const deadline = Date.now() + a.maxMinutes * 60000;
+  const workDir = join(resultsDir, "tmp");
+  mkdirSync(workDir, { recursive: true });
+  if (a.mcr && !existsSync(a.mcr)) {
+    console.error(`bench: --mcr ${a.mcr}: no such file`);
+    return 66;
+  }
+  const binary = pinBinary(workDir, a.mcr);
+  if (binary) console.log(`bench: running a private copy of dist/mcr (${binary}) so that a rebuild during the run changes nothing`);
+  const res: Results = { meta: meta(a, stale), runs: [], searches: [], skipped: [], errors: [] };
+  const log = (s: string) => console.log(s);
+  const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1 };
+  const socat1: RelaySpec = { kind: "socat", cpus: RELAY_CPUS, outputs: 1 };
+  const size = 1024;
+  const count150 = q ? 100_000 : 1_000_000;
+
+  const labs = new Map<ScenarioName, { lab: Lab; t: Topology }>();
+  const topo = (s: ScenarioName) => {
+    let l = labs.get(s);
+    if (!l) {
+      const lab = new Lab();
+      l = { lab, t: build(lab, s) };
+      labs.set(s, l);
+      log(`scenario ${s}: ${l.t.description} (namespaces ${lab.id}-*)`);
+    }
+    return l;
+  };
+  const record = (experiment: string, r: RunResult) => res.runs.push({ experiment, ...r });
+  const timeLeft = (what: string) => {
+    if (Date.now() < deadline) return true;
+    res.skipped.push(what);
+    log(`bench: out of time (--max-minutes ${a.maxMinutes}): skipping ${what}`);
+    return false;
+  };
+  const run = async (experiment: string, s: ScenarioName, spec: RunSpec, genMaxPps?: number, attempts = 3) => {
+    const { lab, t } = topo(s);
+    try {
+      const r = await measure(lab, t, spec, { workDir, attempts, genMaxPps, log });
+      record(experiment, r);
+      return r;
+    } catch (e) {
+      // One broken run (a relay that did not start) must not cost the rest of the benchmark.
+      const message = e instanceof Error ? e.message : String(e);
+      res.errors.push({ experiment, scenario: s, spec, message: message.slice(0, 2000) });
+      log(`  ${s} ${experiment}: FAILED: ${message.slice(0, 400)}`);
+      return undefined;
+    }
+  };
+  let genMax: number | undefined;
+  const search = async (experiment: string, s: ScenarioName, base: Omit<RunSpec, "rate" | "count">, start: number) => {
+    if (!timeLeft(`${experiment} ${s} ${base.relay ? base.relay.kind : "bare"}`)) return;
+    const { lab, t } = topo(s);
+    const opts: SearchOptions = {
+      start,
+      step: 2,
+      max: Math.max(genMax ?? 2_000_000, 100_000) * 1.02,
+      resolution: q ? 0.15 : 0.05,
+      maxProbes: q ? 4 : 12,
+      probeSeconds: q ? 0.3 : 2,
+      probeMinCount: q ? 30_000 : 200_000,
+      confirmRuns: q ? 1 : 3,
+      confirmSeconds: q ? 0.5 : 4,
+      confirmMinCount: q ? 50_000 : 1_000_000,
+      maxBackoff: q ? 1 : 3,
+      genMaxPps: genMax,
+    };
+    log(`${experiment} ${s}: highest rate with < 0.1% loss, ${base.relay ? `${base.relay.kind}${base.relay.workers ? ` ${base.relay.workers}w` : ""}` : "bare"}, ${base.size} B, ${base.outputs} output(s)`);
+    let sr;
+    try {
+      sr = await searchMaxRate(lab, t, base, { ...opts, workDir, log, deadline });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      res.errors.push({ experiment, scenario: s, spec: base, message: message.slice(0, 2000) });
+      log(`  ${s} ${experiment}: search FAILED: ${message.slice(0, 400)}`);
+      return;
+    }
+    for (const p of sr.probes) record(`${experiment}:probe`, p);
+    for (const c of sr.confirmations) record(`${experiment}:confirm`, c);
+    const rec: SearchRecord = {
+      experiment,
+      scenario: s,
+      label: sr.probes[0]?.label ?? "?",
+      size: base.size,
+      outputs: base.outputs,
+      generator: base.generator,
+      ratePps: sr.ratePps,
+      limitedBy: sr.limitedBy,
+      note: sr.note,
+      probes: sr.probes.map((p) => ({ rate: p.spec.rate, achieved: p.gen.achievedPps, lossRatio: p.lossRatio, relayLossRatio: p.relayLossRatio, flags: p.flags })),
+    };
+    res.searches.push(rec);
+    log(`  => ${rec.label}: ${rec.ratePps ?? "none"} pps (${rec.limitedBy}; ${rec.note})`);
+  };
+
+  try {
+    // What the generator can offer at all, pinned as in every run (the sink beside it on CPU 0).
+    if (a.only.has("ceiling")) {
+      log("ceiling: mcr gen as fast as it can, bare wire");
+      for (const sz of q ? [1024] : [1024, 64]) {
+        const r = await run("ceiling", "A", { path: "bare", generator: "mcr", rate: 5_000_000, count: q ? 300_000 : 2_000_000, size: sz, outputs: 1 }, undefined, 1);
+        if (sz === 1024 && r) genMax = r.gen.achievedPps;
+      }
+    }
+
+    if (a.only.has("loss150")) {
+      for (const s of ["A", "B"] as ScenarioName[]) {
+        if (!timeLeft(`loss150 ${s}`)) break;
+        log(`loss150 ${s}: ${count150} packets of ${size} B at 150,000 pps, ${a.runs} run(s) each, relays interleaved`);
+        for (let i = 0; i < a.runs; i++) {
+          for (const relay of [mcr1, socat1]) await run("loss150", s, { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
+          await run("loss150", s, { path: "bare", generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
+        }
+      }
+    }
+
+    if (a.only.has("trafgen") && trafgen) {
+      // trafgen's --rate is a one-second token bucket (see traffic.ts): at least a second's worth.
+      const tgCount = Math.max(count150, 300_000);
+      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+        if (!timeLeft(`trafgen ${s}`)) break;
+        log(`trafgen ${s}: ${tgCount} frames, trafgen (netsniff-ng) as the generator, --rate 150000pps (one burst a second)`);
+        for (let i = 0; i < Math.min(a.runs, 3); i++)
+          for (const relay of [mcr1, socat1]) await run("trafgen", s, { path: "relay", relay, generator: "trafgen", rate: 150_000, count: tgCount, size, outputs: 1 });
+      }
+      if (timeLeft("trafgen full speed")) {
+        log(`trafgen A: as fast as trafgen can (no --rate)`);
+        for (let i = 0; i < Math.min(a.runs, 3); i++)
+          for (const relay of [mcr1, socat1]) await run("trafgen-full", "A", { path: "relay", relay, generator: "trafgen", rate: 0, count: q ? 300_000 : 2_000_000, size, outputs: 1 });
+      }
+    }
+
+    if (a.only.has("sweep")) {
+      // 150k is the loss150 point (the chart takes those runs too).
+      const rates = q ? [50_000, 300_000, 500_000] : [25_000, 50_000, 75_000, 100_000, 200_000, 250_000, 300_000, 400_000, 500_000];
+      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+        if (!timeLeft(`sweep ${s}`)) break;
+        log(`sweep ${s}: loss against offered rate (the chart)`);
+        for (const rate of rates) {
+          if (!timeLeft(`sweep ${s} ${rate}`)) break;
+          for (const relay of [mcr1, socat1]) await run("sweep", s, { path: "relay", relay, generator: "mcr", rate, count: Math.max(q ? 30_000 : 200_000, Math.round(rate * (q ? 0.3 : 2))), size, outputs: 1 }, genMax);
+        }
+      }
+    }
+
+    if (a.only.has("maxrate")) {
+      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+        await search("maxrate", s, { path: "relay", relay: mcr1, generator: "mcr", size, outputs: 1 }, 150_000);
+        await search("maxrate", s, { path: "relay", relay: socat1, generator: "mcr", size, outputs: 1 }, 25_000);
+      }
+    }
+
+    if (a.only.has("small")) {
+      await search("small", "A", { path: "relay", relay: mcr1, generator: "mcr", size: 64, outputs: 1 }, 150_000);
+      await search("small", "A", { path: "relay", relay: socat1, generator: "mcr", size: 64, outputs: 1 }, q ? 50_000 : 25_000);
+    }
+
+    if (a.only.has("fanout"))
+      for (const n of [4, 16]) {
+        if (q) {
+          if (!timeLeft(`fanout ${n}`)) break;
+          log(`fanout ${n}: 20,000 pps in, ${n} outputs`);
+          for (const relay of [mcr1, socat1]) await run(`fanout`, "A", { path: "relay", relay: { ...relay, outputs: n }, generator: "mcr", rate: 20_000, count: 10_000, size, outputs: n }, genMax);
+        } else {
+          await search("fanout", "A", { path: "relay", relay: { ...mcr1, outputs: n }, generator: "mcr", size, outputs: n }, n === 4 ? 50_000 : 20_000);
+          await search("fanout", "A", { path: "relay", relay: { ...socat1, outputs: n }, generator: "mcr", size, outputs: n }, 5_000);
+        }
+      }
+
+    if (a.only.has("workers")) {
+      // Two workers: the supervisor's own placement (worker 0 on CPU 0, worker 1 on CPU 1) and
+      // both confined to the relay's CPU. One flow goes to one worker (PACKET_FANOUT by flow hash).
+      const two: RelaySpec[] = [
+        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1 },
+        { kind: "mcr", workers: 2, cpus: RELAY_CPUS, outputs: 1 },
+      ];
+      if (timeLeft("workers")) {
+        log(`workers: 1 worker against 2 at 150,000 pps`);
+        for (let i = 0; i < Math.min(a.runs, 3); i++)
+          for (const relay of q ? two : [mcr1, ...two]) await run("workers", "A", { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
+      }
+      if (!q) for (const relay of two) await search("workers", "A", { path: "relay", relay, generator: "mcr", size, outputs: 1 }, 150_000);
+    }
+  } finally {
+    for (const { lab } of labs.values()) await lab.destroy();
+  }
+
+  res.meta.finishedAt = new Date().toISOString();
+  const stamp = res.meta.startedAt.replace(/[:.]/g, "-");
+  const file = join(q ? workDir : resultsDir, `${q ? "quick-" : ""}${stamp}.json`);
+  writeFileSync(file, JSON.stringify(res, null, 1) + "\n");
+  log(`results: ${file}`);
+  if (a.readme) writeOutputs(res, file);
+  else {
+    const md = renderReadme(res, file, "");
+    console.log("\n" + md.tables);
+  }
+  return 0;
+}
+
+function chartSeries(res: Results): ChartSeries[] {
+  const colors: Record<string, string> = { "mcr 1w": "#1f6feb", socat: "#d1242f" };
+  const out: ChartSeries[] = [];
+  for (const s of ["A", "B"]) {
+    for (const label of ["mcr 1w", "socat"]) {
+      const runs = res.runs.filter((r) => (r.experiment === "sweep" || r.experiment === "loss150") && r.spec.generator === "mcr" && r.scenario === s && r.label === label);
+      if (!runs.length) continue;
+      out.push({
+        name: `${label === "mcr 1w" ? "mcr" : "socat"}, scenario ${s}`,
+        color: colors[label]!,
+        dashed: s === "B",
+        // one point per offered rate: the median over its runs
+        points: [...new Set(runs.map((r) => r.spec.rate))].map((rate) => {
+          const at = runs.filter((r) => r.spec.rate === rate);
+          return {
+            offeredPps: agg(at.map((r) => r.gen.achievedPps))!.median,
+            lossPct: agg(at.map((r) => r.lossRatio))!.median * 100,
+            hollow: at.some((r) => r.flags.generatorLimited || r.flags.sinkLimited),
+          };
+        }),
+      });
+    }
+  }
+  return out;
+}
+
+function writeOutputs(res: Results, file: string): void {
+  const svgPath = join(ROOT, "bench", "loss-vs-rate.svg");
+  const series = chartSeries(res);
+  if (series.length) {
+    writeFileSync(svgPath, renderChart("Loss against offered rate: mcr and socat (1024-byte payloads)", series, `${res.meta.kernel}, ${res.meta.cpus} CPUs; generator and sink on CPU 0, relay on CPU 1; ${res.meta.startedAt.slice(0, 10)}`));
+    console.log(`chart: ${svgPath}`);
+  }
+  const readmePath = join(ROOT, "bench", "README.md");
+  let readme = "";
+  try {
+    readme = readFileSync(readmePath, "utf8");
+  } catch {
+    /* first run */
+  }
+  const md = renderReadme(res, file, readme);
+  writeFileSync(readmePath, md.readme);
+  console.log(`tables: ${readmePath}`);
+}
+
+// Ctrl-C and kill: tear the namespaces down synchronously, then leave.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+  process.on(sig, () => {
+    console.error(`bench: ${sig}: removing namespaces and processes`);
+    destroyAllSync();
+    process.exit(130);
+  });
+process.on("exit", () => destroyAllSync());
+
+try {
+  process.exitCode = await main();
+} catch (e) {
+  console.error("bench: failed:", e instanceof Error ? e.stack ?? e.message : e);
+  destroyAllSync();
+  process.exitCode = 1;
+}
