@@ -16,7 +16,8 @@ export class WorkerDriver {
 
   constructor(lab: Lab, role: string, interfaces: string[], extra: string[] = []) {
     const argv = [...mcrArgv(), "worker", "--cpu", "-1", ...interfaces.flatMap((i) => ["--interface", i]), "--ring-mb", "4", ...extra];
-    this.proc = lab.spawn(role, argv);
+    const proc = lab.spawn(role, argv);
+    this.proc = proc;
     const feed = lineReader<FromWorker>(
       (m) => {
         this.messages.push(m);
@@ -25,10 +26,10 @@ export class WorkerDriver {
       () => {},
     );
     void (async () => {
-      for await (const chunk of this.proc.stdout) feed(chunk);
+      for await (const chunk of proc.stdout) feed(chunk);
     })();
     void (async () => {
-      for await (const chunk of this.proc.stderr) this.stderr += new TextDecoder().decode(chunk);
+      for await (const chunk of proc.stderr) this.stderr += new TextDecoder().decode(chunk);
     })();
   }
 
