@@ -18,6 +18,13 @@ for t in shim/build/tests/*; do
 	esac
 done
 
+# Type-check the TypeScript and compile the C with every warning an error: one check.
+if make -s check >/dev/null 2>"$log"; then
+	c_pass=$((c_pass + 1))
+else
+	c_fail=$((c_fail + 1)); echo "FAIL: make check"; cat "$log"
+fi
+
 # One file at a time keeps namespaces and CPU use of one test from disturbing another's timing.
 timeout 3000 "$BUN" test --timeout 60000 --max-concurrency 1 test/ 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
