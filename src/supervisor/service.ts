@@ -148,6 +148,11 @@ export class Supervisor {
     });
   }
 
+  /** Where GET /metrics is served, when it is. */
+  get metricsUrl(): string | undefined {
+    return this.metrics?.url;
+  }
+
   /** Answers one control request (the server turns a throw into an error reply). */
   async handle(req: Request): Promise<unknown> {
     switch (req.cmd) {
