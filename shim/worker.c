@@ -179,6 +179,15 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
+	/* A ring no output uses any more (its interface went, or was re-created under a new index)
+	 * is closed. */
+	for (int i = 0; i < MCR_MAX_TX; i++) {
+		int used = 0;
+		for (uint32_t k = 0; k < t->n_outs && !used; k++)
+			used = t->outs[k].tx == i;
+		if (w->tx[i].fd >= 0 && !used)
+			mcr__tx_close(&w->tx[i]);
+	}
 	return 0;
 fail:
 	table_free(t, old);

@@ -6,7 +6,7 @@ import { lookupInterface } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, openRegion, readCounters, regionBytes, zeroSlot, type Region, type SlotMap } from "../stats/shared.ts";
 import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
-import { SlotAllocator, TableCompiler } from "./table.ts";
+import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../rules/types.ts";
 
 const BATCH_MAX = 256;
@@ -44,6 +44,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   );
   let slots: SlotMap = { rules: {}, outputs: {} };
   let rules: Rule[] = [];
+  let resolved = new Map<string, string>();
+  let lastErrors = "";
 
   const send = (m: FromWorker) => process.stdout.write(encode(m));
   const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
@@ -88,6 +90,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     const first = !haveTable;
     haveTable = true;
     const t = compiler.compile(rules, lookupInterface);
+    resolved = t.resolved;
     const errors = [...t.errors];
     try {
       dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
@@ -95,7 +98,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     } catch (e) {
       errors.push({ ruleId: 0, message: (e as Error).message });
     }
-    for (const err of errors) log.warn(`rule ${err.ruleId}: ${err.message}`);
+    // Said once, not at every recompile while an interface stays missing.
+    const said = JSON.stringify(errors);
+    if (said !== lastErrors) for (const err of errors) log.warn(`rule ${err.ruleId}: ${err.message}`);
+    lastErrors = said;
     if (first && reconcileInputs()) {
       // Compiled before the rings existed, the table named the interfaces already: no recompile.
       send({ type: "inputs", inputs: inputStates() });
@@ -154,11 +160,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     if (haveTable && (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS)) {
       lastHousekeeping = now;
       dp.ringStats();
-      if (reconcileInputs()) {
-        // A re-created interface has a new index: the table must name it.
-        applyRules(-1, rules);
-        send({ type: "inputs", inputs: inputStates() });
-      }
+      const inputsChanged = reconcileInputs();
+      // An interface the rules name appeared, went, was re-created (a new index) or got an
+      // address: the table must say so.
+      const stale = [...resolved].some(([name, was]) => resolution(lookupInterface(name)) !== was);
+      if (inputsChanged || stale) applyRules(-1, rules);
+      if (inputsChanged) send({ type: "inputs", inputs: inputStates() });
       if (interfacesSuspect && inputs.every((i) => i.slot < 0)) {
         // Nothing to poll: wait for the interfaces without spinning.
         setTimeout(tick, IDLE_WAIT_MS);

@@ -14,6 +14,13 @@ export interface CompiledTable {
   /** Slots in use: rule id -> slot, `${ruleId}:${index}` -> slot. */
   ruleSlots: Map<number, number>;
   outputSlots: Map<string, number>;
+  /** How each interface named by the rules resolved: `ifindex/address`, "" if missing. When any
+   * of these changes (an interface appears, is re-created, gets an address), compile again. */
+  resolved: Map<string, string>;
+}
+
+export function resolution(info: InterfaceInfo | undefined): string {
+  return info ? `${info.ifindex}/${info.ipv4 ?? ""}` : "";
 }
 
 export function ipv4ToNetworkU32(addr: string): number {
@@ -58,9 +65,15 @@ export class TableCompiler {
     const keepOutputs = new Map<string, number>();
     let nRules = 0;
     let nOutputs = 0;
+    const resolved = new Map<string, string>();
+    const look = (name: string) => {
+      const info = resolve(name);
+      resolved.set(name, resolution(info));
+      return info;
+    };
 
     for (const rule of rules) {
-      const input = resolve(rule.inputInterface);
+      const input = look(rule.inputInterface);
       if (!input) {
         errors.push({ ruleId: rule.id, message: `input interface ${rule.inputInterface} does not exist` });
         continue;
@@ -68,7 +81,7 @@ export class TableCompiler {
       const first = nOutputs;
       for (let i = 0; i < rule.outputs.length; i++) {
         const o = rule.outputs[i]!;
-        const oif = resolve(o.interface);
+        const oif = look(o.interface);
         if (!oif?.ipv4) {
           errors.push({ ruleId: rule.id, message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}` });
           continue;
@@ -109,7 +122,7 @@ export class TableCompiler {
     for (const [key, slot] of this.outputSlots) if (!keepOutputs.has(key)) this.outputAlloc.give(slot);
     this.ruleSlots = keepRules;
     this.outputSlots = keepOutputs;
-    return { rules: ruleBuf, nRules, outputs: outBuf, nOutputs, errors, ruleSlots: keepRules, outputSlots: keepOutputs };
+    return { rules: ruleBuf, nRules, outputs: outBuf, nOutputs, errors, ruleSlots: keepRules, outputSlots: keepOutputs, resolved };
   }
 
   private slot<K>(key: K, current: Map<K, number>, keep: Map<K, number>, alloc: SlotAllocator, kind: "rule" | "output") {
