@@ -37,11 +37,21 @@ fi
 pass=$(( ${pass:-0} + c_pass ))
 fail=$(( ${fail:-0} + c_fail ))
 
-left=$(ip netns list 2>/dev/null | grep -c '^mcrt-' || true)
+# Test namespaces are named mcrt-<pid of the test process>-...: one whose process is gone
+# outlived its test. (Those of a test run still going on elsewhere on the machine are not ours.)
+left=0
+for ns in $(ip netns list 2>/dev/null | awk '/^mcrt-/ {print $1}'); do
+	pid=${ns#mcrt-}
+	pid=${pid%%-*}
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "leftover namespace: $ns"
+		ip netns del "$ns"
+		left=$((left + 1))
+	fi
+done
 if [ "$left" -gt 0 ]; then
 	echo "FAIL: $left test namespaces outlived their tests"
 	fail=$((fail + 1))
-	ip netns list | awk '/^mcrt-/ {print $1}' | xargs -r -n1 ip netns del
 fi
 echo "$pass passed, $fail failed"
 [ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]
