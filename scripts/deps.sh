@@ -10,6 +10,8 @@ command -v socat >/dev/null || need+=(socat)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v taskset >/dev/null || need+=(util-linux)
+command -v sysctl >/dev/null || need+=(procps)
+command -v unshare >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
