@@ -2,10 +2,11 @@
 // fake workers (test/fixtures/fake-worker.ts, counting into the shared regions it hands them)
 // seen through GET /metrics, `mcr stats --json` (its schema) and `mcr stats --watch`.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call } from "../../src/control/client.ts";
+import type { McrError } from "../../src/errors.ts";
 import { journalLines, journalPriority, jsonLine, log, Repeats, underJournald } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { buildReport, emptyCounters, type StatsReport } from "../../src/stats/aggregate.ts";
@@ -132,6 +133,56 @@ test("parseListen: host:port, [v6]:port, a bare port or :port is loopback, a bar
   expect(parseListen("[::1]:9464")).toEqual({ hostname: "::1", port: 9464 });
   expect(parseListen("localhost")).toEqual({ hostname: "localhost", port: 9464 });
   for (const bad of ["", "1.2.3.4:0", "1.2.3.4:70000", "a b:1", "http://x:1"]) expect(() => parseListen(bad)).toThrow();
+});
+
+describe("command line", () => {
+  const run = async (args: string[]) => {
+    const p = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    return { code, stderr };
+  };
+  const sup = ["supervisor", "--interface", "lo", "--control-socket-path", join(dir, "never.sock"), "--state-file", join(dir, "never.json")];
+
+  test("a bad --log-format or --metrics-listen is a usage error (64), before anything starts", async () => {
+    let r = await run([...sup, "--log-format", "xml"]);
+    expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining('--log-format: unknown log format "xml" (use text or json)') });
+    r = await run([...sup, "--metrics-listen", "127.0.0.1:99999"]);
+    expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining("--metrics-listen: ") });
+    r = await run(["stats", "--interval", "soon", "--socket-path", join(dir, "never.sock")]);
+    expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining('--interval: "soon" is not a number of seconds') });
+  });
+
+  test("config: metrics_listen and log_format are checked like the flags (78 with the line)", async () => {
+    const path = fresh("bad.toml");
+    writeFileSync(path, 'interfaces = ["lo"]\nlog_format = "json"\nmetrics_listen = "0.0.0.0:0"\n');
+    const r = await run(["config", "check", path]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`${path}:3: metrics_listen: "0.0.0.0:0": the port must be 1 to 65535`);
+  });
+});
+
+test("a metrics port that is taken stops the start (69) and frees the control socket", async () => {
+  const squatter = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  try {
+    const socket = fresh("mcr.sock");
+    const e = await Supervisor.start({
+      interfaces: ["eth0"],
+      socketPath: socket,
+      stateFile: join(fresh("state"), "rules.json"),
+      workers: 1,
+      lookup,
+      joinGroups: false,
+      metricsListen: { hostname: "127.0.0.1", port: squatter.port! },
+      workerArgv: () => ["false"],
+    }).then(
+      (s) => (running.push(s), undefined),
+      (x) => x as McrError,
+    );
+    expect(e).toMatchObject({ exitCode: 69, message: expect.stringContaining(`--metrics-listen 127.0.0.1:${squatter.port}: cannot listen`) });
+    expect(existsSync(socket)).toBe(false);
+  } finally {
+    squatter.stop(true);
+  }
 });
 
 test("rates: differences over the time between two reports; a new rule counts from zero", () => {
