@@ -16,6 +16,12 @@ export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
 /** A run this long counts as healthy: the next failure restarts quickly again. */
 export const HEALTHY_RUN_MS = 30_000;
+/**
+ * So does a run that held a rule table (was forwarding) this long: a worker killed now and then
+ * (by an operator, the OOM killer, a rare bad packet) comes back in 100 ms each time, while one
+ * that dies as soon as it starts or gets its table still backs off to BACKOFF_MAX_MS.
+ */
+export const HEALTHY_FORWARDING_MS = 1000;
 
 /** The fd the child finds its counter region on (stdio[3]); its argv says --counters-fd 3. */
 export const COUNTERS_FD = 3;
@@ -52,6 +58,7 @@ export class WorkerSlot {
 
   private proc?: Subprocess<"pipe", "pipe", "inherit">;
   private startedAt = 0;
+  private forwardingSince = 0; // when this run first applied a table; 0 until it does
   private backoffMs = BACKOFF_MIN_MS;
   private restartTimer?: ReturnType<typeof setTimeout>;
   private stopping = false;
@@ -83,6 +90,7 @@ export class WorkerSlot {
     this.state = "starting";
     this.appliedVersion = 0;
     this.startedAt = Date.now();
+    this.forwardingSince = 0;
     let proc: Subprocess<"pipe", "pipe", "inherit">;
     try {
       const mem = this.newRegion?.();
@@ -224,6 +232,7 @@ export class WorkerSlot {
         // version -1: the worker re-applied the table by itself (an interface came back).
         if (typeof m.version !== "number" || m.version < this.appliedVersion) return;
         this.appliedVersion = m.version;
+        if (this.forwardingSince === 0) this.forwardingSince = Date.now();
         this.applyErrors = Array.isArray(m.errors) ? m.errors : [];
         for (const w of [...this.appliedWaiters]) if (w.version <= m.version) w.done("applied");
         this.events.applied?.(this);
@@ -278,7 +287,8 @@ export class WorkerSlot {
       this.state = "stopped";
       return;
     }
-    if (ranMs >= HEALTHY_RUN_MS) {
+    const forwardedMs = this.forwardingSince > 0 ? Date.now() - this.forwardingSince : 0;
+    if (ranMs >= HEALTHY_RUN_MS || forwardedMs >= HEALTHY_FORWARDING_MS) {
       this.backoffMs = BACKOFF_MIN_MS;
       this.repeats.reset("exit");
     }
