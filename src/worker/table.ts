@@ -76,6 +76,9 @@ export class TableCompiler {
       const input = look(rule.inputInterface);
       if (!input) {
         errors.push({ ruleId: rule.id, message: `input interface ${rule.inputInterface} does not exist` });
+        // The rule still exists: its counters keep their slots (and counts) until the interface is back.
+        this.hold(rule.id, this.ruleSlots, keepRules);
+        rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
         continue;
       }
       const first = nOutputs;
@@ -84,6 +87,7 @@ export class TableCompiler {
         const oif = look(o.interface);
         if (!oif?.ipv4) {
           errors.push({ ruleId: rule.id, message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}` });
+          this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs);
           continue;
         }
         const key = `${rule.id}:${i}`;
@@ -123,6 +127,12 @@ export class TableCompiler {
     this.ruleSlots = keepRules;
     this.outputSlots = keepOutputs;
     return { rules: ruleBuf, nRules, outputs: outBuf, nOutputs, errors, ruleSlots: keepRules, outputSlots: keepOutputs, resolved };
+  }
+
+  /** Keeps a slot the key already has (none is taken for it): its counts stay for when it is back. */
+  private hold<K>(key: K, current: Map<K, number>, keep: Map<K, number>): void {
+    const slot = current.get(key);
+    if (slot !== undefined) keep.set(key, slot);
   }
 
   private slot<K>(key: K, current: Map<K, number>, keep: Map<K, number>, alloc: SlotAllocator, kind: "rule" | "output") {
