@@ -109,6 +109,9 @@ export class TreeSampler {
     const all = allStats();
     for (const [k, v] of all) this.before.set(k, v);
     for (const pid of roots.length ? treeOf(roots, all) : []) this.track(pid, "relay", all.get(pid)?.comm);
+    // Kernel threads that do the traffic's own work, and this benchmark: CPU that is explained.
+    for (const st of all.values()) if (/^ksoftirqd\//.test(st.comm)) this.track(st.pid, "ksoftirqd", st.comm);
+    this.track(process.pid, "bench", "bench");
     this.take();
     this.timer = setInterval(() => this.take(), everyMs);
   }
@@ -130,7 +133,7 @@ export class TreeSampler {
     // Children of the generator and the sink (trafgen forks its sending process) join their group.
     for (const pid of [...this.pids]) {
       const g = this.group.get(pid)!;
-      if (g === "relay") continue;
+      if (g !== "gen" && g !== "sink") continue;
       for (const child of childrenOf(pid)) this.track(child, g, readStat(child)?.comm);
     }
     this.samples.push({ at: Date.now(), ticks: ticksOf(this.pids), cpus: readCpuTimes() });
@@ -197,6 +200,17 @@ export class TreeSampler {
     return out;
   }
 
+  /**
+   * CPU time on all CPUs that none of the tracked processes explains, as % of one core: the work
+   * of processes that came and went during the run (which otherLoad cannot see), interrupts, and
+   * noise. Computed as busy(all CPUs) - (relay + generator + sink + ksoftirqd + this benchmark).
+   */
+  unexplained(fromMs: number, toMs: number): number {
+    const busy = Object.values(this.cpus(fromMs, toMs)).reduce((a, c) => a + c.busy, 0);
+    const ours = ["relay", "gen", "sink", "ksoftirqd", "bench"].reduce((a, g) => a + this.tree(fromMs, toMs, g).percent, 0);
+    return round(busy - ours, 1);
+  }
+
   /** Seconds between the first and the last sample. */
   span(): number {
     return (this.samples[this.samples.length - 1]!.at - this.samples[0]!.at) / 1000;
@@ -244,22 +258,51 @@ export function otherLoad(
 }
 
 /**
- * Waits until processes other than ours (this benchmark's tree) use less than `maxPct` of a core
- * over a 300 ms window, for at most `maxWaitMs`. Returns how long it waited and the last reading.
+ * Waits until the machine is quiet before a run: over a 300 ms window, the CPUs together are busy
+ * less than `maxPct` of one core beyond this benchmark's own processes (nothing of a run is up
+ * between runs). Busy time from /proc/stat catches the short-lived processes of other people's
+ * tests, which a scan of /proc/PID misses. Waits at most `maxWaitMs`; returns the last reading.
  */
 export async function waitQuiet(maxPct: number, maxWaitMs: number): Promise<{ waitedMs: number; percent: number; top: string }> {
   const t0 = performance.now();
   for (;;) {
     const a = allStats();
+    const ca = readCpuTimes();
+    const w0 = performance.now();
     await Bun.sleep(300);
     const b = allStats();
+    const cb = readCpuTimes();
+    const secs = (performance.now() - w0) / 1000;
     const ours = new Set(treeOf([process.pid], b));
-    const o = otherLoad(a, b, ours, 0.3);
+    let busy = 0;
+    let total = 0;
+    for (const [cpu, y] of cb) {
+      const x = ca.get(cpu);
+      if (!x) continue;
+      busy += y.busy - x.busy;
+      total += y.busy - x.busy + (y.idle - x.idle);
+    }
+    let own = 0;
+    for (const pid of ours) {
+      const x = a.get(pid);
+      const y = b.get(pid);
+      if (x && y && x.startTime === y.startTime) own += y.ticks - x.ticks;
+    }
+    const ncpu = cb.size || 1;
+    const percent = round(total > 0 ? ((busy - own) / total) * 100 * ncpu : 0, 1);
     const waited = performance.now() - t0;
-    if (o.percent < maxPct || waited >= maxWaitMs)
-      return { waitedMs: Math.round(waited), percent: o.percent, top: o.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ") };
+    if (percent < maxPct || waited >= maxWaitMs) {
+      const o = otherLoad(a, b, ours, secs);
+      return { waitedMs: Math.round(waited), percent, top: o.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ") };
+    }
     await Bun.sleep(700);
   }
+}
+
+/** Processes created since `base` (/proc/stat "processes" counts every fork since boot). */
+export function forksSince(base: number): number {
+  const m = /^processes (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"));
+  return m ? Number(m[1]) - base : 0;
 }
 
 /** Packets dropped because a CPU's backlog queue was full (netdev_max_backlog), per CPU: /proc/net/softnet_stat column 2. */

@@ -10,7 +10,7 @@
 //     exceeds DISTURBED_PCT, or where the generator fell short, is repeated (up to `attempts`),
 //     and flagged if it stays so;
 //   - the sink's own socket drops: a sink that could not keep up makes the point "sink-limited".
-import { otherLoad, softnetDrops, treeOf, TreeSampler, waitQuiet } from "./cpu.ts";
+import { forksSince, otherLoad, softnetDrops, treeOf, TreeSampler, waitQuiet } from "./cpu.ts";
 import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, outputGroups, relayLabel, startRelay, type Placement, type Relay, type RelaySpec } from "./relays.ts";
 import { diffCounters, diffUdp, readUdpCounters, snapshotCounters, type IfCounters, type Lab, type Topology, type UdpCounters } from "./topology.ts";
 import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary, type SinkSummary } from "./traffic.ts";
@@ -19,6 +19,7 @@ export const GEN_CPU = 0;
 export const SINK_CPU = 0;
 export const RELAY_CPUS = "1";
 export const DISTURBED_PCT = 10; // % of a core used by other processes during a run
+export const UNEXPLAINED_PCT = Number(process.env.BENCH_UNEXPLAINED_PCT ?? 20); // see TreeSampler.unexplained
 export const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000);
 
 export interface RunSpec {
@@ -56,6 +57,8 @@ export interface RunResult {
   wallS: number; // the whole run: relay start to relay stop
   cpus: Record<string, { busy: number; softirq: number }>;
   otherLoad: { percent: number; top: { pid: number; comm: string; percent: number }[] };
+  unexplainedCpu: number; // % of a core busy on the CPUs but not in any process we know (see TreeSampler.unexplained)
+  forks: number; // processes created on the machine during the run (/proc/stat "processes")
   interfaces: Record<string, IfCounters>;
   udpSink: UdpCounters;
   udpRelay: UdpCounters;
@@ -132,6 +135,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const udpSink0 = readUdpCounters(sinkNs);
     const udpRelay0 = readUdpCounters(t.relay.ns);
     const softnet0 = softnetDrops();
+    const forks0 = forksSince(0);
     const sampler = new TreeSampler();
     sampler.start(relay ? relay.rootPids() : []);
     sampler.add("sink", sink.pid);
@@ -184,6 +188,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const ours = new Set(treeOf([process.pid], sampler.after));
     for (const p of sampler.treePids()) ours.add(p);
     const other = otherLoad(sampler.before, sampler.after, ours, Math.max(sampler.span(), 1e-3));
+    const unexplained = sampler.unexplained(from, to);
+    const forks = forksSince(forks0);
 
     const expected = gen.packets * groups.length;
     const delivered = spec.generator === "mcr" ? sinkSummary.unique : sinkSummary.datagrams;
@@ -214,11 +220,14 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const flags = {
       generatorLimited: !gen.reachedRate,
       sinkLimited: sinkDrops > 0,
-      disturbed: other.percent > DISTURBED_PCT,
+      disturbed: other.percent > DISTURBED_PCT || unexplained > UNEXPLAINED_PCT,
     };
     if (flags.generatorLimited) notes.push(`generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.packets} of ${spec.count} packets)`);
     if (flags.sinkLimited) notes.push(`the sink's socket dropped ${sinkDrops} (its own count: ${sinkSummary.socketDrops})`);
-    if (flags.disturbed) notes.push(`other processes used ${other.percent}% of a core: ${other.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ")}`);
+    if (flags.disturbed)
+      notes.push(
+        `other processes used ${other.percent}% of a core (${other.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ")}); ${unexplained}% of a core unexplained; ${forks} processes started during the run`,
+      );
     if (sinkSummary.integrityFailures > 0) notes.push(`${sinkSummary.integrityFailures} datagrams failed the payload check`);
 
     return {
@@ -242,6 +251,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       wallS: Math.round(performance.now() - began) / 1000,
       cpus: sampler.cpus(from, to),
       otherLoad: other,
+      unexplainedCpu: unexplained,
+      forks,
       interfaces: diffCounters(if0, if1),
       udpSink,
       udpRelay,

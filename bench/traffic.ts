@@ -18,6 +18,8 @@ export const GEN_NICE = Number(process.env.GEN_NICE ?? -10);
  * preempt the sink ~150,000 times a second, and the sink falls behind (measured: 28% of the
  * datagrams dropped in the sink's socket at 150k pps with CPU 0 only 65% busy). It runs at nice 0.
  */
+/** The sink's priority: see the README ("Traffic"). SINK_NICE in the environment overrides it. */
+export const SINK_NICE = Number(process.env.SINK_NICE ?? 0);
 export const TRAFGEN_NICE = Number(process.env.TRAFGEN_NICE ?? 0);
 
 export interface GenSummary {
@@ -112,7 +114,7 @@ export async function startSink(
   ];
   if (o.expectPerStream) argv.push("--expect", String(o.expectPerStream));
   if (o.countTotal) argv.push("--count", String(o.countTotal));
-  const p = lab.spawn(o.ns, argv, { cpu: o.cpu });
+  const p = lab.spawn(o.ns, argv, { cpu: o.cpu, nice: SINK_NICE });
   const killer = setTimeout(() => p.kill("SIGKILL"), (o.maxS + 10) * 1000);
   const done = collect(p).then(({ out, err, code }) => {
     clearTimeout(killer);
