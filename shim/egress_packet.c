@@ -6,32 +6,12 @@
  * datagram, skb building, neighbour output) and the per-datagram submission. */
 #include <errno.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <net/if.h>
 #include <net/if_arp.h>
 #include <linux/if_ether.h>
 #include <stdlib.h>
 #include "internal.h"
-
-#define TX_MIN_BYTES (1u << 20)
-
-static int if_facts(int fd, int ifindex, uint8_t mac[6], uint32_t *mtu)
-{
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_ifindex = ifindex;
-	if (ioctl(fd, SIOCGIFNAME, &ifr) < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
-		return -errno;
-	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		return -EPFNOSUPPORT; /* no Ethernet header to build: the UDP path serves it */
-	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
-		return -errno;
-	*mtu = (uint32_t)ifr.ifr_mtu;
-	return 0;
-}
 
 int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 {
@@ -42,45 +22,28 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 	t->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (t->fd < 0)
 		return -errno;
-	err = if_facts(t->fd, ifindex, t->mac, &t->mtu);
+	struct mcr_if_facts facts;
+	err = mcr__if_facts(t->fd, ifindex, &facts);
 	if (err < 0)
 		goto fail;
-	t->frame_size = 2048;
-	while (t->frame_size < t->mtu + 14 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
-		t->frame_size <<= 1;
+	if (facts.arptype != ARPHRD_ETHER) {
+		err = -EPFNOSUPPORT; /* no Ethernet header to build: the UDP path serves it */
+		goto fail;
+	}
+	memcpy(t->mac, facts.mac, 6);
+	t->mtu = facts.mtu;
 	if (setsockopt(t->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0 ||
 	    /* A frame the kernel finds malformed is skipped, not a stop for the whole ring. */
 	    setsockopt(t->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) < 0)
 		goto fail_errno;
-	uint32_t block = t->frame_size > (1u << 16) ? t->frame_size : (1u << 16);
-	err = -ENOMEM;
-	for (uint32_t bytes = ring_bytes; bytes >= TX_MIN_BYTES && bytes >= block; bytes /= 2) {
-		struct tpacket_req req = {
-			.tp_block_size = block,
-			.tp_block_nr = bytes / block,
-			.tp_frame_size = t->frame_size,
-			.tp_frame_nr = (bytes / block) * (block / t->frame_size),
-		};
-		if (setsockopt(t->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0) {
-			err = -errno;
-			if (errno == ENOMEM)
-				continue;
-			goto fail;
-		}
-		size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
-		void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, t->fd, 0);
-		if (map == MAP_FAILED) {
-			err = -errno;
-			goto fail;
-		}
-		t->map = map;
-		t->map_len = len;
-		t->frame_nr = req.tp_frame_nr;
-		err = 0;
-		break;
-	}
+	struct mcr_ring ring;
+	err = mcr__ring_map(t->fd, PACKET_TX_RING, mcr__frame_size(t->mtu), ring_bytes, &ring);
 	if (err < 0)
 		goto fail;
+	t->map = ring.map;
+	t->map_len = ring.map_len;
+	t->frame_size = ring.frame_size;
+	t->frame_nr = ring.frame_nr;
 	t->pend_slot = calloc(t->frame_nr, sizeof(*t->pend_slot));
 	t->pend_len = calloc(t->frame_nr, sizeof(*t->pend_len));
 	if (!t->pend_slot || !t->pend_len) {

@@ -7,8 +7,6 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/ioctl.h>
-#include <net/if.h>
 #include <linux/if_ether.h>
 #include "internal.h"
 
@@ -20,66 +18,6 @@
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
 
-#define MIN_RING_BYTES (1u << 20)
-#define BLOCK_BYTES (1u << 16)
-
-static int if_mtu(int fd, int ifindex)
-{
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_ifindex = ifindex;
-	if (ioctl(fd, SIOCGIFNAME, &ifr) < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
-		return -errno;
-	return ifr.ifr_mtu;
-}
-
-/* Smallest power of two that holds the V2 header, the link header, one tag and an MTU. */
-static uint32_t frame_size_for(int mtu)
-{
-	uint32_t need = (uint32_t)mtu + 14 + 4 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) +
-			TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 32;
-	uint32_t size = 2048;
-	while (size < need)
-		size <<= 1;
-	return size;
-}
-
-static int setup_ring(struct mcr_rx *rx, uint32_t ring_bytes)
-{
-	uint32_t block = rx->frame_size > BLOCK_BYTES ? rx->frame_size : BLOCK_BYTES;
-	/* Shrink and retry: a host short of memory gets a smaller ring rather than no relay. */
-	for (uint32_t bytes = ring_bytes; bytes >= MIN_RING_BYTES && bytes >= block; bytes /= 2) {
-		struct tpacket_req req = {
-			.tp_block_size = block,
-			.tp_block_nr = bytes / block,
-			.tp_frame_size = rx->frame_size,
-			.tp_frame_nr = (bytes / block) * (block / rx->frame_size),
-		};
-		if (setsockopt(rx->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0) {
-			if (errno == ENOMEM)
-				continue;
-			return -errno;
-		}
-		size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
-		void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, rx->fd, 0);
-		if (map == MAP_FAILED) {
-			int err = -errno;
-			struct tpacket_req none = { 0 };
-			setsockopt(rx->fd, SOL_PACKET, PACKET_RX_RING, &none, sizeof(none));
-			if (err == -ENOMEM || err == -EAGAIN)
-				continue;
-			return err;
-		}
-		rx->map = map;
-		rx->map_len = len;
-		rx->frame_nr = req.tp_frame_nr;
-		return 0;
-	}
-	return -ENOMEM;
-}
-
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes)
 {
 	int one = 1, ver = TPACKET_V2, err;
@@ -90,18 +28,23 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	rx->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (rx->fd < 0)
 		return -errno;
-	err = if_mtu(rx->fd, ifindex);
+	struct mcr_if_facts facts;
+	err = mcr__if_facts(rx->fd, ifindex, &facts);
 	if (err < 0)
 		goto fail;
-	rx->frame_size = frame_size_for(err);
+	rx->frame_size = mcr__frame_size(facts.mtu);
 	if (setsockopt(rx->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0)
 		goto fail_errno;
 	/* Our own egress on this interface must not come back in. */
 	if (setsockopt(rx->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		goto fail_errno;
-	err = setup_ring(rx, ring_bytes);
+	struct mcr_ring ring;
+	err = mcr__ring_map(rx->fd, PACKET_RX_RING, rx->frame_size, ring_bytes, &ring);
 	if (err < 0)
 		goto fail;
+	rx->map = ring.map;
+	rx->map_len = ring.map_len;
+	rx->frame_nr = ring.frame_nr;
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_ALL),

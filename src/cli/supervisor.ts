@@ -1,5 +1,6 @@
 // mcr supervisor: the daemon. Workers on the CPUs, the control socket, the rule table on disk.
 import { defineCommand } from "citty";
+import { repeated } from "../tools/args.ts";
 import { readFileSync } from "node:fs";
 import { DEFAULT_SOCKET_PATH } from "../control/protocol.ts";
 import { EX, McrError } from "../errors.ts";
@@ -29,7 +30,7 @@ export default defineCommand({
     // The command line wins over the config file, which wins over the defaults.
     const { loadConfig } = await import("../config/load.ts");
     // citty keeps only the last of a repeated option: read them all from the command line.
-    const cliInterfaces = [...new Set(repeated(rawArgs, "--interface"))];
+    const cliInterfaces = [...new Set(repeated(rawArgs, "interface"))];
     for (const i of cliInterfaces)
       if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i)) throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
     const config = args.config === undefined ? undefined : loadConfig(args.config, cliInterfaces.length > 0 ? { interfaces: cliInterfaces } : {});
@@ -90,16 +91,6 @@ export default defineCommand({
     process.exit(EX.OK);
   },
 });
-
-export function repeated(argv: readonly string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === flag && i + 1 < argv.length) out.push(argv[++i]!);
-    else if (a.startsWith(flag + "=")) out.push(a.slice(flag.length + 1));
-  }
-  return out;
-}
 
 function int(text: string, flag: string, min: number, max: number): number {
   if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max)

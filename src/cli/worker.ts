@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { runWorker } from "../worker/run.ts";
 import { EX, McrError } from "../errors.ts";
+import { repeated } from "../tools/args.ts";
 
 // Hidden: the supervisor starts one per core. Not for operators.
 export default defineCommand({
@@ -12,7 +13,7 @@ export default defineCommand({
     "ring-mb": { type: "string", default: "64", description: "receive ring size per interface, MiB" },
     "counters-fd": { type: "string", default: "-1", description: "inherited memfd with the counter region" },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(String);
     const int = (v: string, name: string) => {
       const n = Number(v);
@@ -20,7 +21,7 @@ export default defineCommand({
       return n;
     };
     // citty keeps only the last of a repeated option in args: read them all from argv.
-    const ifaces = repeated(process.argv, "--interface");
+    const ifaces = repeated(rawArgs, "interface");
     process.exitCode = await runWorker({
       cpu: int(args.cpu, "cpu"),
       interfaces: ifaces.length > 0 ? ifaces : list(args.interface),
@@ -30,13 +31,3 @@ export default defineCommand({
     });
   },
 });
-
-export function repeated(argv: string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === flag && i + 1 < argv.length) out.push(argv[++i]!);
-    else if (a.startsWith(flag + "=")) out.push(a.slice(flag.length + 1));
-  }
-  return out;
-}

@@ -1,0 +1,71 @@
+/* What the receive and transmit rings share: the interface's facts, the frame size for its MTU,
+ * and a TPACKET_V2 ring set up and mapped with shrink-and-retry. */
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include "internal.h"
+
+#define MIN_RING_BYTES (1u << 20)
+#define BLOCK_BYTES (1u << 16)
+
+int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = ifindex;
+	if (ioctl(fd, SIOCGIFNAME, &ifr) < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		return -errno;
+	out->arptype = ifr.ifr_hwaddr.sa_family;
+	memcpy(out->mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		return -errno;
+	out->mtu = (uint32_t)ifr.ifr_mtu;
+	return 0;
+}
+
+/* Smallest power of two that holds the V2 header, the link header, one tag and an MTU. */
+uint32_t mcr__frame_size(uint32_t mtu)
+{
+	uint32_t need = mtu + 14 + 4 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 32;
+	uint32_t size = 2048;
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
+int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r)
+{
+	uint32_t block = frame_size > BLOCK_BYTES ? frame_size : BLOCK_BYTES;
+	/* Shrink and retry: a host short of memory gets a smaller ring rather than no relay. */
+	for (; bytes >= MIN_RING_BYTES && bytes >= block; bytes /= 2) {
+		struct tpacket_req req = {
+			.tp_block_size = block,
+			.tp_block_nr = bytes / block,
+			.tp_frame_size = frame_size,
+			.tp_frame_nr = (bytes / block) * (block / frame_size),
+		};
+		if (setsockopt(fd, SOL_PACKET, which, &req, sizeof(req)) < 0) {
+			if (errno == ENOMEM)
+				continue;
+			return -errno;
+		}
+		size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
+		void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+		if (map == MAP_FAILED) {
+			int err = -errno;
+			struct tpacket_req none = { 0 };
+			setsockopt(fd, SOL_PACKET, which, &none, sizeof(none));
+			if (err == -ENOMEM || err == -EAGAIN)
+				continue;
+			return err;
+		}
+		r->map = map;
+		r->map_len = len;
+		r->frame_size = frame_size;
+		r->frame_nr = req.tp_frame_nr;
+		return 0;
+	}
+	return -ENOMEM;
+}
