@@ -52,9 +52,15 @@ export class Memberships {
   }
 
   private async reconcile(): Promise<void> {
+    // One lookup per interface and pass (each is a netlink dump), not one per group.
+    const seen = new Map<string, ReturnType<LookupInterface>>();
+    const lookup = (iface: string) => {
+      if (!seen.has(iface)) seen.set(iface, this.lookup(iface));
+      return seen.get(iface);
+    };
     for (const [k, j] of this.joined) {
       const [iface] = k.split("|") as [string];
-      const info = this.lookup(iface);
+      const info = lookup(iface);
       const stale = !info || info.ifindex !== j.ifindex || info.ipv4 !== j.address;
       if (!this.wanted.has(k) || stale) this.leave(k, j, stale);
     }
