@@ -49,8 +49,8 @@ export function keyLine(text: string, key: string | undefined, table?: { name: s
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** The 1-based line of the first `[name]` or `[[name]]` header, if any. */
+/** The 1-based line of the first `[name]`, `[[name]]` or `[name.sub]` header, if any. */
 export function headerLine(text: string, name: string): number | undefined {
-  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*\\[\\[?\\s*${escape(name)}\\s*\\]`).test(l));
+  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*\\[\\[?\\s*${escape(name)}\\s*[\\].]`).test(l));
   return i < 0 ? undefined : i + 1;
 }

@@ -82,7 +82,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     throw new ConfigError(path, syntaxErrorLine(text, (t) => Bun.TOML.parse(t)), `TOML syntax: ${message}`);
   }
   const top = (key: string, message: string): never => {
-    throw new ConfigError(path, keyLine(text, key), `${key}: ${message}`, key);
+    throw new ConfigError(path, keyLine(text, key) ?? headerLine(text, key), `${key}: ${message}`, key);
   };
   for (const [k, v] of Object.entries(doc)) {
     if (k === "rule") continue;
