@@ -158,5 +158,5 @@ function checkIfName(x: unknown, field: string, label = ""): string {
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const kind = (x: unknown) => (x === null ? "null" : Array.isArray(x) ? "a list" : typeof x === "object" ? "an object" : `a ${typeof x}`);
+const kind = (x: unknown) => (x === undefined ? "nothing" : x === null ? "null" : Array.isArray(x) ? "a list" : typeof x === "object" ? "an object" : `a ${typeof x}`);
 const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : typeof x === "number" ? String(x) : kind(x));
