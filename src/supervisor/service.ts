@@ -155,6 +155,12 @@ export class Supervisor {
 
   /** Answers one control request (the server turns a throw into an error reply). */
   async handle(req: Request): Promise<unknown> {
+    // An argument a command does not take is refused, not ignored: {"id": 3, "dryRun": true} from
+    // a newer client must not remove rule 3. (rule.add's arguments are checked whole by checkSpec.)
+    const takes = COMMAND_ARGS[req.cmd];
+    if (takes)
+      for (const k of Object.keys(req.args ?? {}))
+        if (!takes.includes(k)) throw controlError("bad_request", `unknown argument "${k.slice(0, 64)}" (${req.cmd} takes ${takes.join(", ") || "none"})`, k);
     switch (req.cmd) {
       case "rule.add":
         return this.add(req.args as Commands["rule.add"]["args"]);
@@ -347,6 +353,9 @@ export class Supervisor {
     if (held !== undefined) this.log.warn(held > 0 ? `${message} (and ${held} more like it in the last minute)` : message);
   }
 }
+
+/** The arguments of the commands whose handlers do not check them all. */
+const COMMAND_ARGS: Partial<Record<Request["cmd"], readonly string[]>> = { "rule.remove": ["id"], "rule.list": [], stats: [], status: [] };
 
 export const describeRule = (r: Rule) => `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
 
