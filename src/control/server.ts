@@ -32,8 +32,18 @@ export interface ControlServer {
 interface Conn {
   framer: LineFramer;
   outbox: Uint8Array[]; // bytes the kernel did not take yet: written on drain
+  queued: number; // their total
+  paused: boolean; // not reading requests until the client reads its replies
   closed: boolean;
 }
+
+/**
+ * Replies waiting for a client that does not read them: past this, its requests are not read
+ * either (backpressure) until it has read them. Without it, a client that pipelines small
+ * requests for large replies (rule.list, stats) and never reads made the supervisor hold them
+ * all: 100,000 rule.list requests (3 MB) grew it by 830 MB.
+ */
+const OUTBOX_HIGH = 1 << 20;
 
 const ERROR_CODES = new Set<string>([
   "bad_request",
@@ -60,7 +70,7 @@ export async function startControlServer(path: string, handler: Handler, opts: {
       unix: path,
       socket: {
         open(s) {
-          s.data = { outbox: [], closed: false, framer: undefined as never };
+          s.data = { outbox: [], queued: 0, paused: false, closed: false, framer: undefined as never };
           s.data.framer = new LineFramer(
             MAX_MESSAGE_BYTES,
             (line) => void serve(s, line, handler),
@@ -130,8 +140,14 @@ export function toErrorBody(e: unknown, req?: Request): ErrorBody {
 
 function send(s: Socket<Conn>, msg: Response): void {
   if (s.data.closed) return;
-  s.data.outbox.push(Buffer.from(encodeLine(msg)));
+  const bytes = Buffer.from(encodeLine(msg));
+  s.data.outbox.push(bytes);
+  s.data.queued += bytes.length;
   flush(s);
+  if (!s.data.paused && !s.data.closed && s.data.queued > OUTBOX_HIGH) {
+    s.data.paused = true;
+    s.pause();
+  }
 }
 
 function flush(s: Socket<Conn>): void {
@@ -143,11 +159,16 @@ function flush(s: Socket<Conn>): void {
       s.data.closed = true;
       return;
     }
+    s.data.queued -= n;
     if (n < head.length) {
       box[0] = head.subarray(n);
       return; // the kernel's buffer is full: drain() calls again
     }
     box.shift();
+  }
+  if (s.data.paused && s.data.queued <= OUTBOX_HIGH / 2 && !s.data.closed) {
+    s.data.paused = false;
+    s.resume();
   }
 }
 
