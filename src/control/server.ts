@@ -33,16 +33,22 @@ interface Conn {
   framer: LineFramer;
   outbox: Uint8Array[]; // bytes the kernel did not take yet: written on drain
   queued: number; // their total
-  paused: boolean; // not reading requests until the client reads its replies
+  inFlight: number; // requests being handled
+  held: string[]; // requests read but not yet handled (too many in flight, or replies unread)
+  paused: boolean; // the socket is not read until the held requests and unread replies are few
+  handler: Handler;
   closed: boolean;
 }
 
-/**
- * Replies waiting for a client that does not read them: past this, its requests are not read
- * either (backpressure) until it has read them. Without it, a client that pipelines small
- * requests for large replies (rule.list, stats) and never reads made the supervisor hold them
- * all: 100,000 rule.list requests (3 MB) grew it by 830 MB.
+/*
+ * Backpressure, so that one client cannot make the supervisor hold an unbounded backlog: at most
+ * MAX_IN_FLIGHT requests of a connection are handled at once (a pipelined burst of `stats` would
+ * otherwise ask every worker thousands of times), and past OUTBOX_HIGH bytes of replies the client
+ * has not read, its requests wait. While requests wait, the socket is not read. Without this, a
+ * client that pipelined 100,000 rule.list requests (3 MB) and read nothing grew the supervisor by
+ * 830 MB.
  */
+const MAX_IN_FLIGHT = 64;
 const OUTBOX_HIGH = 1 << 20;
 
 const ERROR_CODES = new Set<string>([
@@ -70,10 +76,13 @@ export async function startControlServer(path: string, handler: Handler, opts: {
       unix: path,
       socket: {
         open(s) {
-          s.data = { outbox: [], queued: 0, paused: false, closed: false, framer: undefined as never };
+          s.data = { outbox: [], queued: 0, inFlight: 0, held: [], paused: false, handler, closed: false, framer: undefined as never };
           s.data.framer = new LineFramer(
             MAX_MESSAGE_BYTES,
-            (line) => void serve(s, line, handler),
+            (line) => {
+              s.data.held.push(line);
+              pump(s);
+            },
             () => send(s, errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` })),
           );
         },
@@ -116,6 +125,24 @@ export async function startControlServer(path: string, handler: Handler, opts: {
   };
 }
 
+/** Handles held requests while the limits allow; pauses or resumes reading the socket. */
+function pump(s: Socket<Conn>): void {
+  const c = s.data;
+  if (c.closed) return;
+  while (c.held.length > 0 && c.inFlight < MAX_IN_FLIGHT && c.queued <= OUTBOX_HIGH) {
+    c.inFlight++;
+    void serve(s, c.held.shift()!, c.handler).finally(() => {
+      c.inFlight--;
+      pump(s);
+    });
+  }
+  const wait = c.held.length > 0 || c.queued > OUTBOX_HIGH;
+  if (wait && !c.paused) s.pause();
+  else if (!wait && c.paused && c.queued <= OUTBOX_HIGH / 2) s.resume();
+  else return;
+  c.paused = wait;
+}
+
 async function serve(s: Socket<Conn>, line: string, handler: Handler): Promise<void> {
   let req: Request;
   try {
@@ -144,10 +171,6 @@ function send(s: Socket<Conn>, msg: Response): void {
   s.data.outbox.push(bytes);
   s.data.queued += bytes.length;
   flush(s);
-  if (!s.data.paused && !s.data.closed && s.data.queued > OUTBOX_HIGH) {
-    s.data.paused = true;
-    s.pause();
-  }
 }
 
 function flush(s: Socket<Conn>): void {
@@ -166,10 +189,7 @@ function flush(s: Socket<Conn>): void {
     }
     box.shift();
   }
-  if (s.data.paused && s.data.queued <= OUTBOX_HIGH / 2 && !s.data.closed) {
-    s.data.paused = false;
-    s.resume();
-  }
+  pump(s); // replies drained: held requests may go on
 }
 
 /**
