@@ -72,6 +72,9 @@ export default defineCommand({
     const { notifySystemd } = await import("../native/shim.ts");
     const { Supervisor } = await import("../supervisor/service.ts");
     const slog = log.withTag("supervisor");
+    const { RUNTIME_ENV } = await import("../supervisor/spawn.ts");
+    for (const k of RUNTIME_ENV)
+      if (process.env[k]) slog.warn(`${k} is set: Bun applied it to this process before mcr started (the workers start without it); unset it`);
     for (const i of interfaces) if (!lookupInterface(i)) slog.warn(`${i} does not exist (yet): its workers wait for it`);
 
     const sup = await Supervisor.start({

@@ -11,6 +11,7 @@ import { Repeats } from "../log.ts";
 import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
 import type { WorkerCounters } from "../stats/types.ts";
 import { encode, lineReader, type FromWorker, type InputState, type ToWorker } from "../worker/protocol.ts";
+import { workerEnv } from "./spawn.ts";
 
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
@@ -96,11 +97,12 @@ export class WorkerSlot {
       const mem = this.newRegion?.();
       this.run = mem ? { region: mem.region, fd: mem.fd, slots: { rules: {}, outputs: {} } } : undefined;
       // env given explicitly: Bun.spawn would otherwise pass the environment as it was at start,
-      // without MCR_LOG_LEVEL that --log-level set since. Bun closes every other fd in the child.
+      // without MCR_LOG_LEVEL that --log-level set since; and without Bun's own variables, which
+      // would run other code in the worker. Bun closes every other fd in the child.
       proc = Bun.spawn({
         cmd: [...this.argv],
         stdio: ["pipe", "pipe", "inherit", ...(mem ? [mem.fd] : [])],
-        env: { ...process.env },
+        env: workerEnv(),
       }) as Subprocess<"pipe", "pipe", "inherit">;
     } catch (e) {
       this.log.error(`worker ${this.index}: cannot start ${this.argv[0]}: ${(e as Error).message}`);
