@@ -246,7 +246,8 @@ export class WorkerSlot {
       case "inputs":
         if (!Array.isArray(m.inputs)) return;
         this.inputs = m.inputs;
-        this.log.info(`worker ${this.index}:${this.describeInputs()}`);
+        // An input that cannot receive (EPERM without CAP_NET_RAW, an interface gone) is a warning.
+        (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(`worker ${this.index}:${this.describeInputs()}`);
         return;
       default:
         this.noise("unknown", `unknown message ${JSON.stringify(m).slice(0, 200)}`);
