@@ -34,9 +34,13 @@ $(SHIM_SO): $(SHIM_SRC) $(SHIM_HDR) shim/mcr_shim.map
 
 build: dist/mcr
 
+# --disallow-code-generation-from-strings=strict: a compiled binary still reads BUN_OPTIONS from
+# its environment, and with this flag Bun refuses --preload/--import/--require there (it exits
+# before running them) and any debugger (BUN_INSPECT); BUN_OPTIONS cannot lower the level.
 dist/mcr: $(SHIM_SO) $(TS_SRC) node_modules/.installed
 	@mkdir -p dist
 	$(BUN) build --compile --no-compile-autoload-bunfig --no-compile-autoload-dotenv \
+		--compile-exec-argv=--disallow-code-generation-from-strings=strict \
 		--outfile dist/mcr src/main.ts
 
 # The shim's own tests: one program per object, exit 0 pass / 1 fail / 77 skip.
