@@ -39,7 +39,7 @@ export function rssKb(pid: number): number {
 
 /** A field of /proc/PID/status, e.g. CapEff. */
 export function procStatus(pid: number, field: string): string {
-  const m = new RegExp(`^${field}:\\s+(.*)$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  const m = new RegExp(`^${field}:[ \\t]*(.*)$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   if (!m) throw new Error(`no ${field} for pid ${pid}`);
   return m[1]!.trim();
 }
