@@ -7,7 +7,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DIST } from "../helpers/mcr.ts";
+import { DIST, ROOT } from "../helpers/mcr.ts";
 import { chainLab, sh, sweepStale, type Lab } from "../helpers/netns.ts";
 import { ctl, gen, procStatus, sink, until } from "./faults-lib.ts";
 
@@ -29,20 +29,36 @@ afterEach(async () => {
 });
 
 /** A directory only nobody can write: the socket and the state file live there. */
-function nobodysDir(): string {
-  const d = mkdtempSync("/tmp/mcrt-priv-");
+function nobodysDir(base = "/tmp"): string {
+  const d = mkdtempSync(`${base}/mcrt-priv-`);
   chownSync(d, NOBODY, NOBODY);
   chmodSync(d, 0o700);
   return d;
 }
 
+/**
+ * What packaging/systemd/mcr.service does to the file system, as far as mount(8) can show it:
+ * ProtectSystem=strict (a read-only /, the state directory bound writable), PrivateTmp (and
+ * noexec), ProtectHome, ProcSubset=pid with ProtectProc=invisible. A shell line run in a mount
+ * namespace of its own (unshare -m) before the supervisor is exec'd.
+ */
+const sandbox = (writable: string) =>
+  [
+    `mount --bind ${writable} ${writable}`,
+    "mount --bind / /",
+    "mount -o remount,bind,ro /",
+    "mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp",
+    "mount -t tmpfs -o nosuid,nodev tmpfs /home",
+    "mount -t tmpfs -o nosuid,nodev tmpfs /root",
+    "mount -t proc -o subset=pid,hidepid=invisible proc /proc",
+  ].join(" && ");
+
 /** `mcr supervisor` in the relay namespace as nobody, holding `caps` (setpriv names) and nothing else. */
-function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, string> = {}) {
+function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, string> = {}, sandboxed = false) {
   const list = caps.map((c) => `+${c}`).join(",");
-  const p = l.spawn(
-    "relay",
-    [
+  const setpriv = [
       "setpriv",
+      ...(sandboxed ? ["--no-new-privs"] : []),
       "--reuid=nobody",
       "--regid=nogroup",
       "--clear-groups",
@@ -64,9 +80,8 @@ function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, st
       "8",
       "--workers",
       "2",
-    ],
-    env,
-  );
+  ];
+  const p = l.spawn("relay", sandboxed ? ["unshare", "-m", "--propagation", "private", "sh", "-c", `${sandbox(d)} && exec "$@"`, "sh", ...setpriv] : setpriv, env);
   let stderr = "";
   void (async () => {
     for await (const c of p.stderr) stderr += new TextDecoder().decode(c);
@@ -158,6 +173,52 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     expect(views.every((v) => v.restarts === 0)).toBe(true);
     console.log(`CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`);
   }, 60_000);
+
+  test("under the unit's sandbox (read-only /, private noexec /tmp, /proc with processes only, NoNewPrivileges): forwards", async () => {
+    lab = chainLab();
+    dir = nobodysDir("/var/tmp"); // /tmp is replaced by the sandbox's own
+    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {}, true);
+    await sup.ready();
+    const s = await forward(lab, sup.socket);
+    const st = await ctl(sup.socket, "status");
+    for (const pid of [st.pid, ...st.workers.map((w) => w.pid!)]) {
+      expect(statusOf(pid).noNewPrivs).toBe("1");
+      expect(statusOf(pid).eff).toBe(mask(CAP_NET_RAW, CAP_NET_ADMIN));
+    }
+    // The sandbox is real: the supervisor's view of / is read-only and its /proc shows no other process.
+    const mountinfo = readFileSync(`/proc/${st.pid}/mountinfo`, "utf8").split("\n");
+    expect(mountinfo.some((l) => / \/ \/ ro,/.test(l))).toBe(true);
+    expect(mountinfo.some((l) => / \/proc .*subset=pid/.test(l))).toBe(true);
+    expect(s.unique).toBe(10_000);
+    expect(s.lost).toBe(0);
+    console.log(`sandboxed as nobody: ${s.unique} of 10000 forwarded, lost ${s.lost}`);
+  }, 60_000);
+
+  test("packaging/systemd/mcr.service: notify, user mcr, two capabilities, no MemoryDenyWriteExecute, and systemd accepts it", () => {
+    const unit = readFileSync(join(ROOT, "packaging/systemd/mcr.service"), "utf8");
+    const set = (k: string) => unit.split("\n").filter((l) => l.startsWith(`${k}=`)).map((l) => l.slice(k.length + 1));
+    expect(set("Type")).toEqual(["notify"]);
+    expect(set("User")).toEqual(["mcr"]);
+    expect(set("AmbientCapabilities")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
+    expect(set("CapabilityBoundingSet")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
+    expect(set("RuntimeDirectory")).toEqual(["mcr"]);
+    expect(set("StateDirectory")).toEqual(["mcr"]);
+    expect(set("ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
+    expect(set("NoNewPrivileges")).toEqual(["yes"]);
+    expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
+    expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
+    if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;
+    // ExecStart must exist for verify: point it at this build.
+    const d = mkdtempSync("/tmp/mcrt-unit-");
+    try {
+      writeFileSync(join(d, "mcr.service"), unit.replace(/^ExecStart=\S+/m, `ExecStart=${DIST}`));
+      const r = sh(["systemd-analyze", "verify", join(d, "mcr.service")]);
+      expect(r.stderr.trim()).toBe("");
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 
   test("BUN_OPTIONS and the other Bun runtime variables never reach a worker", async () => {
     lab = chainLab();
