@@ -214,7 +214,8 @@ describe.skipIf(!root)("faults under traffic", () => {
     lab.addr("gen", "veth0", "10.0.0.1/24");
     lab.addr("relay", "veth1", "10.0.0.2/24");
     must(["ip", "-n", lab.ns("gen"), "route", "add", "224.0.0.0/4", "dev", "veth0"]);
-    const upMs = await until(async () => (await ctl(sup.socket, "rule.list")).workers.every((w) => w.inputs[0]?.state === "up"), 3000, "inputs up again");
+    await until(async () => (await ctl(sup.socket, "rule.list")).workers.every((w) => w.inputs[0]?.state === "up"), 3000, "inputs up again");
+    const upMs = performance.now() - t0;
     const second = await gen(lab, { dest: IN, rate: RATE, count: COUNT }).result;
     await Bun.sleep(300);
     rx.proc.kill("SIGINT");
@@ -241,7 +242,7 @@ describe.skipIf(!root)("faults under traffic", () => {
     const { lab, sup, id } = await relay(1);
     // A table of some size: every change recompiles all of it in the worker, which reads no ring meanwhile.
     for (let i = 0; i < 200; i++)
-      await ctl(sup.socket, "rule.add", { inputGroup: `239.3.0.${i}`, inputPort: 7000, outputs: [{ group: "239.9.9.6", port: 5096, interface: "veth3" }] });
+      await ctl(sup.socket, "rule.add", { inputGroup: `239.3.0.${i}`, inputPort: 7000, outputs: [{ group: "239.9.9.6", port: 5096, interface: "veth3", ttl: 1 }] });
     const RATE = 100_000;
     const rx = sink(lab, { group: OUT });
     await Bun.sleep(300);
@@ -253,7 +254,7 @@ describe.skipIf(!root)("faults under traffic", () => {
       const { rule } = await ctl(sup.socket, "rule.add", {
         inputGroup: `239.2.${(i >> 8) & 0xff}.${i & 0xff}`,
         inputPort: 6000 + (i % 1000),
-        outputs: [{ group: "239.9.9.7", port: 5097, interface: "veth3" }],
+        outputs: [{ group: "239.9.9.7", port: 5097, interface: "veth3", ttl: 1 }],
       });
       await ctl(sup.socket, "rule.remove", { id: rule.id });
     };

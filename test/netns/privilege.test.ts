@@ -110,7 +110,7 @@ const statusOf = (pid: number) => ({
 
 /** 10,000 packets at 20k pps through rule 239.1.1.1:5001 -> 239.9.9.9:5099; the sink's summary. */
 async function forward(l: Lab, socket: string) {
-  await ctl(socket, "rule.add", { inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.9.9.9", port: 5099, interface: "veth3" }] });
+  await ctl(socket, "rule.add", { inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.9.9.9", port: 5099, interface: "veth3", ttl: 1 }] });
   const rx = sink(l, { group: "239.9.9.9:5099", expect: 10_000, timeoutS: 1 });
   await Bun.sleep(300);
   const g = await gen(l, { dest: "239.1.1.1:5001", rate: 20_000, count: 10_000 }).result;
