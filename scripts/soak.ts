@@ -7,7 +7,8 @@
 //                       [--rules 100] [--churn-ms 50] [--sample 10] [--sink-cpu 0] [--out FILE]
 //
 // Layout as in the benchmark: gen -> relay -> sink in network namespaces (test/helpers/netns.ts),
-// gen and sink pinned to CPU 0 (gen at nice -10), the supervisor and its worker(s) to CPU 1 and up.
+// gen and sink pinned to CPU 0 (gen at nice -10), the supervisor and its worker(s) to CPU 1 and up
+// (with 4 CPUs or more: gen on 0, the sink on 1, the relay on 2 and up).
 // On 2 CPUs at 300,000 pps CPU 0 (gen, the veth's receive path, the sink) is the limit: the sink's
 // socket overflows. Those drops are the kernel's exact count (sink_sock_drops), so the columns
 // keep the relay's loss (relay_lost: ring drops, drops, send errors) apart from the sink's.
@@ -43,12 +44,15 @@ const WORKERS = opt("workers", 1);
 const RULES = opt("rules", 100);
 const CHURN_MS = opt("churn-ms", 50);
 const SAMPLE_S = opt("sample", 10);
-const SINK_CPU = opt("sink-cpu", 0);
+const CPUS_ = Number(readFileSync("/proc/self/status", "utf8").match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1]?.split(/[,-]/).pop() ?? 0) + 1;
+// With 4 CPUs or more the sink gets one of its own (1) and the relay the rest (2..); with fewer it
+// shares CPU 0 with gen, and the relay has CPU 1.
+const SINK_CPU = opt("sink-cpu", CPUS_ >= 4 ? 1 : 0);
 const outIdx = argv.indexOf("--out");
 const OUT = outIdx >= 0 ? argv[outIdx + 1]! : join(ROOT, "bench", "results", `soak-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 const CPUS = Number(sh(["nproc"]).stdout.trim());
 if (process.getuid?.() !== 0) throw new Error("run as root: the soak builds network namespaces");
-const relayCpus = CPUS > 1 ? `1-${CPUS - 1}` : "0";
+const relayCpus = CPUS >= 4 ? `2-${CPUS - 1}` : CPUS > 1 ? `1-${CPUS - 1}` : "0";
 
 const ctl = <C extends Command>(socket: string, cmd: C, args: Commands[C]["args"] = {} as Commands[C]["args"]) => call(socket, cmd, args, { timeoutMs: 10_000 });
 const rssKb = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
