@@ -44,13 +44,12 @@ const WORKERS = opt("workers", 1);
 const RULES = opt("rules", 100);
 const CHURN_MS = opt("churn-ms", 50);
 const SAMPLE_S = opt("sample", 10);
-const CPUS_ = Number(readFileSync("/proc/self/status", "utf8").match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1]?.split(/[,-]/).pop() ?? 0) + 1;
+const CPUS = Number(sh(["nproc"]).stdout.trim());
 // With 4 CPUs or more the sink gets one of its own (1) and the relay the rest (2..); with fewer it
 // shares CPU 0 with gen, and the relay has CPU 1.
-const SINK_CPU = opt("sink-cpu", CPUS_ >= 4 ? 1 : 0);
+const SINK_CPU = opt("sink-cpu", CPUS >= 4 ? 1 : 0);
 const outIdx = argv.indexOf("--out");
 const OUT = outIdx >= 0 ? argv[outIdx + 1]! : join(ROOT, "bench", "results", `soak-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-const CPUS = Number(sh(["nproc"]).stdout.trim());
 if (process.getuid?.() !== 0) throw new Error("run as root: the soak builds network namespaces");
 const relayCpus = CPUS >= 4 ? `2-${CPUS - 1}` : CPUS > 1 ? `1-${CPUS - 1}` : "0";
 
