@@ -89,7 +89,7 @@ export class ShimError extends Error {
 }
 
 const ERRNO: Record<number, string> = {
-  1: "EPERM (operation not permitted: mcr needs CAP_NET_RAW and CAP_NET_ADMIN)",
+  1: "EPERM (operation not permitted: packet sockets need CAP_NET_RAW; CAP_NET_ADMIN lets mcr raise buffer sizes)",
   2: "ENOENT (no such file or directory)",
   9: "EBADF (bad file descriptor)",
   12: "ENOMEM (out of memory: try a smaller --ring-mb)",
