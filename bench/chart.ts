@@ -8,7 +8,8 @@
 export interface ChartPoint {
   offeredPps: number; // the rate achieved by the generator
   lossPct: number;
-  hollow?: boolean; // generator-limited or sink-limited: not a relay figure
+  endToEndPct?: number; // when it differs: loss counted at the sink including the sink's own drops
+  hollow?: boolean; // generator-limited or sink-limited
 }
 
 export interface ChartSeries {
@@ -70,8 +71,8 @@ export function renderChart(title: string, series: ChartSeries[], subtitle = "")
     out.push(`<text x="${xx}" y="${y0 + 18}" text-anchor="middle">${v >= 1e6 ? `${v / 1e6}M` : `${v / 1e3}k`}</text>`);
   }
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${y0}" stroke="#333"/>`);
-  out.push(`<text x="${M.left + pw / 2}" y="${H - 15}" text-anchor="middle">offered rate (packets/s)</text>`);
-  out.push(`<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">loss at the sink</text>`);
+  out.push(`<text x="${M.left + pw / 2}" y="${H - 15}" text-anchor="middle">offered rate (packets/s, as the generator achieved it)</text>`);
+  out.push(`<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">loss (the sink's own socket drops excluded)</text>`);
   // series
   series.forEach((s, i) => {
     const pts = [...s.points].sort((a, b) => a.offeredPps - b.offeredPps);
@@ -81,7 +82,7 @@ export function renderChart(title: string, series: ChartSeries[], subtitle = "")
       );
     for (const p of pts)
       out.push(
-        `<circle cx="${x(p.offeredPps).toFixed(1)}" cy="${y(p.lossPct).toFixed(1)}" r="4" fill="${p.hollow ? "white" : s.color}" stroke="${s.color}" stroke-width="1.5"><title>${esc(s.name)}: ${Math.round(p.offeredPps)} pps, ${p.lossPct.toPrecision(3)}% loss${p.hollow ? " (generator- or sink-limited)" : ""}</title></circle>`,
+        `<circle cx="${x(p.offeredPps).toFixed(1)}" cy="${y(p.lossPct).toFixed(1)}" r="4" fill="${p.hollow ? "white" : s.color}" stroke="${s.color}" stroke-width="1.5"><title>${esc(s.name)}: ${Math.round(p.offeredPps)} pps, ${p.lossPct.toPrecision(3)}% loss${p.endToEndPct !== undefined && p.endToEndPct !== p.lossPct ? ` (${p.endToEndPct.toPrecision(3)}% end to end, the rest in the sink's own socket)` : ""}${p.hollow ? " (generator- or sink-limited)" : ""}</title></circle>`,
       );
     const ly = M.top + 10 + i * 20;
     const lx = M.left + pw + 15;

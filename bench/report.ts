@@ -165,9 +165,18 @@ function workersTable(res: Results): string[] {
 function aimsTable(res: Results): string[] {
   const rows: string[] = [];
   const loss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.lossRatio);
+  const relayLoss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.relayLossRatio ?? r.lossRatio);
   for (const s of ["A", "B"]) {
     const a = loss(s, "mcr 1w");
-    if (a) rows.push(`| 0 loss at 150k pps, scenario ${s} (every run) | ${fmtLossAgg(a)} over ${a.n} run(s); socat ${fmtLossAgg(loss(s, "socat"))} | ${a.max === 0 ? "yes" : "**no**"} |`);
+    const rl = relayLoss(s, "mcr 1w");
+    if (!a || !rl) continue;
+    const sinkRuns = pick(res, "loss150", s, "mcr 1w").filter((r) => r.flags.sinkLimited).length;
+    const measured =
+      a.max === rl.max
+        ? `${fmtLossAgg(a)} over ${a.n} run(s)`
+        : `end to end ${fmtLossAgg(a)} over ${a.n} run(s), all of it in the sink's own socket in ${sinkRuns} sink-limited run(s); less those drops ${fmtLossAgg(rl)}`;
+    const met = a.max === 0 ? "yes" : rl.max === 0 ? "relay: yes; end to end: **no**" : "**no**";
+    rows.push(`| 0 loss at 150k pps, scenario ${s} (every run) | ${measured}; socat ${fmtLossAgg(loss(s, "socat"))} | ${met} |`);
   }
   const m = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "mcr 1w");
   const c = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "socat");
@@ -211,7 +220,7 @@ export function renderTables(res: Results, file: string): string {
   const m = res.meta;
   const when = `${m.startedAt.slice(0, 16).replace("T", " ")} UTC`;
   const L: string[] = [];
-  L.push(`Measured ${when}${m.quick ? " (**--quick**: short runs, indicative only)" : ""} on ${m.cpus} × ${m.cpuModel}, kernel ${m.kernel}; mcr ${m.mcrVersion} at ${m.git}${(m.staleSources as string[] | undefined)?.length ? " (**dist/mcr older than the sources**)" : ""}; ${m.socat}; ${m.trafgen}. Raw data: [\`${relative(`${ROOT}/bench`, file)}\`](${relative(`${ROOT}/bench`, file)}).`);
+  L.push(`Measured ${when}${m.quick ? " (**--quick**: short runs, indicative only)" : ""} on ${m.cpus} × ${m.cpuModel}, kernel ${m.kernel}; mcr ${m.mcrVersion} at ${m.git}${(m.staleSources as string[] | undefined)?.length ? " (**dist/mcr older than the sources**)" : ""}; ${m.socat}; ${m.trafgen}. Raw data: ${((m.mergedFrom as string[] | undefined) ?? [relative(`${ROOT}/bench`, file)]).map((f) => `[\`${f}\`](${f})`).join(", ")}.`);
   L.push("");
   L.push("![loss against offered rate](loss-vs-rate.svg)");
   L.push("");
