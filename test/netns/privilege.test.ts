@@ -176,7 +176,7 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     expect(stats.interfaces[0]).toMatchObject({ name: "veth1", up: false, workersUp: 0 });
     // Said as a warning, and the supervisor keeps running (the capability may come with a restart).
     // A wait for a line already written (the inputs above came with it), not a speed bound.
-    await until(() => /WARN.*veth1 down .*EPERM/.test(b.stderr()), 10000, "a warning");
+    await until(() => /WARN.*veth1 down .*EPERM/.test(b.stderr()), 10000, `a warning in: ${b.stderr().slice(-1500)}`);
     expect(b.proc.exitCode).toBeNull();
     expect(views.every((v) => v.restarts === 0)).toBe(true);
     console.log(`CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`);
@@ -233,6 +233,8 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     dir = nobodysDir();
     const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], { BUN_OPTIONS: "--smol", BUN_INSPECT_CONNECT_TO: "unix:///nonexistent", MCR_MARKER: "kept" });
     await sup.ready();
+    // The socket answers before every worker has started: wait until each has a process.
+    await until(async () => (await ctl(sup.socket, "status")).workers.every((w) => (w.pid ?? 0) > 0), 10000, "workers started");
     const st = await ctl(sup.socket, "status");
     const env = (pid: number) => Object.fromEntries(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
     expect(env(st.pid).BUN_OPTIONS).toBe("--smol"); // what it was given
