@@ -162,7 +162,9 @@ describe.skipIf(!root)("faults under traffic", () => {
     expect(recovered).toBeLessThan(500);
     // The ring holds 4096 frames (8 MiB): the rest of 2 s of traffic is lost, no more...
     expect(s.lost).toBeGreaterThan(((stoppedMs - 200) / 1000) * RATE);
-    expect(s.lost).toBeLessThan(((stoppedMs + recovered) / 1000) * RATE);
+    // (+50 ms: when the stop takes effect and when the clock was read around it differ by a few
+    // milliseconds on a busy machine; the down/up test allows the same kind of margin.)
+    expect(s.lost).toBeLessThan(((stoppedMs + recovered + 50) / 1000) * RATE);
     // ...and every lost packet is a counted ring drop.
     expect(ringDrops).toBe(s.lost);
     expect(s.duplicates).toBe(0);
