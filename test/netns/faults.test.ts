@@ -206,6 +206,9 @@ describe.skipIf(!root)("faults under traffic", () => {
     const rx = sink(lab, { group: OUT, expect: COUNT });
     await Bun.sleep(300);
     const first = await gen(lab, { dest: IN, rate: RATE, count: COUNT }).result;
+    // The generator is done when it has sent; the worker may still be taking the last frames
+    // off its ring. Wait (bounded) for the count to reach what was sent, then check it.
+    await until(async () => (await packets(sup.socket, id)) >= COUNT, 3000, "the relay's count").catch(() => {});
     const n1 = await packets(sup.socket, id);
     expect(n1).toBe(COUNT);
 
