@@ -10,7 +10,7 @@ SHIM_HDR := $(wildcard shim/*.h)
 SHIM_SO := shim/build/libmcr_shim.so
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps shim build test c-tests check typecheck demo bench clean sanitize
+.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize
 
 all: build
 
@@ -70,6 +70,18 @@ typecheck: node_modules/.installed $(SHIM_SO)
 
 check: typecheck
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fsyntax-only $(SHIM_SRC)
+
+C_FMT := $(wildcard shim/*.c shim/*.h shim/*/*.c shim/*/*.h test/tools/*.c)
+
+# Formatting (Biome for TypeScript, clang-format for C), Biome's lint rules, and the layers.
+lint: node_modules/.installed
+	$(BUN) x biome check .
+	clang-format --dry-run --Werror $(C_FMT)
+
+# Rewrites the tree in the project's format.
+fmt: node_modules/.installed
+	$(BUN) x biome check --write .
+	clang-format -i $(C_FMT)
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -48,7 +48,9 @@ export function renderChart(title: string, series: ChartSeries[], subtitle = "")
     return M.top + ((Y_MAX - l) / (Y_MAX - Y_MIN)) * ph;
   };
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${M.left}" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`);
   if (subtitle) out.push(`<text x="${M.left}" y="35" font-size="11" fill="#555">${esc(subtitle)}</text>`);
@@ -63,16 +65,24 @@ export function renderChart(title: string, series: ChartSeries[], subtitle = "")
   out.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${y0}" y2="${y0}" stroke="#bbb" stroke-dasharray="2,3"/>`);
   out.push(`<text x="${M.left - 6}" y="${y0 + 4}" text-anchor="end">0</text>`);
   const yLimit = y(0.1);
-  out.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${yLimit}" y2="${yLimit}" stroke="#c00" stroke-dasharray="6,4"/>`);
-  out.push(`<text x="${M.left + pw - 4}" y="${yLimit - 4}" text-anchor="end" fill="#c00" font-size="11">0.1% loss</text>`);
+  out.push(
+    `<line x1="${M.left}" x2="${M.left + pw}" y1="${yLimit}" y2="${yLimit}" stroke="#c00" stroke-dasharray="6,4"/>`,
+  );
+  out.push(
+    `<text x="${M.left + pw - 4}" y="${yLimit - 4}" text-anchor="end" fill="#c00" font-size="11">0.1% loss</text>`,
+  );
   for (let v = 0; v <= xMax; v += xStep) {
     const xx = x(v);
     out.push(`<line x1="${xx}" x2="${xx}" y1="${M.top}" y2="${y0}" stroke="#eee"/>`);
     out.push(`<text x="${xx}" y="${y0 + 18}" text-anchor="middle">${v >= 1e6 ? `${v / 1e6}M` : `${v / 1e3}k`}</text>`);
   }
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${y0}" stroke="#333"/>`);
-  out.push(`<text x="${M.left + pw / 2}" y="${H - 15}" text-anchor="middle">offered rate (packets/s, as the generator achieved it)</text>`);
-  out.push(`<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">loss (the sink's own socket drops excluded)</text>`);
+  out.push(
+    `<text x="${M.left + pw / 2}" y="${H - 15}" text-anchor="middle">offered rate (packets/s, as the generator achieved it)</text>`,
+  );
+  out.push(
+    `<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">loss (the sink's own socket drops excluded)</text>`,
+  );
   // series
   series.forEach((s, i) => {
     const pts = [...s.points].sort((a, b) => a.offeredPps - b.offeredPps);
@@ -86,7 +96,9 @@ export function renderChart(title: string, series: ChartSeries[], subtitle = "")
       );
     const ly = M.top + 10 + i * 20;
     const lx = M.left + pw + 15;
-    out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ""}/>`);
+    out.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ""}/>`,
+    );
     out.push(`<circle cx="${lx + 12}" cy="${ly}" r="4" fill="${s.color}"/>`);
     out.push(`<text x="${lx + 30}" y="${ly + 4}">${esc(s.name)}</text>`);
   });

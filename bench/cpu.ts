@@ -27,7 +27,14 @@ function readStat(pid: number): ProcStat | undefined {
   const close = s.lastIndexOf(")");
   const comm = s.slice(s.indexOf("(") + 1, close);
   const f = s.slice(close + 2).split(" "); // f[0] is field 3 (state)
-  return { pid, ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]), processor: Number(f[36]), startTime: Number(f[19]) };
+  return {
+    pid,
+    ppid: Number(f[1]),
+    comm,
+    ticks: Number(f[11]) + Number(f[12]),
+    processor: Number(f[36]),
+    startTime: Number(f[19]),
+  };
 }
 
 function allPids(): number[] {
@@ -164,14 +171,26 @@ export class TreeSampler {
   }
 
   /** A group's CPU between two wall-clock times, as % of one core, total and per process. */
-  tree(fromMs: number, toMs: number, group = "relay"): { percent: number; processes: { pid: number; comm: string; percent: number }[] } {
+  tree(
+    fromMs: number,
+    toMs: number,
+    group = "relay",
+  ): { percent: number; processes: { pid: number; comm: string; percent: number }[] } {
     const secs = Math.max((toMs - fromMs) / 1000, 1e-3);
-    const processes = this.pids.filter((p) => this.group.get(p) === group).map((pid) => {
-      const f = (s: Sample) => s.ticks.get(pid) ?? this.lastKnown(pid, s.at);
-      const d = this.interp(toMs, f) - this.interp(fromMs, f);
-      return { pid, comm: this.names.get(pid) ?? "?", percent: round((d / CLK_TCK / secs) * 100, 1) };
-    });
-    return { percent: round(processes.reduce((a, p) => a + p.percent, 0), 1), processes };
+    const processes = this.pids
+      .filter((p) => this.group.get(p) === group)
+      .map((pid) => {
+        const f = (s: Sample) => s.ticks.get(pid) ?? this.lastKnown(pid, s.at);
+        const d = this.interp(toMs, f) - this.interp(fromMs, f);
+        return { pid, comm: this.names.get(pid) ?? "?", percent: round((d / CLK_TCK / secs) * 100, 1) };
+      });
+    return {
+      percent: round(
+        processes.reduce((a, p) => a + p.percent, 0),
+        1,
+      ),
+      processes,
+    };
   }
 
   /** Before a process was first seen: its first value (it had not started); after it left: its last. */
@@ -195,7 +214,10 @@ export class TreeSampler {
       const idle = this.interp(toMs, g("idle")) - this.interp(fromMs, g("idle"));
       const soft = this.interp(toMs, g("softirq")) - this.interp(fromMs, g("softirq"));
       const total = busy + idle;
-      out[`cpu${cpu}`] = { busy: total > 0 ? round((busy / total) * 100, 1) : 0, softirq: total > 0 ? round((soft / total) * 100, 1) : 0 };
+      out[`cpu${cpu}`] = {
+        busy: total > 0 ? round((busy / total) * 100, 1) : 0,
+        softirq: total > 0 ? round((soft / total) * 100, 1) : 0,
+      };
     }
     return out;
   }
@@ -207,7 +229,10 @@ export class TreeSampler {
    */
   unexplained(fromMs: number, toMs: number): number {
     const busy = Object.values(this.cpus(fromMs, toMs)).reduce((a, c) => a + c.busy, 0);
-    const ours = ["relay", "gen", "sink", "ksoftirqd", "bench"].reduce((a, g) => a + this.tree(fromMs, toMs, g).percent, 0);
+    const ours = ["relay", "gen", "sink", "ksoftirqd", "bench"].reduce(
+      (a, g) => a + this.tree(fromMs, toMs, g).percent,
+      0,
+    );
     return round(busy - ours, 1);
   }
 
@@ -230,7 +255,11 @@ export function readCpuTimes(): Map<number, CpuTimes> {
     const m = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (!m) continue;
     const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2]!.split(/\s+/).map(Number) as number[];
-    out.set(Number(m[1]), { busy: user! + nice! + system! + irq! + softirq! + steal!, idle: idle! + iowait!, softirq: softirq! });
+    out.set(Number(m[1]), {
+      busy: user! + nice! + system! + irq! + softirq! + steal!,
+      idle: idle! + iowait!,
+      softirq: softirq!,
+    });
   }
   return out;
 }
@@ -254,7 +283,13 @@ export function otherLoad(
     if (d > 0) rows.push({ pid, comm: s.comm, percent: round((d / CLK_TCK / seconds) * 100, 1) });
   }
   rows.sort((x, y) => y.percent - x.percent);
-  return { percent: round(rows.reduce((t, r) => t + r.percent, 0), 1), top: rows.slice(0, 5) };
+  return {
+    percent: round(
+      rows.reduce((t, r) => t + r.percent, 0),
+      1,
+    ),
+    top: rows.slice(0, 5),
+  };
 }
 
 /**
@@ -263,7 +298,10 @@ export function otherLoad(
  * between runs). Busy time from /proc/stat catches the short-lived processes of other people's
  * tests, which a scan of /proc/PID misses. Waits at most `maxWaitMs`; returns the last reading.
  */
-export async function waitQuiet(maxPct: number, maxWaitMs: number): Promise<{ waitedMs: number; percent: number; top: string }> {
+export async function waitQuiet(
+  maxPct: number,
+  maxWaitMs: number,
+): Promise<{ waitedMs: number; percent: number; top: string }> {
   const t0 = performance.now();
   for (;;) {
     const a = allStats();
@@ -293,7 +331,11 @@ export async function waitQuiet(maxPct: number, maxWaitMs: number): Promise<{ wa
     const waited = performance.now() - t0;
     if (percent < maxPct || waited >= maxWaitMs) {
       const o = otherLoad(a, b, ours, secs);
-      return { waitedMs: Math.round(waited), percent, top: o.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ") };
+      return {
+        waitedMs: Math.round(waited),
+        percent,
+        top: o.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", "),
+      };
     }
     await Bun.sleep(700);
   }

@@ -11,8 +11,27 @@
 //     and flagged if it stays so;
 //   - the sink's own socket drops: a sink that could not keep up makes the point "sink-limited".
 import { forksSince, otherLoad, softnetDrops, treeOf, TreeSampler, waitQuiet } from "./cpu.ts";
-import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, outputGroups, relayLabel, startRelay, type Placement, type Relay, type RelaySpec } from "./relays.ts";
-import { diffCounters, diffUdp, readUdpCounters, snapshotCounters, type IfCounters, type Lab, type Topology, type UdpCounters } from "./topology.ts";
+import {
+  INPUT_GROUP,
+  INPUT_PORT,
+  OUTPUT_PORT,
+  outputGroups,
+  relayLabel,
+  startRelay,
+  type Placement,
+  type Relay,
+  type RelaySpec,
+} from "./relays.ts";
+import {
+  diffCounters,
+  diffUdp,
+  readUdpCounters,
+  snapshotCounters,
+  type IfCounters,
+  type Lab,
+  type Topology,
+  type UdpCounters,
+} from "./topology.ts";
 import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary, type SinkSummary } from "./traffic.ts";
 
 export const GEN_CPU = 0;
@@ -62,7 +81,15 @@ export interface RunResult {
   interfaces: Record<string, IfCounters>;
   udpSink: UdpCounters;
   udpRelay: UdpCounters;
-  mcr?: { ringDrops?: number; ringPackets?: number; rxFrames?: number; txPackets?: number; txErrors?: number; drops?: unknown; workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[] };
+  mcr?: {
+    ringDrops?: number;
+    ringPackets?: number;
+    rxFrames?: number;
+    txPackets?: number;
+    txErrors?: number;
+    drops?: unknown;
+    workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[];
+  };
   placement?: Placement[];
   flags: { generatorLimited: boolean; sinkLimited: boolean; disturbed: boolean };
   notes: string[];
@@ -73,9 +100,27 @@ const PREFLIGHT = { rate: 20000, count: 200 };
 /** Checks the relay forwards at all before a long run is spent on it. */
 async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> {
   const groups = outputGroups(outputs);
-  const sink = await startSink(lab, { ns: t.sink.ns, iface: t.sink.iface, groups, port: OUTPUT_PORT, countTotal: 1, cpu: SINK_CPU, idleS: 3, maxS: 5 });
+  const sink = await startSink(lab, {
+    ns: t.sink.ns,
+    iface: t.sink.iface,
+    groups,
+    port: OUTPUT_PORT,
+    countTotal: 1,
+    cpu: SINK_CPU,
+    idleS: 3,
+    maxS: 5,
+  });
   for (let i = 0; i < 3; i++) {
-    await runMcrGen(lab, { ns: t.gen.ns, iface: t.gen.iface, source: t.gen.addr, dest: `${INPUT_GROUP}:${INPUT_PORT}`, rate: PREFLIGHT.rate, count: PREFLIGHT.count, size: 256, cpu: GEN_CPU });
+    await runMcrGen(lab, {
+      ns: t.gen.ns,
+      iface: t.gen.iface,
+      source: t.gen.addr,
+      dest: `${INPUT_GROUP}:${INPUT_PORT}`,
+      rate: PREFLIGHT.rate,
+      count: PREFLIGHT.count,
+      size: 256,
+      cpu: GEN_CPU,
+    });
     const got = await Promise.race([sink.done.then((s) => s.datagrams), Bun.sleep(700).then(() => -1)]);
     if (got > 0) {
       // Let the last preflight packets drain: a straggler reaching the measured sink would be a
@@ -86,7 +131,9 @@ async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> 
   }
   await sink.stop();
   const s = await sink.done.catch(() => undefined);
-  throw new Error(`preflight: nothing arrived at the sink through the relay (${JSON.stringify(s ?? {}).slice(0, 300)})`);
+  throw new Error(
+    `preflight: nothing arrived at the sink through the relay (${JSON.stringify(s ?? {}).slice(0, 300)})`,
+  );
 }
 
 function mcrCounters(stats: unknown): RunResult["mcr"] {
@@ -96,9 +143,23 @@ function mcrCounters(stats: unknown): RunResult["mcr"] {
   const tot = (s.totals ?? s.total ?? s) as Record<string, unknown>;
   const num = (k: string) => (typeof tot[k] === "number" ? (tot[k] as number) : undefined);
   const workers = Array.isArray(s.workers)
-    ? (s.workers as Record<string, unknown>[]).map((w) => ({ cpu: w.cpu as number, pid: w.pid as number, rxFrames: w.rxFrames as number, ringDrops: w.ringDrops as number, restarts: w.restarts as number }))
+    ? (s.workers as Record<string, unknown>[]).map((w) => ({
+        cpu: w.cpu as number,
+        pid: w.pid as number,
+        rxFrames: w.rxFrames as number,
+        ringDrops: w.ringDrops as number,
+        restarts: w.restarts as number,
+      }))
     : undefined;
-  return { ringDrops: num("ringDrops"), ringPackets: num("ringPackets"), rxFrames: num("rxFrames"), txPackets: num("txPackets"), txErrors: num("txErrors"), drops: tot.drops, workers };
+  return {
+    ringDrops: num("ringDrops"),
+    ringPackets: num("ringPackets"),
+    rxFrames: num("rxFrames"),
+    txPackets: num("txPackets"),
+    txErrors: num("txErrors"),
+    drops: tot.drops,
+    workers,
+  };
 }
 
 async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attempt: number): Promise<RunResult> {
@@ -106,7 +167,10 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
   const began = performance.now();
   // Other engineers' builds and tests share this machine: wait (a while) for them to calm down.
   const quiet = await waitQuiet(DISTURBED_PCT, QUIET_WAIT_MS);
-  if (quiet.waitedMs > 1000) notes.push(`waited ${(quiet.waitedMs / 1000).toFixed(1)} s for other load to settle (last: ${quiet.percent}%: ${quiet.top})`);
+  if (quiet.waitedMs > 1000)
+    notes.push(
+      `waited ${(quiet.waitedMs / 1000).toFixed(1)} s for other load to settle (last: ${quiet.percent}%: ${quiet.top})`,
+    );
   let relay: Relay | undefined;
   const groups = spec.path === "bare" ? ["239.9.9.9"] : outputGroups(spec.outputs);
   try {
@@ -193,19 +257,25 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
 
     const expected = gen.packets * groups.length;
     const delivered = spec.generator === "mcr" ? sinkSummary.unique : sinkSummary.datagrams;
-    const lossRatio = spec.generator === "mcr" ? sinkSummary.lossRatio : expected > 0 ? Math.max(0, 1 - delivered / expected) : 1;
+    const lossRatio =
+      spec.generator === "mcr" ? sinkSummary.lossRatio : expected > 0 ? Math.max(0, 1 - delivered / expected) : 1;
     const lost = spec.generator === "mcr" ? sinkSummary.lost : Math.max(0, expected - delivered);
     const denominator = spec.generator === "mcr" ? sinkSummary.unique + sinkSummary.lost : expected;
     // The sink's own count (SO_RXQ_OVFL) arrives with the next datagram, so drops after the last
     // one delivered are missing from it; the sink namespace's UDP RcvbufErrors has them all (only
     // the sink receives UDP there).
-    const sinkDrops = Math.max(sinkSummary.socketDrops, Number.isFinite(udpSink.rcvbufErrors) ? udpSink.rcvbufErrors : 0);
+    const sinkDrops = Math.max(
+      sinkSummary.socketDrops,
+      Number.isFinite(udpSink.rcvbufErrors) ? udpSink.rcvbufErrors : 0,
+    );
     const relayLossRatio = denominator > 0 ? Math.max(0, lost - sinkDrops) / denominator : 0;
 
     let mcr: RunResult["mcr"];
     if (mcrBefore && mcrAfter) {
       const d = (k: keyof NonNullable<RunResult["mcr"]>) =>
-        typeof mcrAfter[k] === "number" && typeof mcrBefore[k] === "number" ? (mcrAfter[k] as number) - (mcrBefore[k] as number) : undefined;
+        typeof mcrAfter[k] === "number" && typeof mcrBefore[k] === "number"
+          ? (mcrAfter[k] as number) - (mcrBefore[k] as number)
+          : undefined;
       mcr = {
         ringDrops: d("ringDrops"),
         ringPackets: d("ringPackets"),
@@ -213,7 +283,10 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
         txPackets: d("txPackets"),
         txErrors: d("txErrors"),
         drops: mcrAfter.drops,
-        workers: mcrAfter.workers?.map((w, i) => ({ ...w, rxFrames: (w.rxFrames ?? 0) - (mcrBefore.workers?.[i]?.rxFrames ?? 0) })),
+        workers: mcrAfter.workers?.map((w, i) => ({
+          ...w,
+          rxFrames: (w.rxFrames ?? 0) - (mcrBefore.workers?.[i]?.rxFrames ?? 0),
+        })),
       };
     }
 
@@ -222,13 +295,18 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       sinkLimited: sinkDrops > 0,
       disturbed: other.percent > DISTURBED_PCT || unexplained > UNEXPLAINED_PCT,
     };
-    if (flags.generatorLimited) notes.push(`generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.packets} of ${spec.count} packets)`);
-    if (flags.sinkLimited) notes.push(`the sink's socket dropped ${sinkDrops} (its own count: ${sinkSummary.socketDrops})`);
+    if (flags.generatorLimited)
+      notes.push(
+        `generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.packets} of ${spec.count} packets)`,
+      );
+    if (flags.sinkLimited)
+      notes.push(`the sink's socket dropped ${sinkDrops} (its own count: ${sinkSummary.socketDrops})`);
     if (flags.disturbed)
       notes.push(
         `other processes used ${other.percent}% of a core (${other.top.map((p) => `${p.comm}(${p.pid}) ${p.percent}%`).join(", ")}); ${unexplained}% of a core unexplained; ${forks} processes started during the run`,
       );
-    if (sinkSummary.integrityFailures > 0) notes.push(`${sinkSummary.integrityFailures} datagrams failed the payload check`);
+    if (sinkSummary.integrityFailures > 0)
+      notes.push(`${sinkSummary.integrityFailures} datagrams failed the payload check`);
 
     return {
       scenario: t.scenario,
@@ -270,7 +348,12 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
  * A run, repeated when it was disturbed by other load or the generator fell short (the latter only
  * while the generator should manage the rate: `genMaxPps`). The last attempt is returned.
  */
-export async function measure(lab: Lab, t: Topology, spec: RunSpec, o: { workDir: string; attempts?: number; genMaxPps?: number; log?: (s: string) => void }): Promise<RunResult> {
+export async function measure(
+  lab: Lab,
+  t: Topology,
+  spec: RunSpec,
+  o: { workDir: string; attempts?: number; genMaxPps?: number; log?: (s: string) => void },
+): Promise<RunResult> {
   const attempts = o.attempts ?? 3;
   let r: RunResult | undefined;
   for (let a = 1; a <= attempts; a++) {
@@ -286,9 +369,18 @@ export async function measure(lab: Lab, t: Topology, spec: RunSpec, o: { workDir
 
 export function line(r: RunResult): string {
   const pct = (r.lossRatio * 100).toFixed(r.lossRatio > 0 && r.lossRatio < 0.001 ? 4 : 3);
-  const cpu = r.relayCpu ? ` cpu ${r.relayCpu.percent}% (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)` : ` (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)`;
-  const relayDrops = r.mcr?.ringDrops !== undefined ? ` ring drops ${r.mcr.ringDrops}` : r.label.startsWith("socat") ? ` socat rcvbuf drops ${r.udpRelay.rcvbufErrors}` : "";
-  const sinkDrops = r.sinkDrops ? ` sink socket drops ${r.sinkDrops} (loss less those: ${(r.relayLossRatio * 100).toFixed(3)}%)` : "";
+  const cpu = r.relayCpu
+    ? ` cpu ${r.relayCpu.percent}% (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)`
+    : ` (gen ${r.genCpu.percent}%, sink ${r.sinkCpu.percent}%)`;
+  const relayDrops =
+    r.mcr?.ringDrops !== undefined
+      ? ` ring drops ${r.mcr.ringDrops}`
+      : r.label.startsWith("socat")
+        ? ` socat rcvbuf drops ${r.udpRelay.rcvbufErrors}`
+        : "";
+  const sinkDrops = r.sinkDrops
+    ? ` sink socket drops ${r.sinkDrops} (loss less those: ${(r.relayLossRatio * 100).toFixed(3)}%)`
+    : "";
   const softnet = r.softnetDrops.some((x) => x > 0) ? ` backlog drops ${r.softnetDrops.join("/")}` : "";
   const lat = r.sink.latency.samples ? ` lat p50 ${r.sink.latency.p50Us}us p99 ${r.sink.latency.p99Us}us` : "";
   const f = Object.entries(r.flags)

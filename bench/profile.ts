@@ -3,12 +3,12 @@
 // `perf record` on the relay's processes while it flows; prints the top symbols and the relay's
 // own counters. Needs perf (linux-perf). Not part of `bun run bench`; run it by hand:
 //
-//   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B]
-import { mkdirSync } from "node:fs";
+//   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B] [--mcr PATH]
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
 import { GEN_CPU, RELAY_CPUS, SINK_CPU } from "./measure.ts";
-import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, ROOT, startRelay } from "./relays.ts";
+import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, pinBinary, ROOT, startRelay } from "./relays.ts";
 import { build, destroyAllSync, Lab, sh, type ScenarioName } from "./topology.ts";
 import { runMcrGen, startSink } from "./traffic.ts";
 
@@ -29,27 +29,85 @@ for (const sig of ["SIGINT", "SIGTERM"] as const)
     process.exit(130);
   });
 
-const lab = new Lab();
 const out = join(ROOT, "bench", "results", "tmp");
 mkdirSync(out, { recursive: true });
+if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
+const lab = new Lab();
 try {
   const t = build(lab, scenario);
   const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 });
   const count = Math.round(rate * (seconds + 2));
-  const sink = await startSink(lab, { ns: t.sink.ns, iface: t.sink.iface, groups: ["239.9.9.9"], port: OUTPUT_PORT, expectPerStream: count, countTotal: count, cpu: SINK_CPU, idleS: 2, maxS: seconds + 20 });
-  const gen = runMcrGen(lab, { ns: t.gen.ns, iface: t.gen.iface, source: t.gen.addr, dest: `${INPUT_GROUP}:${INPUT_PORT}`, rate, count, size, cpu: GEN_CPU });
+  const sink = await startSink(lab, {
+    ns: t.sink.ns,
+    iface: t.sink.iface,
+    groups: ["239.9.9.9"],
+    port: OUTPUT_PORT,
+    expectPerStream: count,
+    countTotal: count,
+    cpu: SINK_CPU,
+    idleS: 2,
+    maxS: seconds + 20,
+  });
+  const gen = runMcrGen(lab, {
+    ns: t.gen.ns,
+    iface: t.gen.iface,
+    source: t.gen.addr,
+    dest: `${INPUT_GROUP}:${INPUT_PORT}`,
+    rate,
+    count,
+    size,
+    cpu: GEN_CPU,
+  });
   await Bun.sleep(1000);
   const pids = treeOf(relay.rootPids(), allStats());
   const data = join(out, `perf-${kind}-${process.pid}.data`);
   console.log(`perf record -g on ${kind} pids ${pids.join(",")} for ${seconds} s at ${rate} pps`);
-  const rec = sh(["perf", "record", "-q", "-g", "-o", data, "-p", pids.join(","), "--", "sleep", String(seconds)], { timeoutMs: (seconds + 30) * 1000 });
+  const rec = sh(["perf", "record", "-q", "-g", "-o", data, "-p", pids.join(","), "--", "sleep", String(seconds)], {
+    timeoutMs: (seconds + 30) * 1000,
+  });
   if (rec.code !== 0) console.error(rec.stderr.trim());
   const g = await gen;
   const s = await sink.done;
   console.log(`generator: ${g.achievedPps} pps; sink: ${s.unique} unique, loss ${(s.lossRatio * 100).toFixed(3)}%`);
   if (kind === "mcr") console.log(JSON.stringify(relay.stats()).slice(0, 1500));
-  const rep = sh(["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "-g", "none", "--percent-limit", "1"], { timeoutMs: 120000 });
-  console.log(rep.stdout.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, 60).join("\n"));
+  const rep = sh(
+    [
+      "perf",
+      "report",
+      "-i",
+      data,
+      "--no-children",
+      "--sort",
+      "dso,sym",
+      "--stdio",
+      "-g",
+      "none",
+      "--percent-limit",
+      "1",
+    ],
+    { timeoutMs: 120000 },
+  );
+  console.log(
+    rep.stdout
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .slice(0, 40)
+      .join("\n"),
+  );
+  // Inclusive shares of the paths that matter: sending, the receiver's softirq run in our context, waiting.
+  const inc = sh(["perf", "report", "-i", data, "--children", "--sort", "sym", "--stdio", "-g", "none"], {
+    timeoutMs: 120000,
+  });
+  const keys =
+    /\] (do_syscall_64|__do_sys_io_uring_enter|io_submit_sqes|packet_sendmsg|udp_sendmsg|net_rx_action|br_handle_frame|br_forward|udp_queue_rcv_one_skb|__x64_sys_poll|skb_copy_ubufs|tpacket_rcv)\s*$/;
+  console.log("inclusive:");
+  console.log(
+    inc.stdout
+      .split("\n")
+      .filter((l) => keys.test(l))
+      .join("\n"),
+  );
+  rmSync(data, { force: true });
   await relay.stop();
 } finally {
   await lab.destroy();

@@ -93,7 +93,11 @@ export interface Relay {
 
 function placementOf(roots: number[]): Placement[] {
   const stats = allStats();
-  return treeOf(roots, stats).map((pid) => ({ pid, comm: stats.get(pid)?.comm ?? "?", cpus: [...new Set(affinityOf(pid))] }));
+  return treeOf(roots, stats).map((pid) => ({
+    pid,
+    comm: stats.get(pid)?.comm ?? "?",
+    cpus: [...new Set(affinityOf(pid))],
+  }));
 }
 
 async function drain(s: ReadableStream<Uint8Array>, sink: { text: string }) {
@@ -133,12 +137,23 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
   for (;;) {
     if (p.exitCode !== null) throw new Error(`mcr supervisor exited ${p.exitCode}: ${err.text.trim().slice(-800)}`);
     if (existsSync(socket) && client(["rule", "list", "--json"]).code === 0) break;
-    if (performance.now() > deadline) throw new Error(`mcr supervisor: no control socket after 15 s: ${err.text.trim().slice(-800)}`);
+    if (performance.now() > deadline)
+      throw new Error(`mcr supervisor: no control socket after 15 s: ${err.text.trim().slice(-800)}`);
     await Bun.sleep(50);
   }
   const outputs = outputGroups(spec.outputs).map((g) => `${g}:${OUTPUT_PORT}:${t.relay.outIface}`);
-  const r = client(["rule", "add", "--input-group", INPUT_GROUP, "--input-port", String(INPUT_PORT), "--outputs", outputs.join(",")]);
-  if (r.code !== 0) throw new Error(`mcr rule add failed (${r.code}): ${r.stderr.trim()} ${err.text.trim().slice(-500)}`);
+  const r = client([
+    "rule",
+    "add",
+    "--input-group",
+    INPUT_GROUP,
+    "--input-port",
+    String(INPUT_PORT),
+    "--outputs",
+    outputs.join(","),
+  ]);
+  if (r.code !== 0)
+    throw new Error(`mcr rule add failed (${r.code}): ${r.stderr.trim()} ${err.text.trim().slice(-500)}`);
 
   const relay: Relay = {
     spec,
@@ -171,13 +186,19 @@ async function waitWorkers(relay: Relay, n: number, stderr: () => string): Promi
   while (performance.now() < deadline) {
     last = relay.stats();
     const workers = (last as { workers?: { state?: string; pid?: number }[] })?.workers;
-    if (Array.isArray(workers) && workers.length >= n && workers.every((w) => w.state === undefined || w.state === "running" || w.state === "ready")) {
+    if (
+      Array.isArray(workers) &&
+      workers.length >= n &&
+      workers.every((w) => w.state === undefined || w.state === "running" || w.state === "ready")
+    ) {
       const tree = relay.placement();
       if (tree.length >= n + 1) return;
     }
     await Bun.sleep(50);
   }
-  throw new Error(`mcr: ${n} worker(s) not up after 10 s; stats: ${JSON.stringify(last).slice(0, 500)}; stderr: ${stderr().slice(-500)}`);
+  throw new Error(
+    `mcr: ${n} worker(s) not up after 10 s; stats: ${JSON.stringify(last).slice(0, 500)}; stderr: ${stderr().slice(-500)}`,
+  );
 }
 
 /**
@@ -208,9 +229,12 @@ export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promis
     if (dead >= 0) throw new Error(`socat exited ${procs[dead]!.exitCode}: ${errs[dead]!.text.trim()}`);
     const igmp = lab.exec(t.relay.ns, ["cat", "/proc/net/igmp"]).stdout;
     const udp = lab.exec(t.relay.ns, ["cat", "/proc/net/udp"]).stdout;
-    const bound = udp.split("\n").filter((l) => l.includes(`:${INPUT_PORT.toString(16).toUpperCase().padStart(4, "0")} `)).length;
+    const bound = udp
+      .split("\n")
+      .filter((l) => l.includes(`:${INPUT_PORT.toString(16).toUpperCase().padStart(4, "0")} `)).length;
     if (igmp.includes(hex) && bound >= procs.length) break;
-    if (performance.now() > deadline) throw new Error(`socat: not joined after 5 s: ${errs.map((e) => e.text).join(" ")}`);
+    if (performance.now() > deadline)
+      throw new Error(`socat: not joined after 5 s: ${errs.map((e) => e.text).join(" ")}`);
     await Bun.sleep(20);
   }
   return {

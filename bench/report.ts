@@ -16,10 +16,18 @@ export interface SearchRecord {
   limitedBy: string;
   note: string;
   probes: { rate: number; achieved: number; lossRatio: number; relayLossRatio?: number; flags: RunResult["flags"] }[];
+  relayCpus?: string; // taskset list of the relay
+  workers?: number;
 }
 
 export interface Results {
-  meta: Record<string, unknown> & { startedAt: string; quick: boolean; kernel?: string; cpus?: number; finishedAt?: string };
+  meta: Record<string, unknown> & {
+    startedAt: string;
+    quick: boolean;
+    kernel?: string;
+    cpus?: number;
+    finishedAt?: string;
+  };
   runs: (RunResult & { experiment: string })[];
   searches: SearchRecord[];
   skipped: string[];
@@ -32,9 +40,13 @@ export const END = "<!-- bench:results:end -->";
 type R = Results["runs"][number];
 
 const pick = (res: Results, experiment: string, scenario: string, label: string, generator = "mcr") =>
-  res.runs.filter((r) => r.experiment === experiment && r.scenario === scenario && r.label === label && r.spec.generator === generator);
+  res.runs.filter(
+    (r) =>
+      r.experiment === experiment && r.scenario === scenario && r.label === label && r.spec.generator === generator,
+  );
 
-const aggOf = (runs: R[], f: (r: R) => number | undefined) => agg(runs.map(f).filter((x): x is number => x !== undefined));
+const aggOf = (runs: R[], f: (r: R) => number | undefined) =>
+  agg(runs.map(f).filter((x): x is number => x !== undefined));
 
 function flagsOf(runs: R[]): string {
   const n = (k: keyof R["flags"]) => runs.filter((r) => r.flags[k]).length;
@@ -55,9 +67,27 @@ function lossTable(res: Results, experiment: string, generator: string): string[
     for (const label of ["mcr 1w", "socat", "bare"]) {
       const runs = pick(res, experiment, s, label, generator);
       if (!runs.length) continue;
-      const lat = (f: (r: R) => number) => fmtAgg(aggOf(runs, (r) => (r.sink.latency.samples ? f(r) : undefined)), 1);
+      const lat = (f: (r: R) => number) =>
+        fmtAgg(
+          aggOf(runs, (r) => (r.sink.latency.samples ? f(r) : undefined)),
+          1,
+        );
       rows.push(
-        `| ${s} | ${label === "bare" ? "none (bare wire)" : label === "mcr 1w" ? "mcr, 1 worker" : label} | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(aggOf(runs, (r) => r.delivered), 0)} of ${fmtAgg(aggOf(runs, (r) => r.expected), 0)} | ${fmtPps(med(aggOf(runs, (r) => r.gen.achievedPps)))} | ${label === "bare" ? "–" : fmtAgg(aggOf(runs, (r) => r.relayCpu?.percent), 1, "%")} | ${generator === "mcr" ? `${lat((r) => r.sink.latency.p50Us)} / ${lat((r) => r.sink.latency.p99Us)} / ${lat((r) => r.sink.latency.meanUs)}` : "–"} | ${flagsOf(runs)} |`,
+        `| ${s} | ${label === "bare" ? "none (bare wire)" : label === "mcr 1w" ? "mcr, 1 worker" : label} | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(
+          aggOf(runs, (r) => r.delivered),
+          0,
+        )} of ${fmtAgg(
+          aggOf(runs, (r) => r.expected),
+          0,
+        )} | ${fmtPps(med(aggOf(runs, (r) => r.gen.achievedPps)))} | ${
+          label === "bare"
+            ? "–"
+            : fmtAgg(
+                aggOf(runs, (r) => r.relayCpu?.percent),
+                1,
+                "%",
+              )
+        } | ${generator === "mcr" ? `${lat((r) => r.sink.latency.p50Us)} / ${lat((r) => r.sink.latency.p99Us)} / ${lat((r) => r.sink.latency.meanUs)}` : "–"} | ${flagsOf(runs)} |`,
       );
     }
   }
@@ -110,18 +140,31 @@ function latencyTable(res: Results): string[] {
     rows.push(`| ${s} | ${bP50.toFixed(1)} / ${bMean.toFixed(1)} | ${cells[0]} | ${cells[1]} |`);
   }
   if (!rows.length) return [];
-  return ["| Scenario | Bare wire p50 / mean, µs | mcr adds (p50 / mean), µs | socat adds (p50 / mean), µs |", "|---|---|---|---|", ...rows];
+  return [
+    "| Scenario | Bare wire p50 / mean, µs | mcr adds (p50 / mean), µs | socat adds (p50 / mean), µs |",
+    "|---|---|---|---|",
+    ...rows,
+  ];
 }
 
 function searchTable(res: Results, experiments: string[]): string[] {
   const rows = res.searches
     .filter((s) => experiments.includes(s.experiment))
     .map((s) => {
-      const probes = s.probes.map((p) => `${fmtPps(p.achieved)}: ${fmtLossPct(p.lossRatio)}${p.relayLossRatio !== undefined && p.relayLossRatio !== p.lossRatio ? ` (${fmtLossPct(p.relayLossRatio)} less sink drops)` : ""}`).join(", ");
+      const probes = s.probes
+        .map(
+          (p) =>
+            `${fmtPps(p.achieved)}: ${fmtLossPct(p.lossRatio)}${p.relayLossRatio !== undefined && p.relayLossRatio !== p.lossRatio ? ` (${fmtLossPct(p.relayLossRatio)} less sink drops)` : ""}`,
+        )
+        .join(", ");
       return `| ${s.scenario} | ${s.size} B | ${s.outputs} | ${s.label}${s.generator === "trafgen" ? " (trafgen)" : ""} | **${s.ratePps === null ? "none" : fmtPps(s.ratePps) + " pps"}**${s.outputs > 1 && s.ratePps ? ` (${fmtPps(s.ratePps * s.outputs)} pps out)` : ""} | ${s.limitedBy} | ${s.note}; probes (offered: loss) ${probes} |`;
     });
   if (!rows.length) return [];
-  return ["| Scenario | Payload | Outputs | Relay | Highest rate with < 0.1% loss | Limited by | How it was found |", "|---|---|---|---|---|---|---|", ...rows];
+  return [
+    "| Scenario | Payload | Outputs | Relay | Highest rate with < 0.1% loss | Limited by | How it was found |",
+    "|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
 }
 
 function ratioLines(res: Results): string[] {
@@ -131,7 +174,9 @@ function ratioLines(res: Results): string[] {
       const m = res.searches.find((x) => x.experiment === exp && x.scenario === s && x.label.startsWith("mcr"));
       const c = res.searches.find((x) => x.experiment === exp && x.scenario === s && x.label === "socat");
       if (m?.ratePps && c?.ratePps)
-        out.push(`- ${exp === "small" ? "64-byte" : "1024-byte"} payloads${exp === "maxrate-trafgen" ? " (trafgen)" : ""}, scenario ${s}: mcr ${fmtPps(m.ratePps)} pps${m.limitedBy === "generator" ? " (the generator's limit, not mcr's)" : ""}, socat ${fmtPps(c.ratePps)} pps: **${(m.ratePps / c.ratePps).toFixed(1)}×**.`);
+        out.push(
+          `- ${exp === "small" ? "64-byte" : "1024-byte"} payloads${exp === "maxrate-trafgen" ? " (trafgen)" : ""}, scenario ${s}: mcr ${fmtPps(m.ratePps)} pps${m.limitedBy === "generator" ? " (the generator's limit, not mcr's)" : ""}, socat ${fmtPps(c.ratePps)} pps: **${(m.ratePps / c.ratePps).toFixed(1)}×**.`,
+        );
     }
   return out;
 }
@@ -142,24 +187,51 @@ function fanoutQuick(res: Results): string[] {
   return [
     "| Outputs | Relay | Input rate | Loss | Relay CPU | Flags |",
     "|---|---|---|---|---|---|",
-    ...runs.map((r) => `| ${r.spec.outputs} | ${r.label} | ${fmtPps(r.gen.achievedPps)} | ${fmtLossPct(r.lossRatio)} | ${r.relayCpu?.percent ?? "–"}% | ${flagsOf([r])} |`),
+    ...runs.map(
+      (r) =>
+        `| ${r.spec.outputs} | ${r.label} | ${fmtPps(r.gen.achievedPps)} | ${fmtLossPct(r.lossRatio)} | ${r.relayCpu?.percent ?? "–"}% | ${flagsOf([r])} |`,
+    ),
   ];
 }
 
 function workersTable(res: Results): string[] {
-  const labels = [...new Set(res.runs.filter((r) => r.experiment === "workers").map((r) => `${r.label}|${r.spec.relay?.cpus}`))];
+  const labels = [
+    ...new Set(res.runs.filter((r) => r.experiment === "workers").map((r) => `${r.label}|${r.spec.relay?.cpus}`)),
+  ];
   if (!labels.length) return [];
+  // Which search belongs to which placement: recorded since relayCpus existed; before, the 2-worker
+  // searches ran in the order of run.ts ("0,1", then "1").
+  const twoWorker = res.searches.filter((x) => x.experiment === "workers");
+  const order = ["0,1", "1"];
+  const searchFor = (label: string, cpus: string) =>
+    label === "mcr 1w"
+      ? res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "mcr 1w")
+      : twoWorker.find((x, i) => x.label === label && (x.relayCpus ?? order[i]) === cpus);
   const rows = labels.map((k) => {
-    const [label, cpus] = k.split("|");
+    const [label, cpus] = k.split("|") as [string, string];
     const runs = res.runs.filter((r) => r.experiment === "workers" && r.label === label && r.spec.relay?.cpus === cpus);
-    const placement = runs[0]?.mcr?.workers?.length
-      ? runs[0]!.mcr!.workers!.map((w) => `worker on CPU ${w.cpu}: ${w.rxFrames ?? "?"} frames`).join(", ")
-      : (runs[0]?.placement?.map((p) => `${p.pid === runs[0]!.placement![0]!.pid ? "supervisor" : "worker"}: CPU ${p.cpus.join("/")}`).join(", ") ?? "");
-    const search = res.searches.find((s) => s.experiment === "workers" && s.label === label && s.probes.length && runs.length && s.label === label);
-    const max = label === "mcr 1w" ? res.searches.find((s) => s.experiment === "maxrate" && s.scenario === "A" && s.label === "mcr 1w") : search;
-    return `| ${label} | taskset ${cpus} (${placement}) | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(aggOf(runs, (r) => r.relayCpu?.percent), 1, "%")} | ${max?.ratePps ? fmtPps(max.ratePps) + " pps" : "–"} | ${flagsOf(runs)} |`;
+    // the one flow goes to one worker (fanout by flow hash): on which CPU, run by run
+    const flowCpu = (r: R) => {
+      const ws = r.mcr?.workers ?? [];
+      if (ws.length < 2) return undefined;
+      return [...ws].sort((x, y) => (y.rxFrames ?? 0) - (x.rxFrames ?? 0))[0]!.cpu;
+    };
+    const where =
+      label === "mcr 1w"
+        ? "worker on CPU 1"
+        : runs.map((r) => `CPU ${flowCpu(r) ?? "?"}: ${fmtLossPct(r.lossRatio)}`).join(", ");
+    const max = searchFor(label, cpus);
+    return `| ${label} | taskset ${cpus} | ${where} | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(
+      aggOf(runs, (r) => r.relayCpu?.percent),
+      1,
+      "%",
+    )} | ${max?.ratePps ? `${fmtPps(max.ratePps)} pps (${max.limitedBy})` : "–"} | ${flagsOf(runs)} |`;
   });
-  return ["| Relay | Placement (first run: where the one flow went) | Runs | Loss at 150k pps | Relay CPU | Highest rate < 0.1% | Flags |", "|---|---|---|---|---|---|---|", ...rows];
+  return [
+    "| Relay | Relay CPUs | The flow's worker, run by run: loss | Runs | Loss at 150k pps | Relay CPU | Highest rate < 0.1% | Flags |",
+    "|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
 }
 
 function aimsTable(res: Results): string[] {
@@ -176,18 +248,28 @@ function aimsTable(res: Results): string[] {
         ? `${fmtLossAgg(a)} over ${a.n} run(s)`
         : `end to end ${fmtLossAgg(a)} over ${a.n} run(s), all of it in the sink's own socket in ${sinkRuns} sink-limited run(s); less those drops ${fmtLossAgg(rl)}`;
     const met = a.max === 0 ? "yes" : rl.max === 0 ? "relay: yes; end to end: **no**" : "**no**";
-    rows.push(`| 0 loss at 150k pps, scenario ${s} (every run) | ${measured}; socat ${fmtLossAgg(loss(s, "socat"))} | ${met} |`);
+    rows.push(
+      `| 0 loss at 150k pps, scenario ${s} (every run) | ${measured}; socat ${fmtLossAgg(loss(s, "socat"))} | ${met} |`,
+    );
   }
   const m = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "mcr 1w");
   const c = res.searches.find((x) => x.experiment === "maxrate" && x.scenario === "A" && x.label === "socat");
   if (m?.ratePps) {
-    rows.push(`| highest rate < 0.1% loss ≥ 500k pps (A) | ${fmtPps(m.ratePps)} pps (${m.limitedBy}) | ${m.ratePps >= 500_000 ? "yes" : "**no**"} |`);
-    if (c?.ratePps) rows.push(`| … and ≥ 10× socat's (A) | ${(m.ratePps / c.ratePps).toFixed(1)}× (socat ${fmtPps(c.ratePps)} pps) | ${m.ratePps >= 10 * c.ratePps ? "yes" : "**no**"} |`);
+    rows.push(
+      `| highest rate < 0.1% loss ≥ 500k pps (A) | ${fmtPps(m.ratePps)} pps (${m.limitedBy}) | ${m.ratePps >= 500_000 ? "yes" : "**no**"} |`,
+    );
+    if (c?.ratePps)
+      rows.push(
+        `| … and ≥ 10× socat's (A) | ${(m.ratePps / c.ratePps).toFixed(1)}× (socat ${fmtPps(c.ratePps)} pps) | ${m.ratePps >= 10 * c.ratePps ? "yes" : "**no**"} |`,
+      );
   }
   for (const s of ["A", "B"]) {
     const cpu = aggOf(pick(res, "loss150", s, "mcr 1w"), (r) => r.relayCpu?.percent);
     const sc = aggOf(pick(res, "loss150", s, "socat"), (r) => r.relayCpu?.percent);
-    if (cpu) rows.push(`| relay CPU at 150k pps ≤ 30% of a core (${s}) | ${fmtAgg(cpu, 1, "%")}; socat ${fmtAgg(sc, 1, "%")} | ${cpu.median <= 30 ? "yes" : "**no**"} |`);
+    if (cpu)
+      rows.push(
+        `| relay CPU at 150k pps ≤ 30% of a core (${s}) | ${fmtAgg(cpu, 1, "%")}; socat ${fmtAgg(sc, 1, "%")} | ${cpu.median <= 30 ? "yes" : "**no**"} |`,
+      );
   }
   for (const s of ["A", "B"]) {
     const bare = pick(res, "loss150", s, "bare");
@@ -195,7 +277,9 @@ function aimsTable(res: Results): string[] {
     const f = (runs: R[]) => med(aggOf(runs, (r) => (r.sink.latency.samples ? r.sink.latency.meanUs : undefined)));
     if (bare.length && mc.length) {
       const added = f(mc) - f(bare);
-      rows.push(`| mean latency ≤ bare + 50 µs (${s}) | +${added.toFixed(1)} µs (bare ${f(bare).toFixed(1)}, mcr ${f(mc).toFixed(1)}) | ${added <= 50 ? "yes" : "**no**"} |`);
+      rows.push(
+        `| mean latency ≤ bare + 50 µs (${s}) | +${added.toFixed(1)} µs (bare ${f(bare).toFixed(1)}, mcr ${f(mc).toFixed(1)}) | ${added <= 50 ? "yes" : "**no**"} |`,
+      );
     }
   }
   if (!rows.length) return [];
@@ -205,14 +289,24 @@ function aimsTable(res: Results): string[] {
 function ceilingLines(res: Results): string[] {
   return res.runs
     .filter((r) => r.experiment === "ceiling")
-    .map((r) => `- \`mcr gen\` as fast as it can, ${r.spec.size}-byte payloads, bare wire, sink beside it on CPU 0: **${fmtPps(r.gen.achievedPps)} pps** offered (${fmtLossPct(r.lossRatio)} lost at the sink${r.sinkDrops ? `, ${r.sinkDrops} of them in the sink's own socket` : ""}).`);
+    .map(
+      (r) =>
+        `- \`mcr gen\` as fast as it can, ${r.spec.size}-byte payloads, bare wire, sink beside it on CPU 0: **${fmtPps(r.gen.achievedPps)} pps** offered (${fmtLossPct(r.lossRatio)} lost at the sink${r.sinkDrops ? `, ${r.sinkDrops} of them in the sink's own socket` : ""}).`,
+    );
 }
 
 function flaggedLines(res: Results): string[] {
-  const flagged = res.runs.filter((r) => r.attempt > 1 || r.flags.disturbed || r.flags.generatorLimited || r.flags.sinkLimited);
+  const flagged = res.runs.filter(
+    (r) => r.attempt > 1 || r.flags.disturbed || r.flags.generatorLimited || r.flags.sinkLimited,
+  );
   const ex = res.runs.filter((r) => r.flags.disturbed);
-  const out = [`${res.runs.length} runs in all (${res.runs.filter((r) => r.waitedForQuietMs > 1000).length} waited for other load on the machine to settle first); ${res.runs.filter((r) => r.attempt > 1).length} were repeats of a disturbed or generator-short attempt; ${flagged.length} carry a flag (generator-limited points are expected at the top of the rising searches).`];
-  if (ex.length) out.push(`Runs still disturbed after their repeats: ${ex.map((r) => `${r.experiment} ${r.scenario} ${r.label} @${fmtPps(r.spec.rate)} (${r.notes.join("; ")})`).join(" · ")}.`);
+  const out = [
+    `${res.runs.length} runs in all (${res.runs.filter((r) => r.waitedForQuietMs > 1000).length} waited for other load on the machine to settle first); ${res.runs.filter((r) => r.attempt > 1).length} were repeats of a disturbed or generator-short attempt; ${flagged.length} carry a flag (generator-limited points are expected at the top of the rising searches).`,
+  ];
+  if (ex.length)
+    out.push(
+      `Runs still disturbed after their repeats: ${ex.map((r) => `${r.experiment} ${r.scenario} ${r.label} @${fmtPps(r.spec.rate)} (${r.notes.join("; ")})`).join(" · ")}.`,
+    );
   return out;
 }
 
@@ -220,7 +314,9 @@ export function renderTables(res: Results, file: string): string {
   const m = res.meta;
   const when = `${m.startedAt.slice(0, 16).replace("T", " ")} UTC`;
   const L: string[] = [];
-  L.push(`Measured ${when}${m.quick ? " (**--quick**: short runs, indicative only)" : ""} on ${m.cpus} × ${m.cpuModel}, kernel ${m.kernel}; mcr ${m.mcrVersion} at ${m.git}${(m.staleSources as string[] | undefined)?.length ? " (**dist/mcr older than the sources**)" : ""}; ${m.socat}; ${m.trafgen}. Raw data: ${((m.mergedFrom as string[] | undefined) ?? [relative(`${ROOT}/bench`, file)]).map((f) => `[\`${f}\`](${f})`).join(", ")}.`);
+  L.push(
+    `Measured ${when}${m.quick ? " (**--quick**: short runs, indicative only)" : ""} on ${m.cpus} × ${m.cpuModel}, kernel ${m.kernel}; mcr ${m.mcrVersion} at ${m.git}${(m.staleSources as string[] | undefined)?.length ? " (**dist/mcr older than the sources**)" : ""}; ${m.socat}; ${m.trafgen}. Raw data: ${((m.mergedFrom as string[] | undefined) ?? [relative(`${ROOT}/bench`, file)]).map((f) => `[\`${f}\`](${f})`).join(", ")}.`,
+  );
   L.push("");
   L.push("![loss against offered rate](loss-vs-rate.svg)");
   L.push("");
@@ -233,11 +329,19 @@ export function renderTables(res: Results, file: string): string {
     "Each run: a fresh relay, then the packets; loss counted by `mcr sink` per sequence number (lost head and tail included).",
   ]);
   sec("Where the packets went (medians)", countersTable(res, "loss150"));
-  sec("Added latency at 150,000 pps", latencyTable(res), ["One-way, generator's send timestamp to the sink's kernel receive timestamp (same clock). Bare wire: gen → sink over one veth, no relay, same CPUs."]);
-  sec("A generator that is not mcr's: trafgen (netsniff-ng) at --rate 150000pps", lossTable(res, "trafgen", "trafgen"), [
-    "trafgen writes whole Ethernet frames from a packet socket (no mcr header): loss = 1 − datagrams at the sink ÷ frames trafgen reports sent. Its `--rate` is a one-second token bucket: each second's 150,000 frames leave back to back in about a quarter of a second (≈ 550,000 pps), then it sleeps. So this is a burst test at an average of 150,000 pps, harder than the paced stream above.",
+  sec("Added latency at 150,000 pps", latencyTable(res), [
+    "One-way, generator's send timestamp to the sink's kernel receive timestamp (same clock). Bare wire: gen → sink over one veth, no relay, same CPUs.",
   ]);
-  sec("trafgen as fast as it can (no --rate)", lossTable(res, "trafgen-full", "trafgen"), ["The offered column is what trafgen achieved; loss as above."]);
+  sec(
+    "A generator that is not mcr's: trafgen (netsniff-ng) at --rate 150000pps",
+    lossTable(res, "trafgen", "trafgen"),
+    [
+      "trafgen writes whole Ethernet frames from a packet socket (no mcr header): loss = 1 − datagrams at the sink ÷ frames trafgen reports sent. Its `--rate` is a one-second token bucket: each second's 150,000 frames leave back to back in about a quarter of a second (≈ 550,000 pps), then it sleeps. So this is a burst test at an average of 150,000 pps, harder than the paced stream above.",
+    ],
+  );
+  sec("trafgen as fast as it can (no --rate)", lossTable(res, "trafgen-full", "trafgen"), [
+    "The offered column is what trafgen achieved; loss as above.",
+  ]);
   sec("Highest rate with < 0.1% loss", searchTable(res, ["maxrate", "small", "fanout", "workers"]), [
     ...ceilingLines(res),
     "",
@@ -247,9 +351,16 @@ export function renderTables(res: Results, file: string): string {
   if (ratios.length) L.push(...ratios, "");
   sec("Fan-out (quick run: one rate)", fanoutQuick(res));
   sec("1 worker against 2", workersTable(res));
-  sec("Run quality", flaggedLines(res).map((l) => `- ${l}`));
+  sec(
+    "Run quality",
+    flaggedLines(res).map((l) => `- ${l}`),
+  );
   if (res.skipped.length) L.push(`Skipped for time: ${res.skipped.join(", ")}.`, "");
-  if (res.errors?.length) L.push(`Failed runs (not in the figures): ${res.errors.map((e) => `${e.experiment} ${e.scenario}: ${e.message.split("\n")[0]!.slice(0, 200)}`).join(" · ")}.`, "");
+  if (res.errors?.length)
+    L.push(
+      `Failed runs (not in the figures): ${res.errors.map((e) => `${e.experiment} ${e.scenario}: ${e.message.split("\n")[0]!.slice(0, 200)}`).join(" · ")}.`,
+      "",
+    );
   void basename;
   return L.join("\n");
 }
@@ -262,7 +373,12 @@ ${END}
 
 export function renderReadme(res: Results, file: string, existing: string): { readme: string; tables: string } {
   const tables = renderTables(res, file);
-  const base = existing.includes(START) && existing.includes(END) ? existing : existing ? `${existing.trimEnd()}\n\n## Results\n\n${START}\n${END}\n` : TEMPLATE;
+  const base =
+    existing.includes(START) && existing.includes(END)
+      ? existing
+      : existing
+        ? `${existing.trimEnd()}\n\n## Results\n\n${START}\n${END}\n`
+        : TEMPLATE;
   const a = base.indexOf(START);
   const b = base.indexOf(END);
   return { readme: base.slice(0, a + START.length) + "\n" + tables + "\n" + base.slice(b), tables };

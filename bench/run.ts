@@ -51,7 +51,21 @@ function parseArgs(argv: string[]): Args {
     if (i < 0) return undefined;
     return argv[i]!.includes("=") ? argv[i]!.split("=").slice(1).join("=") : argv[i + 1];
   };
-  const known = ["--quick", "--only", "--relay", "--scenario", "--runs", "--from-source", "--mcr", "--readme", "--no-readme", "--report", "--max-minutes", "--help", "-h"];
+  const known = [
+    "--quick",
+    "--only",
+    "--relay",
+    "--scenario",
+    "--runs",
+    "--from-source",
+    "--mcr",
+    "--readme",
+    "--no-readme",
+    "--report",
+    "--max-minutes",
+    "--help",
+    "-h",
+  ];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith("-")) continue;
@@ -61,7 +75,13 @@ function parseArgs(argv: string[]): Args {
     }
   }
   if (has("--help") || has("-h")) {
-    console.log(readFileSync(import.meta.path, "utf8").split("\n").slice(1, 19).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+    console.log(
+      readFileSync(import.meta.path, "utf8")
+        .split("\n")
+        .slice(1, 19)
+        .map((l) => l.replace(/^\/\/ ?/, ""))
+        .join("\n"),
+    );
     process.exit(0);
   }
   const quick = has("--quick");
@@ -103,7 +123,8 @@ function meta(a: Args, stale: string[]) {
     mcrSha256: a.mcr || !mcrArgv()[0]!.endsWith(".ts") ? first(`sha256sum ${mcrArgv()[0]} | cut -c1-16`) : "",
     git: a.mcr
       ? `${first(`cat ${dirname(dirname(a.mcr))}/.commit 2>/dev/null`) || "a binary given with --mcr"}`
-      : first(`git -C ${ROOT} rev-parse --short HEAD`) + (first(`git -C ${ROOT} status --porcelain -- src shim | head -1`) ? " (+ uncommitted src/shim changes)" : ""),
+      : first(`git -C ${ROOT} rev-parse --short HEAD`) +
+        (first(`git -C ${ROOT} status --porcelain -- src shim | head -1`) ? " (+ uncommitted src/shim changes)" : ""),
     staleSources: stale.slice(0, 20),
     socat: first("socat -V 2>/dev/null | grep 'socat version'"),
     trafgen: first("trafgen -v 2>&1 | head -1"),
@@ -127,11 +148,8 @@ async function main(): Promise<number> {
     const all = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as Results);
     const res: Results = {
       meta: { ...all[0]!.meta, mergedFrom: files.map((f) => relative(join(ROOT, "bench"), f)) },
-      runs: all.flatMap((r) => r.runs),
-      // a search redone in a later file replaces the earlier one
-      searches: [
-        ...new Map(all.flatMap((r) => r.searches).map((x) => [`${x.experiment}|${x.scenario}|${x.label}|${x.size}|${x.outputs}|${x.generator}`, x])).values(),
-      ],
+      runs: mergeRuns(all.map((r) => r.runs)),
+      searches: mergeSearches(all.map((r) => r.searches)),
       skipped: all.length > 1 ? [] : all[0]!.skipped,
       errors: all.flatMap((r) => r.errors ?? []),
     };
@@ -148,9 +166,13 @@ async function main(): Promise<number> {
     return 69;
   }
   const stale = a.mcr ? [] : staleSources();
-  if (stale.length) console.warn(`bench: WARNING: dist/mcr is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(", ")}...): run make build`);
+  if (stale.length)
+    console.warn(
+      `bench: WARNING: dist/mcr is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(", ")}...): run make build`,
+    );
   const trafgen = haveTrafgen();
-  if (!trafgen) console.warn("bench: trafgen not found (apt-get install netsniff-ng): the run with a foreign generator is skipped");
+  if (!trafgen)
+    console.warn("bench: trafgen not found (apt-get install netsniff-ng): the run with a foreign generator is skipped");
   pinSelf(0);
   const gone = sweepStale();
   if (gone.length) console.log(`bench: removed ${gone.length} namespace(s) left by an earlier run`);
@@ -164,7 +186,10 @@ async function main(): Promise<number> {
     return 66;
   }
   const binary = pinBinary(workDir, a.mcr);
-  if (binary) console.log(`bench: running a private copy of dist/mcr (${binary}) so that a rebuild during the run changes nothing`);
+  if (binary)
+    console.log(
+      `bench: running a private copy of dist/mcr (${binary}) so that a rebuild during the run changes nothing`,
+    );
   const res: Results = { meta: meta(a, stale), runs: [], searches: [], skipped: [], errors: [] };
   const log = (s: string) => console.log(s);
   const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1 };
@@ -183,7 +208,19 @@ async function main(): Promise<number> {
     }
     return l;
   };
-  const record = (experiment: string, r: RunResult) => res.runs.push({ experiment, ...r });
+  // Saved after every run, so that a benchmark killed half way leaves what it measured.
+  const stamp = res.meta.startedAt.replace(/[:.]/g, "-");
+  const file = join(q ? workDir : resultsDir, `${q ? "quick-" : ""}${stamp}.json`);
+  const save = () => writeFileSync(file, JSON.stringify(res, null, 1) + "\n");
+  onSignal = (sig) => {
+    res.meta.interrupted = sig;
+    save();
+    console.error(`bench: partial results in ${file}`);
+  };
+  const record = (experiment: string, r: RunResult) => {
+    res.runs.push({ experiment, ...r });
+    save();
+  };
   const timeLeft = (what: string) => {
     if (Date.now() < deadline) return true;
     res.skipped.push(what);
@@ -225,7 +262,9 @@ async function main(): Promise<number> {
       maxBackoff: q ? 1 : 6,
       genMaxPps: genMax,
     };
-    log(`${experiment} ${s}: highest rate with < 0.1% loss, ${base.relay ? `${base.relay.kind}${base.relay.workers ? ` ${base.relay.workers}w` : ""}` : "bare"}, ${base.size} B, ${base.outputs} output(s)`);
+    log(
+      `${experiment} ${s}: highest rate with < 0.1% loss, ${base.relay ? `${base.relay.kind}${base.relay.workers ? ` ${base.relay.workers}w` : ""}` : "bare"}, ${base.size} B, ${base.outputs} output(s)`,
+    );
     let sr;
     try {
       sr = await searchMaxRate(lab, t, base, { ...opts, workDir, log, deadline });
@@ -244,12 +283,21 @@ async function main(): Promise<number> {
       size: base.size,
       outputs: base.outputs,
       generator: base.generator,
+      relayCpus: base.relay?.cpus,
+      workers: base.relay?.workers,
       ratePps: sr.ratePps,
       limitedBy: sr.limitedBy,
       note: sr.note,
-      probes: sr.probes.map((p) => ({ rate: p.spec.rate, achieved: p.gen.achievedPps, lossRatio: p.lossRatio, relayLossRatio: p.relayLossRatio, flags: p.flags })),
+      probes: sr.probes.map((p) => ({
+        rate: p.spec.rate,
+        achieved: p.gen.achievedPps,
+        lossRatio: p.lossRatio,
+        relayLossRatio: p.relayLossRatio,
+        flags: p.flags,
+      })),
     };
     res.searches.push(rec);
+    save();
     log(`  => ${rec.label}: ${rec.ratePps ?? "none"} pps (${rec.limitedBy}; ${rec.note})`);
   };
 
@@ -258,18 +306,35 @@ async function main(): Promise<number> {
     if (a.only.has("ceiling")) {
       log("ceiling: mcr gen as fast as it can, bare wire");
       for (const sz of q ? [1024] : [1024, 64]) {
-        const r = await run("ceiling", "A", { path: "bare", generator: "mcr", rate: 5_000_000, count: q ? 300_000 : 2_000_000, size: sz, outputs: 1 }, undefined, 1);
+        const r = await run(
+          "ceiling",
+          "A",
+          { path: "bare", generator: "mcr", rate: 5_000_000, count: q ? 300_000 : 2_000_000, size: sz, outputs: 1 },
+          undefined,
+          1,
+        );
         if (sz === 1024 && r) genMax = r.gen.achievedPps;
       }
     }
 
     if (a.only.has("loss150")) {
-      for (const s of ["A", "B"] as ScenarioName[]) {
+      for (const s of (["A", "B"] as ScenarioName[]).filter((x) => a.scenarios.has(x))) {
         if (!timeLeft(`loss150 ${s}`)) break;
         log(`loss150 ${s}: ${count150} packets of ${size} B at 150,000 pps, ${a.runs} run(s) each, relays interleaved`);
         for (let i = 0; i < a.runs; i++) {
-          for (const relay of [mcr1, socat1]) await run("loss150", s, { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
-          await run("loss150", s, { path: "bare", generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
+          for (const relay of [mcr1, socat1])
+            await run(
+              "loss150",
+              s,
+              { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 },
+              genMax,
+            );
+          await run(
+            "loss150",
+            s,
+            { path: "bare", generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 },
+            genMax,
+          );
         }
       }
     }
@@ -277,34 +342,70 @@ async function main(): Promise<number> {
     if (a.only.has("trafgen") && trafgen) {
       // trafgen's --rate is a one-second token bucket (see traffic.ts): at least a second's worth.
       const tgCount = Math.max(count150, 300_000);
-      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+      for (const s of ((q ? ["A"] : ["A", "B"]) as ScenarioName[]).filter((x) => a.scenarios.has(x))) {
         if (!timeLeft(`trafgen ${s}`)) break;
-        log(`trafgen ${s}: ${tgCount} frames, trafgen (netsniff-ng) as the generator, --rate 150000pps (one burst a second)`);
+        log(
+          `trafgen ${s}: ${tgCount} frames, trafgen (netsniff-ng) as the generator, --rate 150000pps (one burst a second)`,
+        );
         for (let i = 0; i < Math.min(a.runs, 3); i++)
-          for (const relay of [mcr1, socat1]) await run("trafgen", s, { path: "relay", relay, generator: "trafgen", rate: 150_000, count: tgCount, size, outputs: 1 });
+          for (const relay of [mcr1, socat1])
+            await run("trafgen", s, {
+              path: "relay",
+              relay,
+              generator: "trafgen",
+              rate: 150_000,
+              count: tgCount,
+              size,
+              outputs: 1,
+            });
       }
-      if (timeLeft("trafgen full speed")) {
+      if (a.scenarios.has("A") && timeLeft("trafgen full speed")) {
         log(`trafgen A: as fast as trafgen can (no --rate)`);
         for (let i = 0; i < Math.min(a.runs, 3); i++)
-          for (const relay of [mcr1, socat1]) await run("trafgen-full", "A", { path: "relay", relay, generator: "trafgen", rate: 0, count: q ? 300_000 : 2_000_000, size, outputs: 1 });
+          for (const relay of [mcr1, socat1])
+            await run("trafgen-full", "A", {
+              path: "relay",
+              relay,
+              generator: "trafgen",
+              rate: 0,
+              count: q ? 300_000 : 2_000_000,
+              size,
+              outputs: 1,
+            });
       }
     }
 
     if (a.only.has("sweep")) {
       // 150k is the loss150 point (the chart takes those runs too).
-      const rates = q ? [50_000, 300_000, 500_000] : [25_000, 50_000, 75_000, 100_000, 200_000, 250_000, 300_000, 400_000, 500_000];
-      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+      const rates = q
+        ? [50_000, 300_000, 500_000]
+        : [25_000, 50_000, 75_000, 100_000, 200_000, 250_000, 300_000, 400_000, 500_000];
+      for (const s of ((q ? ["A"] : ["A", "B"]) as ScenarioName[]).filter((x) => a.scenarios.has(x))) {
         if (!timeLeft(`sweep ${s}`)) break;
         log(`sweep ${s}: loss against offered rate (the chart)`);
         for (const rate of rates) {
           if (!timeLeft(`sweep ${s} ${rate}`)) break;
-          for (const relay of [mcr1, socat1]) await run("sweep", s, { path: "relay", relay, generator: "mcr", rate, count: Math.max(q ? 30_000 : 200_000, Math.round(rate * (q ? 0.3 : 2))), size, outputs: 1 }, genMax);
+          for (const relay of [mcr1, socat1])
+            await run(
+              "sweep",
+              s,
+              {
+                path: "relay",
+                relay,
+                generator: "mcr",
+                rate,
+                count: Math.max(q ? 30_000 : 200_000, Math.round(rate * (q ? 0.3 : 2))),
+                size,
+                outputs: 1,
+              },
+              genMax,
+            );
         }
       }
     }
 
     if (a.only.has("maxrate")) {
-      for (const s of (q ? ["A"] : ["A", "B"]) as ScenarioName[]) {
+      for (const s of ((q ? ["A"] : ["A", "B"]) as ScenarioName[]).filter((x) => a.scenarios.has(x))) {
         await search("maxrate", s, { path: "relay", relay: mcr1, generator: "mcr", size, outputs: 1 }, 150_000);
         await search("maxrate", s, { path: "relay", relay: socat1, generator: "mcr", size, outputs: 1 }, 25_000);
       }
@@ -312,7 +413,12 @@ async function main(): Promise<number> {
 
     if (a.only.has("small")) {
       await search("small", "A", { path: "relay", relay: mcr1, generator: "mcr", size: 64, outputs: 1 }, 150_000);
-      await search("small", "A", { path: "relay", relay: socat1, generator: "mcr", size: 64, outputs: 1 }, q ? 50_000 : 25_000);
+      await search(
+        "small",
+        "A",
+        { path: "relay", relay: socat1, generator: "mcr", size: 64, outputs: 1 },
+        q ? 50_000 : 25_000,
+      );
     }
 
     if (a.only.has("fanout"))
@@ -320,10 +426,34 @@ async function main(): Promise<number> {
         if (q) {
           if (!timeLeft(`fanout ${n}`)) break;
           log(`fanout ${n}: 20,000 pps in, ${n} outputs`);
-          for (const relay of [mcr1, socat1]) await run(`fanout`, "A", { path: "relay", relay: { ...relay, outputs: n }, generator: "mcr", rate: 20_000, count: 10_000, size, outputs: n }, genMax);
+          for (const relay of [mcr1, socat1])
+            await run(
+              `fanout`,
+              "A",
+              {
+                path: "relay",
+                relay: { ...relay, outputs: n },
+                generator: "mcr",
+                rate: 20_000,
+                count: 10_000,
+                size,
+                outputs: n,
+              },
+              genMax,
+            );
         } else {
-          await search("fanout", "A", { path: "relay", relay: { ...mcr1, outputs: n }, generator: "mcr", size, outputs: n }, n === 4 ? 50_000 : 20_000);
-          await search("fanout", "A", { path: "relay", relay: { ...socat1, outputs: n }, generator: "mcr", size, outputs: n }, 5_000);
+          await search(
+            "fanout",
+            "A",
+            { path: "relay", relay: { ...mcr1, outputs: n }, generator: "mcr", size, outputs: n },
+            n === 4 ? 50_000 : 20_000,
+          );
+          await search(
+            "fanout",
+            "A",
+            { path: "relay", relay: { ...socat1, outputs: n }, generator: "mcr", size, outputs: n },
+            5_000,
+          );
         }
       }
 
@@ -337,18 +467,25 @@ async function main(): Promise<number> {
       if (timeLeft("workers")) {
         log(`workers: 1 worker against 2 at 150,000 pps`);
         for (let i = 0; i < Math.min(a.runs, 3); i++)
-          for (const relay of q ? two : [mcr1, ...two]) await run("workers", "A", { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 }, genMax);
+          for (const relay of q ? two : [mcr1, ...two])
+            await run(
+              "workers",
+              "A",
+              { path: "relay", relay, generator: "mcr", rate: 150_000, count: count150, size, outputs: 1 },
+              genMax,
+            );
       }
-      if (!q) for (const relay of two) await search("workers", "A", { path: "relay", relay, generator: "mcr", size, outputs: 1 }, 150_000);
+      if (!q)
+        for (const relay of two)
+          await search("workers", "A", { path: "relay", relay, generator: "mcr", size, outputs: 1 }, 150_000);
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();
   }
 
   res.meta.finishedAt = new Date().toISOString();
-  const stamp = res.meta.startedAt.replace(/[:.]/g, "-");
-  const file = join(q ? workDir : resultsDir, `${q ? "quick-" : ""}${stamp}.json`);
-  writeFileSync(file, JSON.stringify(res, null, 1) + "\n");
+  onSignal = undefined;
+  save();
   log(`results: ${file}`);
   if (a.readme) writeOutputs(res, file);
   else {
@@ -358,12 +495,51 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** An experiment redone for a scenario in a later file replaces the earlier files' runs of it. */
+function mergeRuns(files: Results["runs"][]): Results["runs"] {
+  const key = (r: Results["runs"][number]) => `${r.experiment.split(":")[0]}|${r.scenario}|${r.spec.generator}`;
+  let out: Results["runs"] = [];
+  for (const runs of files) {
+    const redone = new Set(runs.map(key));
+    out = [...out.filter((r) => !redone.has(key(r))), ...runs];
+  }
+  return out;
+}
+
+/**
+ * A search redone in a later file replaces the earlier file's. Within one file every search stays:
+ * two searches with the same key there (records from before relayCpus was kept) are told apart
+ * by their order.
+ */
+function mergeSearches(files: SearchRecord[][]): SearchRecord[] {
+  const merged = new Map<string, SearchRecord>();
+  for (const searches of files) {
+    const seen = new Map<string, number>();
+    const mine = new Map<string, SearchRecord>();
+    for (const x of searches) {
+      // placement tells searches apart only where it varies (workers); older records lack it
+      const base = `${x.experiment}|${x.scenario}|${x.label}|${x.size}|${x.outputs}|${x.generator}|${x.experiment === "workers" ? (x.relayCpus ?? "") : ""}`;
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      mine.set(`${base}#${n}`, x);
+    }
+    for (const [k, v] of mine) merged.set(k, v);
+  }
+  return [...merged.values()];
+}
+
 function chartSeries(res: Results): ChartSeries[] {
   const colors: Record<string, string> = { "mcr 1w": "#1f6feb", socat: "#d1242f" };
   const out: ChartSeries[] = [];
   for (const s of ["A", "B"]) {
     for (const label of ["mcr 1w", "socat"]) {
-      const runs = res.runs.filter((r) => (r.experiment === "sweep" || r.experiment === "loss150") && r.spec.generator === "mcr" && r.scenario === s && r.label === label);
+      const runs = res.runs.filter(
+        (r) =>
+          (r.experiment === "sweep" || r.experiment === "loss150") &&
+          r.spec.generator === "mcr" &&
+          r.scenario === s &&
+          r.label === label,
+      );
       if (!runs.length) continue;
       out.push({
         name: `${label === "mcr 1w" ? "mcr" : "socat"}, scenario ${s}`,
@@ -392,7 +568,14 @@ function writeOutputs(res: Results, file: string): void {
   const svgPath = join(ROOT, "bench", "loss-vs-rate.svg");
   const series = chartSeries(res);
   if (series.length) {
-    writeFileSync(svgPath, renderChart("Relay loss against offered rate: mcr and socat (1024-byte payloads)", series, `${res.meta.kernel}, ${res.meta.cpus} CPUs; generator and sink on CPU 0, relay on CPU 1; ${res.meta.startedAt.slice(0, 10)}`));
+    writeFileSync(
+      svgPath,
+      renderChart(
+        "Relay loss against offered rate: mcr and socat (1024-byte payloads)",
+        series,
+        `${res.meta.kernel}, ${res.meta.cpus} CPUs; generator and sink on CPU 0, relay on CPU 1; ${res.meta.startedAt.slice(0, 10)}`,
+      ),
+    );
     console.log(`chart: ${svgPath}`);
   }
   const readmePath = join(ROOT, "bench", "README.md");
@@ -408,9 +591,11 @@ function writeOutputs(res: Results, file: string): void {
 }
 
 // Ctrl-C and kill: tear the namespaces down synchronously, then leave.
+let onSignal: ((sig: string) => void) | undefined;
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
   process.on(sig, () => {
     console.error(`bench: ${sig}: removing namespaces and processes`);
+    onSignal?.(sig);
     destroyAllSync();
     process.exit(130);
   });
@@ -419,7 +604,7 @@ process.on("exit", () => destroyAllSync());
 try {
   process.exitCode = await main();
 } catch (e) {
-  console.error("bench: failed:", e instanceof Error ? e.stack ?? e.message : e);
+  console.error("bench: failed:", e instanceof Error ? (e.stack ?? e.message) : e);
   destroyAllSync();
   process.exitCode = 1;
 }

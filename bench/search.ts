@@ -51,7 +51,12 @@ export async function searchMaxRate(
   const probes: RunResult[] = [];
   const run = async (rate: number, seconds: number, minCount: number) => {
     const count = Math.max(minCount, Math.round(rate * seconds));
-    const r = await measure(lab, t, { ...base, rate: Math.round(rate), count }, { workDir: o.workDir, attempts: 2, genMaxPps: o.genMaxPps, log: o.log });
+    const r = await measure(
+      lab,
+      t,
+      { ...base, rate: Math.round(rate), count },
+      { workDir: o.workDir, attempts: 2, genMaxPps: o.genMaxPps, log: o.log },
+    );
     return r;
   };
   const probe = async (rate: number) => {
@@ -88,7 +93,13 @@ export async function searchMaxRate(
   }
   // 2. bisection (in log space: the rates span decades)
   if (limitedBy === "relay") {
-    while (lo > 0 && Number.isFinite(hi) && hi / lo > 1 + o.resolution && probes.length < o.maxProbes && Date.now() < o.deadline) {
+    while (
+      lo > 0 &&
+      Number.isFinite(hi) &&
+      hi / lo > 1 + o.resolution &&
+      probes.length < o.maxProbes &&
+      Date.now() < o.deadline
+    ) {
       const mid = Math.sqrt(lo * hi);
       const r = await probe(mid);
       if (passes(r) && !r.flags.generatorLimited) lo = mid;
@@ -107,7 +118,8 @@ export async function searchMaxRate(
       }
     }
   }
-  if (lo === 0) return { ratePps: null, limitedBy: "none-passed", probes, confirmations: [], note: "no probed rate passed" };
+  if (lo === 0)
+    return { ratePps: null, limitedBy: "none-passed", probes, confirmations: [], note: "no probed rate passed" };
 
   // 3. confirmation
   const confirmations: RunResult[] = [];
@@ -126,7 +138,9 @@ export async function searchMaxRate(
         confirmations,
         note:
           `${batch.length} confirmation run(s) passed at ${Math.round(candidate)} pps${b > 0 ? ` after ${b} step(s) down` : ""}` +
-          (sinkLimited ? `; in ${sinkLimited} of them the sink's socket dropped ${batch.map((r) => r.sinkDrops).join("/")} (end-to-end loss ${batch.map((r) => (r.lossRatio * 100).toFixed(3) + "%").join("/")})` : ""),
+          (sinkLimited
+            ? `; in ${sinkLimited} of them the sink's socket dropped ${batch.map((r) => r.sinkDrops).join("/")} (end-to-end loss ${batch.map((r) => (r.lossRatio * 100).toFixed(3) + "%").join("/")})`
+            : ""),
       };
     }
     candidate *= 0.9;

@@ -48,10 +48,23 @@ export interface SinkSummary {
   socketDrops: number;
   rcvbuf: number;
   stoppedBy: string;
-  latency: { samples: number; p50Us: number; p99Us: number; p999Us: number; maxUs: number; meanUs: number; minUs: number; kernelTimestamps: number };
+  latency: {
+    samples: number;
+    p50Us: number;
+    p99Us: number;
+    p999Us: number;
+    maxUs: number;
+    meanUs: number;
+    minUs: number;
+    kernelTimestamps: number;
+  };
 }
 
-async function collect(p: { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array>; exited: Promise<number> }) {
+async function collect(p: {
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+}) {
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { out, err, code };
 }
@@ -75,7 +88,13 @@ const hexGroup = (g: string) =>
     .join("");
 
 /** Waits until a socket in `ns` is bound to `port` and every group is joined: the sink is listening. */
-export async function waitListening(lab: Lab, ns: string, port: number, groups: string[], timeoutMs = 5000): Promise<void> {
+export async function waitListening(
+  lab: Lab,
+  ns: string,
+  port: number,
+  groups: string[],
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const udp = lab.exec(ns, ["cat", "/proc/net/udp"]).stdout;
@@ -98,7 +117,17 @@ export interface SinkHandle {
  */
 export async function startSink(
   lab: Lab,
-  o: { ns: string; iface: string; groups: string[]; port: number; expectPerStream?: number; countTotal?: number; cpu: number; idleS: number; maxS: number },
+  o: {
+    ns: string;
+    iface: string;
+    groups: string[];
+    port: number;
+    expectPerStream?: number;
+    countTotal?: number;
+    cpu: number;
+    idleS: number;
+    maxS: number;
+  },
 ): Promise<SinkHandle> {
   const argv = [
     ...mcrArgv(),
@@ -134,7 +163,17 @@ export async function startSink(
 /** `mcr gen`, pinned to `cpu`, to one destination group:port out of `iface`. */
 export async function runMcrGen(
   lab: Lab,
-  o: { ns: string; iface: string; source: string; dest: string; rate: number; count: number; size: number; cpu: number; onSpawn?: (pid: number) => void },
+  o: {
+    ns: string;
+    iface: string;
+    source: string;
+    dest: string;
+    rate: number;
+    count: number;
+    size: number;
+    cpu: number;
+    onSpawn?: (pid: number) => void;
+  },
 ): Promise<GenSummary> {
   const argv = [
     ...mcrArgv(),
@@ -200,15 +239,44 @@ export async function runMcrGen(
  */
 export async function runTrafgen(
   lab: Lab,
-  o: { ns: string; iface: string; source: string; srcMac: string; group: string; port: number; rate: number; count: number; size: number; cpu: number; workDir: string; onSpawn?: (pid: number) => void },
+  o: {
+    ns: string;
+    iface: string;
+    source: string;
+    srcMac: string;
+    group: string;
+    port: number;
+    rate: number;
+    count: number;
+    size: number;
+    cpu: number;
+    workDir: string;
+    onSpawn?: (pid: number) => void;
+  },
 ): Promise<GenSummary> {
   const g = o.group.split(".").map(Number);
   const mac = `01:00:5e:${(g[1]! & 0x7f).toString(16).padStart(2, "0")}:${g[2]!.toString(16).padStart(2, "0")}:${g[3]!.toString(16).padStart(2, "0")}`;
   const cfg = join(o.workDir, `trafgen-${process.pid}-${o.size}.cfg`);
   // The UDP checksum is computed by trafgen (csum is automatic for the ipv4()/udp() helpers);
   // the payload is a fixed pattern of `size` bytes.
-  writeFileSync(cfg, `{ eth(da=${mac}, sa=${o.srcMac}), ipv4(sa=${o.source}, da=${o.group}, ttl=1, id=dinc()), udp(sp=40000, dp=${o.port}), fill(0x5a, ${o.size}) }\n`);
-  const argv = ["trafgen", "-o", o.iface, "-i", cfg, "-n", String(o.count), ...(o.rate > 0 ? ["-b", `${Math.round(o.rate)}pps`] : []), "-P", "1", "-Q", "-C"];
+  writeFileSync(
+    cfg,
+    `{ eth(da=${mac}, sa=${o.srcMac}), ipv4(sa=${o.source}, da=${o.group}, ttl=1, id=dinc()), udp(sp=40000, dp=${o.port}), fill(0x5a, ${o.size}) }\n`,
+  );
+  const argv = [
+    "trafgen",
+    "-o",
+    o.iface,
+    "-i",
+    cfg,
+    "-n",
+    String(o.count),
+    ...(o.rate > 0 ? ["-b", `${Math.round(o.rate)}pps`] : []),
+    "-P",
+    "1",
+    "-Q",
+    "-C",
+  ];
   const t0 = Date.now();
   const p = lab.spawn(o.ns, argv, { cpu: o.cpu, nice: TRAFGEN_NICE });
   o.onSpawn?.(p.pid);

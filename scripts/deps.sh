@@ -12,6 +12,7 @@ command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
 command -v unshare >/dev/null || need+=(util-linux)
+command -v clang-format >/dev/null || need+=(clang-format)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

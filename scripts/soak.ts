@@ -34,7 +34,13 @@ const opt = (name: string, dflt: number) => {
   return v;
 };
 if (argv.includes("--help")) {
-  console.log(readFileSync(import.meta.path, "utf8").split("\n").filter((l) => l.startsWith("//")).map((l) => l.slice(3)).join("\n"));
+  console.log(
+    readFileSync(import.meta.path, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("//"))
+      .map((l) => l.slice(3))
+      .join("\n"),
+  );
   process.exit(0);
 }
 const MINUTES = opt("minutes", 10);
@@ -49,22 +55,30 @@ const CPUS = Number(sh(["nproc"]).stdout.trim());
 // shares CPU 0 with gen, and the relay has CPU 1.
 const SINK_CPU = opt("sink-cpu", CPUS >= 4 ? 1 : 0);
 const outIdx = argv.indexOf("--out");
-const OUT = outIdx >= 0 ? argv[outIdx + 1]! : join(ROOT, "bench", "results", `soak-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+const OUT =
+  outIdx >= 0
+    ? argv[outIdx + 1]!
+    : join(ROOT, "bench", "results", `soak-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 if (process.getuid?.() !== 0) throw new Error("run as root: the soak builds network namespaces");
 const relayCpus = CPUS >= 4 ? `2-${CPUS - 1}` : CPUS > 1 ? `1-${CPUS - 1}` : "0";
 
-const ctl = <C extends Command>(socket: string, cmd: C, args: Commands[C]["args"] = {} as Commands[C]["args"]) => call(socket, cmd, args, { timeoutMs: 10_000 });
+const ctl = <C extends Command>(socket: string, cmd: C, args: Commands[C]["args"] = {} as Commands[C]["args"]) =>
+  call(socket, cmd, args, { timeoutMs: 10_000 });
 const rssKb = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
 const linkStats = (lab: Lab, role: string, ifname: string) => {
   const j = JSON.parse(sh(["ip", "-n", lab.ns(role), "-s", "-j", "link", "show", "dev", ifname]).stdout)[0].stats64;
   return { rx: j.rx.packets as number, tx: j.tx.packets as number, rxDropped: j.rx.dropped as number };
 };
 const udpRcvbufErrors = (lab: Lab, role: string) => {
-  const lines = lab.exec(role, ["cat", "/proc/net/snmp"]).stdout.split("\n").filter((l) => l.startsWith("Udp:"));
+  const lines = lab
+    .exec(role, ["cat", "/proc/net/snmp"])
+    .stdout.split("\n")
+    .filter((l) => l.startsWith("Udp:"));
   const [head, vals] = [lines[0]!.split(/\s+/), lines[1]!.split(/\s+/)];
   return Number(vals[head.indexOf("RcvbufErrors")]);
 };
-const pct = (xs: number[], p: number) => (xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
+const pct = (xs: number[], p: number) =>
+  xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function main() {
   sweepStale();
@@ -78,8 +92,21 @@ async function main() {
   try {
     const socket = `/tmp/${lab.id}-soak.sock`;
     const sup = lab.spawn("relay", [
-      "taskset", "-c", relayCpus, DIST, "supervisor", "--interface", "veth1", "--control-socket-path", socket,
-      "--state-file", `/tmp/${lab.id}-soak.state.json`, "--workers", String(WORKERS), "--log-level", "warn",
+      "taskset",
+      "-c",
+      relayCpus,
+      DIST,
+      "supervisor",
+      "--interface",
+      "veth1",
+      "--control-socket-path",
+      socket,
+      "--state-file",
+      `/tmp/${lab.id}-soak.state.json`,
+      "--workers",
+      String(WORKERS),
+      "--log-level",
+      "warn",
     ]);
     let supErr = "";
     void (async () => {
@@ -88,20 +115,63 @@ async function main() {
     const t0s = Date.now();
     while (Date.now() - t0s < 15_000) {
       if (sup.exitCode !== null) throw new Error(`supervisor exited ${sup.exitCode}: ${supErr}`);
-      const ok = await ctl(socket, "status").then((s) => s.workers.every((w) => w.state === "ready"), () => false);
+      const ok = await ctl(socket, "status").then(
+        (s) => s.workers.every((w) => w.state === "ready"),
+        () => false,
+      );
       if (ok) break;
       await Bun.sleep(100);
     }
     const out = { group: "239.9.9.9", port: 5099, interface: "veth3", ttl: 1 };
     await ctl(socket, "rule.add", { inputGroup: "239.1.1.1", inputPort: 5001, outputs: [out] });
-    for (let i = 0; i < RULES; i++) await ctl(socket, "rule.add", { inputGroup: `239.3.${i >> 8}.${i & 0xff}`, inputPort: 7000, outputs: [{ ...out, port: 5096 }] });
+    for (let i = 0; i < RULES; i++)
+      await ctl(socket, "rule.add", {
+        inputGroup: `239.3.${i >> 8}.${i & 0xff}`,
+        inputPort: 7000,
+        outputs: [{ ...out, port: 5096 }],
+      });
     const status = await ctl(socket, "status");
     const pids = { supervisor: status.pid, workers: status.workers.map((w) => w.pid!) };
 
     const durationS = Math.round(MINUTES * 60);
-    const sink = lab.spawn("sink", ["taskset", "-c", String(SINK_CPU), DIST, "sink", "--group", "239.9.9.9:5099", "--interface", "veth2", "--duration", String(durationS + 5), "--timeout", "5", "--json"]);
+    const sink = lab.spawn("sink", [
+      "taskset",
+      "-c",
+      String(SINK_CPU),
+      DIST,
+      "sink",
+      "--group",
+      "239.9.9.9:5099",
+      "--interface",
+      "veth2",
+      "--duration",
+      String(durationS + 5),
+      "--timeout",
+      "5",
+      "--json",
+    ]);
     await Bun.sleep(500);
-    const gen = lab.spawn("gen", ["nice", "-n", "-10", "taskset", "-c", "0", DIST, "gen", "--dest", "239.1.1.1:5001", "--interface", "veth0", "--rate", String(RATE), "--duration", String(durationS), "--size", String(SIZE), "--json"]);
+    const gen = lab.spawn("gen", [
+      "nice",
+      "-n",
+      "-10",
+      "taskset",
+      "-c",
+      "0",
+      DIST,
+      "gen",
+      "--dest",
+      "239.1.1.1:5001",
+      "--interface",
+      "veth0",
+      "--rate",
+      String(RATE),
+      "--duration",
+      String(durationS),
+      "--size",
+      String(SIZE),
+      "--json",
+    ]);
 
     // Rule churn, as fast as --churn-ms allows, each change timed.
     let cycles = 0;
@@ -111,7 +181,11 @@ async function main() {
       for (let i = 0; !stopping; i++) {
         try {
           const t = performance.now();
-          const { rule } = await ctl(socket, "rule.add", { inputGroup: `239.2.${(i >> 8) & 0xff}.${i & 0xff}`, inputPort: 6000, outputs: [{ ...out, port: 5097 }] });
+          const { rule } = await ctl(socket, "rule.add", {
+            inputGroup: `239.2.${(i >> 8) & 0xff}.${i & 0xff}`,
+            inputPort: 6000,
+            outputs: [{ ...out, port: 5097 }],
+          });
           const t1 = performance.now();
           await ctl(socket, "rule.remove", { id: rule.id });
           latencies.push(t1 - t, performance.now() - t1);
@@ -125,8 +199,23 @@ async function main() {
     })();
 
     const rows: Record<string, number | string>[] = [];
-    const header = ["t_s", "offered", "relay_rx", "forwarded", "at_sink", "relay_lost", "sink_sock_drops", "sup_rss_mb", "wrk_rss_mb", "changes", "chg_p50_ms", "chg_p99_ms"];
-    console.log(`soak: ${RATE} pps of ${SIZE}-byte payloads for ${MINUTES} min, ${WORKERS} worker(s) on CPU ${relayCpus}, ${RULES + 1} rules, churn every ${CHURN_MS} ms; rates in pps`);
+    const header = [
+      "t_s",
+      "offered",
+      "relay_rx",
+      "forwarded",
+      "at_sink",
+      "relay_lost",
+      "sink_sock_drops",
+      "sup_rss_mb",
+      "wrk_rss_mb",
+      "changes",
+      "chg_p50_ms",
+      "chg_p99_ms",
+    ];
+    console.log(
+      `soak: ${RATE} pps of ${SIZE}-byte payloads for ${MINUTES} min, ${WORKERS} worker(s) on CPU ${relayCpus}, ${RULES + 1} rules, churn every ${CHURN_MS} ms; rates in pps`,
+    );
     console.log(header.map((h) => h.padStart(16)).join(""));
     const snap = async () => {
       const st = await ctl(socket, "stats");
@@ -216,7 +305,15 @@ async function main() {
           at: new Date().toISOString(),
           host: { cpus: CPUS, kernel: sh(["uname", "-r"]).stdout.trim() },
           mcr: sh([DIST, "--version"]).stdout.trim(),
-          params: { minutes: MINUTES, rate: RATE, size: SIZE, workers: WORKERS, rules: RULES + 1, churnMs: CHURN_MS, sampleS: SAMPLE_S },
+          params: {
+            minutes: MINUTES,
+            rate: RATE,
+            size: SIZE,
+            workers: WORKERS,
+            rules: RULES + 1,
+            churnMs: CHURN_MS,
+            sampleS: SAMPLE_S,
+          },
           rows,
           summary,
           gen: genOut,

@@ -25,6 +25,13 @@ else
 	c_fail=$((c_fail + 1)); echo "FAIL: make check"; cat "$log"
 fi
 
+# Formatting, lint rules and the direction of imports: one check.
+if make -s lint >"$log" 2>&1; then
+	c_pass=$((c_pass + 1))
+else
+	c_fail=$((c_fail + 1)); echo "FAIL: make lint"; cat "$log"
+fi
+
 # One file at a time keeps namespaces and CPU use of one test from disturbing another's timing.
 timeout 3000 "$BUN" test --timeout 60000 --max-concurrency 1 test/ 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -15,14 +15,17 @@
 
 int mcr__egress_open(struct mcr_egress_sock *s)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), zero = 0, ttl = s->ttl, buf = SNDBUF_BYTES;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), zero = 0, ttl = s->ttl,
+	    buf = SNDBUF_BYTES;
 	int pmtu = IP_PMTUDISC_DONT;
 	if (fd < 0)
 		return -errno;
 	struct ip_mreqn mreq = { .imr_ifindex = (int)s->ifindex };
 	mreq.imr_address.s_addr = s->source;
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = s->source };
-	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(s->port), .sin_addr.s_addr = s->dest };
+	struct sockaddr_in dst = { .sin_family = AF_INET,
+				   .sin_port = htons(s->port),
+				   .sin_addr.s_addr = s->dest };
 	/* Root may raise the buffer past rmem_max; otherwise take what the sysctl allows. */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));

@@ -50,7 +50,9 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 		err = -ENOMEM;
 		goto fail;
 	}
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = ifindex };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = 0,
+				   .sll_ifindex = ifindex };
 	if (bind(t->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		goto fail_errno;
 	return 0;
@@ -112,8 +114,8 @@ static inline uint16_t fold(uint64_t sum)
 	return (uint16_t)~sum;
 }
 
-void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source, uint32_t dest, uint16_t port,
-			 uint8_t ttl)
+void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
+			 uint32_t dest, uint16_t port, uint8_t ttl)
 {
 	const uint8_t *d = (const uint8_t *)&dest;
 	uint8_t *f = h->bytes;
@@ -134,14 +136,16 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 	h->ip_sum = sum_bytes(ip, 20, 0);
 	h->udp_sum = sum_bytes(ip + 12, 8, 0) + htons(IPPROTO_UDP) + sum_bytes(udp + 2, 2, 0);
 	h->max_payload = t->mtu - 28;
-	if (h->max_payload > t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
-		h->max_payload = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN;
+	if (h->max_payload >
+	    t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
+		h->max_payload = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) -
+				 MCR_TX_HEADER_LEN;
 }
 
 /* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
  * kernel's (the caller sends what is pending and tries again). */
-int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload, uint32_t len,
-		uint32_t slot)
+int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
+		uint32_t len, uint32_t slot)
 {
 	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
@@ -149,7 +153,8 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 	memcpy(f, h->bytes, MCR_TX_HEADER_LEN);
 	uint8_t *ip = f + 14, *udp = f + 34;
-	uint16_t total = htons((uint16_t)(len + 28)), ulen = htons((uint16_t)(len + 8)), id = htons(h->ip_id++);
+	uint16_t total = htons((uint16_t)(len + 28)), ulen = htons((uint16_t)(len + 8)),
+		 id = htons(h->ip_id++);
 	uint16_t sp = htons(sport);
 	memcpy(ip + 2, &total, 2);
 	memcpy(ip + 4, &id, 2);

@@ -71,13 +71,13 @@ struct mcr_tx {
 	size_t map_len;
 	uint32_t frame_size;
 	uint32_t frame_nr;
-	uint32_t head;       /* next frame to fill */
+	uint32_t head; /* next frame to fill */
 	uint32_t mtu;
 	uint8_t mac[6];
-	uint32_t npend;      /* frames filled since the last send */
+	uint32_t npend; /* frames filled since the last send */
 	uint32_t *pend_slot; /* their outputs' counter slots, */
-	uint16_t *pend_len;  /* and payload lengths, counted once the send completes */
-	int kicked;          /* a send for them is queued on io_uring */
+	uint16_t *pend_len; /* and payload lengths, counted once the send completes */
+	int kicked; /* a send for them is queued on io_uring */
 };
 
 #define MCR_TX_HEADER_LEN 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
@@ -87,16 +87,16 @@ struct mcr_tx_header {
 	uint8_t bytes[MCR_TX_HEADER_LEN];
 	uint16_t ip_id;
 	uint32_t max_payload; /* larger datagrams go by the UDP socket, which fragments */
-	uint64_t ip_sum;      /* partial sums of the fixed fields */
+	uint64_t ip_sum; /* partial sums of the fixed fields */
 	uint64_t udp_sum;
 };
 
 int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
-void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source, uint32_t dest, uint16_t port,
-			 uint8_t ttl);
-int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload, uint32_t len,
-		uint32_t slot);
+void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
+			 uint32_t dest, uint16_t port, uint8_t ttl);
+int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
+		uint32_t len, uint32_t slot);
 
 /* Parses a frame; MCR_PARSE_OK or an enum mcr_drop. */
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);

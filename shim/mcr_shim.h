@@ -39,20 +39,20 @@ enum mcr_counter {
 	MCR_C_RX_BYTES,
 	MCR_C_BATCHES,
 	MCR_C_RING_PACKETS, /* PACKET_STATISTICS tp_packets, accumulated (the kernel resets on read) */
-	MCR_C_RING_DROPS,   /* PACKET_STATISTICS tp_drops, accumulated */
+	MCR_C_RING_DROPS, /* PACKET_STATISTICS tp_drops, accumulated */
 	MCR_C_TX_PACKETS,
 	MCR_C_TX_BYTES,
 	MCR_C_TX_ERRORS,
-	MCR_C_DROPS,        /* MCR_DROP__COUNT counters follow from here */
+	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here */
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
 
 /* A parsed frame: offsets into the frame, in host order. */
 struct mcr_frame_info {
-	uint32_t group;    /* destination IPv4, network order */
-	uint32_t source;   /* source IPv4, network order */
-	uint16_t port;     /* destination UDP port, host order */
-	uint16_t sport;    /* source UDP port, host order */
+	uint32_t group; /* destination IPv4, network order */
+	uint32_t source; /* source IPv4, network order */
+	uint16_t port; /* destination UDP port, host order */
+	uint16_t sport; /* source UDP port, host order */
 	uint16_t payload_off;
 	uint16_t payload_len;
 };
@@ -60,8 +60,8 @@ struct mcr_frame_info {
 /* Rule table entries, written by TypeScript into a flat buffer (little-endian, packed as laid out). */
 struct mcr_rule_entry {
 	uint32_t in_ifindex;
-	uint32_t group;        /* network order */
-	uint16_t port;         /* host order */
+	uint32_t group; /* network order */
+	uint16_t port; /* host order */
 	uint16_t n_outputs;
 	uint32_t first_output; /* index into the output table */
 	uint32_t counter_slot; /* index into the rule counters (packets, bytes) */
@@ -69,11 +69,11 @@ struct mcr_rule_entry {
 
 struct mcr_output_entry {
 	uint32_t ifindex;
-	uint32_t source;       /* interface IPv4 to send from, network order */
-	uint32_t dest;         /* group or host, network order */
-	uint16_t port;         /* host order */
+	uint32_t source; /* interface IPv4 to send from, network order */
+	uint32_t dest; /* group or host, network order */
+	uint16_t port; /* host order */
 	uint8_t ttl;
-	uint8_t flags;         /* reserved, 0 */
+	uint8_t flags; /* reserved, 0 */
 	uint32_t counter_slot; /* index into the output counters (packets, bytes, errors) */
 };
 
@@ -85,14 +85,15 @@ int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *o
 
 /* Counter memory: MCR_C__COUNT worker-wide counters, then rule_slots x (packets, bytes), then
  * output_slots x (packets, bytes, errors); uint64 each. */
-#define MCR_COUNTERS_LEN(rule_slots, output_slots) ((size_t)MCR_C__COUNT + (size_t)(rule_slots) * 2 + (size_t)(output_slots) * 3)
+#define MCR_COUNTERS_LEN(rule_slots, output_slots)                                                 \
+	((size_t)MCR_C__COUNT + (size_t)(rule_slots)*2 + (size_t)(output_slots)*3)
 
 /* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
  * rule_slots/output_slots size the per-rule and per-output counter arrays. counters: caller-owned
  * memory of MCR_COUNTERS_LEN uint64 (zeroed), for instance shared with the supervisor; NULL to
  * have the worker allocate its own. */
-int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, uint64_t *counters,
-		   struct mcr_worker **out);
+int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+		   uint64_t *counters, struct mcr_worker **out);
 void mcr_worker_free(struct mcr_worker *w);
 
 /* Opens an AF_PACKET TPACKET_V2 ring on ifindex and joins PACKET_FANOUT group fanout_id (hash mode,
@@ -100,7 +101,8 @@ void mcr_worker_free(struct mcr_worker *w);
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
 int mcr_worker_input_remove(struct mcr_worker *w, int slot);
 /* The ring bytes and frame size the input got (after shrink-and-retry). */
-int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes, uint32_t *frame_size);
+int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
+			  uint32_t *frame_size);
 
 /* Replaces the whole rule table between two batches. Opens egress sockets the new table needs and
  * closes those it no longer uses. On error the old table stays in force. */
@@ -119,9 +121,10 @@ int mcr_worker_ring_stats(struct mcr_worker *w);
 int mcr_worker_counter_count(void);
 
 /* Process helpers. */
-int mcr_affinity_pin(int cpu);          /* pins every thread of the process to cpu */
-int mcr_proc_parent_death(int signo);   /* PR_SET_PDEATHSIG */
-int mcr_notify_send(const char *path, const char *msg); /* one datagram to a unix socket (sd_notify) */
+int mcr_affinity_pin(int cpu); /* pins every thread of the process to cpu */
+int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
+int mcr_notify_send(const char *path,
+		    const char *msg); /* one datagram to a unix socket (sd_notify) */
 
 /* ---- udp_tool.c: traffic tools (gen, sink) ---- */
 
@@ -137,29 +140,29 @@ int mcr_notify_send(const char *path, const char *msg); /* one datagram to a uni
 /* An IPv4 address and port: a destination (gen), or a group / local address to listen on (sink;
  * addr 0 = any local address). */
 struct mcr_udp_addr {
-	uint32_t addr;     /* network order */
-	uint16_t port;     /* host order */
+	uint32_t addr; /* network order */
+	uint16_t port; /* host order */
 	uint16_t reserved;
 };
 
 /* One received datagram, as mcr_udp_recv_batch writes it (32 bytes). */
 struct mcr_udp_record {
-	double seq;        /* exact below 2^53 */
+	double seq; /* exact below 2^53 */
 	double latency_ns; /* receive time - send time: the kernel's SO_TIMESTAMPNS, else the time
 			    * recvmmsg returned (flags); both CLOCK_REALTIME */
 	uint32_t run_id;
 	uint16_t stream;
-	uint16_t entry;    /* index of the listen entry it arrived for; 0xffff: none matched */
-	uint32_t length;   /* bytes received */
-	uint8_t status;    /* enum mcr_udp_status */
-	uint8_t flags;     /* MCR_UDP_REC_* */
+	uint16_t entry; /* index of the listen entry it arrived for; 0xffff: none matched */
+	uint32_t length; /* bytes received */
+	uint8_t status; /* enum mcr_udp_status */
+	uint8_t flags; /* MCR_UDP_REC_* */
 	uint16_t reserved;
 };
 
 enum mcr_udp_status {
-	MCR_UDP_OK,        /* header and filler check out */
-	MCR_UDP_FOREIGN,   /* not a gen payload: too short, wrong magic or header length */
-	MCR_UDP_CORRUPT,   /* header fine, filler differs */
+	MCR_UDP_OK, /* header and filler check out */
+	MCR_UDP_FOREIGN, /* not a gen payload: too short, wrong magic or header length */
+	MCR_UDP_CORRUPT, /* header fine, filler differs */
 	MCR_UDP_TRUNCATED, /* shorter (or longer) than the header says */
 };
 
@@ -169,14 +172,14 @@ enum mcr_udp_status {
 enum mcr_udp_tx_stat {
 	MCR_UDP_TX_PACKETS,
 	MCR_UDP_TX_BYTES,
-	MCR_UDP_TX_ERRORS,     /* packets that sendmmsg refused (their sequence numbers are skipped) */
+	MCR_UDP_TX_ERRORS, /* packets that sendmmsg refused (their sequence numbers are skipped) */
 	MCR_UDP_TX_LAST_ERRNO,
 	MCR_UDP_TX_SYSCALLS,
 	MCR_UDP_TX_BATCHES,
 	MCR_UDP_TX_SLEEPS,
 	MCR_UDP_TX_MAX_LAG_NS, /* the furthest a batch started behind its first packet's due time */
-	MCR_UDP_TX_FIRST_NS,   /* CLOCK_REALTIME when the first batch was stamped */
-	MCR_UDP_TX_LAST_NS,    /* CLOCK_REALTIME when the last sendmmsg returned */
+	MCR_UDP_TX_FIRST_NS, /* CLOCK_REALTIME when the first batch was stamped */
+	MCR_UDP_TX_LAST_NS, /* CLOCK_REALTIME when the last sendmmsg returned */
 	MCR_UDP_TX__COUNT
 };
 
@@ -185,9 +188,9 @@ enum mcr_udp_rx_stat {
 	MCR_UDP_RX_DATAGRAMS,
 	MCR_UDP_RX_BYTES,
 	MCR_UDP_RX_SYSCALLS,
-	MCR_UDP_RX_WAITS,        /* poll() calls */
+	MCR_UDP_RX_WAITS, /* poll() calls */
 	MCR_UDP_RX_SOCKET_DROPS, /* the sockets' own drop counters (SO_RXQ_OVFL), summed */
-	MCR_UDP_RX_RCVBUF,       /* the smallest SO_RCVBUF the sockets got */
+	MCR_UDP_RX_RCVBUF, /* the smallest SO_RCVBUF the sockets got */
 	MCR_UDP_RX_SOCKETS,
 	MCR_UDP_RX__COUNT
 };
@@ -230,7 +233,8 @@ int mcr_udp_open_receiver(const struct mcr_udp_addr *entries, uint32_t n_entries
 void mcr_udp_receiver_close(struct mcr_udp_receiver *r);
 /* Drains the sockets with recvmmsg into up to max records; if nothing is there, waits up to
  * timeout_ms (0: no wait, -1: forever) once. Returns the records written (0: timed out). */
-int mcr_udp_recv_batch(struct mcr_udp_receiver *r, struct mcr_udp_record *recs, uint32_t max, int timeout_ms);
+int mcr_udp_recv_batch(struct mcr_udp_receiver *r, struct mcr_udp_record *recs, uint32_t max,
+		       int timeout_ms);
 int mcr_udp_receiver_stats(const struct mcr_udp_receiver *r, uint64_t *out, uint32_t n);
 
 #endif

@@ -28,7 +28,8 @@ int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out)
 /* Smallest power of two that holds the V2 header, the link header, one tag and an MTU. */
 uint32_t mcr__frame_size(uint32_t mtu)
 {
-	uint32_t need = mtu + 14 + 4 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 32;
+	uint32_t need = mtu + 14 + 4 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) +
+			TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 32;
 	uint32_t size = 2048;
 	while (size < need)
 		size <<= 1;
@@ -52,7 +53,8 @@ int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct
 			return -errno;
 		}
 		size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
-		void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+		void *map =
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 		if (map == MAP_FAILED) {
 			int err = -errno;
 			struct tpacket_req none = { 0 };

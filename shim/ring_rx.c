@@ -56,7 +56,8 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 		/* Hash mode keeps a flow on one worker: order is kept and nothing is sent twice.
 		 * A fanout group has one hook of its own, so it needs its own "ignore outgoing"; kernels
 		 * before 5.19 do not know that flag, and then join without it. */
-		int arg = (fanout_id & 0xffff) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+		int arg = (fanout_id & 0xffff) |
+			  ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
 		if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
 			arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
 			if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0)

@@ -62,12 +62,39 @@ static inline uint64_t clock_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline void put_be16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
-static inline void put_be32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
-static inline void put_be64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static inline uint16_t get_be16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
-static inline uint32_t get_be32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static inline uint64_t get_be64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, 2);
+}
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+static inline uint16_t get_be16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
 
 static int set_int(int fd, int level, int opt, int v)
 {
@@ -86,36 +113,38 @@ static int set_int(int fd, int level, int opt, int v)
 #define FRAME_HDR 42u /* Ethernet 14 + IPv4 20 + UDP 8 */
 
 struct tx_dest {
-	uint32_t addr;      /* network order */
-	uint16_t port;      /* host order */
-	uint8_t mac[6];     /* packet mode: 01:00:5e + the group's low 23 bits */
-	uint32_t ip_sum;    /* packet mode: ones'-complement sum of the IPv4 header without id and checksum */
-	uint32_t udp_sum;   /* packet mode: pseudo-header + UDP header, without the payload */
+	uint32_t addr; /* network order */
+	uint16_t port; /* host order */
+	uint8_t mac[6]; /* packet mode: 01:00:5e + the group's low 23 bits */
+	uint32_t
+		ip_sum; /* packet mode: ones'-complement sum of the IPv4 header without id and checksum */
+	uint32_t udp_sum; /* packet mode: pseudo-header + UDP header, without the payload */
 };
 
 struct mcr_udp_sender {
 	uint32_t n_dests;
-	uint32_t size;      /* UDP payload bytes */
+	uint32_t size; /* UDP payload bytes */
 	uint32_t run_id;
 	uint32_t batch;
-	int packet;         /* packet mode */
-	uint32_t off;       /* payload offset in a buffer: FRAME_HDR in packet mode, else 0 */
+	int packet; /* packet mode */
+	uint32_t off; /* payload offset in a buffer: FRAME_HDR in packet mode, else 0 */
 	uint32_t n_fds;
-	int *fds;           /* socket mode: per destination; packet mode: one */
+	int *fds; /* socket mode: per destination; packet mode: one */
 	struct tx_dest *dests;
-	uint64_t *seq;      /* next sequence number, per destination */
-	uint8_t *bufs;      /* batch x (off + size) */
+	uint64_t *seq; /* next sequence number, per destination */
+	uint8_t *bufs; /* batch x (off + size) */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	uint8_t tmpl[FRAME_HDR];
 	uint16_t ip_id;
-	uint32_t filler_sum[256]; /* packet mode: sum of the filler, by (seq + MCR_UDP_HDR_LEN) & 0xff */
+	uint32_t filler_sum
+		[256]; /* packet mode: sum of the filler, by (seq + MCR_UDP_HDR_LEN) & 0xff */
 	/* schedule */
-	double rate;        /* packets per second over all destinations; 0 = as fast as possible */
-	uint64_t count;     /* 0 = unlimited */
-	uint64_t next;      /* index of the next packet to send (over all destinations) */
-	uint64_t t0;        /* CLOCK_MONOTONIC ns: packet i is due at t0 + i / rate */
-	uint64_t tick_ns;   /* the shortest sleep */
+	double rate; /* packets per second over all destinations; 0 = as fast as possible */
+	uint64_t count; /* 0 = unlimited */
+	uint64_t next; /* index of the next packet to send (over all destinations) */
+	uint64_t t0; /* CLOCK_MONOTONIC ns: packet i is due at t0 + i / rate */
+	uint64_t tick_ns; /* the shortest sleep */
 	int started;
 	uint64_t st[MCR_UDP_TX__COUNT];
 };
@@ -141,10 +170,12 @@ static inline uint16_t csum_fold(uint64_t s)
 	return (uint16_t)~s;
 }
 
-static int tx_sock_open(const struct mcr_udp_addr *dest, uint32_t source, uint16_t source_port, int ifindex,
-			int ttl, uint32_t flags)
+static int tx_sock_open(const struct mcr_udp_addr *dest, uint32_t source, uint16_t source_port,
+			int ifindex, int ttl, uint32_t flags)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = dest->addr, .sin_port = htons(dest->port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = dest->addr,
+				  .sin_port = htons(dest->port) };
 	int fd, ret;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -154,7 +185,9 @@ static int tx_sock_open(const struct mcr_udp_addr *dest, uint32_t source, uint16
 	if (set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20) < 0)
 		(void)set_int(fd, SOL_SOCKET, SO_SNDBUF, 4 << 20);
 	if (source || source_port) {
-		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = source, .sin_port = htons(source_port) };
+		struct sockaddr_in src = { .sin_family = AF_INET,
+					   .sin_addr.s_addr = source,
+					   .sin_port = htons(source_port) };
 		/* several destinations share the source port */
 		if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
 			goto fail;
@@ -189,7 +222,8 @@ fail:
 }
 
 /* Packet mode: the AF_PACKET socket and the frame template (addresses from the interface). */
-static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t source_port, int ifindex, int ttl)
+static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t source_port,
+			  int ifindex, int ttl)
 {
 	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
 	struct ifreq ifr = { .ifr_ifindex = ifindex };
@@ -222,7 +256,8 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 	}
 	memcpy(t + 6, ifr.ifr_hwaddr.sa_data, 6);
 	errno = 0;
-	if (ioctl(io, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu < 0 || (uint32_t)ifr.ifr_mtu < s->size + 28) {
+	if (ioctl(io, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu < 0 ||
+	    (uint32_t)ifr.ifr_mtu < s->size + 28) {
 		ret = errno ? -errno : -EMSGSIZE;
 		close(io);
 		return ret;
@@ -275,7 +310,8 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 	for (uint32_t o = 0; o < 256; o++)
 		s->filler_sum[o] = csum_add(0, pattern + o, s->size - MCR_UDP_HDR_LEN);
 
-	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: sends only, receives nothing */
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC,
+		    0); /* protocol 0: sends only, receives nothing */
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0) {
@@ -290,15 +326,17 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 }
 
 MCR_API int mcr_udp_open_sender(const struct mcr_udp_addr *dests, uint32_t n_dests, uint32_t source,
-				uint16_t source_port, int ifindex, int ttl, uint32_t size, uint32_t run_id,
-				uint32_t batch, uint32_t flags, struct mcr_udp_sender **out)
+				uint16_t source_port, int ifindex, int ttl, uint32_t size,
+				uint32_t run_id, uint32_t batch, uint32_t flags,
+				struct mcr_udp_sender **out)
 {
 	struct mcr_udp_sender *s;
 	uint32_t buf_len;
 	int ret;
 
-	if (!dests || !out || n_dests == 0 || n_dests > MCR_UDP_MAX_DESTS || size < MCR_UDP_HDR_LEN ||
-	    size > UDP_MAX_PAYLOAD || ttl < 0 || ttl > 255 || batch == 0 || batch > UDP_BATCH_MAX)
+	if (!dests || !out || n_dests == 0 || n_dests > MCR_UDP_MAX_DESTS ||
+	    size < MCR_UDP_HDR_LEN || size > UDP_MAX_PAYLOAD || ttl < 0 || ttl > 255 ||
+	    batch == 0 || batch > UDP_BATCH_MAX)
 		return -EINVAL;
 	pattern_init();
 	s = calloc(1, sizeof(*s));
@@ -340,7 +378,8 @@ MCR_API int mcr_udp_open_sender(const struct mcr_udp_addr *dests, uint32_t n_des
 		s->fds[0] = ret;
 	} else {
 		for (uint32_t i = 0; i < n_dests; i++) {
-			if ((ret = tx_sock_open(&dests[i], source, source_port, ifindex, ttl, flags)) < 0)
+			if ((ret = tx_sock_open(&dests[i], source, source_port, ifindex, ttl,
+						flags)) < 0)
 				goto fail;
 			s->fds[i] = ret;
 		}
@@ -368,7 +407,8 @@ MCR_API void mcr_udp_sender_close(struct mcr_udp_sender *s)
 	free(s);
 }
 
-MCR_API int mcr_udp_sender_start(struct mcr_udp_sender *s, double rate, double count, uint32_t tick_us)
+MCR_API int mcr_udp_sender_start(struct mcr_udp_sender *s, double rate, double count,
+				 uint32_t tick_us)
 {
 	if (!s || !(rate >= 0) || !(count >= 0) || count > 9007199254740992.0 || tick_us > 1000000)
 		return -EINVAL;
@@ -386,8 +426,8 @@ MCR_API int mcr_udp_sender_start(struct mcr_udp_sender *s, double rate, double c
 static int fatal_send_errno(int e)
 {
 	return e == EBADF || e == EINVAL || e == ENETUNREACH || e == EHOSTUNREACH || e == EACCES ||
-	       e == EPERM || e == EADDRNOTAVAIL || e == EMSGSIZE || e == ENOTSOCK || e == EDESTADDRREQ ||
-	       e == ENODEV || e == ENETDOWN || e == ENXIO;
+	       e == EPERM || e == EADDRNOTAVAIL || e == EMSGSIZE || e == ENOTSOCK ||
+	       e == EDESTADDRREQ || e == ENODEV || e == ENETDOWN || e == ENXIO;
 }
 
 /* sendmmsg of msgs[0..n) on fd; a packet the kernel refuses is counted and skipped. */
@@ -479,7 +519,8 @@ static int send_batch(struct mcr_udp_sender *s, uint32_t n)
 				s->msgs[m].msg_hdr.msg_iovlen = 1;
 				m++;
 			}
-			ret = send_group(s, s->fds[(s->next + g) % s->n_dests], s->msgs + first, m - first);
+			ret = send_group(s, s->fds[(s->next + g) % s->n_dests], s->msgs + first,
+					 m - first);
 			if (ret < 0)
 				return ret;
 		}
@@ -532,7 +573,8 @@ MCR_API int mcr_udp_send_run(struct mcr_udp_sender *s, int budget_ms)
 				}
 				ts.tv_sec = (time_t)(wake / 1000000000ull);
 				ts.tv_nsec = (long)(wake % 1000000000ull);
-				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+				       EINTR)
 					;
 				s->st[MCR_UDP_TX_SLEEPS]++;
 				continue;
@@ -587,7 +629,7 @@ MCR_API int mcr_udp_sender_seq(const struct mcr_udp_sender *s, uint64_t *out, ui
 struct udp_rx_sock {
 	int fd;
 	uint16_t port;
-	uint32_t drops;      /* SO_RXQ_OVFL: the socket's drop counter, as last reported */
+	uint32_t drops; /* SO_RXQ_OVFL: the socket's drop counter, as last reported */
 	int rcvbuf;
 };
 
@@ -596,8 +638,8 @@ struct mcr_udp_receiver {
 	struct mcr_udp_addr *entries;
 	uint32_t n_socks;
 	struct udp_rx_sock socks[UDP_RX_MAX_SOCKS];
-	uint32_t rr;         /* the socket to start with next time */
-	uint8_t *bufs;       /* UDP_RX_VLEN x UDP_RX_BUF */
+	uint32_t rr; /* the socket to start with next time */
+	uint8_t *bufs; /* UDP_RX_VLEN x UDP_RX_BUF */
 	struct mmsghdr msgs[UDP_RX_VLEN];
 	struct iovec iov[UDP_RX_VLEN];
 	uint8_t ctl[UDP_RX_VLEN][256];
@@ -632,7 +674,8 @@ static int rx_sock_open(struct mcr_udp_receiver *r, uint16_t port, int ifindex, 
 		goto fail;
 	(void)set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0); /* only the groups joined here */
 	if (rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)rcvbuf) < 0)
-		(void)set_int(fd, SOL_SOCKET, SO_RCVBUF, (int)rcvbuf); /* capped by net.core.rmem_max */
+		(void)set_int(fd, SOL_SOCKET, SO_RCVBUF,
+			      (int)rcvbuf); /* capped by net.core.rmem_max */
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &k->rcvbuf, &sl) < 0)
 		k->rcvbuf = 0;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -658,8 +701,8 @@ fail:
 	return ret;
 }
 
-MCR_API int mcr_udp_open_receiver(const struct mcr_udp_addr *entries, uint32_t n_entries, int ifindex,
-				  uint32_t rcvbuf, struct mcr_udp_receiver **out)
+MCR_API int mcr_udp_open_receiver(const struct mcr_udp_addr *entries, uint32_t n_entries,
+				  int ifindex, uint32_t rcvbuf, struct mcr_udp_receiver **out)
 {
 	struct mcr_udp_receiver *r;
 	int ret;
@@ -737,8 +780,9 @@ static uint16_t entry_of(const struct mcr_udp_receiver *r, uint32_t dst, uint16_
 	return (uint16_t)any;
 }
 
-static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock *k, struct mmsghdr *m,
-		      struct mcr_udp_record *rec, uint64_t now_rt, struct udp_rx_sock *kw)
+static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock *k,
+		      struct mmsghdr *m, struct mcr_udp_record *rec, uint64_t now_rt,
+		      struct udp_rx_sock *kw)
 {
 	const uint8_t *p = m->msg_hdr.msg_iov->iov_base;
 	uint32_t len = m->msg_len;
@@ -796,7 +840,8 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 }
 
 /* Drains one socket into recs: returns the records written, or -errno. */
-static int drain(struct mcr_udp_receiver *r, struct udp_rx_sock *k, struct mcr_udp_record *recs, uint32_t max)
+static int drain(struct mcr_udp_receiver *r, struct udp_rx_sock *k, struct mcr_udp_record *recs,
+		 uint32_t max)
 {
 	uint32_t got = 0;
 
@@ -839,8 +884,8 @@ static int drain(struct mcr_udp_receiver *r, struct udp_rx_sock *k, struct mcr_u
 	return (int)got;
 }
 
-MCR_API int mcr_udp_recv_batch(struct mcr_udp_receiver *r, struct mcr_udp_record *recs, uint32_t max,
-			       int timeout_ms)
+MCR_API int mcr_udp_recv_batch(struct mcr_udp_receiver *r, struct mcr_udp_record *recs,
+			       uint32_t max, int timeout_ms)
 {
 	struct pollfd pfd[UDP_RX_MAX_SOCKS];
 	uint32_t got = 0;

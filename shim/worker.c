@@ -20,10 +20,10 @@
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
 
 struct out {
-	int fd;   /* UDP socket connected to the output's destination */
-	int tx;   /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
+	int fd; /* UDP socket connected to the output's destination */
+	int tx; /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
 	uint32_t slot;
-	uint8_t path;        /* the path of its last datagram: PATH_RING or PATH_SOCKET */
+	uint8_t path; /* the path of its last datagram: PATH_RING or PATH_SOCKET */
 	uint64_t path_epoch; /* the flush that datagram goes out with */
 	struct mcr_tx_header hdr;
 };
@@ -49,11 +49,11 @@ struct mcr_worker {
 	struct table *table;
 	uint32_t ring_bytes;
 	uint32_t rule_slots, output_slots;
-	uint64_t *counters;   /* MCR_C__COUNT, then the two arrays below */
-	uint64_t *rule_ctr;   /* rule_slots x (packets, bytes) */
-	uint64_t *out_ctr;    /* output_slots x (packets, bytes, errors) */
+	uint64_t *counters; /* MCR_C__COUNT, then the two arrays below */
+	uint64_t *rule_ctr; /* rule_slots x (packets, bytes) */
+	uint64_t *out_ctr; /* output_slots x (packets, bytes, errors) */
 	int own_counters;
-	unsigned queued;      /* SQEs prepared since the last flush */
+	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
 };
 
@@ -66,7 +66,8 @@ static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
 	return h ^ (h >> 15);
 }
 
-static inline int32_t table_find(const struct table *t, uint32_t ifindex, uint32_t group, uint32_t port)
+static inline int32_t table_find(const struct table *t, uint32_t ifindex, uint32_t group,
+				 uint32_t port)
 {
 	if (!t || t->n_rules == 0)
 		return -1;
@@ -100,16 +101,20 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 
 static int same_sock(const struct mcr_egress_sock *a, const struct mcr_egress_sock *b)
 {
-	return a->ifindex == b->ifindex && a->source == b->source && a->ttl == b->ttl && a->dest == b->dest &&
-	       a->port == b->port;
+	return a->ifindex == b->ifindex && a->source == b->source && a->ttl == b->ttl &&
+	       a->dest == b->dest && a->port == b->port;
 }
 
 /* The egress socket for an output: shared with an identical output, reused from the old table
  * (so a table change does not disturb the outputs that stay), or opened. */
 static int sock_for(struct table *t, const struct table *old, const struct mcr_output_entry *o)
 {
-	struct mcr_egress_sock s = { .fd = -1, .ifindex = o->ifindex, .source = o->source, .ttl = o->ttl,
-				     .dest = o->dest, .port = o->port };
+	struct mcr_egress_sock s = { .fd = -1,
+				     .ifindex = o->ifindex,
+				     .source = o->source,
+				     .ttl = o->ttl,
+				     .dest = o->dest,
+				     .port = o->port };
 	for (uint32_t i = 0; i < t->n_socks; i++)
 		if (same_sock(&t->socks[i], &s))
 			return t->socks[i].fd;
@@ -125,8 +130,9 @@ static int sock_for(struct table *t, const struct table *old, const struct mcr_o
 	return s.fd;
 }
 
-MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
-				 const struct mcr_output_entry *outputs, uint32_t n_outputs)
+MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules,
+				 uint32_t n_rules, const struct mcr_output_entry *outputs,
+				 uint32_t n_outputs)
 {
 	struct table *t = calloc(1, sizeof(*t));
 	struct table *old = w->table;
@@ -172,7 +178,8 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		if (IN_MULTICAST(ntohl(o->dest))) {
 			t->outs[i].tx = tx_for(w, (int)o->ifindex);
 			if (t->outs[i].tx >= 0)
-				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx], o->source, o->dest, o->port, o->ttl);
+				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
+						    o->source, o->dest, o->port, o->ttl);
 		}
 		t->n_outs = i + 1;
 	}
@@ -265,7 +272,8 @@ static void flush(struct mcr_worker *w)
 			break;
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
 			count_cqe(w, cqe);
 			seen++;
 		}
@@ -287,7 +295,8 @@ static inline void keep_order(struct mcr_worker *w, struct out *o, uint8_t path)
 	o->path_epoch = w->flush_epoch;
 }
 
-static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload, uint32_t len)
+static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload,
+			      uint32_t len)
 {
 	if (w->queued >= SQ_DEPTH - MCR_MAX_TX) /* room for the rings' sends */
 		flush(w);
@@ -298,7 +307,8 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 }
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
-static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport, const uint8_t *payload, uint32_t len)
+static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport,
+			       const uint8_t *payload, uint32_t len)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
 	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
@@ -321,7 +331,8 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 {
 	uint8_t *f = (uint8_t *)h + h->tp_mac;
 	struct mcr_frame_info fi;
-	const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+	const struct sockaddr_ll *sll =
+		(const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
 	/* Frames leaving this host (our own egress among them) are not input, whatever
 	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
 	if (sll->sll_pkttype == PACKET_OUTGOING)
@@ -400,7 +411,8 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 	nfds_t nfds = 0;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0)
-			pfd[nfds++] = (struct pollfd){ .fd = w->in[i].fd, .events = POLLIN | POLLRDNORM };
+			pfd[nfds++] =
+				(struct pollfd){ .fd = w->in[i].fd, .events = POLLIN | POLLRDNORM };
 	int r = poll(pfd, nfds, timeout_ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -448,8 +460,8 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 	}
 }
 
-MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes, uint64_t *counters,
-			   struct mcr_worker **out)
+MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+			   uint64_t *counters, struct mcr_worker **out)
 {
 	struct mcr_worker *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -474,7 +486,8 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 	w->out_ctr = w->rule_ctr + (size_t)rule_slots * 2;
 	/* One issuer (the worker's JS thread); cooperative task running saves an IPI per
 	 * completion. Older kernels refuse the flags: fall back to a plain ring. */
-	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN };
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER |
+					      IORING_SETUP_COOP_TASKRUN };
 	err = io_uring_queue_init_params(SQ_DEPTH, &w->ring, &p);
 	if (err == -EINVAL)
 		err = io_uring_queue_init(SQ_DEPTH, &w->ring, 0);
@@ -526,7 +539,8 @@ MCR_API int mcr_worker_input_remove(struct mcr_worker *w, int slot)
 	return 0;
 }
 
-MCR_API int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes, uint32_t *frame_size)
+MCR_API int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
+				  uint32_t *frame_size)
 {
 	if (slot < 0 || slot >= MCR_MAX_INPUTS || w->in[slot].fd < 0)
 		return -EBADF;

@@ -24,8 +24,11 @@ let format: LogFormat = formatFromEnv(process.env.MCR_LOG_FORMAT);
 const journal = underJournald();
 
 // consola's own reporter, for plain text outside the journal.
-const plain = createConsola({ stdout: process.stderr, stderr: process.stderr, formatOptions: { date: false, colors: process.stderr.isTTY ?? false } }).options
-  .reporters[0]!;
+const plain = createConsola({
+  stdout: process.stderr,
+  stderr: process.stderr,
+  formatOptions: { date: false, colors: process.stderr.isTTY ?? false },
+}).options.reporters[0]!;
 
 const reporter = {
   log(obj: LogObject, ctx: { options: ConsolaInstance["options"] }) {
@@ -59,7 +62,8 @@ export function setLogLevel(name: string): void {
 }
 
 export function setLogFormat(name: string): void {
-  if (!(LOG_FORMATS as readonly string[]).includes(name)) throw new Error(`unknown log format "${name}" (use ${LOG_FORMATS.join(" or ")})`);
+  if (!(LOG_FORMATS as readonly string[]).includes(name))
+    throw new Error(`unknown log format "${name}" (use ${LOG_FORMATS.join(" or ")})`);
   format = name as LogFormat;
   process.env.MCR_LOG_FORMAT = name; // workers log the same way
 }
@@ -103,7 +107,12 @@ function message(obj: LogObject): string {
 }
 
 export function jsonLine(obj: LogObject): string {
-  return JSON.stringify({ time: (obj.date ?? new Date()).toISOString(), level: levelName(obj.level, obj.type), tag: obj.tag ?? "", message: message(obj) });
+  return JSON.stringify({
+    time: (obj.date ?? new Date()).toISOString(),
+    level: levelName(obj.level, obj.type),
+    tag: obj.tag ?? "",
+    message: message(obj),
+  });
 }
 
 export function journalLines(obj: LogObject): string {

@@ -8,7 +8,11 @@ import { VERSION } from "./version.ts";
 const load = <T extends { default: unknown }>(p: Promise<T>) => p.then((m) => m.default as never);
 
 export const main = defineCommand({
-  meta: { name: "mcr", version: VERSION, description: "Userspace multicast relay: layer-2 ingress, rule-mapped, rewritten egress" },
+  meta: {
+    name: "mcr",
+    version: VERSION,
+    description: "Userspace multicast relay: layer-2 ingress, rule-mapped, rewritten egress",
+  },
   subCommands: {
     supervisor: () => load(import("./cli/supervisor.ts")),
     rule: () => load(import("./cli/rule.ts")),

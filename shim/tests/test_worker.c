@@ -11,7 +11,15 @@
 #include "../mcr_shim.h"
 
 static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
 
 int main(void)
 {
@@ -29,18 +37,28 @@ int main(void)
 
 	int lo = (int)if_nametoindex("lo");
 	uint32_t localhost = htonl(INADDR_LOOPBACK);
-	struct mcr_output_entry out = { .ifindex = (uint32_t)lo, .source = localhost, .dest = localhost,
-					 .port = 0, .ttl = 1, .counter_slot = 0 };
-	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo, .group = localhost, .port = 0,
-				       .n_outputs = 1, .first_output = 0, .counter_slot = 0 };
+	struct mcr_output_entry out = { .ifindex = (uint32_t)lo,
+					.source = localhost,
+					.dest = localhost,
+					.port = 0,
+					.ttl = 1,
+					.counter_slot = 0 };
+	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo,
+				       .group = localhost,
+				       .port = 0,
+				       .n_outputs = 1,
+				       .first_output = 0,
+				       .counter_slot = 0 };
 
 	/* Tables that point outside themselves are refused, and the old table stays. */
 	struct mcr_rule_entry bad = rule;
 	bad.first_output = 1;
-	CHECK(mcr_worker_rules_set(w, &bad, 1, &out, 1) == -EINVAL, "output index out of range accepted");
+	CHECK(mcr_worker_rules_set(w, &bad, 1, &out, 1) == -EINVAL,
+	      "output index out of range accepted");
 	bad = rule;
 	bad.counter_slot = 16;
-	CHECK(mcr_worker_rules_set(w, &bad, 1, &out, 1) == -EINVAL, "rule slot out of range accepted");
+	CHECK(mcr_worker_rules_set(w, &bad, 1, &out, 1) == -EINVAL,
+	      "rule slot out of range accepted");
 	struct mcr_rule_entry dup[2] = { rule, rule };
 	CHECK(mcr_worker_rules_set(w, dup, 2, &out, 1) == -EINVAL, "duplicate rule accepted");
 	struct mcr_output_entry zero_ttl = out;
@@ -56,7 +74,8 @@ int main(void)
 	}
 	CHECK(slot >= 0, "input on lo: %d", slot);
 	uint32_t bytes = 0, fsize = 0;
-	CHECK(mcr_worker_input_info(w, slot, &bytes, &fsize) == 0 && bytes >= (1u << 20) && fsize >= 2048,
+	CHECK(mcr_worker_input_info(w, slot, &bytes, &fsize) == 0 && bytes >= (1u << 20) &&
+		      fsize >= 2048,
 	      "ring %u frame %u", bytes, fsize);
 	CHECK(mcr_worker_input_add(w, 999999, -1) < 0, "ring on a missing interface");
 
@@ -70,7 +89,9 @@ int main(void)
 	rule.port = 40999;
 	CHECK(mcr_worker_rules_set(w, &rule, 1, &out, 1) == 0, "rules_set");
 
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(40999), .sin_addr.s_addr = localhost };
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_port = htons(40999),
+				  .sin_addr.s_addr = localhost };
 	const char msg[] = "through the shim";
 	sendto(tx, msg, sizeof(msg), 0, (struct sockaddr *)&in, sizeof(in));
 	int got = 0;
@@ -87,17 +108,21 @@ int main(void)
 	struct timeval tv = { .tv_sec = 1 };
 	setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ssize_t n = recv(rx, buf, sizeof(buf), 0);
-	CHECK(n == sizeof(msg) && memcmp(buf, msg, sizeof(msg)) == 0, "relayed payload (%zd bytes)", n);
+	CHECK(n == sizeof(msg) && memcmp(buf, msg, sizeof(msg)) == 0, "relayed payload (%zd bytes)",
+	      n);
 
 	uint64_t *c = mem, *rc = mem + MCR_C__COUNT, *oc = rc + 16 * 2;
 	mcr_worker_poll(w, 50, 64);
-	CHECK(c[MCR_C_TX_PACKETS] == 1 && rc[0] == 1 && rc[1] == sizeof(msg) && oc[0] == 1 && oc[1] == sizeof(msg),
-	      "counters: tx %lu rule %lu/%lu out %lu", (unsigned long)c[MCR_C_TX_PACKETS], (unsigned long)rc[0],
-	      (unsigned long)rc[1], (unsigned long)oc[0]);
+	CHECK(c[MCR_C_TX_PACKETS] == 1 && rc[0] == 1 && rc[1] == sizeof(msg) && oc[0] == 1 &&
+		      oc[1] == sizeof(msg),
+	      "counters: tx %lu rule %lu/%lu out %lu", (unsigned long)c[MCR_C_TX_PACKETS],
+	      (unsigned long)rc[0], (unsigned long)rc[1], (unsigned long)oc[0]);
 	/* On lo the relayed copy comes straight back in: it matches no rule, so nothing loops. */
-	CHECK(c[MCR_C_DROPS + MCR_DROP_NO_RULE] == 1, "no_rule %lu", (unsigned long)c[MCR_C_DROPS + MCR_DROP_NO_RULE]);
+	CHECK(c[MCR_C_DROPS + MCR_DROP_NO_RULE] == 1, "no_rule %lu",
+	      (unsigned long)c[MCR_C_DROPS + MCR_DROP_NO_RULE]);
 	CHECK(mcr_worker_ring_stats(w) == 0, "ring stats");
-	CHECK(mcr_worker_input_remove(w, slot) == 0 && mcr_worker_input_remove(w, slot) == -EBADF, "remove");
+	CHECK(mcr_worker_input_remove(w, slot) == 0 && mcr_worker_input_remove(w, slot) == -EBADF,
+	      "remove");
 
 	close(rx);
 	close(tx);

@@ -4,7 +4,10 @@ import { loadConfig } from "../config/load.ts";
 import { describeOutput } from "../rules/validate.ts";
 
 const check = defineCommand({
-  meta: { name: "check", description: "Validate a config file: syntax, keys, every rule (exit 78 with file:line if wrong)" },
+  meta: {
+    name: "check",
+    description: "Validate a config file: syntax, keys, every rule (exit 78 with file:line if wrong)",
+  },
   args: {
     file: { type: "positional", required: true, valueHint: "FILE", description: "the config file (TOML)" },
   },
@@ -12,13 +15,19 @@ const check = defineCommand({
     const cfg = loadConfig(args.file);
     // Interfaces may be missing on the machine that checks the file: say so, but it is no error.
     const { lookupInterface } = await import("../net/interfaces.ts");
-    for (const i of cfg.interfaces ?? []) if (!lookupInterface(i)) console.error(`mcr: warning: ${args.file}: interface ${i} does not exist on this host`);
+    for (const i of cfg.interfaces ?? [])
+      if (!lookupInterface(i)) console.error(`mcr: warning: ${args.file}: interface ${i} does not exist on this host`);
     for (const r of cfg.rules)
       for (const o of r.outputs) {
         const info = lookupInterface(o.interface);
-        if (!info?.ipv4) console.error(`mcr: warning: ${args.file}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface on this host"}`);
+        if (!info?.ipv4)
+          console.error(
+            `mcr: warning: ${args.file}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface on this host"}`,
+          );
       }
-    console.log(`${args.file}: ok, ${cfg.rules.length} rule(s)${cfg.interfaces ? `, interfaces ${cfg.interfaces.join(", ")}` : ""}`);
+    console.log(
+      `${args.file}: ok, ${cfg.rules.length} rule(s)${cfg.interfaces ? `, interfaces ${cfg.interfaces.join(", ")}` : ""}`,
+    );
   },
 });
 

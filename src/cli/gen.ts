@@ -1,23 +1,64 @@
 import { defineCommand } from "citty";
 import { pinToCpu } from "../native/shim.ts";
-import { isIpv4, optionalNumber, parseAddrList, parseNumber, rejectUnknown, repeated, usageError } from "../tools/args.ts";
+import {
+  isIpv4,
+  optionalNumber,
+  parseAddrList,
+  parseNumber,
+  rejectUnknown,
+  repeated,
+  usageError,
+} from "../tools/args.ts";
 import { formatGen, runGen } from "../tools/gen.ts";
 import { HEADER_LEN, MAX_PAYLOAD } from "../tools/payload.ts";
 
 const args = {
-  dest: { type: "string", valueHint: "GROUP:PORT", description: "destination (multicast or unicast); repeat or comma-separate for several, sent round-robin" },
-  rate: { type: "string", valueHint: "PPS", default: "1000", description: "packets per second over all destinations (k, M suffixes); 0 = as fast as possible" },
+  dest: {
+    type: "string",
+    valueHint: "GROUP:PORT",
+    description: "destination (multicast or unicast); repeat or comma-separate for several, sent round-robin",
+  },
+  rate: {
+    type: "string",
+    valueHint: "PPS",
+    default: "1000",
+    description: "packets per second over all destinations (k, M suffixes); 0 = as fast as possible",
+  },
   count: { type: "string", valueHint: "N", description: "packets to send in all (k, M suffixes)" },
-  duration: { type: "string", valueHint: "SECONDS", description: "send for this long (with --rate: exactly rate x duration packets)" },
-  size: { type: "string", valueHint: "BYTES", default: "1024", description: `UDP payload bytes (${HEADER_LEN}..${MAX_PAYLOAD})` },
+  duration: {
+    type: "string",
+    valueHint: "SECONDS",
+    description: "send for this long (with --rate: exactly rate x duration packets)",
+  },
+  size: {
+    type: "string",
+    valueHint: "BYTES",
+    default: "1024",
+    description: `UDP payload bytes (${HEADER_LEN}..${MAX_PAYLOAD})`,
+  },
   interface: { type: "string", valueHint: "IF", description: "multicast egress interface" },
   source: { type: "string", valueHint: "ADDR[:PORT]", description: "bind to this local address (and port)" },
   ttl: { type: "string", valueHint: "N", description: "IP TTL (default: the kernel's, 1 for multicast)" },
   batch: { type: "string", valueHint: "N", default: "64", description: "packets per sendmmsg at most (1..256)" },
-  tick: { type: "string", valueHint: "US", default: "0", description: "the shortest sleep between batches in microseconds: fewer wake-ups, longer bursts (default 0: wake when the next packet is due)" },
+  tick: {
+    type: "string",
+    valueHint: "US",
+    default: "0",
+    description:
+      "the shortest sleep between batches in microseconds: fewer wake-ups, longer bursts (default 0: wake when the next packet is due)",
+  },
   cpu: { type: "string", valueHint: "N", description: "pin the process to this CPU" },
-  mode: { type: "string", valueHint: "auto|socket|packet", default: "auto", description: "socket: UDP sockets; packet: frames on AF_PACKET (multicast with --interface, about twice as fast); auto: packet where possible" },
-  loop: { type: "boolean", description: "loop multicast back to sockets in this network namespace (IP_MULTICAST_LOOP)" },
+  mode: {
+    type: "string",
+    valueHint: "auto|socket|packet",
+    default: "auto",
+    description:
+      "socket: UDP sockets; packet: frames on AF_PACKET (multicast with --interface, about twice as fast); auto: packet where possible",
+  },
+  loop: {
+    type: "boolean",
+    description: "loop multicast back to sockets in this network namespace (IP_MULTICAST_LOOP)",
+  },
   json: { type: "boolean", description: "print the summary as JSON" },
 } as const;
 
@@ -30,7 +71,10 @@ export default defineCommand({
   meta: { name: "gen", description: "Send a numbered, timestamped UDP test stream on an absolute schedule" },
   args,
   async run({ args: a, rawArgs }) {
-    rejectUnknown(rawArgs, { strings: Object.keys(args).filter((k) => k !== "json" && k !== "loop"), booleans: ["json", "loop"] });
+    rejectUnknown(rawArgs, {
+      strings: Object.keys(args).filter((k) => k !== "json" && k !== "loop"),
+      booleans: ["json", "loop"],
+    });
     const destValues = repeated(rawArgs, "dest");
     if (destValues.length === 0) throw usageError("--dest", "required (e.g. --dest 239.1.1.1:5001)");
     const dests = parseAddrList("--dest", destValues, "any");

@@ -14,7 +14,12 @@ export function withFlag(e: unknown): unknown {
 const add = defineCommand({
   meta: { name: "add", description: "Add a rule; prints its id" },
   args: {
-    "input-group": { type: "string", required: true, valueHint: "GROUP", description: "multicast group to relay, e.g. 239.1.1.1" },
+    "input-group": {
+      type: "string",
+      required: true,
+      valueHint: "GROUP",
+      description: "multicast group to relay, e.g. 239.1.1.1",
+    },
     "input-port": { type: "string", required: true, valueHint: "PORT", description: "UDP destination port to relay" },
     outputs: {
       type: "string",
@@ -22,7 +27,11 @@ const add = defineCommand({
       valueHint: "G:P:IF[:TTL],...",
       description: "where to send: group (or unicast host):port:interface[:ttl], comma-separated",
     },
-    "input-interface": { type: "string", valueHint: "IF", description: "input interface (needed when the supervisor serves several)" },
+    "input-interface": {
+      type: "string",
+      valueHint: "IF",
+      description: "input interface (needed when the supervisor serves several)",
+    },
     ttl: { type: "string", valueHint: "N", description: "TTL for outputs that give none (default 1)" },
     "socket-path": socketPathArg,
   },
@@ -64,7 +73,8 @@ const remove = defineCommand({
     "socket-path": socketPathArg,
   },
   async run({ args }) {
-    if (!/^[1-9][0-9]{0,8}$/.test(args.id)) throw new McrError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, EX.USAGE, "id");
+    if (!/^[1-9][0-9]{0,8}$/.test(args.id))
+      throw new McrError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, EX.USAGE, "id");
     try {
       const { rule } = await call(args["socket-path"], "rule.remove", { id: Number(args.id) });
       console.log(`removed rule ${rule.id}`);

@@ -1,24 +1,57 @@
 import { defineCommand } from "citty";
 import { EX } from "../errors.ts";
 import { pinToCpu, type UdpAddr } from "../native/shim.ts";
-import { isMulticast, optionalNumber, parseAddrList, parseListenList, parseNumber, rejectUnknown, repeated, usageError } from "../tools/args.ts";
+import {
+  isMulticast,
+  optionalNumber,
+  parseAddrList,
+  parseListenList,
+  parseNumber,
+  rejectUnknown,
+  repeated,
+  usageError,
+} from "../tools/args.ts";
 import { formatSink, runSink } from "../tools/sink.ts";
 
 const args = {
-  group: { type: "string", valueHint: "GROUP:PORT", description: "multicast group to join; repeat or comma-separate for several" },
+  group: {
+    type: "string",
+    valueHint: "GROUP:PORT",
+    description: "multicast group to join; repeat or comma-separate for several",
+  },
   listen: { type: "string", valueHint: "[ADDR:]PORT", description: "unicast address to listen on; repeatable" },
-  interface: { type: "string", valueHint: "IF", description: "interface to join the groups on (default: the kernel's choice)" },
+  interface: {
+    type: "string",
+    valueHint: "IF",
+    description: "interface to join the groups on (default: the kernel's choice)",
+  },
   count: { type: "string", valueHint: "N", description: "stop after N unique packets (k, M suffixes)" },
-  timeout: { type: "string", valueHint: "SECONDS", description: "stop after this long without a packet (from the start until the first one)" },
+  timeout: {
+    type: "string",
+    valueHint: "SECONDS",
+    description: "stop after this long without a packet (from the start until the first one)",
+  },
   duration: { type: "string", valueHint: "SECONDS", description: "stop after this long in all" },
-  expect: { type: "string", valueHint: "N", description: "packets each stream was sent, from sequence 0: a lost head or tail counts as lost" },
-  rcvbuf: { type: "string", valueHint: "BYTES", default: "32M", description: "socket receive buffer (SO_RCVBUFFORCE; k, M suffixes)" },
+  expect: {
+    type: "string",
+    valueHint: "N",
+    description: "packets each stream was sent, from sequence 0: a lost head or tail counts as lost",
+  },
+  rcvbuf: {
+    type: "string",
+    valueHint: "BYTES",
+    default: "32M",
+    description: "socket receive buffer (SO_RCVBUFFORCE; k, M suffixes)",
+  },
   cpu: { type: "string", valueHint: "N", description: "pin the process to this CPU" },
   json: { type: "boolean", description: "print the summary as JSON" },
 } as const;
 
 export default defineCommand({
-  meta: { name: "sink", description: "Receive a gen stream and count what arrived: loss, duplicates, reorder, integrity, latency" },
+  meta: {
+    name: "sink",
+    description: "Receive a gen stream and count what arrived: loss, duplicates, reorder, integrity, latency",
+  },
   args,
   async run({ args: a, rawArgs }) {
     rejectUnknown(rawArgs, { strings: Object.keys(args).filter((k) => k !== "json"), booleans: ["json"] });

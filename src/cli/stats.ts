@@ -22,9 +22,11 @@ export default defineCommand({
   },
   async run({ args }) {
     const socket = args["socket-path"];
-    const interval = args.interval === undefined ? (args.json && !args.watch ? 0 : 1) : seconds(args.interval, args.watch ? 0.1 : 0);
+    const interval =
+      args.interval === undefined ? (args.json && !args.watch ? 0 : 1) : seconds(args.interval, args.watch ? 0.1 : 0);
     if (args.watch) {
-      if (args.json) throw new McrError("--watch and --json do not go together: poll `mcr stats --json` instead", EX.USAGE, "watch");
+      if (args.json)
+        throw new McrError("--watch and --json do not go together: poll `mcr stats --json` instead", EX.USAGE, "watch");
       return watch(socket, interval);
     }
     let report = await call(socket, "stats", {});
@@ -38,7 +40,8 @@ export default defineCommand({
 
 function seconds(text: string, min: number): number {
   const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > 3600) throw new McrError(`--interval: "${text}" is not a number of seconds from ${min} to 3600`, EX.USAGE, "interval");
+  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > 3600)
+    throw new McrError(`--interval: "${text}" is not a number of seconds from ${min} to 3600`, EX.USAGE, "interval");
   return n;
 }
 
@@ -73,7 +76,8 @@ async function watch(socket: string, interval: number): Promise<void> {
     if (raw) stdin.setRawMode(false);
   };
   if (tty) process.stdout.write(ANSI.altScreen + ANSI.hideCursor);
-  const draw = (r: StatsReport) => process.stdout.write(watchFrame(r, { socketPath: socket, everySeconds: interval, color }));
+  const draw = (r: StatsReport) =>
+    process.stdout.write(watchFrame(r, { socketPath: socket, everySeconds: interval, color }));
   try {
     let prev = await call(socket, "stats", {});
     draw(prev);

@@ -11,19 +11,44 @@ import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
   args: {
-    interface: { type: "string", valueHint: "IF", description: "input interface to receive on (repeat for several; or `interfaces` in --config)" },
-    config: { type: "string", valueHint: "FILE", description: "config file (TOML): interfaces, settings, rules; SIGHUP reloads it" },
-    "control-socket-path": { type: "string", valueHint: "PATH", description: `where \`mcr rule\` and \`mcr stats\` reach the supervisor (default ${DEFAULT_SOCKET_PATH})` },
-    "control-socket-group": { type: "string", valueHint: "GROUP", description: "group allowed to use the control socket (mode 0660)" },
+    interface: {
+      type: "string",
+      valueHint: "IF",
+      description: "input interface to receive on (repeat for several; or `interfaces` in --config)",
+    },
+    config: {
+      type: "string",
+      valueHint: "FILE",
+      description: "config file (TOML): interfaces, settings, rules; SIGHUP reloads it",
+    },
+    "control-socket-path": {
+      type: "string",
+      valueHint: "PATH",
+      description: `where \`mcr rule\` and \`mcr stats\` reach the supervisor (default ${DEFAULT_SOCKET_PATH})`,
+    },
+    "control-socket-group": {
+      type: "string",
+      valueHint: "GROUP",
+      description: "group allowed to use the control socket (mode 0660)",
+    },
     workers: { type: "string", valueHint: "N", description: "worker processes (default: one per CPU)" },
-    "state-file": { type: "string", valueHint: "PATH", description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})` },
+    "state-file": {
+      type: "string",
+      valueHint: "PATH",
+      description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})`,
+    },
     "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
-    "log-format": { type: "string", valueHint: "FORMAT", description: "text (default; with journald priorities under systemd) or json (one object per line)" },
+    "log-format": {
+      type: "string",
+      valueHint: "FORMAT",
+      description: "text (default; with journald priorities under systemd) or json (one object per line)",
+    },
     "metrics-listen": {
       type: "string",
       valueHint: "ADDR",
-      description: "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; :9464 is loopback); off unless given",
+      description:
+        "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; :9464 is loopback); off unless given",
     },
   },
   async run({ args, rawArgs }) {
@@ -32,8 +57,12 @@ export default defineCommand({
     // citty keeps only the last of a repeated option: read them all from the command line.
     const cliInterfaces = [...new Set(repeated(rawArgs, "interface"))];
     for (const i of cliInterfaces)
-      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i)) throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
-    const config = args.config === undefined ? undefined : loadConfig(args.config, cliInterfaces.length > 0 ? { interfaces: cliInterfaces } : {});
+      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i))
+        throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
+    const config =
+      args.config === undefined
+        ? undefined
+        : loadConfig(args.config, cliInterfaces.length > 0 ? { interfaces: cliInterfaces } : {});
     const logLevel = args["log-level"] ?? config?.logLevel;
     if (logLevel !== undefined) {
       try {
@@ -61,7 +90,12 @@ export default defineCommand({
       }
     }
     const interfaces = cliInterfaces.length > 0 ? cliInterfaces : (config?.interfaces ?? []);
-    if (interfaces.length === 0) throw new McrError("no input interface: give --interface IF (or `interfaces` in the --config file)", EX.USAGE, "interface");
+    if (interfaces.length === 0)
+      throw new McrError(
+        "no input interface: give --interface IF (or `interfaces` in the --config file)",
+        EX.USAGE,
+        "interface",
+      );
     const workers = args.workers === undefined ? config?.workers : int(args.workers, "workers", 1, 1024);
     const ringMb = args["ring-mb"] === undefined ? config?.ringMb : int(args["ring-mb"], "ring-mb", 1, 4096);
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
@@ -74,8 +108,12 @@ export default defineCommand({
     const slog = log.withTag("supervisor");
     const { RUNTIME_ENV } = await import("../supervisor/spawn.ts");
     for (const k of RUNTIME_ENV)
-      if (process.env[k]) slog.warn(`${k} is set: Bun applied it to this process before mcr started (the workers start without it); unset it`);
-    for (const i of interfaces) if (!lookupInterface(i)) slog.warn(`${i} does not exist (yet): its workers wait for it`);
+      if (process.env[k])
+        slog.warn(
+          `${k} is set: Bun applied it to this process before mcr started (the workers start without it); unset it`,
+        );
+    for (const i of interfaces)
+      if (!lookupInterface(i)) slog.warn(`${i} does not exist (yet): its workers wait for it`);
 
     const sup = await Supervisor.start({
       interfaces,
@@ -89,7 +127,13 @@ export default defineCommand({
       config,
       metricsListen,
     });
-    await new Promise<void>((resolve) => handleSignals(() => sup.stop().then(resolve), slog, () => void sup.reload()));
+    await new Promise<void>((resolve) =>
+      handleSignals(
+        () => sup.stop().then(resolve),
+        slog,
+        () => void sup.reload(),
+      ),
+    );
     // Everything is closed; exit now rather than wait on a handle someone else left open.
     process.exit(EX.OK);
   },
@@ -107,6 +151,11 @@ function groupId(name: string): number {
   const line = readFileSync("/etc/group", "utf8")
     .split("\n")
     .find((l) => l.split(":")[0] === name);
-  if (!line) throw new McrError(`--control-socket-group: no group named "${name}" in /etc/group`, EX.USAGE, "control-socket-group");
+  if (!line)
+    throw new McrError(
+      `--control-socket-group: no group named "${name}" in /etc/group`,
+      EX.USAGE,
+      "control-socket-group",
+    );
   return Number(line.split(":")[2]);
 }

@@ -23,7 +23,11 @@ export function syntaxErrorLine(text: string, parse: (t: string) => unknown): nu
  * table is undefined); the table's header line if the key is not written there; undefined if
  * there is no such table.
  */
-export function keyLine(text: string, key: string | undefined, table?: { name: string; index: number }): number | undefined {
+export function keyLine(
+  text: string,
+  key: string | undefined,
+  table?: { name: string; index: number },
+): number | undefined {
   const lines = text.split("\n");
   let inside = table === undefined; // the top level comes first
   let seen = -1;

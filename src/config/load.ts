@@ -41,13 +41,19 @@ export class ConfigError extends McrError {
 }
 
 const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
-  interfaces: (v) => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && isIfName(x)) ? undefined : "must be a list of interface names"),
+  interfaces: (v) =>
+    Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && isIfName(x))
+      ? undefined
+      : "must be a list of interface names",
   workers: (v) => intIn(v, 1, 1024),
   ring_mb: (v) => intIn(v, 1, 4096),
   control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
-  log_level: (v) => (typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v) ? undefined : "must be error, warn, info, debug or trace"),
+  log_level: (v) =>
+    typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v)
+      ? undefined
+      : "must be error, warn, info, debug or trace",
   log_format: (v) => (typeof v === "string" && ["text", "json"].includes(v) ? undefined : "must be text or json"),
   metrics_listen: (v) => {
     if (typeof v !== "string") return 'must be an address, e.g. "127.0.0.1:9464"';
@@ -79,7 +85,11 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     doc = Bun.TOML.parse(text) as Record<string, unknown>;
   } catch (e) {
     const message = (e as Error).message.replace(/^TOML Parse error:\s*/, "");
-    throw new ConfigError(path, syntaxErrorLine(text, (t) => Bun.TOML.parse(t)), `TOML syntax: ${message}`);
+    throw new ConfigError(
+      path,
+      syntaxErrorLine(text, (t) => Bun.TOML.parse(t)),
+      `TOML syntax: ${message}`,
+    );
   }
   const top = (key: string, message: string): never => {
     throw new ConfigError(path, keyLine(text, key) ?? headerLine(text, key), `${key}: ${message}`, key);
@@ -106,7 +116,12 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
   };
   const rules = doc.rule ?? [];
   if (!Array.isArray(rules) || rules.some((r) => typeof r !== "object" || r === null || Array.isArray(r)))
-    throw new ConfigError(path, keyLine(text, "rule") ?? headerLine(text, "rule"), "rule: write rules as [[rule]] tables", "rule");
+    throw new ConfigError(
+      path,
+      keyLine(text, "rule") ?? headerLine(text, "rule"),
+      "rule: write rules as [[rule]] tables",
+      "rule",
+    );
   const served = opts.interfaces ?? cfg.interfaces;
   const seen = new Map<string, ConfigRule>();
   rules.forEach((raw: Record<string, unknown>, i) => {
@@ -118,7 +133,11 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     const rule = parseRule(raw, served, fail);
     const key = `${rule.inputInterface}|${rule.inputGroup}|${rule.inputPort}`;
     const first = seen.get(key);
-    if (first) fail("input_group", `this rule relays the same input as the rule at line ${first.line} (${rule.inputGroup}:${rule.inputPort} on ${rule.inputInterface})`);
+    if (first)
+      fail(
+        "input_group",
+        `this rule relays the same input as the rule at line ${first.line} (${rule.inputGroup}:${rule.inputPort} on ${rule.inputInterface})`,
+      );
     const withLine = { ...rule, line: header ?? 0 };
     seen.set(key, withLine);
     cfg.rules.push(withLine);
@@ -126,11 +145,16 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
   return cfg;
 }
 
-function parseRule(raw: Record<string, unknown>, served: string[] | undefined, fail: (key: string | undefined, message: string) => never): RuleInput {
+function parseRule(
+  raw: Record<string, unknown>,
+  served: string[] | undefined,
+  fail: (key: string | undefined, message: string) => never,
+): RuleInput {
   for (const k of Object.keys(raw)) if (!RULE_KEYS.includes(k)) fail(k, `unknown key (known: ${RULE_KEYS.join(", ")})`);
   let inputInterface = raw.input_interface;
   if (inputInterface === undefined && served?.length === 1) inputInterface = served[0];
-  if (inputInterface === undefined && served !== undefined) fail(undefined, `input_interface is missing: the supervisor serves ${served.join(", ")}`);
+  if (inputInterface === undefined && served !== undefined)
+    fail(undefined, `input_interface is missing: the supervisor serves ${served.join(", ")}`);
   if (typeof inputInterface === "string" && served !== undefined && !served.includes(inputInterface))
     fail("input_interface", `${inputInterface} is not one of the interfaces served (${served.join(", ")})`);
   try {
@@ -150,7 +174,12 @@ function parseRule(raw: Record<string, unknown>, served: string[] | undefined, f
 }
 
 /** An output: "group:port:iface[:ttl]" or { group, port, interface, ttl }. */
-function parseOutput(o: unknown, i: number, ttl: number | undefined, fail: (key: string | undefined, message: string) => never): Partial<Output> {
+function parseOutput(
+  o: unknown,
+  i: number,
+  ttl: number | undefined,
+  fail: (key: string | undefined, message: string) => never,
+): Partial<Output> {
   if (typeof o === "string") {
     if (o.includes(",")) fail("outputs", `output ${i + 1}: one output per string ("${o}")`);
     try {
@@ -161,7 +190,9 @@ function parseOutput(o: unknown, i: number, ttl: number | undefined, fail: (key:
     }
   }
   if (typeof o === "object" && o !== null && !Array.isArray(o)) {
-    for (const k of Object.keys(o)) if (!OUTPUT_KEYS.includes(k)) fail("outputs", `output ${i + 1}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(", ")})`);
+    for (const k of Object.keys(o))
+      if (!OUTPUT_KEYS.includes(k))
+        fail("outputs", `output ${i + 1}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(", ")})`);
     const t = o as Partial<Output>;
     return { ...t, ...(t.ttl === undefined && ttl !== undefined ? { ttl } : {}) };
   }
@@ -175,4 +206,7 @@ function snake(field: string | undefined): string | undefined {
 }
 
 const isIfName = (x: string) => x.length > 0 && x.length <= 15 && !/[\s/:]/.test(x);
-const intIn = (v: unknown, lo: number, hi: number) => (typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi ? undefined : `must be an integer from ${lo} to ${hi}`);
+const intIn = (v: unknown, lo: number, hi: number) =>
+  typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi
+    ? undefined
+    : `must be an integer from ${lo} to ${hi}`;

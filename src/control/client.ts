@@ -2,13 +2,28 @@
 // whose exit code says what kind of failure it was.
 import { EX, McrError } from "../errors.ts";
 import { LineFramer } from "./framing.ts";
-import { decodeResponse, DEFAULT_SOCKET_PATH, encodeLine, exitCodeOf, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Command, type Commands, type Response } from "./protocol.ts";
+import {
+  decodeResponse,
+  DEFAULT_SOCKET_PATH,
+  encodeLine,
+  exitCodeOf,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  type Command,
+  type Commands,
+  type Response,
+} from "./protocol.ts";
 
 /** Long enough for a rule change that waits on every worker (2 s) and a stats round (1 s). */
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 export function noSupervisor(path: string): McrError {
-  return new McrError(`no supervisor is listening on ${path}: start one with \`mcr supervisor --interface IF --control-socket-path ${path}\``, EX.UNAVAILABLE, undefined, "unavailable");
+  return new McrError(
+    `no supervisor is listening on ${path}: start one with \`mcr supervisor --interface IF --control-socket-path ${path}\``,
+    EX.UNAVAILABLE,
+    undefined,
+    "unavailable",
+  );
 }
 
 /** Sends one request and returns its result; an error reply becomes an McrError (code, field, exit code). */
@@ -18,7 +33,11 @@ export async function call<C extends Command>(
   args: Commands[C]["args"],
   opts: { timeoutMs?: number } = {},
 ): Promise<Commands[C]["result"]> {
-  const res = await exchange(socketPath, encodeLine({ v: PROTOCOL_VERSION, id: 1, cmd, args }), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const res = await exchange(
+    socketPath,
+    encodeLine({ v: PROTOCOL_VERSION, id: 1, cmd, args }),
+    opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  );
   if (res.ok) return res.result as Commands[C]["result"];
   throw new McrError(res.error.message, exitCodeOf(res.error.code), res.error.field, res.error.code);
 }
@@ -38,7 +57,15 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
       else resolve(res!);
     };
     const timer = setTimeout(
-      () => finish(new McrError(`the supervisor on ${path} did not answer within ${timeoutMs / 1000} s`, EX.UNAVAILABLE, undefined, "timeout")),
+      () =>
+        finish(
+          new McrError(
+            `the supervisor on ${path} did not answer within ${timeoutMs / 1000} s`,
+            EX.UNAVAILABLE,
+            undefined,
+            "timeout",
+          ),
+        ),
       timeoutMs,
     );
     const framer = new LineFramer(
@@ -75,7 +102,9 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
     }).catch((e: { code?: string; message?: string }) => {
       if (e.code === "ENOENT" || e.code === "ECONNREFUSED") finish(noSupervisor(path));
       else if (e.code === "EACCES" || e.code === "EPERM")
-        finish(new McrError(`permission denied on ${path}: run as root or as a member of the socket's group`, EX.NOPERM));
+        finish(
+          new McrError(`permission denied on ${path}: run as root or as a member of the socket's group`, EX.NOPERM),
+        );
       else finish(new McrError(`cannot connect to ${path}: ${e.message ?? String(e)}`, EX.UNAVAILABLE));
     });
   });

@@ -134,19 +134,28 @@ export function decodeRequest(line: string): Request {
   } catch (e) {
     throw new ProtocolError(null, { code: "bad_request", message: `not JSON: ${(e as Error).message}` });
   }
-  if (typeof x !== "object" || x === null || Array.isArray(x)) throw new ProtocolError(null, { code: "bad_request", message: "a request must be a JSON object" });
+  if (typeof x !== "object" || x === null || Array.isArray(x))
+    throw new ProtocolError(null, { code: "bad_request", message: "a request must be a JSON object" });
   const r = x as Record<string, unknown>;
   const id = typeof r.id === "number" || typeof r.id === "string" ? r.id : null;
   const fail = (code: ErrorCode, message: string, field?: string): never => {
     throw new ProtocolError(id, { code, message, ...(field ? { field } : {}) });
   };
-  if (r.v !== PROTOCOL_VERSION) fail("unsupported_version", `protocol version ${JSON.stringify(r.v)} is not supported (this supervisor speaks v${PROTOCOL_VERSION})`, "v");
+  if (r.v !== PROTOCOL_VERSION)
+    fail(
+      "unsupported_version",
+      `protocol version ${JSON.stringify(r.v)} is not supported (this supervisor speaks v${PROTOCOL_VERSION})`,
+      "v",
+    );
   if (id === null) fail("bad_request", "id must be a number or a string", "id");
   if (typeof r.cmd !== "string") fail("bad_request", "cmd must be a string", "cmd");
-  if (!COMMANDS.includes(r.cmd as Command)) fail("unknown_command", `unknown command "${String(r.cmd).slice(0, 64)}" (known: ${COMMANDS.join(", ")})`, "cmd");
+  if (!COMMANDS.includes(r.cmd as Command))
+    fail("unknown_command", `unknown command "${String(r.cmd).slice(0, 64)}" (known: ${COMMANDS.join(", ")})`, "cmd");
   const args = r.args === undefined ? {} : r.args;
-  if (typeof args !== "object" || args === null || Array.isArray(args)) fail("bad_request", "args must be an object", "args");
-  for (const k of Object.keys(r)) if (!["v", "id", "cmd", "args"].includes(k)) fail("bad_request", `unknown field "${k}"`, k);
+  if (typeof args !== "object" || args === null || Array.isArray(args))
+    fail("bad_request", "args must be an object", "args");
+  for (const k of Object.keys(r))
+    if (!["v", "id", "cmd", "args"].includes(k)) fail("bad_request", `unknown field "${k}"`, k);
   return { v: PROTOCOL_VERSION, id: id!, cmd: r.cmd as Command, args: args as never };
 }
 

@@ -12,7 +12,7 @@ import {
   errorResponse,
   MAX_MESSAGE_BYTES,
   okResponse,
-  ProtocolError,
+  type ProtocolError,
   type ErrorBody,
   type ErrorCode,
   type Request,
@@ -66,7 +66,11 @@ const ERROR_CODES = new Set<string>([
 ]);
 
 /** Listens on a Unix socket: mode 0660 (group: opts.group), its directory created if missing. */
-export async function startControlServer(path: string, handler: Handler, opts: { gid?: number } = {}): Promise<ControlServer> {
+export async function startControlServer(
+  path: string,
+  handler: Handler,
+  opts: { gid?: number } = {},
+): Promise<ControlServer> {
   await preparePath(path);
   let listener: UnixSocketListener<Conn>;
   // The socket is created with the umask's mode: make it 0660 from the first instant.
@@ -76,14 +80,27 @@ export async function startControlServer(path: string, handler: Handler, opts: {
       unix: path,
       socket: {
         open(s) {
-          s.data = { outbox: [], queued: 0, inFlight: 0, held: [], paused: false, handler, closed: false, framer: undefined as never };
+          s.data = {
+            outbox: [],
+            queued: 0,
+            inFlight: 0,
+            held: [],
+            paused: false,
+            handler,
+            closed: false,
+            framer: undefined as never,
+          };
           s.data.framer = new LineFramer(
             MAX_MESSAGE_BYTES,
             (line) => {
               s.data.held.push(line);
               pump(s);
             },
-            () => send(s, errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` })),
+            () =>
+              send(
+                s,
+                errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` }),
+              ),
           );
         },
         data(s, chunk) {
@@ -103,7 +120,8 @@ export async function startControlServer(path: string, handler: Handler, opts: {
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "EADDRINUSE") throw new McrError(`another supervisor took ${path} while this one started`, EX.UNAVAILABLE);
+    if (code === "EADDRINUSE")
+      throw new McrError(`another supervisor took ${path} while this one started`, EX.UNAVAILABLE);
     throw new McrError(`cannot listen on ${path}: ${(e as Error).message}`, EX.CANTCREAT);
   } finally {
     process.umask(oldUmask);
@@ -204,9 +222,16 @@ async function preparePath(path: string): Promise<void> {
   } catch {
     return; // nothing there
   }
-  if (!st.isSocket()) throw new McrError(`${path} exists and is not a socket: move it away or choose another --control-socket-path`, EX.CANTCREAT);
+  if (!st.isSocket())
+    throw new McrError(
+      `${path} exists and is not a socket: move it away or choose another --control-socket-path`,
+      EX.CANTCREAT,
+    );
   if (await isAlive(path))
-    throw new McrError(`a supervisor is already listening on ${path}: stop it first, or give this one another --control-socket-path`, EX.UNAVAILABLE);
+    throw new McrError(
+      `a supervisor is already listening on ${path}: stop it first, or give this one another --control-socket-path`,
+      EX.UNAVAILABLE,
+    );
   log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
   unlinkSync(path);
 }

@@ -165,18 +165,29 @@ export interface DataPlane {
  * Opens the data plane. `counters` is the region's counter area (src/stats/shared.ts): the shim
  * counts into it directly, and it must outlive the data plane.
  */
-export function openDataPlane(opts: { ruleSlots: number; outputSlots: number; ringBytes: number; counters: BigUint64Array }): DataPlane {
+export function openDataPlane(opts: {
+  ruleSlots: number;
+  outputSlots: number;
+  ringBytes: number;
+  counters: BigUint64Array;
+}): DataPlane {
   const s = shim();
   if (s.mcr_worker_counter_count() !== N_COUNTERS)
-    throw new Error(`shim counts ${s.mcr_worker_counter_count()} worker counters, TypeScript ${N_COUNTERS}: rebuild both`);
+    throw new Error(
+      `shim counts ${s.mcr_worker_counter_count()} worker counters, TypeScript ${N_COUNTERS}: rebuild both`,
+    );
   const out = new BigUint64Array(1);
-  check(s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(opts.counters), ptr(out)), "creating the worker");
+  check(
+    s.mcr_worker_new(opts.ruleSlots, opts.outputSlots, opts.ringBytes, ptr(opts.counters), ptr(out)),
+    "creating the worker",
+  );
   const w = Number(out[0]) as Pointer;
   const info = new Uint32Array(2);
   let closed = false;
   const empty = new Uint8Array(8);
   return {
-    addInput: (ifindex, fanoutId) => check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`),
+    addInput: (ifindex, fanoutId) =>
+      check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`),
     removeInput: (slot) => void check(s.mcr_worker_input_remove(w, slot), "closing a ring"),
     inputInfo(slot) {
       check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
@@ -263,7 +274,8 @@ export interface UdpAddr {
 /** IPv4 dotted quad -> the uint32 whose bytes in memory are the address (network order). */
 function ipv4Raw(addr: string): number {
   const o = addr.split(".").map(Number);
-  if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`not an IPv4 address: ${addr}`);
+  if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255))
+    throw new Error(`not an IPv4 address: ${addr}`);
   return new Uint32Array(new Uint8Array(o).buffer)[0]!;
 }
 
@@ -325,7 +337,19 @@ export function openUdpSender(o: {
   const dests = udpAddrs(o.dests);
   const src = o.source ? ipv4Raw(o.source) : 0;
   check(
-    s.mcr_udp_open_sender(ptr(dests), o.dests.length, src, o.sourcePort ?? 0, o.ifindex, o.ttl, o.size, o.runId >>> 0, o.batch, (o.loop ? 1 : 0) | (o.packet ? 2 : 0), ptr(out)),
+    s.mcr_udp_open_sender(
+      ptr(dests),
+      o.dests.length,
+      src,
+      o.sourcePort ?? 0,
+      o.ifindex,
+      o.ttl,
+      o.size,
+      o.runId >>> 0,
+      o.batch,
+      (o.loop ? 1 : 0) | (o.packet ? 2 : 0),
+      ptr(out),
+    ),
     "opening the sending socket",
   );
   const h = Number(out[0]) as Pointer;
@@ -404,16 +428,30 @@ export interface UdpReceiver {
   close(): void;
 }
 
-export function openUdpReceiver(o: { entries: UdpAddr[]; ifindex: number; rcvbuf: number; capacity?: number }): UdpReceiver {
+export function openUdpReceiver(o: {
+  entries: UdpAddr[];
+  ifindex: number;
+  rcvbuf: number;
+  capacity?: number;
+}): UdpReceiver {
   const s = shim();
   const out = new BigUint64Array(1);
   const entries = udpAddrs(o.entries);
-  const what = o.entries.length === 1 ? `listening on ${o.entries[0]!.addr}:${o.entries[0]!.port}` : "opening the receiving sockets";
+  const what =
+    o.entries.length === 1
+      ? `listening on ${o.entries[0]!.addr}:${o.entries[0]!.port}`
+      : "opening the receiving sockets";
   check(s.mcr_udp_open_receiver(ptr(entries), o.entries.length, o.ifindex, o.rcvbuf >>> 0, ptr(out)), what);
   const h = Number(out[0]) as Pointer;
   const capacity = o.capacity ?? 4096;
   const buf = new ArrayBuffer(capacity * UDP_RECORD.BYTES);
-  const records: UdpRecords = { f64: new Float64Array(buf), u32: new Uint32Array(buf), u16: new Uint16Array(buf), u8: new Uint8Array(buf), capacity };
+  const records: UdpRecords = {
+    f64: new Float64Array(buf),
+    u32: new Uint32Array(buf),
+    u16: new Uint16Array(buf),
+    u8: new Uint8Array(buf),
+    capacity,
+  };
   const st = new BigUint64Array(7);
   let closed = false;
   return {
@@ -422,7 +460,15 @@ export function openUdpReceiver(o: { entries: UdpAddr[]; ifindex: number; rcvbuf
     stats() {
       check(s.mcr_udp_receiver_stats(h, ptr(st), st.length), "reading receiver counters");
       const n = (i: number) => Number(st[i]!);
-      return { datagrams: n(0), bytes: n(1), syscalls: n(2), waits: n(3), socketDrops: n(4), rcvbuf: n(5), sockets: n(6) };
+      return {
+        datagrams: n(0),
+        bytes: n(1),
+        syscalls: n(2),
+        waits: n(3),
+        socketDrops: n(4),
+        rcvbuf: n(5),
+        sockets: n(6),
+      };
     },
     close() {
       if (closed) return;

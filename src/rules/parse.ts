@@ -13,7 +13,8 @@ export interface RuleFlags {
 
 /** Parses and checks a rule given as flags. Throws RuleError naming the field. */
 export function parseRuleFlags(f: RuleFlags): RuleInput {
-  if (f.inputGroup === undefined) throw new RuleError("inputGroup", "missing: which multicast group to relay, e.g. 239.1.1.1");
+  if (f.inputGroup === undefined)
+    throw new RuleError("inputGroup", "missing: which multicast group to relay, e.g. 239.1.1.1");
   if (f.inputPort === undefined) throw new RuleError("inputPort", "missing: which UDP port to relay, e.g. 5001");
   if (f.outputs === undefined) throw new RuleError("outputs", "missing: where to send, e.g. 239.10.10.10:6001:eth1");
   const ttl = f.ttl === undefined ? DEFAULT_TTL : integer(f.ttl, "ttl", checkTtl);
@@ -26,13 +27,19 @@ export function parseRuleFlags(f: RuleFlags): RuleInput {
 }
 
 /** "group:port:iface[:ttl],..." -> outputs (values unchecked beyond being numbers where due). */
-export function parseOutputs(text: string, defaultTtl = DEFAULT_TTL): { group: string; port: number; interface: string; ttl: number }[] {
+export function parseOutputs(
+  text: string,
+  defaultTtl = DEFAULT_TTL,
+): { group: string; port: number; interface: string; ttl: number }[] {
   if (text.trim() === "") throw new RuleError("outputs", "empty: give at least one group:port:interface");
   return text.split(",").map((raw, i) => {
     const entry = raw.trim();
     const parts = entry.split(":");
     if (entry === "" || parts.length < 3 || parts.length > 4 || parts.some((p) => p === ""))
-      throw new RuleError(`outputs[${i}]`, `output ${i + 1} "${entry}" is not group:port:interface or group:port:interface:ttl`);
+      throw new RuleError(
+        `outputs[${i}]`,
+        `output ${i + 1} "${entry}" is not group:port:interface or group:port:interface:ttl`,
+      );
     const label = `output ${i + 1}: `;
     return {
       group: parts[0]!,
@@ -44,7 +51,12 @@ export function parseOutputs(text: string, defaultTtl = DEFAULT_TTL): { group: s
 }
 
 /** Decimal digits only: Number() would take "0x10", "1e3" or " 5". */
-function integer(text: string, field: string, check: (x: unknown, field: string, label?: string) => number, label = ""): number {
+function integer(
+  text: string,
+  field: string,
+  check: (x: unknown, field: string, label?: string) => number,
+  label = "",
+): number {
   return check(/^[0-9]{1,6}$/.test(text) ? Number(text) : text, field, label);
 }
 

@@ -34,16 +34,28 @@ export function checkSpec(x: unknown): RuleInput {
   if (!Array.isArray(x.outputs)) throw new RuleError("outputs", `must be a list of outputs, got ${kind(x.outputs)}`);
   if (x.outputs.length === 0) throw new RuleError("outputs", "a rule needs at least one output");
   if (x.outputs.length > MAX_OUTPUTS_PER_RULE)
-    throw new RuleError("outputs", `a rule has at most ${MAX_OUTPUTS_PER_RULE} outputs, this one has ${x.outputs.length}`);
+    throw new RuleError(
+      "outputs",
+      `a rule has at most ${MAX_OUTPUTS_PER_RULE} outputs, this one has ${x.outputs.length}`,
+    );
   const outputs = x.outputs.map((o, i) => checkOutput(o, i));
   const seen = new Map<string, number>();
   outputs.forEach((o, i) => {
     const key = `${o.group}:${o.port}:${o.interface}`;
     const first = seen.get(key);
-    if (first !== undefined) throw new RuleError(`outputs[${i}]`, `output ${i + 1} (${key}) repeats output ${first + 1}: every packet would go out twice`);
+    if (first !== undefined)
+      throw new RuleError(
+        `outputs[${i}]`,
+        `output ${i + 1} (${key}) repeats output ${first + 1}: every packet would go out twice`,
+      );
     seen.set(key, i);
   });
-  const spec: RuleInput = { ...(inputInterface !== undefined ? { inputInterface } : {}), inputGroup, inputPort, outputs };
+  const spec: RuleInput = {
+    ...(inputInterface !== undefined ? { inputInterface } : {}),
+    inputGroup,
+    inputPort,
+    outputs,
+  };
   checkLoop(spec);
   return spec;
 }
@@ -53,7 +65,10 @@ function checkLoop(spec: RuleInput): void {
   if (spec.inputInterface === undefined) return;
   spec.outputs.forEach((o, i) => {
     if (o.interface === spec.inputInterface && o.group === spec.inputGroup && o.port === spec.inputPort)
-      throw new RuleError(`outputs[${i}]`, `output ${i + 1} (${describeOutput(o)}) sends back into the rule's own input`);
+      throw new RuleError(
+        `outputs[${i}]`,
+        `output ${i + 1} (${describeOutput(o)}) sends back into the rule's own input`,
+      );
   });
 }
 
@@ -80,9 +95,16 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
   }
   spec.outputs.forEach((o, i) => {
     const info = lookup(o.interface);
-    if (!info) throw new RuleError(`outputs[${i}].interface`, `output ${i + 1} (${describeOutput(o)}): no interface named ${o.interface} on this host`);
+    if (!info)
+      throw new RuleError(
+        `outputs[${i}].interface`,
+        `output ${i + 1} (${describeOutput(o)}): no interface named ${o.interface} on this host`,
+      );
     if (!info.ipv4)
-      throw new RuleError(`outputs[${i}].interface`, `output ${i + 1} (${describeOutput(o)}): interface ${o.interface} has no IPv4 address to send from`);
+      throw new RuleError(
+        `outputs[${i}].interface`,
+        `output ${i + 1} (${describeOutput(o)}): interface ${o.interface} has no IPv4 address to send from`,
+      );
   });
   const full: RuleSpec = { ...spec, inputInterface };
   checkLoop(full);
@@ -91,7 +113,10 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
 
 /** One rule per (input interface, group, port): a second would make every packet go out twice. */
 export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
-  const other = rules.find((r) => r.inputInterface === spec.inputInterface && r.inputGroup === spec.inputGroup && r.inputPort === spec.inputPort);
+  const other = rules.find(
+    (r) =>
+      r.inputInterface === spec.inputInterface && r.inputGroup === spec.inputGroup && r.inputPort === spec.inputPort,
+  );
   if (other)
     throw new RuleError(
       "inputGroup",
@@ -100,13 +125,15 @@ export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
     );
 }
 
-export const describeInput = (s: RuleInput) => `${s.inputGroup}:${s.inputPort}${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
+export const describeInput = (s: RuleInput) =>
+  `${s.inputGroup}:${s.inputPort}${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
 export const describeOutput = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
 
 function checkOutput(x: unknown, i: number): Output {
   const at = `outputs[${i}]`;
   if (!isObject(x)) throw new RuleError(at, `output ${i + 1} must be an object, got ${kind(x)}`);
-  for (const k of Object.keys(x)) if (!OUTPUT_KEYS.has(k)) throw new RuleError(`${at}.${k}`, `output ${i + 1}: unknown field "${k}"`);
+  for (const k of Object.keys(x))
+    if (!OUTPUT_KEYS.has(k)) throw new RuleError(`${at}.${k}`, `output ${i + 1}: unknown field "${k}"`);
   const label = `output ${i + 1}: `;
   const group = checkAddress(x.group, `${at}.group`, label);
   const port = checkPort(x.port, `${at}.port`, label);
@@ -118,19 +145,24 @@ function checkOutput(x: unknown, i: number): Output {
 function checkGroup(x: unknown, field: string): string {
   if (typeof x !== "string") throw new RuleError(field, `must be a multicast group such as 239.1.1.1, got ${kind(x)}`);
   const ip = parseIPv4(x);
-  if (ip === undefined) throw new RuleError(field, `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1)`);
+  if (ip === undefined)
+    throw new RuleError(field, `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1)`);
   if (!isMulticast(ip)) throw new RuleError(field, `${x} is not a multicast group (use 224.0.0.0 to 239.255.255.255)`);
-  if (isLinkLocalMulticast(ip)) throw new RuleError(field, `${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+  if (isLinkLocalMulticast(ip))
+    throw new RuleError(field, `${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
   return x;
 }
 
 /** An output destination: a multicast group or a unicast host. */
 function checkAddress(x: unknown, field: string, label: string): string {
-  if (typeof x !== "string") throw new RuleError(field, `${label}the destination must be an IPv4 address, got ${kind(x)}`);
+  if (typeof x !== "string")
+    throw new RuleError(field, `${label}the destination must be an IPv4 address, got ${kind(x)}`);
   const ip = parseIPv4(x);
-  if (ip === undefined) throw new RuleError(field, `${label}"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.10.10.10)`);
+  if (ip === undefined)
+    throw new RuleError(field, `${label}"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.10.10.10)`);
   if (isMulticast(ip)) {
-    if (isLinkLocalMulticast(ip)) throw new RuleError(field, `${label}${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+    if (isLinkLocalMulticast(ip))
+      throw new RuleError(field, `${label}${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
   } else {
     const problem = unicastProblem(ip);
     if (problem) throw new RuleError(field, `${label}${x} ${problem}`);
@@ -151,12 +183,23 @@ export function checkTtl(x: unknown, field: string, label = ""): number {
 }
 
 function checkIfName(x: unknown, field: string, label = ""): string {
-  if (typeof x !== "string") throw new RuleError(field, `${label}the interface must be a name such as eth0, got ${kind(x)}`);
+  if (typeof x !== "string")
+    throw new RuleError(field, `${label}the interface must be a name such as eth0, got ${kind(x)}`);
   // The kernel's limits (IFNAMSIZ, no slash or blank); ':' would break the --outputs syntax.
-  if (x.length === 0 || x.length > 15 || /[\s/:]/.test(x)) throw new RuleError(field, `${label}"${x}" is not an interface name`);
+  if (x.length === 0 || x.length > 15 || /[\s/:]/.test(x))
+    throw new RuleError(field, `${label}"${x}" is not an interface name`);
   return x;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const kind = (x: unknown) => (x === undefined ? "nothing" : x === null ? "null" : Array.isArray(x) ? "a list" : typeof x === "object" ? "an object" : `a ${typeof x}`);
+const kind = (x: unknown) =>
+  x === undefined
+    ? "nothing"
+    : x === null
+      ? "null"
+      : Array.isArray(x)
+        ? "a list"
+        : typeof x === "object"
+          ? "an object"
+          : `a ${typeof x}`;
 const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : typeof x === "number" ? String(x) : kind(x));

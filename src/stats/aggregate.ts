@@ -24,14 +24,26 @@ export function emptyCounters(): WorkerCounters {
   };
 }
 
-const SCALARS = ["rxFrames", "rxBytes", "batches", "ringPackets", "ringDrops", "txPackets", "txBytes", "txErrors"] as const;
+const SCALARS = [
+  "rxFrames",
+  "rxBytes",
+  "batches",
+  "ringPackets",
+  "ringDrops",
+  "txPackets",
+  "txBytes",
+  "txErrors",
+] as const;
 
 /** a + b, as a new object. Tolerates a worker that omits a reason or sends a non-number. */
 export function addCounters(a: WorkerCounters, b: WorkerCounters): WorkerCounters {
   const out = emptyCounters();
   for (const k of SCALARS) out[k] = num(a[k]) + num(b[k]);
   for (const r of DROP_REASONS) out.drops[r] = num(a.drops?.[r]) + num(b.drops?.[r]);
-  out.rules = mergeRecords(a.rules, b.rules, (x, y) => ({ packets: num(x?.packets) + num(y?.packets), bytes: num(x?.bytes) + num(y?.bytes) }));
+  out.rules = mergeRecords(a.rules, b.rules, (x, y) => ({
+    packets: num(x?.packets) + num(y?.packets),
+    bytes: num(x?.bytes) + num(y?.bytes),
+  }));
   out.outputs = mergeRecords(a.outputs, b.outputs, (x, y) => ({
     packets: num(x?.packets) + num(y?.packets),
     bytes: num(x?.bytes) + num(y?.bytes),
@@ -40,7 +52,11 @@ export function addCounters(a: WorkerCounters, b: WorkerCounters): WorkerCounter
   return out;
 }
 
-function mergeRecords<T>(a: Record<string, T> | undefined, b: Record<string, T> | undefined, add: (x: T | undefined, y: T | undefined) => T): Record<string, T> {
+function mergeRecords<T>(
+  a: Record<string, T> | undefined,
+  b: Record<string, T> | undefined,
+  add: (x: T | undefined, y: T | undefined) => T,
+): Record<string, T> {
   const out: Record<string, T> = {};
   for (const k of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])) out[k] = add(a?.[k], b?.[k]);
   return out;
@@ -182,7 +198,15 @@ export function buildReport(x: ReportInput): StatsReport {
       bytes: total.rules[r.id]?.bytes ?? 0,
       outputs: r.outputs.map((o, i) => {
         const c = total.outputs[`${r.id}:${i}`];
-        return { group: o.group, port: o.port, interface: o.interface, ttl: o.ttl, packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, errors: c?.errors ?? 0 };
+        return {
+          group: o.group,
+          port: o.port,
+          interface: o.interface,
+          ttl: o.ttl,
+          packets: c?.packets ?? 0,
+          bytes: c?.bytes ?? 0,
+          errors: c?.errors ?? 0,
+        };
       }),
     })),
     workers: x.workers.map((w) => {

@@ -45,14 +45,33 @@ export interface MetricsMeta {
 }
 
 export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
-  const f = (name: string, type: Family["type"], help: string, samples: Family["samples"]): Family => ({ name, type, help, samples });
+  const f = (name: string, type: Family["type"], help: string, samples: Family["samples"]): Family => ({
+    name,
+    type,
+    help,
+    samples,
+  });
   const worker = (w: StatsReport["workers"][number]) => ({ worker: w.index, cpu: w.cpu });
-  const ruleLabels = (x: StatsReport["rules"][number]) => ({ rule: x.id, interface: x.inputInterface, group: x.inputGroup, port: x.inputPort });
-  const outputs = r.rules.flatMap((x) => x.outputs.map((o, index) => ({ o, labels: { rule: x.id, output: index, group: o.group, port: o.port, interface: o.interface } })));
+  const ruleLabels = (x: StatsReport["rules"][number]) => ({
+    rule: x.id,
+    interface: x.inputInterface,
+    group: x.inputGroup,
+    port: x.inputPort,
+  });
+  const outputs = r.rules.flatMap((x) =>
+    x.outputs.map((o, index) => ({
+      o,
+      labels: { rule: x.id, output: index, group: o.group, port: o.port, interface: o.interface },
+    })),
+  );
   const lastReload = r.config?.lastReload;
   return renderFamilies([
-    f("mcr_build_info", "gauge", "mcr's version, as a label; the value is always 1.", [{ labels: { version: r.version }, value: 1 }]),
-    f("mcr_start_time_seconds", "gauge", "When the supervisor started, in seconds since the Unix epoch.", [{ labels: {}, value: Math.floor(meta.startedAt / 1000) }]),
+    f("mcr_build_info", "gauge", "mcr's version, as a label; the value is always 1.", [
+      { labels: { version: r.version }, value: 1 },
+    ]),
+    f("mcr_start_time_seconds", "gauge", "When the supervisor started, in seconds since the Unix epoch.", [
+      { labels: {}, value: Math.floor(meta.startedAt / 1000) },
+    ]),
     f("mcr_rules", "gauge", "Rules in the table.", [{ labels: {}, value: r.rules.length }]),
     f("mcr_config_last_reload_successful", "gauge", "1 unless the last reload of the --config file (SIGHUP) failed.", [
       { labels: {}, value: lastReload && !lastReload.ok ? 0 : 1 },

@@ -25,7 +25,10 @@ export function withRates(prev: StatsReport, next: StatsReport): StatsReport {
     ...next,
     intervalSeconds: Math.round(seconds * 1000) / 1000,
     totals: { ...next.totals, rate: traffic(next.totals, prev.totals) },
-    dropRates: Object.fromEntries(DROP_REASONS.map((d) => [d, per(next.drops[d], prev.drops[d])])) as Record<DropReason, number>,
+    dropRates: Object.fromEntries(DROP_REASONS.map((d) => [d, per(next.drops[d], prev.drops[d])])) as Record<
+      DropReason,
+      number
+    >,
     rules: next.rules.map((r) => {
       const p = prevRules.get(r.id);
       return {
@@ -33,7 +36,14 @@ export function withRates(prev: StatsReport, next: StatsReport): StatsReport {
         rate: { packetsPerSecond: per(r.packets, p?.packets), bitsPerSecond: bits(r.bytes, p?.bytes) },
         outputs: r.outputs.map((o, i) => {
           const q = p?.outputs[i];
-          return { ...o, rate: { packetsPerSecond: per(o.packets, q?.packets), bitsPerSecond: bits(o.bytes, q?.bytes), errorsPerSecond: per(o.errors, q?.errors) } };
+          return {
+            ...o,
+            rate: {
+              packetsPerSecond: per(o.packets, q?.packets),
+              bitsPerSecond: bits(o.bytes, q?.bytes),
+              errorsPerSecond: per(o.errors, q?.errors),
+            },
+          };
         }),
       };
     }),

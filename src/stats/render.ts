@@ -14,7 +14,8 @@ const RESET = "\x1b[0m";
 
 /** Columns padded to their widest cell; numbers right-aligned; alert cells red when color is on. */
 export function table(headers: string[], rows: Cell[][], indent = "", color = false): string {
-  const text = (v: Cell | undefined) => (v === undefined ? "" : typeof v === "number" ? count(v) : typeof v === "string" ? v : v.text);
+  const text = (v: Cell | undefined) =>
+    v === undefined ? "" : typeof v === "number" ? count(v) : typeof v === "string" ? v : v.text;
   const right = (v: Cell | undefined) => typeof v === "number" || (typeof v === "object" && v.right === true);
   const numeric = headers.map((_, c) => rows.length > 0 && rows.every((r) => right(r[c]) || text(r[c]) === ""));
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => text(r[c]).length)));
@@ -54,10 +55,20 @@ export const mbit = (bps: number) => (bps / 1e6).toFixed(2);
 const out = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
 
 export function renderRuleList(list: RuleList): string {
-  if (list.rules.length === 0) return ["no rules (add one with: mcr rule add --input-group G --input-port P --outputs G:P:IF)", ...workerNotes(list.workers)].join("\n");
+  if (list.rules.length === 0)
+    return [
+      "no rules (add one with: mcr rule add --input-group G --input-port P --outputs G:P:IF)",
+      ...workerNotes(list.workers),
+    ].join("\n");
   const rows: Cell[][] = [];
   for (const r of list.rules)
-    r.outputs.forEach((o, i) => rows.push(i === 0 ? [String(r.id), r.inputInterface, `${r.inputGroup}:${r.inputPort}`, out(o), String(o.ttl)] : ["", "", "", out(o), String(o.ttl)]));
+    r.outputs.forEach((o, i) =>
+      rows.push(
+        i === 0
+          ? [String(r.id), r.inputInterface, `${r.inputGroup}:${r.inputPort}`, out(o), String(o.ttl)]
+          : ["", "", "", out(o), String(o.ttl)],
+      ),
+    );
   return [table(["ID", "INTERFACE", "INPUT", "OUTPUT", "TTL"], rows), ...workerNotes(list.workers)].join("\n");
 }
 
@@ -65,9 +76,16 @@ export function renderRuleList(list: RuleList): string {
 export function workerNotes(workers: readonly WorkerView[]): string[] {
   const notes: string[] = [];
   for (const w of workers) {
-    const last = w.lastExit ? `, last exit: ${w.lastExit.signal ? `killed by ${w.lastExit.signal}` : `code ${w.lastExit.code}`} after ${(w.lastExit.ranMs / 1000).toFixed(1)} s` : "";
-    if (w.state !== "ready") notes.push(`worker ${w.index} (cpu ${w.cpu}): ${w.state}, ${w.restarts} restart(s)${last}`);
-    for (const i of w.inputs) if (i.state !== "up") notes.push(`worker ${w.index} (cpu ${w.cpu}): input ${i.interface} is ${i.state}${i.error ? ` (${i.error})` : ""}`);
+    const last = w.lastExit
+      ? `, last exit: ${w.lastExit.signal ? `killed by ${w.lastExit.signal}` : `code ${w.lastExit.code}`} after ${(w.lastExit.ranMs / 1000).toFixed(1)} s`
+      : "";
+    if (w.state !== "ready")
+      notes.push(`worker ${w.index} (cpu ${w.cpu}): ${w.state}, ${w.restarts} restart(s)${last}`);
+    for (const i of w.inputs)
+      if (i.state !== "up")
+        notes.push(
+          `worker ${w.index} (cpu ${w.cpu}): input ${i.interface} is ${i.state}${i.error ? ` (${i.error})` : ""}`,
+        );
   }
   return notes.length > 0 ? ["", ...notes] : [];
 }
@@ -83,7 +101,11 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
   const rate = (x: number | undefined) => ({ text: x === undefined ? "-" : perSecond(x), right: true });
   const rateMbit = (bps: number | undefined) => ({ text: bps === undefined ? "-" : mbit(bps), right: true });
   // A counter of trouble: red while it grows; without a rate, red whenever it is not zero.
-  const trouble = (n: number, perSec: number | undefined) => ({ text: count(n), right: true, alert: rated ? (perSec ?? 0) > 0 : n > 0 });
+  const trouble = (n: number, perSec: number | undefined) => ({
+    text: count(n),
+    right: true,
+    alert: rated ? (perSec ?? 0) > 0 : n > 0,
+  });
   const parts: string[] = [];
 
   parts.push("rules");
@@ -118,10 +140,25 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
     ),
   );
   if (outputs.length > 0)
-    parts.push("", "outputs", table(["RULE", "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"], outputs, "  ", color));
+    parts.push(
+      "",
+      "outputs",
+      table(
+        ["RULE", "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"],
+        outputs,
+        "  ",
+        color,
+      ),
+    );
 
-  const drops = DROP_REASONS.filter((d) => r.drops[d] > 0).map((d) => [d, trouble(r.drops[d], r.dropRates?.[d]), ...(rated ? [rate(r.dropRates?.[d])] : [])] as Cell[]);
-  parts.push("", "drops", drops.length === 0 ? "  (none)" : table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color));
+  const drops = DROP_REASONS.filter((d) => r.drops[d] > 0).map(
+    (d) => [d, trouble(r.drops[d], r.dropRates?.[d]), ...(rated ? [rate(r.dropRates?.[d])] : [])] as Cell[],
+  );
+  parts.push(
+    "",
+    "drops",
+    drops.length === 0 ? "  (none)" : table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color),
+  );
 
   parts.push(
     "",
@@ -170,7 +207,11 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
       "interfaces",
       table(
         ["INTERFACE", "STATE", "WORKERS"],
-        r.interfaces.map((i) => [i.name, i.up ? "up" : { text: "down", alert: true }, { text: `${i.workersUp}/${i.workers}`, right: true }]),
+        r.interfaces.map((i) => [
+          i.name,
+          i.up ? "up" : { text: "down", alert: true },
+          { text: `${i.workersUp}/${i.workers}`, right: true },
+        ]),
         "  ",
         color,
       ),
@@ -187,8 +228,12 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
       `rates over ${r.intervalSeconds!.toFixed(1)} s: ${perSecond(t.rate.rxFramesPerSecond)} frames/s in (${mbit(t.rate.rxBitsPerSecond)} Mbit/s), ` +
         `${perSecond(t.rate.txPacketsPerSecond)} packets/s out (${mbit(t.rate.txBitsPerSecond)} Mbit/s), ${perSecond(t.rate.dropsPerSecond)} drops/s`,
     );
-  if (r.config?.lastReload && !r.config.lastReload.ok) parts.push(`note: the last reload of ${r.config.path} failed: ${r.config.lastReload.error ?? "see the log"}`);
-  if (r.stale.length > 0) parts.push(`note: worker(s) ${r.stale.join(", ")} did not refresh their ring statistics in time; those are up to a second old`);
+  if (r.config?.lastReload && !r.config.lastReload.ok)
+    parts.push(`note: the last reload of ${r.config.path} failed: ${r.config.lastReload.error ?? "see the log"}`);
+  if (r.stale.length > 0)
+    parts.push(
+      `note: worker(s) ${r.stale.join(", ")} did not refresh their ring statistics in time; those are up to a second old`,
+    );
   return parts.join("\n");
 }
 
@@ -220,7 +265,10 @@ export const ANSI = {
  * One frame of `mcr stats --watch`: cursor home, every line cleared to its end, the rest of the
  * screen cleared; redrawn in place, so nothing scrolls and nothing flickers.
  */
-export function watchFrame(r: StatsReport, o: { socketPath: string; everySeconds: number; color: boolean; now?: Date }): string {
+export function watchFrame(
+  r: StatsReport,
+  o: { socketPath: string; everySeconds: number; color: boolean; now?: Date },
+): string {
   const when = (o.now ?? new Date()).toTimeString().slice(0, 8);
   const head = `mcr ${r.version} on ${o.socketPath} · up ${duration(r.uptimeSeconds)} · every ${o.everySeconds} s · ${when} · q or Ctrl-C quits`;
   const body = [head, "", renderStats(r, { color: o.color })].join("\n");

@@ -75,7 +75,8 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
   const ruleBase = N_COUNTERS;
   const outBase = N_COUNTERS + r.ruleSlots * 2;
   const rules: WorkerCounters["rules"] = {};
-  for (const [id, s] of Object.entries(slots.rules)) rules[id] = { packets: n(ruleBase + s * 2), bytes: n(ruleBase + s * 2 + 1) };
+  for (const [id, s] of Object.entries(slots.rules))
+    rules[id] = { packets: n(ruleBase + s * 2), bytes: n(ruleBase + s * 2 + 1) };
   const outputs: WorkerCounters["outputs"] = {};
   for (const [key, s] of Object.entries(slots.outputs))
     outputs[key] = { packets: n(outBase + s * 3), bytes: n(outBase + s * 3 + 1), errors: n(outBase + s * 3 + 2) };
@@ -88,7 +89,9 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     txPackets: n(COUNTER.TX_PACKETS),
     txBytes: n(COUNTER.TX_BYTES),
     txErrors: n(COUNTER.TX_ERRORS),
-    drops: Object.fromEntries(DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)])) as WorkerCounters["drops"],
+    drops: Object.fromEntries(
+      DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)]),
+    ) as WorkerCounters["drops"],
     rules,
     outputs,
   };

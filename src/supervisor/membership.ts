@@ -28,13 +28,17 @@ export class Memberships {
   /** Joins the groups the rules need and leaves those no rule needs any more. */
   sync(rules: readonly Rule[]): Promise<void> {
     this.wanted = new Set(rules.map((r) => key(r.inputInterface, r.inputGroup)));
-    this.busy = this.busy.then(() => this.reconcile()).catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
+    this.busy = this.busy
+      .then(() => this.reconcile())
+      .catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
     return this.busy;
   }
 
   /** Re-checks interfaces (an address changed, an interface came back) without a rule change. */
   refresh(): Promise<void> {
-    this.busy = this.busy.then(() => this.reconcile()).catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
+    this.busy = this.busy
+      .then(() => this.reconcile())
+      .catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
     return this.busy;
   }
 
@@ -71,7 +75,11 @@ export class Memberships {
     const [iface, group] = k.split("|") as [string, string];
     const info = this.lookup(iface);
     if (!info) return this.problem(k, `cannot join ${group} on ${iface}: no such interface (will retry)`);
-    if (!info.ipv4) return this.problem(k, `cannot join ${group} on ${iface}: it has no IPv4 address; upstream IGMP snooping may not deliver the group`);
+    if (!info.ipv4)
+      return this.problem(
+        k,
+        `cannot join ${group} on ${iface}: it has no IPv4 address; upstream IGMP snooping may not deliver the group`,
+      );
     const socket = dgram.createSocket({ type: "udp4" });
     socket.on("error", (e) => this.log.debug(`membership socket ${k}: ${e.message}`));
     try {

@@ -24,7 +24,10 @@ export function parseListen(text: string): ListenAddress {
   else if ((m = /^(\d+)$/.exec(s))) [host, port] = ["", m[1]];
   else if ((m = /^([^:\s]*):(\d+)$/.exec(s))) [host, port] = [m[1]!, m[2]];
   else if (/^[A-Za-z0-9.-]+$/.test(s)) [host, port] = [s, undefined];
-  else throw new Error(`"${text}" is not HOST:PORT (e.g. 127.0.0.1:${DEFAULT_METRICS_PORT}, :${DEFAULT_METRICS_PORT} for loopback)`);
+  else
+    throw new Error(
+      `"${text}" is not HOST:PORT (e.g. 127.0.0.1:${DEFAULT_METRICS_PORT}, :${DEFAULT_METRICS_PORT} for loopback)`,
+    );
   const p = port === undefined ? DEFAULT_METRICS_PORT : Number(port);
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`"${text}": the port must be 1 to 65535`);
   return { hostname: host === "" ? "127.0.0.1" : host, port: p };
@@ -36,7 +39,11 @@ export interface MetricsServer {
 }
 
 /** Listens on addr; `render` makes the body of each scrape. Throws McrError (69) if it cannot listen. */
-export function startMetricsServer(addr: ListenAddress, render: () => Promise<string>, onError: (e: Error) => void): MetricsServer {
+export function startMetricsServer(
+  addr: ListenAddress,
+  render: () => Promise<string>,
+  onError: (e: Error) => void,
+): MetricsServer {
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
@@ -46,7 +53,8 @@ export function startMetricsServer(addr: ListenAddress, render: () => Promise<st
       async fetch(req) {
         const path = new URL(req.url).pathname;
         if (path !== "/metrics") return new Response("mcr: metrics are at /metrics\n", { status: 404 });
-        if (req.method !== "GET" && req.method !== "HEAD") return new Response("GET only\n", { status: 405, headers: { Allow: "GET, HEAD" } });
+        if (req.method !== "GET" && req.method !== "HEAD")
+          return new Response("GET only\n", { status: 405, headers: { Allow: "GET, HEAD" } });
         try {
           return new Response(await render(), { headers: { "Content-Type": CONTENT_TYPE } });
         } catch (e) {
@@ -57,7 +65,11 @@ export function startMetricsServer(addr: ListenAddress, render: () => Promise<st
     });
   } catch (e) {
     const where = addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
-    throw new McrError(`--metrics-listen ${where}: cannot listen: ${(e as Error).message}`, EX.UNAVAILABLE, "metrics-listen");
+    throw new McrError(
+      `--metrics-listen ${where}: cannot listen: ${(e as Error).message}`,
+      EX.UNAVAILABLE,
+      "metrics-listen",
+    );
   }
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return { url: `http://${host}:${server.port}/metrics`, stop: () => void server.stop(true) };

@@ -40,7 +40,13 @@ export class WorkerPool {
   constructor(private readonly o: PoolOptions) {
     this.slots = Array.from({ length: o.count }, (_, i) => {
       const cpu = cpuFor(i, o.cpus);
-      const argv = o.argv({ cpu, interfaces: [...o.interfaces], fanoutId: o.fanoutId, ringMb: o.ringMb, ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}) });
+      const argv = o.argv({
+        cpu,
+        interfaces: [...o.interfaces],
+        fanoutId: o.fanoutId,
+        ringMb: o.ringMb,
+        ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
+      });
       return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion);
     });
   }
@@ -90,7 +96,9 @@ export class WorkerPool {
    * exits meanwhile is not waited for: it gets the table when it is back.
    */
   async apply(version: number, rules: readonly Rule[], timeoutMs: number): Promise<ApplyResult> {
-    const running = this.slots.filter((s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules] }));
+    const running = this.slots.filter(
+      (s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules] }),
+    );
     const outcomes = await Promise.all(running.map((s) => s.waitApplied(version, timeoutMs)));
     const late = running.filter((_, i) => outcomes[i] === "timeout").map((s) => s.view());
     const errors = running

@@ -107,11 +107,15 @@ export class Supervisor {
     const { cfg, log } = this;
     for (const r of this.table.rules)
       if (!cfg.interfaces.includes(r.inputInterface))
-        log.warn(`rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`);
+        log.warn(
+          `rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`,
+        );
     if (this.table.rules.length > 0) log.info(`restored ${this.table.rules.length} rule(s) from ${cfg.stateFile}`);
     const orphans = cfg.config ? [] : this.table.rules.filter((r) => r.origin === "config");
     if (orphans.length > 0)
-      log.warn(`rule(s) ${orphans.map((r) => r.id).join(", ")} came from a config file, and this supervisor has no --config: they stay, and mcr rule remove may remove them`);
+      log.warn(
+        `rule(s) ${orphans.map((r) => r.id).join(", ")} came from a config file, and this supervisor has no --config: they stay, and mcr rule remove may remove them`,
+      );
     // The socket first: if another supervisor is live there, leave before starting any worker
     // (and before touching the state file it is using).
     this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
@@ -128,14 +132,20 @@ export class Supervisor {
     }
     if (cfg.metricsListen) {
       try {
-        this.metrics = startMetricsServer(cfg.metricsListen, () => this.scrape(), (e) => this.warnOnce("scrape", `GET /metrics failed: ${e.message}`));
+        this.metrics = startMetricsServer(
+          cfg.metricsListen,
+          () => this.scrape(),
+          (e) => this.warnOnce("scrape", `GET /metrics failed: ${e.message}`),
+        );
       } catch (e) {
         this.server.close();
         throw e;
       }
       log.info(`metrics on ${this.metrics.url}`);
     }
-    log.info(`listening on ${cfg.socketPath}; serving ${cfg.interfaces.join(", ")} with ${this.pool.slots.length} worker(s)`);
+    log.info(
+      `listening on ${cfg.socketPath}; serving ${cfg.interfaces.join(", ")} with ${this.pool.slots.length} worker(s)`,
+    );
     this.pool.start();
     void this.memberships?.sync(this.table.rules);
     if (this.memberships) this.timers.push(setInterval(() => void this.memberships!.refresh(), MEMBERSHIP_REFRESH_MS));
@@ -160,14 +170,23 @@ export class Supervisor {
     const takes = COMMAND_ARGS[req.cmd];
     if (takes)
       for (const k of Object.keys(req.args ?? {}))
-        if (!takes.includes(k)) throw controlError("bad_request", `unknown argument "${k.slice(0, 64)}" (${req.cmd} takes ${takes.join(", ") || "none"})`, k);
+        if (!takes.includes(k))
+          throw controlError(
+            "bad_request",
+            `unknown argument "${k.slice(0, 64)}" (${req.cmd} takes ${takes.join(", ") || "none"})`,
+            k,
+          );
     switch (req.cmd) {
       case "rule.add":
         return this.add(req.args as Commands["rule.add"]["args"]);
       case "rule.remove":
         return this.remove(req.args as Commands["rule.remove"]["args"]);
       case "rule.list":
-        return { version: this.version, rules: [...this.table.rules], workers: this.pool.views() } satisfies Commands["rule.list"]["result"];
+        return {
+          version: this.version,
+          rules: [...this.table.rules],
+          workers: this.pool.views(),
+        } satisfies Commands["rule.list"]["result"];
       case "stats":
         return this.stats() satisfies Promise<Commands["stats"]["result"]>;
       case "status":
@@ -186,7 +205,8 @@ export class Supervisor {
 
   private remove(args: { id?: unknown }): Promise<Commands["rule.remove"]["result"]> {
     const id = args.id;
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 1) throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 1)
+      throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
     return this.change(async () => {
       const { table, rule } = removeRule(this.table, id, this.cfg.config?.path);
       await this.commit(table, rule.id, "removed", describeRule(rule));
@@ -209,7 +229,10 @@ export class Supervisor {
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
       // The id matters even now: the rule is in the table, and the operator may want it gone.
-      throw controlError("not_applied", `rule ${ruleId} is ${verb} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`);
+      throw controlError(
+        "not_applied",
+        `rule ${ruleId} is ${verb} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`,
+      );
     }
     const mine = errors.filter((e) => e.ruleId === ruleId || e.ruleId === 0);
     return [...new Set(mine.map((e) => e.message))];
@@ -223,7 +246,9 @@ export class Supervisor {
     const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
     const result = await this.pool.apply(this.version, table.rules, timeoutMs);
     if (result.late.length > 0)
-      this.log.warn(`table version ${this.version}: ${result.late.map((w) => `worker ${w.index}`).join(", ")} did not confirm within ${timeoutMs} ms`);
+      this.log.warn(
+        `table version ${this.version}: ${result.late.map((w) => `worker ${w.index}`).join(", ")} did not confirm within ${timeoutMs} ms`,
+      );
     return { ...result, timeoutMs };
   }
 
@@ -232,7 +257,10 @@ export class Supervisor {
     for (const r of config.rules)
       for (const o of r.outputs) {
         const info = this.cfg.lookup(o.interface);
-        if (!info?.ipv4) this.log.warn(`${config.path}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface"} (yet)`);
+        if (!info?.ipv4)
+          this.log.warn(
+            `${config.path}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface"} (yet)`,
+          );
       }
     const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
     try {
@@ -257,11 +285,20 @@ export class Supervisor {
     this.notify(`RELOADING=1\nMONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
     try {
       const next = loadConfig(old.path, { interfaces: this.cfg.interfaces });
-      for (const k of ["interfaces", "workers", "ringMb", "controlSocketPath", "controlSocketGroup", "stateFile"] as const)
-        if (JSON.stringify(next[k]) !== JSON.stringify(old[k])) this.log.warn(`${old.path}: a change of ${k} takes effect at the next start, not on reload`);
+      for (const k of [
+        "interfaces",
+        "workers",
+        "ringMb",
+        "controlSocketPath",
+        "controlSocketGroup",
+        "stateFile",
+      ] as const)
+        if (JSON.stringify(next[k]) !== JSON.stringify(old[k]))
+          this.log.warn(`${old.path}: a change of ${k} takes effect at the next start, not on reload`);
       if (next.logLevel !== old.logLevel && next.logLevel) setLogLevel(next.logLevel);
       if (next.logFormat !== old.logFormat && next.logFormat) setLogFormat(next.logFormat);
-      if (next.metricsListen !== old.metricsListen) this.log.warn(`${old.path}: a change of metricsListen takes effect at the next start, not on reload`);
+      if (next.metricsListen !== old.metricsListen)
+        this.log.warn(`${old.path}: a change of metricsListen takes effect at the next start, not on reload`);
       await this.change(async () => {
         const diff = this.configDiff(next);
         if (diff.added.length + diff.removed.length > 0) {
@@ -291,7 +328,9 @@ export class Supervisor {
       startedAt: this.startedAt,
       stale,
       version: VERSION,
-      ...(this.cfg.config ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } } : {}),
+      ...(this.cfg.config
+        ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } }
+        : {}),
     });
   }
 
@@ -312,7 +351,9 @@ export class Supervisor {
       tableVersion: this.version,
       rules: this.table.rules.length,
       workers: this.pool.views(),
-      ...(this.cfg.config ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } } : {}),
+      ...(this.cfg.config
+        ? { config: { path: this.cfg.config.path, ...(this.lastReload ? { lastReload: this.lastReload } : {}) } }
+        : {}),
     };
   }
 
@@ -350,14 +391,21 @@ export class Supervisor {
   /** A warning that may repeat (every scrape, every notification): once a minute, with a count. */
   private warnOnce(kind: string, message: string): void {
     const held = this.repeats.pass(kind);
-    if (held !== undefined) this.log.warn(held > 0 ? `${message} (and ${held} more like it in the last minute)` : message);
+    if (held !== undefined)
+      this.log.warn(held > 0 ? `${message} (and ${held} more like it in the last minute)` : message);
   }
 }
 
 /** The arguments of the commands whose handlers do not check them all. */
-const COMMAND_ARGS: Partial<Record<Request["cmd"], readonly string[]>> = { "rule.remove": ["id"], "rule.list": [], stats: [], status: [] };
+const COMMAND_ARGS: Partial<Record<Request["cmd"], readonly string[]>> = {
+  "rule.remove": ["id"],
+  "rule.list": [],
+  stats: [],
+  status: [],
+};
 
-export const describeRule = (r: Rule) => `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
+export const describeRule = (r: Rule) =>
+  `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
 
 const describeDiff = (d: ConfigDiff) =>
   d.added.length + d.removed.length === 0

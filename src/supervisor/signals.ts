@@ -3,7 +3,11 @@
 // file arrives with --config.
 import type { ConsolaInstance } from "consola";
 
-export function handleSignals(stop: (signal: string) => Promise<void>, log: ConsolaInstance, onHup?: () => void): () => void {
+export function handleSignals(
+  stop: (signal: string) => Promise<void>,
+  log: ConsolaInstance,
+  onHup?: () => void,
+): () => void {
   let stopping = false;
   const onStop = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -25,7 +25,13 @@ export function workerArgv(a: WorkerArgs): string[] {
  * --preload FILE, read even by a compiled binary), BUN_BE_BUN (the binary becomes the bun CLI),
  * BUN_INSPECT* (a debugger that evaluates what its client sends). A worker never inherits them.
  */
-export const RUNTIME_ENV = ["BUN_OPTIONS", "BUN_BE_BUN", "BUN_INSPECT", "BUN_INSPECT_CONNECT_TO", "BUN_INSPECT_NOTIFY"] as const;
+export const RUNTIME_ENV = [
+  "BUN_OPTIONS",
+  "BUN_BE_BUN",
+  "BUN_INSPECT",
+  "BUN_INSPECT_CONNECT_TO",
+  "BUN_INSPECT_NOTIFY",
+] as const;
 
 /** The supervisor's environment as it is now (MCR_LOG_LEVEL included), without RUNTIME_ENV. */
 export function workerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {

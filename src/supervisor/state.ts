@@ -29,7 +29,10 @@ export function loadState(path: string): RuleTable {
     throw new McrError(`cannot read the state file ${path}: ${(e as Error).message}`, EX.NOINPUT);
   }
   const bad = (why: string) =>
-    new McrError(`the state file ${path} is damaged (${why}): fix it, or move it away to start with no rules`, EX.CONFIG);
+    new McrError(
+      `the state file ${path} is damaged (${why}): fix it, or move it away to start with no rules`,
+      EX.CONFIG,
+    );
   let x: StateFile;
   try {
     x = JSON.parse(text) as StateFile;
@@ -77,6 +80,11 @@ export function saveState(path: string, t: RuleTable): void {
       closeSync(dfd);
     }
   } catch (e) {
-    throw new McrError(`cannot write the state file ${path}: ${(e as Error).message}`, EX.CANTCREAT, undefined, "state_write");
+    throw new McrError(
+      `cannot write the state file ${path}: ${(e as Error).message}`,
+      EX.CANTCREAT,
+      undefined,
+      "state_write",
+    );
   }
 }

@@ -23,7 +23,12 @@ export function removeRule(t: RuleTable, id: number, configPath?: string): { tab
   if (!rule) throw controlError("not_found", `no rule ${id} (see mcr rule list)`, "id");
   // Removed here, it would come back at the next reload: the file is where it lives. (Without a
   // config file a config rule is an orphan from an earlier run, and may go.)
-  if (rule.origin === "config" && configPath !== undefined) throw controlError("config_rule", `rule ${id} is declared in ${configPath}: remove it there and reload (SIGHUP)`, "id");
+  if (rule.origin === "config" && configPath !== undefined)
+    throw controlError(
+      "config_rule",
+      `rule ${id} is declared in ${configPath}: remove it there and reload (SIGHUP)`,
+      "id",
+    );
   return { table: { nextId: t.nextId, rules: t.rules.filter((r) => r.id !== id) }, rule };
 }
 
@@ -64,6 +69,7 @@ export function applyConfigRules(t: RuleTable, specs: readonly RuleSpec[]): Conf
   return { table: { nextId, rules }, added, removed, unchanged };
 }
 
-const sameInput = (a: RuleSpec, b: RuleSpec) => a.inputInterface === b.inputInterface && a.inputGroup === b.inputGroup && a.inputPort === b.inputPort;
+const sameInput = (a: RuleSpec, b: RuleSpec) =>
+  a.inputInterface === b.inputInterface && a.inputGroup === b.inputGroup && a.inputPort === b.inputPort;
 const outputKey = (s: RuleSpec) => JSON.stringify(s.outputs.map((o) => [o.group, o.port, o.interface, o.ttl]));
 const sameRule = (a: RuleSpec, b: RuleSpec) => sameInput(a, b) && outputKey(a) === outputKey(b);

@@ -122,7 +122,8 @@ export class WorkerSlot {
     this.ended = proc.exited
       .then(() => Promise.race([drained, Bun.sleep(1000)]))
       .then(() => {
-        if (this.proc === proc) this.afterExit(proc.exitCode, proc.signalCode === null ? null : String(proc.signalCode));
+        if (this.proc === proc)
+          this.afterExit(proc.exitCode, proc.signalCode === null ? null : String(proc.signalCode));
       });
   }
 
@@ -225,12 +226,15 @@ export class WorkerSlot {
         this.inputs = Array.isArray(m.inputs) ? m.inputs : [];
         this.closeRegionFd(); // the worker has mapped it
         // In a crash loop at full backoff the exits are summarised, and so are the starts.
-        (this.backoffMs >= BACKOFF_MAX_MS ? this.log.debug : this.log.info)(`worker ${this.index} ready: pid ${m.pid}, cpu ${m.cpu}${this.describeInputs()}`);
+        (this.backoffMs >= BACKOFF_MAX_MS ? this.log.debug : this.log.info)(
+          `worker ${this.index} ready: pid ${m.pid}, cpu ${m.cpu}${this.describeInputs()}`,
+        );
         this.events.ready(this);
         return;
       case "applied":
         // Every table the worker compiles says where its counters are, its own re-applies too.
-        if (this.run && m.slots && typeof m.slots === "object") this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
+        if (this.run && m.slots && typeof m.slots === "object")
+          this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
         // version -1: the worker re-applied the table by itself (an interface came back).
         if (typeof m.version !== "number" || m.version < this.appliedVersion) return;
         this.appliedVersion = m.version;
@@ -247,7 +251,9 @@ export class WorkerSlot {
         if (!Array.isArray(m.inputs)) return;
         this.inputs = m.inputs;
         // An input that cannot receive (EPERM without CAP_NET_RAW, an interface gone) is a warning.
-        (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(`worker ${this.index}:${this.describeInputs()}`);
+        (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(
+          `worker ${this.index}:${this.describeInputs()}`,
+        );
         return;
       default:
         this.noise("unknown", `unknown message ${JSON.stringify(m).slice(0, 200)}`);
@@ -257,7 +263,8 @@ export class WorkerSlot {
   /** A protocol complaint, at most once a minute per kind. */
   private noise(kind: string, what: string): void {
     const held = this.repeats.pass(kind);
-    if (held !== undefined) this.log.warn(`worker ${this.index}: ${what}${held > 0 ? ` (and ${held} more like it in the last minute)` : ""}`);
+    if (held !== undefined)
+      this.log.warn(`worker ${this.index}: ${what}${held > 0 ? ` (and ${held} more like it in the last minute)` : ""}`);
   }
 
   private closeRegionFd(): void {
@@ -306,7 +313,12 @@ export class WorkerSlot {
     if (delay < BACKOFF_MAX_MS) this.log.warn(line);
     else {
       const held = this.repeats.pass("exit");
-      if (held !== undefined) this.log.warn(held > 0 ? `${line} (${held} more exit(s) in the last minute, restarting every ${BACKOFF_MAX_MS / 1000} s)` : line);
+      if (held !== undefined)
+        this.log.warn(
+          held > 0
+            ? `${line} (${held} more exit(s) in the last minute, restarting every ${BACKOFF_MAX_MS / 1000} s)`
+            : line,
+        );
     }
     this.restartTimer = setTimeout(() => this.start(), delay);
   }

@@ -156,7 +156,8 @@ export class SinkAccounting {
 
   constructor(private readonly opts: AccountingOptions = {}) {
     this.windowBits = opts.windowBits ?? WINDOW_BITS;
-    if (opts.expect !== undefined && !(Number.isSafeInteger(opts.expect) && opts.expect >= 0)) throw new RangeError("expect must be a whole number >= 0");
+    if (opts.expect !== undefined && !(Number.isSafeInteger(opts.expect) && opts.expect >= 0))
+      throw new RangeError("expect must be a whole number >= 0");
   }
 
   /**
@@ -164,7 +165,15 @@ export class SinkAccounting {
    * receive time - send time; kernelTs: whether the receive time is the kernel's. Returns true
    * when the datagram is valid and the first of its sequence number.
    */
-  add(entry: number, runId: number, stream: number, seq: number, latencyNs: number, status: number, kernelTs = false): boolean {
+  add(
+    entry: number,
+    runId: number,
+    stream: number,
+    seq: number,
+    latencyNs: number,
+    status: number,
+    kernelTs = false,
+  ): boolean {
     this.datagrams++;
     if (status !== Status.OK) {
       if (status === Status.CORRUPT) this.corrupt++;

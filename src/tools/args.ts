@@ -22,7 +22,8 @@ export function formatAddr(a: UdpAddr): string {
 }
 
 function parsePort(option: string, s: string, whole: string): number {
-  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 65535) throw usageError(option, `"${whole}": the port must be 1..65535`);
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 65535)
+    throw usageError(option, `"${whole}": the port must be 1..65535`);
   return Number(s);
 }
 
@@ -35,7 +36,8 @@ export function parseAddrList(option: string, values: string[], want: "multicast
     if (i < 0) throw usageError(option, `"${item}" has no port (use ADDRESS:PORT, e.g. 239.1.1.1:5001)`);
     const addr = item.slice(0, i);
     if (!isIpv4(addr)) throw usageError(option, `"${item}": "${addr}" is not an IPv4 address`);
-    if (want === "multicast" && !isMulticast(addr)) throw usageError(option, `"${item}": ${addr} is not a multicast group (224.0.0.0/4)`);
+    if (want === "multicast" && !isMulticast(addr))
+      throw usageError(option, `"${item}": ${addr} is not a multicast group (224.0.0.0/4)`);
     out.push({ addr, port: parsePort(option, item.slice(i + 1), item) });
   }
   return out;
@@ -57,9 +59,14 @@ export function parseListenList(option: string, values: string[]): UdpAddr[] {
 const SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
 
 /** A number with an optional k/M/G suffix, within [min, max]; whole unless `fraction`. */
-export function parseNumber(option: string, s: string, o: { min?: number; max?: number; fraction?: boolean; suffix?: boolean } = {}): number {
+export function parseNumber(
+  option: string,
+  s: string,
+  o: { min?: number; max?: number; fraction?: boolean; suffix?: boolean } = {},
+): number {
   const m = /^(\d+(?:\.\d+)?|\.\d+)([kKmMgG]?)$/.exec(s.trim());
-  if (!m || (m[2] && !o.suffix)) throw usageError(option, `"${s}" is not a number${o.suffix ? " (suffixes k, M, G allowed)" : ""}`);
+  if (!m || (m[2] && !o.suffix))
+    throw usageError(option, `"${s}" is not a number${o.suffix ? " (suffixes k, M, G allowed)" : ""}`);
   const v = Number(m[1]) * SUFFIX[m[2]!]!;
   if (!o.fraction && !Number.isInteger(v)) throw usageError(option, `"${s}" must be a whole number`);
   if (!Number.isFinite(v) || v > Number.MAX_SAFE_INTEGER) throw usageError(option, `"${s}" is too large`);
@@ -68,7 +75,11 @@ export function parseNumber(option: string, s: string, o: { min?: number; max?: 
   return v;
 }
 
-export function optionalNumber(option: string, s: string | undefined, o: Parameters<typeof parseNumber>[2] = {}): number | undefined {
+export function optionalNumber(
+  option: string,
+  s: string | undefined,
+  o: Parameters<typeof parseNumber>[2] = {},
+): number | undefined {
   return s === undefined ? undefined : parseNumber(option, s, o);
 }
 

@@ -52,7 +52,12 @@ export function resolveMode(o: Pick<GenOptions, "mode" | "dests" | "interface" |
   if (o.mode === "packet") {
     if (o.interface === undefined) throw new McrError("--mode packet: needs --interface", EX.USAGE, "mode");
     const u = o.dests.find((d) => !isMulticast(d.addr));
-    if (u) throw new McrError(`--mode packet: ${formatAddr(u)} is not multicast (unicast needs --mode socket)`, EX.USAGE, "mode");
+    if (u)
+      throw new McrError(
+        `--mode packet: ${formatAddr(u)} is not multicast (unicast needs --mode socket)`,
+        EX.USAGE,
+        "mode",
+      );
     if (o.loop) throw new McrError("--mode packet: --loop needs --mode socket", EX.USAGE, "mode");
     return "packet";
   }
@@ -68,7 +73,8 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
   let ifindex = 0;
   if (o.interface !== undefined) {
     ifindex = ifIndex(o.interface);
-    if (ifindex === 0) throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
+    if (ifindex === 0)
+      throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
   }
   const count = o.count ?? (o.rate > 0 && o.durationS !== undefined ? Math.round(o.durationS * o.rate) : 0);
   const timeLimited = o.durationS !== undefined && !(o.rate > 0 && o.count === undefined);
@@ -76,14 +82,26 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
   let mode = resolveMode(o);
 
   const open = (packet: boolean) =>
-    openUdpSender({ dests: o.dests, source: o.source, sourcePort: o.sourcePort, ifindex, ttl: o.ttl, size: o.size, runId, batch: o.batch, loop: o.loop, packet });
+    openUdpSender({
+      dests: o.dests,
+      source: o.source,
+      sourcePort: o.sourcePort,
+      ifindex,
+      ttl: o.ttl,
+      size: o.size,
+      runId,
+      batch: o.batch,
+      loop: o.loop,
+      packet,
+    });
   let sender;
   try {
     try {
       sender = open(mode === "packet");
     } catch (e) {
       // auto: a loopback interface (EOPNOTSUPP) or no CAP_NET_RAW (EPERM) leaves socket mode
-      if (o.mode !== "auto" || mode !== "packet" || !(e instanceof ShimError) || (e.errno !== 95 && e.errno !== 1)) throw e;
+      if (o.mode !== "auto" || mode !== "packet" || !(e instanceof ShimError) || (e.errno !== 95 && e.errno !== 1))
+        throw e;
       mode = "socket";
       sender = open(false);
     }
@@ -167,7 +185,10 @@ function asOperatorError(e: unknown, o: GenOptions, mode: "socket" | "packet"): 
     100: `${o.interface ?? "the interface"} is down`,
     6: `${o.interface ?? "the interface"} is down (ENXIO)`,
     99: o.source ? `--source ${o.source} is not an address of this host` : "no such local address",
-    101: isMulticast(o.dests[0]!.addr) && !o.interface ? "no route to the group: give --interface" : "no route to the destination",
+    101:
+      isMulticast(o.dests[0]!.addr) && !o.interface
+        ? "no route to the group: give --interface"
+        : "no route to the destination",
     19: "the interface has gone",
     13: "sending to a broadcast address is not allowed",
     90: `--size ${o.size} does not fit the interface's MTU (payload + 28 bytes of IPv4 and UDP headers)`,

@@ -34,7 +34,8 @@ export function fillerByte(seq: bigint, i: number): number {
 }
 
 export function encodePayload(h: Header): Uint8Array {
-  if (h.length < HEADER_LEN || h.length > MAX_PAYLOAD) throw new RangeError(`payload length ${h.length} is outside ${HEADER_LEN}..${MAX_PAYLOAD}`);
+  if (h.length < HEADER_LEN || h.length > MAX_PAYLOAD)
+    throw new RangeError(`payload length ${h.length} is outside ${HEADER_LEN}..${MAX_PAYLOAD}`);
   const b = new Uint8Array(h.length);
   const v = new DataView(b.buffer);
   v.setUint32(0, MAGIC);
@@ -49,7 +50,9 @@ export function encodePayload(h: Header): Uint8Array {
   return b;
 }
 
-export type Decoded = { status: typeof Status.FOREIGN } | ({ status: Exclude<StatusCode, typeof Status.FOREIGN> } & Header);
+export type Decoded =
+  | { status: typeof Status.FOREIGN }
+  | ({ status: Exclude<StatusCode, typeof Status.FOREIGN> } & Header);
 
 /** What the sink's C side decides for one datagram, in TypeScript. */
 export function decodePayload(b: Uint8Array): Decoded {

@@ -40,7 +40,8 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
   let ifindex = 0;
   if (o.interface !== undefined) {
     ifindex = ifIndex(o.interface);
-    if (ifindex === 0) throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
+    if (ifindex === 0)
+      throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
   }
   let rx;
   try {
@@ -54,7 +55,10 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
       105: "too many groups on one port for net.ipv4.igmp_max_memberships (default 20)",
       7: "too many different ports",
     };
-    throw new McrError(`${e.what}: ${errnoName(e.errno)}${hint[e.errno] ? `: ${hint[e.errno]}` : ""}`, e.errno === 1 ? EX.NOPERM : EX.OSERR);
+    throw new McrError(
+      `${e.what}: ${errnoName(e.errno)}${hint[e.errno] ? `: ${hint[e.errno]}` : ""}`,
+      e.errno === 1 ? EX.NOPERM : EX.OSERR,
+    );
   }
   const lingerOk = rx.stats().rcvbuf >= 4 << 20;
   const acc = new SinkAccounting({ expect: o.expect, entries: o.entries.length });
@@ -169,6 +173,8 @@ export function formatSink(r: SinkResult): string {
   ];
   if (r.streams.length > 1)
     for (const s of r.streams)
-      lines.push(`  ${s.entry} run ${s.runId} stream ${s.stream}: seq ${s.first}..${s.last}, unique ${s.unique}, lost ${s.lost}, dup ${s.duplicates}, reordered ${s.reordered}`);
+      lines.push(
+        `  ${s.entry} run ${s.runId} stream ${s.stream}: seq ${s.first}..${s.last}, unique ${s.unique}, lost ${s.lost}, dup ${s.duplicates}, reordered ${s.reordered}`,
+      );
   return lines.join("\n");
 }

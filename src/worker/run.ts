@@ -4,7 +4,17 @@
 import { dieWithParent, mapShared, openDataPlane, pinToCpu, sharedMemory, ShimError } from "../native/shim.ts";
 import { lookupInterface } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
-import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, openRegion, readCounters, regionBytes, zeroSlot, type Region, type SlotMap } from "../stats/shared.ts";
+import {
+  DEFAULT_OUTPUT_SLOTS,
+  DEFAULT_RULE_SLOTS,
+  initRegion,
+  openRegion,
+  readCounters,
+  regionBytes,
+  zeroSlot,
+  type Region,
+  type SlotMap,
+} from "../stats/shared.ts";
 import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../rules/types.ts";
@@ -39,8 +49,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
     counters: region.words,
   });
-  const compiler = new TableCompiler(new SlotAllocator(region.ruleSlots), new SlotAllocator(region.outputSlots), (kind, slot) =>
-    zeroSlot(region, kind, slot),
+  const compiler = new TableCompiler(
+    new SlotAllocator(region.ruleSlots),
+    new SlotAllocator(region.outputSlots),
+    (kind, slot) => zeroSlot(region, kind, slot),
   );
   let slots: SlotMap = { rules: {}, outputs: {} };
   let rules: Rule[] = [];
@@ -80,7 +92,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     }
     return changed;
   };
-  const inputStates = (): InputState[] => inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
+  const inputStates = (): InputState[] =>
+    inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
 
   // Rings open only once the first table is in: a ring joins its fanout group at once and takes
   // its share of the flows, which would otherwise meet an empty table and be dropped.
@@ -121,7 +134,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   const onMessage = (m: ToWorker) => {
     switch (m?.type) {
       case "rules":
-        if (typeof m.version !== "number" || !Array.isArray(m.rules)) return log.warn("malformed rules message ignored");
+        if (typeof m.version !== "number" || !Array.isArray(m.rules))
+          return log.warn("malformed rules message ignored");
         return applyRules(m.version, m.rules);
       case "stats":
         return send({ type: "stats", seq: m.seq, counters: snapshot() });
@@ -132,7 +146,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         log.warn(`unknown message from the supervisor: ${JSON.stringify(m).slice(0, 200)}`);
     }
   };
-  const feed = lineReader<ToWorker>(onMessage, (line) => log.warn(`unparsable line from the supervisor: ${line.slice(0, 200)}`));
+  const feed = lineReader<ToWorker>(onMessage, (line) =>
+    log.warn(`unparsable line from the supervisor: ${line.slice(0, 200)}`),
+  );
   process.stdin.on("data", feed);
   // The supervisor closing our stdin means it is gone: leave (PDEATHSIG covers a crash).
   process.stdin.on("end", () => (stopping = true));

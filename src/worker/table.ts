@@ -91,7 +91,10 @@ export class TableCompiler {
         const o = rule.outputs[i]!;
         const oif = look(o.interface);
         if (!oif?.ipv4) {
-          errors.push({ ruleId: rule.id, message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}` });
+          errors.push({
+            ruleId: rule.id,
+            message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}`,
+          });
           this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs);
           continue;
         }
@@ -131,7 +134,16 @@ export class TableCompiler {
     for (const [key, slot] of this.outputSlots) if (!keepOutputs.has(key)) this.outputAlloc.give(slot);
     this.ruleSlots = keepRules;
     this.outputSlots = keepOutputs;
-    return { rules: ruleBuf, nRules, outputs: outBuf, nOutputs, errors, ruleSlots: keepRules, outputSlots: keepOutputs, resolved };
+    return {
+      rules: ruleBuf,
+      nRules,
+      outputs: outBuf,
+      nOutputs,
+      errors,
+      ruleSlots: keepRules,
+      outputSlots: keepOutputs,
+      resolved,
+    };
   }
 
   /** Keeps a slot the key already has (none is taken for it): its counts stay for when it is back. */
@@ -140,7 +152,13 @@ export class TableCompiler {
     if (slot !== undefined) keep.set(key, slot);
   }
 
-  private slot<K>(key: K, current: Map<K, number>, keep: Map<K, number>, alloc: SlotAllocator, kind: "rule" | "output") {
+  private slot<K>(
+    key: K,
+    current: Map<K, number>,
+    keep: Map<K, number>,
+    alloc: SlotAllocator,
+    kind: "rule" | "output",
+  ) {
     let slot = current.get(key);
     if (slot === undefined) {
       slot = alloc.take();

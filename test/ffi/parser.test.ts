@@ -14,8 +14,16 @@ describe("frame parser", () => {
     const payload = new Uint8Array([9, 8, 7, 6, 5]);
     const f = buildFrame({ src: "10.0.0.1", dst: "239.1.2.3", sport: 1234, dport: 5001, payload });
     const r = parseFrame(f);
-    expect(r).toEqual({ group: "239.1.2.3", source: "10.0.0.1", port: 5001, sport: 1234, payloadOffset: 42, payloadLength: 5 });
-    if (!("drop" in r)) expect(Array.from(f.subarray(r.payloadOffset, r.payloadOffset + r.payloadLength))).toEqual([9, 8, 7, 6, 5]);
+    expect(r).toEqual({
+      group: "239.1.2.3",
+      source: "10.0.0.1",
+      port: 5001,
+      sport: 1234,
+      payloadOffset: 42,
+      payloadLength: 5,
+    });
+    if (!("drop" in r))
+      expect(Array.from(f.subarray(r.payloadOffset, r.payloadOffset + r.payloadLength))).toEqual([9, 8, 7, 6, 5]);
   });
 
   test("one 802.1Q tag is skipped", () => {

@@ -13,7 +13,10 @@ export interface Run {
 }
 
 export function sh(argv: string[], opts: { input?: string; timeoutMs?: number } = {}): Run {
-  const r = spawnSync(argv, { stdin: opts.input !== undefined ? Buffer.from(opts.input) : "ignore", timeout: opts.timeoutMs ?? 20000 });
+  const r = spawnSync(argv, {
+    stdin: opts.input !== undefined ? Buffer.from(opts.input) : "ignore",
+    timeout: opts.timeoutMs ?? 20000,
+  });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -25,7 +28,9 @@ export function must(argv: string[], input?: string): string {
 
 /** Deletes namespaces of earlier runs whose process is gone. */
 export function sweepStale(): void {
-  for (const name of sh(["ip", "netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0]!)) {
+  for (const name of sh(["ip", "netns", "list"])
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)) {
     const m = /^mcrt-(\d+)-/.exec(name);
     if (m && !processAlive(Number(m[1]))) sh(["ip", "netns", "del", name]);
   }
@@ -55,13 +60,36 @@ export class Lab {
     this.namespaces.push(name);
     must(["ip", "-n", name, "link", "set", "lo", "up"]);
     // No IPv6: neighbour discovery and MLD would put frames on the wires that tests count exactly.
-    must(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
+    must([
+      "ip",
+      "netns",
+      "exec",
+      name,
+      "sysctl",
+      "-qw",
+      "net.ipv6.conf.all.disable_ipv6=1",
+      "net.ipv6.conf.default.disable_ipv6=1",
+    ]);
     return name;
   }
 
   /** A veth pair between two namespaces of this lab, both ends up. */
   veth(roleA: string, ifA: string, roleB: string, ifB: string): void {
-    must(["ip", "-n", this.ns(roleA), "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", this.ns(roleB)]);
+    must([
+      "ip",
+      "-n",
+      this.ns(roleA),
+      "link",
+      "add",
+      ifA,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      ifB,
+      "netns",
+      this.ns(roleB),
+    ]);
     must(["ip", "-n", this.ns(roleA), "link", "set", ifA, "up"]);
     must(["ip", "-n", this.ns(roleB), "link", "set", ifB, "up"]);
   }

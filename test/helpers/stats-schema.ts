@@ -3,7 +3,17 @@
 // A key ending in "?" is optional.
 import { DROP_REASONS } from "../../src/stats/reasons.ts";
 
-type Spec = "count" | "number" | "string" | "boolean" | "iso" | "count|null" | { literal: unknown } | { oneOf: string[] } | Spec[] | { [key: string]: Spec };
+type Spec =
+  | "count"
+  | "number"
+  | "string"
+  | "boolean"
+  | "iso"
+  | "count|null"
+  | { literal: unknown }
+  | { oneOf: string[] }
+  | Spec[]
+  | { [key: string]: Spec };
 
 const drops: Record<string, Spec> = Object.fromEntries(DROP_REASONS.map((r) => [r, "count"]));
 const dropRates: Record<string, Spec> = Object.fromEntries(DROP_REASONS.map((r) => [r, "number"]));
@@ -87,22 +97,29 @@ export function checkSchema(value: unknown, spec: Spec = STATS_SCHEMA, path = "$
       case "count":
         return Number.isSafeInteger(value) && (value as number) >= 0 ? [] : bad("not a non-negative integer");
       case "count|null":
-        return value === null || (Number.isSafeInteger(value) && (value as number) >= 0) ? [] : bad("not an integer or null");
+        return value === null || (Number.isSafeInteger(value) && (value as number) >= 0)
+          ? []
+          : bad("not an integer or null");
       case "number":
-        return typeof value === "number" && Number.isFinite(value) && value >= 0 ? [] : bad("not a finite non-negative number");
+        return typeof value === "number" && Number.isFinite(value) && value >= 0
+          ? []
+          : bad("not a finite non-negative number");
       case "string":
         return typeof value === "string" ? [] : bad("not a string");
       case "boolean":
         return typeof value === "boolean" ? [] : bad("not a boolean");
       case "iso":
-        return typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value) ? [] : bad("not an ISO 8601 UTC time");
+        return typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value)
+          ? []
+          : bad("not an ISO 8601 UTC time");
     }
   }
   if (Array.isArray(spec)) {
     if (!Array.isArray(value)) return bad("not an array");
     return value.flatMap((v, i) => checkSchema(v, spec[0]!, `${path}[${i}]`));
   }
-  if ("literal" in spec && Object.keys(spec).length === 1) return value === spec.literal ? [] : bad(`not ${JSON.stringify(spec.literal)}`);
+  if ("literal" in spec && Object.keys(spec).length === 1)
+    return value === spec.literal ? [] : bad(`not ${JSON.stringify(spec.literal)}`);
   if ("oneOf" in spec && Array.isArray(spec.oneOf)) {
     const allowed = spec.oneOf as string[];
     return allowed.includes(value as string) ? [] : bad(`not one of ${allowed.join(", ")}`);

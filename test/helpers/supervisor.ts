@@ -58,7 +58,17 @@ export class SupervisorDriver {
   }
 
   addRule(group: string, port: number, outputs: string, extra: string[] = []): number {
-    const r = this.mcr(["rule", "add", "--input-group", group, "--input-port", String(port), "--outputs", outputs, ...extra]);
+    const r = this.mcr([
+      "rule",
+      "add",
+      "--input-group",
+      group,
+      "--input-port",
+      String(port),
+      "--outputs",
+      outputs,
+      ...extra,
+    ]);
     if (r.code !== 0) throw new Error(`rule add failed (${r.code}): ${r.stderr}`);
     const id = Number(r.stdout.trim().split(/\s+/).pop());
     if (!Number.isInteger(id)) throw new Error(`rule add printed no id: ${r.stdout}`);

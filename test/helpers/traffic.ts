@@ -17,7 +17,14 @@ export function receiveInSink(
 ) {
   const p = lab.spawn(o.role ?? "sink", [
     ...bunArgv("test/helpers/udp-recv.ts"),
-    JSON.stringify({ port: o.port, group: o.group, ifaddr: o.group ? (o.ifaddr ?? "10.0.1.2") : undefined, count: o.count, idleMs: o.idleMs ?? 1500, maxMs: o.maxMs }),
+    JSON.stringify({
+      port: o.port,
+      group: o.group,
+      ifaddr: o.group ? (o.ifaddr ?? "10.0.1.2") : undefined,
+      count: o.count,
+      idleMs: o.idleMs ?? 1500,
+      maxMs: o.maxMs,
+    }),
   ]);
   const listening = (async () => {
     const reader = p.stderr.getReader();
@@ -41,15 +48,32 @@ export function receiveInSink(
 /** Sends count deterministic payloads from the generator namespace (blocking until sent). */
 export function sendFromGen(
   lab: Lab,
-  o: { dest: string; port: number; count: number; size: number; seed: number; source?: string; gapUs?: number; role?: string; flows?: number },
+  o: {
+    dest: string;
+    port: number;
+    count: number;
+    size: number;
+    seed: number;
+    source?: string;
+    gapUs?: number;
+    role?: string;
+    flows?: number;
+  },
 ) {
-  const r = lab.exec(o.role ?? "gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", ...o })], { timeoutMs: 60000 });
+  const r = lab.exec(
+    o.role ?? "gen",
+    [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", ...o })],
+    { timeoutMs: 60000 },
+  );
   if (r.code !== 0) throw new Error(`sender failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { sent: number };
 }
 
 /** A sender that runs in the background (for changes made while traffic flows). */
-export function sendInBackground(lab: Lab, o: { dest: string; port: number; count: number; size: number; seed: number; gapUs: number; source?: string }) {
+export function sendInBackground(
+  lab: Lab,
+  o: { dest: string; port: number; count: number; size: number; seed: number; gapUs: number; source?: string },
+) {
   const p = lab.spawn("gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", ...o })]);
   return p.exited;
 }

@@ -3,7 +3,14 @@
 // Prints "listening" on stderr once joined, so the test knows when to start sending.
 import dgram from "node:dgram";
 
-const spec = JSON.parse(process.argv[2]!) as { port: number; group?: string; ifaddr?: string; count: number; idleMs: number; maxMs?: number };
+const spec = JSON.parse(process.argv[2]!) as {
+  port: number;
+  group?: string;
+  ifaddr?: string;
+  count: number;
+  idleMs: number;
+  maxMs?: number;
+};
 const sock = dgram.createSocket({ type: "udp4", reuseAddr: true });
 const got: string[] = [];
 const sources: string[] = [];

@@ -15,7 +15,16 @@ export class WorkerDriver {
   readonly proc: ReturnType<Lab["spawn"]>;
 
   constructor(lab: Lab, role: string, interfaces: string[], extra: string[] = []) {
-    const argv = [...mcrArgv(), "worker", "--cpu", "-1", ...interfaces.flatMap((i) => ["--interface", i]), "--ring-mb", "4", ...extra];
+    const argv = [
+      ...mcrArgv(),
+      "worker",
+      "--cpu",
+      "-1",
+      ...interfaces.flatMap((i) => ["--interface", i]),
+      "--ring-mb",
+      "4",
+      ...extra,
+    ];
     const proc = lab.spawn(role, argv);
     this.proc = proc;
     const feed = lineReader<FromWorker>(
@@ -55,14 +64,18 @@ export class WorkerDriver {
     const version = ++this.version;
     this.proc.stdin.write(encode({ type: "rules", version, rules }));
     this.proc.stdin.flush();
-    return this.waitFor((m): m is Extract<FromWorker, { type: "applied" }> => m.type === "applied" && m.version === version);
+    return this.waitFor(
+      (m): m is Extract<FromWorker, { type: "applied" }> => m.type === "applied" && m.version === version,
+    );
   }
 
   async stats(): Promise<WorkerCounters> {
     const seq = ++this.seq;
     this.proc.stdin.write(encode({ type: "stats", seq }));
     this.proc.stdin.flush();
-    const m = await this.waitFor((m): m is Extract<FromWorker, { type: "stats" }> => m.type === "stats" && m.seq === seq);
+    const m = await this.waitFor(
+      (m): m is Extract<FromWorker, { type: "stats" }> => m.type === "stats" && m.seq === seq,
+    );
     return m.counters;
   }
 }

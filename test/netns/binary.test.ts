@@ -27,15 +27,37 @@ const TABLE = JSON.stringify({ type: "rules", version: 1, rules: [] }) + "\n";
  * its input and exits 0. */
 function runWorkerOnLo(bin: string, cwd: string, prefix: string[] = [], env: Record<string, string> = {}) {
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return sh(["ip", "netns", "exec", lab.ns("host"), ...prefix, "env", "-C", cwd, ...envArgs, bin, "worker", "--interface", "lo", "--ring-mb", "2"], {
-    timeoutMs: 15000,
-    input: TABLE,
-  });
+  return sh(
+    [
+      "ip",
+      "netns",
+      "exec",
+      lab.ns("host"),
+      ...prefix,
+      "env",
+      "-C",
+      cwd,
+      ...envArgs,
+      bin,
+      "worker",
+      "--interface",
+      "lo",
+      "--ring-mb",
+      "2",
+    ],
+    {
+      timeoutMs: 15000,
+      input: TABLE,
+    },
+  );
 }
 
 /** The worker's messages, and the state of lo once its table was in. */
 function loState(stdout: string) {
-  const msgs = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const msgs = stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   expect(msgs[0]).toMatchObject({ type: "ready", inputs: [{ interface: "lo" }] });
   const inputs = msgs.find((m) => m.type === "inputs");
   expect(msgs.some((m) => m.type === "applied" && m.version === 1)).toBe(true);
@@ -59,7 +81,13 @@ test.if(haveDist)("loads the shim with a noexec TMPDIR", () => {
   sh(["mkdir", "-p", tmp]);
   // A private mount namespace: the noexec tmpfs exists for this command alone.
   const r = sh(
-    ["unshare", "-m", "sh", "-c", `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`],
+    [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`,
+    ],
     { timeoutMs: 15000, input: TABLE },
   );
   expect(r.stderr).not.toContain("rror");

@@ -68,7 +68,11 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
     await sup.ready();
     const replies: Response[] = [];
-    const framer = new LineFramer(1 << 24, (l) => replies.push(JSON.parse(l)), () => {});
+    const framer = new LineFramer(
+      1 << 24,
+      (l) => replies.push(JSON.parse(l)),
+      () => {},
+    );
     const s = await Bun.connect({ unix: sup.socket, socket: { data: (_s, c) => framer.push(c) } });
     const ask = async (bytes: string, n = replies.length + 1) => {
       for (let i = 0; i < bytes.length; i += 16384) s.write(bytes.slice(i, i + 16384));
@@ -76,16 +80,35 @@ describe.skipIf(!root)("control plane in a namespace", () => {
       return replies[n - 1]!;
     };
     expect(await ask("\x00\xff garbage\n")).toMatchObject({ ok: false, error: { code: "bad_request" } });
-    expect(await ask('{"v":1,"id":1,"cmd":"rule.add","args":{"inputGroup":\n')).toMatchObject({ ok: false, error: { code: "bad_request" } });
-    expect(await ask(`{"v":1,"id":2,"cmd":"rule.list","args":{"x":"${"a".repeat(MAX_MESSAGE_BYTES)}"}}\n`)).toMatchObject({ ok: false, error: { code: "too_large" } });
-    expect(await ask('{"v":1,"id":3,"cmd":"reboot"}\n')).toMatchObject({ id: 3, ok: false, error: { code: "unknown_command" } });
-    expect(await ask('{"v":1,"id":4,"cmd":"rule.add","args":{"inputGroup":"239.1.1.1","inputPort":"5001","outputs":[]}}\n')).toMatchObject({
+    expect(await ask('{"v":1,"id":1,"cmd":"rule.add","args":{"inputGroup":\n')).toMatchObject({
+      ok: false,
+      error: { code: "bad_request" },
+    });
+    expect(
+      await ask(`{"v":1,"id":2,"cmd":"rule.list","args":{"x":"${"a".repeat(MAX_MESSAGE_BYTES)}"}}\n`),
+    ).toMatchObject({ ok: false, error: { code: "too_large" } });
+    expect(await ask('{"v":1,"id":3,"cmd":"reboot"}\n')).toMatchObject({
+      id: 3,
+      ok: false,
+      error: { code: "unknown_command" },
+    });
+    expect(
+      await ask('{"v":1,"id":4,"cmd":"rule.add","args":{"inputGroup":"239.1.1.1","inputPort":"5001","outputs":[]}}\n'),
+    ).toMatchObject({
       id: 4,
       ok: false,
       error: { code: "invalid_rule", field: "inputPort" },
     });
-    expect(await ask('{"v":1,"id":5,"cmd":"rule.remove","args":{"id":[1]}}\n')).toMatchObject({ id: 5, ok: false, error: { code: "bad_request", field: "id" } });
-    expect(await ask('{"v":9,"id":6,"cmd":"rule.list"}\n')).toMatchObject({ id: 6, ok: false, error: { code: "unsupported_version" } });
+    expect(await ask('{"v":1,"id":5,"cmd":"rule.remove","args":{"id":[1]}}\n')).toMatchObject({
+      id: 5,
+      ok: false,
+      error: { code: "bad_request", field: "id" },
+    });
+    expect(await ask('{"v":9,"id":6,"cmd":"rule.list"}\n')).toMatchObject({
+      id: 6,
+      ok: false,
+      error: { code: "unsupported_version" },
+    });
     // Same connection, a good request.
     expect(await ask('{"v":1,"id":7,"cmd":"rule.list"}\n')).toMatchObject({ id: 7, ok: true, result: { rules: [] } });
     s.end();
@@ -115,7 +138,14 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     expect(after.rules).toEqual(before.rules);
     expect(after.rules.map((r: { id: number }) => r.id)).toEqual([id, id2]);
     // Forwarding resumes with the restored table.
-    await until(() => JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.every((w: { state: string }) => w.state === "ready"), 5000, "workers ready");
+    await until(
+      () =>
+        JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.every(
+          (w: { state: string }) => w.state === "ready",
+        ),
+      5000,
+      "workers ready",
+    );
     const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 300 });
     await rx.listening;
     sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 300, size: 200, seed: 3 });
@@ -127,13 +157,19 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   test("SIGHUP after editing the config: the changed rule changes, an unchanged rule loses no packet", async () => {
     lab = chainLab();
     const path = `/tmp/${lab.id}-mcr.toml`;
-    const rule = (group: string, port: number, out: string) => `[[rule]]\ninput_group = "${group}"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
+    const rule = (group: string, port: number, out: string) =>
+      `[[rule]]\ninput_group = "${group}"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
     const steady = rule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.11:6002:veth3"));
     try {
       const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--config", path, "--workers", "2"]);
       await sup.ready();
-      const rules = () => JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules as { id: number; inputPort: number; outputs: { group: string }[] }[];
+      const rules = () =>
+        JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules as {
+          id: number;
+          inputPort: number;
+          outputs: { group: string }[];
+        }[];
       const before = rules();
       expect(before.map((r) => [r.inputPort, r.outputs[0]!.group])).toEqual([
         [5001, "239.10.10.10"],
@@ -143,7 +179,14 @@ describe.skipIf(!root)("control plane in a namespace", () => {
       const rxSteady = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: COUNT, idleMs: 3000 });
       const rxChanged = receiveInSink(lab, { group: "239.10.10.12", port: 6003, count: 200 });
       await Promise.all([rxSteady.listening, rxChanged.listening]);
-      const flowing = sendInBackground(lab, { dest: "239.1.1.1", port: 5001, count: COUNT, size: 300, seed: 21, gapUs: 1000 });
+      const flowing = sendInBackground(lab, {
+        dest: "239.1.1.1",
+        port: 5001,
+        count: COUNT,
+        size: 300,
+        seed: 21,
+        gapUs: 1000,
+      });
       await Bun.sleep(700); // mid-stream
       await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.12:6003:veth3"));
       sup.proc.kill("SIGHUP");
@@ -165,7 +208,9 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     lab = chainLab();
     const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
     await sup.ready();
-    const pids: number[] = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.map((w: { pid: number }) => w.pid);
+    const pids: number[] = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.map(
+      (w: { pid: number }) => w.pid,
+    );
     sup.proc.kill("SIGTERM");
     expect(await sup.proc.exited).toBe(0);
     expect(await Bun.file(sup.socket).exists()).toBe(false);

@@ -7,11 +7,21 @@ import type { Lab } from "../helpers/netns.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 
 /** One request on the supervisor's socket, from the test process (no `mcr` process per call). */
-export function ctl<C extends Command>(socket: string, cmd: C, args: Commands[C]["args"] = {} as Commands[C]["args"], timeoutMs = 5000) {
+export function ctl<C extends Command>(
+  socket: string,
+  cmd: C,
+  args: Commands[C]["args"] = {} as Commands[C]["args"],
+  timeoutMs = 5000,
+) {
   return call(socket, cmd, args, { timeoutMs });
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 10): Promise<number> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  stepMs = 10,
+): Promise<number> {
   const t0 = performance.now();
   while (!(await cond())) {
     if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
@@ -60,7 +70,10 @@ export interface GenSummary {
 }
 
 /** `mcr sink` in the sink namespace; resolves with its JSON summary. */
-export function sink(lab: Lab, o: { group: string; expect?: number; timeoutS?: number; durationS?: number; ifname?: string }) {
+export function sink(
+  lab: Lab,
+  o: { group: string; expect?: number; timeoutS?: number; durationS?: number; ifname?: string },
+) {
   const p = lab.spawn("sink", [
     ...mcrArgv(),
     "sink",
@@ -83,7 +96,10 @@ export function sink(lab: Lab, o: { group: string; expect?: number; timeoutS?: n
 }
 
 /** `mcr gen` in the gen namespace (packet mode on veth0); resolves with its JSON summary. */
-export function gen(lab: Lab, o: { dest: string; rate: number; count?: number; durationS?: number; size?: number; role?: string; ifname?: string }) {
+export function gen(
+  lab: Lab,
+  o: { dest: string; rate: number; count?: number; durationS?: number; size?: number; role?: string; ifname?: string },
+) {
   const p = lab.spawn(o.role ?? "gen", [
     ...mcrArgv(),
     "gen",

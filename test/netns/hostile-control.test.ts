@@ -40,23 +40,55 @@ function rng(seed: number) {
 }
 type Rng = ReturnType<typeof rng>;
 
-const GOOD_RULE = { inputGroup: "239.5.5.5", inputPort: 5555, outputs: [{ group: "239.6.6.6", port: 6666, interface: "veth3" }] };
+const GOOD_RULE = {
+  inputGroup: "239.5.5.5",
+  inputPort: 5555,
+  outputs: [{ group: "239.6.6.6", port: 6666, interface: "veth3" }],
+};
 
 /** Values of every JSON type, some of them odd. */
 function junkValue(r: Rng, depth = 0): unknown {
   switch (r.int(depth > 3 ? 9 : 12)) {
-    case 0: return null;
-    case 1: return r.next() < 0.5;
-    case 2: return r.pick([0, -1, 1.5, 1e308, -0, 65536, 2 ** 53 + 1, 4294967296]);
-    case 3: return r.pick(["", " ", "239.1.1.1", "999.1.1.1", "veth3", "x".repeat(r.int(300)), "\u0000", "\ud800", "💥", "../../etc/passwd"]);
-    case 4: return r.int(100000);
-    case 5: return "239." + r.int(300) + "." + r.int(300) + "." + r.int(300);
-    case 6: return String(r.int(70000));
-    case 7: return r.pick(["__proto__", "constructor", "toString", "hasOwnProperty"]);
-    case 8: return [];
-    case 9: return Array.from({ length: r.int(4) }, () => junkValue(r, depth + 1));
-    case 10: return Object.fromEntries(Array.from({ length: r.int(4) }, () => [r.pick(["group", "port", "interface", "ttl", "__proto__", "x", "id"]), junkValue(r, depth + 1)]));
-    default: return {};
+    case 0:
+      return null;
+    case 1:
+      return r.next() < 0.5;
+    case 2:
+      return r.pick([0, -1, 1.5, 1e308, -0, 65536, 2 ** 53 + 1, 4294967296]);
+    case 3:
+      return r.pick([
+        "",
+        " ",
+        "239.1.1.1",
+        "999.1.1.1",
+        "veth3",
+        "x".repeat(r.int(300)),
+        "\u0000",
+        "\ud800",
+        "💥",
+        "../../etc/passwd",
+      ]);
+    case 4:
+      return r.int(100000);
+    case 5:
+      return "239." + r.int(300) + "." + r.int(300) + "." + r.int(300);
+    case 6:
+      return String(r.int(70000));
+    case 7:
+      return r.pick(["__proto__", "constructor", "toString", "hasOwnProperty"]);
+    case 8:
+      return [];
+    case 9:
+      return Array.from({ length: r.int(4) }, () => junkValue(r, depth + 1));
+    case 10:
+      return Object.fromEntries(
+        Array.from({ length: r.int(4) }, () => [
+          r.pick(["group", "port", "interface", "ttl", "__proto__", "x", "id"]),
+          junkValue(r, depth + 1),
+        ]),
+      );
+    default:
+      return {};
   }
 }
 
@@ -64,10 +96,19 @@ function junkValue(r: Rng, depth = 0): unknown {
 function badRuleArgs(r: Rng): unknown {
   const rule: Record<string, unknown> = structuredClone(GOOD_RULE);
   switch (r.int(9)) {
-    case 0: rule.inputGroup = r.pick([5, null, [], {}, "10.0.0.1", "224.0.0.5", "239.1.1", "239.1.1.1.1", "", "239.01.1.1x"]); break;
-    case 1: rule.inputPort = r.pick(["5001", 0, -1, 65536, 1.5, null, [], true, 1e999]); break;
-    case 2: rule.outputs = r.pick([null, "239.6.6.6:6666:veth3", {}, [], 7]); break;
-    case 3: rule.outputs = [junkValue(r)].filter((x) => typeof x !== "object" || x === null || Array.isArray(x)); if ((rule.outputs as unknown[]).length === 0) rule.outputs = [1]; break;
+    case 0:
+      rule.inputGroup = r.pick([5, null, [], {}, "10.0.0.1", "224.0.0.5", "239.1.1", "239.1.1.1.1", "", "239.01.1.1x"]);
+      break;
+    case 1:
+      rule.inputPort = r.pick(["5001", 0, -1, 65536, 1.5, null, [], true, 1e999]);
+      break;
+    case 2:
+      rule.outputs = r.pick([null, "239.6.6.6:6666:veth3", {}, [], 7]);
+      break;
+    case 3:
+      rule.outputs = [junkValue(r)].filter((x) => typeof x !== "object" || x === null || Array.isArray(x));
+      if ((rule.outputs as unknown[]).length === 0) rule.outputs = [1];
+      break;
     case 4: {
       const key = r.pick(["group", "port", "interface", "ttl"] as const);
       const bad = {
@@ -79,12 +120,22 @@ function badRuleArgs(r: Rng): unknown {
       rule.outputs = [{ ...GOOD_RULE.outputs[0], [key]: r.pick(bad as unknown[]) }];
       break;
     }
-    case 5: rule.outputs = Array.from({ length: 257 }, (_, i) => ({ group: "239.6.6.6", port: 1 + i, interface: "veth3" })); break;
-    case 6: // an own property, even "__proto__" (a plain assignment would set the prototype instead)
-      Object.defineProperty(rule, r.pick(["extra", "__proto__", "id", "inputinterface"]), { value: junkValue(r), enumerable: true, configurable: true, writable: true });
+    case 5:
+      rule.outputs = Array.from({ length: 257 }, (_, i) => ({ group: "239.6.6.6", port: 1 + i, interface: "veth3" }));
       break;
-    case 7: rule.inputInterface = r.pick([5, "", "no-such-if0", "veth1/../x", "a".repeat(16), "veth3"]); break; // veth3: not served
-    default: rule.outputs = [GOOD_RULE.outputs[0], GOOD_RULE.outputs[0]]; // a repeated output
+    case 6: // an own property, even "__proto__" (a plain assignment would set the prototype instead)
+      Object.defineProperty(rule, r.pick(["extra", "__proto__", "id", "inputinterface"]), {
+        value: junkValue(r),
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      break;
+    case 7:
+      rule.inputInterface = r.pick([5, "", "no-such-if0", "veth1/../x", "a".repeat(16), "veth3"]);
+      break; // veth3: not served
+    default:
+      rule.outputs = [GOOD_RULE.outputs[0], GOOD_RULE.outputs[0]]; // a repeated output
   }
   return rule;
 }
@@ -111,26 +162,67 @@ function hostile(r: Rng, id: number): { line: string | Uint8Array; codes: string
       return { line: JSON.stringify(x) ?? "null", codes: ["bad_request", "unsupported_version"], id: null };
     }
     case 3: // the envelope's fields of the wrong type
-      return { line: JSON.stringify({ ...valid, v: r.pick(["1", 2, 0, null, [1], 1.0000001]) }), codes: ["unsupported_version"], id };
+      return {
+        line: JSON.stringify({ ...valid, v: r.pick(["1", 2, 0, null, [1], 1.0000001]) }),
+        codes: ["unsupported_version"],
+        id,
+      };
     case 4: {
       const badId = r.pick([null, true, [1], { a: 1 }]);
       return { line: JSON.stringify({ ...valid, id: badId }), codes: ["bad_request"], id: null };
     }
     case 5:
-      return { line: JSON.stringify({ ...valid, cmd: r.pick([1, null, [], "", "rule.ADD", "rule.add ", "shutdown", "__proto__", "x".repeat(1000)]) }), codes: ["bad_request", "unknown_command"], id };
+      return {
+        line: JSON.stringify({
+          ...valid,
+          cmd: r.pick([1, null, [], "", "rule.ADD", "rule.add ", "shutdown", "__proto__", "x".repeat(1000)]),
+        }),
+        codes: ["bad_request", "unknown_command"],
+        id,
+      };
     case 6:
       return { line: JSON.stringify({ ...valid, args: r.pick([[], "x", 5, true]) }), codes: ["bad_request"], id };
     case 7:
-      return { line: JSON.stringify({ ...valid, [r.pick(["extra", "V", "ID", "__proto__x", "arg"])]: junkValue(r) }), codes: ["bad_request"], id };
+      return {
+        line: JSON.stringify({ ...valid, [r.pick(["extra", "V", "ID", "__proto__x", "arg"])]: junkValue(r) }),
+        codes: ["bad_request"],
+        id,
+      };
     case 8:
     case 9:
-      return { line: JSON.stringify({ v: 1, id, cmd: "rule.add", args: badRuleArgs(r) }), codes: ["invalid_rule", "bad_request"], id };
+      return {
+        line: JSON.stringify({ v: 1, id, cmd: "rule.add", args: badRuleArgs(r) }),
+        codes: ["invalid_rule", "bad_request"],
+        id,
+      };
     case 10:
-      return { line: JSON.stringify({ v: 1, id, cmd: "rule.remove", args: r.pick([{}, { id: "1" }, { id: -1 }, { id: 1.5 }, { id: 99999 }, { id: null }, { id: [1] }, { id: 1, x: 1 }]) }), codes: ["bad_request", "not_found"], id };
+      return {
+        line: JSON.stringify({
+          v: 1,
+          id,
+          cmd: "rule.remove",
+          args: r.pick([
+            {},
+            { id: "1" },
+            { id: -1 },
+            { id: 1.5 },
+            { id: 99999 },
+            { id: null },
+            { id: [1] },
+            { id: 1, x: 1 },
+          ]),
+        }),
+        codes: ["bad_request", "not_found"],
+        id,
+      };
     default: {
       // Oversized: just over the limit, or far over (1 in 50 of these).
       const n = MAX_MESSAGE_BYTES + 1 + (r.int(50) === 0 ? r.int(4 * MAX_MESSAGE_BYTES) : r.int(100));
-      return { line: `{"v":1,"id":${id},"cmd":"rule.list","args":{"pad":"${"a".repeat(n)}"}}`, codes: ["too_large"], id: null };
+      return {
+        line: `{"v":1,"id":${id},"cmd":"rule.list","args":{"pad":"${"a".repeat(n)}"}}`,
+        codes: ["too_large"],
+        id: null,
+      };
     }
   }
 }
@@ -145,7 +237,11 @@ async function barrage(socket: string, seed: number) {
       const r = rng(seed + c);
       const sent = Array.from({ length: PER_CLIENT }, (_, i) => hostile(r, c * PER_CLIENT + i + 1));
       const replies: Response[] = [];
-      const framer = new LineFramer(1 << 24, (l) => replies.push(JSON.parse(l)), () => {});
+      const framer = new LineFramer(
+        1 << 24,
+        (l) => replies.push(JSON.parse(l)),
+        () => {},
+      );
       const s = await Bun.connect({ unix: socket, socket: { data: (_s, chunk) => framer.push(chunk) } });
       // All of it at once, cut into chunks of random sizes (splitting lines and characters).
       const bytes = Buffer.concat(sent.flatMap((m) => [Buffer.from(m.line), Buffer.from("\n")]));
@@ -159,7 +255,12 @@ async function barrage(socket: string, seed: number) {
         }
         off += n;
       }
-      await until(() => replies.length >= PER_CLIENT, 30000, `client ${c}: ${replies.length} of ${PER_CLIENT} replies`, 20);
+      await until(
+        () => replies.length >= PER_CLIENT,
+        30000,
+        `client ${c}: ${replies.length} of ${PER_CLIENT} replies`,
+        20,
+      );
       await Bun.sleep(100); // and nothing more comes
       s.end();
       return { sent, replies };
@@ -170,7 +271,9 @@ async function barrage(socket: string, seed: number) {
   for (const { sent, replies } of results) {
     expect(replies.length).toBe(sent.length);
     for (const x of replies.filter((y) => y.v !== 1 || y.ok !== false))
-      console.log(`not an error reply: ${JSON.stringify(x).slice(0, 300)} to ${String(sent.find((m) => m.id === x.id)?.line).slice(0, 300)}`);
+      console.log(
+        `not an error reply: ${JSON.stringify(x).slice(0, 300)} to ${String(sent.find((m) => m.id === x.id)?.line).slice(0, 300)}`,
+      );
     expect(replies.every((x) => x.v === 1 && x.ok === false)).toBe(true);
     // Replies may come out of order: those with an id name their message; the rest are counted.
     const byId = new Map(sent.filter((m) => m.id !== null).map((m) => [m.id, m]));
@@ -282,12 +385,32 @@ describe("hostile config files", () => {
     ["a sub-table of rule", 'interfaces = ["eth0"]\n[rule.x]\n', ":2: rule: "],
     ["a port as a string", 'interfaces = ["eth0"]\n' + RULE.replace("5001", '"5001"'), ":4: input_port: "],
     ["a group as a number", 'interfaces = ["eth0"]\n' + RULE.replace('"239.1.1.1"', "239"), ":3: input_group: "],
-    ["outputs as a string", 'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '"239.2.2.2:1:eth1"'), ":5: outputs: "],
-    ["an output table without interface", 'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '[{group = "239.2.2.2", port = 1}]'), ":5: outputs: "],
-    ["an output that is a list", 'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '[["x"]]'), ":5: outputs: "],
-    ["a rule without outputs", 'interfaces = ["eth0"]\n' + RULE.replace('outputs = ["239.2.2.2:1:eth1"]\n', ""), ":2: outputs: "],
+    [
+      "outputs as a string",
+      'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '"239.2.2.2:1:eth1"'),
+      ":5: outputs: ",
+    ],
+    [
+      "an output table without interface",
+      'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '[{group = "239.2.2.2", port = 1}]'),
+      ":5: outputs: ",
+    ],
+    [
+      "an output that is a list",
+      'interfaces = ["eth0"]\n' + RULE.replace('["239.2.2.2:1:eth1"]', '[["x"]]'),
+      ":5: outputs: ",
+    ],
+    [
+      "a rule without outputs",
+      'interfaces = ["eth0"]\n' + RULE.replace('outputs = ["239.2.2.2:1:eth1"]\n', ""),
+      ":2: outputs: ",
+    ],
     ["a TTL of 300", 'interfaces = ["eth0"]\n' + RULE.replace("eth1", "eth1:300"), ":5: outputs: "],
-    ["a second rule on line 7 with a bad port", 'interfaces = ["eth0"]\n' + RULE + RULE.replace("5001", "0"), ":8: input_port: "],
+    [
+      "a second rule on line 7 with a bad port",
+      'interfaces = ["eth0"]\n' + RULE + RULE.replace("5001", "0"),
+      ":8: input_port: ",
+    ],
     ["binary garbage", "\u0000\u0001\u00ff", ":1: TOML syntax: "],
   ];
   for (const [name, text, want] of cases)

@@ -41,7 +41,11 @@ const broadcastFrame = () => {
 const CORPUS: [string, Uint8Array, DropReason | "relayed"][] = [
   ["Ethernet header only", buildFrame({ truncateTo: 14 }), "ip_truncated"],
   ["cut inside the IPv4 header", buildFrame({ truncateTo: 30 }), "ip_truncated"],
-  ["cut inside the UDP header", buildFrame({ payload: new Uint8Array(0), totalLength: 24, truncateTo: 38 }), "udp_truncated"],
+  [
+    "cut inside the UDP header",
+    buildFrame({ payload: new Uint8Array(0), totalLength: 24, truncateTo: 38 }),
+    "udp_truncated",
+  ],
   ["cut inside the payload", buildFrame({ payload: p(100), truncateTo: 80 }), "ip_length"],
   ["IHL 4", buildFrame({ ihlWords: 4 }), "ip_ihl"],
   ["IHL beyond the frame", buildFrame({ ihlWords: 15, payload: new Uint8Array(0), truncateTo: 50 }), "ip_ihl"],
@@ -125,7 +129,9 @@ test("a million random frames: every one counted, none crashes the worker, good 
   const ringDrops = after.ringDrops - before.ringDrops;
   const relayed = after.rules["1"]!.packets - (before.rules["1"]?.packets ?? 0);
   const dropped = Object.values(d).reduce((a, b) => a + b, 0);
-  console.log(`1M random frames in ${seconds.toFixed(1)} s: ${rx} taken off the ring, ${ringDrops} lost on a full ring, drops ${JSON.stringify(Object.fromEntries(Object.entries(d).filter(([, v]) => v > 0)))}, relayed ${relayed}`);
+  console.log(
+    `1M random frames in ${seconds.toFixed(1)} s: ${rx} taken off the ring, ${ringDrops} lost on a full ring, drops ${JSON.stringify(Object.fromEntries(Object.entries(d).filter(([, v]) => v > 0)))}, relayed ${relayed}`,
+  );
   // Every frame the wire carried is accounted for: on the ring, or lost from a full ring (counted).
   expect(rx + ringDrops).toBe(N);
   // Every frame taken is under exactly one reason, or was relayed.

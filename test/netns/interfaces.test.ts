@@ -28,7 +28,14 @@ function addSink2(lab: Lab) {
 async function untilRelayed(lab: Lab, seed: number, deadlineMs = 5000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < deadlineMs) {
-    const rx = receiveInSink(lab, { role: "sink2", group: "239.8.8.8", port: 6003, ifaddr: "10.0.2.2", count: 20, idleMs: 400 });
+    const rx = receiveInSink(lab, {
+      role: "sink2",
+      group: "239.8.8.8",
+      port: 6003,
+      ifaddr: "10.0.2.2",
+      count: 20,
+      idleMs: 400,
+    });
     await rx.listening;
     sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 20, size: 64, seed });
     const got = await rx.result;

@@ -72,7 +72,11 @@ test("each malformed kind is counted under its reason; good traffic still flows 
 
 test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () => {
   lab = chainLab();
-  for (const [ns, ifs] of [["gen", ["veth0"]], ["relay", ["veth1", "veth3"]], ["sink", ["veth2"]]] as const)
+  for (const [ns, ifs] of [
+    ["gen", ["veth0"]],
+    ["relay", ["veth1", "veth3"]],
+    ["sink", ["veth2"]],
+  ] as const)
     for (const i of ifs) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
   const w = new WorkerDriver(lab, "relay", ["veth1"]);
   await w.ready();
@@ -82,7 +86,8 @@ test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () =>
   const jumbo = new Uint8Array(8950).map((_, i) => (i * 7) & 0xff);
   const tagged = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
   const inj = lab.exec("gen", [INJECT, "veth0"], {
-    input: [toHex(buildFrame({ payload: jumbo })), toHex(buildFrame({ payload: tagged, vlans: [42] }))].join("\n") + "\n",
+    input:
+      [toHex(buildFrame({ payload: jumbo })), toHex(buildFrame({ payload: tagged, vlans: [42] }))].join("\n") + "\n",
   });
   expect(inj.stdout.trim()).toBe("2");
   const got = await rx.result;
@@ -92,7 +97,11 @@ test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () =>
 test("a datagram larger than the egress MTU is fragmented on the way out and arrives whole", async () => {
   lab = chainLab();
   // Jumbo frames on the ingress only: the relay's egress keeps MTU 1500.
-  for (const [ns, i] of [["gen", "veth0"], ["relay", "veth1"]] as const) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
+  for (const [ns, i] of [
+    ["gen", "veth0"],
+    ["relay", "veth1"],
+  ] as const)
+    lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
   const w = new WorkerDriver(lab, "relay", ["veth1"]);
   await w.ready();
   await w.setRules([RULE]);
@@ -100,7 +109,9 @@ test("a datagram larger than the egress MTU is fragmented on the way out and arr
   await rx.listening;
   const sizes = [4000, 1472, 1473]; // over the MTU, exactly at it, one byte over
   const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
-  const inj = lab.exec("gen", [INJECT, "veth0"], { input: payloads.map((p) => toHex(buildFrame({ payload: p }))).join("\n") + "\n" });
+  const inj = lab.exec("gen", [INJECT, "veth0"], {
+    input: payloads.map((p) => toHex(buildFrame({ payload: p }))).join("\n") + "\n",
+  });
   expect(inj.stdout.trim()).toBe("3");
   expect((await rx.result).payloads).toEqual(payloads.map(toHex));
   const s = await w.stats();

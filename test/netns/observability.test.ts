@@ -60,16 +60,32 @@ function expectExact(s: any, sent: number, got: number[]) {
   expect(s.totals.ringDrops).toBe(0);
   expect(s.totals.ringPackets).toBe(s.totals.rxFrames);
   // Workers add up to the totals.
-  for (const k of ["rxFrames", "rxBytes", "batches", "ringPackets", "ringDrops", "txPackets", "txBytes", "txErrors", "drops"])
+  for (const k of [
+    "rxFrames",
+    "rxBytes",
+    "batches",
+    "ringPackets",
+    "ringDrops",
+    "txPackets",
+    "txBytes",
+    "txErrors",
+    "drops",
+  ])
     expect({ k, sum: s.workers.reduce((a: number, w: any) => a + w[k], 0) }).toEqual({ k, sum: s.totals[k] });
-  for (const w of s.workers) expect(w.averageBatch).toBe(w.batches > 0 ? Math.round((w.rxFrames / w.batches) * 100) / 100 : 0);
+  for (const w of s.workers)
+    expect(w.averageBatch).toBe(w.batches > 0 ? Math.round((w.rxFrames / w.batches) * 100) / 100 : 0);
   expect(s.interfaces).toEqual([{ name: "veth1", up: true, workersUp: s.workers.length, workers: s.workers.length }]);
 }
 
 for (const workers of [1, 2]) {
   test(`${workers} worker(s): after the traffic stops every counter equals what the sink counted`, async () => {
     lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", String(workers), "--metrics-listen", ":9464"]);
+    const sup = new SupervisorDriver(
+      lab,
+      "relay",
+      ["veth1"],
+      ["--workers", String(workers), "--metrics-listen", ":9464"],
+    );
     await sup.ready();
     sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3,239.10.10.11:6002:veth3");
     const N = 2000;
@@ -100,10 +116,16 @@ for (const workers of [1, 2]) {
       if (f.type === "counter") expect(f.name).toEndWith("_total");
     }
     const v = (name: string, labels: Record<string, string> = {}) => valueOf(fams, name, labels);
-    expect(v("mcr_rule_receive_packets_total", { rule: "1", interface: "veth1", group: "239.1.1.1", port: "5001" })).toBe(N);
+    expect(
+      v("mcr_rule_receive_packets_total", { rule: "1", interface: "veth1", group: "239.1.1.1", port: "5001" }),
+    ).toBe(N);
     expect(v("mcr_rule_receive_bytes_total", { rule: "1" })).toBe(N * SIZE);
-    expect(v("mcr_output_transmit_packets_total", { rule: "1", group: "239.10.10.10", port: "6001", interface: "veth3" })).toBe(got[0]!);
-    expect(v("mcr_output_transmit_packets_total", { rule: "1", group: "239.10.10.11", port: "6002", interface: "veth3" })).toBe(got[1]!);
+    expect(
+      v("mcr_output_transmit_packets_total", { rule: "1", group: "239.10.10.10", port: "6001", interface: "veth3" }),
+    ).toBe(got[0]!);
+    expect(
+      v("mcr_output_transmit_packets_total", { rule: "1", group: "239.10.10.11", port: "6002", interface: "veth3" }),
+    ).toBe(got[1]!);
     expect(v("mcr_output_transmit_bytes_total", { rule: "1", output: "1" })).toBe(got[1]! * SIZE);
     expect(v("mcr_output_transmit_errors_total", { rule: "1", output: "0" })).toBe(0);
     for (const reason of DROP_REASONS) expect(v("mcr_drops_total", { reason })).toBe(s.drops[reason]);
@@ -142,7 +164,19 @@ test("a worker SIGKILLed mid-stream: its counts stay in the totals, to the last 
   await rx.listening;
   // About 1000 pps in 16 flows: slow enough that nothing is lost on the way, so every difference
   // would be a counting error.
-  const sender = lab.spawn("gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", dest: "239.1.1.1", port: 5001, count: N, size: SIZE, seed: 50, flows: 16, gapUs: 1000 })]);
+  const sender = lab.spawn("gen", [
+    ...bunArgv("test/helpers/udp-send.ts"),
+    JSON.stringify({
+      source: "10.0.0.1",
+      dest: "239.1.1.1",
+      port: 5001,
+      count: N,
+      size: SIZE,
+      seed: 50,
+      flows: 16,
+      gapUs: 1000,
+    }),
+  ]);
   await Bun.sleep(1200);
   const before = sup.stats();
   const victim = before.workers[0];
@@ -162,7 +196,11 @@ test("a worker SIGKILLed mid-stream: its counts stay in the totals, to the last 
   expect(s.workers[0].rxFrames).toBeGreaterThanOrEqual(victim.rxFrames);
   // Rule in == relayed == what the sink's socket counted: the killed run's last packets too.
   const rule = s.rules[0];
-  expect({ in: rule.packets, out: rule.outputs[0].packets, tx: s.totals.txPackets }).toEqual({ in: got, out: got, tx: got });
+  expect({ in: rule.packets, out: rule.outputs[0].packets, tx: s.totals.txPackets }).toEqual({
+    in: got,
+    out: got,
+    tx: got,
+  });
   expect(rule.bytes).toBe(got * SIZE);
   // Only what was on the killed worker's ring while it died is lost: a few packets, no more.
   expect(got).toBeLessThanOrEqual(N);
@@ -197,7 +235,9 @@ test("mcr stats --json: each malformed kind moves its own drop reason by exactly
   const before = sup.stats();
   const logBefore = sup.stderr.split("\n").length;
   // A different count per kind, so that no reason can pass by counting another's frames.
-  const lines = KINDS.flatMap(([, spec, n]) => Array.from({ length: n }, (_, i) => toHex(buildFrame({ ...spec, sport: 40000 + i }))));
+  const lines = KINDS.flatMap(([, spec, n]) =>
+    Array.from({ length: n }, (_, i) => toHex(buildFrame({ ...spec, sport: 40000 + i }))),
+  );
   const inj = lab.exec("gen", [`${ROOT}/test/tools/build/inject`, "veth0"], { input: lines.join("\n") + "\n" });
   expect(inj.stderr).toBe("");
   expect(inj.stdout.trim()).toBe(String(lines.length));
@@ -225,8 +265,12 @@ test("systemd: READY=1 once the workers forward, RELOADING=1 then READY=1 around
   lab = chainLab();
   const notifyPath = `/tmp/${lab.id}-notify.sock`;
   const config = `/tmp/${lab.id}-mcr.toml`;
-  cleanup.push(() => rmSync(notifyPath, { force: true }), () => rmSync(config, { force: true }));
-  const rule = (port: number, out: string) => `[[rule]]\ninput_group = "239.1.1.1"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
+  cleanup.push(
+    () => rmSync(notifyPath, { force: true }),
+    () => rmSync(config, { force: true }),
+  );
+  const rule = (port: number, out: string) =>
+    `[[rule]]\ninput_group = "239.1.1.1"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
   writeFileSync(config, `interfaces = ["veth1"]\nworkers = 2\n${rule(5001, "239.10.10.10:6001:veth3")}`);
 
   // systemd's end: a unix datagram socket, every datagram it gets appended to our buffer.
@@ -236,7 +280,12 @@ test("systemd: READY=1 once the workers forward, RELOADING=1 then READY=1 around
   void (async () => {
     for await (const c of socat.stdout) said += new TextDecoder().decode(c);
   })();
-  expect(await until(() => existsSync(notifyPath), (x) => x)).toBe(true);
+  expect(
+    await until(
+      () => existsSync(notifyPath),
+      (x) => x,
+    ),
+  ).toBe(true);
   const events = () => [...said.matchAll(/READY=1|RELOADING=1|STOPPING=1/g)].map((m) => m[0]);
 
   process.env.NOTIFY_SOCKET = notifyPath;
@@ -255,7 +304,10 @@ test("systemd: READY=1 once the workers forward, RELOADING=1 then READY=1 around
   expect((await rx.result).count).toBe(200);
 
   // A reload that adds a rule: RELOADING=1 (with the monotonic time systemd asks for), then READY=1.
-  writeFileSync(config, `interfaces = ["veth1"]\nworkers = 2\n${rule(5001, "239.10.10.10:6001:veth3")}${rule(5002, "239.10.10.12:6002:veth3")}`);
+  writeFileSync(
+    config,
+    `interfaces = ["veth1"]\nworkers = 2\n${rule(5001, "239.10.10.10:6001:veth3")}${rule(5002, "239.10.10.12:6002:veth3")}`,
+  );
   rx = receiveInSink(lab, { group: "239.10.10.12", port: 6002, count: 200 });
   await rx.listening;
   sup.proc.kill("SIGHUP");
@@ -284,7 +336,10 @@ test("--log-format json: every line of the supervisor and of its workers is one 
     () => sup.stderr,
     (e) => /"tag":"worker:\d+"/.test(e),
   );
-  const lines = workerLine.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = workerLine
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   for (const l of lines) {
     expect(Object.keys(l)).toEqual(["time", "level", "tag", "message"]);
     expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -300,9 +355,28 @@ test("under systemd (JOURNAL_STREAM names stderr) every line, the workers' too, 
   const socket = `/tmp/${lab.id}-j.sock`;
   const state = `/tmp/${lab.id}-j.state.json`;
   cleanup.push(() => rmSync(state, { force: true }));
-  const argv = [...mcrArgv(), "supervisor", "--interface", "veth1", "--workers", "2", "--control-socket-path", socket, "--state-file", state, "--ring-mb", "8"];
+  const argv = [
+    ...mcrArgv(),
+    "supervisor",
+    "--interface",
+    "veth1",
+    "--workers",
+    "2",
+    "--control-socket-path",
+    socket,
+    "--state-file",
+    state,
+    "--ring-mb",
+    "8",
+  ];
   // As systemd does: the variable names the stream that stderr is.
-  const p = lab.spawn("relay", ["bash", "-c", 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"', "mcr", ...argv]);
+  const p = lab.spawn("relay", [
+    "bash",
+    "-c",
+    'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"',
+    "mcr",
+    ...argv,
+  ]);
   let err = "";
   void (async () => {
     for await (const c of p.stderr) err += new TextDecoder().decode(c);
@@ -313,7 +387,19 @@ test("under systemd (JOURNAL_STREAM names stderr) every line, the workers' too, 
     10000,
   );
   // A rule makes the workers open their rings and log it.
-  const add = lab.exec("relay", [...mcrArgv(), "rule", "add", "--input-group", "239.1.1.1", "--input-port", "5001", "--outputs", "239.10.10.10:6001:veth3", "--socket-path", socket]);
+  const add = lab.exec("relay", [
+    ...mcrArgv(),
+    "rule",
+    "add",
+    "--input-group",
+    "239.1.1.1",
+    "--input-port",
+    "5001",
+    "--outputs",
+    "239.10.10.10:6001:veth3",
+    "--socket-path",
+    socket,
+  ]);
   expect(add.code).toBe(0);
   await until(
     () => err,

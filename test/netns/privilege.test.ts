@@ -5,7 +5,17 @@
 // without CAP_NET_RAW it cannot receive and says so. Bun's own variables (BUN_OPTIONS, ...) never
 // reach a worker. Needs root (namespaces, setpriv).
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { DIST, ROOT } from "../helpers/mcr.ts";
 import { chainLab, sh, sweepStale, type Lab } from "../helpers/netns.ts";
@@ -64,31 +74,37 @@ function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, st
     chmodSync(bin, 0o755);
   }
   const setpriv = [
-      "setpriv",
-      ...(sandboxed ? ["--no-new-privs"] : []),
-      "--reuid=nobody",
-      "--regid=nogroup",
-      "--clear-groups",
-      `--inh-caps=-all${list ? "," + list : ""}`,
-      `--ambient-caps=-all${list ? "," + list : ""}`,
-      `--bounding-set=-all${list ? "," + list : ""}`,
-      "env",
-      "-C",
-      d,
-      bin,
-      "supervisor",
-      "--interface",
-      "veth1",
-      "--control-socket-path",
-      join(d, "mcr.sock"),
-      "--state-file",
-      join(d, "rules.json"),
-      "--ring-mb",
-      "8",
-      "--workers",
-      "2",
+    "setpriv",
+    ...(sandboxed ? ["--no-new-privs"] : []),
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    `--inh-caps=-all${list ? "," + list : ""}`,
+    `--ambient-caps=-all${list ? "," + list : ""}`,
+    `--bounding-set=-all${list ? "," + list : ""}`,
+    "env",
+    "-C",
+    d,
+    bin,
+    "supervisor",
+    "--interface",
+    "veth1",
+    "--control-socket-path",
+    join(d, "mcr.sock"),
+    "--state-file",
+    join(d, "rules.json"),
+    "--ring-mb",
+    "8",
+    "--workers",
+    "2",
   ];
-  const p = l.spawn("relay", sandboxed ? ["unshare", "-m", "--propagation", "private", "sh", "-c", `${sandbox(d)} && exec "$@"`, "sh", ...setpriv] : setpriv, env);
+  const p = l.spawn(
+    "relay",
+    sandboxed
+      ? ["unshare", "-m", "--propagation", "private", "sh", "-c", `${sandbox(d)} && exec "$@"`, "sh", ...setpriv]
+      : setpriv,
+    env,
+  );
   let stderr = "";
   void (async () => {
     for await (const c of p.stderr) stderr += new TextDecoder().decode(c);
@@ -98,7 +114,11 @@ function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, st
     await until(() => existsSync(socket) || p.exitCode !== null, 10000, "the control socket");
     if (p.exitCode !== null) throw new Error(`supervisor exited ${p.exitCode}: ${stderr}`);
     // Workers said ready and hold the table.
-    await until(async () => (await ctl(socket, "status")).workers.every((w) => w.state === "ready" && w.appliedVersion >= 1), 10000, "workers ready");
+    await until(
+      async () => (await ctl(socket, "status")).workers.every((w) => w.state === "ready" && w.appliedVersion >= 1),
+      10000,
+      "workers ready",
+    );
   };
   return { proc: p, socket, ready, stderr: () => stderr };
 }
@@ -117,7 +137,11 @@ const statusOf = (pid: number) => ({
 
 /** 10,000 packets at 20k pps through rule 239.1.1.1:5001 -> 239.9.9.9:5099; the sink's summary. */
 async function forward(l: Lab, socket: string) {
-  await ctl(socket, "rule.add", { inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.9.9.9", port: 5099, interface: "veth3", ttl: 1 }] });
+  await ctl(socket, "rule.add", {
+    inputGroup: "239.1.1.1",
+    inputPort: 5001,
+    outputs: [{ group: "239.9.9.9", port: 5099, interface: "veth3", ttl: 1 }],
+  });
   const rx = sink(l, { group: "239.9.9.9:5099", expect: 10_000, timeoutS: 1 });
   await Bun.sleep(300);
   const g = await gen(l, { dest: "239.1.1.1:5001", rate: 20_000, count: 10_000 }).result;
@@ -144,14 +168,23 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
       expect(p.gid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
       expect(p.groups).toBe("");
       // Effective, permitted, inheritable, ambient and bounding: those two, nothing else.
-      expect({ pid, eff: p.eff, prm: p.prm, inh: p.inh, amb: p.amb, bnd: p.bnd }).toEqual({ pid, eff: want, prm: want, inh: want, amb: want, bnd: want });
+      expect({ pid, eff: p.eff, prm: p.prm, inh: p.inh, amb: p.amb, bnd: p.bnd }).toEqual({
+        pid,
+        eff: want,
+        prm: want,
+        inh: want,
+        amb: want,
+        bnd: want,
+      });
     }
     // What it wrote is nobody's: the socket (0660) and the state file.
     const sock = statSync(sup.socket);
     expect([sock.uid, sock.mode & 0o777]).toEqual([NOBODY, 0o660]);
     expect(statSync(join(dir, "rules.json")).uid).toBe(NOBODY);
     expect(JSON.parse(readFileSync(join(dir, "rules.json"), "utf8")).rules.length).toBe(1);
-    console.log(`as nobody with CapEff=${want.toString(16).padStart(16, "0")} (net_raw, net_admin) in the supervisor and ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`);
+    console.log(
+      `as nobody with CapEff=${want.toString(16).padStart(16, "0")} (net_raw, net_admin) in the supervisor and ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`,
+    );
   }, 60_000);
 
   test("with CAP_NET_RAW alone it still forwards; without it, each worker reports the input down with EPERM", async () => {
@@ -168,7 +201,11 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     const b = startAsNobody(lab, dir, ["net_admin"]);
     await b.ready();
     const views = (await ctl(b.socket, "status")).workers;
-    await until(async () => (await ctl(b.socket, "status")).workers.every((w) => w.inputs[0]?.state === "down"), 5000, "inputs reported down");
+    await until(
+      async () => (await ctl(b.socket, "status")).workers.every((w) => w.inputs[0]?.state === "down"),
+      5000,
+      "inputs reported down",
+    );
     const w = (await ctl(b.socket, "status")).workers[0]!;
     expect(w.inputs[0]!.error).toContain("EPERM");
     expect(w.inputs[0]!.error).toContain("CAP_NET_RAW");
@@ -179,7 +216,9 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     await until(() => /warn.*veth1 down .*EPERM/i.test(b.stderr()), 10000, `a warning in: ${b.stderr().slice(-1500)}`);
     expect(b.proc.exitCode).toBeNull();
     expect(views.every((v) => v.restarts === 0)).toBe(true);
-    console.log(`CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`);
+    console.log(
+      `CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`,
+    );
   }, 60_000);
 
   test("under the unit's sandbox (read-only /, private noexec /tmp, /proc with processes only, NoNewPrivileges): forwards", async () => {
@@ -204,7 +243,11 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
 
   test("packaging/systemd/mcr.service: notify, user mcr, two capabilities, no MemoryDenyWriteExecute, and systemd accepts it", () => {
     const unit = readFileSync(join(ROOT, "packaging/systemd/mcr.service"), "utf8");
-    const set = (k: string) => unit.split("\n").filter((l) => l.startsWith(`${k}=`)).map((l) => l.slice(k.length + 1));
+    const set = (k: string) =>
+      unit
+        .split("\n")
+        .filter((l) => l.startsWith(`${k}=`))
+        .map((l) => l.slice(k.length + 1));
     expect(set("Type")).toEqual(["notify"]);
     expect(set("User")).toEqual(["mcr"]);
     expect(set("AmbientCapabilities")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
@@ -231,12 +274,26 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
   test("BUN_OPTIONS and the other Bun runtime variables never reach a worker", async () => {
     lab = chainLab();
     dir = nobodysDir();
-    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], { BUN_OPTIONS: "--smol", BUN_INSPECT_CONNECT_TO: "unix:///nonexistent", MCR_MARKER: "kept" });
+    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {
+      BUN_OPTIONS: "--smol",
+      BUN_INSPECT_CONNECT_TO: "unix:///nonexistent",
+      MCR_MARKER: "kept",
+    });
     await sup.ready();
     // The socket answers before every worker has started: wait until each has a process.
-    await until(async () => (await ctl(sup.socket, "status")).workers.every((w) => (w.pid ?? 0) > 0), 10000, "workers started");
+    await until(
+      async () => (await ctl(sup.socket, "status")).workers.every((w) => (w.pid ?? 0) > 0),
+      10000,
+      "workers started",
+    );
     const st = await ctl(sup.socket, "status");
-    const env = (pid: number) => Object.fromEntries(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const env = (pid: number) =>
+      Object.fromEntries(
+        readFileSync(`/proc/${pid}/environ`, "utf8")
+          .split("\0")
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+      );
     expect(env(st.pid).BUN_OPTIONS).toBe("--smol"); // what it was given
     for (const w of st.workers) {
       const e = env(w.pid!);
@@ -251,12 +308,20 @@ describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
     const d = mkdtempSync("/tmp/mcrt-preload-");
     try {
       const marker = join(d, "preloaded");
-      writeFileSync(join(d, "evil.ts"), `require("node:fs").appendFileSync(${JSON.stringify(marker)}, process.pid + "\\n");\n`);
-      const runs = ["--preload ./evil.ts", "--import ./evil.ts", "--require=./evil.ts", `--preload ${join(d, "evil.ts")}`].map((opt) =>
-        sh(["env", "-C", d, `BUN_OPTIONS=${opt}`, DIST, "--version"]),
+      writeFileSync(
+        join(d, "evil.ts"),
+        `require("node:fs").appendFileSync(${JSON.stringify(marker)}, process.pid + "\\n");\n`,
       );
+      const runs = [
+        "--preload ./evil.ts",
+        "--import ./evil.ts",
+        "--require=./evil.ts",
+        `--preload ${join(d, "evil.ts")}`,
+      ].map((opt) => sh(["env", "-C", d, `BUN_OPTIONS=${opt}`, DIST, "--version"]));
       const ran = existsSync(marker);
-      console.log(`BUN_OPTIONS=--preload/--import/--require: exit ${runs.map((r) => r.code).join(", ")}; the file ran: ${ran}${runs[0]!.stderr ? `; ${runs[0]!.stderr.trim().split("\n")[0]}` : ""}`);
+      console.log(
+        `BUN_OPTIONS=--preload/--import/--require: exit ${runs.map((r) => r.code).join(", ")}; the file ran: ${ran}${runs[0]!.stderr ? `; ${runs[0]!.stderr.trim().split("\n")[0]}` : ""}`,
+      );
       expect(ran).toBe(false);
     } finally {
       rmSync(d, { recursive: true, force: true });

@@ -34,14 +34,30 @@ test("RPF: unroutable source with rp_filter=1; the kernel drops it, mcr relays a
   lab = chainLab();
   // The generator sends from 192.0.2.10, to which the relay has no route.
   lab.addr("gen", "veth0", "192.0.2.10/24");
-  must(["ip", "netns", "exec", lab.ns("relay"), "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf.veth1.rp_filter=1"]);
+  must([
+    "ip",
+    "netns",
+    "exec",
+    lab.ns("relay"),
+    "sysctl",
+    "-qw",
+    "net.ipv4.conf.all.rp_filter=1",
+    "net.ipv4.conf.veth1.rp_filter=1",
+  ]);
   expect(lab.exec("relay", ["ip", "route", "get", "192.0.2.10"]).code).not.toBe(0);
 
   const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
   await sup.ready();
   sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
   // A plain socket in the relay joined to the input group: what the kernel path would deliver.
-  const kernelPath = receiveInSink(lab, { role: "relay", group: "239.1.1.1", port: 5001, ifaddr: "10.0.0.2", count: 1, idleMs: 3000 });
+  const kernelPath = receiveInSink(lab, {
+    role: "relay",
+    group: "239.1.1.1",
+    port: 5001,
+    ifaddr: "10.0.0.2",
+    count: 1,
+    idleMs: 3000,
+  });
   const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 500 });
   await Promise.all([rx.listening, kernelPath.listening]);
   sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 500, size: 400, seed: 5, source: "192.0.2.10" });
@@ -96,7 +112,14 @@ test("a rule added while traffic flows starts it: from then on nothing is missin
   const COUNT = 3000;
   const rx = receiveInSink(lab, { group: "239.9.9.9", port: 6009, count: COUNT, idleMs: 2000 });
   await rx.listening;
-  const sending = sendInBackground(lab, { dest: "239.1.1.1", port: 5001, count: COUNT, size: 300, seed: 9, gapUs: 1000 });
+  const sending = sendInBackground(lab, {
+    dest: "239.1.1.1",
+    port: 5001,
+    count: COUNT,
+    size: 300,
+    seed: 9,
+    gapUs: 1000,
+  });
   await Bun.sleep(700);
   sup.addRule("239.1.1.1", 5001, "239.9.9.9:6009:veth3");
   await sending;

@@ -50,9 +50,35 @@ test("SIGKILL the worker while 150,000 pps flow: restarted with its rules, loss 
   sup.addRule("239.1.1.1", 5001, "239.9.9.9:5099:veth3");
   const RATE = 150000;
   const COUNT = 450000; // 3 s
-  const sink = lab.spawn("sink", [...mcrArgv(), "sink", "--group", "239.9.9.9:5099", "--interface", "veth2", "--expect", String(COUNT), "--timeout", "3", "--json"]);
+  const sink = lab.spawn("sink", [
+    ...mcrArgv(),
+    "sink",
+    "--group",
+    "239.9.9.9:5099",
+    "--interface",
+    "veth2",
+    "--expect",
+    String(COUNT),
+    "--timeout",
+    "3",
+    "--json",
+  ]);
   await Bun.sleep(500);
-  const gen = lab.spawn("gen", [...mcrArgv(), "gen", "--dest", "239.1.1.1:5001", "--interface", "veth0", "--rate", String(RATE), "--count", String(COUNT), "--size", "1024", "--json"]);
+  const gen = lab.spawn("gen", [
+    ...mcrArgv(),
+    "gen",
+    "--dest",
+    "239.1.1.1:5001",
+    "--interface",
+    "veth0",
+    "--rate",
+    String(RATE),
+    "--count",
+    String(COUNT),
+    "--size",
+    "1024",
+    "--json",
+  ]);
 
   await Bun.sleep(1000);
   const before = sup.stats();
@@ -94,7 +120,16 @@ test("two input interfaces, 2 workers: the same group:port on each is its own ru
   const b = receiveInSink(lab, { group: "239.9.9.2", port: 6002, count: 600 });
   await Promise.all([a.listening, b.listening]);
   sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 600, size: 300, seed: 70, flows: 6 });
-  sendFromGen(lab, { role: "gen2", source: "10.0.3.1", dest: "239.1.1.1", port: 5001, count: 600, size: 300, seed: 80, flows: 6 });
+  sendFromGen(lab, {
+    role: "gen2",
+    source: "10.0.3.1",
+    dest: "239.1.1.1",
+    port: 5001,
+    count: 600,
+    size: 300,
+    seed: 80,
+    flows: 6,
+  });
   const seeds = (r: { payloads: string[] }) => new Set(r.payloads.map((p) => Buffer.from(p, "hex").readUInt32BE(0)));
   const ra = await a.result;
   const rb = await b.result;

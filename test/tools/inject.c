@@ -17,9 +17,12 @@
 
 static int hexval(int c)
 {
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
 }
 
@@ -35,9 +38,11 @@ static uint32_t rnd(void)
 
 static size_t random_frame(unsigned char *f)
 {
-	static const unsigned char good[42] = { 0x01, 0x00, 0x5e, 0x01, 0x01, 0x01, 0x02, 0, 0, 0, 0, 0x03, 0x08, 0x00,
-						0x45, 0, 0x00, 0x64, 0x12, 0x34, 0, 0, 8, 17, 0x3f, 0x5a, 10, 0, 0, 1,
-						239, 1, 1, 1, 0x9c, 0x40, 0x13, 0x89, 0x00, 0x50, 0, 0 };
+	static const unsigned char good[42] = {
+		0x01, 0x00, 0x5e, 0x01, 0x01, 0x01, 0x02, 0,	0,    0,    0,	  0x03, 0x08, 0x00,
+		0x45, 0,    0x00, 0x64, 0x12, 0x34, 0,	  0,	8,    17,   0x3f, 0x5a, 10,   0,
+		0,    1,    239,  1,	1,    1,    0x9c, 0x40, 0x13, 0x89, 0x00, 0x50, 0,    0
+	};
 	size_t len = 14 + rnd() % 1501;
 	for (size_t i = 0; i < len; i++)
 		f[i] = (unsigned char)rnd();
@@ -75,7 +80,8 @@ int main(int argc, char **argv)
 		random_n = atol(argv[3]);
 		rng_state = (uint64_t)atoll(argv[4]) | 1;
 	} else if (argc != 2) {
-		fprintf(stderr, "usage: inject IFACE < frames.hex | inject IFACE --random N SEED\n");
+		fprintf(stderr,
+			"usage: inject IFACE < frames.hex | inject IFACE --random N SEED\n");
 		return 1;
 	}
 	int ifindex = (int)if_nametoindex(argv[1]);
@@ -84,7 +90,9 @@ int main(int argc, char **argv)
 		perror("inject");
 		return 1;
 	}
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6 };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_ifindex = ifindex,
+				   .sll_halen = 6 };
 	static char line[40000];
 	static unsigned char frame[20000];
 	int sent = 0;
@@ -93,7 +101,8 @@ int main(int argc, char **argv)
 		memcpy(sll.sll_addr, frame, 6);
 		while (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 			if (errno != ENOBUFS && errno != EAGAIN) {
-				fprintf(stderr, "inject: random frame %ld (%zu bytes): %s\n", i, n, strerror(errno));
+				fprintf(stderr, "inject: random frame %ld (%zu bytes): %s\n", i, n,
+					strerror(errno));
 				return 1;
 			}
 			usleep(100);
@@ -109,13 +118,16 @@ int main(int argc, char **argv)
 	}
 	while (fgets(line, sizeof(line), stdin)) {
 		size_t n = 0;
-		for (char *p = line; p[0] && p[1] && hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && n < sizeof(frame); p += 2)
+		for (char *p = line;
+		     p[0] && p[1] && hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && n < sizeof(frame);
+		     p += 2)
 			frame[n++] = (unsigned char)(hexval(p[0]) << 4 | hexval(p[1]));
 		if (n == 0)
 			continue;
 		memcpy(sll.sll_addr, frame, n >= 6 ? 6 : n);
 		if (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-			fprintf(stderr, "inject: frame %d (%zu bytes): %s\n", sent, n, strerror(errno));
+			fprintf(stderr, "inject: frame %d (%zu bytes): %s\n", sent, n,
+				strerror(errno));
 			return 1;
 		}
 		sent++;

@@ -16,9 +16,29 @@ describe("sink accounting", () => {
   test("an in-order stream: all unique, nothing lost", () => {
     const a = feed([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const t = a.totals();
-    expect(t).toMatchObject({ datagrams: 10, valid: 10, unique: 10, duplicates: 0, reordered: 0, lost: 0, lossRatio: 0 });
+    expect(t).toMatchObject({
+      datagrams: 10,
+      valid: 10,
+      unique: 10,
+      duplicates: 0,
+      reordered: 0,
+      lost: 0,
+      lossRatio: 0,
+    });
     expect(a.streams()).toEqual([
-      { entry: 0, runId: RUN, stream: 0, first: 0, last: 9, received: 10, unique: 10, duplicates: 0, reordered: 0, tooOld: 0, lost: 0 },
+      {
+        entry: 0,
+        runId: RUN,
+        stream: 0,
+        first: 0,
+        last: 9,
+        received: 10,
+        unique: 10,
+        duplicates: 0,
+        reordered: 0,
+        tooOld: 0,
+        lost: 0,
+      },
     ]);
   });
 
@@ -99,7 +119,16 @@ describe("sink accounting", () => {
     a.add(0, 0, 0, 0, 0, Status.FOREIGN);
     a.add(0xffff, RUN, 0, 3, 100, Status.OK);
     a.add(0, RUN, 0, 4, 100, Status.OK);
-    expect(a.totals()).toMatchObject({ datagrams: 6, valid: 2, unique: 2, lost: 3, corrupt: 1, truncated: 1, foreign: 1, unmatched: 1 });
+    expect(a.totals()).toMatchObject({
+      datagrams: 6,
+      valid: 2,
+      unique: 2,
+      lost: 3,
+      corrupt: 1,
+      truncated: 1,
+      foreign: 1,
+      unmatched: 1,
+    });
   });
 
   test("sequence numbers above 2^32 work", () => {

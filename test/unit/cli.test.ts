@@ -16,26 +16,48 @@ const dir = mkdtempSync(join(tmpdir(), "mcr-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function mcr(args: string[], timeoutMs = 10_000) {
-  const p = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const p = Bun.spawn([process.execPath, MAIN, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
 
 const nobody = join(dir, "nobody.sock");
-const add = ["rule", "add", "--input-group", "239.1.1.1", "--input-port", "5001", "--outputs", "239.10.10.10:6001:eth1"];
+const add = [
+  "rule",
+  "add",
+  "--input-group",
+  "239.1.1.1",
+  "--input-port",
+  "5001",
+  "--outputs",
+  "239.10.10.10:6001:eth1",
+];
 const withArg = (flag: string, value: string) => add.map((a, i) => (add[i - 1] === flag ? value : a));
 
 describe("without a supervisor", () => {
   test("rule add says so plainly and exits 69", async () => {
     const r = await mcr([...add, "--socket-path", nobody]);
     expect(r.code).toBe(69);
-    expect(r.stderr.trim()).toBe(`mcr: no supervisor is listening on ${nobody}: start one with \`mcr supervisor --interface IF --control-socket-path ${nobody}\``);
+    expect(r.stderr.trim()).toBe(
+      `mcr: no supervisor is listening on ${nobody}: start one with \`mcr supervisor --interface IF --control-socket-path ${nobody}\``,
+    );
     expect(r.stdout).toBe("");
   });
   test("rule list and stats too", async () => {
-    for (const cmd of [["rule", "list"], ["stats", "--json"]]) {
+    for (const cmd of [
+      ["rule", "list"],
+      ["stats", "--json"],
+    ]) {
       const r = await mcr([...cmd, "--socket-path", nobody]);
       expect(r.code).toBe(69);
       expect(r.stderr).toContain("no supervisor is listening on");
@@ -52,12 +74,27 @@ describe("without a supervisor", () => {
       [withArg("--input-port", "0"), "mcr: --input-port: 0 is not a port (use an integer from 1 to 65535)"],
       [withArg("--input-port", "65536"), "mcr: --input-port: 65536 is not a port (use an integer from 1 to 65535)"],
       [withArg("--input-port", "http"), 'mcr: --input-port: "http" is not a port (use an integer from 1 to 65535)'],
-      [withArg("--input-group", "10.0.0.1"), "mcr: --input-group: 10.0.0.1 is not a multicast group (use 224.0.0.0 to 239.255.255.255)"],
-      [withArg("--input-group", "224.0.0.1"), "mcr: --input-group: 224.0.0.1 is a link-local control group (224.0.0.0/24), which is never relayed"],
-      [withArg("--outputs", "239.10.10.10:6001"), 'mcr: --outputs: output 1 "239.10.10.10:6001" is not group:port:interface or group:port:interface:ttl'],
-      [withArg("--outputs", "239.10.10.10:6001:eth1:300"), "mcr: --outputs: output 1: 300 is not a TTL (use an integer from 1 to 255)"],
+      [
+        withArg("--input-group", "10.0.0.1"),
+        "mcr: --input-group: 10.0.0.1 is not a multicast group (use 224.0.0.0 to 239.255.255.255)",
+      ],
+      [
+        withArg("--input-group", "224.0.0.1"),
+        "mcr: --input-group: 224.0.0.1 is a link-local control group (224.0.0.0/24), which is never relayed",
+      ],
+      [
+        withArg("--outputs", "239.10.10.10:6001"),
+        'mcr: --outputs: output 1 "239.10.10.10:6001" is not group:port:interface or group:port:interface:ttl',
+      ],
+      [
+        withArg("--outputs", "239.10.10.10:6001:eth1:300"),
+        "mcr: --outputs: output 1: 300 is not a TTL (use an integer from 1 to 255)",
+      ],
       [[...add, "--ttl", "0"], "mcr: --ttl: 0 is not a TTL (use an integer from 1 to 255)"],
-      [[...withArg("--outputs", "239.1.1.1:5001:eth0"), "--input-interface", "eth0"], "mcr: --outputs: output 1 (239.1.1.1:5001:eth0) sends back into the rule's own input"],
+      [
+        [...withArg("--outputs", "239.1.1.1:5001:eth0"), "--input-interface", "eth0"],
+        "mcr: --outputs: output 1 (239.1.1.1:5001:eth0) sends back into the rule's own input",
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await mcr([...args, "--socket-path", nobody]);
@@ -81,7 +118,15 @@ describe("without a supervisor", () => {
     r = await mcr(["supervisor", "--interface", "lo", "--workers", "0", "--control-socket-path", join(dir, "x.sock")]);
     expect(r.code).toBe(64);
     expect(r.stderr.trim()).toBe('mcr: --workers: "0" is not an integer from 1 to 1024');
-    r = await mcr(["supervisor", "--interface", "lo", "--log-level", "loud", "--control-socket-path", join(dir, "x.sock")]);
+    r = await mcr([
+      "supervisor",
+      "--interface",
+      "lo",
+      "--log-level",
+      "loud",
+      "--control-socket-path",
+      join(dir, "x.sock"),
+    ]);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain("--log-level");
     expect(existsSync(join(dir, "x.sock"))).toBe(false);
@@ -91,17 +136,25 @@ describe("without a supervisor", () => {
 describe("mcr config check", () => {
   test("a good file: exit 0 and a summary", async () => {
     const path = join(dir, "good.toml");
-    await Bun.write(path, 'interfaces = ["lo"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:lo"]\n');
+    await Bun.write(
+      path,
+      'interfaces = ["lo"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:lo"]\n',
+    );
     const r = await mcr(["config", "check", path]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${path}: ok, 1 rule(s), interfaces lo\n`);
   });
   test("a bad file: exit 78 with file, line and key", async () => {
     const path = join(dir, "bad.toml");
-    await Bun.write(path, 'interfaces = ["lo"]\n\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001"]\n');
+    await Bun.write(
+      path,
+      'interfaces = ["lo"]\n\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001"]\n',
+    );
     const r = await mcr(["config", "check", path]);
     expect(r.code).toBe(78);
-    expect(r.stderr.trim()).toBe(`mcr: ${path}:6: outputs: output 1 "239.10.10.10:6001" is not group:port:interface or group:port:interface:ttl`);
+    expect(r.stderr.trim()).toBe(
+      `mcr: ${path}:6: outputs: output 1 "239.10.10.10:6001" is not group:port:interface or group:port:interface:ttl`,
+    );
   });
   test("a missing file: exit 66", async () => {
     const r = await mcr(["config", "check", join(dir, "none.toml")]);
@@ -123,7 +176,16 @@ describe("against a supervisor (fake workers)", () => {
       workers: 2,
       lookup,
       joinGroups: false,
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : [])],
+      workerArgv: (a) => [
+        process.execPath,
+        FAKE,
+        "worker",
+        "--cpu",
+        String(a.cpu),
+        "--interface",
+        "eth0",
+        ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
+      ],
     });
     const deadline = Date.now() + 5000;
     while (!(await call(socket, "status", {})).workers.every((w) => w.state === "ready")) {
@@ -173,7 +235,9 @@ describe("against a supervisor (fake workers)", () => {
     expect(r.stderr).toMatch(/^mcr: --input-group: rule \d+ already relays 239\.1\.1\.1:5100 on eth0/);
     r = await mcr([...withArg("--outputs", "239.10.10.10:6001:eth7"), "--input-port", "5200", ...s]);
     expect(r.code).toBe(65);
-    expect(r.stderr.trim()).toBe("mcr: --outputs: output 1 (239.10.10.10:6001:eth7): no interface named eth7 on this host");
+    expect(r.stderr.trim()).toBe(
+      "mcr: --outputs: output 1 (239.10.10.10:6001:eth7): no interface named eth7 on this host",
+    );
     r = await mcr([...add, "--input-interface", "eth1", ...s]);
     expect(r.code).toBe(65);
     expect(r.stderr).toContain("mcr: --input-interface: the supervisor does not serve eth1 (it serves eth0)");
@@ -186,7 +250,11 @@ describe("against a supervisor (fake workers)", () => {
     const rep = JSON.parse(r.stdout);
     expect(rep.schema).toBe(1);
     expect(rep.totals.rxFrames).toBe(200);
-    expect(rep.rules.find((x: { id: number }) => x.id === id)).toMatchObject({ packets: 20, bytes: 2000, inputPort: 5300 });
+    expect(rep.rules.find((x: { id: number }) => x.id === id)).toMatchObject({
+      packets: 20,
+      bytes: 2000,
+      inputPort: 5300,
+    });
     r = await mcr(["stats", "--interval", "0", ...s]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("drops\n  REASON   PACKETS\n  no_rule       10");
@@ -205,18 +273,33 @@ describe("the supervisor process", () => {
 
   test("takes the socket (0660), refuses a second supervisor (69), leaves cleanly on SIGTERM", async () => {
     const socket = join(dir, "run", "sup.sock");
-    const args = ["supervisor", "--interface", "lo", "--workers", "1", "--control-socket-path", socket, "--state-file", join(dir, "sup-state.json"), "--log-level", "warn"];
+    const args = [
+      "supervisor",
+      "--interface",
+      "lo",
+      "--workers",
+      "1",
+      "--control-socket-path",
+      socket,
+      "--state-file",
+      join(dir, "sup-state.json"),
+      "--log-level",
+      "warn",
+    ];
     const p = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "ignore", stderr: "pipe" });
     procs.push(p);
     const deadline = Date.now() + 10_000;
     while ((await mcr(["rule", "list", "--socket-path", socket])).code !== 0) {
-      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`supervisor did not come up: ${await new Response(p.stderr).text()}`);
+      if (Date.now() > deadline || p.exitCode !== null)
+        throw new Error(`supervisor did not come up: ${await new Response(p.stderr).text()}`);
       await Bun.sleep(100);
     }
     expect(statSync(socket).mode & 0o777).toBe(0o660);
     const second = await mcr(args);
     expect(second.code).toBe(69);
-    expect(second.stderr.trim()).toBe(`mcr: a supervisor is already listening on ${socket}: stop it first, or give this one another --control-socket-path`);
+    expect(second.stderr.trim()).toBe(
+      `mcr: a supervisor is already listening on ${socket}: stop it first, or give this one another --control-socket-path`,
+    );
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
     expect(existsSync(socket)).toBe(false);

@@ -42,7 +42,13 @@ function configError(text: string, opts = {}): { message: string; exitCode: numb
 describe("parseConfig", () => {
   test("settings and rules, with defaults filled in", () => {
     const c = parseConfig(GOOD, "/etc/mcr/mcr.toml");
-    expect(c).toMatchObject({ interfaces: ["eth0"], workers: 2, ringMb: 16, logLevel: "info", stateFile: "/var/lib/mcr/rules.json" });
+    expect(c).toMatchObject({
+      interfaces: ["eth0"],
+      workers: 2,
+      ringMb: 16,
+      logLevel: "info",
+      stateFile: "/var/lib/mcr/rules.json",
+    });
     expect(c.rules).toEqual([
       {
         line: 8,
@@ -69,19 +75,70 @@ describe("parseConfig", () => {
 
   const bad: [string, string, string][] = [
     ["a syntax error", GOOD.replace("workers = 2", "workers = = 2"), "/etc/mcr/mcr.toml:3: TOML syntax: "],
-    ["an unclosed array", GOOD.replace('outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]', 'outputs = ["239.10.10.10:6001:eth1",\ninput_port = 1'), "/etc/mcr/mcr.toml:12: TOML syntax: "],
-    ["an unknown top-level key", GOOD.replace("workers = 2", "worker = 2"), '/etc/mcr/mcr.toml:3: worker: unknown key (known: interfaces, workers'],
-    ["an unknown rule key", GOOD.replace("input_port = 5002", "input_port = 5002\ncolour = 1"), "/etc/mcr/mcr.toml:17: colour: unknown key (known: input_interface"],
-    ["a bad setting", GOOD.replace("workers = 2", 'workers = "two"'), "/etc/mcr/mcr.toml:3: workers: must be an integer from 1 to 1024"],
-    ["a bad port", GOOD.replace("input_port = 5002", "input_port = 70000"), "/etc/mcr/mcr.toml:16: input_port: 70000 is not a port (use an integer from 1 to 65535)"],
-    ["a bad group", GOOD.replace('"239.1.1.2"', '"10.1.1.2"'), "/etc/mcr/mcr.toml:15: input_group: 10.1.1.2 is not a multicast group"],
-    ["a bad output string", GOOD.replace('"10.0.2.7:7000:eth2:16"', '"10.0.2.7:7000"'), '/etc/mcr/mcr.toml:11: outputs: output 2 "10.0.2.7:7000" is not group:port:interface'],
-    ["a bad output table", GOOD.replace("ttl = 9", "ttl = 0"), "/etc/mcr/mcr.toml:18: outputs: output 2: 0 is not a TTL"],
-    ["an unknown output key", GOOD.replace("ttl = 9", "hops = 9"), '/etc/mcr/mcr.toml:18: outputs: output 2: unknown key "hops"'],
+    [
+      "an unclosed array",
+      GOOD.replace(
+        'outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]',
+        'outputs = ["239.10.10.10:6001:eth1",\ninput_port = 1',
+      ),
+      "/etc/mcr/mcr.toml:12: TOML syntax: ",
+    ],
+    [
+      "an unknown top-level key",
+      GOOD.replace("workers = 2", "worker = 2"),
+      "/etc/mcr/mcr.toml:3: worker: unknown key (known: interfaces, workers",
+    ],
+    [
+      "an unknown rule key",
+      GOOD.replace("input_port = 5002", "input_port = 5002\ncolour = 1"),
+      "/etc/mcr/mcr.toml:17: colour: unknown key (known: input_interface",
+    ],
+    [
+      "a bad setting",
+      GOOD.replace("workers = 2", 'workers = "two"'),
+      "/etc/mcr/mcr.toml:3: workers: must be an integer from 1 to 1024",
+    ],
+    [
+      "a bad port",
+      GOOD.replace("input_port = 5002", "input_port = 70000"),
+      "/etc/mcr/mcr.toml:16: input_port: 70000 is not a port (use an integer from 1 to 65535)",
+    ],
+    [
+      "a bad group",
+      GOOD.replace('"239.1.1.2"', '"10.1.1.2"'),
+      "/etc/mcr/mcr.toml:15: input_group: 10.1.1.2 is not a multicast group",
+    ],
+    [
+      "a bad output string",
+      GOOD.replace('"10.0.2.7:7000:eth2:16"', '"10.0.2.7:7000"'),
+      '/etc/mcr/mcr.toml:11: outputs: output 2 "10.0.2.7:7000" is not group:port:interface',
+    ],
+    [
+      "a bad output table",
+      GOOD.replace("ttl = 9", "ttl = 0"),
+      "/etc/mcr/mcr.toml:18: outputs: output 2: 0 is not a TTL",
+    ],
+    [
+      "an unknown output key",
+      GOOD.replace("ttl = 9", "hops = 9"),
+      '/etc/mcr/mcr.toml:18: outputs: output 2: unknown key "hops"',
+    ],
     ["a rule TTL out of range", GOOD.replace("ttl = 4", "ttl = 256"), "/etc/mcr/mcr.toml:17: ttl: 256 is not a TTL"],
-    ["an interface not served", GOOD.replace('input_interface = "eth0"', 'input_interface = "eth5"'), "/etc/mcr/mcr.toml:14: input_interface: eth5 is not one of the interfaces served (eth0)"],
-    ["a duplicate input", GOOD.replace('"239.1.1.2"', '"239.1.1.1"').replace("5002", "5001"), "/etc/mcr/mcr.toml:15: input_group: this rule relays the same input as the rule at line 8"],
-    ["rule as a plain table", 'interfaces = ["eth0"]\n[rule]\ninput_port = 1\n', "/etc/mcr/mcr.toml:2: rule: write rules as [[rule]] tables"],
+    [
+      "an interface not served",
+      GOOD.replace('input_interface = "eth0"', 'input_interface = "eth5"'),
+      "/etc/mcr/mcr.toml:14: input_interface: eth5 is not one of the interfaces served (eth0)",
+    ],
+    [
+      "a duplicate input",
+      GOOD.replace('"239.1.1.2"', '"239.1.1.1"').replace("5002", "5001"),
+      "/etc/mcr/mcr.toml:15: input_group: this rule relays the same input as the rule at line 8",
+    ],
+    [
+      "rule as a plain table",
+      'interfaces = ["eth0"]\n[rule]\ninput_port = 1\n',
+      "/etc/mcr/mcr.toml:2: rule: write rules as [[rule]] tables",
+    ],
   ];
   for (const [name, text, start] of bad)
     test(`refuses ${name}, naming the line`, () => {
@@ -92,10 +149,14 @@ describe("parseConfig", () => {
 
   test("several interfaces: a rule must name its own", () => {
     const text = GOOD.replace('interfaces = ["eth0"]', 'interfaces = ["eth0", "eth3"]');
-    expect(configError(text).message).toBe("/etc/mcr/mcr.toml:8: input_interface is missing: the supervisor serves eth0, eth3");
+    expect(configError(text).message).toBe(
+      "/etc/mcr/mcr.toml:8: input_interface is missing: the supervisor serves eth0, eth3",
+    );
   });
   test("the command line's interfaces win over the file's", () => {
-    expect(configError(GOOD, { interfaces: ["eth9"] }).message).toContain("input_interface: eth0 is not one of the interfaces served (eth9)");
+    expect(configError(GOOD, { interfaces: ["eth9"] }).message).toContain(
+      "input_interface: eth0 is not one of the interfaces served (eth9)",
+    );
   });
   test("syntaxErrorLine skips constructs still open at a line's end", () => {
     const parse = (t: string) => Bun.TOML.parse(t);
@@ -131,17 +192,25 @@ describe("applyConfigRules", () => {
     expect(d.table.nextId).toBe(7);
     // Reapplying the same file changes nothing.
     const again = applyConfigRules(d.table, [spec(1), spec(2, "239.20.20.20"), spec(5)]);
-    expect([again.added.length, again.removed.length, again.table.rules.map((r) => r.id)]).toEqual([0, 0, [1, 4, 5, 6]]);
+    expect([again.added.length, again.removed.length, again.table.rules.map((r) => r.id)]).toEqual([
+      0,
+      0,
+      [1, 4, 5, 6],
+    ]);
   });
 
   test("a config rule that clashes with a runtime rule is refused, naming both", () => {
     const t = addRule(emptyTable(), spec(1)).table;
-    expect(() => applyConfigRules(t, [spec(2), spec(1)])).toThrow("rule 1, added at runtime, already relays 239.1.1.1:1 on eth0");
+    expect(() => applyConfigRules(t, [spec(2), spec(1)])).toThrow(
+      "rule 1, added at runtime, already relays 239.1.1.1:1 on eth0",
+    );
   });
 
   test("config rules cannot be removed over the socket", () => {
     const t = applyConfigRules(emptyTable(), [spec(1)]).table;
-    expect(() => removeRule(t, 1, "/etc/mcr/mcr.toml")).toThrow("rule 1 is declared in /etc/mcr/mcr.toml: remove it there and reload (SIGHUP)");
+    expect(() => removeRule(t, 1, "/etc/mcr/mcr.toml")).toThrow(
+      "rule 1 is declared in /etc/mcr/mcr.toml: remove it there and reload (SIGHUP)",
+    );
     // A supervisor started without that file may drop the orphan.
     expect(removeRule(t, 1).table.rules).toEqual([]);
   });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call, noSupervisor } from "../../src/control/client.ts";
 import { LineFramer } from "../../src/control/framing.ts";
-import { decodeRequest, MAX_MESSAGE_BYTES, ProtocolError, type Response } from "../../src/control/protocol.ts";
+import { decodeRequest, MAX_MESSAGE_BYTES, type ProtocolError, type Response } from "../../src/control/protocol.ts";
 import { startControlServer, type ControlServer } from "../../src/control/server.ts";
 import { EX, McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
@@ -27,10 +27,14 @@ async function raw(path: string) {
   const lines: Response[] = [];
   const waiters: (() => void)[] = [];
   let closed = false;
-  const framer = new LineFramer(1 << 24, (l) => {
-    lines.push(JSON.parse(l));
-    waiters.splice(0).forEach((w) => w());
-  }, () => {});
+  const framer = new LineFramer(
+    1 << 24,
+    (l) => {
+      lines.push(JSON.parse(l));
+      waiters.splice(0).forEach((w) => w());
+    },
+    () => {},
+  );
   const s = await Bun.connect({
     unix: path,
     socket: {
@@ -66,7 +70,11 @@ describe("LineFramer", () => {
   test("joins split lines, splits joined ones, skips an oversized line and goes on", () => {
     const got: string[] = [];
     let over = 0;
-    const f = new LineFramer(10, (l) => got.push(l), () => over++);
+    const f = new LineFramer(
+      10,
+      (l) => got.push(l),
+      () => over++,
+    );
     const enc = (s: string) => new TextEncoder().encode(s);
     f.push(enc("ab"));
     f.push(enc("c\nde\r\n\nf"));
@@ -78,7 +86,11 @@ describe("LineFramer", () => {
   });
   test("a multi-byte character split across chunks arrives whole", () => {
     const got: string[] = [];
-    const f = new LineFramer(100, (l) => got.push(l), () => {});
+    const f = new LineFramer(
+      100,
+      (l) => got.push(l),
+      () => {},
+    );
     const b = new TextEncoder().encode("é\n");
     f.push(b.subarray(0, 1));
     f.push(b.subarray(1));
@@ -99,14 +111,26 @@ describe("decodeRequest", () => {
     expect(decodeRequest('{"v":1,"id":"a","cmd":"rule.list"}')).toEqual({ v: 1, id: "a", cmd: "rule.list", args: {} });
   });
   test("each malformed envelope is named", () => {
-    expect(fail("hello")).toMatchObject({ id: null, code: "bad_request", message: expect.stringContaining("not JSON") });
+    expect(fail("hello")).toMatchObject({
+      id: null,
+      code: "bad_request",
+      message: expect.stringContaining("not JSON"),
+    });
     expect(fail('{"v":1,"id":3,"cmd":"rule.list"')).toMatchObject({ id: null, code: "bad_request" });
     expect(fail("[1,2]")).toMatchObject({ code: "bad_request", message: "a request must be a JSON object" });
     expect(fail('{"v":2,"id":3,"cmd":"rule.list"}')).toMatchObject({ id: 3, code: "unsupported_version", field: "v" });
     expect(fail('{"v":1,"cmd":"rule.list"}')).toMatchObject({ code: "bad_request", field: "id" });
-    expect(fail('{"v":1,"id":4,"cmd":"rule.frobnicate"}')).toMatchObject({ id: 4, code: "unknown_command", field: "cmd" });
+    expect(fail('{"v":1,"id":4,"cmd":"rule.frobnicate"}')).toMatchObject({
+      id: 4,
+      code: "unknown_command",
+      field: "cmd",
+    });
     expect(fail('{"v":1,"id":4,"cmd":7}')).toMatchObject({ code: "bad_request", field: "cmd" });
-    expect(fail('{"v":1,"id":5,"cmd":"rule.add","args":[1]}')).toMatchObject({ id: 5, code: "bad_request", field: "args" });
+    expect(fail('{"v":1,"id":5,"cmd":"rule.add","args":[1]}')).toMatchObject({
+      id: 5,
+      code: "bad_request",
+      field: "args",
+    });
     expect(fail('{"v":1,"id":5,"cmd":"rule.list","extra":1}')).toMatchObject({ code: "bad_request", field: "extra" });
   });
 });
@@ -156,7 +180,12 @@ describe("control server", () => {
     expect(await c.next()).toEqual({ v: 1, id: 1, ok: true, result: { cmd: "rule.list", args: {} } });
     // A handler's McrError travels with its code and field.
     c.write('{"v":1,"id":6,"cmd":"status"}\n');
-    expect(await c.next()).toEqual({ v: 1, id: 6, ok: false, error: { code: "not_found", message: "no such rule", field: "id" } });
+    expect(await c.next()).toEqual({
+      v: 1,
+      id: 6,
+      ok: false,
+      error: { code: "not_found", message: "no such rule", field: "id" },
+    });
     expect(c.closed).toBe(false);
     c.end();
   });
@@ -179,7 +208,9 @@ describe("control server", () => {
     const t0 = Date.now();
     const fast = await Promise.all(Array.from({ length: 50 }, (_, i) => call(path, "rule.remove", { id: i + 1 })));
     expect(Date.now() - t0).toBeLessThan(190);
-    expect(fast.map((r) => (r as unknown as { args: { id: number } }).args.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(fast.map((r) => (r as unknown as { args: { id: number } }).args.id)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     expect(await slow).toEqual({ cmd: "stats", args: {} } as never);
   });
 
@@ -196,7 +227,14 @@ describe("control server", () => {
   test("a stale socket file is replaced; a live one is refused with exit 69", async () => {
     const path = fresh("s.sock");
     // A stale socket: a listener that went away without removing its file.
-    const child = Bun.spawn([process.execPath, "-e", `Bun.listen({unix:${JSON.stringify(path)},socket:{data(){}}}); console.log("up"); setInterval(()=>{},1000)`], { stdout: "pipe" });
+    const child = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `Bun.listen({unix:${JSON.stringify(path)},socket:{data(){}}}); console.log("up"); setInterval(()=>{},1000)`,
+      ],
+      { stdout: "pipe" },
+    );
     for await (const _ of child.stdout) break;
     child.kill("SIGKILL");
     await child.exited;
@@ -216,7 +254,10 @@ describe("control server", () => {
   test("a path that is not a socket is left alone", async () => {
     const path = fresh("file");
     writeFileSync(path, "precious");
-    const e = await startControlServer(path, echo).then(() => undefined, (x) => x as McrError);
+    const e = await startControlServer(path, echo).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(e?.message).toContain("exists and is not a socket");
     expect(readFileSync(path, "utf8")).toBe("precious");
   });
@@ -225,7 +266,10 @@ describe("control server", () => {
 describe("client", () => {
   test("no supervisor: a plain message and exit 69", async () => {
     const path = fresh("nobody.sock");
-    const e = await call(path, "rule.list", {}).then(() => undefined, (x) => x as McrError);
+    const e = await call(path, "rule.list", {}).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(e?.exitCode).toBe(EX.UNAVAILABLE);
     expect(e?.message).toBe(noSupervisor(path).message);
     expect(e?.message).toStartWith(`no supervisor is listening on ${path}: start one with \`mcr supervisor`);
@@ -254,7 +298,12 @@ describe("StatsBook", () => {
     expect(b.slot(1).rxFrames).toBe(0);
   });
   test("addCounters ignores junk from a worker", () => {
-    const junk = { ...emptyCounters(), rxFrames: "x" as unknown as number, drops: undefined as never, rules: undefined as never };
+    const junk = {
+      ...emptyCounters(),
+      rxFrames: "x" as unknown as number,
+      drops: undefined as never,
+      rules: undefined as never,
+    };
     expect(addCounters(c(3, 1), junk).rxFrames).toBe(3);
   });
 });
@@ -262,8 +311,14 @@ describe("StatsBook", () => {
 // ---- the supervisor, with fake workers ----
 
 const FAKE = join(import.meta.dir, "..", "fixtures", "fake-worker.ts");
-const IFS: Record<string, string | undefined> = { eth0: "10.0.0.2", eth1: "10.0.1.1", eth2: "10.0.2.1", noaddr: undefined };
-const lookup: LookupInterface = (name) => (name in IFS ? { name, ifindex: Object.keys(IFS).indexOf(name) + 10, ipv4: IFS[name] } : undefined);
+const IFS: Record<string, string | undefined> = {
+  eth0: "10.0.0.2",
+  eth1: "10.0.1.1",
+  eth2: "10.0.2.1",
+  noaddr: undefined,
+};
+const lookup: LookupInterface = (name) =>
+  name in IFS ? { name, ifindex: Object.keys(IFS).indexOf(name) + 10, ipv4: IFS[name] } : undefined;
 
 interface Harness {
   sup: Supervisor;
@@ -278,7 +333,9 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 
-async function startSupervisor(o: { workers?: number; interfaces?: string[]; stateFile?: string; mode?: string; applyTimeoutMs?: number } = {}): Promise<Harness> {
+async function startSupervisor(
+  o: { workers?: number; interfaces?: string[]; stateFile?: string; mode?: string; applyTimeoutMs?: number } = {},
+): Promise<Harness> {
   const socket = fresh("mcr.sock");
   const stateFile = o.stateFile ?? join(fresh("state"), "rules.json");
   const workerLog = fresh("workers.log");
@@ -295,14 +352,25 @@ async function startSupervisor(o: { workers?: number; interfaces?: string[]; sta
     workerArgv: (a) => {
       seen.push(a);
       const fake = ["--fake-log", workerLog, "--fake-mode", o.mode ?? "normal"];
-      return [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), ...a.interfaces.flatMap((i) => ["--interface", i]), ...countersFd(a), ...fake];
+      return [
+        process.execPath,
+        FAKE,
+        "worker",
+        "--cpu",
+        String(a.cpu),
+        ...a.interfaces.flatMap((i) => ["--interface", i]),
+        ...countersFd(a),
+        ...fake,
+      ];
     },
   });
   running.push(sup);
   // Ready and holding the current table (a worker gets it right after it says ready).
   await waitFor(async () => {
     const st = await call(socket, "status", {});
-    return st.workers.every((w) => w.state === "ready" && (o.mode === "never-apply" || w.appliedVersion === st.tableVersion));
+    return st.workers.every(
+      (w) => w.state === "ready" && (o.mode === "never-apply" || w.appliedVersion === st.tableVersion),
+    );
   });
   return { sup, socket, stateFile, workerLog, seen };
 }
@@ -350,7 +418,11 @@ describe("supervisor", () => {
     // Both workers had version with rule 1 live before the reply came.
     const v = applied(h).filter((a) => a.ids.includes(1));
     expect(new Set(v.map((a) => a.pid)).size).toBe(2);
-    const { rule: r2 } = await call(h.socket, "rule.add", rule(5002, { outputs: [{ group: "10.0.2.9", port: 7000, interface: "eth2", ttl: 9 }] }));
+    const { rule: r2 } = await call(
+      h.socket,
+      "rule.add",
+      rule(5002, { outputs: [{ group: "10.0.2.9", port: 7000, interface: "eth2", ttl: 9 }] }),
+    );
     expect(r2.id).toBe(2);
     const list = await call(h.socket, "rule.list", {});
     expect(list.rules.map((r) => r.id)).toEqual([1, 2]);
@@ -363,18 +435,30 @@ describe("supervisor", () => {
 
   test("refusals travel back with code, field and exit code", async () => {
     const h = await startSupervisor({ interfaces: ["eth0", "eth2"] });
-    const err = (p: Promise<unknown>) => p.then(() => undefined, (e) => e as McrError);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e) => e as McrError,
+      );
     let e = await err(call(h.socket, "rule.add", rule()));
     expect(e).toMatchObject({ code: "invalid_rule", field: "inputInterface", exitCode: EX.DATAERR });
     await call(h.socket, "rule.add", rule(5001, { inputInterface: "eth0" }));
     e = await err(call(h.socket, "rule.add", rule(5001, { inputInterface: "eth0" })));
     expect(e).toMatchObject({ code: "duplicate", field: "inputGroup", exitCode: EX.DATAERR });
     expect(e?.message).toContain("rule 1 already relays");
-    e = await err(call(h.socket, "rule.add", rule(5003, { inputInterface: "eth0", outputs: [{ group: "239.9.9.9", port: 1, interface: "noaddr" }] })));
+    e = await err(
+      call(
+        h.socket,
+        "rule.add",
+        rule(5003, { inputInterface: "eth0", outputs: [{ group: "239.9.9.9", port: 1, interface: "noaddr" }] }),
+      ),
+    );
     expect(e).toMatchObject({ field: "outputs[0].interface", message: expect.stringContaining("no IPv4 address") });
     e = await err(call(h.socket, "rule.add", rule(0, { inputInterface: "eth0" })));
     expect(e).toMatchObject({ field: "inputPort", code: "invalid_rule" });
-    e = await err(call(h.socket, "rule.add", { ...rule(5004, { inputInterface: "eth0" }), inputPort: "5004" } as never));
+    e = await err(
+      call(h.socket, "rule.add", { ...rule(5004, { inputInterface: "eth0" }), inputPort: "5004" } as never),
+    );
     expect(e).toMatchObject({ field: "inputPort", code: "invalid_rule" });
     e = await err(call(h.socket, "rule.remove", { id: 42 }));
     expect(e).toMatchObject({ code: "not_found", exitCode: EX.DATAERR });
@@ -410,7 +494,10 @@ describe("supervisor", () => {
     // Its directory becomes a plain file: neither mkdir nor the temp file can succeed.
     rmSync(stateDir, { recursive: true, force: true });
     writeFileSync(stateDir, "");
-    const e = await call(h.socket, "rule.add", rule()).then(() => undefined, (x) => x as McrError);
+    const e = await call(h.socket, "rule.add", rule()).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(e).toMatchObject({ code: "state_write", exitCode: EX.CANTCREAT });
     expect(e?.message).toContain(`cannot write the state file ${stateDir}/rules.json`);
     expect((await call(h.socket, "rule.list", {})).rules).toEqual([]);
@@ -420,7 +507,10 @@ describe("supervisor", () => {
   test("a damaged state file stops the start with a message", async () => {
     const stateFile = fresh("rules.json");
     writeFileSync(stateFile, "{not json");
-    const e = await startSupervisor({ stateFile }).then(() => undefined, (x) => x as McrError);
+    const e = await startSupervisor({ stateFile }).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(e?.exitCode).toBe(EX.CONFIG);
     expect(e?.message).toContain(`the state file ${stateFile} is damaged`);
   });
@@ -446,10 +536,15 @@ describe("supervisor", () => {
   test("a worker that never confirms makes the change not_applied within the timeout", async () => {
     const h = await startSupervisor({ workers: 1, mode: "never-apply", applyTimeoutMs: 300 });
     const t0 = Date.now();
-    const e = await call(h.socket, "rule.add", rule()).then(() => undefined, (x) => x as McrError);
+    const e = await call(h.socket, "rule.add", rule()).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(e).toMatchObject({ code: "not_applied", exitCode: EX.TEMPFAIL });
-    expect(e?.message).toMatch(/^rule 1 is added and saved, but worker 0 \(cpu \d+, pid \d+\) did not confirm it within 0\.3 s/);
+    expect(e?.message).toMatch(
+      /^rule 1 is added and saved, but worker 0 \(cpu \d+, pid \d+\) did not confirm it within 0\.3 s/,
+    );
     // Saved all the same: it is in the table and the file.
     expect((await call(h.socket, "rule.list", {})).rules.length).toBe(1);
   });
@@ -466,7 +561,16 @@ describe("supervisor", () => {
 
   test("stats sum the workers and keep a dead worker's counts", async () => {
     const h = await startSupervisor();
-    await call(h.socket, "rule.add", rule(5001, { outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1" }, { group: "239.10.10.11", port: 6002, interface: "eth2" }] }));
+    await call(
+      h.socket,
+      "rule.add",
+      rule(5001, {
+        outputs: [
+          { group: "239.10.10.10", port: 6001, interface: "eth1" },
+          { group: "239.10.10.11", port: 6002, interface: "eth2" },
+        ],
+      }),
+    );
     let s = await call(h.socket, "stats", {});
     expect(s.schema).toBe(1);
     expect(s.totals.rxFrames).toBe(200); // 2 workers x 100
@@ -503,7 +607,16 @@ describe("supervisor", () => {
       lookup,
       joinGroups: false,
       notify: (s) => said.push(s),
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...countersFd(a)],
+      workerArgv: (a) => [
+        process.execPath,
+        FAKE,
+        "worker",
+        "--cpu",
+        String(a.cpu),
+        "--interface",
+        "eth0",
+        ...countersFd(a),
+      ],
     });
     running.push(sup);
     expect(said).toEqual([]); // not before the workers say ready
@@ -516,8 +629,12 @@ describe("supervisor", () => {
 
   test("--config: its rules join the table; reload applies only the difference; a bad file changes nothing", async () => {
     const path = fresh("mcr.toml");
-    const rule = (port: number, out: string) => `[[rule]]\ninput_group = "239.1.1.1"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
-    writeFileSync(path, `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.11:6001:eth1")}`);
+    const rule = (port: number, out: string) =>
+      `[[rule]]\ninput_group = "239.1.1.1"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
+    writeFileSync(
+      path,
+      `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.11:6001:eth1")}`,
+    );
     const said: string[] = [];
     const stateFile = join(fresh("state"), "rules.json");
     const { loadConfig } = await import("../../src/config/load.ts");
@@ -530,24 +647,52 @@ describe("supervisor", () => {
       joinGroups: false,
       notify: (m) => said.push(m.split("\n")[0]!),
       config: loadConfig(path, { interfaces: ["eth0"] }),
-      workerArgv: (a) => [process.execPath, FAKE, "worker", "--cpu", String(a.cpu), "--interface", "eth0", ...countersFd(a)],
+      workerArgv: (a) => [
+        process.execPath,
+        FAKE,
+        "worker",
+        "--cpu",
+        String(a.cpu),
+        "--interface",
+        "eth0",
+        ...countersFd(a),
+      ],
     });
     running.push(sup);
     const socket = (sup as unknown as { cfg: { socketPath: string } }).cfg.socketPath;
     await waitFor(() => said.includes("READY=1"));
-    const list = async () => (await call(socket, "rule.list", {})).rules.map((r) => [r.id, r.inputPort, r.outputs[0]!.group, r.origin ?? "runtime"]);
+    const list = async () =>
+      (await call(socket, "rule.list", {})).rules.map((r) => [
+        r.id,
+        r.inputPort,
+        r.outputs[0]!.group,
+        r.origin ?? "runtime",
+      ]);
     expect(await list()).toEqual([
       [1, 5001, "239.10.10.10", "config"],
       [2, 5002, "239.10.10.11", "config"],
     ]);
     // Saved with their origin, so that a restart keeps their ids.
-    expect(JSON.parse(readFileSync(stateFile, "utf8")).rules.map((r: { origin?: string }) => r.origin)).toEqual(["config", "config"]);
-    await call(socket, "rule.add", { inputGroup: "239.2.2.2", inputPort: 7000, outputs: [{ group: "239.10.10.12", port: 1, interface: "eth1", ttl: 1 }] });
-    const e = await call(socket, "rule.remove", { id: 1 }).then(() => undefined, (x) => x as McrError);
+    expect(JSON.parse(readFileSync(stateFile, "utf8")).rules.map((r: { origin?: string }) => r.origin)).toEqual([
+      "config",
+      "config",
+    ]);
+    await call(socket, "rule.add", {
+      inputGroup: "239.2.2.2",
+      inputPort: 7000,
+      outputs: [{ group: "239.10.10.12", port: 1, interface: "eth1", ttl: 1 }],
+    });
+    const e = await call(socket, "rule.remove", { id: 1 }).then(
+      () => undefined,
+      (x) => x as McrError,
+    );
     expect(e).toMatchObject({ code: "config_rule", exitCode: EX.DATAERR });
 
     // Rule 5001 unchanged, 5002 changed, 5003 new.
-    writeFileSync(path, `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.99:6001:eth1")}${rule(5003, "239.10.10.13:6001:eth1")}`);
+    writeFileSync(
+      path,
+      `interfaces = ["eth0"]\n${rule(5001, "239.10.10.10:6001:eth1")}${rule(5002, "239.10.10.99:6001:eth1")}${rule(5003, "239.10.10.13:6001:eth1")}`,
+    );
     await sup.reload();
     expect(await list()).toEqual([
       [1, 5001, "239.10.10.10", "config"],

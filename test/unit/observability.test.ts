@@ -33,7 +33,16 @@ const fresh = (name: string) => join(dir, `${++n}-${name}`);
 
 function sampleReport(over: Partial<StatsReport> = {}): StatsReport {
   const c = emptyCounters();
-  Object.assign(c, { rxFrames: 120, rxBytes: 12000, batches: 10, ringPackets: 125, ringDrops: 5, txPackets: 200, txBytes: 20000, txErrors: 2 });
+  Object.assign(c, {
+    rxFrames: 120,
+    rxBytes: 12000,
+    batches: 10,
+    ringPackets: 125,
+    ringDrops: 5,
+    txPackets: 200,
+    txBytes: 20000,
+    txErrors: 2,
+  });
   c.drops.no_rule = 20;
   c.drops.send_error = 2;
   c.rules["7"] = { packets: 100, bytes: 10000 };
@@ -54,8 +63,26 @@ function sampleReport(over: Partial<StatsReport> = {}): StatsReport {
         },
       ],
       workers: [
-        { index: 0, cpu: 2, pid: 42, state: "ready", restarts: 3, appliedVersion: 1, inputs: [{ interface: "eth0", state: "up" }], counters: c },
-        { index: 1, cpu: 3, pid: null, state: "restarting", restarts: 1, appliedVersion: 0, inputs: [], counters: emptyCounters() },
+        {
+          index: 0,
+          cpu: 2,
+          pid: 42,
+          state: "ready",
+          restarts: 3,
+          appliedVersion: 1,
+          inputs: [{ interface: "eth0", state: "up" }],
+          counters: c,
+        },
+        {
+          index: 1,
+          cpu: 3,
+          pid: null,
+          state: "restarting",
+          restarts: 1,
+          appliedVersion: 0,
+          inputs: [],
+          counters: emptyCounters(),
+        },
       ],
       interfaces: ["eth0"],
       startedAt: Date.parse("2025-01-01T00:00:00Z"),
@@ -71,8 +98,17 @@ describe("Prometheus text", () => {
   test("label values are escaped and parse back to themselves", () => {
     const nasty = 'a\\b"c\nd';
     expect(escapeLabel(nasty)).toBe('a\\\\b\\"c\\nd');
-    const text = renderFamilies([{ name: "mcr_x_total", type: "counter", help: "back\\slash and\nnewline", samples: [{ labels: { v: nasty, w: "plain" }, value: 3 }] }]);
-    expect(text).toBe('# HELP mcr_x_total back\\\\slash and\\nnewline\n# TYPE mcr_x_total counter\nmcr_x_total{v="a\\\\b\\"c\\nd",w="plain"} 3\n');
+    const text = renderFamilies([
+      {
+        name: "mcr_x_total",
+        type: "counter",
+        help: "back\\slash and\nnewline",
+        samples: [{ labels: { v: nasty, w: "plain" }, value: 3 }],
+      },
+    ]);
+    expect(text).toBe(
+      '# HELP mcr_x_total back\\\\slash and\\nnewline\n# TYPE mcr_x_total counter\nmcr_x_total{v="a\\\\b\\"c\\nd",w="plain"} 3\n',
+    );
     const f = parseExposition(text).get("mcr_x_total")!;
     expect(f.help).toBe("back\\slash and\nnewline");
     expect(f.samples).toEqual([{ name: "mcr_x_total", labels: { v: nasty, w: "plain" }, value: 3 }]);
@@ -82,11 +118,11 @@ describe("Prometheus text", () => {
     const bad = [
       'a{l="x\\q"} 1\n', // unknown escape
       'a{l="x} 1\n', // unterminated
-      "a{1l=\"x\"} 1\n", // bad label name
+      'a{1l="x"} 1\n', // bad label name
       "a 1\na 2\n", // a series twice
       "# TYPE a counter\n# TYPE a counter\na 1\n", // TYPE twice
       "a 1\n# TYPE a counter\n", // TYPE after samples
-      "a 1\nb 1\na{x=\"1\"} 1\n", // a family split
+      'a 1\nb 1\na{x="1"} 1\n', // a family split
       "a one\n", // not a number
       "a 1", // no final newline
     ];
@@ -94,11 +130,17 @@ describe("Prometheus text", () => {
   });
 
   test("every family has HELP and TYPE, counters end in _total, values match the report", () => {
-    const r = sampleReport({ config: { path: "/etc/mcr.toml", lastReload: { at: "2025-01-01T00:30:00.000Z", ok: false, error: "x" } } });
+    const r = sampleReport({
+      config: { path: "/etc/mcr.toml", lastReload: { at: "2025-01-01T00:30:00.000Z", ok: false, error: "x" } },
+    });
     const text = renderMetrics(r, { startedAt: Date.parse("2025-01-01T00:00:00Z") });
     const fams = parseExposition(text);
     for (const f of fams.values()) {
-      expect({ name: f.name, help: typeof f.help, type: f.type !== undefined }).toEqual({ name: f.name, help: "string", type: true });
+      expect({ name: f.name, help: typeof f.help, type: f.type !== undefined }).toEqual({
+        name: f.name,
+        help: "string",
+        type: true,
+      });
       if (f.type === "counter") expect(f.name).toEndWith("_total");
       expect(f.name).toStartWith("mcr_");
     }
@@ -107,12 +149,17 @@ describe("Prometheus text", () => {
     expect(v("mcr_rules")).toBe(1);
     expect(v("mcr_config_last_reload_successful")).toBe(0);
     expect(v("mcr_start_time_seconds")).toBe(Date.parse("2025-01-01T00:00:00Z") / 1000);
-    expect(v("mcr_rule_receive_packets_total", { rule: "7", interface: "eth0", group: "239.1.1.1", port: "5001" })).toBe(100);
+    expect(
+      v("mcr_rule_receive_packets_total", { rule: "7", interface: "eth0", group: "239.1.1.1", port: "5001" }),
+    ).toBe(100);
     expect(v("mcr_rule_receive_bytes_total", { rule: "7" })).toBe(10000);
-    expect(v("mcr_output_transmit_packets_total", { rule: "7", group: "10.0.2.7", port: "7000", interface: "eth2" })).toBe(98);
+    expect(
+      v("mcr_output_transmit_packets_total", { rule: "7", group: "10.0.2.7", port: "7000", interface: "eth2" }),
+    ).toBe(98);
     expect(v("mcr_output_transmit_bytes_total", { rule: "7", output: "0" })).toBe(10000);
     expect(v("mcr_output_transmit_errors_total", { rule: "7", output: "1" })).toBe(2);
-    for (const reason of DROP_REASONS) expect(v("mcr_drops_total", { reason })).toBe(reason === "no_rule" ? 20 : reason === "send_error" ? 2 : 0);
+    for (const reason of DROP_REASONS)
+      expect(v("mcr_drops_total", { reason })).toBe(reason === "no_rule" ? 20 : reason === "send_error" ? 2 : 0);
     expect(v("mcr_worker_ring_packets_total", { cpu: "2" })).toBe(125);
     expect(v("mcr_worker_ring_drops_total", { cpu: "2", worker: "0" })).toBe(5);
     expect(v("mcr_worker_restarts_total", { cpu: "2" })).toBe(3);
@@ -137,19 +184,37 @@ test("parseListen: host:port, [v6]:port, a bare port or :port is loopback, a bar
 
 describe("command line", () => {
   const run = async (args: string[]) => {
-    const p = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const p = Bun.spawn([process.execPath, MAIN, ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     return { code, stderr };
   };
-  const sup = ["supervisor", "--interface", "lo", "--control-socket-path", join(dir, "never.sock"), "--state-file", join(dir, "never.json")];
+  const sup = [
+    "supervisor",
+    "--interface",
+    "lo",
+    "--control-socket-path",
+    join(dir, "never.sock"),
+    "--state-file",
+    join(dir, "never.json"),
+  ];
 
   test("a bad --log-format or --metrics-listen is a usage error (64), before anything starts", async () => {
     let r = await run([...sup, "--log-format", "xml"]);
-    expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining('--log-format: unknown log format "xml" (use text or json)') });
+    expect(r).toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('--log-format: unknown log format "xml" (use text or json)'),
+    });
     r = await run([...sup, "--metrics-listen", "127.0.0.1:99999"]);
     expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining("--metrics-listen: ") });
     r = await run(["stats", "--interval", "soon", "--socket-path", join(dir, "never.sock")]);
-    expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining('--interval: "soon" is not a number of seconds') });
+    expect(r).toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('--interval: "soon" is not a number of seconds'),
+    });
   });
 
   test("config: metrics_listen and log_format are checked like the flags (78 with the line)", async () => {
@@ -178,7 +243,10 @@ test("a metrics port that is taken stops the start (69) and frees the control so
       (s) => (running.push(s), undefined),
       (x) => x as McrError,
     );
-    expect(e).toMatchObject({ exitCode: 69, message: expect.stringContaining(`--metrics-listen 127.0.0.1:${squatter.port}: cannot listen`) });
+    expect(e).toMatchObject({
+      exitCode: 69,
+      message: expect.stringContaining(`--metrics-listen 127.0.0.1:${squatter.port}: cannot listen`),
+    });
     expect(existsSync(socket)).toBe(false);
   } finally {
     squatter.stop(true);
@@ -218,28 +286,46 @@ test("a watch frame redraws in place: home, each line cleared to its end, the re
   const f = watchFrame(sampleReport(), { socketPath: "/run/x.sock", everySeconds: 1, color: true, now: new Date() });
   expect(f.startsWith(ANSI.home)).toBe(true);
   expect(f.endsWith(ANSI.clearBelow)).toBe(true);
-  for (const line of f.slice(ANSI.home.length).split("\n").slice(0, -1)) expect(line.endsWith(ANSI.clearLine)).toBe(true);
+  for (const line of f.slice(ANSI.home.length).split("\n").slice(0, -1))
+    expect(line.endsWith(ANSI.clearLine)).toBe(true);
   expect(f).toContain("q or Ctrl-C quits");
   expect(f).toContain("\x1b[1;31mrestarting"); // a worker not running stands out
 });
 
 describe("logs", () => {
-  const obj = (level: number, type: string, tag: string, ...args: unknown[]) => ({ level, type, tag, args, date: new Date("2025-01-01T00:00:00.000Z") }) as never;
+  const obj = (level: number, type: string, tag: string, ...args: unknown[]) =>
+    ({ level, type, tag, args, date: new Date("2025-01-01T00:00:00.000Z") }) as never;
 
   test("json: one object per line with time, level, tag, message", () => {
-    expect(JSON.parse(jsonLine(obj(1, "warn", "worker:3", "ring", 5, "full")))).toEqual({ time: "2025-01-01T00:00:00.000Z", level: "warn", tag: "worker:3", message: "ring 5 full" });
+    expect(JSON.parse(jsonLine(obj(1, "warn", "worker:3", "ring", 5, "full")))).toEqual({
+      time: "2025-01-01T00:00:00.000Z",
+      level: "warn",
+      tag: "worker:3",
+      message: "ring 5 full",
+    });
     expect(jsonLine(obj(0, "error", "supervisor", "two\nlines"))).not.toContain("\n");
   });
 
   test("journald: <priority> on every line; 3 error, 4 warn, 6 info, 7 debug", () => {
-    expect([journalPriority(0, "error"), journalPriority(1, "warn"), journalPriority(3, "info"), journalPriority(4, "debug"), journalPriority(5, "trace")]).toEqual([3, 4, 6, 7, 7]);
+    expect([
+      journalPriority(0, "error"),
+      journalPriority(1, "warn"),
+      journalPriority(3, "info"),
+      journalPriority(4, "debug"),
+      journalPriority(5, "trace"),
+    ]).toEqual([3, 4, 6, 7, 7]);
     expect(journalLines(obj(1, "warn", "supervisor", "a\nb"))).toBe("<4>[supervisor] a\n<4>[supervisor] b\n");
     expect(underJournald(undefined)).toBe(false);
     expect(underJournald("1:2")).toBe(false); // not our stderr
   });
 
   const child = async (env: Record<string, string>, script: string) => {
-    const p = Bun.spawn([process.execPath, "-e", script], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    const p = Bun.spawn([process.execPath, "-e", script], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, ...env },
+    });
     const [, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
     return stderr;
   };
@@ -251,7 +337,10 @@ log.withTag("worker:1").error("bad", 1);`;
 
   test("a level set later reaches loggers made earlier; MCR_LOG_FORMAT=json is inherited", async () => {
     const out = await child({ MCR_LOG_FORMAT: "json", MCR_LOG_LEVEL: "info" }, SCRIPT);
-    const lines = out.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.map(({ level, tag, message }) => ({ level, tag, message }))).toEqual([
       { level: "warn", tag: "early", message: "shown" },
       { level: "error", tag: "worker:1", message: "bad 1" },
@@ -260,7 +349,12 @@ log.withTag("worker:1").error("bad", 1);`;
 
   test("JOURNAL_STREAM naming our stderr: priority prefixes; naming something else: plain", async () => {
     const wrap = (stream: string) =>
-      Bun.spawn(["bash", "-c", `JOURNAL_STREAM=${stream} exec "$0" -e "$1"`, process.execPath, SCRIPT], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, MCR_LOG_FORMAT: "" } });
+      Bun.spawn(["bash", "-c", `JOURNAL_STREAM=${stream} exec "$0" -e "$1"`, process.execPath, SCRIPT], {
+        cwd: ROOT,
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, MCR_LOG_FORMAT: "" },
+      });
     let p = wrap("$(stat -L -c %d:%i /proc/self/fd/2)");
     expect(await new Response(p.stderr).text()).toBe("<4>[early] shown\n<3>[worker:1] bad 1\n");
     p = wrap("1:1");
@@ -327,12 +421,25 @@ async function start(o: { mode?: string; config?: string; workers?: number } = {
   return { sup, socket };
 }
 
-const rule = (port: number) => ({ inputGroup: "239.1.1.1", inputPort: port, outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1", ttl: 1 }] });
+const rule = (port: number) => ({
+  inputGroup: "239.1.1.1",
+  inputPort: port,
+  outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1", ttl: 1 }],
+});
 
 async function mcr(args: string[], o: { stdin?: string; timeoutMs?: number } = {}) {
-  const p = Bun.spawn([process.execPath, MAIN, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const p = Bun.spawn([process.execPath, MAIN, ...args], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const timer = setTimeout(() => p.kill("SIGKILL"), o.timeoutMs ?? 10_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
@@ -375,7 +482,8 @@ describe("supervisor (fake workers)", () => {
     const good = `interfaces = ["eth0"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:eth1"]\n`;
     writeFileSync(path, good);
     const { sup } = await start({ config: path, workers: 1 });
-    const ok = async () => valueOf(parseExposition(await (await fetch(sup.metricsUrl!)).text()), "mcr_config_last_reload_successful");
+    const ok = async () =>
+      valueOf(parseExposition(await (await fetch(sup.metricsUrl!)).text()), "mcr_config_last_reload_successful");
     expect(await ok()).toBe(1);
     writeFileSync(path, good + "input_port = 0\n");
     await sup.reload();
@@ -387,7 +495,10 @@ describe("supervisor (fake workers)", () => {
 
   test("mcr stats --json follows the documented schema, with and without rates", async () => {
     const path = fresh("mcr.toml");
-    writeFileSync(path, `interfaces = ["eth0"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:9"]\n`);
+    writeFileSync(
+      path,
+      `interfaces = ["eth0"]\n[[rule]]\ninput_group = "239.1.1.1"\ninput_port = 5001\noutputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:9"]\n`,
+    );
     const { socket } = await start({ config: path });
     await call(socket, "rule.add", rule(5002));
     let r = await mcr(["stats", "--json", "--socket-path", socket]);
@@ -399,7 +510,14 @@ describe("supervisor (fake workers)", () => {
       [1, 20],
       [2, 20],
     ]);
-    expect(plain.workers[0]).toMatchObject({ rxFrames: 100, batches: 7, averageBatch: 14.29, ringPackets: 100, ringDrops: 1, inputs: [{ interface: "eth0", state: "up" }] });
+    expect(plain.workers[0]).toMatchObject({
+      rxFrames: 100,
+      batches: 7,
+      averageBatch: 14.29,
+      ringPackets: 100,
+      ringDrops: 1,
+      inputs: [{ interface: "eth0", state: "up" }],
+    });
     expect(plain.interfaces).toEqual([{ name: "eth0", up: true, workersUp: 2, workers: 2 }]);
     expect(plain.config).toEqual({ path });
 
@@ -414,7 +532,9 @@ describe("supervisor (fake workers)", () => {
     expect(checkSchema({ ...plain, extra: 1 })).toEqual(["$.extra: not in the schema"]);
     const { stale: _, ...missing } = plain;
     expect(checkSchema(missing)).toEqual(["$.stale: missing"]);
-    expect(checkSchema({ ...plain, totals: { ...plain.totals, rxFrames: -1 } })[0]).toStartWith("$.totals.rxFrames: not a non-negative integer");
+    expect(checkSchema({ ...plain, totals: { ...plain.totals, rxFrames: -1 } })[0]).toStartWith(
+      "$.totals.rxFrames: not a non-negative integer",
+    );
   });
 
   test("the schema document names every field", () => {
@@ -436,7 +556,11 @@ describe("supervisor (fake workers)", () => {
   test("mcr stats --watch redraws in place every interval and leaves on q", async () => {
     const { socket } = await start();
     await call(socket, "rule.add", rule(5001));
-    const p = Bun.spawn([process.execPath, MAIN, "stats", "--watch", "--interval", "0.2", "--socket-path", socket], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([process.execPath, MAIN, "stats", "--watch", "--interval", "0.2", "--socket-path", socket], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
     let out = "";
     const reader = p.stdout.getReader();
@@ -464,7 +588,11 @@ describe("supervisor (fake workers)", () => {
 
   test("mcr stats --watch leaves cleanly on SIGINT (Ctrl-C without a terminal)", async () => {
     const { socket } = await start({ workers: 1 });
-    const p = Bun.spawn([process.execPath, MAIN, "stats", "--watch", "--interval", "0.2", "--socket-path", socket], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([process.execPath, MAIN, "stats", "--watch", "--interval", "0.2", "--socket-path", socket], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const reader = p.stdout.getReader();
     await reader.read(); // the first frame
     p.kill("SIGINT");

@@ -24,7 +24,17 @@ describe("parseIPv4", () => {
   test("dotted quads only", () => {
     expect(parseIPv4("239.1.1.1")).toBe(0xef010101);
     expect(parseIPv4("255.255.255.255")).toBe(0xffffffff);
-    for (const bad of ["239.1.1", "239.1.1.1.1", "256.1.1.1", "0x7f.0.0.1", "239.01.1.1", " 239.1.1.1", "239.1.1.-1", ""]) expect(parseIPv4(bad)).toBeUndefined();
+    for (const bad of [
+      "239.1.1",
+      "239.1.1.1.1",
+      "256.1.1.1",
+      "0x7f.0.0.1",
+      "239.01.1.1",
+      " 239.1.1.1",
+      "239.1.1.-1",
+      "",
+    ])
+      expect(parseIPv4(bad)).toBeUndefined();
   });
 });
 
@@ -38,7 +48,12 @@ describe("parseRuleFlags", () => {
   });
 
   test("fan-out, unicast, per-output TTL and --ttl default", () => {
-    const s = parseRuleFlags({ ...good, inputInterface: "eth0", ttl: "8", outputs: "239.10.10.10:6001:eth1, 10.0.1.2:7000:eth2:64,239.10.10.11:6002:eth2" });
+    const s = parseRuleFlags({
+      ...good,
+      inputInterface: "eth0",
+      ttl: "8",
+      outputs: "239.10.10.10:6001:eth1, 10.0.1.2:7000:eth2:64,239.10.10.11:6002:eth2",
+    });
     expect(s.inputInterface).toBe("eth0");
     expect(s.outputs).toEqual([
       { group: "239.10.10.10", port: 6001, interface: "eth1", ttl: 8 },
@@ -56,20 +71,60 @@ describe("parseRuleFlags", () => {
     ["port not a number", { ...good, inputPort: "50x1" }, "inputPort", /^"50x1" is not a port/],
     ["port in hex", { ...good, inputPort: "0x10" }, "inputPort", /^"0x10" is not a port/],
     ["port fractional", { ...good, inputPort: "5001.5" }, "inputPort", /is not a port/],
-    ["outputs: two fields", { ...good, outputs: "239.10.10.10:6001" }, "outputs[0]", /output 1 "239\.10\.10\.10:6001" is not group:port:interface/],
-    ["outputs: five fields", { ...good, outputs: "239.10.10.10:6001:eth1:1:2" }, "outputs[0]", /is not group:port:interface/],
-    ["outputs: empty entry", { ...good, outputs: "239.10.10.10:6001:eth1,,239.10.10.11:6001:eth1" }, "outputs[1]", /output 2 "" is not/],
+    [
+      "outputs: two fields",
+      { ...good, outputs: "239.10.10.10:6001" },
+      "outputs[0]",
+      /output 1 "239\.10\.10\.10:6001" is not group:port:interface/,
+    ],
+    [
+      "outputs: five fields",
+      { ...good, outputs: "239.10.10.10:6001:eth1:1:2" },
+      "outputs[0]",
+      /is not group:port:interface/,
+    ],
+    [
+      "outputs: empty entry",
+      { ...good, outputs: "239.10.10.10:6001:eth1,,239.10.10.11:6001:eth1" },
+      "outputs[1]",
+      /output 2 "" is not/,
+    ],
     ["outputs: empty", { ...good, outputs: " " }, "outputs", /empty/],
-    ["output port 0", { ...good, outputs: "239.10.10.10:6001:eth1,239.10.10.11:0:eth2" }, "outputs[1].port", /^output 2: 0 is not a port/],
-    ["output TTL 0", { ...good, outputs: "239.10.10.10:6001:eth1:0" }, "outputs[0].ttl", /^output 1: 0 is not a TTL \(use an integer from 1 to 255\)/],
+    [
+      "output port 0",
+      { ...good, outputs: "239.10.10.10:6001:eth1,239.10.10.11:0:eth2" },
+      "outputs[1].port",
+      /^output 2: 0 is not a port/,
+    ],
+    [
+      "output TTL 0",
+      { ...good, outputs: "239.10.10.10:6001:eth1:0" },
+      "outputs[0].ttl",
+      /^output 1: 0 is not a TTL \(use an integer from 1 to 255\)/,
+    ],
     ["output TTL 256", { ...good, outputs: "239.10.10.10:6001:eth1:256" }, "outputs[0].ttl", /256 is not a TTL/],
     ["--ttl 0", { ...good, ttl: "0" }, "ttl", /^0 is not a TTL/],
-    ["output group garbage", { ...good, outputs: "nowhere:6001:eth1" }, "outputs[0].group", /"nowhere" is not an IPv4 address/],
+    [
+      "output group garbage",
+      { ...good, outputs: "nowhere:6001:eth1" },
+      "outputs[0].group",
+      /"nowhere" is not an IPv4 address/,
+    ],
     ["output to loopback", { ...good, outputs: "127.0.0.1:6001:eth1" }, "outputs[0].group", /loopback/],
     ["output to broadcast", { ...good, outputs: "255.255.255.255:6001:eth1" }, "outputs[0].group", /broadcast/],
     ["output to a control group", { ...good, outputs: "224.0.0.251:5353:eth1" }, "outputs[0].group", /link-local/],
-    ["output interface name too long", { ...good, outputs: "239.10.10.10:6001:abcdefghijklmnop" }, "outputs[0].interface", /is not an interface name/],
-    ["output repeated", { ...good, outputs: "239.10.10.10:6001:eth1,239.10.10.10:6001:eth1" }, "outputs[1]", /repeats output 1/],
+    [
+      "output interface name too long",
+      { ...good, outputs: "239.10.10.10:6001:abcdefghijklmnop" },
+      "outputs[0].interface",
+      /is not an interface name/,
+    ],
+    [
+      "output repeated",
+      { ...good, outputs: "239.10.10.10:6001:eth1,239.10.10.10:6001:eth1" },
+      "outputs[1]",
+      /repeats output 1/,
+    ],
     [
       "output into its own input",
       { ...good, inputInterface: "eth0", outputs: "239.10.10.10:6001:eth1,239.1.1.1:5001:eth0" },
@@ -88,7 +143,9 @@ describe("parseRuleFlags", () => {
     });
 
   test("the same output group on another interface or port is no loop", () => {
-    expect(() => parseRuleFlags({ ...good, inputInterface: "eth0", outputs: "239.1.1.1:5001:eth1,239.1.1.1:5002:eth0" })).not.toThrow();
+    expect(() =>
+      parseRuleFlags({ ...good, inputInterface: "eth0", outputs: "239.1.1.1:5001:eth1,239.1.1.1:5002:eth0" }),
+    ).not.toThrow();
   });
 
   test("parseOutputs keeps order and the default TTL", () => {
@@ -107,32 +164,64 @@ describe("parseRuleFlags", () => {
 });
 
 describe("checkSpec on what arrives over the socket", () => {
-  const spec = { inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1" }] };
+  const spec = {
+    inputGroup: "239.1.1.1",
+    inputPort: 5001,
+    outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1" }],
+  };
   test("fills the TTL", () => {
     expect(checkSpec(spec).outputs[0]!.ttl).toBe(1);
   });
   test("wrong types are named", () => {
-    expect(refusal(() => checkSpec({ ...spec, inputPort: "5001" }))).toMatchObject({ field: "inputPort", message: '"5001" is not a port (use an integer from 1 to 65535)' });
-    expect(refusal(() => checkSpec({ ...spec, inputGroup: 5 }))).toMatchObject({ field: "inputGroup", message: expect.stringContaining("got a number") });
-    expect(refusal(() => checkSpec({ ...spec, outputs: "x" }))).toMatchObject({ field: "outputs", message: expect.stringContaining("got a string") });
-    expect(refusal(() => checkSpec({ ...spec, outputs: [] }))).toMatchObject({ field: "outputs", message: "a rule needs at least one output" });
-    expect(refusal(() => checkSpec({ ...spec, outputs: [null] }))).toMatchObject({ field: "outputs[0]", message: "output 1 must be an object, got null" });
-    expect(refusal(() => checkSpec({ ...spec, colour: "red" }))).toMatchObject({ field: "colour", message: 'unknown field "colour"' });
+    expect(refusal(() => checkSpec({ ...spec, inputPort: "5001" }))).toMatchObject({
+      field: "inputPort",
+      message: '"5001" is not a port (use an integer from 1 to 65535)',
+    });
+    expect(refusal(() => checkSpec({ ...spec, inputGroup: 5 }))).toMatchObject({
+      field: "inputGroup",
+      message: expect.stringContaining("got a number"),
+    });
+    expect(refusal(() => checkSpec({ ...spec, outputs: "x" }))).toMatchObject({
+      field: "outputs",
+      message: expect.stringContaining("got a string"),
+    });
+    expect(refusal(() => checkSpec({ ...spec, outputs: [] }))).toMatchObject({
+      field: "outputs",
+      message: "a rule needs at least one output",
+    });
+    expect(refusal(() => checkSpec({ ...spec, outputs: [null] }))).toMatchObject({
+      field: "outputs[0]",
+      message: "output 1 must be an object, got null",
+    });
+    expect(refusal(() => checkSpec({ ...spec, colour: "red" }))).toMatchObject({
+      field: "colour",
+      message: 'unknown field "colour"',
+    });
     expect(refusal(() => checkSpec([]))).toMatchObject({ field: "rule" });
-    expect(refusal(() => checkSpec({ ...spec, outputs: [{ ...spec.outputs[0], ttl: 1.5 }] }))).toMatchObject({ field: "outputs[0].ttl" });
+    expect(refusal(() => checkSpec({ ...spec, outputs: [{ ...spec.outputs[0], ttl: 1.5 }] }))).toMatchObject({
+      field: "outputs[0].ttl",
+    });
   });
 });
 
 describe("checkHost", () => {
   const ifs: Record<string, { ipv4?: string }> = { eth0: { ipv4: "10.0.0.2" }, eth1: { ipv4: "10.0.1.1" }, bare: {} };
-  const lookup: LookupInterface = (n) => (n in ifs ? { name: n, ifindex: Object.keys(ifs).indexOf(n) + 1, ...ifs[n] } : undefined);
-  const spec = checkSpec({ inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1" }] });
+  const lookup: LookupInterface = (n) =>
+    n in ifs ? { name: n, ifindex: Object.keys(ifs).indexOf(n) + 1, ...ifs[n] } : undefined;
+  const spec = checkSpec({
+    inputGroup: "239.1.1.1",
+    inputPort: 5001,
+    outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1" }],
+  });
 
   test("fills the input interface when the supervisor serves one", () => {
     expect(checkHost(spec, ["eth0"], lookup).inputInterface).toBe("eth0");
   });
   test("asks for it when the supervisor serves several", () => {
-    expect(refusal(() => checkHost(spec, ["eth0", "eth1"], lookup))).toMatchObject({ field: "inputInterface", message: "the supervisor serves eth0, eth1: name the input interface" });
+    expect(refusal(() => checkHost(spec, ["eth0", "eth1"], lookup))).toMatchObject({
+      field: "inputInterface",
+      message: "the supervisor serves eth0, eth1: name the input interface",
+    });
   });
   test("refuses an interface the supervisor does not serve", () => {
     expect(refusal(() => checkHost({ ...spec, inputInterface: "eth1" }, ["eth0"], lookup))).toMatchObject({
@@ -142,20 +231,34 @@ describe("checkHost", () => {
   });
   test("refuses an unknown output interface", () => {
     const s = { ...spec, outputs: [{ ...spec.outputs[0]!, interface: "eth9" }] };
-    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({ field: "outputs[0].interface", message: expect.stringContaining("no interface named eth9") });
+    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({
+      field: "outputs[0].interface",
+      message: expect.stringContaining("no interface named eth9"),
+    });
   });
   test("refuses an output interface without IPv4", () => {
     const s = { ...spec, outputs: [{ ...spec.outputs[0]!, interface: "bare" }] };
-    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({ field: "outputs[0].interface", message: expect.stringContaining("has no IPv4 address") });
+    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({
+      field: "outputs[0].interface",
+      message: expect.stringContaining("has no IPv4 address"),
+    });
   });
   test("finds the loop once the input interface is filled in", () => {
     const s = { ...spec, outputs: [{ group: "239.1.1.1", port: 5001, interface: "eth0", ttl: 1 }] };
-    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({ field: "outputs[0]", message: expect.stringContaining("sends back into") });
+    expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({
+      field: "outputs[0]",
+      message: expect.stringContaining("sends back into"),
+    });
   });
 });
 
 describe("the rule table", () => {
-  const spec = { inputInterface: "eth0", inputGroup: "239.1.1.1", inputPort: 5001, outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1", ttl: 1 }] };
+  const spec = {
+    inputInterface: "eth0",
+    inputGroup: "239.1.1.1",
+    inputPort: 5001,
+    outputs: [{ group: "239.10.10.10", port: 6001, interface: "eth1", ttl: 1 }],
+  };
   test("ids grow and are never reused", () => {
     const a = addRule(emptyTable(), spec);
     expect(a.rule.id).toBe(1);
@@ -172,7 +275,11 @@ describe("the rule table", () => {
     expect(() => checkTable({ ...spec, inputInterface: "eth2" }, table.rules)).not.toThrow();
   });
   test("removing an unknown id is not_found", () => {
-    expect(refusal(() => removeRule(emptyTable(), 7))).toMatchObject({ code: "not_found", exitCode: EX.DATAERR, field: "id" });
+    expect(refusal(() => removeRule(emptyTable(), 7))).toMatchObject({
+      code: "not_found",
+      exitCode: EX.DATAERR,
+      field: "id",
+    });
   });
 });
 
