@@ -15,8 +15,7 @@
 
 int mcr__egress_open(struct mcr_egress_sock *s)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), zero = 0, ttl = s->ttl,
-	    buf = SNDBUF_BYTES;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), zero = 0, ttl = s->ttl;
 	int pmtu = IP_PMTUDISC_DONT;
 	if (fd < 0)
 		return -errno;
@@ -26,9 +25,7 @@ int mcr__egress_open(struct mcr_egress_sock *s)
 	struct sockaddr_in dst = { .sin_family = AF_INET,
 				   .sin_port = htons(s->port),
 				   .sin_addr.s_addr = s->dest };
-	/* Root may raise the buffer past rmem_max; otherwise take what the sysctl allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	mcr__sndbuf_set(fd, SNDBUF_BYTES);
 	if (setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &s->ifindex, sizeof(s->ifindex)) < 0 ||
 	    bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
 	    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) < 0 ||

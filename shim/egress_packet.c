@@ -12,6 +12,7 @@
 #include <linux/if_ether.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "csum.h"
 
 int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 {
@@ -75,53 +76,12 @@ void mcr__tx_close(struct mcr_tx *t)
 	t->fd = -1;
 }
 
-/* One's complement sum of native-order loads: RFC 1071's sum does not care about byte order as
- * long as the result is stored back the way it was summed. */
-static inline uint64_t sum_bytes(const uint8_t *p, uint32_t n, uint64_t sum)
-{
-	while (n >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		sum += (v & 0xffffffffu) + (v >> 32);
-		p += 8;
-		n -= 8;
-	}
-	if (n >= 4) {
-		uint32_t v;
-		memcpy(&v, p, 4);
-		sum += v;
-		p += 4;
-		n -= 4;
-	}
-	if (n >= 2) {
-		uint16_t v;
-		memcpy(&v, p, 2);
-		sum += v;
-		p += 2;
-		n -= 2;
-	}
-	if (n)
-		sum += *p; /* the odd byte is the high half of a network-order word */
-	return sum;
-}
-
-static inline uint16_t fold(uint64_t sum)
-{
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
 			 uint32_t dest, uint16_t port, uint8_t ttl)
 {
-	const uint8_t *d = (const uint8_t *)&dest;
 	uint8_t *f = h->bytes;
 	memset(h, 0, sizeof(*h));
-	/* RFC 1112: the group's low 23 bits under 01:00:5e. */
-	f[0] = 0x01, f[1] = 0x00, f[2] = 0x5e, f[3] = d[1] & 0x7f, f[4] = d[2], f[5] = d[3];
+	mcr__mcast_mac(dest, f);
 	memcpy(f + 6, t->mac, 6);
 	f[12] = 0x08, f[13] = 0x00;
 	uint8_t *ip = f + 14;
@@ -133,8 +93,9 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 	uint8_t *udp = ip + 20;
 	udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
 	/* The parts of both checksums that never change, summed once. */
-	h->ip_sum = sum_bytes(ip, 20, 0);
-	h->udp_sum = sum_bytes(ip + 12, 8, 0) + htons(IPPROTO_UDP) + sum_bytes(udp + 2, 2, 0);
+	h->ip_sum = mcr__csum_add(ip, 20, 0);
+	h->udp_sum =
+		mcr__csum_add(ip + 12, 8, 0) + htons(IPPROTO_UDP) + mcr__csum_add(udp + 2, 2, 0);
 	h->max_payload = t->mtu - 28;
 	if (h->max_payload >
 	    t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
@@ -158,13 +119,13 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	uint16_t sp = htons(sport);
 	memcpy(ip + 2, &total, 2);
 	memcpy(ip + 4, &id, 2);
-	uint16_t ipsum = fold(h->ip_sum + total + id);
+	uint16_t ipsum = mcr__csum_fold(h->ip_sum + total + id);
 	memcpy(ip + 10, &ipsum, 2);
 	memcpy(udp, &sp, 2);
 	memcpy(udp + 4, &ulen, 2);
 	memcpy(f + MCR_TX_HEADER_LEN, payload, len);
 	/* Pseudo-header and UDP header (the length counts twice), then the payload. */
-	uint16_t usum = fold(sum_bytes(payload, len, h->udp_sum + sp + ulen + ulen));
+	uint16_t usum = mcr__csum_fold(mcr__csum_add(payload, len, h->udp_sum + sp + ulen + ulen));
 	if (usum == 0)
 		usum = 0xffff; /* 0 would mean "no checksum" */
 	memcpy(udp + 6, &usum, 2);

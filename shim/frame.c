@@ -1,6 +1,7 @@
 /* Ethernet [802.1Q] / IPv4 / UDP parsing. Every length is checked against the frame before it
  * is read: a frame off the wire may be anything. */
 #include "internal.h"
+#include "csum.h"
 
 #define ETH_HLEN_ 14
 #define ETHERTYPE_IPV4 0x0800
@@ -15,17 +16,6 @@ static inline uint32_t rd16(const uint8_t *p)
 static inline int is_vlan(uint32_t type)
 {
 	return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ;
-}
-
-/* RFC 1071 sum over the 20-byte header; 0 when the stored checksum is right. */
-static inline uint32_t ip_header_csum(const uint8_t *ip)
-{
-	uint32_t sum = 0;
-	for (int i = 0; i < 20; i += 2)
-		sum += rd16(ip + i);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum & 0xffff;
 }
 
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
@@ -57,7 +47,8 @@ int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 		return MCR_DROP_IP_IHL;
 	if (ihl > 20)
 		return MCR_DROP_IP_OPTIONS;
-	if (ip_header_csum(ip) != 0)
+	/* 0 when the stored checksum is right */
+	if (mcr__csum_fold(mcr__csum_add(ip, 20, 0)) != 0)
 		return MCR_DROP_IP_CHECKSUM;
 	uint32_t total = rd16(ip + 2);
 	/* Ethernet pads short frames to 60 bytes, so the frame may be longer than the datagram. */

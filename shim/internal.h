@@ -7,8 +7,7 @@
 #include <netinet/in.h>
 #include <linux/if_packet.h>
 #include "mcr_shim.h"
-
-#define MCR_API __attribute__((visibility("default")))
+#include "common.h"
 #define MCR_MAX_INPUTS 32
 #define MCR_PARSE_OK (-1)
 
@@ -20,13 +19,6 @@ struct mcr_ring {
 	uint32_t frame_nr;
 };
 
-struct mcr_if_facts {
-	uint32_t mtu;
-	uint8_t mac[6];
-	int arptype;
-};
-
-int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out);
 uint32_t mcr__frame_size(uint32_t mtu);
 /* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. */
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r);

@@ -432,9 +432,7 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 
 static inline int64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)mcr__clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Runs the data plane for up to budget_ms, then returns to the caller, whose event loop reads
