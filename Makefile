@@ -5,8 +5,8 @@ BUN ?= $(shell command -v bun 2>/dev/null || echo /usr/local/bin/bun)
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
-SHIM_SRC := $(wildcard shim/*.c)
-SHIM_HDR := $(wildcard shim/*.h)
+SHIM_SRC := $(wildcard shim/*.c shim/tools/*.c)
+SHIM_HDR := $(wildcard shim/*.h shim/tools/*.h)
 SHIM_SO := shim/build/libmcr_shim.so
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
@@ -24,7 +24,7 @@ node_modules/.installed: package.json bun.lock
 
 shim: $(SHIM_SO)
 
-# liburing is linked statically and only mcr_* symbols are exported (shim/mcr_shim.map), so the
+# liburing is linked statically and only the symbols shim/mcr_shim.map names are exported, so the
 # library that travels inside dist/mcr needs nothing but libc on the target host.
 $(SHIM_SO): $(SHIM_SRC) $(SHIM_HDR) shim/mcr_shim.map
 	@mkdir -p shim/build

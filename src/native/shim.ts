@@ -2,13 +2,23 @@
 // TypeScript interfaces below: numbers, typed arrays, no pointers.
 import { dlopen, FFIType, ptr, type Pointer } from "bun:ffi";
 import { writeSync, closeSync } from "node:fs";
-import { N_COUNTERS } from "../stats/shared.ts";
+import {
+  FRAME_INFO as FI,
+  N_COUNTERS,
+  SHIM_ABI,
+  UDP_ADDR,
+  UDP_RECORD,
+  UDP_RX_STAT as RX,
+  UDP_TX_FLAG,
+  UDP_TX_STAT as TX,
+} from "./abi.ts";
 // Embedded in dist/mcr by `bun build --compile`; from source it is the built file's path.
 import shimFile from "../../shim/build/libmcr_shim.so" with { type: "file" };
 
 const { i32, u32, ptr: P, cstring, void: V } = FFIType;
 
 const symbols = {
+  mcr_abi_version: { args: [], returns: i32 },
   mcr_frame_parse: { args: [P, u32, P], returns: i32 },
   mcr_worker_new: { args: [u32, u32, u32, P, P], returns: i32 },
   mcr_worker_counter_count: { args: [], returns: i32 },
@@ -22,16 +32,16 @@ const symbols = {
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
-  // traffic tools (gen, sink): shim/udp_tool.c
-  mcr_udp_open_sender: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
+  // traffic tools (gen, sink): shim/tools/mcr_tools.h
+  mcr_udp_sender_open: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
   mcr_udp_sender_start: { args: [P, FFIType.f64, FFIType.f64, u32], returns: i32 },
-  mcr_udp_send_run: { args: [P, i32], returns: i32 },
+  mcr_udp_sender_send: { args: [P, i32], returns: i32 },
   mcr_udp_sender_stats: { args: [P, P, u32], returns: i32 },
   mcr_udp_sender_seq: { args: [P, P, u32], returns: i32 },
-  mcr_udp_open_receiver: { args: [P, u32, i32, u32, P], returns: i32 },
+  mcr_udp_receiver_open: { args: [P, u32, i32, u32, P], returns: i32 },
   mcr_udp_receiver_close: { args: [P], returns: V },
-  mcr_udp_recv_batch: { args: [P, P, u32, i32], returns: i32 },
+  mcr_udp_receiver_recv: { args: [P, P, u32, i32], returns: i32 },
   mcr_udp_receiver_stats: { args: [P, P, u32], returns: i32 },
 } as const;
 
@@ -55,7 +65,14 @@ function load(): Lib {
   try {
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    lib = dlopen(`/proc/self/fd/${fd}`, symbols).symbols;
+    const opened = dlopen(`/proc/self/fd/${fd}`, symbols);
+    try {
+      checkAbi(opened.symbols.mcr_abi_version());
+    } catch (e) {
+      opened.close();
+      throw e;
+    }
+    lib = opened.symbols;
   } finally {
     libc.close();
     closeSync(fd); // the mapping keeps the library alive
@@ -63,13 +80,40 @@ function load(): Lib {
   return lib;
 }
 
+/**
+ * Refuses a shim built from other sources than this TypeScript: every layout in ./abi.ts would be
+ * suspect. Both travel in one binary, so a mismatch means a stale shim/build or a mixed install.
+ */
+export function checkAbi(found: number, expected: number = SHIM_ABI): void {
+  if (found !== expected)
+    throw new Error(
+      `the mcr shim has ABI version ${found}, this build of mcr expects ${expected}: ` +
+        "rebuild both from one tree (make build)",
+    );
+}
+
+/** Throws on use after close(): the handle's memory is freed, and the shim would read it. */
+function guard(name: string): { live(): void; close(): boolean } {
+  let closed = false;
+  return {
+    live() {
+      if (closed) throw new Error(`${name} used after close()`);
+    },
+    close() {
+      if (closed) return false;
+      closed = true;
+      return true;
+    },
+  };
+}
+
 function readEmbedded(): Uint8Array {
   // Bun.file on an embedded path reads from the binary itself; readFileSync works for both cases.
   return require("node:fs").readFileSync(shimFile) as Uint8Array;
 }
 
-/** The shim's functions, loaded on first use. */
-export function shim(): Lib {
+/** The shim's functions, loaded on first use. They take raw pointers: never hand them out. */
+function shim(): Lib {
   return load();
 }
 
@@ -123,7 +167,7 @@ export interface FrameInfo {
   payloadLength: number;
 }
 
-const parseOut = new Uint8Array(16);
+const parseOut = new Uint8Array(FI.BYTES);
 const parseView = new DataView(parseOut.buffer);
 
 /** Parses one frame with the shim's parser: FrameInfo, or the drop reason's index (enum mcr_drop). */
@@ -133,26 +177,22 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
   if (r !== 0) return { drop: r - 1 };
   const ip = (o: number) => `${parseOut[o]}.${parseOut[o + 1]}.${parseOut[o + 2]}.${parseOut[o + 3]}`;
   return {
-    group: ip(0),
-    source: ip(4),
-    port: parseView.getUint16(8, true),
-    sport: parseView.getUint16(10, true),
-    payloadOffset: parseView.getUint16(12, true),
-    payloadLength: parseView.getUint16(14, true),
+    group: ip(FI.GROUP),
+    source: ip(FI.SOURCE),
+    port: parseView.getUint16(FI.PORT, true),
+    sport: parseView.getUint16(FI.SPORT, true),
+    payloadOffset: parseView.getUint16(FI.PAYLOAD_OFF, true),
+    payloadLength: parseView.getUint16(FI.PAYLOAD_LEN, true),
   };
 }
 
 // ---- the worker's data plane ----
 
-/** Sizes of the flat table records (struct mcr_rule_entry, struct mcr_output_entry). */
-export const RULE_ENTRY_BYTES = 20;
-export const OUTPUT_ENTRY_BYTES = 20;
-
 export interface DataPlane {
   addInput(ifindex: number, fanoutId: number): number;
   removeInput(slot: number): void;
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
-  /** rules: n x RULE_ENTRY_BYTES, outputs: n x OUTPUT_ENTRY_BYTES (see src/worker/table.ts). */
+  /** rules: n x RULE_ENTRY.BYTES, outputs: n x OUTPUT_ENTRY.BYTES (./abi.ts; src/worker/table.ts). */
   setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
   /** Runs the data plane for up to budgetMs; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
@@ -183,28 +223,39 @@ export function openDataPlane(opts: {
   );
   const w = Number(out[0]) as Pointer;
   const info = new Uint32Array(2);
-  let closed = false;
+  const g = guard("the data plane");
   const empty = new Uint8Array(8);
   return {
-    addInput: (ifindex, fanoutId) =>
-      check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`),
-    removeInput: (slot) => void check(s.mcr_worker_input_remove(w, slot), "closing a ring"),
+    addInput(ifindex, fanoutId) {
+      g.live();
+      return check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`);
+    },
+    removeInput(slot) {
+      g.live();
+      check(s.mcr_worker_input_remove(w, slot), "closing a ring");
+    },
     inputInfo(slot) {
+      g.live();
       check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
       return { ringBytes: info[0]!, frameSize: info[1]! };
     },
     setRules(rules, nRules, outputs, nOutputs) {
+      g.live();
       // ptr() refuses empty arrays; an empty table still needs a valid address.
       const r = nRules > 0 ? rules : empty;
       const o = nOutputs > 0 ? outputs : empty;
       check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
     },
-    poll: (budgetMs, batchMax) => check(s.mcr_worker_poll(w, budgetMs, batchMax), "receiving"),
-    ringStats: () => void check(s.mcr_worker_ring_stats(w), "reading ring statistics"),
+    poll(budgetMs, batchMax) {
+      g.live();
+      return check(s.mcr_worker_poll(w, budgetMs, batchMax), "receiving");
+    },
+    ringStats() {
+      g.live();
+      check(s.mcr_worker_ring_stats(w), "reading ring statistics");
+    },
     close() {
-      if (closed) return;
-      closed = true;
-      s.mcr_worker_free(w);
+      if (g.close()) s.mcr_worker_free(w);
     },
   };
 }
@@ -280,12 +331,12 @@ function ipv4Raw(addr: string): number {
 }
 
 function udpAddrs(list: UdpAddr[]): Uint8Array {
-  const b = new Uint8Array(list.length * 8);
-  const u32v = new Uint32Array(b.buffer);
-  const u16v = new Uint16Array(b.buffer);
+  const b = new Uint8Array(list.length * UDP_ADDR.BYTES);
+  const v = new DataView(b.buffer);
   list.forEach((a, i) => {
-    u32v[i * 2] = ipv4Raw(a.addr);
-    u16v[i * 4 + 2] = a.port;
+    // ipv4Raw's number is the address's bytes in memory order: little-endian, as it was read.
+    v.setUint32(i * UDP_ADDR.BYTES + UDP_ADDR.ADDR, ipv4Raw(a.addr), true);
+    v.setUint16(i * UDP_ADDR.BYTES + UDP_ADDR.PORT, a.port, true);
   });
   return b;
 }
@@ -337,7 +388,7 @@ export function openUdpSender(o: {
   const dests = udpAddrs(o.dests);
   const src = o.source ? ipv4Raw(o.source) : 0;
   check(
-    s.mcr_udp_open_sender(
+    s.mcr_udp_sender_open(
       ptr(dests),
       o.dests.length,
       src,
@@ -347,61 +398,54 @@ export function openUdpSender(o: {
       o.size,
       o.runId >>> 0,
       o.batch,
-      (o.loop ? 1 : 0) | (o.packet ? 2 : 0),
+      (o.loop ? UDP_TX_FLAG.LOOP : 0) | (o.packet ? UDP_TX_FLAG.PACKET : 0),
       ptr(out),
     ),
     "opening the sending socket",
   );
   const h = Number(out[0]) as Pointer;
-  const st = new BigUint64Array(10);
+  const st = new BigUint64Array(TX.COUNT);
   const seq = new BigUint64Array(o.dests.length);
-  let closed = false;
+  const g = guard("the UDP sender");
   return {
-    start: (rate, count, tickUs) => void check(s.mcr_udp_sender_start(h, rate, count, tickUs), "starting the schedule"),
-    run: (budgetMs) => check(s.mcr_udp_send_run(h, budgetMs), "sending"),
+    start(rate, count, tickUs) {
+      g.live();
+      check(s.mcr_udp_sender_start(h, rate, count, tickUs), "starting the schedule");
+    },
+    run(budgetMs) {
+      g.live();
+      return check(s.mcr_udp_sender_send(h, budgetMs), "sending");
+    },
     stats() {
+      g.live();
       check(s.mcr_udp_sender_stats(h, ptr(st), st.length), "reading sender counters");
       const n = (i: number) => Number(st[i]!);
       return {
-        packets: n(0),
-        bytes: n(1),
-        errors: n(2),
-        lastErrno: n(3),
-        syscalls: n(4),
-        batches: n(5),
-        sleeps: n(6),
-        maxLagNs: n(7),
-        firstNs: st[8]!,
-        lastNs: st[9]!,
+        packets: n(TX.PACKETS),
+        bytes: n(TX.BYTES),
+        errors: n(TX.ERRORS),
+        lastErrno: n(TX.LAST_ERRNO),
+        syscalls: n(TX.SYSCALLS),
+        batches: n(TX.BATCHES),
+        sleeps: n(TX.SLEEPS),
+        maxLagNs: n(TX.MAX_LAG_NS),
+        firstNs: st[TX.FIRST_NS]!,
+        lastNs: st[TX.LAST_NS]!,
       };
     },
     perDest() {
+      g.live();
       check(s.mcr_udp_sender_seq(h, ptr(seq), seq.length), "reading sequence numbers");
       return Array.from(seq, Number);
     },
     close() {
-      if (closed) return;
-      closed = true;
-      s.mcr_udp_sender_close(h);
+      if (g.close()) s.mcr_udp_sender_close(h);
     },
   };
 }
 
-/** struct mcr_udp_record: 32 bytes; field positions in units of each view's element size. */
-export const UDP_RECORD = {
-  BYTES: 32,
-  SEQ_F64: 0,
-  LATENCY_F64: 1,
-  RUN_U32: 4,
-  STREAM_U16: 10,
-  ENTRY_U16: 11,
-  LENGTH_U32: 6,
-  STATUS_U8: 28,
-  FLAGS_U8: 29,
-  FLAG_KERNEL_TS: 1,
-} as const;
-
-/** Views on the record buffer that recv() fills; record k's field F is view[k * (32 / size) + F]. */
+/** Views on the record buffer that recv() fills: record k's field at byte offset F (UDP_RECORD in
+ * ./abi.ts) is view[(k * UDP_RECORD.BYTES + F) / view.BYTES_PER_ELEMENT]. */
 export interface UdpRecords {
   f64: Float64Array;
   u32: Uint32Array;
@@ -441,7 +485,7 @@ export function openUdpReceiver(o: {
     o.entries.length === 1
       ? `listening on ${o.entries[0]!.addr}:${o.entries[0]!.port}`
       : "opening the receiving sockets";
-  check(s.mcr_udp_open_receiver(ptr(entries), o.entries.length, o.ifindex, o.rcvbuf >>> 0, ptr(out)), what);
+  check(s.mcr_udp_receiver_open(ptr(entries), o.entries.length, o.ifindex, o.rcvbuf >>> 0, ptr(out)), what);
   const h = Number(out[0]) as Pointer;
   const capacity = o.capacity ?? 4096;
   const buf = new ArrayBuffer(capacity * UDP_RECORD.BYTES);
@@ -452,28 +496,30 @@ export function openUdpReceiver(o: {
     u8: new Uint8Array(buf),
     capacity,
   };
-  const st = new BigUint64Array(7);
-  let closed = false;
+  const st = new BigUint64Array(RX.COUNT);
+  const g = guard("the UDP receiver");
   return {
     records,
-    recv: (timeoutMs) => check(s.mcr_udp_recv_batch(h, ptr(records.u8), capacity, timeoutMs), "receiving"),
+    recv(timeoutMs) {
+      g.live();
+      return check(s.mcr_udp_receiver_recv(h, ptr(records.u8), capacity, timeoutMs), "receiving");
+    },
     stats() {
+      g.live();
       check(s.mcr_udp_receiver_stats(h, ptr(st), st.length), "reading receiver counters");
       const n = (i: number) => Number(st[i]!);
       return {
-        datagrams: n(0),
-        bytes: n(1),
-        syscalls: n(2),
-        waits: n(3),
-        socketDrops: n(4),
-        rcvbuf: n(5),
-        sockets: n(6),
+        datagrams: n(RX.DATAGRAMS),
+        bytes: n(RX.BYTES),
+        syscalls: n(RX.SYSCALLS),
+        waits: n(RX.WAITS),
+        socketDrops: n(RX.SOCKET_DROPS),
+        rcvbuf: n(RX.RCVBUF),
+        sockets: n(RX.SOCKETS),
       };
     },
     close() {
-      if (closed) return;
-      closed = true;
-      s.mcr_udp_receiver_close(h);
+      if (g.close()) s.mcr_udp_receiver_close(h);
     },
   };
 }

@@ -3,34 +3,23 @@
 // are still there to be added to the totals, to the last packet.
 //
 // Layout (little-endian): a 64-byte header {magic u32, version u32, ruleSlots u32, outputSlots u32},
-// then uint64 counters: the worker-wide ones (src/native/shim.ts COUNTERS, then one per drop
+// then uint64 counters: the worker-wide ones (COUNTER in src/native/abi.ts, then one per drop
 // reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors).
-import { DROP_REASONS } from "./reasons.ts";
+import { COUNTER, DROP_REASONS, N_COUNTERS, OUTPUT_COUNTER as OC, RULE_COUNTER as RC } from "../native/abi.ts";
 import type { WorkerCounters } from "./types.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
 const VERSION = 1;
 
-/** Worker-wide counters, in the shim's order (enum mcr_counter). */
-export const COUNTER = {
-  RX_FRAMES: 0,
-  RX_BYTES: 1,
-  BATCHES: 2,
-  RING_PACKETS: 3,
-  RING_DROPS: 4,
-  TX_PACKETS: 5,
-  TX_BYTES: 6,
-  TX_ERRORS: 7,
-  DROPS: 8,
-} as const;
-export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
+// Re-exported for the region's readers (tests, the fake worker); the numbers are the shim's.
+export { COUNTER, N_COUNTERS };
 
 export const DEFAULT_RULE_SLOTS = 4096;
 export const DEFAULT_OUTPUT_SLOTS = 16384;
 
 export function regionBytes(ruleSlots: number, outputSlots: number): number {
-  return HEADER_BYTES + (N_COUNTERS + ruleSlots * 2 + outputSlots * 3) * 8;
+  return HEADER_BYTES + (N_COUNTERS + ruleSlots * RC.COUNT + outputSlots * OC.COUNT) * 8;
 }
 
 export interface Region {
@@ -57,7 +46,7 @@ export function openRegion(bytes: Uint8Array): Region {
   if (h.getUint32(0, true) !== MAGIC || h.getUint32(4, true) !== VERSION) throw new Error("not an mcr counter region");
   const ruleSlots = h.getUint32(8, true);
   const outputSlots = h.getUint32(12, true);
-  const n = N_COUNTERS + ruleSlots * 2 + outputSlots * 3;
+  const n = N_COUNTERS + ruleSlots * RC.COUNT + outputSlots * OC.COUNT;
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
   return { bytes, words, ruleSlots, outputSlots };
 }
@@ -73,13 +62,17 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
   const w = r.words;
   const n = (i: number) => Number(w[i]);
   const ruleBase = N_COUNTERS;
-  const outBase = N_COUNTERS + r.ruleSlots * 2;
+  const outBase = N_COUNTERS + r.ruleSlots * RC.COUNT;
   const rules: WorkerCounters["rules"] = {};
   for (const [id, s] of Object.entries(slots.rules))
-    rules[id] = { packets: n(ruleBase + s * 2), bytes: n(ruleBase + s * 2 + 1) };
+    rules[id] = { packets: n(ruleBase + s * RC.COUNT + RC.PACKETS), bytes: n(ruleBase + s * RC.COUNT + RC.BYTES) };
   const outputs: WorkerCounters["outputs"] = {};
   for (const [key, s] of Object.entries(slots.outputs))
-    outputs[key] = { packets: n(outBase + s * 3), bytes: n(outBase + s * 3 + 1), errors: n(outBase + s * 3 + 2) };
+    outputs[key] = {
+      packets: n(outBase + s * OC.COUNT + OC.PACKETS),
+      bytes: n(outBase + s * OC.COUNT + OC.BYTES),
+      errors: n(outBase + s * OC.COUNT + OC.ERRORS),
+    };
   return {
     rxFrames: n(COUNTER.RX_FRAMES),
     rxBytes: n(COUNTER.RX_BYTES),
@@ -99,9 +92,9 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
 
 /** Zeroes a slot's counters before it is handed to a new rule or output. */
 export function zeroSlot(r: Region, kind: "rule" | "output", slot: number): void {
-  if (kind === "rule") r.words.fill(0n, N_COUNTERS + slot * 2, N_COUNTERS + slot * 2 + 2);
+  if (kind === "rule") r.words.fill(0n, N_COUNTERS + slot * RC.COUNT, N_COUNTERS + (slot + 1) * RC.COUNT);
   else {
-    const base = N_COUNTERS + r.ruleSlots * 2 + slot * 3;
-    r.words.fill(0n, base, base + 3);
+    const base = N_COUNTERS + r.ruleSlots * RC.COUNT + slot * OC.COUNT;
+    r.words.fill(0n, base, base + OC.COUNT);
   }
 }

@@ -1,4 +1,4 @@
-// `mcr gen`: the schedule and the report; the sending itself is shim/udp_tool.c (sendmmsg).
+// `mcr gen`: the schedule and the report; the sending itself is shim/tools/udp_tx.c (sendmmsg).
 import { EX, McrError } from "../errors.ts";
 import { errnoName, ifIndex, openUdpSender, ShimError, type UdpAddr } from "../native/shim.ts";
 import { formatAddr, isMulticast } from "./args.ts";

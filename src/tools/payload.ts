@@ -1,4 +1,4 @@
-// The payload `mcr gen` sends and `mcr sink` checks. The C shim (shim/udp_tool.c) writes and
+// The payload `mcr gen` sends and `mcr sink` checks. The C shim (shim/tools/) writes and
 // reads it at speed; this module is the reference, for tests and for anyone writing another tool.
 //
 //   offset  size  field
@@ -13,12 +13,14 @@
 //
 // All integers big-endian (network order).
 
+import { UDP_STATUS } from "../native/abi.ts";
+
 export const MAGIC = 0x4d435231;
 export const HEADER_LEN = 32;
 export const MAX_PAYLOAD = 65507;
 
-/** Mirrors enum mcr_udp_status. */
-export const Status = { OK: 0, FOREIGN: 1, CORRUPT: 2, TRUNCATED: 3 } as const;
+/** enum mcr_udp_status: what the receiver found in a datagram. */
+export const Status = UDP_STATUS;
 export type StatusCode = (typeof Status)[keyof typeof Status];
 
 export interface Header {

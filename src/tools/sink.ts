@@ -1,7 +1,8 @@
 // `mcr sink`: the receive loop and the report. recvmmsg and the payload checks are in
-// shim/udp_tool.c; the counting is accounting.ts; this file moves records from one to the other.
+// shim/tools/udp_rx.c; the counting is accounting.ts; this file moves records from one to the other.
 import { EX, McrError } from "../errors.ts";
-import { errnoName, ifIndex, openUdpReceiver, ShimError, UDP_RECORD, type UdpAddr } from "../native/shim.ts";
+import { UDP_RECORD as R, UDP_RECORD_FLAG } from "../native/abi.ts";
+import { errnoName, ifIndex, openUdpReceiver, ShimError, type UdpAddr } from "../native/shim.ts";
 import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
 import { formatAddr } from "./args.ts";
 
@@ -34,7 +35,13 @@ export interface SinkResult extends Totals {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const sleep1ms = () => new Promise<void>((r) => setTimeout(r, 1));
 const LINGER_BELOW = 256;
-const R = UDP_RECORD;
+// Record fields as indices into the views of their element size (byte offset / element bytes).
+const REC = { f64: R.BYTES / 8, u32: R.BYTES / 4, u16: R.BYTES / 2, u8: R.BYTES };
+const SEQ = R.SEQ / 8;
+const LATENCY = R.LATENCY_NS / 8;
+const RUN_ID = R.RUN_ID / 4;
+const STREAM = R.STREAM / 2;
+const ENTRY = R.ENTRY / 2;
 
 export async function runSink(o: SinkOptions, onReady?: () => void): Promise<SinkResult> {
   let ifindex = 0;
@@ -99,18 +106,18 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
           cpuFirst = process.cpuUsage();
         }
         for (let k = 0; k < n; k++) {
-          const b8 = k * 32;
-          const b16 = k * 16;
-          const b32 = k * 8;
-          const b64 = k * 4;
+          const b8 = k * REC.u8;
+          const b16 = k * REC.u16;
+          const b32 = k * REC.u32;
+          const b64 = k * REC.f64;
           const ok = acc.add(
-            u16[b16 + R.ENTRY_U16]!,
-            u32[b32 + R.RUN_U32]!,
-            u16[b16 + R.STREAM_U16]!,
-            f64[b64 + R.SEQ_F64]!,
-            f64[b64 + R.LATENCY_F64]!,
-            u8[b8 + R.STATUS_U8]!,
-            (u8[b8 + R.FLAGS_U8]! & R.FLAG_KERNEL_TS) !== 0,
+            u16[b16 + ENTRY]!,
+            u32[b32 + RUN_ID]!,
+            u16[b16 + STREAM]!,
+            f64[b64 + SEQ]!,
+            f64[b64 + LATENCY]!,
+            u8[b8 + R.STATUS]!,
+            (u8[b8 + R.FLAGS]! & UDP_RECORD_FLAG.KERNEL_TS) !== 0,
           );
           if (ok) unique++;
         }

@@ -2,7 +2,7 @@
 // struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
 // table changes, so counters follow a rule and not its position.
 import type { Rule } from "../rules/types.ts";
-import { OUTPUT_ENTRY_BYTES, RULE_ENTRY_BYTES } from "../native/shim.ts";
+import { OUTPUT_ENTRY as OE, RULE_ENTRY as RE } from "../native/abi.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 
 export interface CompiledTable {
@@ -56,9 +56,9 @@ export class TableCompiler {
 
   compile(rules: Rule[], resolve: (name: string) => InterfaceInfo | undefined): CompiledTable {
     const errors: CompiledTable["errors"] = [];
-    const ruleBuf = new Uint8Array(Math.max(1, rules.length) * RULE_ENTRY_BYTES);
+    const ruleBuf = new Uint8Array(Math.max(1, rules.length) * RE.BYTES);
     const nOut = rules.reduce((n, r) => n + r.outputs.length, 0);
-    const outBuf = new Uint8Array(Math.max(1, nOut) * OUTPUT_ENTRY_BYTES);
+    const outBuf = new Uint8Array(Math.max(1, nOut) * OE.BYTES);
     const rv = new DataView(ruleBuf.buffer);
     const ov = new DataView(outBuf.buffer);
     const keepRules = new Map<number, number>();
@@ -104,14 +104,14 @@ export class TableCompiler {
           errors.push({ ruleId: rule.id, message: "too many outputs: no counter slot left" });
           continue;
         }
-        const at = nOutputs * OUTPUT_ENTRY_BYTES;
-        ov.setUint32(at, oif.ifindex, true);
-        ov.setUint32(at + 4, ipv4ToNetworkU32(oif.ipv4), true);
-        ov.setUint32(at + 8, ipv4ToNetworkU32(o.group), true);
-        ov.setUint16(at + 12, o.port, true);
-        ov.setUint8(at + 14, o.ttl);
-        ov.setUint8(at + 15, 0);
-        ov.setUint32(at + 16, slot, true);
+        const at = nOutputs * OE.BYTES;
+        ov.setUint32(at + OE.IFINDEX, oif.ifindex, true);
+        ov.setUint32(at + OE.SOURCE, ipv4ToNetworkU32(oif.ipv4), true);
+        ov.setUint32(at + OE.DEST, ipv4ToNetworkU32(o.group), true);
+        ov.setUint16(at + OE.PORT, o.port, true);
+        ov.setUint8(at + OE.TTL, o.ttl);
+        ov.setUint8(at + OE.FLAGS, 0);
+        ov.setUint32(at + OE.COUNTER_SLOT, slot, true);
         nOutputs++;
       }
       const slot = this.slot(rule.id, this.ruleSlots, keepRules, this.ruleAlloc, "rule");
@@ -120,13 +120,13 @@ export class TableCompiler {
         nOutputs = first;
         continue;
       }
-      const at = nRules * RULE_ENTRY_BYTES;
-      rv.setUint32(at, input.ifindex, true);
-      rv.setUint32(at + 4, ipv4ToNetworkU32(rule.inputGroup), true);
-      rv.setUint16(at + 8, rule.inputPort, true);
-      rv.setUint16(at + 10, nOutputs - first, true);
-      rv.setUint32(at + 12, first, true);
-      rv.setUint32(at + 16, slot, true);
+      const at = nRules * RE.BYTES;
+      rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
+      rv.setUint32(at + RE.GROUP, ipv4ToNetworkU32(rule.inputGroup), true);
+      rv.setUint16(at + RE.PORT, rule.inputPort, true);
+      rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
+      rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
+      rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
       nRules++;
     }
     // Slots of rules and outputs that left the table go back to the pool.

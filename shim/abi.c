@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* What TypeScript reads and writes in this library's memory, pinned: every size, offset and count
+ * here is written down once more in src/native/abi.ts, and test/ffi/abi.test.ts checks the two
+ * agree. A change here that is not made there fails the build; the other way round, the test. */
+#include <stddef.h>
+#include "internal.h"
+#include "tools/mcr_tools.h"
+
+#define SIZE(type, n) _Static_assert(sizeof(type) == (n), #type ": size")
+#define AT(type, field, n) _Static_assert(offsetof(type, field) == (n), #type "." #field ": offset")
+#define IS(expr, n) _Static_assert((expr) == (n), #expr)
+
+SIZE(struct mcr_rule_entry, 20);
+AT(struct mcr_rule_entry, in_ifindex, 0);
+AT(struct mcr_rule_entry, group, 4);
+AT(struct mcr_rule_entry, port, 8);
+AT(struct mcr_rule_entry, n_outputs, 10);
+AT(struct mcr_rule_entry, first_output, 12);
+AT(struct mcr_rule_entry, counter_slot, 16);
+
+SIZE(struct mcr_output_entry, 20);
+AT(struct mcr_output_entry, ifindex, 0);
+AT(struct mcr_output_entry, source, 4);
+AT(struct mcr_output_entry, dest, 8);
+AT(struct mcr_output_entry, port, 12);
+AT(struct mcr_output_entry, ttl, 14);
+AT(struct mcr_output_entry, flags, 15);
+AT(struct mcr_output_entry, counter_slot, 16);
+
+SIZE(struct mcr_frame_info, 16);
+AT(struct mcr_frame_info, group, 0);
+AT(struct mcr_frame_info, source, 4);
+AT(struct mcr_frame_info, port, 8);
+AT(struct mcr_frame_info, sport, 10);
+AT(struct mcr_frame_info, payload_off, 12);
+AT(struct mcr_frame_info, payload_len, 14);
+
+IS(MCR_C_RX_FRAMES, 0);
+IS(MCR_C_RX_BYTES, 1);
+IS(MCR_C_BATCHES, 2);
+IS(MCR_C_RING_PACKETS, 3);
+IS(MCR_C_RING_DROPS, 4);
+IS(MCR_C_TX_PACKETS, 5);
+IS(MCR_C_TX_BYTES, 6);
+IS(MCR_C_TX_ERRORS, 7);
+IS(MCR_C_DROPS, 8);
+IS(MCR_DROP__COUNT, 18);
+IS(MCR_C__COUNT, 26);
+/* After them, per rule slot and per output slot (MCR_COUNTERS_LEN): */
+#define MCR_RULE_COUNTERS (MCR_COUNTERS_LEN(1, 0) - MCR_C__COUNT)
+#define MCR_OUTPUT_COUNTERS (MCR_COUNTERS_LEN(0, 1) - MCR_C__COUNT)
+IS(MCR_RULE_COUNTERS, 2);
+IS(MCR_OUTPUT_COUNTERS, 3);
+
+SIZE(struct mcr_udp_addr, 8);
+AT(struct mcr_udp_addr, addr, 0);
+AT(struct mcr_udp_addr, port, 4);
+
+SIZE(struct mcr_udp_record, 32);
+AT(struct mcr_udp_record, seq, 0);
+AT(struct mcr_udp_record, latency_ns, 8);
+AT(struct mcr_udp_record, run_id, 16);
+AT(struct mcr_udp_record, stream, 20);
+AT(struct mcr_udp_record, entry, 22);
+AT(struct mcr_udp_record, length, 24);
+AT(struct mcr_udp_record, status, 28);
+AT(struct mcr_udp_record, flags, 29);
+
+IS(MCR_UDP_OK, 0);
+IS(MCR_UDP_FOREIGN, 1);
+IS(MCR_UDP_CORRUPT, 2);
+IS(MCR_UDP_TRUNCATED, 3);
+IS(MCR_UDP_REC_KERNEL_TS, 1);
+IS(MCR_UDP_TX_LOOP, 1);
+IS(MCR_UDP_TX_PACKET, 2);
+IS(MCR_UDP_TX_PACKETS, 0);
+IS(MCR_UDP_TX_BYTES, 1);
+IS(MCR_UDP_TX_ERRORS, 2);
+IS(MCR_UDP_TX_LAST_ERRNO, 3);
+IS(MCR_UDP_TX_SYSCALLS, 4);
+IS(MCR_UDP_TX_BATCHES, 5);
+IS(MCR_UDP_TX_SLEEPS, 6);
+IS(MCR_UDP_TX_MAX_LAG_NS, 7);
+IS(MCR_UDP_TX_FIRST_NS, 8);
+IS(MCR_UDP_TX_LAST_NS, 9);
+IS(MCR_UDP_TX__COUNT, 10);
+IS(MCR_UDP_RX_DATAGRAMS, 0);
+IS(MCR_UDP_RX_BYTES, 1);
+IS(MCR_UDP_RX_SYSCALLS, 2);
+IS(MCR_UDP_RX_WAITS, 3);
+IS(MCR_UDP_RX_SOCKET_DROPS, 4);
+IS(MCR_UDP_RX_RCVBUF, 5);
+IS(MCR_UDP_RX_SOCKETS, 6);
+IS(MCR_UDP_RX__COUNT, 7);
+IS(MCR_UDP_HDR_LEN, 32);
+IS(MCR_UDP_MAX_DESTS, 1024);
+
+MCR_API int mcr_abi_version(void)
+{
+	return MCR_SHIM_ABI;
+}

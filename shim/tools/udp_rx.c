@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/* udp_rx.c: the receiver of `mcr sink`. It drains its sockets with recvmmsg and writes one
+ * fixed-size record (struct mcr_udp_record) per datagram into a buffer the caller owns. The
+ * accounting (loss, duplicates, reorder, latency) is TypeScript's (src/tools/accounting.ts). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include "internal.h"
+
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+#ifndef IP_MULTICAST_ALL
+#define IP_MULTICAST_ALL 49
+#endif
+
+#define UDP_RX_VLEN 64u
+#define UDP_RX_BUF 65536u
+#define UDP_RX_MAX_SOCKS 64u
+
+struct udp_rx_sock {
+	int fd;
+	uint16_t port;
+	uint32_t drops; /* SO_RXQ_OVFL: the socket's drop counter, as last reported */
+	int rcvbuf;
+};
+
+struct mcr_udp_receiver {
+	uint32_t n_entries;
+	struct mcr_udp_addr *entries;
+	uint32_t n_socks;
+	struct udp_rx_sock socks[UDP_RX_MAX_SOCKS];
+	uint32_t rr; /* the socket to start with next time */
+	uint8_t *bufs; /* UDP_RX_VLEN x UDP_RX_BUF */
+	struct mmsghdr msgs[UDP_RX_VLEN];
+	struct iovec iov[UDP_RX_VLEN];
+	uint8_t ctl[UDP_RX_VLEN][256];
+	uint64_t st[MCR_UDP_RX__COUNT];
+};
+
+static int rx_sock_open(struct mcr_udp_receiver *r, uint16_t port, int ifindex, uint32_t rcvbuf)
+{
+	struct udp_rx_sock *k = &r->socks[r->n_socks];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	uint32_t n_here = 0, bind_addr = 0;
+	socklen_t sl = sizeof(k->rcvbuf);
+	int fd, ret;
+
+	for (uint32_t i = 0; i < r->n_entries; i++) {
+		if (r->entries[i].port != port)
+			continue;
+		n_here++;
+		bind_addr = r->entries[i].addr;
+	}
+	/* one entry on this port: bind to its address (the group, or the local address), so the socket
+	 * sees nothing else; several: bind the wildcard and tell them apart by IP_PKTINFO */
+	sa.sin_addr.s_addr = n_here == 1 ? bind_addr : 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0 ||
+	    (ret = set_int(fd, IPPROTO_IP, IP_PKTINFO, 1)) < 0 ||
+	    (ret = set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1)) < 0 ||
+	    (ret = set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1)) < 0)
+		goto fail;
+	(void)set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0); /* only the groups joined here */
+	if (rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)rcvbuf) < 0)
+		(void)set_int(fd, SOL_SOCKET, SO_RCVBUF,
+			      (int)rcvbuf); /* capped by net.core.rmem_max */
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &k->rcvbuf, &sl) < 0)
+		k->rcvbuf = 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < r->n_entries; i++) {
+		struct ip_mreqn m = { .imr_ifindex = ifindex };
+		if (r->entries[i].port != port || !IN_MULTICAST(ntohl(r->entries[i].addr)))
+			continue;
+		m.imr_multiaddr.s_addr = r->entries[i].addr;
+		if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
+	k->fd = fd;
+	k->port = port;
+	r->n_socks++;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+MCR_API int mcr_udp_receiver_open(const struct mcr_udp_addr *entries, uint32_t n_entries,
+				  int ifindex, uint32_t rcvbuf, struct mcr_udp_receiver **out)
+{
+	struct mcr_udp_receiver *r;
+	int ret;
+
+	if (!entries || !out || n_entries == 0 || n_entries > 65535)
+		return -EINVAL;
+	mcr__pattern_init();
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < UDP_RX_MAX_SOCKS; i++)
+		r->socks[i].fd = -1;
+	r->n_entries = n_entries;
+	r->entries = calloc(n_entries, sizeof(*entries));
+	r->bufs = malloc((size_t)UDP_RX_VLEN * UDP_RX_BUF);
+	if (!r->entries || !r->bufs) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	memcpy(r->entries, entries, n_entries * sizeof(*entries));
+	for (uint32_t i = 0; i < n_entries; i++) {
+		uint16_t port = entries[i].port;
+		int seen = 0;
+		if (port == 0) {
+			ret = -EINVAL;
+			goto fail;
+		}
+		for (uint32_t j = 0; j < r->n_socks; j++)
+			seen |= r->socks[j].port == port;
+		if (seen)
+			continue;
+		if (r->n_socks == UDP_RX_MAX_SOCKS) {
+			ret = -E2BIG;
+			goto fail;
+		}
+		if ((ret = rx_sock_open(r, port, ifindex, rcvbuf)) < 0)
+			goto fail;
+	}
+	for (uint32_t i = 0; i < UDP_RX_VLEN; i++) {
+		r->iov[i].iov_base = r->bufs + (size_t)i * UDP_RX_BUF;
+		r->iov[i].iov_len = UDP_RX_BUF;
+	}
+	*out = r;
+	return 0;
+fail:
+	mcr_udp_receiver_close(r);
+	return ret;
+}
+
+MCR_API void mcr_udp_receiver_close(struct mcr_udp_receiver *r)
+{
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < UDP_RX_MAX_SOCKS; i++)
+		if (r->socks[i].fd >= 0)
+			close(r->socks[i].fd);
+	free(r->entries);
+	free(r->bufs);
+	free(r);
+}
+
+/* Which entry a datagram to (dst, port) belongs to: the exact group or address, else a wildcard
+ * (0.0.0.0) entry on the port, else 0xffff. */
+static uint16_t entry_of(const struct mcr_udp_receiver *r, uint32_t dst, uint16_t port)
+{
+	uint32_t any = 0xffff;
+	for (uint32_t i = 0; i < r->n_entries; i++) {
+		if (r->entries[i].port != port)
+			continue;
+		if (r->entries[i].addr == dst)
+			return (uint16_t)i;
+		if (r->entries[i].addr == 0 && any == 0xffff)
+			any = i;
+	}
+	return (uint16_t)any;
+}
+
+static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock *k,
+		      struct mmsghdr *m, struct mcr_udp_record *rec, uint64_t now_rt,
+		      struct udp_rx_sock *kw)
+{
+	const uint8_t *p = m->msg_hdr.msg_iov->iov_base;
+	uint32_t len = m->msg_len;
+	uint64_t rx_ns = 0, tx_ns, seq;
+	uint32_t dst = 0, claimed;
+	uint16_t hlen;
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(&m->msg_hdr); c; c = CMSG_NXTHDR(&m->msg_hdr, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			rx_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+			memcpy(&kw->drops, CMSG_DATA(c), sizeof(uint32_t));
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			dst = pi.ipi_addr.s_addr;
+		}
+	}
+	memset(rec, 0, sizeof(*rec));
+	rec->length = len;
+	rec->entry = r->n_socks == 1 && r->n_entries == 1 ? 0 : entry_of(r, dst, k->port);
+	if (rx_ns)
+		rec->flags |= MCR_UDP_REC_KERNEL_TS;
+	else
+		rx_ns = now_rt;
+
+	if (len < MCR_UDP_HDR_LEN || get_be32(p) != MCR_UDP_MAGIC) {
+		rec->status = MCR_UDP_FOREIGN;
+		return;
+	}
+	hlen = get_be16(p + 6);
+	if (hlen < MCR_UDP_HDR_LEN) {
+		rec->status = MCR_UDP_FOREIGN;
+		return;
+	}
+	seq = get_be64(p + 8);
+	tx_ns = get_be64(p + 16);
+	claimed = get_be32(p + 28);
+	rec->stream = get_be16(p + 4);
+	rec->seq = (double)seq;
+	rec->run_id = get_be32(p + 24);
+	rec->latency_ns = (double)(int64_t)(rx_ns - tx_ns);
+	if ((m->msg_hdr.msg_flags & MSG_TRUNC) || claimed != len || hlen > len) {
+		rec->status = MCR_UDP_TRUNCATED;
+		return;
+	}
+	if (memcmp(p + hlen, mcr__pattern + ((seq + hlen) & 0xff), len - hlen) != 0) {
+		rec->status = MCR_UDP_CORRUPT;
+		return;
+	}
+	rec->status = MCR_UDP_OK;
+}
+
+/* Drains one socket into recs: returns the records written, or -errno. */
+static int drain(struct mcr_udp_receiver *r, struct udp_rx_sock *k, struct mcr_udp_record *recs,
+		 uint32_t max)
+{
+	uint32_t got = 0;
+
+	while (got < max) {
+		uint32_t vlen = max - got < UDP_RX_VLEN ? max - got : UDP_RX_VLEN;
+		uint64_t now_rt;
+		int n;
+
+		for (uint32_t i = 0; i < vlen; i++) {
+			struct msghdr *h = &r->msgs[i].msg_hdr;
+			h->msg_name = NULL;
+			h->msg_namelen = 0;
+			h->msg_iov = &r->iov[i];
+			h->msg_iovlen = 1;
+			h->msg_control = r->ctl[i];
+			h->msg_controllen = sizeof(r->ctl[i]);
+			h->msg_flags = 0;
+		}
+		n = recvmmsg(k->fd, r->msgs, vlen, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			return got > 0 ? (int)got : -errno;
+		}
+		if (n == 0)
+			break;
+		now_rt = mcr__clock_ns(CLOCK_REALTIME);
+		r->st[MCR_UDP_RX_SYSCALLS]++;
+		for (int i = 0; i < n; i++) {
+			parse_one(r, k, &r->msgs[i], &recs[got + (uint32_t)i], now_rt, k);
+			r->st[MCR_UDP_RX_BYTES] += r->msgs[i].msg_len;
+		}
+		r->st[MCR_UDP_RX_DATAGRAMS] += (uint64_t)n;
+		got += (uint32_t)n;
+		if ((uint32_t)n < vlen)
+			break; /* drained */
+	}
+	return (int)got;
+}
+
+MCR_API int mcr_udp_receiver_recv(struct mcr_udp_receiver *r, struct mcr_udp_record *recs,
+				  uint32_t max, int timeout_ms)
+{
+	struct pollfd pfd[UDP_RX_MAX_SOCKS];
+	uint32_t got = 0;
+
+	if (!r || !recs || max == 0)
+		return -EINVAL;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t j = 0; j < r->n_socks && got < max; j++) {
+			struct udp_rx_sock *k = &r->socks[(r->rr + j) % r->n_socks];
+			int n = drain(r, k, recs + got, max - got);
+			if (n < 0)
+				return got > 0 ? (int)got : n;
+			got += (uint32_t)n;
+		}
+		r->rr = r->n_socks ? (r->rr + 1) % r->n_socks : 0;
+		if (got > 0 || timeout_ms == 0 || pass == 1)
+			break;
+		for (uint32_t j = 0; j < r->n_socks; j++) {
+			pfd[j].fd = r->socks[j].fd;
+			pfd[j].events = POLLIN;
+			pfd[j].revents = 0;
+		}
+		r->st[MCR_UDP_RX_WAITS]++;
+		if (poll(pfd, r->n_socks, timeout_ms) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return (int)got;
+}
+
+MCR_API int mcr_udp_receiver_stats(const struct mcr_udp_receiver *r, uint64_t *out, uint32_t n)
+{
+	uint64_t st[MCR_UDP_RX__COUNT];
+	uint64_t drops = 0, rcvbuf = 0;
+
+	if (!r || !out)
+		return -EINVAL;
+	memcpy(st, r->st, sizeof(st));
+	for (uint32_t i = 0; i < r->n_socks; i++) {
+		drops += r->socks[i].drops;
+		if (!rcvbuf || (uint64_t)r->socks[i].rcvbuf < rcvbuf)
+			rcvbuf = (uint64_t)r->socks[i].rcvbuf;
+	}
+	st[MCR_UDP_RX_SOCKET_DROPS] = drops;
+	st[MCR_UDP_RX_RCVBUF] = rcvbuf;
+	st[MCR_UDP_RX_SOCKETS] = r->n_socks;
+	if (n > MCR_UDP_RX__COUNT)
+		n = MCR_UDP_RX__COUNT;
+	memcpy(out, st, n * sizeof(uint64_t));
+	return (int)n;
+}

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/* udp_tx.c: the sender of `mcr gen`. It stamps sequence numbers and send times into its payloads
+ * (the format: mcr_tools.h, src/tools/payload.ts) and paces them on an absolute schedule with
+ * sendmmsg.
+ *
+ * Two ways out:
+ * - socket mode: one connected UDP socket per destination, sendmmsg. The kernel's whole UDP/IP
+ *   output path runs per packet (for a multicast group that includes a route lookup and a fresh
+ *   dst: a connected socket does not keep one for multicast).
+ * - packet mode (MCR_UDP_TX_PACKET, multicast only): whole Ethernet/IPv4/UDP frames built here and
+ *   sent with sendmmsg on an AF_PACKET socket bound to the interface, past the qdisc. About half
+ *   the CPU per packet; what a receiver sees is the same datagram. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <linux/if_packet.h>
+#include <arpa/inet.h>
+#include "../csum.h"
+#include "internal.h"
+
+#define UDP_BATCH_MAX 256u
+#define SNDBUF_BYTES (4 << 20) /* a burst after a late wake-up must not block on the buffer */
+#define FRAME_HDR 42u /* Ethernet 14 + IPv4 20 + UDP 8 */
+
+struct tx_dest {
+	uint32_t addr; /* network order */
+	uint16_t port; /* host order */
+	uint8_t mac[6]; /* packet mode: 01:00:5e + the group's low 23 bits */
+	uint64_t ip_sum; /* packet mode: RFC 1071 sum of the IPv4 header without id and checksum */
+	uint64_t udp_sum; /* packet mode: pseudo-header + UDP header, without the payload */
+};
+
+struct mcr_udp_sender {
+	uint32_t n_dests;
+	uint32_t size; /* UDP payload bytes */
+	uint32_t run_id;
+	uint32_t batch;
+	int packet; /* packet mode */
+	uint32_t off; /* payload offset in a buffer: FRAME_HDR in packet mode, else 0 */
+	uint32_t n_fds;
+	int *fds; /* socket mode: per destination; packet mode: one */
+	struct tx_dest *dests;
+	uint64_t *seq; /* next sequence number, per destination */
+	uint8_t *bufs; /* batch x (off + size) */
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	uint8_t tmpl[FRAME_HDR];
+	uint16_t ip_id;
+	uint64_t filler_sum
+		[256]; /* packet mode: sum of the filler, by (seq + MCR_UDP_HDR_LEN) & 0xff */
+	/* schedule */
+	double rate; /* packets per second over all destinations; 0 = as fast as possible */
+	uint64_t count; /* 0 = unlimited */
+	uint64_t next; /* index of the next packet to send (over all destinations) */
+	uint64_t t0; /* CLOCK_MONOTONIC ns: packet i is due at t0 + i / rate */
+	uint64_t tick_ns; /* the shortest sleep */
+	int started;
+	uint64_t st[MCR_UDP_TX__COUNT];
+};
+
+static int tx_sock_open(const struct mcr_udp_addr *dest, uint32_t source, uint16_t source_port,
+			int ifindex, int ttl, uint32_t flags)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = dest->addr,
+				  .sin_port = htons(dest->port) };
+	int fd, ret;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mcr__sndbuf_set(fd, SNDBUF_BYTES);
+	if (source || source_port) {
+		struct sockaddr_in src = { .sin_family = AF_INET,
+					   .sin_addr.s_addr = source,
+					   .sin_port = htons(source_port) };
+		/* several destinations share the source port */
+		if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
+			goto fail;
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
+	if (ifindex > 0 || source) {
+		struct ip_mreqn m = { .imr_address.s_addr = source, .imr_ifindex = ifindex };
+		if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
+	/* no copy to this host's own sockets unless asked: it costs a clone and a local delivery per packet */
+	if ((ret = set_int(fd, IPPROTO_IP, IP_MULTICAST_LOOP, !!(flags & MCR_UDP_TX_LOOP))) < 0)
+		goto fail;
+	if (ttl > 0) {
+		if ((ret = set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL, ttl)) < 0 ||
+		    (ret = set_int(fd, IPPROTO_IP, IP_TTL, ttl)) < 0)
+			goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return ret;
+}
+
+/* Packet mode: the AF_PACKET socket and the frame template (addresses from the interface). */
+static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t source_port,
+			  int ifindex, int ttl)
+{
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	struct ifreq ifr = { 0 };
+	struct mcr_if_facts facts;
+	uint8_t *t = s->tmpl;
+	uint16_t sport = source_port ? source_port : (uint16_t)(49152 + s->run_id % 16384);
+	int fd, io, ret;
+
+	if (ifindex <= 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < s->n_dests; i++)
+		if (!IN_MULTICAST(ntohl(s->dests[i].addr)))
+			return -EOPNOTSUPP; /* a unicast destination needs its neighbour's MAC: socket mode */
+	io = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (io < 0)
+		return -errno;
+	if ((ret = mcr__if_facts(io, ifindex, &facts)) < 0)
+		goto fail_io;
+	/* the stack drops a looped-back frame from 127.0.0.1 as a martian: lo needs socket mode */
+	if (facts.arptype == ARPHRD_LOOPBACK) {
+		ret = -EOPNOTSUPP;
+		goto fail_io;
+	}
+	if (facts.mtu < s->size + 28) {
+		ret = -EMSGSIZE;
+		goto fail_io;
+	}
+	memcpy(t + 6, facts.mac, 6);
+	if (!source) {
+		ifr.ifr_ifindex = ifindex;
+		if (ioctl(io, SIOCGIFNAME, &ifr) < 0) {
+			ret = -errno;
+			goto fail_io;
+		}
+		ifr.ifr_addr.sa_family = AF_INET;
+		if (ioctl(io, SIOCGIFADDR, &ifr) < 0) {
+			ret = -errno;
+			goto fail_io;
+		}
+		source = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+	}
+	close(io);
+
+	put_be16(t + 12, 0x0800);
+	t[14] = 0x45;
+	put_be16(t + 16, (uint16_t)(20 + 8 + s->size));
+	put_be16(t + 20, 0x4000); /* DF: never fragmented, the size was checked against the MTU */
+	t[22] = (uint8_t)(ttl > 0 ? ttl : 1); /* 1: the kernel's multicast default */
+	t[23] = IPPROTO_UDP;
+	memcpy(t + 26, &source, 4);
+	put_be16(t + 34, sport);
+	put_be16(t + 38, (uint16_t)(8 + s->size));
+	for (uint32_t i = 0; i < s->n_dests; i++) {
+		struct tx_dest *d = &s->dests[i];
+		uint8_t ph[12];
+		mcr__mcast_mac(d->addr, d->mac);
+		memcpy(t + 30, &d->addr, 4);
+		/* IPv4 header with id and checksum 0 */
+		d->ip_sum = mcr__csum_add(t + 14, 20, 0);
+		/* pseudo-header (source, destination, protocol, UDP length) and the UDP header with dport */
+		memcpy(ph, &source, 4);
+		memcpy(ph + 4, &d->addr, 4);
+		ph[8] = 0;
+		ph[9] = IPPROTO_UDP;
+		put_be16(ph + 10, (uint16_t)(8 + s->size));
+		put_be16(t + 36, d->port);
+		d->udp_sum = mcr__csum_add(t + 34, 8, mcr__csum_add(ph, 12, 0));
+	}
+	memset(t + 30, 0, 4);
+	memset(t + 36, 0, 2);
+	/* the filler's sum depends only on (seq + header length) & 0xff: 256 sums, once */
+	for (uint32_t o = 0; o < 256; o++)
+		s->filler_sum[o] = mcr__csum_add(mcr__pattern + o, s->size - MCR_UDP_HDR_LEN, 0);
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC,
+		    0); /* protocol 0: sends only, receives nothing */
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	(void)set_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
+	mcr__sndbuf_set(fd, SNDBUF_BYTES);
+	return fd;
+fail_io:
+	close(io);
+	return ret;
+}
+
+MCR_API int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_dests, uint32_t source,
+				uint16_t source_port, int ifindex, int ttl, uint32_t size,
+				uint32_t run_id, uint32_t batch, uint32_t flags,
+				struct mcr_udp_sender **out)
+{
+	struct mcr_udp_sender *s;
+	uint32_t buf_len;
+	int ret;
+
+	if (!dests || !out || n_dests == 0 || n_dests > MCR_UDP_MAX_DESTS ||
+	    size < MCR_UDP_HDR_LEN || size > UDP_MAX_PAYLOAD || ttl < 0 || ttl > 255 ||
+	    batch == 0 || batch > UDP_BATCH_MAX)
+		return -EINVAL;
+	mcr__pattern_init();
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->n_dests = n_dests;
+	s->size = size;
+	s->run_id = run_id;
+	s->batch = batch;
+	s->packet = !!(flags & MCR_UDP_TX_PACKET);
+	s->off = s->packet ? FRAME_HDR : 0;
+	s->n_fds = s->packet ? 1 : n_dests;
+	buf_len = s->off + size;
+	s->fds = malloc(s->n_fds * sizeof(*s->fds));
+	s->dests = calloc(n_dests, sizeof(*s->dests));
+	s->seq = calloc(n_dests, sizeof(*s->seq));
+	s->bufs = calloc(batch, buf_len);
+	s->msgs = calloc(batch, sizeof(*s->msgs));
+	s->iov = calloc(batch, sizeof(*s->iov));
+	if (!s->fds || !s->dests || !s->seq || !s->bufs || !s->msgs || !s->iov) {
+		free(s->fds);
+		s->fds = NULL;
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < s->n_fds; i++)
+		s->fds[i] = -1;
+	for (uint32_t i = 0; i < n_dests; i++) {
+		s->dests[i].addr = dests[i].addr;
+		s->dests[i].port = dests[i].port;
+	}
+	for (uint32_t i = 0; i < batch; i++) {
+		s->iov[i].iov_base = s->bufs + (size_t)i * buf_len;
+		s->iov[i].iov_len = buf_len;
+	}
+	if (s->packet) {
+		if ((ret = tx_packet_open(s, source, source_port, ifindex, ttl)) < 0)
+			goto fail;
+		s->fds[0] = ret;
+	} else {
+		for (uint32_t i = 0; i < n_dests; i++) {
+			if ((ret = tx_sock_open(&dests[i], source, source_port, ifindex, ttl,
+						flags)) < 0)
+				goto fail;
+			s->fds[i] = ret;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	mcr_udp_sender_close(s);
+	return ret;
+}
+
+MCR_API void mcr_udp_sender_close(struct mcr_udp_sender *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; s->fds && i < s->n_fds; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	free(s->fds);
+	free(s->dests);
+	free(s->seq);
+	free(s->bufs);
+	free(s->msgs);
+	free(s->iov);
+	free(s);
+}
+
+MCR_API int mcr_udp_sender_start(struct mcr_udp_sender *s, double rate, double count,
+				 uint32_t tick_us)
+{
+	if (!s || !(rate >= 0) || !(count >= 0) || count > 9007199254740992.0 || tick_us > 1000000)
+		return -EINVAL;
+	s->tick_ns = (uint64_t)tick_us * 1000;
+	s->rate = rate;
+	s->count = (uint64_t)count;
+	s->next = 0;
+	s->t0 = mcr__clock_ns(CLOCK_MONOTONIC);
+	s->started = 1;
+	return 0;
+}
+
+/* Errors that say the configuration is wrong: the caller should stop and say so. The rest
+ * (ENOBUFS, EAGAIN, ECONNREFUSED after an ICMP error...) cost one packet each and are counted. */
+static int fatal_send_errno(int e)
+{
+	return e == EBADF || e == EINVAL || e == ENETUNREACH || e == EHOSTUNREACH || e == EACCES ||
+	       e == EPERM || e == EADDRNOTAVAIL || e == EMSGSIZE || e == ENOTSOCK ||
+	       e == EDESTADDRREQ || e == ENODEV || e == ENETDOWN || e == ENXIO;
+}
+
+/* sendmmsg of msgs[0..n) on fd; a packet the kernel refuses is counted and skipped. */
+static int send_group(struct mcr_udp_sender *s, int fd, struct mmsghdr *msgs, uint32_t n)
+{
+	uint32_t done = 0;
+
+	while (done < n) {
+		int r = sendmmsg(fd, msgs + done, n - done, 0);
+		if (r > 0) {
+			done += (uint32_t)r;
+			s->st[MCR_UDP_TX_PACKETS] += (uint64_t)r;
+			s->st[MCR_UDP_TX_BYTES] += (uint64_t)r * s->size;
+			s->st[MCR_UDP_TX_SYSCALLS]++;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && fatal_send_errno(errno) && s->st[MCR_UDP_TX_PACKETS] == 0)
+			return -errno;
+		s->st[MCR_UDP_TX_ERRORS]++;
+		s->st[MCR_UDP_TX_LAST_ERRNO] = r < 0 ? (uint64_t)errno : 0;
+		done++;
+	}
+	return 0;
+}
+
+/* Packet mode: the Ethernet, IPv4 and UDP headers in front of payload p (at f + FRAME_HDR). */
+static void fill_frame(struct mcr_udp_sender *s, uint8_t *f, const struct tx_dest *d, uint64_t seq)
+{
+	uint16_t id = htons(s->ip_id++);
+	uint16_t sum;
+
+	memcpy(f, s->tmpl, FRAME_HDR);
+	memcpy(f, d->mac, 6);
+	/* sums of native-order loads: the id goes in, and the sums come out, as stored */
+	memcpy(f + 18, &id, 2);
+	sum = mcr__csum_fold(d->ip_sum + id);
+	memcpy(f + 24, &sum, 2);
+	memcpy(f + 30, &d->addr, 4);
+	put_be16(f + 36, d->port);
+	sum = mcr__csum_fold(mcr__csum_add(f + FRAME_HDR, MCR_UDP_HDR_LEN, d->udp_sum) +
+			     s->filler_sum[(seq + MCR_UDP_HDR_LEN) & 0xff]);
+	if (sum == 0)
+		sum = 0xffff; /* 0 would mean "no checksum" */
+	memcpy(f + 40, &sum, 2);
+}
+
+/* Fills and sends packets next .. next+n-1 (n <= batch). Returns n, or -errno on a fatal error
+ * before anything was ever sent. */
+static int send_batch(struct mcr_udp_sender *s, uint32_t n)
+{
+	uint64_t now_rt = mcr__clock_ns(CLOCK_REALTIME);
+	uint32_t buf_len = s->off + s->size;
+	int ret;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t i = s->next + k;
+		uint32_t d = (uint32_t)(i % s->n_dests);
+		uint64_t seq = s->seq[d]++;
+		uint8_t *f = s->bufs + (size_t)k * buf_len;
+		uint8_t *p = f + s->off;
+
+		put_be32(p + 0, MCR_UDP_MAGIC);
+		put_be16(p + 4, (uint16_t)d);
+		put_be16(p + 6, MCR_UDP_HDR_LEN);
+		put_be64(p + 8, seq);
+		put_be64(p + 16, now_rt);
+		put_be32(p + 24, s->run_id);
+		put_be32(p + 28, s->size);
+		memcpy(p + MCR_UDP_HDR_LEN, mcr__pattern + ((seq + MCR_UDP_HDR_LEN) & 0xff),
+		       s->size - MCR_UDP_HDR_LEN);
+		if (s->packet)
+			fill_frame(s, f, &s->dests[d], seq);
+	}
+	if (s->packet) {
+		for (uint32_t k = 0; k < n; k++) {
+			memset(&s->msgs[k], 0, sizeof(s->msgs[k]));
+			s->msgs[k].msg_hdr.msg_iov = &s->iov[k];
+			s->msgs[k].msg_hdr.msg_iovlen = 1;
+		}
+		if ((ret = send_group(s, s->fds[0], s->msgs, n)) < 0)
+			return ret;
+	} else {
+		/* slot k goes to destination (next + k) % n_dests: group g holds slots g, g + n_dests, ... */
+		uint32_t groups = n < s->n_dests ? n : s->n_dests;
+		uint32_t m = 0;
+		for (uint32_t g = 0; g < groups; g++) {
+			uint32_t first = m;
+			for (uint32_t k = g; k < n; k += s->n_dests) {
+				memset(&s->msgs[m], 0, sizeof(s->msgs[m]));
+				s->msgs[m].msg_hdr.msg_iov = &s->iov[k];
+				s->msgs[m].msg_hdr.msg_iovlen = 1;
+				m++;
+			}
+			ret = send_group(s, s->fds[(s->next + g) % s->n_dests], s->msgs + first,
+					 m - first);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	if (!s->st[MCR_UDP_TX_FIRST_NS])
+		s->st[MCR_UDP_TX_FIRST_NS] = now_rt;
+	s->st[MCR_UDP_TX_LAST_NS] = mcr__clock_ns(CLOCK_REALTIME);
+	s->st[MCR_UDP_TX_BATCHES]++;
+	s->next += n;
+	return (int)n;
+}
+
+static inline uint64_t due_ns(const struct mcr_udp_sender *s, uint64_t i)
+{
+	double ns = (double)i * 1e9 / s->rate;
+	uint64_t t = (uint64_t)ns;
+	return s->t0 + t + ((double)t < ns);
+}
+
+MCR_API int mcr_udp_sender_send(struct mcr_udp_sender *s, int budget_ms)
+{
+	uint64_t deadline;
+	int total = 0;
+
+	if (!s || !s->started || budget_ms < 0)
+		return -EINVAL;
+	deadline = mcr__clock_ns(CLOCK_MONOTONIC) + (uint64_t)budget_ms * 1000000ull;
+	for (;;) {
+		uint64_t now, n;
+		int r;
+
+		if (s->count && s->next >= s->count)
+			return total;
+		now = mcr__clock_ns(CLOCK_MONOTONIC);
+		if (s->rate > 0) {
+			/* packets 0 .. due-1 are due now: packet i at t0 + i/rate */
+			uint64_t due = (uint64_t)((double)(now - s->t0) * s->rate / 1e9) + 1;
+			if (s->count && due > s->count)
+				due = s->count;
+			if (due <= s->next) {
+				uint64_t wake = due_ns(s, s->next);
+				struct timespec ts;
+				/* sleep at least one tick: fewer wake-ups, packets due meanwhile go out together */
+				if (wake < now + s->tick_ns)
+					wake = now + s->tick_ns;
+				if (wake > deadline) {
+					if (now >= deadline)
+						return total;
+					wake = deadline;
+				}
+				ts.tv_sec = (time_t)(wake / 1000000000ull);
+				ts.tv_nsec = (long)(wake % 1000000000ull);
+				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+				       EINTR)
+					;
+				s->st[MCR_UDP_TX_SLEEPS]++;
+				continue;
+			}
+			n = due - s->next;
+			{
+				uint64_t t = due_ns(s, s->next);
+				if (now > t && now - t > s->st[MCR_UDP_TX_MAX_LAG_NS])
+					s->st[MCR_UDP_TX_MAX_LAG_NS] = now - t;
+			}
+		} else {
+			if (now >= deadline)
+				return total;
+			n = s->batch;
+			if (s->count && s->count - s->next < n)
+				n = s->count - s->next;
+		}
+		if (n > s->batch)
+			n = s->batch;
+		r = send_batch(s, (uint32_t)n);
+		if (r < 0)
+			return total > 0 ? total : r;
+		total += r;
+		if (now >= deadline)
+			return total;
+	}
+}
+
+MCR_API int mcr_udp_sender_stats(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n)
+{
+	if (!s || !out)
+		return -EINVAL;
+	if (n > MCR_UDP_TX__COUNT)
+		n = MCR_UDP_TX__COUNT;
+	memcpy(out, s->st, n * sizeof(uint64_t));
+	return (int)n;
+}
+
+/* The next sequence number of each destination (= packets handled per destination). */
+MCR_API int mcr_udp_sender_seq(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n)
+{
+	if (!s || !out)
+		return -EINVAL;
+	if (n > s->n_dests)
+		n = s->n_dests;
+	memcpy(out, s->seq, n * sizeof(uint64_t));
+	return (int)n;
+}

@@ -1,0 +1,144 @@
+// Everything the TypeScript side shares with the C shim's memory, in one place: struct sizes and
+// field offsets (bytes, little-endian), counter indices, enum values and flag bits. Each number here
+// is pinned on the C side by a _Static_assert in shim/abi.c, and test/ffi/abi.test.ts checks that
+// the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
+
+/** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
+export const SHIM_ABI = 2;
+
+/** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
+export const DROP_REASONS = [
+  "runt", // shorter than an Ethernet header
+  "vlan_truncated", // 802.1Q tag cut short
+  "vlan_nested", // more than one tag left in the frame
+  "not_ipv4", // EtherType other than IPv4 (ARP, IPv6, ...)
+  "ip_truncated", // fewer than 20 bytes of IPv4 header
+  "ip_version", // version field is not 4
+  "ip_ihl", // IHL below 5, or beyond the frame
+  "ip_options", // IHL above 5: options are not relayed
+  "ip_checksum", // IPv4 header checksum wrong
+  "ip_length", // total length below the header or beyond the frame
+  "ip_fragment", // MF set or offset non-zero
+  "not_udp", // protocol other than UDP
+  "udp_truncated", // fewer than 8 bytes of UDP header
+  "udp_length", // UDP length below 8 or beyond the IP payload
+  "frame_truncated", // frame longer than a ring slot (tp_snaplen < tp_len)
+  "no_rule", // well-formed, but no rule for (interface, group, port)
+  "send_error", // the kernel refused an egress send (per output copy)
+  "egress_full", // the egress interface's transmit ring stayed full (per output copy)
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Worker-wide counters (enum mcr_counter), uint64 each; DROPS is the first of the drop counters. */
+export const COUNTER = {
+  RX_FRAMES: 0,
+  RX_BYTES: 1,
+  BATCHES: 2,
+  RING_PACKETS: 3,
+  RING_DROPS: 4,
+  TX_PACKETS: 5,
+  TX_BYTES: 6,
+  TX_ERRORS: 7,
+  DROPS: 8,
+} as const;
+
+/** MCR_C__COUNT: the worker-wide counters, drop counters included. */
+export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
+
+/** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
+export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;
+export const OUTPUT_COUNTER = { PACKETS: 0, BYTES: 1, ERRORS: 2, COUNT: 3 } as const;
+
+/** struct mcr_rule_entry: one rule of the flat table TypeScript writes for mcr_worker_rules_set. */
+export const RULE_ENTRY = {
+  BYTES: 20,
+  IN_IFINDEX: 0, // u32
+  GROUP: 4, // u32, network order
+  PORT: 8, // u16
+  N_OUTPUTS: 10, // u16
+  FIRST_OUTPUT: 12, // u32
+  COUNTER_SLOT: 16, // u32
+} as const;
+
+/** struct mcr_output_entry. */
+export const OUTPUT_ENTRY = {
+  BYTES: 20,
+  IFINDEX: 0, // u32
+  SOURCE: 4, // u32, network order
+  DEST: 8, // u32, network order
+  PORT: 12, // u16
+  TTL: 14, // u8
+  FLAGS: 15, // u8, reserved: 0
+  COUNTER_SLOT: 16, // u32
+} as const;
+
+/** struct mcr_frame_info: what mcr_frame_parse writes. */
+export const FRAME_INFO = {
+  BYTES: 16,
+  GROUP: 0, // u32, network order
+  SOURCE: 4, // u32, network order
+  PORT: 8, // u16
+  SPORT: 10, // u16
+  PAYLOAD_OFF: 12, // u16
+  PAYLOAD_LEN: 14, // u16
+} as const;
+
+/** struct mcr_udp_addr: a destination (gen) or a listen entry (sink). */
+export const UDP_ADDR = {
+  BYTES: 8,
+  ADDR: 0, // u32, network order
+  PORT: 4, // u16
+} as const;
+
+/** struct mcr_udp_record: one received datagram, as mcr_udp_receiver_recv writes it. */
+export const UDP_RECORD = {
+  BYTES: 32,
+  SEQ: 0, // f64
+  LATENCY_NS: 8, // f64
+  RUN_ID: 16, // u32
+  STREAM: 20, // u16
+  ENTRY: 22, // u16, 0xffff: no entry matched
+  LENGTH: 24, // u32
+  STATUS: 28, // u8, UDP_STATUS
+  FLAGS: 29, // u8, UDP_RECORD_FLAG
+} as const;
+
+/** enum mcr_udp_status. */
+export const UDP_STATUS = { OK: 0, FOREIGN: 1, CORRUPT: 2, TRUNCATED: 3 } as const;
+
+/** MCR_UDP_REC_* bits of UDP_RECORD.FLAGS. */
+export const UDP_RECORD_FLAG = { KERNEL_TS: 1 } as const;
+
+/** MCR_UDP_TX_* bits of mcr_udp_sender_open's flags. */
+export const UDP_TX_FLAG = { LOOP: 1, PACKET: 2 } as const;
+
+/** enum mcr_udp_tx_stat: the sender's uint64 counters. */
+export const UDP_TX_STAT = {
+  PACKETS: 0,
+  BYTES: 1,
+  ERRORS: 2,
+  LAST_ERRNO: 3,
+  SYSCALLS: 4,
+  BATCHES: 5,
+  SLEEPS: 6,
+  MAX_LAG_NS: 7,
+  FIRST_NS: 8,
+  LAST_NS: 9,
+  COUNT: 10,
+} as const;
+
+/** enum mcr_udp_rx_stat: the receiver's uint64 counters. */
+export const UDP_RX_STAT = {
+  DATAGRAMS: 0,
+  BYTES: 1,
+  SYSCALLS: 2,
+  WAITS: 3,
+  SOCKET_DROPS: 4,
+  RCVBUF: 5,
+  SOCKETS: 6,
+  COUNT: 7,
+} as const;
+
+/** MCR_UDP_MAX_DESTS: gen opens one connected socket per destination, up to this many. */
+export const UDP_MAX_DESTS = 1024;
