@@ -116,7 +116,9 @@ describe("ABI", () => {
     expect(map).not.toContain("mcr_*");
     const exported = [...map.matchAll(/^\s+(mcr_\w+);/gm)].map((m) => m[1]!).sort();
     const bound = [...read("src/native/shim.ts").matchAll(/^ {2}(mcr_\w+): \{ args/gm)].map((m) => m[1]!).sort();
-    expect(bound.length).toBe(24);
+    // Both lists were read (the data plane's, the tools', and the version function are in them).
+    for (const name of ["mcr_abi_version", "mcr_worker_poll", "mcr_udp_sender_send", "mcr_udp_receiver_recv"])
+      expect(bound).toContain(name);
     expect(exported).toEqual(bound);
     // The tools' functions are in their own node.
     const tools = /MCR_TOOLS_1 \{([^}]*)\}/.exec(map)?.[1] ?? "";
