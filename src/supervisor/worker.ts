@@ -6,11 +6,12 @@
 import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
-import type { WorkerView } from "../control/protocol.ts";
+import type { WorkerView } from "../types/control.ts";
 import { Repeats } from "../log.ts";
-import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
-import type { WorkerCounters } from "../stats/types.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker } from "../worker/protocol.ts";
+import { readCounters, type Region } from "../stats/shared.ts";
+import type { SlotMap, WorkerCounters } from "../types/counters.ts";
+import { encode, lineReader } from "../worker/protocol.ts";
+import type { FromWorker, InputState, ToWorker } from "../types/worker.ts";
 import { workerEnv } from "./spawn.ts";
 
 export const BACKOFF_MIN_MS = 100;

@@ -13,11 +13,12 @@ import {
   regionBytes,
   zeroSlot,
   type Region,
-  type SlotMap,
 } from "../stats/shared.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
+import type { SlotMap } from "../types/counters.ts";
+import { encode, lineReader } from "./protocol.ts";
+import type { FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
-import type { Rule } from "../rules/types.ts";
+import type { Rule } from "../types/rules.ts";
 
 const BATCH_MAX = 256;
 const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read

@@ -6,14 +6,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call, noSupervisor } from "../../src/control/client.ts";
 import { LineFramer } from "../../src/control/framing.ts";
-import { decodeRequest, MAX_MESSAGE_BYTES, type ProtocolError, type Response } from "../../src/control/protocol.ts";
-import { startControlServer, type ControlServer } from "../../src/control/server.ts";
+import { decodeRequest, MAX_MESSAGE_BYTES, type ProtocolError } from "../../src/control/protocol.ts";
+import type { Response, ControlServer } from "../../src/types/control.ts";
+import { startControlServer } from "../../src/control/server.ts";
 import { EX, McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { addCounters, emptyCounters, StatsBook } from "../../src/stats/aggregate.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
-import type { WorkerArgs } from "../../src/worker/protocol.ts";
+import type { WorkerArgs } from "../../src/types/worker.ts";
 
 log.level = -999; // the supervisor's info lines would bury the test report
 
@@ -344,6 +345,7 @@ async function startSupervisor(
   const sup = await Supervisor.start({
     interfaces: o.interfaces ?? ["eth0"],
     socketPath: socket,
+    controlServer: startControlServer,
     stateFile,
     workers: o.workers ?? 2,
     lookup,
@@ -602,6 +604,7 @@ describe("supervisor", () => {
     const sup = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: socket,
+      controlServer: startControlServer,
       stateFile: join(fresh("state"), "rules.json"),
       workers: 2,
       lookup,
@@ -641,6 +644,7 @@ describe("supervisor", () => {
     const sup = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: fresh("mcr.sock"),
+      controlServer: startControlServer,
       stateFile,
       workers: 1,
       lookup,
