@@ -13,6 +13,7 @@ import { EX, McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { addCounters, emptyCounters, StatsBook } from "../../src/stats/aggregate.ts";
+import { BACKOFF_MIN_MS, restartBackoff } from "../../src/supervisor/backoff.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
 import type { WorkerArgs } from "../../src/types/worker.ts";
 
@@ -554,11 +555,22 @@ describe("supervisor", () => {
   test("a crash loop backs off and shows in the worker's view", async () => {
     const h = await startSupervisor({ workers: 1, mode: "crash-on-rules", applyTimeoutMs: 500 });
     await call(h.socket, "rule.add", rule()).catch(() => {});
-    await Bun.sleep(800); // 100 + 200 + 400 ms of backoff: about three restarts, not dozens
-    const w = (await call(h.socket, "status", {})).workers[0]!;
-    expect(w.restarts).toBeGreaterThanOrEqual(2);
-    expect(w.restarts).toBeLessThanOrEqual(5);
-    expect(w.lastExit?.code).toBe(3);
+    // When each exit happened, by the restart count it left: the time between two exits is the
+    // backoff (restartBackoff: 100, then 200 ms) plus a start and a run, so never less, however loaded the host.
+    const exitAt = new Map<number, number>();
+    const deadline = Date.now() + 10_000;
+    while (!(exitAt.has(1) && exitAt.has(2) && exitAt.has(3)) && Date.now() < deadline) {
+      const w = (await call(h.socket, "status", {})).workers[0]!;
+      if (w.lastExit) {
+        expect(w.lastExit.code).toBe(3);
+        exitAt.set(w.restarts, Date.parse(w.lastExit.at));
+      }
+      if (w.restarts > 3) break; // a sample missed: the gaps below cannot be measured
+      await Bun.sleep(10);
+    }
+    expect([...exitAt.keys()].sort()).toEqual([1, 2, 3]);
+    expect(exitAt.get(2)! - exitAt.get(1)!).toBeGreaterThanOrEqual(restartBackoff(BACKOFF_MIN_MS, 0, 0).delayMs);
+    expect(exitAt.get(3)! - exitAt.get(2)!).toBeGreaterThanOrEqual(restartBackoff(200, 0, 0).delayMs);
   });
 
   test("stats sum the workers and keep a dead worker's counts", async () => {
