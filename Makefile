@@ -77,6 +77,7 @@ C_FMT := $(wildcard shim/*.c shim/*.h shim/*/*.c shim/*/*.h test/tools/*.c)
 lint: node_modules/.installed
 	$(BUN) x biome check .
 	clang-format --dry-run --Werror $(C_FMT)
+	$(BUN) scripts/layers.ts
 
 # Rewrites the tree in the project's format.
 fmt: node_modules/.installed

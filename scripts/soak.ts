@@ -21,7 +21,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { call } from "../src/control/client.ts";
-import type { Command, Commands } from "../src/control/protocol.ts";
+import type { Command, Commands } from "../src/types/control.ts";
 import { chainLab, sh, sweepStale, type Lab } from "../test/helpers/netns.ts";
 import { DIST, ROOT } from "../test/helpers/mcr.ts";
 

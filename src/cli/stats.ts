@@ -4,7 +4,7 @@
 import { defineCommand } from "citty";
 import { call, socketPathArg } from "../control/client.ts";
 import { EX, McrError } from "../errors.ts";
-import type { StatsReport } from "../stats/aggregate.ts";
+import type { StatsReport } from "../types/stats.ts";
 import { withRates } from "../stats/rates.ts";
 import { ANSI, renderStats, watchFrame } from "../stats/render.ts";
 

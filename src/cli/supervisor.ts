@@ -105,6 +105,7 @@ export default defineCommand({
     const { lookupInterface } = await import("../net/interfaces.ts");
     const { notifySystemd } = await import("../native/shim.ts");
     const { Supervisor } = await import("../supervisor/service.ts");
+    const { startControlServer } = await import("../control/server.ts");
     const slog = log.withTag("supervisor");
     const { RUNTIME_ENV } = await import("../supervisor/spawn.ts");
     for (const k of RUNTIME_ENV)
@@ -119,6 +120,7 @@ export default defineCommand({
       interfaces,
       socketPath: args["control-socket-path"] ?? config?.controlSocketPath ?? DEFAULT_SOCKET_PATH,
       socketGid,
+      controlServer: startControlServer,
       stateFile: args["state-file"] ?? config?.stateFile ?? DEFAULT_STATE_FILE,
       workers,
       ringMb,

@@ -11,8 +11,8 @@
 import { readFileSync } from "node:fs";
 import { EX, McrError } from "../errors.ts";
 import { parseOutputs } from "../rules/parse.ts";
-import type { Output } from "../rules/types.ts";
-import { checkSpec, checkTtl, RuleError, type RuleInput } from "../rules/validate.ts";
+import type { Output, RuleInput } from "../types/rules.ts";
+import { checkSpec, checkTtl, RuleError } from "../rules/validate.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
 import { parseListen } from "../supervisor/metrics.ts";
 

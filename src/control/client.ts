@@ -2,17 +2,8 @@
 // whose exit code says what kind of failure it was.
 import { EX, McrError } from "../errors.ts";
 import { LineFramer } from "./framing.ts";
-import {
-  decodeResponse,
-  DEFAULT_SOCKET_PATH,
-  encodeLine,
-  exitCodeOf,
-  MAX_MESSAGE_BYTES,
-  PROTOCOL_VERSION,
-  type Command,
-  type Commands,
-  type Response,
-} from "./protocol.ts";
+import { decodeResponse, DEFAULT_SOCKET_PATH, encodeLine, MAX_MESSAGE_BYTES } from "./protocol.ts";
+import { exitCodeOf, PROTOCOL_VERSION, type Command, type Commands, type Response } from "../types/control.ts";
 
 /** Long enough for a rule change that waits on every worker (2 s) and a stats round (1 s). */
 const DEFAULT_TIMEOUT_MS = 10_000;

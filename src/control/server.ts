@@ -13,21 +13,10 @@ import {
   MAX_MESSAGE_BYTES,
   okResponse,
   type ProtocolError,
-  type ErrorBody,
-  type ErrorCode,
-  type Request,
-  type Response,
 } from "./protocol.ts";
+import type { ControlServer, ErrorBody, ErrorCode, Handler, Request, Response } from "../types/control.ts";
 
 const log = rootLog.withTag("control");
-
-export type Handler = (req: Request) => Promise<unknown> | unknown;
-
-export interface ControlServer {
-  path: string;
-  /** Stops listening, closes every connection and removes the socket file (if it is still ours). */
-  close(): void;
-}
 
 interface Conn {
   framer: LineFramer;

@@ -1,7 +1,8 @@
 // The command line's rule syntax -> RuleInput. Only syntax lives here; checkSpec judges values.
 //   --outputs 239.10.10.10:6001:eth1[,10.0.0.7:6002:eth2[:ttl],...]
-import { DEFAULT_TTL } from "./types.ts";
-import { checkPort, checkSpec, checkTtl, RuleError, type RuleInput } from "./validate.ts";
+import { DEFAULT_TTL } from "../types/rules.ts";
+import { checkPort, checkSpec, checkTtl, RuleError } from "./validate.ts";
+import type { RuleInput } from "../types/rules.ts";
 
 export interface RuleFlags {
   inputGroup?: string;

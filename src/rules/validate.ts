@@ -7,12 +7,9 @@
 import { EX, McrError } from "../errors.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "./ipv4.ts";
-import { DEFAULT_TTL, type Output, type Rule, type RuleSpec } from "./types.ts";
+import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec } from "../types/rules.ts";
 
 export const MAX_OUTPUTS_PER_RULE = 256;
-
-/** A rule as a client sends it: the supervisor fills in the input interface when it serves one. */
-export type RuleInput = Omit<RuleSpec, "inputInterface"> & { inputInterface?: string };
 
 export class RuleError extends McrError {
   constructor(field: string, message: string, code = "invalid_rule") {

@@ -2,11 +2,11 @@
 // region (src/stats/shared.ts) that starts from zero each time the worker starts; the supervisor
 // keeps, per worker slot, the total of its finished runs (each run's region read once more after
 // the process is gone, so to the last packet) and reads the running one's region in place.
-import type { Rule } from "../rules/types.ts";
-import type { WorkerView } from "../control/protocol.ts";
-import type { InputState } from "../worker/protocol.ts";
+import type { WorkerView } from "../types/control.ts";
+import type { WorkerCounters } from "../types/counters.ts";
+import type { Rule } from "../types/rules.ts";
+import { STATS_SCHEMA, type StatsReport, type Totals } from "../types/stats.ts";
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
-import type { OutputCount, PacketCount, WorkerCounters } from "./types.ts";
 
 export function emptyCounters(): WorkerCounters {
   return {
@@ -80,90 +80,7 @@ export class StatsBook {
   }
 }
 
-// ---- the report: `mcr stats --json` prints it (schema 1, docs/stats-schema.md) ----
-
-export const STATS_SCHEMA = 1;
-
-/** Rates over the interval `mcr stats` measured (present only when it measured one). */
-export interface PacketRate {
-  packetsPerSecond: number;
-  bitsPerSecond: number; // of the bytes counted next to it (UDP payload for rules and outputs)
-}
-
-export interface TrafficRate {
-  rxFramesPerSecond: number;
-  rxBitsPerSecond: number; // whole frames
-  txPacketsPerSecond: number;
-  txBitsPerSecond: number; // UDP payload
-  txErrorsPerSecond: number;
-  dropsPerSecond: number;
-  ringDropsPerSecond: number;
-}
-
-export interface OutputStats extends OutputCount {
-  group: string;
-  port: number;
-  interface: string;
-  ttl: number;
-  rate?: PacketRate & { errorsPerSecond: number };
-}
-
-export interface RuleStats extends PacketCount {
-  id: number;
-  inputInterface: string;
-  inputGroup: string;
-  inputPort: number;
-  outputs: OutputStats[];
-  rate?: PacketRate;
-}
-
-export interface Totals {
-  rxFrames: number;
-  rxBytes: number;
-  batches: number;
-  ringPackets: number;
-  ringDrops: number;
-  txPackets: number;
-  txBytes: number;
-  txErrors: number;
-  drops: number; // all reasons together (ring drops are counted apart: the kernel dropped them)
-  rate?: TrafficRate;
-}
-
-export interface WorkerStats extends Totals {
-  index: number;
-  cpu: number;
-  pid: number | null;
-  state: WorkerView["state"];
-  restarts: number;
-  averageBatch: number; // rxFrames / batches: frames per non-empty batch
-  inputs: InputState[];
-}
-
-export interface InterfaceStats {
-  name: string;
-  up: boolean; // every running worker receives on it
-  workersUp: number; // running workers whose ring on it is open
-  workers: number; // running workers
-}
-
-export interface StatsReport {
-  schema: typeof STATS_SCHEMA;
-  version: string; // mcr's
-  at: string; // when the snapshot was taken, ISO 8601
-  uptimeSeconds: number;
-  /** Seconds between the two snapshots the rates come from; absent without rates. */
-  intervalSeconds?: number;
-  totals: Totals;
-  drops: Record<DropReason, number>;
-  dropRates?: Record<DropReason, number>; // per second
-  rules: RuleStats[];
-  workers: WorkerStats[];
-  interfaces: InterfaceStats[];
-  /** Workers that did not refresh their ring statistics in time: those are up to a second old. */
-  stale: number[];
-  config?: { path: string; lastReload?: { at: string; ok: boolean; error?: string } };
-}
+// ---- the report (its shape: src/types/stats.ts) ----
 
 export interface ReportInput {
   rules: readonly Rule[];

@@ -2,7 +2,7 @@
 // names (mcr_<what>_<unit>_total for counters), one HELP and one TYPE line per family, every
 // label value escaped. Built from the same report `mcr stats --json` prints.
 import { DROP_REASONS } from "./reasons.ts";
-import type { StatsReport } from "./aggregate.ts";
+import type { StatsReport } from "../types/stats.ts";
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -2,7 +2,7 @@
 // view show. Counters never go down (a worker's counts outlive it), so a difference over the
 // interval is a rate; something that appeared in between (a new rule) counts from zero.
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
-import type { StatsReport, Totals, TrafficRate } from "./aggregate.ts";
+import type { StatsReport, Totals, TrafficRate } from "../types/stats.ts";
 
 /** `next` with rate fields filled in from `prev` (taken earlier). */
 export function withRates(prev: StatsReport, next: StatsReport): StatsReport {

@@ -1,10 +1,10 @@
 // Plain-text tables for `mcr rule list`, `mcr stats` and `mcr stats --watch` (the --json forms
 // print the data as is). Drops, ring drops and send errors are marked when colour is on: red
 // while they grow, so they stand out in a live view.
-import type { RuleList, WorkerView } from "../control/protocol.ts";
-import type { Output } from "../rules/types.ts";
+import type { RuleList, WorkerView } from "../types/control.ts";
+import type { Output } from "../types/rules.ts";
 import { DROP_REASONS } from "./reasons.ts";
-import type { StatsReport } from "./aggregate.ts";
+import type { StatsReport } from "../types/stats.ts";
 
 /** A cell: a number (right-aligned, with thousands separators), text, or text with a style. */
 export type Cell = string | number | { text: string; right?: boolean; alert?: boolean };

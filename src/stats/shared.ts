@@ -6,7 +6,7 @@
 // then uint64 counters: the worker-wide ones (COUNTER in src/native/abi.ts, then one per drop
 // reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors).
 import { COUNTER, DROP_REASONS, N_COUNTERS, OUTPUT_COUNTER as OC, RULE_COUNTER as RC } from "../native/abi.ts";
-import type { WorkerCounters } from "./types.ts";
+import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
@@ -49,12 +49,6 @@ export function openRegion(bytes: Uint8Array): Region {
   const n = N_COUNTERS + ruleSlots * RC.COUNT + outputSlots * OC.COUNT;
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
   return { bytes, words, ruleSlots, outputSlots };
-}
-
-/** Which counter slot belongs to which rule (by id) and output (`${ruleId}:${index}`). */
-export interface SlotMap {
-  rules: Record<string, number>;
-  outputs: Record<string, number>;
 }
 
 /** Reads a region. Ring statistics are as fresh as the worker's last PACKET_STATISTICS read. */

@@ -5,7 +5,7 @@
 // to sockets bound to the wildcard or to the group), and it is never read.
 import dgram from "node:dgram";
 import type { ConsolaInstance } from "consola";
-import type { Rule } from "../rules/types.ts";
+import type { Rule } from "../types/rules.ts";
 import type { LookupInterface } from "../rules/validate.ts";
 
 interface Joined {

@@ -3,11 +3,11 @@
 // waits for their confirmations, and keeps their counters across restarts: each run counts into
 // its own shared region, read in place while it runs and added to the slot's totals when it ends.
 import type { ConsolaInstance } from "consola";
-import type { WorkerView } from "../control/protocol.ts";
-import type { Rule } from "../rules/types.ts";
+import type { WorkerView } from "../types/control.ts";
+import type { Rule } from "../types/rules.ts";
 import { StatsBook } from "../stats/aggregate.ts";
-import type { WorkerCounters } from "../stats/types.ts";
-import type { WorkerArgs } from "../worker/protocol.ts";
+import type { WorkerCounters } from "../types/counters.ts";
+import type { WorkerArgs } from "../types/worker.ts";
 import { cpuFor } from "./cpus.ts";
 import { COUNTERS_FD, WorkerSlot, type NewRegion } from "./worker.ts";
 

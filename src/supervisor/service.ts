@@ -2,16 +2,23 @@
 // control commands. Rule changes are serialised: validate, save to the state file, hand the
 // whole table to every worker, wait for each to confirm, then reply.
 import type { ConsolaInstance } from "consola";
-import { controlError, type Commands, type Request, type Status } from "../control/protocol.ts";
-import { startControlServer, type ControlServer } from "../control/server.ts";
-import { log as rootLog } from "../log.ts";
-import type { Rule, RuleSpec } from "../rules/types.ts";
+import {
+  controlError,
+  type Commands,
+  type ControlServer,
+  type Request,
+  type StartControlServer,
+  type Status,
+} from "../types/control.ts";
+import { log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
+import type { Rule, RuleSpec } from "../types/rules.ts";
 import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
-import { buildReport, type StatsReport } from "../stats/aggregate.ts";
+import { buildReport } from "../stats/aggregate.ts";
+import type { StatsReport } from "../types/stats.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
 import { VERSION } from "../version.ts";
-import type { WorkerArgs } from "../worker/protocol.ts";
+import type { WorkerArgs } from "../types/worker.ts";
 import { allowedCpus } from "./cpus.ts";
 import { Memberships } from "./membership.ts";
 import { WorkerPool } from "./pool.ts";
@@ -21,12 +28,13 @@ import { loadState, saveState } from "./state.ts";
 import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
 import { McrError } from "../errors.ts";
-import { Repeats, setLogFormat, setLogLevel } from "../log.ts";
 
 export interface SupervisorConfig {
   interfaces: string[];
   socketPath: string;
   socketGid?: number;
+  /** Serves the control socket (src/control/server.ts; passed in because control sits above the supervisor). */
+  controlServer: StartControlServer;
   stateFile: string;
   workers?: number; // default: one per allowed CPU
   ringMb?: number;
@@ -118,7 +126,7 @@ export class Supervisor {
       );
     // The socket first: if another supervisor is live there, leave before starting any worker
     // (and before touching the state file it is using).
-    this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
+    this.server = await cfg.controlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
     if (cfg.config) {
       try {
         const diff = this.configDiff(cfg.config);

@@ -1,5 +1,5 @@
 // How a worker process is started: the hidden `mcr worker` command of this very program.
-import type { WorkerArgs } from "../worker/protocol.ts";
+import type { WorkerArgs } from "../types/worker.ts";
 
 /** True in dist/mcr: bun build --compile puts the entry point under /$bunfs/. */
 export const isCompiled = () => Bun.main.startsWith("/$bunfs/");

@@ -5,7 +5,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { basename, dirname, join } from "node:path";
 import { EX, McrError } from "../errors.ts";
 import { checkSpec } from "../rules/validate.ts";
-import type { Rule } from "../rules/types.ts";
+import type { Rule } from "../types/rules.ts";
 import { emptyTable, type RuleTable } from "./table.ts";
 
 export const DEFAULT_STATE_FILE = "/var/lib/mcr/rules.json";

@@ -1,7 +1,7 @@
 // The rule table as plain immutable data: a change makes a new table, which the supervisor
 // saves to disk before it adopts it, so a failed write leaves nothing half-changed.
-import { controlError } from "../control/protocol.ts";
-import type { Rule, RuleSpec } from "../rules/types.ts";
+import { controlError } from "../types/control.ts";
+import type { Rule, RuleSpec } from "../types/rules.ts";
 import { checkTable, describeInput, RuleError } from "../rules/validate.ts";
 
 export interface RuleTable {

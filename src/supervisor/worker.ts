@@ -6,23 +6,14 @@
 import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
-import type { WorkerView } from "../control/protocol.ts";
+import type { WorkerView } from "../types/control.ts";
 import { Repeats } from "../log.ts";
-import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
-import type { WorkerCounters } from "../stats/types.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker } from "../worker/protocol.ts";
+import { readCounters, type Region } from "../stats/shared.ts";
+import type { SlotMap, WorkerCounters } from "../types/counters.ts";
+import { encode, lineReader } from "../worker/protocol.ts";
+import type { FromWorker, InputState, ToWorker } from "../types/worker.ts";
+import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, restartBackoff } from "./backoff.ts";
 import { workerEnv } from "./spawn.ts";
-
-export const BACKOFF_MIN_MS = 100;
-export const BACKOFF_MAX_MS = 10_000;
-/** A run this long counts as healthy: the next failure restarts quickly again. */
-export const HEALTHY_RUN_MS = 30_000;
-/**
- * So does a run that held a rule table (was forwarding) this long: a worker killed now and then
- * (by an operator, the OOM killer, a rare bad packet) comes back in 100 ms each time, while one
- * that dies as soon as it starts or gets its table still backs off to BACKOFF_MAX_MS.
- */
-export const HEALTHY_FORWARDING_MS = 1000;
 
 /** The fd the child finds its counter region on (stdio[3]); its argv says --counters-fd 3. */
 export const COUNTERS_FD = 3;
@@ -298,12 +289,9 @@ export class WorkerSlot {
       return;
     }
     const forwardedMs = this.forwardingSince > 0 ? Date.now() - this.forwardingSince : 0;
-    if (ranMs >= HEALTHY_RUN_MS || forwardedMs >= HEALTHY_FORWARDING_MS) {
-      this.backoffMs = BACKOFF_MIN_MS;
-      this.repeats.reset("exit");
-    }
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    const { delayMs: delay, nextMs, healthy } = restartBackoff(this.backoffMs, ranMs, forwardedMs);
+    if (healthy) this.repeats.reset("exit");
+    this.backoffMs = nextMs;
     this.restarts++;
     this.state = "restarting";
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

@@ -2,7 +2,7 @@
 // and io_uring) and feeds it from the event loop: one FFI call per batch, then back to the loop
 // so that messages from the supervisor get read between batches.
 import { dieWithParent, mapShared, openDataPlane, pinToCpu, sharedMemory, ShimError } from "../native/shim.ts";
-import { lookupInterface } from "../net/interfaces.ts";
+import { lookupInterface, type InterfaceInfo } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
   DEFAULT_OUTPUT_SLOTS,
@@ -13,11 +13,12 @@ import {
   regionBytes,
   zeroSlot,
   type Region,
-  type SlotMap,
 } from "../stats/shared.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
+import type { SlotMap } from "../types/counters.ts";
+import { encode, lineReader } from "./protocol.ts";
+import type { FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
-import type { Rule } from "../rules/types.ts";
+import type { Rule } from "../types/rules.ts";
 
 const BATCH_MAX = 256;
 const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read
@@ -31,16 +32,49 @@ interface Input {
   error?: string;
 }
 
-export async function runWorker(args: WorkerArgs): Promise<number> {
+/**
+ * What a worker takes from the host: the data plane, the system calls around it and the pipe to
+ * the supervisor. processHost is the real one; a unit test brings fakes (no root, no packets).
+ */
+export interface WorkerHost {
+  openDataPlane: typeof openDataPlane;
+  lookupInterface: (name: string) => InterfaceInfo | undefined;
+  pinToCpu: (cpu: number) => void;
+  dieWithParent: (signo: number) => void;
+  /** The counter region: the supervisor's (by fd) or a private one. */
+  counterRegion: (fd: number | undefined) => Region;
+  send: (m: FromWorker) => void;
+  /** Hands over the supervisor's bytes as they come, and calls stop when it is time to leave. */
+  listen: (onData: (chunk: Uint8Array | string) => void, stop: () => void) => void;
+}
+
+export const processHost: WorkerHost = {
+  openDataPlane,
+  lookupInterface,
+  pinToCpu,
+  dieWithParent,
+  counterRegion,
+  send: (m) => process.stdout.write(encode(m)),
+  listen: (onData, stop) => {
+    process.stdin.on("data", onData);
+    // The supervisor closing our stdin means it is gone: leave (PDEATHSIG covers a crash).
+    process.stdin.on("end", stop);
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  },
+};
+
+export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost): Promise<number> {
+  const { openDataPlane, lookupInterface, counterRegion, send } = host;
   const log = rootLog.withTag(`worker:${args.cpu}`);
   try {
-    dieWithParent(9);
+    host.dieWithParent(9);
   } catch (e) {
     if (!(e instanceof ShimError) || e.errno !== 3) throw e;
     log.error("the supervisor is already gone; exiting");
     return 69;
   }
-  if (args.cpu >= 0) pinToCpu(args.cpu);
+  if (args.cpu >= 0) host.pinToCpu(args.cpu);
 
   const region = counterRegion(args.countersFd);
   const dp = openDataPlane({
@@ -59,7 +93,6 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let resolved = new Map<string, string>();
   let lastErrors = "";
 
-  const send = (m: FromWorker) => process.stdout.write(encode(m));
   const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
   // The kernel lets only sockets on one device share a fanout group: each input gets its own id.
   // Every worker lists the interfaces in the same order, so the workers of an input agree.
@@ -149,11 +182,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   const feed = lineReader<ToWorker>(onMessage, (line) =>
     log.warn(`unparsable line from the supervisor: ${line.slice(0, 200)}`),
   );
-  process.stdin.on("data", feed);
-  // The supervisor closing our stdin means it is gone: leave (PDEATHSIG covers a crash).
-  process.stdin.on("end", () => (stopping = true));
-  process.on("SIGTERM", () => (stopping = true));
-  process.on("SIGINT", () => (stopping = true));
+  host.listen(feed, () => {
+    stopping = true;
+  });
 
   for (const inp of inputs) Object.assign(inp, { state: "down", error: "waiting for the rule table" });
   send({ type: "ready", pid: process.pid, cpu: args.cpu, inputs: inputStates() });

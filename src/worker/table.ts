@@ -1,7 +1,7 @@
 // Compiles the supervisor's rules into the flat tables the shim reads (struct mcr_rule_entry,
 // struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
 // table changes, so counters follow a rule and not its position.
-import type { Rule } from "../rules/types.ts";
+import type { Rule } from "../types/rules.ts";
 import { OUTPUT_ENTRY as OE, RULE_ENTRY as RE } from "../native/abi.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 

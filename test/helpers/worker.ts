@@ -1,9 +1,9 @@
 // Drives one `mcr worker` over its pipe protocol, for data-plane tests below the supervisor.
 import type { Lab } from "./netns.ts";
-import type { Rule } from "../../src/rules/types.ts";
-import type { FromWorker } from "../../src/worker/protocol.ts";
+import type { Rule } from "../../src/types/rules.ts";
+import type { FromWorker } from "../../src/types/worker.ts";
 import { encode, lineReader } from "../../src/worker/protocol.ts";
-import type { WorkerCounters } from "../../src/stats/types.ts";
+import type { WorkerCounters } from "../../src/types/counters.ts";
 import { mcrArgv } from "./mcr.ts";
 
 export class WorkerDriver {

@@ -5,7 +5,8 @@ import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
 import { SupervisorDriver } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen, sendInBackground } from "../helpers/traffic.ts";
 import { LineFramer } from "../../src/control/framing.ts";
-import { MAX_MESSAGE_BYTES, type Response } from "../../src/control/protocol.ts";
+import { MAX_MESSAGE_BYTES } from "../../src/control/protocol.ts";
+import type { Response } from "../../src/types/control.ts";
 
 const root = process.getuid?.() === 0;
 let lab: Lab | undefined;

@@ -2,7 +2,7 @@
 // gen/sink runs with their JSON summaries, /proc readings, and waiting for a condition.
 import { readFileSync } from "node:fs";
 import { call } from "../../src/control/client.ts";
-import type { Command, Commands } from "../../src/control/protocol.ts";
+import type { Command, Commands } from "../../src/types/control.ts";
 import type { Lab } from "../helpers/netns.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 

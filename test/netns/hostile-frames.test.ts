@@ -7,7 +7,7 @@ import { buildFrame, toHex, type FrameSpec } from "../helpers/frames.ts";
 import { ROOT } from "../helpers/mcr.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
-import type { WorkerCounters } from "../../src/stats/types.ts";
+import type { WorkerCounters } from "../../src/types/counters.ts";
 
 const INJECT = `${ROOT}/test/tools/build/inject`;
 let lab: Lab | undefined;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { call } from "../../src/control/client.ts";
 import { log } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
+import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
 
 log.level = -999;
@@ -172,6 +173,7 @@ describe("against a supervisor (fake workers)", () => {
     sup = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: socket,
+      controlServer: startControlServer,
       stateFile: join(dir, "state", "rules.json"),
       workers: 2,
       lookup,

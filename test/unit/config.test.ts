@@ -4,7 +4,7 @@ import { ConfigError, parseConfig } from "../../src/config/load.ts";
 import { syntaxErrorLine } from "../../src/config/lines.ts";
 import { EX } from "../../src/errors.ts";
 import { applyConfigRules, emptyTable, addRule, removeRule } from "../../src/supervisor/table.ts";
-import type { RuleSpec } from "../../src/rules/types.ts";
+import type { RuleSpec } from "../../src/types/rules.ts";
 
 const GOOD = `# relay for the studio
 interfaces = ["eth0"]

@@ -6,14 +6,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call, noSupervisor } from "../../src/control/client.ts";
 import { LineFramer } from "../../src/control/framing.ts";
-import { decodeRequest, MAX_MESSAGE_BYTES, type ProtocolError, type Response } from "../../src/control/protocol.ts";
-import { startControlServer, type ControlServer } from "../../src/control/server.ts";
+import { decodeRequest, MAX_MESSAGE_BYTES, type ProtocolError } from "../../src/control/protocol.ts";
+import type { Response, ControlServer } from "../../src/types/control.ts";
+import { startControlServer } from "../../src/control/server.ts";
 import { EX, McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { addCounters, emptyCounters, StatsBook } from "../../src/stats/aggregate.ts";
+import { BACKOFF_MIN_MS, restartBackoff } from "../../src/supervisor/backoff.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
-import type { WorkerArgs } from "../../src/worker/protocol.ts";
+import type { WorkerArgs } from "../../src/types/worker.ts";
 
 log.level = -999; // the supervisor's info lines would bury the test report
 
@@ -344,6 +346,7 @@ async function startSupervisor(
   const sup = await Supervisor.start({
     interfaces: o.interfaces ?? ["eth0"],
     socketPath: socket,
+    controlServer: startControlServer,
     stateFile,
     workers: o.workers ?? 2,
     lookup,
@@ -552,11 +555,22 @@ describe("supervisor", () => {
   test("a crash loop backs off and shows in the worker's view", async () => {
     const h = await startSupervisor({ workers: 1, mode: "crash-on-rules", applyTimeoutMs: 500 });
     await call(h.socket, "rule.add", rule()).catch(() => {});
-    await Bun.sleep(800); // 100 + 200 + 400 ms of backoff: about three restarts, not dozens
-    const w = (await call(h.socket, "status", {})).workers[0]!;
-    expect(w.restarts).toBeGreaterThanOrEqual(2);
-    expect(w.restarts).toBeLessThanOrEqual(5);
-    expect(w.lastExit?.code).toBe(3);
+    // When each exit happened, by the restart count it left: the time between two exits is the
+    // backoff (restartBackoff: 100, then 200 ms) plus a start and a run, so never less, however loaded the host.
+    const exitAt = new Map<number, number>();
+    const deadline = Date.now() + 10_000;
+    while (!(exitAt.has(1) && exitAt.has(2) && exitAt.has(3)) && Date.now() < deadline) {
+      const w = (await call(h.socket, "status", {})).workers[0]!;
+      if (w.lastExit) {
+        expect(w.lastExit.code).toBe(3);
+        exitAt.set(w.restarts, Date.parse(w.lastExit.at));
+      }
+      if (w.restarts > 3) break; // a sample missed: the gaps below cannot be measured
+      await Bun.sleep(10);
+    }
+    expect([...exitAt.keys()].sort()).toEqual([1, 2, 3]);
+    expect(exitAt.get(2)! - exitAt.get(1)!).toBeGreaterThanOrEqual(restartBackoff(BACKOFF_MIN_MS, 0, 0).delayMs);
+    expect(exitAt.get(3)! - exitAt.get(2)!).toBeGreaterThanOrEqual(restartBackoff(200, 0, 0).delayMs);
   });
 
   test("stats sum the workers and keep a dead worker's counts", async () => {
@@ -602,6 +616,7 @@ describe("supervisor", () => {
     const sup = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: socket,
+      controlServer: startControlServer,
       stateFile: join(fresh("state"), "rules.json"),
       workers: 2,
       lookup,
@@ -641,6 +656,7 @@ describe("supervisor", () => {
     const sup = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: fresh("mcr.sock"),
+      controlServer: startControlServer,
       stateFile,
       workers: 1,
       lookup,

@@ -9,14 +9,16 @@ import { call } from "../../src/control/client.ts";
 import type { McrError } from "../../src/errors.ts";
 import { journalLines, journalPriority, jsonLine, log, Repeats, underJournald } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
-import { buildReport, emptyCounters, type StatsReport } from "../../src/stats/aggregate.ts";
+import { buildReport, emptyCounters } from "../../src/stats/aggregate.ts";
+import type { StatsReport } from "../../src/types/stats.ts";
 import { escapeLabel, renderFamilies, renderMetrics } from "../../src/stats/prometheus.ts";
 import { withRates } from "../../src/stats/rates.ts";
 import { DROP_REASONS } from "../../src/stats/reasons.ts";
 import { ANSI, renderStats, watchFrame } from "../../src/stats/render.ts";
 import { parseListen } from "../../src/supervisor/metrics.ts";
+import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
-import type { WorkerArgs } from "../../src/worker/protocol.ts";
+import type { WorkerArgs } from "../../src/types/worker.ts";
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
 import { checkSchema, schemaKeys } from "../helpers/stats-schema.ts";
 
@@ -233,6 +235,7 @@ test("a metrics port that is taken stops the start (69) and frees the control so
     const e = await Supervisor.start({
       interfaces: ["eth0"],
       socketPath: socket,
+      controlServer: startControlServer,
       stateFile: join(fresh("state"), "rules.json"),
       workers: 1,
       lookup,
@@ -390,6 +393,7 @@ async function start(o: { mode?: string; config?: string; workers?: number } = {
   const sup = await Supervisor.start({
     interfaces: ["eth0"],
     socketPath: socket,
+    controlServer: startControlServer,
     stateFile: join(fresh("state"), "rules.json"),
     workers: o.workers ?? 2,
     lookup,

@@ -1,4 +1,8 @@
-import type { DropReason } from "./reasons.ts";
+// Counters as a worker reports them and the supervisor adds them up.
+// The drop reasons' order is the shim's ABI; it belongs below this module (see scripts/layers.ts).
+import type { DropReason } from "../native/abi.ts";
+
+export type { DropReason };
 
 export interface PacketCount {
   packets: number;
@@ -22,4 +26,10 @@ export interface WorkerCounters {
   drops: Record<DropReason, number>;
   rules: Record<string, PacketCount>; // by rule id
   outputs: Record<string, OutputCount>; // by `${ruleId}:${outputIndex}`
+}
+
+/** Which counter slot belongs to which rule (by id) and output (`${ruleId}:${index}`). */
+export interface SlotMap {
+  rules: Record<string, number>;
+  outputs: Record<string, number>;
 }

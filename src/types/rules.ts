@@ -1,4 +1,4 @@
-// Plain data shared by the CLI, the control socket, the supervisor and the workers.
+// Rules as the CLI, the control socket, the config file, the supervisor and the workers all see them.
 
 /** One destination of a rule: a multicast group (or unicast host), a port, the interface to send from. */
 export interface Output {
@@ -24,3 +24,6 @@ export interface Rule extends RuleSpec {
 }
 
 export const DEFAULT_TTL = 1;
+
+/** A rule as a client sends it: the supervisor fills in the input interface when it serves one. */
+export type RuleInput = Omit<RuleSpec, "inputInterface"> & { inputInterface?: string };
