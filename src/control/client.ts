@@ -4,7 +4,6 @@ import { EX, McrError } from "../errors.ts";
 import { LineFramer } from "./framing.ts";
 import {
   decodeResponse,
-  DEFAULT_SOCKET_PATH,
   encodeLine,
   exitCodeOf,
   MAX_MESSAGE_BYTES,
@@ -109,11 +108,3 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
     });
   });
 }
-
-/** --socket-path, shared by every command that talks to a supervisor. */
-export const socketPathArg = {
-  type: "string",
-  default: DEFAULT_SOCKET_PATH,
-  valueHint: "PATH",
-  description: "the supervisor's control socket",
-} as const;

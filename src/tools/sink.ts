@@ -3,7 +3,7 @@
 import { EX, McrError } from "../errors.ts";
 import { errnoName, ifIndex, openUdpReceiver, ShimError, UDP_RECORD, type UdpAddr } from "../native/shim.ts";
 import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
-import { formatAddr } from "./args.ts";
+import { formatEndpoint as formatAddr } from "../values/endpoint.ts";
 
 export interface SinkOptions {
   entries: UdpAddr[]; // groups to join and unicast addresses to listen on
