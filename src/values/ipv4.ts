@@ -45,3 +45,12 @@ export function unicastProblem(ip: number): string | undefined {
   if (ip >>> 28 === 0xf) return "is in 240.0.0.0/4, reserved";
   return undefined;
 }
+
+/**
+ * The address as the u32 whose bytes in memory are the address in network order (what the shim
+ * reads as a little-endian u32 from a DataView). Throws on anything but a strict dotted quad.
+ */
+export function ipv4NetworkU32(text: string): number {
+  const n = ipv4(text, "address");
+  return (((n & 255) << 24) | (((n >>> 8) & 255) << 16) | (((n >>> 16) & 255) << 8) | (n >>> 24)) >>> 0;
+}

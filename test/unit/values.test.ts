@@ -5,7 +5,7 @@ import { parseEndpoint } from "../../src/values/endpoint.ts";
 import { ValueError } from "../../src/values/error.ts";
 import { ifName, ifNameProblem } from "../../src/values/ifname.ts";
 import { checkInteger, PORT, parseInteger, parseIntegerSyntax, TTL } from "../../src/values/integer.ts";
-import { formatIPv4, ipv4, parseIPv4 } from "../../src/values/ipv4.ts";
+import { formatIPv4, ipv4, ipv4NetworkU32, parseIPv4 } from "../../src/values/ipv4.ts";
 import { canonicalIPv6, formatIPv6, isMulticastIPv6, parseIPv6 } from "../../src/values/ipv6.ts";
 import { formatListen, parseListen } from "../../src/values/listen.ts";
 import { parseNumber } from "../../src/values/number.ts";
@@ -245,4 +245,11 @@ describe("UDP endpoints", () => {
       '"239.01.1.1:5": "239.01.1.1" is not an IPv4 address',
     );
   });
+});
+
+test("IPv4 in network order as the shim reads it: the bytes in memory are the address", () => {
+  const u = ipv4NetworkU32("239.1.2.3");
+  const b = new Uint8Array(new Uint32Array([u]).buffer);
+  expect([...b]).toEqual([239, 1, 2, 3]);
+  expect(() => ipv4NetworkU32("239.1.2.03")).toThrow(ValueError);
 });
