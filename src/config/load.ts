@@ -10,6 +10,7 @@
 //   outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]
 import { readFileSync } from "node:fs";
 import { EX, McrError } from "../errors.ts";
+import { LOG_FORMATS } from "../log.ts";
 import { parseOutputs } from "../rules/parse.ts";
 import type { Output } from "../rules/types.ts";
 import { checkSpec, checkTtl, RuleError, type RuleInput } from "../rules/validate.ts";
@@ -59,7 +60,10 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v)
       ? undefined
       : "must be error, warn, info, debug or trace",
-  log_format: (v) => (typeof v === "string" && ["text", "json"].includes(v) ? undefined : "must be text or json"),
+  log_format: (v) =>
+    typeof v === "string" && (LOG_FORMATS as readonly string[]).includes(v)
+      ? undefined
+      : `must be ${LOG_FORMATS.join(" or ")}`,
   metrics_listen: (v) => {
     if (typeof v !== "string") return 'must be an address, e.g. "127.0.0.1:9464"';
     return problem(() => parseListen(v, "metrics_listen"));
