@@ -9,7 +9,7 @@ import { defineCommand } from "./command.ts";
 import { json, socketPath } from "./shared.ts";
 
 /** Puts the flag an error is about in front of its message: "--input-port: 0 is not a port ...". */
-export function withFlag(e: unknown): unknown {
+function withFlag(e: unknown): unknown {
   if (!(e instanceof McrError) || e.field === undefined) return e;
   return new McrError(`${flagOf(e.field)}: ${e.message}`, e.exitCode, e.field, e.code);
 }
