@@ -9,6 +9,8 @@ SHIM_SRC := $(wildcard shim/*.c shim/tools/*.c)
 SHIM_HDR := $(wildcard shim/*.h shim/tools/*.h)
 SHIM_SO := shim/build/libmcr_shim.so
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
+# `mcr version` names the commit it was built from (empty outside a git checkout).
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
 .PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize
 
@@ -41,6 +43,7 @@ dist/mcr: $(SHIM_SO) $(TS_SRC) node_modules/.installed
 	@mkdir -p dist
 	$(BUN) build --compile --no-compile-autoload-bunfig --no-compile-autoload-dotenv \
 		--compile-exec-argv=--disallow-code-generation-from-strings=strict \
+		--define MCR_BUILD_COMMIT='"$(COMMIT)"' \
 		--outfile dist/mcr src/main.ts
 
 # The shim's own tests: one program per object, exit 0 pass / 1 fail / 77 skip.

@@ -1,17 +1,17 @@
 #!/usr/bin/env bun
-// Entry point of dist/mcr. citty's runMain exits 1 on every error; mcr exits with sysexits codes,
-// so this file runs the command itself and maps errors to codes.
-import { defineCommand, runCommand, showUsage } from "citty";
+// Entry point of dist/mcr: the root command and the exit codes (sysexits). The commands are in
+// src/cli/, one file each, and are loaded only when named.
+import { UsageError } from "./cli/args.ts";
+import { defineCommand, load } from "./cli/command.ts";
+import { dispatch } from "./cli/dispatch.ts";
 import { EX, McrError } from "./errors.ts";
-import { VERSION } from "./version.ts";
-
-const load = <T extends { default: unknown }>(p: Promise<T>) => p.then((m) => m.default as never);
+import { ValueError } from "./values/error.ts";
 
 export const main = defineCommand({
   meta: {
     name: "mcr",
-    version: VERSION,
     description: "Userspace multicast relay: layer-2 ingress, rule-mapped, rewritten egress",
+    notes: ["-V, --version prints the version; -h, --help after any command explains it."],
   },
   subCommands: {
     supervisor: () => load(import("./cli/supervisor.ts")),
@@ -20,37 +20,36 @@ export const main = defineCommand({
     config: () => load(import("./cli/config.ts")),
     gen: () => load(import("./cli/gen.ts")),
     sink: () => load(import("./cli/sink.ts")),
+    version: () => load(import("./cli/version.ts")),
     worker: () => load(import("./cli/worker.ts")),
   },
 });
 
+const VERSION_FLAGS = new Set(["-V", "--version", "-v"]);
+
 async function run(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    const { resolveSubCommand } = await import("./cli/usage.ts");
-    const [cmd, parent] = await resolveSubCommand(main, argv);
-    await showUsage(cmd, parent);
-    return argv.length === 0 ? EX.USAGE : EX.OK;
-  }
-  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
-    console.log(VERSION);
-    return EX.OK;
-  }
   try {
-    await runCommand(main, { rawArgs: argv });
-    return typeof process.exitCode === "number" ? process.exitCode : EX.OK;
+    if (argv[0] !== undefined && VERSION_FLAGS.has(argv[0])) {
+      if (argv.length > 1) throw new UsageError(`${argv[0]} takes nothing after it (see mcr --help)`);
+      const { versionLine } = await import("./cli/version.ts");
+      console.log(versionLine());
+      return EX.OK;
+    }
+    return (await dispatch(main, argv)) ?? (typeof process.exitCode === "number" ? process.exitCode : EX.OK);
   } catch (e) {
     return report(e);
   }
 }
 
 export function report(e: unknown): number {
+  // A value parser's refusal that reached the top is about a command-line flag: it names it.
+  if (e instanceof ValueError) {
+    console.error(`mcr: ${e.field}: ${e.message}`);
+    return EX.USAGE;
+  }
   if (e instanceof McrError) {
     console.error(`mcr: ${e.message}`);
     return e.exitCode;
-  }
-  if (e instanceof Error && e.name === "CLIError") {
-    console.error(`mcr: ${e.message} (see mcr ${process.argv[2] ?? ""} --help)`);
-    return EX.USAGE;
   }
   console.error("mcr: internal error:", e);
   return EX.SOFTWARE;

@@ -1,7 +1,7 @@
 // mcr config check FILE: validates a config file without running anything.
-import { defineCommand } from "citty";
 import { loadConfig } from "../config/load.ts";
 import { describeOutput } from "../rules/validate.ts";
+import { defineCommand } from "./command.ts";
 
 const check = defineCommand({
   meta: {
@@ -33,5 +33,5 @@ const check = defineCommand({
 
 export default defineCommand({
   meta: { name: "config", description: "Work with the supervisor's config file" },
-  subCommands: { check },
+  subCommands: { check: async () => check },
 });

@@ -1,12 +1,15 @@
 // mcr rule add | list | remove: the operator's side of the control socket.
-import { defineCommand } from "citty";
-import { call, socketPathArg } from "../control/client.ts";
-import { EX, McrError } from "../errors.ts";
+import { call } from "../control/client.ts";
+import { McrError } from "../errors.ts";
 import { flagOf, parseRuleFlags } from "../rules/parse.ts";
 import { renderRuleList } from "../stats/render.ts";
+import { PORT, parseInteger, parseIntegerSyntax, TTL } from "../values/integer.ts";
+import { UsageError } from "./args.ts";
+import { defineCommand } from "./command.ts";
+import { json, socketPath } from "./shared.ts";
 
 /** Puts the flag an error is about in front of its message: "--input-port: 0 is not a port ...". */
-export function withFlag(e: unknown): unknown {
+function withFlag(e: unknown): unknown {
   if (!(e instanceof McrError) || e.field === undefined) return e;
   return new McrError(`${flagOf(e.field)}: ${e.message}`, e.exitCode, e.field, e.code);
 }
@@ -20,7 +23,15 @@ const add = defineCommand({
       valueHint: "GROUP",
       description: "multicast group to relay, e.g. 239.1.1.1",
     },
-    "input-port": { type: "string", required: true, valueHint: "PORT", description: "UDP destination port to relay" },
+    // Written as an integer or refused here (64); its range is the rule's to judge (65), as the
+    // supervisor judges it for any client.
+    "input-port": {
+      type: "string",
+      required: true,
+      valueHint: "PORT",
+      description: "UDP destination port to relay",
+      parse: (t, f) => parseIntegerSyntax(t, f, PORT),
+    },
     outputs: {
       type: "string",
       required: true,
@@ -32,8 +43,13 @@ const add = defineCommand({
       valueHint: "IF",
       description: "input interface (needed when the supervisor serves several)",
     },
-    ttl: { type: "string", valueHint: "N", description: "TTL for outputs that give none (default 1)" },
-    "socket-path": socketPathArg,
+    ttl: {
+      type: "string",
+      valueHint: "N",
+      description: "TTL for outputs that give none (default 1)",
+      parse: (t, f) => parseIntegerSyntax(t, f, TTL),
+    },
+    "socket-path": socketPath,
   },
   async run({ args }) {
     try {
@@ -57,8 +73,8 @@ const add = defineCommand({
 const list = defineCommand({
   meta: { name: "list", description: "List the rules (a table; --json for JSON)" },
   args: {
-    json: { type: "boolean", description: "print JSON" },
-    "socket-path": socketPathArg,
+    json: json("print JSON"),
+    "socket-path": socketPath,
   },
   async run({ args }) {
     const result = await call(args["socket-path"], "rule.list", {});
@@ -70,13 +86,17 @@ const remove = defineCommand({
   meta: { name: "remove", description: "Remove a rule by id" },
   args: {
     id: { type: "positional", required: true, valueHint: "ID", description: "the rule's id (see mcr rule list)" },
-    "socket-path": socketPathArg,
+    "socket-path": socketPath,
   },
   async run({ args }) {
-    if (!/^[1-9][0-9]{0,8}$/.test(args.id))
-      throw new McrError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, EX.USAGE, "id");
+    let id: number;
     try {
-      const { rule } = await call(args["socket-path"], "rule.remove", { id: Number(args.id) });
+      id = parseInteger(args.id, "ID", { min: 1, max: 999_999_999 });
+    } catch {
+      throw new UsageError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, "id");
+    }
+    try {
+      const { rule } = await call(args["socket-path"], "rule.remove", { id });
       console.log(`removed rule ${rule.id}`);
     } catch (e) {
       throw withFlag(e);
@@ -86,5 +106,5 @@ const remove = defineCommand({
 
 export default defineCommand({
   meta: { name: "rule", description: "Add, list and remove relay rules on a running supervisor" },
-  subCommands: { add, list, remove },
+  subCommands: { add: async () => add, list: async () => list, remove: async () => remove },
 });

@@ -1,50 +1,67 @@
-import { defineCommand } from "citty";
 import { EX } from "../errors.ts";
-import { pinToCpu, type UdpAddr } from "../native/shim.ts";
-import {
-  isMulticast,
-  optionalNumber,
-  parseAddrList,
-  parseListenList,
-  parseNumber,
-  rejectUnknown,
-  repeated,
-  usageError,
-} from "../tools/args.ts";
+import { pinToCpu } from "../native/shim.ts";
 import { formatSink, runSink } from "../tools/sink.ts";
+import { formatEndpoint, isMulticastAddr } from "../values/endpoint.ts";
+import { ValueError } from "../values/error.ts";
+import { ifName } from "../values/ifname.ts";
+import { parseInteger } from "../values/integer.ts";
+import { parseSeconds } from "../values/seconds.ts";
+import { parseBytes } from "../values/size.ts";
+import { asUsage, UsageError } from "./args.ts";
+import { defineCommand } from "./command.ts";
+import { endpointList } from "./endpoints.ts";
+import { json } from "./shared.ts";
+
+const count = (t: string, f: string) => parseInteger(t, f, { min: 1, suffix: true });
+const seconds = (t: string, f: string) => parseSeconds(t, f);
 
 const args = {
   group: {
     type: "string",
+    multiple: true,
     valueHint: "GROUP:PORT",
     description: "multicast group to join; repeat or comma-separate for several",
   },
-  listen: { type: "string", valueHint: "[ADDR:]PORT", description: "unicast address to listen on; repeatable" },
+  listen: {
+    type: "string",
+    multiple: true,
+    valueHint: "[ADDR:]PORT",
+    description: "unicast address to listen on; repeatable",
+  },
   interface: {
     type: "string",
     valueHint: "IF",
     description: "interface to join the groups on (default: the kernel's choice)",
+    parse: (t: string, f: string) => ifName(t, f),
   },
-  count: { type: "string", valueHint: "N", description: "stop after N unique packets (k, M suffixes)" },
+  count: { type: "string", valueHint: "N", description: "stop after N unique packets (k, M suffixes)", parse: count },
   timeout: {
     type: "string",
     valueHint: "SECONDS",
     description: "stop after this long without a packet (from the start until the first one)",
+    parse: seconds,
   },
-  duration: { type: "string", valueHint: "SECONDS", description: "stop after this long in all" },
+  duration: { type: "string", valueHint: "SECONDS", description: "stop after this long in all", parse: seconds },
   expect: {
     type: "string",
     valueHint: "N",
     description: "packets each stream was sent, from sequence 0: a lost head or tail counts as lost",
+    parse: count,
   },
   rcvbuf: {
     type: "string",
     valueHint: "BYTES",
     default: "32M",
     description: "socket receive buffer (SO_RCVBUFFORCE; k, M suffixes)",
+    parse: (t: string, f: string) => parseBytes(t, f, { min: 4096, max: 2 ** 31 - 1 }),
   },
-  cpu: { type: "string", valueHint: "N", description: "pin the process to this CPU" },
-  json: { type: "boolean", description: "print the summary as JSON" },
+  cpu: {
+    type: "string",
+    valueHint: "N",
+    description: "pin the process to this CPU",
+    parse: (t: string, f: string) => parseInteger(t, f, { min: 0, max: 4095 }),
+  },
+  json: json("print the summary as JSON"),
 } as const;
 
 export default defineCommand({
@@ -53,37 +70,37 @@ export default defineCommand({
     description: "Receive a gen stream and count what arrived: loss, duplicates, reorder, integrity, latency",
   },
   args,
-  async run({ args: a, rawArgs }) {
-    rejectUnknown(rawArgs, { strings: Object.keys(args).filter((k) => k !== "json"), booleans: ["json"] });
-    const entries: UdpAddr[] = [
-      ...parseAddrList("--group", repeated(rawArgs, "group"), "multicast"),
-      ...parseListenList("--listen", repeated(rawArgs, "listen")),
+  async run({ args: a }) {
+    const list = (flag: string, values: readonly string[], r: Parameters<typeof endpointList>[2]) => {
+      try {
+        return endpointList(values, flag, r);
+      } catch (e) {
+        throw asUsage(e, flag);
+      }
+    };
+    const entries = [
+      ...list("--group", a.group, { want: "multicast" }),
+      ...list("--listen", a.listen, { want: "unicast", defaultAddr: "0.0.0.0" }),
     ];
-    if (entries.length === 0) throw usageError("--group", "give --group GROUP:PORT or --listen [ADDR:]PORT");
-    if (entries.length > 1024) throw usageError("--group", "at most 1024 groups and addresses");
+    if (entries.length === 0) throw new UsageError("--group: give --group GROUP:PORT or --listen [ADDR:]PORT", "group");
+    if (entries.length > 1024) throw asUsage(new ValueError("--group", "at most 1024 groups and addresses"), "--group");
     const ports = new Set(entries.map((e) => e.port)).size;
-    if (ports > 64) throw usageError("--group", `${ports} different ports; at most 64 (one socket each)`);
+    if (ports > 64) throw new UsageError(`--group: ${ports} different ports; at most 64 (one socket each)`, "group");
     const seen = new Set<string>();
     for (const e of entries) {
-      const k = `${e.addr}:${e.port}`;
-      if (seen.has(k)) throw usageError(isMulticast(e.addr) ? "--group" : "--listen", `${k} is given twice`);
+      const k = formatEndpoint(e);
+      if (seen.has(k)) throw new UsageError(`${isMulticastAddr(e.addr) ? "--group" : "--listen"}: ${k} is given twice`);
       seen.add(k);
     }
-    const seconds = (opt: string, v: string | undefined) => {
-      const s = optionalNumber(opt, v, { fraction: true });
-      if (s !== undefined && !(s > 0)) throw usageError(opt, "must be more than 0");
-      return s;
-    };
-    const cpu = optionalNumber("--cpu", a.cpu, { min: 0, max: 4095 });
-    if (cpu !== undefined) pinToCpu(cpu);
+    if (a.cpu !== undefined) pinToCpu(a.cpu);
     const r = await runSink({
       entries,
       interface: a.interface,
-      rcvbuf: parseNumber("--rcvbuf", a.rcvbuf, { min: 4096, max: 2 ** 31 - 1, suffix: true }),
-      count: optionalNumber("--count", a.count, { min: 1, suffix: true }),
-      timeoutS: seconds("--timeout", a.timeout),
-      durationS: seconds("--duration", a.duration),
-      expect: optionalNumber("--expect", a.expect, { min: 1, suffix: true }),
+      rcvbuf: a.rcvbuf,
+      count: a.count,
+      timeoutS: a.timeout,
+      durationS: a.duration,
+      expect: a.expect,
     });
     console.log(a.json ? JSON.stringify(r) : formatSink(r));
     // nothing of ours arrived: say so in the exit status too (66, EX_NOINPUT)

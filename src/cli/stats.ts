@@ -1,32 +1,41 @@
 // mcr stats: the supervisor's counters, summed over workers (and over their restarts), with
 // rates over an interval; --json for the documented schema (docs/stats-schema.md); --watch for a
 // live view that redraws in place, like top.
-import { defineCommand } from "citty";
-import { call, socketPathArg } from "../control/client.ts";
-import { EX, McrError } from "../errors.ts";
+import { call } from "../control/client.ts";
+import { EX } from "../errors.ts";
 import type { StatsReport } from "../types/stats.ts";
 import { withRates } from "../stats/rates.ts";
 import { ANSI, renderStats, watchFrame } from "../stats/render.ts";
+import { parseSeconds } from "../values/seconds.ts";
+import { UsageError } from "./args.ts";
+import { useColor } from "./color.ts";
+import { defineCommand } from "./command.ts";
+import { json, socketPath } from "./shared.ts";
 
 export default defineCommand({
   meta: { name: "stats", description: "Show counters and rates per rule, output, drop reason, worker and interface" },
   args: {
-    json: { type: "boolean", description: "print the report as JSON (schema: docs/stats-schema.md)" },
+    json: json("print the report as JSON (schema: docs/stats-schema.md)"),
     interval: {
       type: "string",
       valueHint: "SECONDS",
       description: "measure rates over this many seconds (default 1; with --json 0: counters only, no wait)",
     },
     watch: { type: "boolean", description: "a live view, redrawn every --interval seconds; q or Ctrl-C quits" },
-    "socket-path": socketPathArg,
+    "socket-path": socketPath,
   },
   async run({ args }) {
     const socket = args["socket-path"];
+    // The least interval depends on --watch, so it is read here rather than by the flag's parser.
     const interval =
-      args.interval === undefined ? (args.json && !args.watch ? 0 : 1) : seconds(args.interval, args.watch ? 0.1 : 0);
+      args.interval === undefined
+        ? args.json && !args.watch
+          ? 0
+          : 1
+        : parseSeconds(args.interval, "--interval", { min: args.watch ? 0.1 : 0, max: 3600 });
     if (args.watch) {
       if (args.json)
-        throw new McrError("--watch and --json do not go together: poll `mcr stats --json` instead", EX.USAGE, "watch");
+        throw new UsageError("--watch and --json do not go together: poll `mcr stats --json` instead", "watch");
       return watch(socket, interval);
     }
     let report = await call(socket, "stats", {});
@@ -38,22 +47,13 @@ export default defineCommand({
   },
 });
 
-function seconds(text: string, min: number): number {
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > 3600)
-    throw new McrError(`--interval: "${text}" is not a number of seconds from ${min} to 3600`, EX.USAGE, "interval");
-  return n;
-}
-
-const useColor = () => (process.stdout.isTTY ?? false) && !process.env.NO_COLOR;
-
 /**
  * Redraws the report every `interval` seconds until q, Ctrl-C or SIGTERM; the terminal is given
  * back as it was (main screen, cursor, line mode). The first frame comes at once, without rates.
  */
 async function watch(socket: string, interval: number): Promise<void> {
   const tty = process.stdout.isTTY ?? false;
-  const color = !process.env.NO_COLOR;
+  const color = useColor();
   let quit!: () => void;
   const quitting = new Promise<void>((r) => (quit = r));
   let done = false;

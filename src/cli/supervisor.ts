@@ -1,47 +1,64 @@
 // mcr supervisor: the daemon. Workers on the CPUs, the control socket, the rule table on disk.
-import { defineCommand } from "citty";
-import { repeated } from "../tools/args.ts";
 import { readFileSync } from "node:fs";
 import { DEFAULT_SOCKET_PATH } from "../control/protocol.ts";
-import { EX, McrError } from "../errors.ts";
-import { log, setLogFormat, setLogLevel } from "../log.ts";
+import { EX } from "../errors.ts";
+import { LOG_FORMATS, log, setLogFormat, setLogLevel } from "../log.ts";
 import { handleSignals } from "../supervisor/signals.ts";
 import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
+import { ifName } from "../values/ifname.ts";
+import { parseInteger } from "../values/integer.ts";
+import { parseListen } from "../values/listen.ts";
+import { RING_MB } from "../values/size.ts";
+import { UsageError } from "./args.ts";
+import { defineCommand } from "./command.ts";
+import { controlSocketPath } from "./shared.ts";
+
+/** --workers and the config's workers. */
+const WORKERS = { min: 1, max: 1024 };
 
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
   args: {
     interface: {
       type: "string",
+      multiple: true,
       valueHint: "IF",
       description: "input interface to receive on (repeat for several; or `interfaces` in --config)",
+      parse: (t, f) => ifName(t, f),
     },
     config: {
       type: "string",
       valueHint: "FILE",
       description: "config file (TOML): interfaces, settings, rules; SIGHUP reloads it",
     },
-    "control-socket-path": {
-      type: "string",
-      valueHint: "PATH",
-      description: `where \`mcr rule\` and \`mcr stats\` reach the supervisor (default ${DEFAULT_SOCKET_PATH})`,
-    },
+    "control-socket-path": controlSocketPath,
     "control-socket-group": {
       type: "string",
       valueHint: "GROUP",
       description: "group allowed to use the control socket (mode 0660)",
     },
-    workers: { type: "string", valueHint: "N", description: "worker processes (default: one per CPU)" },
+    workers: {
+      type: "string",
+      valueHint: "N",
+      description: "worker processes (default: one per CPU)",
+      parse: (t, f) => parseInteger(t, f, WORKERS),
+    },
     "state-file": {
       type: "string",
       valueHint: "PATH",
       description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})`,
     },
-    "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
+    "ring-mb": {
+      type: "string",
+      valueHint: "MB",
+      description: "receive ring per worker and interface, MiB",
+      parse: (t, f) => parseInteger(t, f, RING_MB),
+    },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
     "log-format": {
-      type: "string",
-      valueHint: "FORMAT",
+      type: "enum",
+      options: LOG_FORMATS,
+      what: "log format",
       description: "text (default; with journald priorities under systemd) or json (one object per line)",
     },
     "metrics-listen": {
@@ -49,16 +66,13 @@ export default defineCommand({
       valueHint: "ADDR",
       description:
         "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; :9464 is loopback); off unless given",
+      parse: (t, f) => parseListen(t, f),
     },
   },
-  async run({ args, rawArgs }) {
+  async run({ args }) {
     // The command line wins over the config file, which wins over the defaults.
     const { loadConfig } = await import("../config/load.ts");
-    // citty keeps only the last of a repeated option: read them all from the command line.
-    const cliInterfaces = [...new Set(repeated(rawArgs, "interface"))];
-    for (const i of cliInterfaces)
-      if (i.length === 0 || i.length > 15 || /[\s/:]/.test(i))
-        throw new McrError(`--interface: "${i}" is not an interface name`, EX.USAGE, "interface");
+    const cliInterfaces = [...new Set(args.interface)];
     const config =
       args.config === undefined
         ? undefined
@@ -68,36 +82,22 @@ export default defineCommand({
       try {
         setLogLevel(logLevel);
       } catch (e) {
-        throw new McrError(`--log-level: ${(e as Error).message}`, EX.USAGE, "log-level");
+        throw new UsageError(`--log-level: ${(e as Error).message}`, "log-level");
       }
     }
     const logFormat = args["log-format"] ?? config?.logFormat;
-    if (logFormat !== undefined) {
-      try {
-        setLogFormat(logFormat);
-      } catch (e) {
-        throw new McrError(`--log-format: ${(e as Error).message}`, EX.USAGE, "log-format");
-      }
-    }
-    const listen = args["metrics-listen"] ?? config?.metricsListen;
-    let metricsListen;
-    if (listen !== undefined) {
-      const { parseListen } = await import("../supervisor/metrics.ts");
-      try {
-        metricsListen = parseListen(listen);
-      } catch (e) {
-        throw new McrError(`--metrics-listen: ${(e as Error).message}`, EX.USAGE, "metrics-listen");
-      }
-    }
+    if (logFormat !== undefined) setLogFormat(logFormat);
+    const metricsListen =
+      args["metrics-listen"] ??
+      (config?.metricsListen === undefined ? undefined : parseListen(config.metricsListen, "metrics_listen"));
     const interfaces = cliInterfaces.length > 0 ? cliInterfaces : (config?.interfaces ?? []);
     if (interfaces.length === 0)
-      throw new McrError(
+      throw new UsageError(
         "no input interface: give --interface IF (or `interfaces` in the --config file)",
-        EX.USAGE,
         "interface",
       );
-    const workers = args.workers === undefined ? config?.workers : int(args.workers, "workers", 1, 1024);
-    const ringMb = args["ring-mb"] === undefined ? config?.ringMb : int(args["ring-mb"], "ring-mb", 1, 4096);
+    const workers = args.workers ?? config?.workers;
+    const ringMb = args["ring-mb"] ?? config?.ringMb;
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
     const socketGid = group === undefined ? undefined : groupId(group);
 
@@ -141,23 +141,13 @@ export default defineCommand({
   },
 });
 
-function int(text: string, flag: string, min: number, max: number): number {
-  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max)
-    throw new McrError(`--${flag}: "${text}" is not an integer from ${min} to ${max}`, EX.USAGE, flag);
-  return Number(text);
-}
-
 /** A group name or number -> gid, from /etc/group (no NSS lookup in Bun). */
 function groupId(name: string): number {
-  if (/^[0-9]+$/.test(name)) return Number(name);
+  if (/^[0-9]{1,10}$/.test(name)) return parseInteger(name, "--control-socket-group", { min: 0, max: 2 ** 32 - 2 });
   const line = readFileSync("/etc/group", "utf8")
     .split("\n")
     .find((l) => l.split(":")[0] === name);
   if (!line)
-    throw new McrError(
-      `--control-socket-group: no group named "${name}" in /etc/group`,
-      EX.USAGE,
-      "control-socket-group",
-    );
+    throw new UsageError(`--control-socket-group: no group named "${name}" in /etc/group`, "control-socket-group");
   return Number(line.split(":")[2]);
 }

@@ -1,33 +1,37 @@
-import { defineCommand } from "citty";
+// Hidden: the supervisor starts one per core (src/supervisor/spawn.ts writes this command line).
+// Not for operators.
+import { parseInteger } from "../values/integer.ts";
 import { runWorker } from "../worker/run.ts";
-import { EX, McrError } from "../errors.ts";
-import { repeated } from "../tools/args.ts";
+import { defineCommand } from "./command.ts";
 
-// Hidden: the supervisor starts one per core. Not for operators.
+const int = (min: number, max: number) => (t: string, f: string) => parseInteger(t, f, { min, max });
+
 export default defineCommand({
   meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
   args: {
-    cpu: { type: "string", default: "-1", description: "CPU to pin to (-1: none)" },
-    interface: { type: "string", description: "input interface (repeatable)", required: true },
-    "fanout-id": { type: "string", default: "-1", description: "PACKET_FANOUT group id" },
-    "ring-mb": { type: "string", default: "64", description: "receive ring size per interface, MiB" },
-    "counters-fd": { type: "string", default: "-1", description: "inherited memfd with the counter region" },
+    cpu: { type: "string", default: "-1", description: "CPU to pin to (-1: none)", parse: int(-1, 4095) },
+    interface: { type: "string", multiple: true, required: true, description: "input interface (repeatable)" },
+    "fanout-id": { type: "string", default: "-1", description: "PACKET_FANOUT group id", parse: int(-1, 65535) },
+    "ring-mb": {
+      type: "string",
+      default: "64",
+      description: "receive ring size per interface, MiB",
+      parse: int(1, 4096),
+    },
+    "counters-fd": {
+      type: "string",
+      default: "-1",
+      description: "inherited memfd with the counter region",
+      parse: int(-1, 2 ** 31 - 1),
+    },
   },
-  async run({ args, rawArgs }) {
-    const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(String);
-    const int = (v: string, name: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n)) throw new McrError(`--${name}: "${v}" is not an integer`, EX.USAGE, name);
-      return n;
-    };
-    // citty keeps only the last of a repeated option in args: read them all from argv.
-    const ifaces = repeated(rawArgs, "interface");
+  async run({ args }) {
     process.exitCode = await runWorker({
-      cpu: int(args.cpu, "cpu"),
-      interfaces: ifaces.length > 0 ? ifaces : list(args.interface),
-      fanoutId: int(args["fanout-id"], "fanout-id"),
-      ringMb: int(args["ring-mb"], "ring-mb"),
-      countersFd: int(args["counters-fd"], "counters-fd"),
+      cpu: args.cpu,
+      interfaces: args.interface,
+      fanoutId: args["fanout-id"],
+      ringMb: args["ring-mb"],
+      countersFd: args["counters-fd"],
     });
   },
 });

@@ -10,11 +10,17 @@
 //   outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]
 import { readFileSync } from "node:fs";
 import { EX, McrError } from "../errors.ts";
+import { LOG_FORMATS } from "../log.ts";
 import { parseOutputs } from "../rules/parse.ts";
 import type { Output, RuleInput } from "../types/rules.ts";
 import { checkSpec, checkTtl, RuleError } from "../rules/validate.ts";
+import { ValueError } from "../values/error.ts";
+import { isIfName } from "../values/ifname.ts";
+import { checkInteger, type IntegerRule } from "../values/integer.ts";
+import { describeRange } from "../values/number.ts";
+import { parseListen } from "../values/listen.ts";
+import { RING_MB } from "../values/size.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
-import { parseListen } from "../supervisor/metrics.ts";
 
 export interface Config {
   path: string;
@@ -45,8 +51,8 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && isIfName(x))
       ? undefined
       : "must be a list of interface names",
-  workers: (v) => intIn(v, 1, 1024),
-  ring_mb: (v) => intIn(v, 1, 4096),
+  workers: (v) => intIn(v, WORKERS),
+  ring_mb: (v) => intIn(v, RING_MB),
   control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
@@ -54,15 +60,13 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     typeof v === "string" && ["error", "warn", "info", "debug", "trace"].includes(v)
       ? undefined
       : "must be error, warn, info, debug or trace",
-  log_format: (v) => (typeof v === "string" && ["text", "json"].includes(v) ? undefined : "must be text or json"),
+  log_format: (v) =>
+    typeof v === "string" && (LOG_FORMATS as readonly string[]).includes(v)
+      ? undefined
+      : `must be ${LOG_FORMATS.join(" or ")}`,
   metrics_listen: (v) => {
     if (typeof v !== "string") return 'must be an address, e.g. "127.0.0.1:9464"';
-    try {
-      parseListen(v);
-      return undefined;
-    } catch (e) {
-      return (e as Error).message;
-    }
+    return problem(() => parseListen(v, "metrics_listen"));
   },
 };
 const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs"];
@@ -205,8 +209,20 @@ function snake(field: string | undefined): string | undefined {
   return field.replace(/[.[].*$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-const isIfName = (x: string) => x.length > 0 && x.length <= 15 && !/[\s/:]/.test(x);
-const intIn = (v: unknown, lo: number, hi: number) =>
-  typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi
-    ? undefined
-    : `must be an integer from ${lo} to ${hi}`;
+/** The command line's range for --workers, the file's for workers. */
+export const WORKERS: IntegerRule = { min: 1, max: 1024 };
+
+/** A value parser's refusal as a setting's problem; anything else goes up. */
+function problem(check: () => unknown): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (e) {
+    if (e instanceof ValueError) return e.message;
+    throw e;
+  }
+}
+
+/** "must be an integer from 1 to 1024": a setting's message says what it must be, not what it got. */
+const intIn = (v: unknown, r: IntegerRule) =>
+  problem(() => checkInteger(v, "", r)) === undefined ? undefined : `must be ${describeRange(r)}`;

@@ -2,7 +2,7 @@
 // whose exit code says what kind of failure it was.
 import { EX, McrError } from "../errors.ts";
 import { LineFramer } from "./framing.ts";
-import { decodeResponse, DEFAULT_SOCKET_PATH, encodeLine, MAX_MESSAGE_BYTES } from "./protocol.ts";
+import { decodeResponse, encodeLine, MAX_MESSAGE_BYTES } from "./protocol.ts";
 import { exitCodeOf, PROTOCOL_VERSION, type Command, type Commands, type Response } from "../types/control.ts";
 
 /** Long enough for a rule change that waits on every worker (2 s) and a stats round (1 s). */
@@ -100,11 +100,3 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
     });
   });
 }
-
-/** --socket-path, shared by every command that talks to a supervisor. */
-export const socketPathArg = {
-  type: "string",
-  default: DEFAULT_SOCKET_PATH,
-  valueHint: "PATH",
-  description: "the supervisor's control socket",
-} as const;

@@ -1,15 +1,17 @@
 // The command line's rule syntax -> RuleInput. Only syntax lives here; checkSpec judges values.
 //   --outputs 239.10.10.10:6001:eth1[,10.0.0.7:6002:eth2[:ttl],...]
-import { DEFAULT_TTL } from "../types/rules.ts";
-import { checkPort, checkSpec, checkTtl, RuleError } from "./validate.ts";
-import type { RuleInput } from "../types/rules.ts";
+import { ValueError } from "../values/error.ts";
+import { checkInteger, type IntegerRule, PORT, TTL } from "../values/integer.ts";
+import { DEFAULT_TTL, type RuleInput } from "../types/rules.ts";
+import { checkSpec, RuleError } from "./validate.ts";
 
 export interface RuleFlags {
   inputGroup?: string;
-  inputPort?: string;
+  /** Text as typed, or a number the command line has already read as one. */
+  inputPort?: string | number;
   inputInterface?: string;
   outputs?: string;
-  ttl?: string; // default TTL for outputs that give none
+  ttl?: string | number; // default TTL for outputs that give none
 }
 
 /** Parses and checks a rule given as flags. Throws RuleError naming the field. */
@@ -18,11 +20,11 @@ export function parseRuleFlags(f: RuleFlags): RuleInput {
     throw new RuleError("inputGroup", "missing: which multicast group to relay, e.g. 239.1.1.1");
   if (f.inputPort === undefined) throw new RuleError("inputPort", "missing: which UDP port to relay, e.g. 5001");
   if (f.outputs === undefined) throw new RuleError("outputs", "missing: where to send, e.g. 239.10.10.10:6001:eth1");
-  const ttl = f.ttl === undefined ? DEFAULT_TTL : integer(f.ttl, "ttl", checkTtl);
+  const ttl = f.ttl === undefined ? DEFAULT_TTL : integer(f.ttl, "ttl", TTL);
   return checkSpec({
     ...(f.inputInterface !== undefined ? { inputInterface: f.inputInterface } : {}),
     inputGroup: f.inputGroup,
-    inputPort: integer(f.inputPort, "inputPort", checkPort),
+    inputPort: integer(f.inputPort, "inputPort", PORT),
     outputs: parseOutputs(f.outputs, ttl),
   });
 }
@@ -43,22 +45,22 @@ export function parseOutputs(
       );
     const label = `output ${i + 1}: `;
     return {
-      group: parts[0]!,
-      port: integer(parts[1]!, `outputs[${i}].port`, checkPort, label),
-      interface: parts[2]!,
-      ttl: parts[3] === undefined ? defaultTtl : integer(parts[3], `outputs[${i}].ttl`, checkTtl, label),
+      group: parts[0] ?? "",
+      port: integer(parts[1] ?? "", `outputs[${i}].port`, PORT, label),
+      interface: parts[2] ?? "",
+      ttl: parts[3] === undefined ? defaultTtl : integer(parts[3], `outputs[${i}].ttl`, TTL, label),
     };
   });
 }
 
-/** Decimal digits only: Number() would take "0x10", "1e3" or " 5". */
-function integer(
-  text: string,
-  field: string,
-  check: (x: unknown, field: string, label?: string) => number,
-  label = "",
-): number {
-  return check(/^[0-9]{1,6}$/.test(text) ? Number(text) : text, field, label);
+/** Decimal digits only (the values layer's rule: "0x10", "1e3" or " 5" are not numbers), in range. */
+function integer(x: string | number, field: string, r: IntegerRule, label = ""): number {
+  try {
+    return checkInteger(typeof x === "string" && /^[0-9]{1,6}$/.test(x) ? Number(x) : x, field, r);
+  } catch (e) {
+    if (e instanceof ValueError) throw new RuleError(field, label + e.message);
+    throw e;
+  }
 }
 
 /** The command-line flag an error's field comes from, for messages. */

@@ -6,7 +6,10 @@
 // Every refusal is a RuleError naming the field (a path into RuleSpec, e.g. "outputs[1].port").
 import { EX, McrError } from "../errors.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
-import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "./ipv4.ts";
+import { kind, ValueError } from "../values/error.ts";
+import { ifName } from "../values/ifname.ts";
+import { checkInteger, PORT, TTL } from "../values/integer.ts";
+import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
 import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec } from "../types/rules.ts";
 
 export const MAX_OUTPUTS_PER_RULE = 256;
@@ -168,35 +171,25 @@ function checkAddress(x: unknown, field: string, label: string): string {
 }
 
 export function checkPort(x: unknown, field: string, label = ""): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 65535)
-    throw new RuleError(field, `${label}${show(x)} is not a port (use an integer from 1 to 65535)`);
-  return x;
+  return asRule(() => checkInteger(x, field, PORT), field, label);
 }
 
 export function checkTtl(x: unknown, field: string, label = ""): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 255)
-    throw new RuleError(field, `${label}${show(x)} is not a TTL (use an integer from 1 to 255)`);
-  return x;
+  return asRule(() => checkInteger(x, field, TTL), field, label);
 }
 
 function checkIfName(x: unknown, field: string, label = ""): string {
-  if (typeof x !== "string")
-    throw new RuleError(field, `${label}the interface must be a name such as eth0, got ${kind(x)}`);
-  // The kernel's limits (IFNAMSIZ, no slash or blank); ':' would break the --outputs syntax.
-  if (x.length === 0 || x.length > 15 || /[\s/:]/.test(x))
-    throw new RuleError(field, `${label}"${x}" is not an interface name`);
-  return x;
+  return asRule(() => ifName(x, field), field, label);
+}
+
+/** A value parser's refusal, as a rule's: exit 65, the field, the output it is about. */
+function asRule<T>(f: () => T, field: string, label: string): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ValueError) throw new RuleError(field, label + e.message);
+    throw e;
+  }
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const kind = (x: unknown) =>
-  x === undefined
-    ? "nothing"
-    : x === null
-      ? "null"
-      : Array.isArray(x)
-        ? "a list"
-        : typeof x === "object"
-          ? "an object"
-          : `a ${typeof x}`;
-const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : typeof x === "number" ? String(x) : kind(x));

@@ -3,35 +3,10 @@
 // Off unless asked for; an address without a host listens on loopback only.
 import { EX, McrError } from "../errors.ts";
 import { CONTENT_TYPE } from "../stats/prometheus.ts";
+import { formatListen, type ListenAddress } from "../values/listen.ts";
 
-export const DEFAULT_METRICS_PORT = 9464;
-
-export interface ListenAddress {
-  hostname: string;
-  port: number;
-}
-
-/**
- * "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464", ":9464" or "9464" (loopback), "localhost"
- * (port 9464). Throws an Error saying what is wrong.
- */
-export function parseListen(text: string): ListenAddress {
-  const s = text.trim();
-  let host: string;
-  let port: string | undefined;
-  let m: RegExpExecArray | null;
-  if ((m = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(s))) [host, port] = [m[1]!, m[2]];
-  else if ((m = /^(\d+)$/.exec(s))) [host, port] = ["", m[1]];
-  else if ((m = /^([^:\s]*):(\d+)$/.exec(s))) [host, port] = [m[1]!, m[2]];
-  else if (/^[A-Za-z0-9.-]+$/.test(s)) [host, port] = [s, undefined];
-  else
-    throw new Error(
-      `"${text}" is not HOST:PORT (e.g. 127.0.0.1:${DEFAULT_METRICS_PORT}, :${DEFAULT_METRICS_PORT} for loopback)`,
-    );
-  const p = port === undefined ? DEFAULT_METRICS_PORT : Number(port);
-  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`"${text}": the port must be 1 to 65535`);
-  return { hostname: host === "" ? "127.0.0.1" : host, port: p };
-}
+// Parsing the address is the values layer's (src/values/listen.ts): the config loader reads it too.
+export type { ListenAddress } from "../values/listen.ts";
 
 export interface MetricsServer {
   url: string;
@@ -64,7 +39,7 @@ export function startMetricsServer(
       },
     });
   } catch (e) {
-    const where = addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+    const where = formatListen(addr);
     throw new McrError(
       `--metrics-listen ${where}: cannot listen: ${(e as Error).message}`,
       EX.UNAVAILABLE,

@@ -1,7 +1,7 @@
 // `mcr gen`: the schedule and the report; the sending itself is shim/tools/udp_tx.c (sendmmsg).
 import { EX, McrError } from "../errors.ts";
 import { errnoName, ifIndex, openUdpSender, ShimError, type UdpAddr } from "../native/shim.ts";
-import { formatAddr, isMulticast } from "./args.ts";
+import { formatEndpoint as formatAddr, isMulticastAddr as isMulticast } from "../values/endpoint.ts";
 
 export interface GenOptions {
   dests: UdpAddr[];

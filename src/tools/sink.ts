@@ -4,7 +4,7 @@ import { EX, McrError } from "../errors.ts";
 import { UDP_RECORD as R, UDP_RECORD_FLAG } from "../native/abi.ts";
 import { errnoName, ifIndex, openUdpReceiver, ShimError, type UdpAddr } from "../native/shim.ts";
 import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
-import { formatAddr } from "./args.ts";
+import { formatEndpoint as formatAddr } from "../values/endpoint.ts";
 
 export interface SinkOptions {
   entries: UdpAddr[]; // groups to join and unicast addresses to listen on

@@ -4,6 +4,7 @@
 import type { Rule } from "../types/rules.ts";
 import { OUTPUT_ENTRY as OE, RULE_ENTRY as RE } from "../native/abi.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
+import { ipv4NetworkU32 } from "../values/ipv4.ts";
 
 export interface CompiledTable {
   rules: Uint8Array;
@@ -21,12 +22,6 @@ export interface CompiledTable {
 
 export function resolution(info: InterfaceInfo | undefined): string {
   return info ? `${info.ifindex}/${info.ipv4 ?? ""}` : "";
-}
-
-export function ipv4ToNetworkU32(addr: string): number {
-  const p = addr.split(".").map(Number);
-  // Network order in memory = the bytes in order; read back little-endian as the shim's u32.
-  return ((p[3]! << 24) | (p[2]! << 16) | (p[1]! << 8) | p[0]!) >>> 0;
 }
 
 /** Hands out counter slots; a freed slot is zeroed by the caller before it is reused. */
@@ -106,8 +101,8 @@ export class TableCompiler {
         }
         const at = nOutputs * OE.BYTES;
         ov.setUint32(at + OE.IFINDEX, oif.ifindex, true);
-        ov.setUint32(at + OE.SOURCE, ipv4ToNetworkU32(oif.ipv4), true);
-        ov.setUint32(at + OE.DEST, ipv4ToNetworkU32(o.group), true);
+        ov.setUint32(at + OE.SOURCE, ipv4NetworkU32(oif.ipv4), true);
+        ov.setUint32(at + OE.DEST, ipv4NetworkU32(o.group), true);
         ov.setUint16(at + OE.PORT, o.port, true);
         ov.setUint8(at + OE.TTL, o.ttl);
         ov.setUint8(at + OE.FLAGS, 0);
@@ -122,7 +117,7 @@ export class TableCompiler {
       }
       const at = nRules * RE.BYTES;
       rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
-      rv.setUint32(at + RE.GROUP, ipv4ToNetworkU32(rule.inputGroup), true);
+      rv.setUint32(at + RE.GROUP, ipv4NetworkU32(rule.inputGroup), true);
       rv.setUint16(at + RE.PORT, rule.inputPort, true);
       rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
       rv.setUint32(at + RE.FIRST_OUTPUT, first, true);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIST } from "../helpers/mcr.ts";
 import { Lab, sh } from "../helpers/netns.ts";
+import { wrongInvocations } from "../unit/cli-cases.ts";
 
 let dir: string;
 let lab: Lab;
@@ -107,6 +108,40 @@ test.if(haveDist)("ignores bunfig.toml and .env in its working directory", () =>
   expect(existsSync(marker)).toBe(false);
   // Had .env been read, the log level would be silent and the ring's line would be missing.
   expect(r.stderr).toContain("lo: ring of");
+});
+
+test.if(haveDist)("refuses every wrong invocation in the table with 64 and its message", async () => {
+  const never = join(dir, "never.sock");
+  const cases = wrongInvocations(join(dir, "nobody.sock"), never);
+  const results = [];
+  for (
+    let i = 0;
+    i < cases.length;
+    i += 8 // a few at a time: the machine is shared
+  )
+    results.push(
+      ...(await Promise.all(
+        cases.slice(i, i + 8).map(async ([args, message]) => {
+          const p = Bun.spawn([DIST, ...args], {
+            stdout: "pipe",
+            stderr: "pipe",
+            env: { ...process.env, MCR_SOCKET: undefined, NO_COLOR: "1" },
+          });
+          const [stdout, stderr, code] = await Promise.all([
+            new Response(p.stdout).text(),
+            new Response(p.stderr).text(),
+            p.exited,
+          ]);
+          // "" marks a command group without its command: its help goes to stderr
+          const got = message === "" ? stderr.includes("Commands:") : stderr.trim();
+          return { args, code, stdout, stderr: got };
+        }),
+      )),
+    );
+  expect(results).toEqual(
+    cases.map(([args, message]) => ({ args, code: 64, stdout: "", stderr: message === "" ? true : message })),
+  );
+  expect(existsSync(never)).toBe(false);
 });
 
 test.if(!haveDist)("dist/mcr is built before the tests run", () => {

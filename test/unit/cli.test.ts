@@ -9,6 +9,7 @@ import { log } from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
+import { add, withArg, wrongInvocations } from "./cli-cases.ts";
 
 log.level = -999;
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
@@ -16,11 +17,11 @@ const FAKE = join(import.meta.dir, "..", "fixtures", "fake-worker.ts");
 const dir = mkdtempSync(join(tmpdir(), "mcr-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function mcr(args: string[], timeoutMs = 10_000) {
+async function mcr(args: string[], timeoutMs = 10_000, env: Record<string, string | undefined> = { NO_COLOR: "1" }) {
   const p = Bun.spawn([process.execPath, MAIN, ...args], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, MCR_SOCKET: undefined, ...env },
   });
   const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([
@@ -33,17 +34,6 @@ async function mcr(args: string[], timeoutMs = 10_000) {
 }
 
 const nobody = join(dir, "nobody.sock");
-const add = [
-  "rule",
-  "add",
-  "--input-group",
-  "239.1.1.1",
-  "--input-port",
-  "5001",
-  "--outputs",
-  "239.10.10.10:6001:eth1",
-];
-const withArg = (flag: string, value: string) => add.map((a, i) => (add[i - 1] === flag ? value : a));
 
 describe("without a supervisor", () => {
   test("rule add says so plainly and exits 69", async () => {
@@ -74,7 +64,6 @@ describe("without a supervisor", () => {
     const cases: [string[], string][] = [
       [withArg("--input-port", "0"), "mcr: --input-port: 0 is not a port (use an integer from 1 to 65535)"],
       [withArg("--input-port", "65536"), "mcr: --input-port: 65536 is not a port (use an integer from 1 to 65535)"],
-      [withArg("--input-port", "http"), 'mcr: --input-port: "http" is not a port (use an integer from 1 to 65535)'],
       [
         withArg("--input-group", "10.0.0.1"),
         "mcr: --input-group: 10.0.0.1 is not a multicast group (use 224.0.0.0 to 239.255.255.255)",
@@ -101,6 +90,13 @@ describe("without a supervisor", () => {
       const r = await mcr([...args, "--socket-path", nobody]);
       expect({ args, code: r.code, stderr: r.stderr.trim() }).toEqual({ args, code: 65, stderr: message });
     }
+  });
+  test("a port that is not a number is a malformed command line (64), not a refused rule", async () => {
+    const r = await mcr([...withArg("--input-port", "http"), "--socket-path", nobody]);
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({
+      code: 64,
+      stderr: 'mcr: --input-port: "http" is not a port (use an integer from 1 to 65535)',
+    });
   });
   test("a missing flag is a usage error (64)", async () => {
     const r = await mcr(["rule", "add", "--input-group", "239.1.1.1", "--input-port", "5001", "--socket-path", nobody]);
@@ -131,6 +127,83 @@ describe("without a supervisor", () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toContain("--log-level");
     expect(existsSync(join(dir, "x.sock"))).toBe(false);
+  });
+});
+
+describe("wrong invocations: exit 64, naming the flag", () => {
+  const cases = wrongInvocations(nobody, join(dir, "never.sock"));
+  test.each(cases)("mcr %p", async (args, message) => {
+    const r = await mcr(args);
+    if (message === "") {
+      // a command group without its command: the group's help on stderr, nothing on stdout
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 64, stdout: "" });
+      expect(r.stderr).toContain("Commands:");
+      return;
+    }
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr.trim() }).toEqual({
+      code: 64,
+      stdout: "",
+      stderr: message,
+    });
+  });
+});
+
+describe("the command line's conveniences", () => {
+  test("-j is --json", async () => {
+    const [j, json] = await Promise.all([mcr(["version", "-j"]), mcr(["version", "--json"])]);
+    expect(j).toEqual(json);
+    expect(JSON.parse(j.stdout)).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+$/), bun: Bun.version });
+  });
+  test("-V, --version and mcr version print the version, the commit and Bun's", async () => {
+    const out = await Promise.all([mcr(["-V"]), mcr(["--version"]), mcr(["version"])]);
+    for (const r of out) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(
+        new RegExp(`^\\d+\\.\\d+\\.\\d+ \\((commit [0-9a-f]{7,40}, )?bun ${Bun.version.replaceAll(".", "\\.")}\\)\n$`),
+      );
+      expect(r.stdout).toBe(out[0]?.stdout ?? "");
+    }
+  });
+  test("--help into a pipe has no escape codes, colour or not asked", async () => {
+    for (const args of [["--help"], ["rule", "add", "--help"], ["supervisor", "-h"], ["rule", "--help"]]) {
+      const r = await mcr(args, 10_000, { NO_COLOR: undefined, FORCE_COLOR: "1" });
+      expect({ args, code: r.code, escapes: r.stdout.includes("\x1b") }).toEqual({ args, code: 0, escapes: false });
+      expect(r.stdout).toContain("Usage: mcr");
+    }
+  });
+  test("help lists every flag with both socket names, repeatable flags and MCR_SOCKET", async () => {
+    const sup = (await mcr(["supervisor", "--help"])).stdout;
+    expect(sup).toContain("--control-socket-path, --socket-path PATH");
+    expect(sup).toMatch(/--interface IF .*\(repeatable\)/);
+    expect(sup).toContain("env MCR_SOCKET");
+    const list = (await mcr(["rule", "list", "--help"])).stdout;
+    expect(list).toContain("-j, --json");
+    expect(list).toContain("--socket-path, --control-socket-path PATH");
+  });
+  test("both socket flag names and MCR_SOCKET reach the same socket; the flag wins", async () => {
+    const other = join(dir, "other.sock");
+    const results = await Promise.all([
+      mcr(["rule", "list", "--socket-path", nobody]),
+      mcr(["rule", "list", "--control-socket-path", nobody]),
+      mcr(["stats", "--json", "--control-socket-path", nobody]),
+      mcr(["rule", "list"], 10_000, { NO_COLOR: "1", MCR_SOCKET: nobody }),
+      mcr(["rule", "list", "--socket-path", nobody], 10_000, { NO_COLOR: "1", MCR_SOCKET: other }),
+    ]);
+    for (const r of results) {
+      expect(r.code).toBe(69);
+      expect(r.stderr).toContain(`no supervisor is listening on ${nobody}:`);
+    }
+    // the supervisor takes --socket-path too: here it gets as far as the next flag's check
+    const s = await mcr(["supervisor", "--interface", "lo", "--socket-path", join(dir, "y.sock"), "--workers", "0"]);
+    expect({ code: s.code, stderr: s.stderr.trim() }).toEqual({
+      code: 64,
+      stderr: 'mcr: --workers: "0" is not an integer from 1 to 1024',
+    });
+  });
+  test("-- ends the options: what follows is an argument", async () => {
+    const r = await mcr(["config", "check", "--", "--none.toml"]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toContain("cannot read the config file --none.toml");
   });
 });
 

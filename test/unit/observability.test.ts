@@ -15,7 +15,7 @@ import { escapeLabel, renderFamilies, renderMetrics } from "../../src/stats/prom
 import { withRates } from "../../src/stats/rates.ts";
 import { DROP_REASONS } from "../../src/stats/reasons.ts";
 import { ANSI, renderStats, watchFrame } from "../../src/stats/render.ts";
-import { parseListen } from "../../src/supervisor/metrics.ts";
+import { parseListen } from "../../src/values/listen.ts";
 import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
 import type { WorkerArgs } from "../../src/types/worker.ts";

@@ -1,7 +1,7 @@
 // Rule syntax and validation: each refusal names its field and says what is wrong.
 import { describe, expect, test } from "bun:test";
 import { EX, McrError } from "../../src/errors.ts";
-import { parseIPv4 } from "../../src/rules/ipv4.ts";
+import { parseIPv4 } from "../../src/values/ipv4.ts";
 import { flagOf, parseOutputs, parseRuleFlags, type RuleFlags } from "../../src/rules/parse.ts";
 import { checkHost, checkSpec, checkTable, type LookupInterface } from "../../src/rules/validate.ts";
 import { addRule, emptyTable, removeRule } from "../../src/supervisor/table.ts";
