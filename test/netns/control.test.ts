@@ -1,19 +1,12 @@
 // The supervisor for real, in a network namespace: group membership on the ingress, the control
 // socket under abuse, and what survives a supervisor killed with SIGKILL. Needs root.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
-import { SupervisorDriver } from "../helpers/supervisor.ts";
+import { expect, test } from "bun:test";
+import { describeNetns } from "../helpers/suite.ts";
+import { alive, type Lab, until } from "../helpers/lab.ts";
+import { startSupervisor } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen, sendInBackground } from "../helpers/traffic.ts";
 import { LineFramer } from "../../src/control/framing.ts";
 import { MAX_MESSAGE_BYTES, type Response } from "../../src/control/protocol.ts";
-
-const root = process.getuid?.() === 0;
-let lab: Lab | undefined;
-beforeAll(() => root && sweepStale());
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
-});
 
 /** Groups joined on `ifname` in the relay namespace, from /proc/net/igmp (dotted). */
 function joined(l: Lab, ifname: string): string[] {
@@ -30,28 +23,10 @@ function joined(l: Lab, ifname: string): string[] {
   return out;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
-describe.skipIf(!root)("control plane in a namespace", () => {
+describeNetns("control plane in a namespace", (labs) => {
   test("the input group is joined on the ingress when a rule needs it, and left with the last rule", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab);
     expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
     const a = sup.addRule("239.1.2.3", 5001, "239.10.10.10:6001:veth3");
     const b = sup.addRule("239.1.2.3", 5002, "239.10.10.11:6001:veth3");
@@ -64,9 +39,8 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("malformed control requests each get an error reply; the supervisor keeps serving", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab);
     const replies: Response[] = [];
     const framer = new LineFramer(
       1 << 24,
@@ -118,9 +92,8 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("SIGKILL the supervisor: no worker outlives it; a new one replaces the stale socket and restores every rule", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
     const id = sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     const id2 = sup.addRule("239.1.1.2", 5002, "239.10.10.11:6002:veth3:4");
     const before = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout);
@@ -155,15 +128,14 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("SIGHUP after editing the config: the changed rule changes, an unchanged rule loses no packet", async () => {
-    lab = chainLab();
+    const lab = labs.chain();
     const path = `/tmp/${lab.id}-mcr.toml`;
     const rule = (group: string, port: number, out: string) =>
       `[[rule]]\ninput_group = "${group}"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
     const steady = rule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.11:6002:veth3"));
     try {
-      const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--config", path, "--workers", "2"]);
-      await sup.ready();
+      const sup = await startSupervisor(lab, ["--config", path, "--workers", "2"]);
       const rules = () =>
         JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules as {
           id: number;
@@ -205,9 +177,8 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("SIGTERM: workers stop, the socket file goes, exit 0", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
     const pids: number[] = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.map(
       (w: { pid: number }) => w.pid,
     );
