@@ -13,7 +13,8 @@
 // which says nothing about the relay. Such points are marked sink-limited, and so is an answer
 // that rests on one.
 import { measure, type RunResult, type RunSpec } from "./measure.ts";
-import type { Lab, Topology } from "./topology.ts";
+import type { Lab } from "../test/helpers/lab.ts";
+import type { Topology } from "./topology.ts";
 
 export const LOSS_LIMIT = 0.001;
 
