@@ -123,10 +123,9 @@ describeNetns("faults under traffic", (labs) => {
     expect(orphansGoneMs).toBeLessThan(500);
     expect(recovered).toBeLessThan(3000);
     expect(s.lost).toBeLessThan(((recovered + 100) / 1000) * RATE);
-    // Once (1 run in 5) the sink saw 12 datagrams twice across the restart; the cause is not
-    // found yet (an open question in the closing note). Bounded tightly here so that more than a
-    // handful fails the test.
-    expect(s.duplicates).toBeLessThanOrEqual(32);
+    // A relay that duplicates is wrong: exactly 0. Known to fail now and then (1 run in 5 saw 12
+    // datagrams twice across the restart) until the cause is fixed; never a loosened bound.
+    expect(s.duplicates).toBe(0);
   }, 60_000);
 
   test("a worker stopped (SIGSTOP) for 2 s: its ring overflows, the drops show in ringDrops, then it recovers", async () => {

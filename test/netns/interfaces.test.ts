@@ -49,7 +49,12 @@ describeNetns("interfaces that come and go", (labs) => {
     const w = new WorkerDriver(lab, "relay", ["veth1"]);
     await w.ready();
     const applied = await w.setRules([RULE]);
-    expect(applied.errors.map((e) => e.message).join()).toContain("veth5");
+    expect(applied.errors.map((e) => e.message)).toEqual(["output 0 (veth5): no such interface"]);
+    // While nothing changes, the worker's checks (one a second) say it once: exactly one line.
+    await Bun.sleep(2500);
+    expect(w.stderr.split("\n").filter((l) => l.includes("veth5"))).toEqual([
+      expect.stringContaining("rule 7: output 0 (veth5): no such interface"),
+    ]);
 
     addSink2(lab);
     const appeared = await untilRelayed(lab, 1);
