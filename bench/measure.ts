@@ -28,11 +28,12 @@ import {
   readUdpCounters,
   snapshotCounters,
   type IfCounters,
-  type Lab,
   type Topology,
   type UdpCounters,
 } from "./topology.ts";
-import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary, type SinkSummary } from "./traffic.ts";
+import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary } from "./traffic.ts";
+import type { SinkResult } from "../src/tools/sink.ts";
+import type { Lab } from "../test/helpers/lab.ts";
 
 export const GEN_CPU = 0;
 export const SINK_CPU = 0;
@@ -58,7 +59,7 @@ export interface RunResult {
   attempt: number;
   at: string;
   gen: GenSummary;
-  sink: SinkSummary;
+  sink: SinkResult;
   delivered: number; // unique packets at the sink (datagrams for trafgen)
   expected: number; // packets sent x outputs
   lossRatio: number; // end to end: 1 - delivered / expected
@@ -101,7 +102,7 @@ const PREFLIGHT = { rate: 20000, count: 200 };
 async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> {
   const groups = outputGroups(outputs);
   const sink = await startSink(lab, {
-    ns: t.sink.ns,
+    role: t.sink.role,
     iface: t.sink.iface,
     groups,
     port: OUTPUT_PORT,
@@ -112,7 +113,7 @@ async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> 
   });
   for (let i = 0; i < 3; i++) {
     await runMcrGen(lab, {
-      ns: t.gen.ns,
+      role: t.gen.role,
       iface: t.gen.iface,
       source: t.gen.addr,
       dest: `${INPUT_GROUP}:${INPUT_PORT}`,
@@ -179,12 +180,12 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       // A short run would cost less than its preflight: a broken relay shows as 100% loss anyway.
       if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.outputs);
     }
-    const sinkNs = t.sink.ns;
+    const sinkRole = t.sink.role;
     const sinkIface = spec.path === "bare" ? t.bare.sinkIface : t.sink.iface;
     const sendS = spec.count / (spec.rate > 0 ? spec.rate : 100_000);
     const expectPer = spec.generator === "mcr" ? spec.count : undefined;
     const sink = await startSink(lab, {
-      ns: sinkNs,
+      role: sinkRole,
       iface: sinkIface,
       groups,
       port: OUTPUT_PORT,
@@ -195,9 +196,9 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       maxS: sendS * 3 + 20,
     });
     const mcrBefore = relay ? mcrCounters(relay.stats()) : undefined;
-    const if0 = snapshotCounters(t);
-    const udpSink0 = readUdpCounters(sinkNs);
-    const udpRelay0 = readUdpCounters(t.relay.ns);
+    const if0 = snapshotCounters(lab, t);
+    const udpSink0 = readUdpCounters(lab, sinkRole);
+    const udpRelay0 = readUdpCounters(lab, t.relay.role);
     const softnet0 = softnetDrops();
     const forks0 = forksSince(0);
     const sampler = new TreeSampler();
@@ -208,7 +209,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     try {
       if (spec.generator === "mcr") {
         gen = await runMcrGen(lab, {
-          ns: t.gen.ns,
+          role: t.gen.role,
           iface: spec.path === "bare" ? t.bare.genIface : t.gen.iface,
           source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
           dest: spec.path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : `${INPUT_GROUP}:${INPUT_PORT}`,
@@ -221,10 +222,10 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       } else {
         const iface = spec.path === "bare" ? t.bare.genIface : t.gen.iface;
         gen = await runTrafgen(lab, {
-          ns: t.gen.ns,
+          role: t.gen.role,
           iface,
           source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
-          srcMac: macOf(lab, t.gen.ns, iface),
+          srcMac: macOf(lab, t.gen.role, iface),
           group: spec.path === "bare" ? "239.9.9.9" : INPUT_GROUP,
           port: spec.path === "bare" ? OUTPUT_PORT : INPUT_PORT,
           rate: spec.rate,
@@ -242,9 +243,9 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     }
     const sinkSummary = await sink.done;
     const softnet1 = softnetDrops();
-    const if1 = snapshotCounters(t);
-    const udpSink = diffUdp(udpSink0, readUdpCounters(sinkNs));
-    const udpRelay = diffUdp(udpRelay0, readUdpCounters(t.relay.ns));
+    const if1 = snapshotCounters(lab, t);
+    const udpSink = diffUdp(udpSink0, readUdpCounters(lab, sinkRole));
+    const udpRelay = diffUdp(udpRelay0, readUdpCounters(lab, t.relay.role));
     const mcrAfter = relay ? mcrCounters(relay.stats()) : undefined;
 
     const from = gen.startedAtMs;

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
 import { GEN_CPU, RELAY_CPUS, SINK_CPU } from "./measure.ts";
 import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, pinBinary, ROOT, startRelay } from "./relays.ts";
-import { build, destroyAllSync, Lab, sh, type ScenarioName } from "./topology.ts";
+import { destroyAllSync, sh } from "../test/helpers/lab.ts";
+import { build, newBenchLab, type ScenarioName } from "./topology.ts";
 import { runMcrGen, startSink } from "./traffic.ts";
 
 const argv = process.argv.slice(2);
@@ -32,13 +33,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const)
 const out = join(ROOT, "bench", "results", "tmp");
 mkdirSync(out, { recursive: true });
 if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
-const lab = new Lab();
+const lab = newBenchLab();
 try {
   const t = build(lab, scenario);
   const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 });
   const count = Math.round(rate * (seconds + 2));
   const sink = await startSink(lab, {
-    ns: t.sink.ns,
+    role: t.sink.role,
     iface: t.sink.iface,
     groups: ["239.9.9.9"],
     port: OUTPUT_PORT,
@@ -49,7 +50,7 @@ try {
     maxS: seconds + 20,
   });
   const gen = runMcrGen(lab, {
-    ns: t.gen.ns,
+    role: t.gen.role,
     iface: t.gen.iface,
     source: t.gen.addr,
     dest: `${INPUT_GROUP}:${INPUT_PORT}`,

@@ -9,7 +9,8 @@ import { chmodSync, copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { affinityOf, allStats, treeOf } from "./cpu.ts";
-import type { Lab, Topology } from "./topology.ts";
+import type { Lab } from "../test/helpers/lab.ts";
+import type { Topology } from "./topology.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const DIST = join(ROOT, "dist", "mcr");
@@ -112,7 +113,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
   const socket = `/tmp/${lab.id}-mcr.sock`;
   const state = `/tmp/${lab.id}-mcr-state.json`;
   rmSync(state, { force: true });
-  const ns = t.relay.ns;
+  const role = t.relay.role;
   const argv = [
     ...mcrArgv(),
     "supervisor",
@@ -127,11 +128,12 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
     "--log-level",
     "warn",
   ];
-  const p: Subprocess = lab.spawn(ns, argv, { cpu: spec.cpus });
+  const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });
   const err = { text: "" };
   void drain(p.stderr as ReadableStream<Uint8Array>, err);
   void drain(p.stdout as ReadableStream<Uint8Array>, { text: "" });
-  const client = (args: string[]) => lab.exec(ns, [...mcrArgv(), ...args, "--socket-path", socket], 10000);
+  const client = (args: string[]) =>
+    lab.exec(role, [...mcrArgv(), ...args, "--socket-path", socket], { timeoutMs: 10000 });
 
   const deadline = performance.now() + 15000;
   for (;;) {
@@ -215,7 +217,9 @@ export function socatArgv(t: Topology, group: string): string[] {
 }
 
 export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
-  const procs = outputGroups(spec.outputs).map((g) => lab.spawn(t.relay.ns, socatArgv(t, g), { cpu: spec.cpus }));
+  const procs = outputGroups(spec.outputs).map((g) =>
+    lab.spawn(t.relay.role, socatArgv(t, g), { cpu: spec.cpus, stdin: "ignore" }),
+  );
   const errs = procs.map(() => ({ text: "" }));
   procs.forEach((p, i) => void drain(p.stderr as ReadableStream<Uint8Array>, errs[i]!));
   // Joined once the relay namespace lists the group on the ingress, one membership per socket.
@@ -227,8 +231,8 @@ export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promis
   for (;;) {
     const dead = procs.findIndex((p) => p.exitCode !== null);
     if (dead >= 0) throw new Error(`socat exited ${procs[dead]!.exitCode}: ${errs[dead]!.text.trim()}`);
-    const igmp = lab.exec(t.relay.ns, ["cat", "/proc/net/igmp"]).stdout;
-    const udp = lab.exec(t.relay.ns, ["cat", "/proc/net/udp"]).stdout;
+    const igmp = lab.exec(t.relay.role, ["cat", "/proc/net/igmp"]).stdout;
+    const udp = lab.exec(t.relay.role, ["cat", "/proc/net/udp"]).stdout;
     const bound = udp
       .split("\n")
       .filter((l) => l.includes(`:${INPUT_PORT.toString(16).toUpperCase().padStart(4, "0")} `)).length;

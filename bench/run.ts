@@ -26,7 +26,8 @@ import { mcrArgv, pinBinary, ROOT, staleSources, useSources, type RelaySpec } fr
 import { renderReadme, type Results, type SearchRecord } from "./report.ts";
 import { searchMaxRate, type SearchOptions } from "./search.ts";
 import { agg } from "./stats.ts";
-import { build, destroyAllSync, Lab, sh, sweepStale, type ScenarioName, type Topology } from "./topology.ts";
+import { BENCH_PREFIX, destroyAllSync, type Lab, sh, sweepStale } from "../test/helpers/lab.ts";
+import { build, newBenchLab, type ScenarioName, type Topology } from "./topology.ts";
 import { haveTrafgen } from "./traffic.ts";
 
 export const EXPERIMENTS = ["ceiling", "loss150", "trafgen", "sweep", "maxrate", "small", "fanout", "workers"] as const;
@@ -174,7 +175,7 @@ async function main(): Promise<number> {
   if (!trafgen)
     console.warn("bench: trafgen not found (apt-get install netsniff-ng): the run with a foreign generator is skipped");
   pinSelf(0);
-  const gone = sweepStale();
+  const gone = sweepStale(BENCH_PREFIX);
   if (gone.length) console.log(`bench: removed ${gone.length} namespace(s) left by an earlier run`);
 
   const q = a.quick;
@@ -201,7 +202,7 @@ async function main(): Promise<number> {
   const topo = (s: ScenarioName) => {
     let l = labs.get(s);
     if (!l) {
-      const lab = new Lab();
+      const lab = newBenchLab();
       l = { lab, t: build(lab, s) };
       labs.set(s, l);
       log(`scenario ${s}: ${l.t.description} (namespaces ${lab.id}-*)`);
@@ -599,7 +600,6 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
     destroyAllSync();
     process.exit(130);
   });
-process.on("exit", () => destroyAllSync());
 
 try {
   process.exitCode = await main();

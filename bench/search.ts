@@ -13,7 +13,8 @@
 // which says nothing about the relay. Such points are marked sink-limited, and so is an answer
 // that rests on one.
 import { measure, type RunResult, type RunSpec } from "./measure.ts";
-import type { Lab, Topology } from "./topology.ts";
+import type { Lab } from "../test/helpers/lab.ts";
+import type { Topology } from "./topology.ts";
 
 export const LOSS_LIMIT = 0.001;
 
@@ -32,33 +33,51 @@ export interface SearchOptions {
   genMaxPps?: number;
 }
 
-export interface SearchResult {
+/** What the search reads of a run (a RunResult has it all). */
+export interface Probe {
+  relayLossRatio: number;
+  lossRatio: number;
+  sinkDrops: number;
+  gen: { achievedPps: number };
+  flags: { generatorLimited: boolean; sinkLimited: boolean };
+}
+
+export interface SearchResult<R extends Probe = RunResult> {
   ratePps: number | null; // highest confirmed rate with loss < 0.1%; null if none
   limitedBy: "relay" | "generator" | "sink" | "none-passed" | "unconfirmed";
-  probes: RunResult[];
-  confirmations: RunResult[];
+  probes: R[];
+  confirmations: R[];
   note: string;
 }
 
-export const passes = (r: RunResult) => r.relayLossRatio < LOSS_LIMIT;
+export const passes = (r: Probe) => r.relayLossRatio < LOSS_LIMIT;
 
-export async function searchMaxRate(
+/** One run at `rate` for about `seconds` (at least `minCount` packets). */
+export type Runner<R extends Probe> = (rate: number, seconds: number, minCount: number) => Promise<R>;
+
+/** The search on the benchmark's lab: each run is a measure() of the relay in `t`. */
+export function searchMaxRate(
   lab: Lab,
   t: Topology,
   base: Omit<RunSpec, "rate" | "count">,
   o: SearchOptions & { workDir: string; log: (s: string) => void; deadline: number },
 ): Promise<SearchResult> {
-  const probes: RunResult[] = [];
-  const run = async (rate: number, seconds: number, minCount: number) => {
-    const count = Math.max(minCount, Math.round(rate * seconds));
-    const r = await measure(
+  const run: Runner<RunResult> = (rate, seconds, minCount) =>
+    measure(
       lab,
       t,
-      { ...base, rate: Math.round(rate), count },
+      { ...base, rate: Math.round(rate), count: Math.max(minCount, Math.round(rate * seconds)) },
       { workDir: o.workDir, attempts: 2, genMaxPps: o.genMaxPps, log: o.log },
     );
-    return r;
-  };
+  return searchRate(run, o);
+}
+
+/** The search itself, over any runner: pure but for the runs it asks for and the clock. */
+export async function searchRate<R extends Probe>(
+  run: Runner<R>,
+  o: SearchOptions & { deadline: number },
+): Promise<SearchResult<R>> {
+  const probes: R[] = [];
   const probe = async (rate: number) => {
     const r = await run(rate, o.probeSeconds, o.probeMinCount);
     probes.push(r);
@@ -67,7 +86,7 @@ export async function searchMaxRate(
 
   let lo = 0; // highest rate that passed (offered rate as achieved)
   let hi = Infinity; // lowest that failed
-  let limitedBy: SearchResult["limitedBy"] = "relay";
+  let limitedBy: SearchResult<R>["limitedBy"] = "relay";
   let rate = o.start;
   // 1. rising
   while (probes.length < o.maxProbes && Date.now() < o.deadline) {
@@ -122,10 +141,10 @@ export async function searchMaxRate(
     return { ratePps: null, limitedBy: "none-passed", probes, confirmations: [], note: "no probed rate passed" };
 
   // 3. confirmation
-  const confirmations: RunResult[] = [];
+  const confirmations: R[] = [];
   let candidate = lo;
   for (let b = 0; b <= o.maxBackoff && Date.now() < o.deadline; b++) {
-    const batch: RunResult[] = [];
+    const batch: R[] = [];
     for (let i = 0; i < o.confirmRuns; i++) batch.push(await run(candidate, o.confirmSeconds, o.confirmMinCount));
     confirmations.push(...batch);
     if (batch.every(passes)) {

@@ -2,7 +2,9 @@
 // Each is a process in its namespace, pinned with taskset, bounded in time, its JSON summary parsed.
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sh, type Lab } from "./topology.ts";
+import type { GenResult } from "../src/tools/gen.ts";
+import type { SinkResult } from "../src/tools/sink.ts";
+import { type Lab, sh } from "../test/helpers/lab.ts";
 import { mcrArgv } from "./relays.ts";
 
 /**
@@ -22,6 +24,7 @@ export const GEN_NICE = Number(process.env.GEN_NICE ?? -10);
 export const SINK_NICE = Number(process.env.SINK_NICE ?? 0);
 export const TRAFGEN_NICE = Number(process.env.TRAFGEN_NICE ?? 0);
 
+/** What a run records of its generator, whichever it was (mcr gen reports a GenResult; trafgen prints a count). */
 export interface GenSummary {
   tool: "mcr gen" | "trafgen";
   packets: number; // handed to the kernel
@@ -33,31 +36,6 @@ export interface GenSummary {
   maxLagUs?: number;
   startedAtMs: number; // wall clock, for the CPU window
   endedAtMs: number;
-}
-
-export interface SinkSummary {
-  datagrams: number;
-  valid: number;
-  unique: number;
-  lost: number;
-  lossRatio: number;
-  duplicates: number;
-  reordered: number;
-  integrityFailures: number;
-  foreign: number;
-  socketDrops: number;
-  rcvbuf: number;
-  stoppedBy: string;
-  latency: {
-    samples: number;
-    p50Us: number;
-    p99Us: number;
-    p999Us: number;
-    maxUs: number;
-    meanUs: number;
-    minUs: number;
-    kernelTimestamps: number;
-  };
 }
 
 async function collect(p: {
@@ -90,24 +68,24 @@ const hexGroup = (g: string) =>
 /** Waits until a socket in `ns` is bound to `port` and every group is joined: the sink is listening. */
 export async function waitListening(
   lab: Lab,
-  ns: string,
+  role: string,
   port: number,
   groups: string[],
   timeoutMs = 5000,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    const udp = lab.exec(ns, ["cat", "/proc/net/udp"]).stdout;
-    const igmp = lab.exec(ns, ["cat", "/proc/net/igmp"]).stdout;
+    const udp = lab.exec(role, ["cat", "/proc/net/udp"]).stdout;
+    const igmp = lab.exec(role, ["cat", "/proc/net/igmp"]).stdout;
     if (udp.includes(`:${hexPort(port)} `) && groups.every((g) => igmp.includes(hexGroup(g)))) return;
     await Bun.sleep(20);
   }
-  throw new Error(`sink in ${ns}: not listening on ${port} for ${groups.join(",")} after ${timeoutMs} ms`);
+  throw new Error(`sink in ${lab.ns(role)}: not listening on ${port} for ${groups.join(",")} after ${timeoutMs} ms`);
 }
 
 export interface SinkHandle {
   pid: number;
-  done: Promise<SinkSummary>;
+  done: Promise<SinkResult>;
   stop(): Promise<void>;
 }
 
@@ -118,7 +96,7 @@ export interface SinkHandle {
 export async function startSink(
   lab: Lab,
   o: {
-    ns: string;
+    role: string;
     iface: string;
     groups: string[];
     port: number;
@@ -143,16 +121,16 @@ export async function startSink(
   ];
   if (o.expectPerStream) argv.push("--expect", String(o.expectPerStream));
   if (o.countTotal) argv.push("--count", String(o.countTotal));
-  const p = lab.spawn(o.ns, argv, { cpu: o.cpu, nice: SINK_NICE });
+  const p = lab.spawn(o.role, argv, { cpu: o.cpu, nice: SINK_NICE, stdin: "ignore" });
   const killer = setTimeout(() => p.kill("SIGKILL"), (o.maxS + 10) * 1000);
   const done = collect(p).then(({ out, err, code }) => {
     clearTimeout(killer);
-    const j = lastJson<SinkSummary>(out);
+    const j = lastJson<SinkResult>(out);
     if (!j) throw new Error(`mcr sink exited ${code} without a summary: ${err.trim().slice(-500)}`);
     return j;
   });
   done.catch(() => {});
-  await waitListening(lab, o.ns, o.port, o.groups).catch(async (e) => {
+  await waitListening(lab, o.role, o.port, o.groups).catch(async (e) => {
     p.kill("SIGKILL");
     const { err } = await collect(p).catch(() => ({ err: "" }));
     throw new Error(`${(e as Error).message}; sink stderr: ${err.trim().slice(-500)}`);
@@ -164,7 +142,7 @@ export async function startSink(
 export async function runMcrGen(
   lab: Lab,
   o: {
-    ns: string;
+    role: string;
     iface: string;
     source: string;
     dest: string;
@@ -193,22 +171,14 @@ export async function runMcrGen(
     "--json",
   ];
   const t0 = Date.now();
-  const p = lab.spawn(o.ns, argv, { cpu: o.cpu, nice: GEN_NICE });
+  const p = lab.spawn(o.role, argv, { cpu: o.cpu, nice: GEN_NICE, stdin: "ignore" });
   o.onSpawn?.(p.pid);
   const limitMs = (o.count / Math.max(o.rate, 1000)) * 1000 * 3 + 15000;
   const killer = setTimeout(() => p.kill("SIGINT"), limitMs);
   const { out, err, code } = await collect(p);
   clearTimeout(killer);
   const t1 = Date.now();
-  const j = lastJson<{
-    packets: number;
-    sendErrors: number;
-    achievedPps: number;
-    reachedRate: boolean | null;
-    durationS: number;
-    maxLagUs: number;
-    startedAt: string;
-  }>(out);
+  const j = lastJson<GenResult>(out);
   if (!j) throw new Error(`mcr gen exited ${code} without a summary: ${err.trim().slice(-500)}`);
   const started = Date.parse(j.startedAt);
   return {
@@ -240,7 +210,7 @@ export async function runMcrGen(
 export async function runTrafgen(
   lab: Lab,
   o: {
-    ns: string;
+    role: string;
     iface: string;
     source: string;
     srcMac: string;
@@ -278,7 +248,7 @@ export async function runTrafgen(
     "-C",
   ];
   const t0 = Date.now();
-  const p = lab.spawn(o.ns, argv, { cpu: o.cpu, nice: TRAFGEN_NICE });
+  const p = lab.spawn(o.role, argv, { cpu: o.cpu, nice: TRAFGEN_NICE, stdin: "ignore" });
   o.onSpawn?.(p.pid);
   const limitMs = (o.count / (o.rate > 0 ? Math.max(o.rate, 1000) : 100_000)) * 1000 * 3 + 15000;
   const killer = setTimeout(() => p.kill("SIGINT"), limitMs);
@@ -308,6 +278,6 @@ export function haveTrafgen(): boolean {
   return sh(["sh", "-c", "command -v trafgen"]).code === 0 || existsSync("/usr/sbin/trafgen");
 }
 
-export function macOf(lab: Lab, ns: string, iface: string): string {
-  return lab.exec(ns, ["cat", `/sys/class/net/${iface}/address`]).stdout.trim();
+export function macOf(lab: Lab, role: string, iface: string): string {
+  return lab.exec(role, ["cat", `/sys/class/net/${iface}/address`]).stdout.trim();
 }

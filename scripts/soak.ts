@@ -6,7 +6,7 @@
 //   bun scripts/soak.ts [--minutes 10] [--rate 300000] [--size 512] [--workers 1]
 //                       [--rules 100] [--churn-ms 50] [--sample 10] [--sink-cpu 0] [--out FILE]
 //
-// Layout as in the benchmark: gen -> relay -> sink in network namespaces (test/helpers/netns.ts),
+// Layout as in the benchmark: gen -> relay -> sink in network namespaces (test/helpers/lab.ts),
 // gen and sink pinned to CPU 0 (gen at nice -10), the supervisor and its worker(s) to CPU 1 and up
 // (with 4 CPUs or more: gen on 0, the sink on 1, the relay on 2 and up).
 // On 2 CPUs at 300,000 pps CPU 0 (gen, the veth's receive path, the sink) is the limit: the sink's
@@ -22,7 +22,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { call } from "../src/control/client.ts";
 import type { Command, Commands } from "../src/types/control.ts";
-import { chainLab, sh, sweepStale, type Lab } from "../test/helpers/netns.ts";
+import { BENCH_PREFIX, chainLab, type Lab, sh, sweepStale } from "../test/helpers/lab.ts";
+import { rssKb } from "../test/helpers/proc.ts";
 import { DIST, ROOT } from "../test/helpers/mcr.ts";
 
 const argv = process.argv.slice(2);
@@ -64,11 +65,6 @@ const relayCpus = CPUS >= 4 ? `2-${CPUS - 1}` : CPUS > 1 ? `1-${CPUS - 1}` : "0"
 
 const ctl = <C extends Command>(socket: string, cmd: C, args: Commands[C]["args"] = {} as Commands[C]["args"]) =>
   call(socket, cmd, args, { timeoutMs: 10_000 });
-const rssKb = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
-const linkStats = (lab: Lab, role: string, ifname: string) => {
-  const j = JSON.parse(sh(["ip", "-n", lab.ns(role), "-s", "-j", "link", "show", "dev", ifname]).stdout)[0].stats64;
-  return { rx: j.rx.packets as number, tx: j.tx.packets as number, rxDropped: j.rx.dropped as number };
-};
 const udpRcvbufErrors = (lab: Lab, role: string) => {
   const lines = lab
     .exec(role, ["cat", "/proc/net/snmp"])
@@ -81,8 +77,9 @@ const pct = (xs: number[], p: number) =>
   xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function main() {
-  sweepStale();
-  const lab = chainLab();
+  // The benchmark's prefix: a soak is no test, and scripts/test.sh must not count it as a leftover.
+  sweepStale(BENCH_PREFIX);
+  const lab = chainLab({ prefix: BENCH_PREFIX });
   let stopping = false;
   const cleanup = async () => {
     stopping = true;
@@ -221,8 +218,8 @@ async function main() {
       const st = await ctl(socket, "stats");
       return {
         at: performance.now(),
-        gen: linkStats(lab, "gen", "veth0").tx,
-        sink: linkStats(lab, "sink", "veth2").rx,
+        gen: lab.linkCounters("gen", "veth0").txPackets,
+        sink: lab.linkCounters("sink", "veth2").rxPackets,
         rx: st.totals.rxFrames,
         fwd: st.rules.find((r) => r.id === 1)?.packets ?? 0,
         ringDrops: st.totals.ringDrops,

@@ -1,7 +1,33 @@
 // Runs `mcr supervisor` in a lab namespace and `mcr` client commands against it.
 import { existsSync } from "node:fs";
-import type { Lab } from "./netns.ts";
+import { call } from "../../src/control/client.ts";
+import type { Command, Commands } from "../../src/types/control.ts";
+import type { Lab } from "./lab.ts";
 import { mcrArgv } from "./mcr.ts";
+
+/** One request on the supervisor's socket, from the test process (no `mcr` process per call). */
+export function ctl<C extends Command>(
+  socket: string,
+  cmd: C,
+  args: Commands[C]["args"] = {} as Commands[C]["args"],
+  timeoutMs = 5000,
+) {
+  return call(socket, cmd, args, { timeoutMs });
+}
+
+/**
+ * `mcr supervisor` in the lab, answering on its control socket: by default in "relay" with
+ * ingress veth1 (the chain's), `extra` appended to its command line.
+ */
+export async function startSupervisor(
+  lab: Lab,
+  extra: string[] = [],
+  o: { role?: string; interfaces?: string[]; readyMs?: number } = {},
+): Promise<SupervisorDriver> {
+  const sup = new SupervisorDriver(lab, o.role ?? "relay", o.interfaces ?? ["veth1"], extra);
+  await sup.ready(o.readyMs);
+  return sup;
+}
 
 export class SupervisorDriver {
   readonly socket: string;

@@ -1,6 +1,6 @@
 // Senders and receivers for the chain lab, with byte-for-byte checks.
 import { expect } from "bun:test";
-import type { Lab } from "./netns.ts";
+import type { Lab } from "./lab.ts";
 import { bunArgv } from "./mcr.ts";
 import { payloadFor } from "./payloads.ts";
 

@@ -1,5 +1,6 @@
 // Drives one `mcr worker` over its pipe protocol, for data-plane tests below the supervisor.
-import type { Lab } from "./netns.ts";
+import type { Subprocess } from "bun";
+import type { Lab } from "./lab.ts";
 import type { Rule } from "../../src/types/rules.ts";
 import type { FromWorker } from "../../src/types/worker.ts";
 import { encode, lineReader } from "../../src/worker/protocol.ts";
@@ -12,7 +13,7 @@ export class WorkerDriver {
   stderr = "";
   private version = 0;
   private seq = 0;
-  readonly proc: ReturnType<Lab["spawn"]>;
+  readonly proc: Subprocess<"pipe", "pipe", "pipe">;
 
   constructor(lab: Lab, role: string, interfaces: string[], extra: string[] = []) {
     const argv = [

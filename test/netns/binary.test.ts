@@ -4,22 +4,13 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DIST } from "../helpers/mcr.ts";
-import { Lab, sh } from "../helpers/netns.ts";
+import { Lab, sh } from "../helpers/lab.ts";
+import { describeNetns } from "../helpers/suite.ts";
 import { wrongInvocations } from "../unit/cli-cases.ts";
 
 let dir: string;
 let lab: Lab;
 const haveDist = existsSync(DIST);
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "mcrt-bin-"));
-  lab = new Lab();
-  lab.addNs("host");
-});
-afterAll(async () => {
-  await lab.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const TABLE = JSON.stringify({ type: "rules", version: 1, rules: [] }) + "\n";
 
@@ -65,50 +56,67 @@ function loState(stdout: string) {
   return inputs?.inputs?.[0]?.state;
 }
 
-test.if(haveDist)("copied alone into another directory, it runs and loads its embedded shim", () => {
-  const bin = join(dir, "mcr");
-  copyFileSync(DIST, bin);
-  sh(["chmod", "755", bin]);
-  expect(sh([bin, "--version"]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-  const r = runWorkerOnLo(bin, dir);
-  expect(r.code).toBe(0);
-  expect(loState(r.stdout)).toBe("up");
-});
+// One namespace for the whole file: every test runs a worker on its lo, one at a time.
+describeNetns(
+  "dist/mcr as shipped",
+  () => {
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), "mcrt-bin-"));
+      lab = new Lab();
+      lab.addNs("host");
+    });
+    afterAll(async () => {
+      await lab.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-test.if(haveDist)("loads the shim with a noexec TMPDIR", () => {
-  const bin = join(dir, "mcr");
-  copyFileSync(DIST, bin);
-  const tmp = join(dir, "noexec");
-  sh(["mkdir", "-p", tmp]);
-  // A private mount namespace: the noexec tmpfs exists for this command alone.
-  const r = sh(
-    [
-      "unshare",
-      "-m",
-      "sh",
-      "-c",
-      `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`,
-    ],
-    { timeoutMs: 15000, input: TABLE },
-  );
-  expect(r.stderr).not.toContain("rror");
-  expect(r.code).toBe(0);
-  expect(loState(r.stdout)).toBe("up");
-});
+    test("copied alone into another directory, it runs and loads its embedded shim", () => {
+      const bin = join(dir, "mcr");
+      copyFileSync(DIST, bin);
+      sh(["chmod", "755", bin]);
+      expect(sh([bin, "--version"]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      const r = runWorkerOnLo(bin, dir);
+      expect(r.code).toBe(0);
+      expect(loState(r.stdout)).toBe("up");
+    });
 
-test.if(haveDist)("ignores bunfig.toml and .env in its working directory", () => {
-  const bin = join(dir, "mcr");
-  copyFileSync(DIST, bin);
-  const marker = join(dir, "preloaded");
-  writeFileSync(join(dir, "evil.ts"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "x");\n`);
-  writeFileSync(join(dir, "bunfig.toml"), `preload = ["./evil.ts"]\n`);
-  writeFileSync(join(dir, ".env"), "MCR_LOG_LEVEL=silent\n");
-  const r = runWorkerOnLo(bin, dir);
-  expect(r.code).toBe(0);
-  expect(existsSync(marker)).toBe(false);
-  // Had .env been read, the log level would be silent and the ring's line would be missing.
-  expect(r.stderr).toContain("lo: ring of");
-});
+    test("loads the shim with a noexec TMPDIR", () => {
+      const bin = join(dir, "mcr");
+      copyFileSync(DIST, bin);
+      const tmp = join(dir, "noexec");
+      sh(["mkdir", "-p", tmp]);
+      // A private mount namespace: the noexec tmpfs exists for this command alone.
+      const r = sh(
+        [
+          "unshare",
+          "-m",
+          "sh",
+          "-c",
+          `mount -t tmpfs -o noexec,nosuid tmpfs ${tmp} && ip netns exec ${lab.ns("host")} env TMPDIR=${tmp} ${bin} worker --interface lo --ring-mb 2`,
+        ],
+        { timeoutMs: 15000, input: TABLE },
+      );
+      expect(r.stderr).not.toContain("rror");
+      expect(r.code).toBe(0);
+      expect(loState(r.stdout)).toBe("up");
+    });
+
+    test("ignores bunfig.toml and .env in its working directory", () => {
+      const bin = join(dir, "mcr");
+      copyFileSync(DIST, bin);
+      const marker = join(dir, "preloaded");
+      writeFileSync(join(dir, "evil.ts"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "x");\n`);
+      writeFileSync(join(dir, "bunfig.toml"), `preload = ["./evil.ts"]\n`);
+      writeFileSync(join(dir, ".env"), "MCR_LOG_LEVEL=silent\n");
+      const r = runWorkerOnLo(bin, dir);
+      expect(r.code).toBe(0);
+      expect(existsSync(marker)).toBe(false);
+      // Had .env been read, the log level would be silent and the ring's line would be missing.
+      expect(r.stderr).toContain("lo: ring of");
+    });
+  },
+  { skip: haveDist ? undefined : "dist/mcr is missing" },
+);
 
 test.if(haveDist)("refuses every wrong invocation in the table with 64 and its message", async () => {
   const never = join(dir, "never.sock");

@@ -1,20 +1,13 @@
 // The supervisor for real, in a network namespace: group membership on the ingress, the control
 // socket under abuse, and what survives a supervisor killed with SIGKILL. Needs root.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
-import { SupervisorDriver } from "../helpers/supervisor.ts";
+import { expect, test } from "bun:test";
+import { describeNetns } from "../helpers/suite.ts";
+import { alive, type Lab, until } from "../helpers/lab.ts";
+import { startSupervisor } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen, sendInBackground } from "../helpers/traffic.ts";
 import { LineFramer } from "../../src/control/framing.ts";
 import { MAX_MESSAGE_BYTES } from "../../src/control/protocol.ts";
 import type { Response } from "../../src/types/control.ts";
-
-const root = process.getuid?.() === 0;
-let lab: Lab | undefined;
-beforeAll(() => root && sweepStale());
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
-});
 
 /** Groups joined on `ifname` in the relay namespace, from /proc/net/igmp (dotted). */
 function joined(l: Lab, ifname: string): string[] {
@@ -31,43 +24,25 @@ function joined(l: Lab, ifname: string): string[] {
   return out;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
-describe.skipIf(!root)("control plane in a namespace", () => {
+describeNetns("control plane in a namespace", (labs) => {
   test("the input group is joined on the ingress when a rule needs it, and left with the last rule", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
-    await sup.ready();
-    expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab);
+    // 224.0.0.1 (all hosts) is joined by the kernel on every IPv4 interface; nothing else is before a rule.
+    expect(joined(lab, "veth1").sort()).toEqual(["224.0.0.1"]);
     const a = sup.addRule("239.1.2.3", 5001, "239.10.10.10:6001:veth3");
     const b = sup.addRule("239.1.2.3", 5002, "239.10.10.11:6001:veth3");
-    expect(joined(lab, "veth1")).toContain("239.1.2.3");
-    expect(joined(lab, "veth3")).not.toContain("239.1.2.3");
+    expect(joined(lab, "veth1").sort()).toEqual(["224.0.0.1", "239.1.2.3"]);
+    expect(joined(lab, "veth3").sort()).toEqual(["224.0.0.1"]);
     expect(sup.mcr(["rule", "remove", String(a)]).code).toBe(0);
-    expect(joined(lab, "veth1")).toContain("239.1.2.3"); // rule b still needs it
+    expect(joined(lab, "veth1").sort()).toEqual(["224.0.0.1", "239.1.2.3"]); // rule b still needs it
     expect(sup.mcr(["rule", "remove", String(b)]).code).toBe(0);
-    expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
+    expect(joined(lab, "veth1").sort()).toEqual(["224.0.0.1"]);
   });
 
   test("malformed control requests each get an error reply; the supervisor keeps serving", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab);
     const replies: Response[] = [];
     const framer = new LineFramer(
       1 << 24,
@@ -119,11 +94,11 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("SIGKILL the supervisor: no worker outlives it; a new one replaces the stale socket and restores every rule", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
     const id = sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     const id2 = sup.addRule("239.1.1.2", 5002, "239.10.10.11:6002:veth3:4");
+    expect([id, id2]).toEqual([1, 2]); // a supervisor with an empty state file numbers from 1
     const before = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout);
     const pids: number[] = before.workers.map((w: { pid: number }) => w.pid);
     expect(pids.length).toBe(2);
@@ -156,15 +131,14 @@ describe.skipIf(!root)("control plane in a namespace", () => {
   });
 
   test("SIGHUP after editing the config: the changed rule changes, an unchanged rule loses no packet", async () => {
-    lab = chainLab();
+    const lab = labs.chain();
     const path = `/tmp/${lab.id}-mcr.toml`;
     const rule = (group: string, port: number, out: string) =>
       `[[rule]]\ninput_group = "${group}"\ninput_port = ${port}\noutputs = ["${out}"]\n`;
     const steady = rule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     await Bun.write(path, steady + rule("239.1.1.2", 5002, "239.10.10.11:6002:veth3"));
     try {
-      const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--config", path, "--workers", "2"]);
-      await sup.ready();
+      const sup = await startSupervisor(lab, ["--config", path, "--workers", "2"]);
       const rules = () =>
         JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules as {
           id: number;
@@ -193,8 +167,12 @@ describe.skipIf(!root)("control plane in a namespace", () => {
       sup.proc.kill("SIGHUP");
       await until(() => rules().some((r) => r.outputs[0]!.group === "239.10.10.12"), 3000, "the reload");
       const after = rules();
-      expect(after.find((r) => r.inputPort === 5001)!.id).toBe(before[0]!.id); // untouched
-      expect(after.find((r) => r.inputPort === 5002)!.id).not.toBe(before[1]!.id); // replaced
+      expect(before.map((r) => r.id)).toEqual([1, 2]);
+      // 5001 untouched keeps its id; 5002 replaced is a new rule with the next id.
+      expect(after.map((r) => [r.inputPort, r.id]).sort((x, y) => x[0]! - y[0]!)).toEqual([
+        [5001, 1],
+        [5002, 3],
+      ]);
       sendFromGen(lab, { dest: "239.1.1.2", port: 5002, count: 200, size: 100, seed: 22 });
       expectPayloads((await rxChanged.result).payloads, 22, 200, 100);
       await flowing;
@@ -203,12 +181,11 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     } finally {
       await Bun.file(path).delete();
     }
-  });
+  }, 30000); // 3 s of paced traffic: past bun's default 5 s on a loaded machine
 
   test("SIGTERM: workers stop, the socket file goes, exit 0", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
     const pids: number[] = JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).workers.map(
       (w: { pid: number }) => w.pid,
     );

@@ -3,26 +3,19 @@
 // mcr gen -> mcr -> mcr sink runs at a real rate. Every test prints the loss and the recovery
 // time it saw. Recovery times are measured from the control socket: the moment the rule's packet
 // counter moves again (polled every 10 ms, so they are at most ~15 ms late). Needs root.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chainLab, must, sweepStale, type Lab } from "../helpers/netns.ts";
-import { SupervisorDriver } from "../helpers/supervisor.ts";
-import { alive, ctl, gen, rssKb, sink, until } from "./faults-lib.ts";
-
-const root = process.getuid?.() === 0;
-let lab: Lab | undefined;
-beforeAll(() => root && sweepStale());
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
-});
+import { expect, test } from "bun:test";
+import { describeNetns, type Labs } from "../helpers/suite.ts";
+import { alive, must, until } from "../helpers/lab.ts";
+import { rssKb } from "../helpers/proc.ts";
+import { ctl, startSupervisor } from "../helpers/supervisor.ts";
+import { gen, sink } from "../helpers/tools.ts";
 
 const IN = "239.1.1.1:5001";
 const OUT = "239.9.9.9:5099";
 
-async function relay(workers = 1, extra: string[] = []) {
-  lab = chainLab();
-  const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", String(workers), ...extra]);
-  await sup.ready();
+async function relay(labs: Labs, workers = 1, extra: string[] = []) {
+  const lab = labs.chain();
+  const sup = await startSupervisor(lab, ["--workers", String(workers), ...extra]);
   const id = sup.addRule("239.1.1.1", 5001, `${OUT}:veth3`);
   return { lab, sup, id };
 }
@@ -56,9 +49,9 @@ async function finish(tx: ReturnType<typeof gen>, rx: ReturnType<typeof sink>) {
 
 const ms = (lost: number, rate: number) => `${((lost / rate) * 1000).toFixed(0)} ms of traffic`;
 
-describe.skipIf(!root)("faults under traffic", () => {
+describeNetns("faults under traffic", (labs) => {
   test("a worker SIGKILLed 20 times in a row: forwarding comes back after each, the rule stays, loss bounded", async () => {
-    const { lab, sup, id } = await relay(1);
+    const { lab, sup, id } = await relay(labs, 1);
     const RATE = 50_000;
     const rx = sink(lab, { group: OUT });
     await Bun.sleep(300);
@@ -99,7 +92,7 @@ describe.skipIf(!root)("faults under traffic", () => {
   }, 90_000);
 
   test("the supervisor SIGKILLed and restarted under traffic: rules back from the state file, no orphan worker", async () => {
-    const { lab, sup, id } = await relay(2);
+    const { lab, sup, id } = await relay(labs, 2);
     const id2 = sup.addRule("239.1.1.2", 5002, "239.9.9.8:5098:veth3:4");
     const before = await ctl(sup.socket, "rule.list");
     const RATE = 50_000;
@@ -130,14 +123,13 @@ describe.skipIf(!root)("faults under traffic", () => {
     expect(orphansGoneMs).toBeLessThan(500);
     expect(recovered).toBeLessThan(3000);
     expect(s.lost).toBeLessThan(((recovered + 100) / 1000) * RATE);
-    // Once (1 run in 5) the sink saw 12 datagrams twice across the restart; the cause is not
-    // found yet (an open question in the closing note). Bounded tightly here so that more than a
-    // handful fails the test.
-    expect(s.duplicates).toBeLessThanOrEqual(32);
+    // A relay that duplicates is wrong: exactly 0. Known to fail now and then (1 run in 5 saw 12
+    // datagrams twice across the restart) until the cause is fixed; never a loosened bound.
+    expect(s.duplicates).toBe(0);
   }, 60_000);
 
   test("a worker stopped (SIGSTOP) for 2 s: its ring overflows, the drops show in ringDrops, then it recovers", async () => {
-    const { lab, sup, id } = await relay(1);
+    const { lab, sup, id } = await relay(labs, 1);
     const RATE = 50_000;
     const rx = sink(lab, { group: OUT });
     await Bun.sleep(300);
@@ -181,7 +173,7 @@ describe.skipIf(!root)("faults under traffic", () => {
   }, 60_000);
 
   test("the input interface set down and up: forwarding resumes", async () => {
-    const { lab, sup, id } = await relay(2);
+    const { lab, sup, id } = await relay(labs, 2);
     const RATE = 50_000;
     const rx = sink(lab, { group: OUT });
     await Bun.sleep(300);
@@ -210,7 +202,7 @@ describe.skipIf(!root)("faults under traffic", () => {
   }, 60_000);
 
   test("the input interface deleted and re-created: the workers reopen their rings on the new one", async () => {
-    const { lab, sup, id } = await relay(2);
+    const { lab, sup, id } = await relay(labs, 2);
     const RATE = 50_000;
     const COUNT = 100_000;
     const rx = sink(lab, { group: OUT, expect: COUNT });
@@ -268,7 +260,7 @@ describe.skipIf(!root)("faults under traffic", () => {
       // process of someone else's at nice -10 on the worker's CPU (a benchmark) drops frames, churn
       // or not. (Before each compile looked every interface up once per rule, a change over 500
       // rules held the worker 80 ms; scripts/soak.ts and the probe in the commit that fixed it show it.)
-      const { lab, sup, id } = await relay(1, ["--ring-mb", "64"]);
+      const { lab, sup, id } = await relay(labs, 1, ["--ring-mb", "64"]);
       // A table of some size: every change recompiles all of it in the worker, which reads no ring meanwhile.
       for (let i = 0; i < 200; i++)
         await ctl(sup.socket, "rule.add", {
@@ -330,7 +322,7 @@ describe.skipIf(!root)("faults under traffic", () => {
   );
 
   test("1,000 concurrent idle control connections: a new client is still answered at once", async () => {
-    const { lab, sup, id } = await relay(1);
+    const { lab, sup, id } = await relay(labs, 1);
     const RATE = 20_000;
     const COUNT = 60_000;
     const rx = sink(lab, { group: OUT, expect: COUNT });

@@ -4,7 +4,8 @@
 // workers stay up, the table stays as it was, and forwarding goes on; a client that never reads
 // its replies is throttled. Config files: each error names the file, the line and the field.
 // The socket tests need root (a namespace).
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { describeNetns } from "../helpers/suite.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,18 +13,10 @@ import { LineFramer } from "../../src/control/framing.ts";
 import { MAX_MESSAGE_BYTES } from "../../src/control/protocol.ts";
 import type { Response } from "../../src/types/control.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
-import { chainLab, sh, sweepStale, type Lab } from "../helpers/netns.ts";
-import { SupervisorDriver } from "../helpers/supervisor.ts";
+import { sh, until } from "../helpers/lab.ts";
+import { rssKb } from "../helpers/proc.ts";
+import { ctl, startSupervisor } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
-import { ctl, rssKb, until } from "./faults-lib.ts";
-
-const root = process.getuid?.() === 0;
-let lab: Lab | undefined;
-beforeAll(() => root && sweepStale());
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
-});
 
 /** A small seeded generator (mulberry32): a failing run can be repeated with its seed. */
 function rng(seed: number) {
@@ -296,11 +289,10 @@ async function barrage(socket: string, seed: number) {
   return { n: CLIENTS * PER_CLIENT, clients: CLIENTS, ms: performance.now() - t0, byCode };
 }
 
-describe.skipIf(!root)("hostile control input", () => {
+describeNetns("hostile control input", (labs) => {
   test("2 x 10,000 random, truncated, oversized and wrongly typed messages: one error reply each, nothing else changes", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "2"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
     const ruleId = sup.addRule("239.1.1.1", 5001, "239.9.9.9:5099:veth3");
     const before = await ctl(sup.socket, "status");
     const rss = [rssKb(before.pid)];
@@ -335,9 +327,8 @@ describe.skipIf(!root)("hostile control input", () => {
   }, 90_000);
 
   test("a client that pipelines requests and never reads its replies is throttled, not buffered without end", async () => {
-    lab = chainLab();
-    const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "1"]);
-    await sup.ready();
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "1"]);
     for (let i = 0; i < 50; i++) sup.addRule(`239.1.1.${i + 1}`, 5001, "239.9.9.9:5099:veth3"); // an 8 KB rule.list reply
     const { pid } = await ctl(sup.socket, "status");
     const rss0 = rssKb(pid);

@@ -1,7 +1,8 @@
 // Malformed frames injected at the relay's ingress: each is counted under its own reason, the
 // worker keeps running, and good traffic after them is still relayed byte for byte.
-import { afterEach, expect, test } from "bun:test";
-import { chainLab, sweepStale, type Lab } from "../helpers/netns.ts";
+import { expect, test } from "bun:test";
+import { describeNetns } from "../helpers/suite.ts";
+import { sweepStale } from "../helpers/lab.ts";
 import { WorkerDriver } from "../helpers/worker.ts";
 import { buildFrame, toHex, type FrameSpec } from "../helpers/frames.ts";
 import { ROOT } from "../helpers/mcr.ts";
@@ -9,11 +10,6 @@ import { receiveInSink, sendFromGen, expectPayloads } from "../helpers/traffic.t
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
 
 const INJECT = `${ROOT}/test/tools/build/inject`;
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
-});
 
 const RULE = {
   id: 1,
@@ -41,80 +37,82 @@ const KINDS: [DropReason, FrameSpec][] = [
   ["vlan_nested", { vlans: [7, 8, 9] }],
 ];
 
-test("each malformed kind is counted under its reason; good traffic still flows byte for byte", async () => {
-  sweepStale();
-  lab = chainLab();
-  const w = new WorkerDriver(lab, "relay", ["veth1"]);
-  await w.ready();
-  expect((await w.setRules([RULE])).errors).toEqual([]);
-  const before = await w.stats();
+describeNetns("malformed frames", (labs) => {
+  test("each malformed kind is counted under its reason; good traffic still flows byte for byte", async () => {
+    sweepStale();
+    const lab = labs.chain();
+    const w = new WorkerDriver(lab, "relay", ["veth1"]);
+    await w.ready();
+    expect((await w.setRules([RULE])).errors).toEqual([]);
+    const before = await w.stats();
 
-  const PER_KIND = 3;
-  const lines = KINDS.flatMap(([, spec]) => Array.from({ length: PER_KIND }, () => toHex(buildFrame(spec))));
-  const inj = lab.exec("gen", [INJECT, "veth0"], { input: lines.join("\n") + "\n" });
-  expect(inj.stderr).toBe("");
-  expect(inj.stdout.trim()).toBe(String(lines.length));
+    const PER_KIND = 3;
+    const lines = KINDS.flatMap(([, spec]) => Array.from({ length: PER_KIND }, () => toHex(buildFrame(spec))));
+    const inj = lab.exec("gen", [INJECT, "veth0"], { input: lines.join("\n") + "\n" });
+    expect(inj.stderr).toBe("");
+    expect(inj.stdout.trim()).toBe(String(lines.length));
 
-  const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 50 });
-  await rx.listening;
-  sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 50, size: 700, seed: 3 });
-  const got = await rx.result;
-  expectPayloads(got.payloads, 3, 50, 700);
+    const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 50 });
+    await rx.listening;
+    sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 50, size: 700, seed: 3 });
+    const got = await rx.result;
+    expectPayloads(got.payloads, 3, 50, 700);
 
-  const after = await w.stats();
-  for (const reason of DROP_REASONS) {
-    const want = KINDS.filter(([r]) => r === reason).length * PER_KIND;
-    expect({ reason, delta: after.drops[reason] - before.drops[reason] }).toEqual({ reason, delta: want });
-  }
-  expect(after.rules["1"]).toEqual({ packets: 50, bytes: 50 * 700 });
-  expect(w.proc.exitCode).toBeNull();
-});
-
-test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () => {
-  lab = chainLab();
-  for (const [ns, ifs] of [
-    ["gen", ["veth0"]],
-    ["relay", ["veth1", "veth3"]],
-    ["sink", ["veth2"]],
-  ] as const)
-    for (const i of ifs) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
-  const w = new WorkerDriver(lab, "relay", ["veth1"]);
-  await w.ready();
-  await w.setRules([RULE]);
-  const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 2 });
-  await rx.listening;
-  const jumbo = new Uint8Array(8950).map((_, i) => (i * 7) & 0xff);
-  const tagged = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
-  const inj = lab.exec("gen", [INJECT, "veth0"], {
-    input:
-      [toHex(buildFrame({ payload: jumbo })), toHex(buildFrame({ payload: tagged, vlans: [42] }))].join("\n") + "\n",
+    const after = await w.stats();
+    for (const reason of DROP_REASONS) {
+      const want = KINDS.filter(([r]) => r === reason).length * PER_KIND;
+      expect({ reason, delta: after.drops[reason] - before.drops[reason] }).toEqual({ reason, delta: want });
+    }
+    expect(after.rules["1"]).toEqual({ packets: 50, bytes: 50 * 700 });
+    expect(w.proc.exitCode).toBeNull();
   });
-  expect(inj.stdout.trim()).toBe("2");
-  const got = await rx.result;
-  expect(got.payloads).toEqual([toHex(jumbo), toHex(tagged)]);
-});
 
-test("a datagram larger than the egress MTU is fragmented on the way out and arrives whole", async () => {
-  lab = chainLab();
-  // Jumbo frames on the ingress only: the relay's egress keeps MTU 1500.
-  for (const [ns, i] of [
-    ["gen", "veth0"],
-    ["relay", "veth1"],
-  ] as const)
-    lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
-  const w = new WorkerDriver(lab, "relay", ["veth1"]);
-  await w.ready();
-  await w.setRules([RULE]);
-  const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 3 });
-  await rx.listening;
-  const sizes = [4000, 1472, 1473]; // over the MTU, exactly at it, one byte over
-  const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
-  const inj = lab.exec("gen", [INJECT, "veth0"], {
-    input: payloads.map((p) => toHex(buildFrame({ payload: p }))).join("\n") + "\n",
+  test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () => {
+    const lab = labs.chain();
+    for (const [ns, ifs] of [
+      ["gen", ["veth0"]],
+      ["relay", ["veth1", "veth3"]],
+      ["sink", ["veth2"]],
+    ] as const)
+      for (const i of ifs) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
+    const w = new WorkerDriver(lab, "relay", ["veth1"]);
+    await w.ready();
+    await w.setRules([RULE]);
+    const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 2 });
+    await rx.listening;
+    const jumbo = new Uint8Array(8950).map((_, i) => (i * 7) & 0xff);
+    const tagged = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
+    const inj = lab.exec("gen", [INJECT, "veth0"], {
+      input:
+        [toHex(buildFrame({ payload: jumbo })), toHex(buildFrame({ payload: tagged, vlans: [42] }))].join("\n") + "\n",
+    });
+    expect(inj.stdout.trim()).toBe("2");
+    const got = await rx.result;
+    expect(got.payloads).toEqual([toHex(jumbo), toHex(tagged)]);
   });
-  expect(inj.stdout.trim()).toBe("3");
-  expect((await rx.result).payloads).toEqual(payloads.map(toHex));
-  const s = await w.stats();
-  expect(s.txErrors).toBe(0);
-  expect(s.outputs["1:0"]).toEqual({ packets: 3, bytes: 4000 + 1472 + 1473, errors: 0 });
+
+  test("a datagram larger than the egress MTU is fragmented on the way out and arrives whole", async () => {
+    const lab = labs.chain();
+    // Jumbo frames on the ingress only: the relay's egress keeps MTU 1500.
+    for (const [ns, i] of [
+      ["gen", "veth0"],
+      ["relay", "veth1"],
+    ] as const)
+      lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
+    const w = new WorkerDriver(lab, "relay", ["veth1"]);
+    await w.ready();
+    await w.setRules([RULE]);
+    const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 3 });
+    await rx.listening;
+    const sizes = [4000, 1472, 1473]; // over the MTU, exactly at it, one byte over
+    const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
+    const inj = lab.exec("gen", [INJECT, "veth0"], {
+      input: payloads.map((p) => toHex(buildFrame({ payload: p }))).join("\n") + "\n",
+    });
+    expect(inj.stdout.trim()).toBe("3");
+    expect((await rx.result).payloads).toEqual(payloads.map(toHex));
+    const s = await w.stats();
+    expect(s.txErrors).toBe(0);
+    expect(s.outputs["1:0"]).toEqual({ packets: 3, bytes: 4000 + 1472 + 1473, errors: 0 });
+  });
 });

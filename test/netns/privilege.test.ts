@@ -4,7 +4,7 @@
 // Without CAP_NET_ADMIN it still forwards (only send buffers past net.core.wmem_max need it);
 // without CAP_NET_RAW it cannot receive and says so. Bun's own variables (BUN_OPTIONS, ...) never
 // reach a worker. Needs root (namespaces, setpriv).
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import {
   chownSync,
   chmodSync,
@@ -18,22 +18,20 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { DIST, ROOT } from "../helpers/mcr.ts";
-import { chainLab, sh, sweepStale, type Lab } from "../helpers/netns.ts";
-import { ctl, gen, procStatus, sink, until } from "./faults-lib.ts";
+import { sh, until, type Lab } from "../helpers/lab.ts";
+import { procStatus } from "../helpers/proc.ts";
+import { describeNetns } from "../helpers/suite.ts";
+import { ctl } from "../helpers/supervisor.ts";
+import { gen, sink } from "../helpers/tools.ts";
 
-const root = process.getuid?.() === 0;
 const haveSetpriv = sh(["sh", "-c", "command -v setpriv"]).code === 0;
 const NOBODY = 65534;
 const CAP_NET_ADMIN = 12;
 const CAP_NET_RAW = 13;
 const mask = (...caps: number[]) => caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
 
-let lab: Lab | undefined;
 let dir: string | undefined;
-beforeAll(() => root && sweepStale());
-afterEach(async () => {
-  await lab?.destroy();
-  lab = undefined;
+afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = undefined;
 });
@@ -103,7 +101,7 @@ function startAsNobody(l: Lab, d: string, caps: string[], env: Record<string, st
     sandboxed
       ? ["unshare", "-m", "--propagation", "private", "sh", "-c", `${sandbox(d)} && exec "$@"`, "sh", ...setpriv]
       : setpriv,
-    env,
+    { env },
   );
   let stderr = "";
   void (async () => {
@@ -149,182 +147,190 @@ async function forward(l: Lab, socket: string) {
   return rx.result;
 }
 
-describe.skipIf(!root || !haveSetpriv)("least privilege", () => {
-  test("as nobody with only CAP_NET_RAW and CAP_NET_ADMIN (ambient): forwards, and holds nothing more", async () => {
-    lab = chainLab();
-    dir = nobodysDir();
-    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"]);
-    await sup.ready();
-    const s = await forward(lab, sup.socket);
-    expect(s.unique).toBe(10_000);
-    expect(s.lost).toBe(0);
+describeNetns(
+  "least privilege",
+  (labs) => {
+    test("as nobody with only CAP_NET_RAW and CAP_NET_ADMIN (ambient): forwards, and holds nothing more", async () => {
+      const lab = labs.chain();
+      dir = nobodysDir();
+      const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"]);
+      await sup.ready();
+      const s = await forward(lab, sup.socket);
+      expect(s.unique).toBe(10_000);
+      expect(s.lost).toBe(0);
 
-    const st = await ctl(sup.socket, "status");
-    const want = mask(CAP_NET_RAW, CAP_NET_ADMIN);
-    const procs = [st.pid, ...st.workers.map((w) => w.pid!)];
-    for (const pid of procs) {
-      const p = statusOf(pid);
-      expect(p.uid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
-      expect(p.gid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
-      expect(p.groups).toBe("");
-      // Effective, permitted, inheritable, ambient and bounding: those two, nothing else.
-      expect({ pid, eff: p.eff, prm: p.prm, inh: p.inh, amb: p.amb, bnd: p.bnd }).toEqual({
-        pid,
-        eff: want,
-        prm: want,
-        inh: want,
-        amb: want,
-        bnd: want,
-      });
-    }
-    // What it wrote is nobody's: the socket (0660) and the state file.
-    const sock = statSync(sup.socket);
-    expect([sock.uid, sock.mode & 0o777]).toEqual([NOBODY, 0o660]);
-    expect(statSync(join(dir, "rules.json")).uid).toBe(NOBODY);
-    expect(JSON.parse(readFileSync(join(dir, "rules.json"), "utf8")).rules.length).toBe(1);
-    console.log(
-      `as nobody with CapEff=${want.toString(16).padStart(16, "0")} (net_raw, net_admin) in the supervisor and ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`,
-    );
-  }, 60_000);
-
-  test("with CAP_NET_RAW alone it still forwards; without it, each worker reports the input down with EPERM", async () => {
-    lab = chainLab();
-    dir = nobodysDir();
-    const a = startAsNobody(lab, dir, ["net_raw"]);
-    await a.ready();
-    const s = await forward(lab, a.socket);
-    expect(s.lost).toBe(0);
-    a.proc.kill("SIGTERM");
-    await a.proc.exited;
-    rmSync(join(dir, "rules.json"), { force: true });
-
-    const b = startAsNobody(lab, dir, ["net_admin"]);
-    await b.ready();
-    const views = (await ctl(b.socket, "status")).workers;
-    await until(
-      async () => (await ctl(b.socket, "status")).workers.every((w) => w.inputs[0]?.state === "down"),
-      5000,
-      "inputs reported down",
-    );
-    const w = (await ctl(b.socket, "status")).workers[0]!;
-    expect(w.inputs[0]!.error).toContain("EPERM");
-    expect(w.inputs[0]!.error).toContain("CAP_NET_RAW");
-    const stats = await ctl(b.socket, "stats");
-    expect(stats.interfaces[0]).toMatchObject({ name: "veth1", up: false, workersUp: 0 });
-    // Said as a warning, and the supervisor keeps running (the capability may come with a restart).
-    // A wait for a line already written (the inputs above came with it), not a speed bound.
-    await until(() => /warn.*veth1 down .*EPERM/i.test(b.stderr()), 10000, `a warning in: ${b.stderr().slice(-1500)}`);
-    expect(b.proc.exitCode).toBeNull();
-    expect(views.every((v) => v.restarts === 0)).toBe(true);
-    console.log(
-      `CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`,
-    );
-  }, 60_000);
-
-  test("under the unit's sandbox (read-only /, private noexec /tmp, /proc with processes only, NoNewPrivileges): forwards", async () => {
-    lab = chainLab();
-    dir = nobodysDir("/var/tmp"); // /tmp is replaced by the sandbox's own
-    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {}, true);
-    await sup.ready();
-    const s = await forward(lab, sup.socket);
-    const st = await ctl(sup.socket, "status");
-    for (const pid of [st.pid, ...st.workers.map((w) => w.pid!)]) {
-      expect(statusOf(pid).noNewPrivs).toBe("1");
-      expect(statusOf(pid).eff).toBe(mask(CAP_NET_RAW, CAP_NET_ADMIN));
-    }
-    // The sandbox is real: the supervisor's view of / is read-only and its /proc shows no other process.
-    const mountinfo = readFileSync(`/proc/${st.pid}/mountinfo`, "utf8").split("\n");
-    expect(mountinfo.some((l) => / \/ \/ ro,/.test(l))).toBe(true);
-    expect(mountinfo.some((l) => / \/proc .*subset=pid/.test(l))).toBe(true);
-    expect(s.unique).toBe(10_000);
-    expect(s.lost).toBe(0);
-    console.log(`sandboxed as nobody: ${s.unique} of 10000 forwarded, lost ${s.lost}`);
-  }, 60_000);
-
-  test("packaging/systemd/mcr.service: notify, user mcr, two capabilities, no MemoryDenyWriteExecute, and systemd accepts it", () => {
-    const unit = readFileSync(join(ROOT, "packaging/systemd/mcr.service"), "utf8");
-    const set = (k: string) =>
-      unit
-        .split("\n")
-        .filter((l) => l.startsWith(`${k}=`))
-        .map((l) => l.slice(k.length + 1));
-    expect(set("Type")).toEqual(["notify"]);
-    expect(set("User")).toEqual(["mcr"]);
-    expect(set("AmbientCapabilities")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
-    expect(set("CapabilityBoundingSet")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
-    expect(set("RuntimeDirectory")).toEqual(["mcr"]);
-    expect(set("StateDirectory")).toEqual(["mcr"]);
-    expect(set("ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
-    expect(set("NoNewPrivileges")).toEqual(["yes"]);
-    expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
-    expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
-    if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;
-    // ExecStart must exist for verify: point it at this build.
-    const d = mkdtempSync("/tmp/mcrt-unit-");
-    try {
-      writeFileSync(join(d, "mcr.service"), unit.replace(/^ExecStart=\S+/m, `ExecStart=${DIST}`));
-      const r = sh(["systemd-analyze", "verify", join(d, "mcr.service")]);
-      expect(r.stderr.trim()).toBe("");
-      expect(r.code).toBe(0);
-    } finally {
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
-
-  test("BUN_OPTIONS and the other Bun runtime variables never reach a worker", async () => {
-    lab = chainLab();
-    dir = nobodysDir();
-    const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {
-      BUN_OPTIONS: "--smol",
-      BUN_INSPECT_CONNECT_TO: "unix:///nonexistent",
-      MCR_MARKER: "kept",
-    });
-    await sup.ready();
-    // The socket answers before every worker has started: wait until each has a process.
-    await until(
-      async () => (await ctl(sup.socket, "status")).workers.every((w) => (w.pid ?? 0) > 0),
-      10000,
-      "workers started",
-    );
-    const st = await ctl(sup.socket, "status");
-    const env = (pid: number) =>
-      Object.fromEntries(
-        readFileSync(`/proc/${pid}/environ`, "utf8")
-          .split("\0")
-          .filter(Boolean)
-          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-      );
-    expect(env(st.pid).BUN_OPTIONS).toBe("--smol"); // what it was given
-    for (const w of st.workers) {
-      const e = env(w.pid!);
-      expect(e.BUN_OPTIONS).toBeUndefined();
-      expect(e.BUN_INSPECT_CONNECT_TO).toBeUndefined();
-      expect(e.MCR_MARKER).toBe("kept"); // the rest of the environment is passed on
-    }
-    expect(sup.stderr()).toContain("BUN_OPTIONS is set");
-  }, 30_000);
-
-  test("BUN_OPTIONS=--preload FILE runs no code of that file in dist/mcr", () => {
-    const d = mkdtempSync("/tmp/mcrt-preload-");
-    try {
-      const marker = join(d, "preloaded");
-      writeFileSync(
-        join(d, "evil.ts"),
-        `require("node:fs").appendFileSync(${JSON.stringify(marker)}, process.pid + "\\n");\n`,
-      );
-      const runs = [
-        "--preload ./evil.ts",
-        "--import ./evil.ts",
-        "--require=./evil.ts",
-        `--preload ${join(d, "evil.ts")}`,
-      ].map((opt) => sh(["env", "-C", d, `BUN_OPTIONS=${opt}`, DIST, "--version"]));
-      const ran = existsSync(marker);
+      const st = await ctl(sup.socket, "status");
+      const want = mask(CAP_NET_RAW, CAP_NET_ADMIN);
+      const procs = [st.pid, ...st.workers.map((w) => w.pid!)];
+      for (const pid of procs) {
+        const p = statusOf(pid);
+        expect(p.uid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+        expect(p.gid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+        expect(p.groups).toBe("");
+        // Effective, permitted, inheritable, ambient and bounding: those two, nothing else.
+        expect({ pid, eff: p.eff, prm: p.prm, inh: p.inh, amb: p.amb, bnd: p.bnd }).toEqual({
+          pid,
+          eff: want,
+          prm: want,
+          inh: want,
+          amb: want,
+          bnd: want,
+        });
+      }
+      // What it wrote is nobody's: the socket (0660) and the state file.
+      const sock = statSync(sup.socket);
+      expect([sock.uid, sock.mode & 0o777]).toEqual([NOBODY, 0o660]);
+      expect(statSync(join(dir, "rules.json")).uid).toBe(NOBODY);
+      expect(JSON.parse(readFileSync(join(dir, "rules.json"), "utf8")).rules.length).toBe(1);
       console.log(
-        `BUN_OPTIONS=--preload/--import/--require: exit ${runs.map((r) => r.code).join(", ")}; the file ran: ${ran}${runs[0]!.stderr ? `; ${runs[0]!.stderr.trim().split("\n")[0]}` : ""}`,
+        `as nobody with CapEff=${want.toString(16).padStart(16, "0")} (net_raw, net_admin) in the supervisor and ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`,
       );
-      expect(ran).toBe(false);
-    } finally {
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
-});
+    }, 60_000);
+
+    test("with CAP_NET_RAW alone it still forwards; without it, each worker reports the input down with EPERM", async () => {
+      const lab = labs.chain();
+      dir = nobodysDir();
+      const a = startAsNobody(lab, dir, ["net_raw"]);
+      await a.ready();
+      const s = await forward(lab, a.socket);
+      expect(s.lost).toBe(0);
+      a.proc.kill("SIGTERM");
+      await a.proc.exited;
+      rmSync(join(dir, "rules.json"), { force: true });
+
+      const b = startAsNobody(lab, dir, ["net_admin"]);
+      await b.ready();
+      const views = (await ctl(b.socket, "status")).workers;
+      await until(
+        async () => (await ctl(b.socket, "status")).workers.every((w) => w.inputs[0]?.state === "down"),
+        5000,
+        "inputs reported down",
+      );
+      const w = (await ctl(b.socket, "status")).workers[0]!;
+      expect(w.inputs[0]!.error).toContain("EPERM");
+      expect(w.inputs[0]!.error).toContain("CAP_NET_RAW");
+      const stats = await ctl(b.socket, "stats");
+      expect(stats.interfaces[0]).toMatchObject({ name: "veth1", up: false, workersUp: 0 });
+      // Said as a warning, and the supervisor keeps running (the capability may come with a restart).
+      // A wait for a line already written (the inputs above came with it), not a speed bound.
+      await until(
+        () => /warn.*veth1 down .*EPERM/i.test(b.stderr()),
+        10000,
+        `a warning in: ${b.stderr().slice(-1500)}`,
+      );
+      expect(b.proc.exitCode).toBeNull();
+      expect(views.every((v) => v.restarts === 0)).toBe(true);
+      console.log(
+        `CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`,
+      );
+    }, 60_000);
+
+    test("under the unit's sandbox (read-only /, private noexec /tmp, /proc with processes only, NoNewPrivileges): forwards", async () => {
+      const lab = labs.chain();
+      dir = nobodysDir("/var/tmp"); // /tmp is replaced by the sandbox's own
+      const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {}, true);
+      await sup.ready();
+      const s = await forward(lab, sup.socket);
+      const st = await ctl(sup.socket, "status");
+      for (const pid of [st.pid, ...st.workers.map((w) => w.pid!)]) {
+        expect(statusOf(pid).noNewPrivs).toBe("1");
+        expect(statusOf(pid).eff).toBe(mask(CAP_NET_RAW, CAP_NET_ADMIN));
+      }
+      // The sandbox is real: the supervisor's view of / is read-only and its /proc shows no other process.
+      const mountinfo = readFileSync(`/proc/${st.pid}/mountinfo`, "utf8").split("\n");
+      expect(mountinfo.some((l) => / \/ \/ ro,/.test(l))).toBe(true);
+      expect(mountinfo.some((l) => / \/proc .*subset=pid/.test(l))).toBe(true);
+      expect(s.unique).toBe(10_000);
+      expect(s.lost).toBe(0);
+      console.log(`sandboxed as nobody: ${s.unique} of 10000 forwarded, lost ${s.lost}`);
+    }, 60_000);
+
+    test("packaging/systemd/mcr.service: notify, user mcr, two capabilities, no MemoryDenyWriteExecute, and systemd accepts it", () => {
+      const unit = readFileSync(join(ROOT, "packaging/systemd/mcr.service"), "utf8");
+      const set = (k: string) =>
+        unit
+          .split("\n")
+          .filter((l) => l.startsWith(`${k}=`))
+          .map((l) => l.slice(k.length + 1));
+      expect(set("Type")).toEqual(["notify"]);
+      expect(set("User")).toEqual(["mcr"]);
+      expect(set("AmbientCapabilities")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
+      expect(set("CapabilityBoundingSet")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
+      expect(set("RuntimeDirectory")).toEqual(["mcr"]);
+      expect(set("StateDirectory")).toEqual(["mcr"]);
+      expect(set("ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
+      expect(set("NoNewPrivileges")).toEqual(["yes"]);
+      expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
+      expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
+      if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;
+      // ExecStart must exist for verify: point it at this build.
+      const d = mkdtempSync("/tmp/mcrt-unit-");
+      try {
+        writeFileSync(join(d, "mcr.service"), unit.replace(/^ExecStart=\S+/m, `ExecStart=${DIST}`));
+        const r = sh(["systemd-analyze", "verify", join(d, "mcr.service")]);
+        expect(r.stderr.trim()).toBe("");
+        expect(r.code).toBe(0);
+      } finally {
+        rmSync(d, { recursive: true, force: true });
+      }
+    });
+
+    test("BUN_OPTIONS and the other Bun runtime variables never reach a worker", async () => {
+      const lab = labs.chain();
+      dir = nobodysDir();
+      const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {
+        BUN_OPTIONS: "--smol",
+        BUN_INSPECT_CONNECT_TO: "unix:///nonexistent",
+        MCR_MARKER: "kept",
+      });
+      await sup.ready();
+      // The socket answers before every worker has started: wait until each has a process.
+      await until(
+        async () => (await ctl(sup.socket, "status")).workers.every((w) => (w.pid ?? 0) > 0),
+        10000,
+        "workers started",
+      );
+      const st = await ctl(sup.socket, "status");
+      const env = (pid: number) =>
+        Object.fromEntries(
+          readFileSync(`/proc/${pid}/environ`, "utf8")
+            .split("\0")
+            .filter(Boolean)
+            .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+        );
+      expect(env(st.pid).BUN_OPTIONS).toBe("--smol"); // what it was given
+      for (const w of st.workers) {
+        const e = env(w.pid!);
+        expect(e.BUN_OPTIONS).toBeUndefined();
+        expect(e.BUN_INSPECT_CONNECT_TO).toBeUndefined();
+        expect(e.MCR_MARKER).toBe("kept"); // the rest of the environment is passed on
+      }
+      expect(sup.stderr()).toContain("BUN_OPTIONS is set");
+    }, 30_000);
+
+    test("BUN_OPTIONS=--preload FILE runs no code of that file in dist/mcr", () => {
+      const d = mkdtempSync("/tmp/mcrt-preload-");
+      try {
+        const marker = join(d, "preloaded");
+        writeFileSync(
+          join(d, "evil.ts"),
+          `require("node:fs").appendFileSync(${JSON.stringify(marker)}, process.pid + "\\n");\n`,
+        );
+        const runs = [
+          "--preload ./evil.ts",
+          "--import ./evil.ts",
+          "--require=./evil.ts",
+          `--preload ${join(d, "evil.ts")}`,
+        ].map((opt) => sh(["env", "-C", d, `BUN_OPTIONS=${opt}`, DIST, "--version"]));
+        const ran = existsSync(marker);
+        console.log(
+          `BUN_OPTIONS=--preload/--import/--require: exit ${runs.map((r) => r.code).join(", ")}; the file ran: ${ran}${runs[0]!.stderr ? `; ${runs[0]!.stderr.trim().split("\n")[0]}` : ""}`,
+        );
+        expect(ran).toBe(false);
+      } finally {
+        rmSync(d, { recursive: true, force: true });
+      }
+    });
+  },
+  { skip: haveSetpriv ? undefined : "setpriv (util-linux) is not installed" },
+);
