@@ -98,6 +98,29 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot);
 
+/* What one rule asks of an input's filter (filter.c): IPv4 UDP to group:port on a VLAN. */
+struct mcr_filter_key {
+	uint32_t group; /* network order */
+	uint16_t port; /* host order */
+	uint16_t vlan; /* 0: untagged (or priority-tagged) frames */
+};
+
+/* From exact to coarse; each passes every frame the finer ones pass. */
+enum {
+	MCR_FILTER_EXACT, /* group, port and VLAN of each key; malformed frames to a key's group */
+	MCR_FILTER_GROUPS, /* any port of a key's group */
+	MCR_FILTER_CLASS_D, /* any group (224.0.0.0/4) on a VLAN some key asks for */
+	MCR_FILTER_CLASS_D_ANY_VLAN, /* any group, any VLAN */
+};
+
+struct sock_filter;
+/* Writes the program for `keys` (none: a program that takes nothing) into out; its length, or
+ * -E2BIG when it needs more than max instructions. */
+int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
+		      struct sock_filter *out, uint32_t max);
+/* Attaches the finest program that the kernel takes; the level it got, or -errno. */
+int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n);
+
 /* Parses a frame; MCR_PARSE_OK or an enum mcr_drop. */
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);
 
