@@ -44,7 +44,11 @@ enum mcr_counter {
 	MCR_C_TX_BYTES,
 	MCR_C_TX_ERRORS,
 	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here */
-	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
+	/* Frames of another host (PACKET_OTHERHOST) or of a VLAN no rule asks for that reached the
+	 * ring although the input's filter turns them away (a filter coarsened past the kernel's size
+	 * limit): not input, so neither in rx_frames nor a drop; 0 in normal operation. */
+	MCR_C_RX_FOREIGN = MCR_C_DROPS + MCR_DROP__COUNT,
+	MCR_C__COUNT
 };
 
 /* A parsed frame: offsets into the frame, in host order. */

@@ -59,6 +59,25 @@ struct mcr_worker {
 
 static int tx_for(struct mcr_worker *w, int ifindex);
 
+/* Attaches to an input the program for the rules of tables a and b (either may be NULL) that
+ * read from it. */
+static int input_filter(const struct mcr_rx *rx, const struct table *a, const struct table *b)
+{
+	uint32_t n = (a ? a->n_rules : 0) + (b ? b->n_rules : 0), k = 0;
+	struct mcr_filter_key *keys = malloc(sizeof(*keys) * (n ? n : 1));
+	if (!keys)
+		return -ENOMEM;
+	for (const struct table *t = a; t; t = t == a ? b : NULL)
+		for (uint32_t i = 0; i < t->n_rules; i++)
+			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex)
+				keys[k++] = (struct mcr_filter_key){ .group = t->rules[i].group,
+								     .port = t->rules[i].port,
+								     .vlan = 0 };
+	int r = mcr__filter_attach(rx->fd, keys, k);
+	free(keys);
+	return r < 0 ? r : 0;
+}
+
 static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
 {
 	uint32_t h = group * 0x9e3779b1u;
@@ -183,9 +202,18 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		}
 		t->n_outs = i + 1;
 	}
+	/* Each input's filter passes the old table's frames and the new one's while the table is
+	 * swapped, then the new one's only: a frame of a rule that stays is never turned away. */
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0 && (err = input_filter(&w->in[i], old, t)) < 0)
+			goto fail;
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			input_filter(&w->in[i], t,
+				     NULL); /* on failure the union stays: a superset */
 	/* A ring no output uses any more (its interface went, or was re-created under a new index)
 	 * is closed. */
 	for (int i = 0; i < MCR_MAX_TX; i++) {
@@ -327,6 +355,24 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 	w->counters[MCR_C_DROPS + MCR_DROP_EGRESS_FULL]++;
 }
 
+/* A frame of another host, or of a VLAN other than `vlan` (0: untagged; the kernel's tag, or a
+ * single tag left in the frame over IPv4, which makes it another VLAN's datagram). The input's
+ * filter turns these away already; this holds when the filter had to be coarsened. */
+static inline int foreign(const struct tpacket2_hdr *h, const struct sockaddr_ll *sll,
+			  const uint8_t *f, uint16_t vlan)
+{
+	if (sll->sll_pkttype == PACKET_OTHERHOST)
+		return 1;
+	uint16_t vid = (h->tp_status & TP_STATUS_VLAN_VALID) ? h->tp_vlan_tci & 0x0fff : 0;
+	if (vid != vlan)
+		return 1;
+	/* Nested or cut tags are the parser's to count (vlan_nested, vlan_truncated). */
+	if (h->tp_snaplen < 18)
+		return 0;
+	uint32_t outer = (uint32_t)f[12] << 8 | f[13], inner = (uint32_t)f[16] << 8 | f[17];
+	return (outer == 0x8100 || outer == 0x88a8) && inner != 0x8100 && inner != 0x88a8;
+}
+
 static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
 {
 	uint8_t *f = (uint8_t *)h + h->tp_mac;
@@ -337,6 +383,11 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
 	if (sll->sll_pkttype == PACKET_OUTGOING)
 		return;
+	/* Every rule takes untagged frames today (its VLAN, when rules get one, joins the lookup). */
+	if (foreign(h, sll, f, 0)) {
+		w->counters[MCR_C_RX_FOREIGN]++;
+		return;
+	}
 	w->counters[MCR_C_RX_FRAMES]++;
 	w->counters[MCR_C_RX_BYTES] += h->tp_len;
 	if (h->tp_snaplen < h->tp_len) {
@@ -525,7 +576,15 @@ MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_i
 		if (w->in[i].fd >= 0)
 			continue;
 		int err = mcr__rx_open(&w->in[i], ifindex, fanout_id, w->ring_bytes);
-		return err < 0 ? err : i;
+		if (err < 0)
+			return err;
+		/* The ring opened taking nothing, and is in its fanout group: now the table's frames. */
+		err = input_filter(&w->in[i], w->table, NULL);
+		if (err < 0) {
+			mcr__rx_close(&w->in[i]);
+			return err;
+		}
+		return i;
 	}
 	return -EMFILE;
 }

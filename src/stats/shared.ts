@@ -24,7 +24,9 @@ export const COUNTER = {
   TX_ERRORS: 7,
   DROPS: 8,
 } as const;
-export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
+/** After the drop reasons: frames of another host or VLAN that reached the ring (enum mcr_counter). */
+export const RX_FOREIGN = COUNTER.DROPS + DROP_REASONS.length;
+export const N_COUNTERS = RX_FOREIGN + 1;
 
 export const DEFAULT_RULE_SLOTS = 4096;
 export const DEFAULT_OUTPUT_SLOTS = 16384;
@@ -89,6 +91,7 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     txPackets: n(COUNTER.TX_PACKETS),
     txBytes: n(COUNTER.TX_BYTES),
     txErrors: n(COUNTER.TX_ERRORS),
+    rxForeign: n(RX_FOREIGN),
     drops: Object.fromEntries(
       DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)]),
     ) as WorkerCounters["drops"],
