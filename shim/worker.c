@@ -336,16 +336,16 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
 static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport,
-			       const uint8_t *payload, uint32_t len)
+			       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *cs)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
-	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 		return;
 	/* The ring is full: send what is pending, then wait a little for the kernel to free frames
 	 * (at once on veth, on a NIC when its transmit completions come in). */
 	flush(w);
 	for (int tries = 0; tries < 10; tries++) {
-		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 			return;
 		struct pollfd p = { .fd = t->fd, .events = POLLOUT };
 		poll(&p, 1, 1);
@@ -409,12 +409,30 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	uint64_t *rc = &w->rule_ctr[e->counter_slot * 2];
 	rc[0]++;
 	rc[1] += fi.payload_len;
+	/* The output's UDP checksum comes from the input's (egress_packet.c, mcr__udp_csum). */
+	const uint8_t *ip = f + fi.payload_off - 28, *udp = ip + 20;
+	struct mcr_csum_in cs = { .replaced = mcr__csum_fields(ip + 12, udp + 2) };
+	memcpy(&cs.sum, udp + 6, 2);
+	cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
+		  : cs.sum == 0				  ? MCR_CSUM_NONE
+							  : MCR_CSUM_UPDATE;
+	int wrong = -1; /* is the input's checksum wrong: worked out when a UDP socket needs it */
 	for (uint32_t k = 0; k < e->n_outputs; k++) {
 		struct out *o = &t->outs[e->first_output + k];
 		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload) {
 			keep_order(w, o, PATH_RING);
-			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len);
+			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len, &cs);
 		} else {
+			/* A UDP socket gives the datagram a right checksum whatever the input's: a wrong
+			 * one (that the device did not vouch for) is not relayed there. */
+			if (wrong < 0)
+				wrong = cs.mode == MCR_CSUM_UPDATE &&
+					!(h->tp_status & TP_STATUS_CSUM_VALID) &&
+					!mcr__udp_csum_ok(ip, fi.payload_len + 8u);
+			if (wrong) {
+				w->counters[MCR_C_DROPS + MCR_DROP_UDP_CHECKSUM]++;
+				continue;
+			}
 			keep_order(w, o, PATH_SOCKET);
 			queue_send(w, o, f + fi.payload_off, fi.payload_len);
 		}

@@ -18,6 +18,7 @@ export const DROP_REASONS = [
   "no_rule", // well-formed, but no rule for (interface, group, port)
   "send_error", // the kernel refused an egress send (per output copy)
   "egress_full", // the egress interface's transmit ring stayed full (per output copy)
+  "udp_checksum", // a wrong UDP checksum on input, for an output whose UDP socket would make it right (per output copy)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -8,6 +8,7 @@ import { ROOT } from "../helpers/mcr.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
 import type { WorkerCounters } from "../../src/stats/types.ts";
+import { udpCounters } from "../helpers/snmp.ts";
 
 const INJECT = `${ROOT}/test/tools/build/inject`;
 let lab: Lab | undefined;
@@ -37,9 +38,10 @@ const broadcastFrame = () => {
   return f;
 };
 
-// [name, frame, what becomes of it: a drop reason, "relayed", or "filtered": no rule could take it,
-// so the input's filter turns it away before the ring (no drop, no frame taken)]
-const CORPUS: [string, Uint8Array, DropReason | "relayed" | "filtered"][] = [
+// [name, frame, what becomes of it: a drop reason, "relayed", "relayed wrong" (relayed with its
+// wrong UDP checksum kept wrong, so the sink's UDP refuses it), or "filtered": no rule could take
+// it, so the input's filter turns it away before the ring (no drop, no frame taken)]
+const CORPUS: [string, Uint8Array, DropReason | "relayed" | "relayed wrong" | "filtered"][] = [
   ["Ethernet header only", buildFrame({ truncateTo: 14 }), "ip_truncated"],
   ["cut inside the IPv4 header", buildFrame({ truncateTo: 30 }), "ip_truncated"],
   [
@@ -79,7 +81,7 @@ const CORPUS: [string, Uint8Array, DropReason | "relayed" | "filtered"][] = [
   ],
   // Unusual but legitimate: relayed.
   ["UDP checksum 0 (none)", withUdpChecksum({ payload: p(32, 2) }, 0), "relayed"],
-  ["a wrong UDP checksum (not ours to judge)", withUdpChecksum({ payload: p(32, 3) }, 0x1234), "relayed"],
+  ["a wrong UDP checksum (not ours to judge)", withUdpChecksum({ payload: p(32, 3) }, 0x1234), "relayed wrong"],
   ["a priority tag (VLAN 0): untagged", buildFrame({ vlans: [0], payload: p(32, 4) }), "relayed"],
   ["a 60-byte frame: 14 bytes of payload and padding", buildFrame({ payload: p(14, 6) }), "relayed"],
   ["an empty datagram", buildFrame({ payload: new Uint8Array(0) }), "relayed"],
@@ -98,6 +100,7 @@ test(`a corpus of ${CORPUS.length} hostile and unusual frames: each meets its fa
   const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: relayed.length });
   await rx.listening;
   const before = await w.stats();
+  const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
   const inj = lab.exec("gen", [INJECT, "veth0"], { input: CORPUS.map(([, f]) => toHex(f)).join("\n") + "\n" });
   expect(inj.stdout.trim()).toBe(String(CORPUS.length));
 
@@ -116,6 +119,9 @@ test(`a corpus of ${CORPUS.length} hostile and unusual frames: each meets its fa
   expect(delta(before, after)).toEqual(want as Record<DropReason, number>);
   expect(after.rxFrames - before.rxFrames).toBe(CORPUS.filter(([, , fate]) => fate !== "filtered").length);
   expect(after.rxForeign).toBe(0);
+  const wrong = CORPUS.filter(([, , fate]) => fate === "relayed wrong").length;
+  expect(after.rules["1"]!.packets - (before.rules["1"]?.packets ?? 0)).toBe(relayed.length + wrong);
+  expect(udpCounters(lab, "sink").InCsumErrors! - csumBefore).toBe(wrong);
   expect(w.proc.exitCode).toBeNull();
 }, 30000);
 
