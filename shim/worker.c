@@ -205,8 +205,12 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	/* Each input's filter passes the old table's frames and the new one's while the table is
 	 * swapped, then the new one's only: a frame of a rule that stays is never turned away. */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0 && (err = input_filter(&w->in[i], old, t)) < 0)
+		if (w->in[i].fd >= 0 && (err = input_filter(&w->in[i], old, t)) < 0) {
+			while (--i >= 0) /* the old table stays: so does its filter */
+				if (w->in[i].fd >= 0)
+					input_filter(&w->in[i], old, NULL);
 			goto fail;
+		}
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
