@@ -214,10 +214,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
+	/* Should this fail, the union stays: a superset, whose extra frames count as no_rule. */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0)
-			input_filter(&w->in[i], t,
-				     NULL); /* on failure the union stays: a superset */
+			input_filter(&w->in[i], t, NULL);
 	/* A ring no output uses any more (its interface went, or was re-created under a new index)
 	 * is closed. */
 	for (int i = 0; i < MCR_MAX_TX; i++) {
