@@ -96,6 +96,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 	h->ip_sum = mcr__csum_add(ip, 20, 0);
 	h->udp_sum =
 		mcr__csum_add(ip + 12, 8, 0) + htons(IPPROTO_UDP) + mcr__csum_add(udp + 2, 2, 0);
+	h->udp_rewritten = mcr__csum_fields(ip + 12, udp + 2);
 	h->max_payload = t->mtu - 28;
 	if (h->max_payload >
 	    t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
@@ -103,10 +104,32 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 				 MCR_TX_HEADER_LEN;
 }
 
+uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
+		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum)
+{
+	uint16_t usum;
+	if (csum->mode == MCR_CSUM_NONE)
+		return 0;
+	if (csum->mode == MCR_CSUM_UPDATE) {
+		/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m the old fields, m' the new; the payload,
+		 * source port and length are the input's. */
+		uint32_t m = csum->replaced;
+		m = (m & 0xffff) + (m >> 16);
+		m = (m & 0xffff) + (m >> 16);
+		usum = mcr__csum_fold((uint16_t)~csum->sum + (uint16_t)~m +
+				      (uint64_t)h->udp_rewritten);
+	} else {
+		/* Pseudo-header and UDP header (the length counts twice), then the payload. */
+		usum = mcr__csum_fold(
+			mcr__csum_add(payload, len, h->udp_sum + sport + ulen + ulen));
+	}
+	return usum == 0 ? 0xffff : usum; /* 0 would mean "no checksum" */
+}
+
 /* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
  * kernel's (the caller sends what is pending and tries again). */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
-		uint32_t len, uint32_t slot)
+		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum)
 {
 	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
@@ -124,10 +147,7 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	memcpy(udp, &sp, 2);
 	memcpy(udp + 4, &ulen, 2);
 	memcpy(f + MCR_TX_HEADER_LEN, payload, len);
-	/* Pseudo-header and UDP header (the length counts twice), then the payload. */
-	uint16_t usum = mcr__csum_fold(mcr__csum_add(payload, len, h->udp_sum + sp + ulen + ulen));
-	if (usum == 0)
-		usum = 0xffff; /* 0 would mean "no checksum" */
+	uint16_t usum = mcr__udp_csum(h, sp, ulen, payload, len, csum);
 	memcpy(udp + 6, &usum, 2);
 	fh->tp_len = len + MCR_TX_HEADER_LEN;
 	__atomic_store_n(&fh->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);

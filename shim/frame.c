@@ -73,6 +73,23 @@ int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 	return MCR_PARSE_OK;
 }
 
+int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen)
+{
+	/* Pseudo-header (addresses, protocol, length), then the UDP header and payload. */
+	uint64_t sum = IPPROTO_UDP + ulen;
+	for (int i = 12; i < 20; i += 2)
+		sum += rd16(ip + i);
+	const uint8_t *u = ip + 20;
+	uint32_t i = 0;
+	for (; i + 1 < ulen; i += 2)
+		sum += rd16(u + i);
+	if (i < ulen)
+		sum += (uint32_t)u[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 MCR_API int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out)
 {
 	int r = mcr__frame_parse(frame, len, out);

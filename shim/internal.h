@@ -81,14 +81,75 @@ struct mcr_tx_header {
 	uint32_t max_payload; /* larger datagrams go by the UDP socket, which fragments */
 	uint64_t ip_sum; /* partial sums of the fixed fields */
 	uint64_t udp_sum;
+	uint32_t
+		udp_rewritten; /* sum of the fields a relayed datagram gets anew: addresses, port */
 };
+
+/* How a relayed datagram's UDP checksum is made from the input's. */
+enum {
+	MCR_CSUM_UPDATE, /* complete on input (right or wrong): updated for the changed fields,
+			  * RFC 1624, so a wrong one stays wrong */
+	MCR_CSUM_FULL, /* unfinished on input (TP_STATUS_CSUMNOTREADY: a local sender's, veth):
+			* computed over the whole datagram */
+	MCR_CSUM_NONE, /* 0 on input: the sender gave none; none is given on (a sum made here would
+			* vouch for bytes that nobody checked from the sender on) */
+};
+
+struct mcr_csum_in {
+	uint8_t mode;
+	uint16_t sum; /* the input's checksum field, as stored */
+	uint32_t replaced; /* sum of the input's fields that the output rewrites */
+};
+
+/* One's complement sum of the fields an output rewrites (addresses and destination port, as
+ * stored), in native-order 16-bit loads as egress_packet.c sums everything. */
+static inline uint32_t mcr__csum_fields(const uint8_t *addrs8, const uint8_t *port2)
+{
+	uint32_t s = 0;
+	uint16_t v;
+	for (int i = 0; i < 8; i += 2) {
+		memcpy(&v, addrs8 + i, 2);
+		s += v;
+	}
+	memcpy(&v, port2, 2);
+	return s + v;
+}
 
 int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
 			 uint32_t dest, uint16_t port, uint8_t ttl);
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
-		uint32_t len, uint32_t slot);
+		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum);
+/* The UDP checksum a relayed datagram leaves with (as stored), from the input's. */
+uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
+		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum);
+
+/* What one rule asks of an input's filter (filter.c): IPv4 UDP to group:port on a VLAN. */
+struct mcr_filter_key {
+	uint32_t group; /* network order */
+	uint16_t port; /* host order */
+	uint16_t vlan; /* 0: untagged (or priority-tagged) frames */
+};
+
+/* From exact to coarse; each passes every frame the finer ones pass. */
+enum {
+	MCR_FILTER_EXACT, /* group, port and VLAN of each key; malformed frames to a key's group */
+	MCR_FILTER_GROUPS, /* any port of a key's group */
+	MCR_FILTER_CLASS_D, /* any group (224.0.0.0/4) on a VLAN some key asks for */
+	MCR_FILTER_CLASS_D_ANY_VLAN, /* any group, any VLAN */
+};
+
+struct sock_filter;
+/* Writes the program for `keys` (none: a program that takes nothing) into out; its length, or
+ * -E2BIG when it needs more than max instructions. */
+int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
+		      struct sock_filter *out, uint32_t max);
+/* Attaches the finest program that the kernel takes; the level it got, or -errno. */
+int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n);
+
+/* 1 when the UDP checksum of the datagram at ip (IHL 5, ulen bytes of UDP) is right. */
+int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen);
 
 /* Parses a frame; MCR_PARSE_OK or an enum mcr_drop. */
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);

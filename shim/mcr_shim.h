@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 2
+#define MCR_SHIM_ABI 3
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -37,6 +37,7 @@ enum mcr_drop {
 	MCR_DROP_NO_RULE,
 	MCR_DROP_SEND_ERROR,
 	MCR_DROP_EGRESS_FULL,
+	MCR_DROP_UDP_CHECKSUM,
 	MCR_DROP__COUNT
 };
 
@@ -50,7 +51,11 @@ enum mcr_counter {
 	MCR_C_TX_PACKETS,
 	MCR_C_TX_BYTES,
 	MCR_C_TX_ERRORS,
-	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here */
+	/* Frames of another host (PACKET_OTHERHOST) or of a VLAN no rule asks for that reached the
+	 * ring although the input's filter turns them away (a filter coarsened past the kernel's size
+	 * limit): not input, so neither in rx_frames nor a drop; 0 in normal operation. */
+	MCR_C_RX_FOREIGN,
+	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here: they stay last */
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
 

@@ -45,6 +45,12 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	rx->map = ring.map;
 	rx->map_len = ring.map_len;
 	rx->frame_nr = ring.frame_nr;
+	/* Nothing enters the ring until the caller attaches the table's program: between bind() and
+	 * joining the fanout group every frame would reach this socket and the group both (relayed
+	 * twice), and before a table is installed no frame has a rule. */
+	err = mcr__filter_attach(rx->fd, NULL, 0);
+	if (err < 0)
+		goto fail;
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_ALL),

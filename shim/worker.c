@@ -59,6 +59,25 @@ struct mcr_worker {
 
 static int tx_for(struct mcr_worker *w, int ifindex);
 
+/* Attaches to an input the program for the rules of tables a and b (either may be NULL) that
+ * read from it. */
+static int input_filter(const struct mcr_rx *rx, const struct table *a, const struct table *b)
+{
+	uint32_t n = (a ? a->n_rules : 0) + (b ? b->n_rules : 0), k = 0;
+	struct mcr_filter_key *keys = malloc(sizeof(*keys) * (n ? n : 1));
+	if (!keys)
+		return -ENOMEM;
+	for (const struct table *t = a; t; t = t == a ? b : NULL)
+		for (uint32_t i = 0; i < t->n_rules; i++)
+			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex)
+				keys[k++] = (struct mcr_filter_key){ .group = t->rules[i].group,
+								     .port = t->rules[i].port,
+								     .vlan = 0 };
+	int r = mcr__filter_attach(rx->fd, keys, k);
+	free(keys);
+	return r < 0 ? r : 0;
+}
+
 static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
 {
 	uint32_t h = group * 0x9e3779b1u;
@@ -183,9 +202,22 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		}
 		t->n_outs = i + 1;
 	}
+	/* Each input's filter passes the old table's frames and the new one's while the table is
+	 * swapped, then the new one's only: a frame of a rule that stays is never turned away. */
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0 && (err = input_filter(&w->in[i], old, t)) < 0) {
+			while (--i >= 0) /* the old table stays: so does its filter */
+				if (w->in[i].fd >= 0)
+					input_filter(&w->in[i], old, NULL);
+			goto fail;
+		}
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
+	/* Should this fail, the union stays: a superset, whose extra frames count as no_rule. */
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			input_filter(&w->in[i], t, NULL);
 	/* A ring no output uses any more (its interface went, or was re-created under a new index)
 	 * is closed. */
 	for (int i = 0; i < MCR_MAX_TX; i++) {
@@ -308,16 +340,16 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
 static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport,
-			       const uint8_t *payload, uint32_t len)
+			       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *cs)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
-	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 		return;
 	/* The ring is full: send what is pending, then wait a little for the kernel to free frames
 	 * (at once on veth, on a NIC when its transmit completions come in). */
 	flush(w);
 	for (int tries = 0; tries < 10; tries++) {
-		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot) == 0)
+		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 			return;
 		struct pollfd p = { .fd = t->fd, .events = POLLOUT };
 		poll(&p, 1, 1);
@@ -325,6 +357,24 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 	w->out_ctr[o->slot * 3 + 2]++;
 	w->counters[MCR_C_TX_ERRORS]++;
 	w->counters[MCR_C_DROPS + MCR_DROP_EGRESS_FULL]++;
+}
+
+/* A frame of another host, or of a VLAN other than `vlan` (0: untagged; the kernel's tag, or a
+ * single tag left in the frame over IPv4, which makes it another VLAN's datagram). The input's
+ * filter turns these away already; this holds when the filter had to be coarsened. */
+static inline int foreign(const struct tpacket2_hdr *h, const struct sockaddr_ll *sll,
+			  const uint8_t *f, uint16_t vlan)
+{
+	if (sll->sll_pkttype == PACKET_OTHERHOST)
+		return 1;
+	uint16_t vid = (h->tp_status & TP_STATUS_VLAN_VALID) ? h->tp_vlan_tci & 0x0fff : 0;
+	if (vid != vlan)
+		return 1;
+	/* Nested or cut tags are the parser's to count (vlan_nested, vlan_truncated). */
+	if (h->tp_snaplen < 18)
+		return 0;
+	uint32_t outer = (uint32_t)f[12] << 8 | f[13], inner = (uint32_t)f[16] << 8 | f[17];
+	return (outer == 0x8100 || outer == 0x88a8) && inner != 0x8100 && inner != 0x88a8;
 }
 
 static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
@@ -337,6 +387,11 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
 	if (sll->sll_pkttype == PACKET_OUTGOING)
 		return;
+	/* Every rule takes untagged frames today (its VLAN, when rules get one, joins the lookup). */
+	if (foreign(h, sll, f, 0)) {
+		w->counters[MCR_C_RX_FOREIGN]++;
+		return;
+	}
 	w->counters[MCR_C_RX_FRAMES]++;
 	w->counters[MCR_C_RX_BYTES] += h->tp_len;
 	if (h->tp_snaplen < h->tp_len) {
@@ -358,12 +413,30 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	uint64_t *rc = &w->rule_ctr[e->counter_slot * 2];
 	rc[0]++;
 	rc[1] += fi.payload_len;
+	/* The output's UDP checksum comes from the input's (egress_packet.c, mcr__udp_csum). */
+	const uint8_t *ip = f + fi.payload_off - 28, *udp = ip + 20;
+	struct mcr_csum_in cs = { .replaced = mcr__csum_fields(ip + 12, udp + 2) };
+	memcpy(&cs.sum, udp + 6, 2);
+	cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
+		  : cs.sum == 0				  ? MCR_CSUM_NONE
+							  : MCR_CSUM_UPDATE;
+	int wrong = -1; /* is the input's checksum wrong: worked out when a UDP socket needs it */
 	for (uint32_t k = 0; k < e->n_outputs; k++) {
 		struct out *o = &t->outs[e->first_output + k];
 		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload) {
 			keep_order(w, o, PATH_RING);
-			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len);
+			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len, &cs);
 		} else {
+			/* A UDP socket gives the datagram a right checksum whatever the input's: a wrong
+			 * one (that the device did not vouch for) is not relayed there. */
+			if (wrong < 0)
+				wrong = cs.mode == MCR_CSUM_UPDATE &&
+					!(h->tp_status & TP_STATUS_CSUM_VALID) &&
+					!mcr__udp_csum_ok(ip, fi.payload_len + 8u);
+			if (wrong) {
+				w->counters[MCR_C_DROPS + MCR_DROP_UDP_CHECKSUM]++;
+				continue;
+			}
 			keep_order(w, o, PATH_SOCKET);
 			queue_send(w, o, f + fi.payload_off, fi.payload_len);
 		}
@@ -523,7 +596,15 @@ MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_i
 		if (w->in[i].fd >= 0)
 			continue;
 		int err = mcr__rx_open(&w->in[i], ifindex, fanout_id, w->ring_bytes);
-		return err < 0 ? err : i;
+		if (err < 0)
+			return err;
+		/* The ring opened taking nothing, and is in its fanout group: now the table's frames. */
+		err = input_filter(&w->in[i], w->table, NULL);
+		if (err < 0) {
+			mcr__rx_close(&w->in[i]);
+			return err;
+		}
+		return i;
 	}
 	return -EMFILE;
 }

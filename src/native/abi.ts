@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 2;
+export const SHIM_ABI = 3;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -26,6 +26,7 @@ export const DROP_REASONS = [
   "no_rule", // well-formed, but no rule for (interface, group, port)
   "send_error", // the kernel refused an egress send (per output copy)
   "egress_full", // the egress interface's transmit ring stayed full (per output copy)
+  "udp_checksum", // a wrong UDP checksum on input, for an output whose UDP socket would make it right (per output copy)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -40,7 +41,8 @@ export const COUNTER = {
   TX_PACKETS: 5,
   TX_BYTES: 6,
   TX_ERRORS: 7,
-  DROPS: 8,
+  RX_FOREIGN: 8, // other hosts' or VLANs' frames past a coarsened input filter: not input, no drop
+  DROPS: 9,
 } as const;
 
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */

@@ -18,6 +18,7 @@ export function emptyCounters(): WorkerCounters {
     txPackets: 0,
     txBytes: 0,
     txErrors: 0,
+    rxForeign: 0,
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     rules: {},
     outputs: {},
@@ -33,6 +34,7 @@ const SCALARS = [
   "txPackets",
   "txBytes",
   "txErrors",
+  "rxForeign",
 ] as const;
 
 /** a + b, as a new object. Tolerates a worker that omits a reason or sends a non-number. */
@@ -160,6 +162,7 @@ function totals(c: WorkerCounters): Totals {
     txPackets: c.txPackets,
     txBytes: c.txBytes,
     txErrors: c.txErrors,
+    rxForeign: c.rxForeign,
     drops,
   };
 }

@@ -143,6 +143,12 @@ export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
       r.workers.map((w) => ({ labels: worker(w), value: w.ringDrops })),
     ),
     f(
+      "mcr_worker_foreign_frames_total",
+      "counter",
+      "Frames of another host or of a VLAN no rule takes that got past the input's kernel filter (a filter coarsened past the kernel's limits); not input, not a drop.",
+      r.workers.map((w) => ({ labels: worker(w), value: w.rxForeign })),
+    ),
+    f(
       "mcr_worker_transmit_packets_total",
       "counter",
       "Sends the kernel accepted from the worker.",

@@ -76,6 +76,7 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     txPackets: n(COUNTER.TX_PACKETS),
     txBytes: n(COUNTER.TX_BYTES),
     txErrors: n(COUNTER.TX_ERRORS),
+    rxForeign: n(COUNTER.RX_FOREIGN),
     drops: Object.fromEntries(
       DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)]),
     ) as WorkerCounters["drops"],

@@ -23,6 +23,9 @@ export interface WorkerCounters {
   txPackets: number; // sends the kernel accepted
   txBytes: number;
   txErrors: number;
+  // frames of another host or of a VLAN no rule takes that got past the input's filter (a filter
+  // coarsened past the kernel's limits): not input, so neither in rxFrames nor a drop
+  rxForeign: number;
   drops: Record<DropReason, number>;
   rules: Record<string, PacketCount>; // by rule id
   outputs: Record<string, OutputCount>; // by `${ruleId}:${outputIndex}`

@@ -48,6 +48,7 @@ export interface Totals {
   txPackets: number;
   txBytes: number;
   txErrors: number;
+  rxForeign: number; // other hosts' or VLANs' frames past a coarsened input filter: not input, no drop
   drops: number; // all reasons together (ring drops are counted apart: the kernel dropped them)
   rate?: TrafficRate;
 }

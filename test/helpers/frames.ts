@@ -73,4 +73,22 @@ export function buildFrame(s: FrameSpec = {}): Uint8Array {
   return s.truncateTo !== undefined ? frame.slice(0, s.truncateTo) : frame;
 }
 
+/** Writes the right UDP checksum into a frame built by buildFrame (no tags, IHL 5), plus `wrongBy`. */
+export function setUdpChecksum(f: Uint8Array, wrongBy = 0): Uint8Array {
+  const ip = 14;
+  const udp = ip + 20;
+  const ulen = (f[udp + 4]! << 8) | f[udp + 5]!;
+  let sum = 17 + ulen;
+  for (let i = ip + 12; i < ip + 20; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+  f[udp + 6] = f[udp + 7] = 0;
+  for (let i = 0; i < ulen; i += 2) sum += (f[udp + i]! << 8) | (i + 1 < ulen ? f[udp + i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  let c = ~sum & 0xffff;
+  if (c === 0) c = 0xffff;
+  c = (c + wrongBy) & 0xffff || 1;
+  f[udp + 6] = c >> 8;
+  f[udp + 7] = c & 0xff;
+  return f;
+}
+
 export const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");

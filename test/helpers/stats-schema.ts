@@ -36,6 +36,7 @@ const totals = {
   txPackets: "count",
   txBytes: "count",
   txErrors: "count",
+  rxForeign: "count",
   drops: "count",
   "rate?": trafficRate,
 } as const;
