@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 2;
+export const SHIM_ABI = 3;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -40,8 +40,19 @@ export const COUNTER = {
   TX_PACKETS: 5,
   TX_BYTES: 6,
   TX_ERRORS: 7,
-  DROPS: 8,
+  WAKEUPS: 8, // returns from a poll(2) that was allowed to sleep
+  SPINS: 9, // adaptive mode: spins after a batch
+  SPIN_HITS: 10, // spins that found frames (a wakeup saved)
+  DROPS: 11,
 } as const;
+
+/**
+ * enum mcr_poll_mode, in order (mode i is value i): how a worker waits when its rings are empty.
+ * adaptive: watch the rings a while after a batch, then sleep; busy: never sleep; sleep: at once.
+ */
+export const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
+
+export type PollMode = (typeof POLL_MODES)[number];
 
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
