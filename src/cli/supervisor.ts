@@ -7,6 +7,7 @@ import { EX, McrError } from "../errors.ts";
 import { log, setLogFormat, setLogLevel } from "../log.ts";
 import { handleSignals } from "../supervisor/signals.ts";
 import { DEFAULT_STATE_FILE } from "../supervisor/state.ts";
+import { POLL_MODES, type PollMode } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
@@ -38,6 +39,12 @@ export default defineCommand({
       description: `where rules are kept across restarts (default ${DEFAULT_STATE_FILE})`,
     },
     "ring-mb": { type: "string", valueHint: "MB", description: "receive ring per worker and interface, MiB" },
+    poll: {
+      type: "string",
+      valueHint: "MODE",
+      description:
+        "how workers wait for frames: adaptive (default: spin a while after a batch, then sleep), busy (never sleep: a core per worker), sleep (sleep at once)",
+    },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
     "log-format": {
       type: "string",
@@ -98,6 +105,9 @@ export default defineCommand({
       );
     const workers = args.workers === undefined ? config?.workers : int(args.workers, "workers", 1, 1024);
     const ringMb = args["ring-mb"] === undefined ? config?.ringMb : int(args["ring-mb"], "ring-mb", 1, 4096);
+    const poll = args.poll ?? config?.poll;
+    if (poll !== undefined && !(POLL_MODES as readonly string[]).includes(poll))
+      throw new McrError(`--poll: "${poll}" is not one of ${POLL_MODES.join(", ")}`, EX.USAGE, "poll");
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
     const socketGid = group === undefined ? undefined : groupId(group);
 
@@ -124,6 +134,7 @@ export default defineCommand({
       stateFile: args["state-file"] ?? config?.stateFile ?? DEFAULT_STATE_FILE,
       workers,
       ringMb,
+      poll: poll as PollMode | undefined,
       lookup: lookupInterface,
       notify: notifySystemd,
       config,

@@ -18,6 +18,9 @@ export function emptyCounters(): WorkerCounters {
     txPackets: 0,
     txBytes: 0,
     txErrors: 0,
+    wakeups: 0,
+    spins: 0,
+    spinHits: 0,
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     rules: {},
     outputs: {},
@@ -33,6 +36,9 @@ const SCALARS = [
   "txPackets",
   "txBytes",
   "txErrors",
+  "wakeups",
+  "spins",
+  "spinHits",
 ] as const;
 
 /** a + b, as a new object. Tolerates a worker that omits a reason or sends a non-number. */

@@ -76,6 +76,9 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     txPackets: n(COUNTER.TX_PACKETS),
     txBytes: n(COUNTER.TX_BYTES),
     txErrors: n(COUNTER.TX_ERRORS),
+    wakeups: n(COUNTER.WAKEUPS),
+    spins: n(COUNTER.SPINS),
+    spinHits: n(COUNTER.SPIN_HITS),
     drops: Object.fromEntries(
       DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)]),
     ) as WorkerCounters["drops"],

@@ -23,6 +23,9 @@ export interface WorkerCounters {
   txPackets: number; // sends the kernel accepted
   txBytes: number;
   txErrors: number;
+  wakeups: number; // returns from a poll(2) that may sleep: per frame, what a sleeping worker costs
+  spins: number; // poll mode adaptive: spins after a batch instead of a sleep
+  spinHits: number; // spins that found frames (each a wakeup saved)
   drops: Record<DropReason, number>;
   rules: Record<string, PacketCount>; // by rule id
   outputs: Record<string, OutputCount>; // by `${ruleId}:${outputIndex}`
