@@ -166,6 +166,9 @@ function totals(c: WorkerCounters): Totals {
     txPackets: c.txPackets,
     txBytes: c.txBytes,
     txErrors: c.txErrors,
+    wakeups: c.wakeups,
+    spins: c.spins,
+    spinHits: c.spinHits,
     drops,
   };
 }

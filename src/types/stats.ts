@@ -48,6 +48,9 @@ export interface Totals {
   txPackets: number;
   txBytes: number;
   txErrors: number;
+  wakeups: number; // returns from a poll(2) that may sleep
+  spins: number; // poll mode adaptive: spins after a batch
+  spinHits: number; // spins that found frames
   drops: number; // all reasons together (ring drops are counted apart: the kernel dropped them)
   rate?: TrafficRate;
 }

@@ -36,6 +36,9 @@ const totals = {
   txPackets: "count",
   txBytes: "count",
   txErrors: "count",
+  wakeups: "count",
+  spins: "count",
+  spinHits: "count",
   drops: "count",
   "rate?": trafficRate,
 } as const;
