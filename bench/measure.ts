@@ -88,6 +88,8 @@ export interface RunResult {
     rxFrames?: number;
     txPackets?: number;
     txErrors?: number;
+    wakeups?: number;
+    spinHits?: number;
     drops?: unknown;
     workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[];
   };
@@ -158,6 +160,8 @@ function mcrCounters(stats: unknown): RunResult["mcr"] {
     rxFrames: num("rxFrames"),
     txPackets: num("txPackets"),
     txErrors: num("txErrors"),
+    wakeups: num("wakeups"),
+    spinHits: num("spinHits"),
     drops: tot.drops,
     workers,
   };
@@ -283,6 +287,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
         rxFrames: d("rxFrames"),
         txPackets: d("txPackets"),
         txErrors: d("txErrors"),
+        wakeups: d("wakeups"),
+        spinHits: d("spinHits"),
         drops: mcrAfter.drops,
         workers: mcrAfter.workers?.map((w, i) => ({
           ...w,

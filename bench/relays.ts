@@ -67,6 +67,7 @@ export function outputGroups(n: number): string[] {
 export interface RelaySpec {
   kind: "mcr" | "socat";
   workers?: number; // mcr only
+  poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
 }
@@ -127,6 +128,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
     state,
     "--log-level",
     "warn",
+    ...(spec.poll ? ["--poll", spec.poll] : []),
   ];
   const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });
   const err = { text: "" };

@@ -55,6 +55,9 @@ enum mcr_counter {
 	 * ring although the input's filter turns them away (a filter coarsened past the kernel's size
 	 * limit): not input, so neither in rx_frames nor a drop; 0 in normal operation. */
 	MCR_C_RX_FOREIGN,
+	MCR_C_WAKEUPS, /* returns from a poll(2) that was allowed to sleep (timeouts included) */
+	MCR_C_SPINS, /* adaptive mode: spins after a batch (watching the rings instead of sleeping) */
+	MCR_C_SPIN_HITS, /* spins that found frames: each a wakeup saved */
 	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here: they stay last */
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
@@ -121,9 +124,24 @@ int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
 
+/* How the worker waits when its rings are empty. */
+enum mcr_poll_mode {
+	/* After a batch, watch the rings for a while (a budget that follows the stream) before
+	 * sleeping in poll(2): no wakeup per frame under load, asleep when idle. The default. */
+	MCR_POLL_ADAPTIVE,
+	/* Never sleep while there is an input: for a core given to the worker. */
+	MCR_POLL_BUSY,
+	/* Sleep in poll(2) as soon as the rings are empty: a wakeup per frame at moderate rates. */
+	MCR_POLL_SLEEP,
+};
+
+/* Sets the poll mode (enum mcr_poll_mode); -EINVAL for another value. */
+int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode);
+
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
- * waiting in poll(2) when none are ready. Returns the frames processed, or -ENETDOWN (nothing
- * processed, an input reported an error) or another -errno. */
+ * waiting as the poll mode says when none are ready; it returns by budget_ms in every mode.
+ * Returns the frames processed, or -ENETDOWN (nothing processed, an input reported an error) or
+ * another -errno. */
 int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max);
 
 /* Reads PACKET_STATISTICS of every input and adds it to the counters. */

@@ -55,6 +55,8 @@ struct mcr_worker {
 	int own_counters;
 	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
+	int poll_mode; /* enum mcr_poll_mode */
+	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex);
@@ -477,7 +479,83 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 	return total;
 }
 
-/* Waits for frames on every input; -ENETDOWN when an input reported an error. */
+static int have_inputs(const struct mcr_worker *w)
+{
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0)
+			return 1;
+	return 0;
+}
+
+/* Whether a frame waits on some input: one load of the next frame's status per ring. */
+static inline int frames_waiting(const struct mcr_worker *w)
+{
+	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
+		const struct mcr_rx *rx = &w->in[i];
+		if (rx->fd < 0)
+			continue;
+		const struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
+		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
+			return 1;
+	}
+	return 0;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static inline int64_t now_ns(void)
+{
+	return (int64_t)mcr__clock_ns(CLOCK_MONOTONIC);
+}
+
+/* Watches the rings until a frame comes or the clock reaches until_ns. Returns 1 if one came. */
+static int spin(const struct mcr_worker *w, int64_t until_ns)
+{
+	for (;;) {
+		/* A few looks per clock read: the clock costs more than a look. */
+		for (int i = 0; i < 16; i++) {
+			if (frames_waiting(w))
+				return 1;
+			cpu_relax();
+		}
+		if (now_ns() >= until_ns)
+			return 0;
+	}
+}
+
+/* The adaptive spin budget follows how long the worker waited for frames after a batch (the way
+ * KVM's halt polling sizes its window): a wait the spin covered keeps the budget; a wait longer
+ * than the budget but within SPIN_MAX_NS means a longer spin would have saved the sleep, so the
+ * budget grows; a wait beyond SPIN_MAX_NS means the stream is too sparse for spinning to pay,
+ * so it shrinks (to nothing: then the worker sleeps at once, as in sleep mode). A steady stream
+ * that comes faster than SPIN_MAX_NS is then taken without a wakeup per frame, and an idle
+ * worker costs one short spin per burst at most. */
+#define SPIN_START_NS 10000
+#define SPIN_MAX_NS 50000
+
+static void spin_adapt(struct mcr_worker *w, int64_t waited_ns)
+{
+	if (waited_ns <= w->spin_ns)
+		return;
+	if (waited_ns <= SPIN_MAX_NS) {
+		int64_t grown = w->spin_ns ? w->spin_ns * 2 : SPIN_START_NS;
+		w->spin_ns = grown < SPIN_MAX_NS ? grown : SPIN_MAX_NS;
+	} else {
+		w->spin_ns /= 2;
+		if (w->spin_ns < SPIN_START_NS)
+			w->spin_ns = 0;
+	}
+}
+
+/* Waits for frames on every input for up to timeout_ms (0: only looks); -ENETDOWN when an
+ * input reported an error. A wait that may sleep counts as a wakeup when it returns. */
 static int wait_ready(struct mcr_worker *w, int timeout_ms)
 {
 	struct pollfd pfd[MCR_MAX_INPUTS];
@@ -487,6 +565,8 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 			pfd[nfds++] =
 				(struct pollfd){ .fd = w->in[i].fd, .events = POLLIN | POLLRDNORM };
 	int r = poll(pfd, nfds, timeout_ms);
+	if (timeout_ms != 0)
+		w->counters[MCR_C_WAKEUPS]++;
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	int down = 0;
@@ -503,9 +583,13 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 	return down ? -ENETDOWN : r;
 }
 
-static inline int64_t now_ns(void)
+MCR_API int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode)
 {
-	return (int64_t)mcr__clock_ns(CLOCK_MONOTONIC);
+	if (mode != MCR_POLL_ADAPTIVE && mode != MCR_POLL_BUSY && mode != MCR_POLL_SLEEP)
+		return -EINVAL;
+	w->poll_mode = mode;
+	w->spin_ns = mode == MCR_POLL_ADAPTIVE ? SPIN_START_NS : 0;
+	return 0;
 }
 
 /* Runs the data plane for up to budget_ms, then returns to the caller, whose event loop reads
@@ -517,18 +601,47 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 		batch_max = 256;
 	int64_t deadline = now_ns() + (int64_t)budget_ms * 1000000;
 	int total = 0;
+	int after_batch = 0; /* the last look found frames: the stream may be running */
 	for (;;) {
 		int n = process_ready(w, batch_max);
 		total += n;
-		int64_t left = deadline - now_ns();
+		int64_t now = now_ns(), left = deadline - now;
 		if (left <= 0)
-			return total;
-		if (n > 0)
+			break;
+		if (n > 0) {
+			after_batch = 1;
 			continue;
-		int r = wait_ready(w, (int)((left + 999999) / 1000000));
+		}
+		int timeout_ms = (int)((left + 999999) / 1000000);
+		if (w->poll_mode == MCR_POLL_BUSY && have_inputs(w)) {
+			if (spin(w, deadline))
+				continue;
+			timeout_ms = 0; /* never sleeps, but still sees an input's error */
+		} else if (w->poll_mode == MCR_POLL_ADAPTIVE && after_batch) {
+			after_batch = 0;
+			if (w->spin_ns > 0) {
+				w->counters[MCR_C_SPINS]++;
+				int64_t until =
+					now + w->spin_ns < deadline ? now + w->spin_ns : deadline;
+				if (spin(w, until)) {
+					w->counters[MCR_C_SPIN_HITS]++;
+					spin_adapt(w, now_ns() - now);
+					continue;
+				}
+			}
+			int r = wait_ready(w, timeout_ms);
+			if (r < 0)
+				return total > 0 ? total : r;
+			/* Frames ready when it woke: the wait tells how long the spin should have been. */
+			if (r > 0)
+				spin_adapt(w, now_ns() - now);
+			continue;
+		}
+		int r = wait_ready(w, timeout_ms);
 		if (r < 0)
 			return total > 0 ? total : r;
 	}
+	return total;
 }
 
 MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
@@ -544,6 +657,7 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
 	w->ring_bytes = ring_bytes;
+	mcr_worker_poll_mode_set(w, MCR_POLL_ADAPTIVE);
 	/* Counters live in memory the caller may share with the supervisor, which then reads them
 	 * in place, even after this process died. Without it, they are private. */
 	w->own_counters = counters == NULL;

@@ -15,6 +15,7 @@ import { controlSocketPath } from "./shared.ts";
 
 /** --workers and the config's workers. */
 const WORKERS = { min: 1, max: 1024 };
+import { POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
@@ -55,6 +56,14 @@ export default defineCommand({
       parse: (t, f) => parseInteger(t, f, RING_MB),
     },
     "log-level": { type: "string", valueHint: "LEVEL", description: "error, warn, info, debug or trace" },
+    poll: {
+      type: "enum",
+      options: POLL_MODES,
+      what: "poll mode",
+      valueHint: "MODE",
+      description:
+        "how workers wait for frames: adaptive (default: spin a while after a batch, then sleep), busy (never sleep: a core per worker), sleep (sleep at once)",
+    },
     "log-format": {
       type: "enum",
       options: LOG_FORMATS,
@@ -98,6 +107,7 @@ export default defineCommand({
       );
     const workers = args.workers ?? config?.workers;
     const ringMb = args["ring-mb"] ?? config?.ringMb;
+    const poll = args.poll ?? config?.poll;
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
     const socketGid = group === undefined ? undefined : groupId(group);
 
@@ -124,6 +134,7 @@ export default defineCommand({
       stateFile: args["state-file"] ?? config?.stateFile ?? DEFAULT_STATE_FILE,
       workers,
       ringMb,
+      poll,
       lookup: lookupInterface,
       notify: notifySystemd,
       config,

@@ -5,6 +5,7 @@ import { runWorker } from "../worker/run.ts";
 import { defineCommand } from "./command.ts";
 
 const int = (min: number, max: number) => (t: string, f: string) => parseInteger(t, f, { min, max });
+import { POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
@@ -24,6 +25,13 @@ export default defineCommand({
       description: "inherited memfd with the counter region",
       parse: int(-1, 2 ** 31 - 1),
     },
+    poll: {
+      type: "enum",
+      options: POLL_MODES,
+      default: "adaptive",
+      what: "poll mode",
+      description: "adaptive, busy or sleep",
+    },
   },
   async run({ args }) {
     process.exitCode = await runWorker({
@@ -32,6 +40,7 @@ export default defineCommand({
       fanoutId: args["fanout-id"],
       ringMb: args["ring-mb"],
       countersFd: args["counters-fd"],
+      poll: args.poll,
     });
   },
 });

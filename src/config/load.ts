@@ -21,12 +21,14 @@ import { describeRange } from "../values/number.ts";
 import { parseListen } from "../values/listen.ts";
 import { RING_MB } from "../values/size.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
+import { POLL_MODES, type PollMode } from "../native/abi.ts";
 
 export interface Config {
   path: string;
   interfaces?: string[];
   workers?: number;
   ringMb?: number;
+  poll?: PollMode;
   controlSocketPath?: string;
   controlSocketGroup?: string;
   stateFile?: string;
@@ -53,6 +55,10 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
       : "must be a list of interface names",
   workers: (v) => intIn(v, WORKERS),
   ring_mb: (v) => intIn(v, RING_MB),
+  poll: (v) =>
+    typeof v === "string" && (POLL_MODES as readonly string[]).includes(v)
+      ? undefined
+      : `must be one of ${POLL_MODES.join(", ")}`,
   control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
@@ -110,6 +116,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     interfaces: doc.interfaces as string[] | undefined,
     workers: doc.workers as number | undefined,
     ringMb: doc.ring_mb as number | undefined,
+    poll: doc.poll as PollMode | undefined,
     controlSocketPath: doc.control_socket_path as string | undefined,
     controlSocketGroup: doc.control_socket_group as string | undefined,
     stateFile: doc.state_file as string | undefined,

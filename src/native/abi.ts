@@ -42,8 +42,19 @@ export const COUNTER = {
   TX_BYTES: 6,
   TX_ERRORS: 7,
   RX_FOREIGN: 8, // other hosts' or VLANs' frames past a coarsened input filter: not input, no drop
-  DROPS: 9,
+  WAKEUPS: 9, // returns from a poll(2) that was allowed to sleep
+  SPINS: 10, // adaptive mode: spins after a batch
+  SPIN_HITS: 11, // spins that found frames (a wakeup saved)
+  DROPS: 12,
 } as const;
+
+/**
+ * enum mcr_poll_mode, in order (mode i is value i): how a worker waits when its rings are empty.
+ * adaptive: watch the rings a while after a batch, then sleep; busy: never sleep; sleep: at once.
+ */
+export const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
+
+export type PollMode = (typeof POLL_MODES)[number];
 
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;

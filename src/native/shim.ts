@@ -5,6 +5,8 @@ import { writeSync, closeSync } from "node:fs";
 import {
   FRAME_INFO as FI,
   N_COUNTERS,
+  POLL_MODES,
+  type PollMode,
   SHIM_ABI,
   UDP_ADDR,
   UDP_RECORD,
@@ -28,6 +30,7 @@ const symbols = {
   mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
+  mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
@@ -194,7 +197,9 @@ export interface DataPlane {
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
   /** rules: n x RULE_ENTRY.BYTES, outputs: n x OUTPUT_ENTRY.BYTES (./abi.ts; src/worker/table.ts). */
   setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
-  /** Runs the data plane for up to budgetMs; returns the frames processed. */
+  /** How poll() waits when the rings are empty (see PollMode); adaptive until set. */
+  setPollMode(mode: PollMode): void;
+  /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
   ringStats(): void;
@@ -245,6 +250,10 @@ export function openDataPlane(opts: {
       const r = nRules > 0 ? rules : empty;
       const o = nOutputs > 0 ? outputs : empty;
       check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
+    },
+    setPollMode(mode) {
+      g.live();
+      check(s.mcr_worker_poll_mode_set(w, POLL_MODES.indexOf(mode)), `setting poll mode ${mode}`);
     },
     poll(budgetMs, batchMax) {
       g.live();

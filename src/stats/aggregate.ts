@@ -19,6 +19,9 @@ export function emptyCounters(): WorkerCounters {
     txBytes: 0,
     txErrors: 0,
     rxForeign: 0,
+    wakeups: 0,
+    spins: 0,
+    spinHits: 0,
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     rules: {},
     outputs: {},
@@ -35,6 +38,9 @@ const SCALARS = [
   "txBytes",
   "txErrors",
   "rxForeign",
+  "wakeups",
+  "spins",
+  "spinHits",
 ] as const;
 
 /** a + b, as a new object. Tolerates a worker that omits a reason or sends a non-number. */
@@ -163,6 +169,9 @@ function totals(c: WorkerCounters): Totals {
     txBytes: c.txBytes,
     txErrors: c.txErrors,
     rxForeign: c.rxForeign,
+    wakeups: c.wakeups,
+    spins: c.spins,
+    spinHits: c.spinHits,
     drops,
   };
 }

@@ -77,6 +77,9 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     txBytes: n(COUNTER.TX_BYTES),
     txErrors: n(COUNTER.TX_ERRORS),
     rxForeign: n(COUNTER.RX_FOREIGN),
+    wakeups: n(COUNTER.WAKEUPS),
+    spins: n(COUNTER.SPINS),
+    spinHits: n(COUNTER.SPIN_HITS),
     drops: Object.fromEntries(
       DROP_REASONS.map((reason, i) => [reason, n(COUNTER.DROPS + i)]),
     ) as WorkerCounters["drops"],

@@ -17,6 +17,7 @@ export interface PoolOptions {
   interfaces: readonly string[];
   fanoutId: number;
   ringMb?: number;
+  poll?: WorkerArgs["poll"];
   argv: (a: WorkerArgs) => string[];
   /** The table a worker gets when it (re)starts. */
   table: () => { version: number; rules: readonly Rule[] };
@@ -45,6 +46,7 @@ export class WorkerPool {
         interfaces: [...o.interfaces],
         fanoutId: o.fanoutId,
         ringMb: o.ringMb,
+        ...(o.poll !== undefined ? { poll: o.poll } : {}),
         ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
       });
       return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion);

@@ -38,6 +38,7 @@ export interface SupervisorConfig {
   stateFile: string;
   workers?: number; // default: one per allowed CPU
   ringMb?: number;
+  poll?: WorkerArgs["poll"];
   /** How long a rule change waits for every worker's confirmation. */
   applyTimeoutMs?: number;
   lookup: LookupInterface;
@@ -91,6 +92,7 @@ export class Supervisor {
       // One fanout group per supervisor: two supervisors on one host never share one.
       fanoutId: process.pid & 0xffff,
       ringMb: cfg.ringMb,
+      poll: cfg.poll,
       argv: cfg.workerArgv ?? workerArgv,
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
@@ -297,6 +299,7 @@ export class Supervisor {
         "interfaces",
         "workers",
         "ringMb",
+        "poll",
         "controlSocketPath",
         "controlSocketGroup",
         "stateFile",

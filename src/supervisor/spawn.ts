@@ -16,6 +16,7 @@ export function workerArgv(a: WorkerArgs): string[] {
     "--fanout-id",
     String(a.fanoutId),
     ...(a.ringMb !== undefined ? ["--ring-mb", String(a.ringMb)] : []),
+    ...(a.poll !== undefined ? ["--poll", a.poll] : []),
     ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
   ];
 }

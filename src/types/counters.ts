@@ -26,6 +26,9 @@ export interface WorkerCounters {
   // frames of another host or of a VLAN no rule takes that got past the input's filter (a filter
   // coarsened past the kernel's limits): not input, so neither in rxFrames nor a drop
   rxForeign: number;
+  wakeups: number; // returns from a poll(2) that may sleep: per frame, what a sleeping worker costs
+  spins: number; // poll mode adaptive: spins after a batch instead of a sleep
+  spinHits: number; // spins that found frames (each a wakeup saved)
   drops: Record<DropReason, number>;
   rules: Record<string, PacketCount>; // by rule id
   outputs: Record<string, OutputCount>; // by `${ruleId}:${outputIndex}`

@@ -49,6 +49,9 @@ export interface Totals {
   txBytes: number;
   txErrors: number;
   rxForeign: number; // other hosts' or VLANs' frames past a coarsened input filter: not input, no drop
+  wakeups: number; // returns from a poll(2) that may sleep
+  spins: number; // poll mode adaptive: spins after a batch
+  spinHits: number; // spins that found frames
   drops: number; // all reasons together (ring drops are counted apart: the kernel dropped them)
   rate?: TrafficRate;
 }

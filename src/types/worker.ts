@@ -1,5 +1,6 @@
 // The pipe between the supervisor and a worker: one JSON object per line.
 // Supervisor -> worker on the worker's stdin; worker -> supervisor on its stdout. Logs go to stderr.
+import type { PollMode } from "../native/abi.ts";
 import type { SlotMap, WorkerCounters } from "./counters.ts";
 import type { Rule } from "./rules.ts";
 
@@ -27,6 +28,8 @@ export interface WorkerArgs {
   interfaces: string[]; // input interfaces
   fanoutId: number; // PACKET_FANOUT group id shared by the workers of one supervisor
   ringMb?: number;
+  /** How the worker waits when its rings are empty (default adaptive). */
+  poll?: PollMode;
   /** An inherited memfd holding the counter region (src/stats/shared.ts), set up by the supervisor. */
   countersFd?: number;
 }

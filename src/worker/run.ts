@@ -21,7 +21,9 @@ import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
 
 const BATCH_MAX = 256;
-const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read
+// How long one call stays in C, waiting or (poll mode busy) spinning: bounds how late a control
+// message is read, in every poll mode.
+const IDLE_WAIT_MS = 10;
 const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel) and interface checks
 
 interface Input {
@@ -83,6 +85,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
     counters: region.words,
   });
+  dp.setPollMode(args.poll ?? "adaptive");
   const compiler = new TableCompiler(
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),
@@ -106,6 +109,11 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       if (inp.slot >= 0 && (!info || info.ifindex !== inp.ifindex)) {
         dp.removeInput(inp.slot);
         Object.assign(inp, { slot: -1, state: "missing", error: undefined });
+        changed = true;
+      }
+      // Not there (the first table found it missing, or a ring never opened on it): say so.
+      if (inp.slot < 0 && !info && inp.state !== "missing") {
+        Object.assign(inp, { state: "missing", error: undefined });
         changed = true;
       }
       if (inp.slot < 0 && info) {

@@ -37,6 +37,9 @@ const totals = {
   txBytes: "count",
   txErrors: "count",
   rxForeign: "count",
+  wakeups: "count",
+  spins: "count",
+  spinHits: "count",
   drops: "count",
   "rate?": trafficRate,
 } as const;

@@ -8,6 +8,7 @@ export interface Received {
   count: number;
   payloads: string[];
   sources: string[];
+  at: number[]; // when each was read, wall clock ms
 }
 
 /** A UDP receiver in a namespace (default: the sink, joined on veth2's 10.0.1.2). */
@@ -66,7 +67,7 @@ export function sendFromGen(
     { timeoutMs: 60000 },
   );
   if (r.code !== 0) throw new Error(`sender failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { sent: number };
+  return JSON.parse(r.stdout) as { sent: number; sentAt: number[] };
 }
 
 /** A sender that runs in the background (for changes made while traffic flows). */

@@ -14,10 +14,11 @@ const spec = JSON.parse(process.argv[2]!) as {
 const sock = dgram.createSocket({ type: "udp4", reuseAddr: true });
 const got: string[] = [];
 const sources: string[] = [];
+const at: number[] = []; // wall clock, ms, as each datagram was read
 let timer: Timer | undefined;
 const finish = () => {
   sock.close();
-  console.log(JSON.stringify({ count: got.length, payloads: got, sources }));
+  console.log(JSON.stringify({ count: got.length, payloads: got, sources, at }));
   process.exit(0);
 };
 const arm = () => {
@@ -25,6 +26,7 @@ const arm = () => {
   timer = setTimeout(finish, spec.idleMs);
 };
 sock.on("message", (msg, rinfo) => {
+  at.push(performance.timeOrigin + performance.now());
   got.push(Buffer.from(msg).toString("hex"));
   sources.push(`${rinfo.address}:${rinfo.port}`);
   if (got.length >= spec.count) finish();

@@ -1,7 +1,7 @@
 // Sends datagrams described on the command line: JSON {dest, port, source?, count, size, seed,
 // gapUs?, flows?}. With flows = N, N sockets (N source ports) take turns: datagram i goes out on
 // flow i % N as sequence i / N of seed + flow. Run inside a namespace by the tests.
-// Prints {sent} when done.
+// Prints {sent, sentAt} when done.
 import dgram from "node:dgram";
 import { payloadFor } from "./payloads.ts";
 
@@ -27,12 +27,14 @@ const socks = await Promise.all(
   }),
 );
 let sent = 0;
+const sentAt: number[] = []; // wall clock, ms, as each send was made (the receiver uses the same clock)
 for (let i = 0; i < spec.count; i++) {
   const flow = i % flows;
   const payload = payloadFor(spec.seed + flow, Math.floor(i / flows), spec.size);
+  sentAt.push(performance.timeOrigin + performance.now());
   await new Promise<void>((res, rej) => socks[flow]!.send(payload, spec.port, spec.dest, (e) => (e ? rej(e) : res())));
   sent++;
   if (spec.gapUs) await Bun.sleep(spec.gapUs / 1000);
 }
 for (const s of socks) s.close();
-console.log(JSON.stringify({ sent }));
+console.log(JSON.stringify({ sent, sentAt }));

@@ -49,6 +49,8 @@ describe("parseConfig", () => {
       logLevel: "info",
       stateFile: "/var/lib/mcr/rules.json",
     });
+    expect(c.poll).toBeUndefined();
+    expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\npoll = "busy"'), "/x.toml").poll).toBe("busy");
     expect(c.rules).toEqual([
       {
         line: 8,
@@ -97,6 +99,11 @@ describe("parseConfig", () => {
       "a bad setting",
       GOOD.replace("workers = 2", 'workers = "two"'),
       "/etc/mcr/mcr.toml:3: workers: must be an integer from 1 to 1024",
+    ],
+    [
+      "an unknown poll mode",
+      GOOD.replace("workers = 2", 'workers = 2\npoll = "spin"'),
+      "/etc/mcr/mcr.toml:4: poll: must be one of adaptive, busy, sleep",
     ],
     [
       "a bad port",

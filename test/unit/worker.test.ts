@@ -1,6 +1,7 @@
 // runWorker (src/worker/run.ts) against a fake data plane and fake interfaces: no root, no packets.
 import { afterEach, describe, expect, test } from "bun:test";
 import { log } from "../../src/log.ts";
+import type { PollMode } from "../../src/native/abi.ts";
 import { type DataPlane, ShimError } from "../../src/native/shim.ts";
 import type { InterfaceInfo } from "../../src/net/interfaces.ts";
 import { initRegion, regionBytes } from "../../src/stats/shared.ts";
@@ -33,10 +34,17 @@ class FakeDataPlane implements DataPlane {
   inputInfo() {
     return { ringBytes: 4 << 20, frameSize: 2048 };
   }
+  /** The mode set, and how many polls ran before it was. */
+  pollMode?: { mode: PollMode; pollsBefore: number };
+  polls = 0;
+  setPollMode(mode: PollMode): void {
+    this.pollMode = { mode, pollsBefore: this.polls };
+  }
   setRules(_r: Uint8Array, nRules: number, _o: Uint8Array, nOutputs: number): void {
     this.calls.push({ op: "setRules", nRules, nOutputs });
   }
   poll(budgetMs: number): number {
+    this.polls++;
     if (this.failNextPoll) {
       this.failNextPoll = false;
       throw new ShimError("mcr_worker_poll", 19);
@@ -59,7 +67,7 @@ interface Harness {
   exit: Promise<number>;
 }
 
-function start(interfaces: string[], fanoutId = 100): Harness {
+function start(interfaces: string[], fanoutId = 100, poll?: PollMode): Harness {
   const dp = new FakeDataPlane();
   const ifaces = new Map<string, InterfaceInfo>();
   const sent: FromWorker[] = [];
@@ -77,7 +85,7 @@ function start(interfaces: string[], fanoutId = 100): Harness {
       stop = s;
     },
   };
-  const exit = runWorker({ cpu: -1, interfaces, fanoutId }, host);
+  const exit = runWorker({ cpu: -1, interfaces, fanoutId, ...(poll ? { poll } : {}) }, host);
   return { dp, ifaces, sent, tell: (m) => onData(encode(m)), stop: () => stop(), exit };
 }
 
@@ -112,9 +120,8 @@ afterEach(async () => {
 });
 
 describe("runWorker with a fake data plane", () => {
-  // A known defect, kept failing until it is fixed (then drop .failing): an input whose interface
-  // is missing when the first table arrives keeps saying "waiting for the rule table".
-  test.failing("an input missing when the table arrives says missing", async () => {
+  // It used to keep saying "waiting for the rule table".
+  test("an input missing when the table arrives says missing", async () => {
     const h = (running = start(["in0"]));
     h.tell({ type: "rules", version: 1, rules: [] });
     await until("applied 1", () => h.sent.some((m) => m.type === "applied"));
@@ -200,6 +207,21 @@ describe("runWorker with a fake data plane", () => {
       type: "inputs",
       inputs: [{ interface: "in0", state: "up" }, { interface: "in1" }],
     });
+  });
+
+  test("the poll mode asked for is set before the first poll; adaptive when none is asked for", async () => {
+    for (const [asked, want] of [
+      ["busy", "busy"],
+      ["sleep", "sleep"],
+      [undefined, "adaptive"],
+    ] as const) {
+      const h = (running = start(["in0"], 100, asked));
+      await until("a poll", () => h.dp.polls > 0);
+      expect(h.dp.pollMode).toEqual({ mode: want, pollsBefore: 0 });
+      h.stop();
+      await h.exit;
+      running = undefined;
+    }
   });
 
   test("a new table is applied as sent, stats answer from the region, and stop closes the data plane", async () => {
