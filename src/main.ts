@@ -1,9 +1,11 @@
 #!/usr/bin/env bun
 // Entry point of dist/mcr: the root command and the exit codes (sysexits). The commands are in
-// src/cli/, one file each, and are loaded only when named.
+// src/cli/, one file each, and are loaded only when named. citty walks the tree and runs the
+// command (runCommand); not its runMain, which exits 1 on every error and prints its own usage.
+import { runCommand } from "citty";
 import { UsageError } from "./cli/args.ts";
 import { defineCommand, load } from "./cli/command.ts";
-import { dispatch } from "./cli/dispatch.ts";
+import { Finished } from "./cli/strict.ts";
 import { EX, McrError } from "./errors.ts";
 import { ValueError } from "./values/error.ts";
 
@@ -35,8 +37,10 @@ async function run(argv: string[]): Promise<number> {
       console.log(versionLine());
       return EX.OK;
     }
-    return (await dispatch(main, argv)) ?? (typeof process.exitCode === "number" ? process.exitCode : EX.OK);
+    await runCommand(main, { rawArgs: argv });
+    return typeof process.exitCode === "number" ? process.exitCode : EX.OK;
   } catch (e) {
+    if (e instanceof Finished) return e.code;
     return report(e);
   }
 }

@@ -1,8 +1,10 @@
-// The one command-line parser. Strict: an unknown flag, a flag this command does not take, a
-// missing value, a value given to a switch, or a stray argument is a usage error (exit 64) that
-// names it, with "did you mean" when a known flag is close. `--name value`, `--name=value`, `-j`,
-// and `--` (what follows is positional) are understood; a flag given twice keeps the last value
-// unless it is declared `multiple`, which keeps them all.
+// The one command-line parser (citty's parseArgs is lenient: it lets an unknown flag through,
+// keeps one value of a repeated flag, and knows no env or short names). Strict: an unknown flag,
+// a flag this command does not take, a missing value, a value given to a switch, or a stray
+// argument is a usage error (exit 64) that names it, with "did you mean" when a known flag is
+// close. `--name value`, `--name=value`, `-j`, and `--` (what follows is positional) are
+// understood; a flag given twice keeps the last value unless it is declared `multiple`, which
+// keeps them all.
 import { EX, McrError } from "../errors.ts";
 import { ValueError } from "../values/error.ts";
 import type { Flag, Flags, Parsed } from "./command.ts";
@@ -47,7 +49,9 @@ export function parseFlags<A extends Flags>(
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!a.startsWith("-") || a === "-" || /^-\d/.test(a)) {
+    // A word that starts with a dash is an option, as citty (node:util parseArgs) reads it too:
+    // "-5" is a flag's value (--cpu -1) or comes after "--", never a positional of its own.
+    if (!a.startsWith("-") || a === "-") {
       positionals.push(a);
       continue;
     }

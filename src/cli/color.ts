@@ -1,5 +1,5 @@
 // Colour only for a terminal: not into a pipe or a file, and never when NO_COLOR is set (any
-// value, https://no-color.org) or TERM=dumb.
+// value, https://no-color.org) or TERM=dumb. (citty's own colours look at the environment only.)
 export function useColor(stream: { isTTY?: boolean } = process.stdout, env = process.env): boolean {
   return (stream.isTTY ?? false) && !env.NO_COLOR && env.TERM !== "dumb";
 }

@@ -1,4 +1,7 @@
-// `--help` for any command, from the same declarations the parser reads.
+// `--help` for any command, from the same declarations the parser reads. Not citty's
+// renderUsage (0.2.2): it writes a long alias as `-control-socket-path`, shows neither short
+// names, repeatable flags nor environment variables, and colours by the environment alone
+// (decided once, at import), so `--help | less` gets escape codes; this one asks color.ts.
 import type { Command, Flag } from "./command.ts";
 import { paint } from "./color.ts";
 
