@@ -125,6 +125,11 @@ int mcr_affinity_pin(int cpu); /* pins every thread of the process to cpu */
 int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
+int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */
+/* Capabilities of the calling thread; keep is a mask of CAP_* bits below 32. */
+int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
+int mcr_proc_caps_keep_only(uint32_t keep); /* keep effective, nothing passed on */
+int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t keep); /* from root, then pass_only */
 
 /* ---- udp_tool.c: traffic tools (gen, sink) ---- */
 

@@ -22,6 +22,10 @@ const symbols = {
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
+  mcr_file_lock: { args: [i32], returns: i32 },
+  mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
+  mcr_proc_caps_keep_only: { args: [u32], returns: i32 },
+  mcr_proc_switch_user: { args: [u32, u32, u32], returns: i32 },
   // traffic tools (gen, sink): shim/udp_tool.c
   mcr_udp_open_sender: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -254,6 +258,32 @@ export function pinToCpu(cpu: number): void {
 
 export function dieWithParent(signo = 9): void {
   check(shim().mcr_proc_parent_death(signo), "setting the parent-death signal");
+}
+
+/** flock(LOCK_EX | LOCK_NB) on fd: false if another holds it. */
+export function lockFile(fd: number): boolean {
+  const r = shim().mcr_file_lock(fd);
+  if (r === -11) return false; // EWOULDBLOCK
+  check(r, "locking a file");
+  return true;
+}
+
+/** capability bits (linux/capability.h) as a mask */
+export const CAP = { NET_ADMIN: 1 << 12, NET_RAW: 1 << 13 } as const;
+
+/** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */
+export function passOnlyCaps(keep: number): void {
+  check(shim().mcr_proc_caps_pass_only(keep), "setting capabilities");
+}
+
+/** This thread: `keep` effective, nothing passed on. */
+export function keepOnlyCaps(keep: number): void {
+  check(shim().mcr_proc_caps_keep_only(keep), "setting capabilities");
+}
+
+/** From root to uid/gid, `keep` passed to children and nothing effective here. */
+export function switchUser(uid: number, gid: number, keep: number): void {
+  check(shim().mcr_proc_switch_user(uid, gid, keep), `switching to uid ${uid}`);
 }
 
 /** sd_notify(3): one datagram to $NOTIFY_SOCKET. */
