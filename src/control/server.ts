@@ -1,11 +1,12 @@
 // The supervisor's end of the control socket: many concurrent clients, each request handled on
 // its own, every malformed one answered with an error and the connection kept.
 import type { Socket, UnixSocketListener } from "bun";
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { lchownSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { EX, McrError } from "../errors.ts";
 import { log as rootLog } from "../log.ts";
 import { LineFramer } from "./framing.ts";
+import { checkTrustedDir } from "./trusted-dir.ts";
 import {
   decodeRequest,
   encodeLine,
@@ -126,9 +127,10 @@ export async function startControlServer(
   } finally {
     process.umask(oldUmask);
   }
-  chmodSync(path, 0o660);
-  if (opts.gid !== undefined) chownSync(path, -1, opts.gid);
-  const ino = statSync(path).ino;
+  // 0660 from the umask, no chmod after the fact. The group is set on the path, but that path
+  // cannot be swapped: its directory is trusted (checked in preparePath), and lchown follows no link.
+  const ino = lstatSync(path).ino;
+  if (opts.gid !== undefined) lchownSync(path, -1, opts.gid);
   return {
     path,
     close() {
@@ -215,6 +217,7 @@ function flush(s: Socket<Conn>): void {
  * on (left by a supervisor that was killed), and refuses if a live supervisor answers there.
  */
 async function preparePath(path: string): Promise<void> {
+  checkTrustedDir(dirname(path), "control-socket-path");
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   let st;
   try {

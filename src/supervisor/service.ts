@@ -17,7 +17,7 @@ import { Memberships } from "./membership.ts";
 import { WorkerPool } from "./pool.ts";
 import { startMetricsServer, type ListenAddress, type MetricsServer } from "./metrics.ts";
 import { workerArgv } from "./spawn.ts";
-import { loadState, saveState } from "./state.ts";
+import { loadState, lockState, saveState, type StateLock } from "./state.ts";
 import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
 import { McrError } from "../errors.ts";
@@ -45,6 +45,8 @@ export interface SupervisorConfig {
   metricsListen?: ListenAddress;
   /** memfd_create + mmap for the workers' counter regions (default: the shim's sharedMemory). */
   sharedMemory?: (bytes: number) => { fd: number; map: Uint8Array };
+  /** flock(LOCK_EX | LOCK_NB) for the state's lock (default: the shim's lockFile). */
+  lockFile?: (fd: number) => boolean;
 }
 
 // Counters are read from the workers' shared regions in place; only ring statistics come from a
@@ -73,8 +75,9 @@ export class Supervisor {
   private constructor(
     private readonly cfg: SupervisorConfig,
     sharedMemory: (bytes: number) => { fd: number; map: Uint8Array },
+    private readonly lock: StateLock,
   ) {
-    this.table = loadState(cfg.stateFile);
+    this.table = loadState(cfg.stateFile, (m) => this.log.warn(m));
     const cpus = allowedCpus();
     this.pool = new WorkerPool({
       count: cfg.workers ?? cpus.length,
@@ -97,10 +100,18 @@ export class Supervisor {
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
   static async start(cfg: SupervisorConfig): Promise<Supervisor> {
     // The shim only where it is needed: a test may bring its own.
-    const shm = cfg.sharedMemory ?? (await import("../native/shim.ts")).sharedMemory;
-    const s = new Supervisor(cfg, shm);
-    await s.begin();
-    return s;
+    const native = cfg.sharedMemory && cfg.lockFile ? undefined : await import("../native/shim.ts");
+    const shm = cfg.sharedMemory ?? native!.sharedMemory;
+    // The lock first: a second supervisor on this state leaves before it reads or writes it.
+    const lock = lockState(cfg.stateFile, cfg.lockFile ?? native!.lockFile);
+    try {
+      const s = new Supervisor(cfg, shm, lock);
+      await s.begin();
+      return s;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   private async begin(): Promise<void> {
@@ -122,7 +133,7 @@ export class Supervisor {
     if (cfg.config) {
       try {
         const diff = this.configDiff(cfg.config);
-        if (diff.added.length + diff.removed.length > 0) saveState(cfg.stateFile, diff.table);
+        if (diff.added.length + diff.removed.length > 0) this.saveAtStart(diff.table);
         this.table = diff.table;
         log.info(`${cfg.config.path}: ${describeDiff(diff)}`);
       } catch (e) {
@@ -156,6 +167,19 @@ export class Supervisor {
       else log.warn(`not every worker is ready after 10 s: ${this.describeWorkers()}`);
       this.notify("READY=1");
     });
+  }
+
+  /**
+   * At start the config's rules are what the operator asked for: a state that cannot be written
+   * (a full disk, a read-only directory) does not stop them; the next change saves them all.
+   */
+  private saveAtStart(table: RuleTable): void {
+    try {
+      saveState(this.cfg.stateFile, table);
+    } catch (e) {
+      if (!(e instanceof McrError) || e.code !== "state_write") throw e;
+      this.log.warn(`${e.message}: starting with the table in memory; it is saved at the next change that can be`);
+    }
   }
 
   /** Where GET /metrics is served, when it is. */
@@ -368,6 +392,7 @@ export class Supervisor {
       await this.changes.catch(() => {});
       await this.pool.stop(STOP_GRACE_MS);
       await this.memberships?.close();
+      this.lock.release();
       this.log.info("stopped");
     })();
     return this.stopping;
