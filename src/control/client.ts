@@ -7,7 +7,6 @@ import {
   DEFAULT_SOCKET_PATH,
   encodeLine,
   exitCodeOf,
-  MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   type Command,
   type Commands,
@@ -69,7 +68,8 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
       timeoutMs,
     );
     const framer = new LineFramer(
-      MAX_MESSAGE_BYTES * 16, // replies (a big stats report) may be larger than requests
+      // Replies have no bound (a rule list of 16,384 outputs is megabytes): the supervisor is trusted.
+      Number.MAX_SAFE_INTEGER,
       (l) => {
         try {
           finish(undefined, decodeResponse(l));

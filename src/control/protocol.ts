@@ -45,6 +45,7 @@ export type ErrorCode =
   | "config_rule" // the rule comes from the config file: change it there and reload
   | "not_applied" // accepted and saved, but not every worker confirmed it in time
   | "state_write" // the state file could not be written: nothing changed
+  | "busy" // the supervisor has as many connections as it takes: try again
   | "internal";
 
 export interface ErrorBody {
@@ -115,6 +116,7 @@ export function exitCodeOf(code: string): number {
     case "config_rule":
       return EX.DATAERR;
     case "not_applied":
+    case "busy":
       return EX.TEMPFAIL;
     case "state_write":
       return EX.CANTCREAT;

@@ -39,6 +39,8 @@ interface Conn {
   paused: boolean; // the socket is not read until the held requests and unread replies are few
   handler: Handler;
   closed: boolean;
+  idleMs: number;
+  idle?: ReturnType<typeof setTimeout>; // closes the connection if it stays silent with nothing in flight
 }
 
 /*
@@ -52,6 +54,15 @@ interface Conn {
 const MAX_IN_FLIGHT = 64;
 const OUTBOX_HIGH = 1 << 20;
 
+/*
+ * So that local clients cannot take every fd or the memory: at most MAX_CONNECTIONS at once (one
+ * more is told "busy" and closed), and a connection with nothing in flight that sends nothing for
+ * IDLE_MS is closed (a slow-loris client holding a partial line, up to 64 KiB, for ever). The CLI
+ * makes one connection per request, so neither limit touches it.
+ */
+export const MAX_CONNECTIONS = 256;
+export const IDLE_MS = 10_000;
+
 const ERROR_CODES = new Set<string>([
   "bad_request",
   "too_large",
@@ -63,6 +74,7 @@ const ERROR_CODES = new Set<string>([
   "config_rule",
   "not_applied",
   "state_write",
+  "busy",
   "internal",
 ]);
 
@@ -70,8 +82,11 @@ const ERROR_CODES = new Set<string>([
 export async function startControlServer(
   path: string,
   handler: Handler,
-  opts: { gid?: number } = {},
+  opts: { gid?: number; maxConnections?: number; idleMs?: number } = {},
 ): Promise<ControlServer> {
+  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  const idleMs = opts.idleMs ?? IDLE_MS;
+  let connections = 0;
   await preparePath(path);
   let listener: UnixSocketListener<Conn>;
   // The socket is created with the umask's mode: make it 0660 from the first instant.
@@ -81,6 +96,18 @@ export async function startControlServer(
       unix: path,
       socket: {
         open(s) {
+          connections++;
+          if (connections > maxConnections) {
+            s.data = { closed: true } as Conn;
+            const reply = encodeLine(
+              errorResponse(null, {
+                code: "busy",
+                message: `the supervisor has ${maxConnections} control connections open, the most it takes: try again`,
+              }),
+            );
+            s.end(reply);
+            return;
+          }
           s.data = {
             outbox: [],
             queued: 0,
@@ -89,6 +116,7 @@ export async function startControlServer(
             paused: false,
             handler,
             closed: false,
+            idleMs,
             framer: undefined as never,
           };
           s.data.framer = new LineFramer(
@@ -103,19 +131,25 @@ export async function startControlServer(
                 errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` }),
               ),
           );
+          armIdle(s);
         },
         data(s, chunk) {
+          if (s.data.closed) return;
           s.data.framer.push(chunk);
+          armIdle(s);
         },
         drain(s) {
           flush(s);
         },
         close(s) {
+          connections--;
           s.data.closed = true;
+          clearTimeout(s.data.idle);
         },
         error(s, err) {
           log.debug(`client connection error: ${err.message}`);
           s.data.closed = true;
+          clearTimeout(s.data.idle);
         },
       },
     });
@@ -143,6 +177,19 @@ export async function startControlServer(
       }
     },
   };
+}
+
+/** (Re)starts the idle timer: it fires only if nothing is in flight or waiting to be written then. */
+function armIdle(s: Socket<Conn>): void {
+  const c = s.data;
+  clearTimeout(c.idle);
+  c.idle = setTimeout(() => {
+    if (c.closed) return;
+    if (c.inFlight > 0 || c.held.length > 0 || c.queued > 0) return armIdle(s); // busy, not idle
+    log.debug(`closing a control connection silent for ${c.idleMs} ms`);
+    c.closed = true;
+    s.end();
+  }, c.idleMs);
 }
 
 /** Handles held requests while the limits allow; pauses or resumes reading the socket. */
@@ -230,13 +277,18 @@ async function preparePath(path: string): Promise<void> {
       `${path} exists and is not a socket: move it away or choose another --control-socket-path`,
       EX.CANTCREAT,
     );
+  await refuseIfLive(path);
+  log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
+  unlinkSync(path);
+}
+
+/** Throws McrError (69) if a supervisor answers on path. */
+export async function refuseIfLive(path: string): Promise<void> {
   if (await isAlive(path))
     throw new McrError(
       `a supervisor is already listening on ${path}: stop it first, or give this one another --control-socket-path`,
       EX.UNAVAILABLE,
     );
-  log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
-  unlinkSync(path);
 }
 
 /** Whether something accepts connections on the socket file. */

@@ -120,7 +120,8 @@ export class WorkerPool {
   refreshRings(timeoutMs: number): Promise<number[]> {
     if (this.nextRound) return this.nextRound;
     const wait = Math.max(0, this.lastRoundAt + RING_ROUND_MS - performance.now());
-    const round = (async () => {
+    let round!: Promise<number[]>;
+    round = (async () => {
       await (wait > 0 ? Bun.sleep(wait) : undefined); // always yields: `round` is set by then
       // Callers from now on need a round that starts after them: the next one.
       if (this.nextRound === round) this.nextRound = undefined;

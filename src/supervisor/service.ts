@@ -3,10 +3,17 @@
 // whole table to every worker, wait for each to confirm, then reply.
 import type { ConsolaInstance } from "consola";
 import { controlError, type Commands, type Request, type Status } from "../control/protocol.ts";
-import { startControlServer, type ControlServer } from "../control/server.ts";
+import { refuseIfLive, startControlServer, type ControlServer } from "../control/server.ts";
 import { log as rootLog } from "../log.ts";
 import type { Rule, RuleSpec } from "../rules/types.ts";
-import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
+import {
+  checkHost,
+  checkSpec,
+  describeInput,
+  describeOutput,
+  RuleError,
+  type LookupInterface,
+} from "../rules/validate.ts";
 import { buildReport, type StatsReport } from "../stats/aggregate.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
@@ -45,6 +52,10 @@ export interface SupervisorConfig {
   metricsListen?: ListenAddress;
   /** memfd_create + mmap for the workers' counter regions (default: the shim's sharedMemory). */
   sharedMemory?: (bytes: number) => { fd: number; map: Uint8Array };
+  /** Counter slots of each worker's region: the most rules and outputs a table may hold (tests make them small). */
+  counterSlots?: { rules: number; outputs: number };
+  /** Control connection limits (default: the server's MAX_CONNECTIONS and IDLE_MS). */
+  control?: { maxConnections?: number; idleMs?: number };
   /** flock(LOCK_EX | LOCK_NB) for the state's lock (default: the shim's lockFile). */
   lockFile?: (fd: number) => boolean;
 }
@@ -71,12 +82,14 @@ export class Supervisor {
   private metrics?: MetricsServer;
   private readonly repeats = new Repeats(60_000);
   private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
+  private readonly slots: { rules: number; outputs: number };
 
   private constructor(
     private readonly cfg: SupervisorConfig,
     sharedMemory: (bytes: number) => { fd: number; map: Uint8Array },
     private readonly lock: StateLock,
   ) {
+    this.slots = cfg.counterSlots ?? { rules: DEFAULT_RULE_SLOTS, outputs: DEFAULT_OUTPUT_SLOTS };
     this.table = loadState(cfg.stateFile, (m) => this.log.warn(m));
     const cpus = allowedCpus();
     this.pool = new WorkerPool({
@@ -90,8 +103,9 @@ export class Supervisor {
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
       newRegion: () => {
-        const { fd, map } = sharedMemory(regionBytes(DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS));
-        return { fd, region: initRegion(map, DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS) };
+        const { rules, outputs } = this.slots;
+        const { fd, map } = sharedMemory(regionBytes(rules, outputs));
+        return { fd, region: initRegion(map, rules, outputs) };
       },
     });
     if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log);
@@ -102,7 +116,9 @@ export class Supervisor {
     // The shim only where it is needed: a test may bring its own.
     const native = cfg.sharedMemory && cfg.lockFile ? undefined : await import("../native/shim.ts");
     const shm = cfg.sharedMemory ?? native!.sharedMemory;
-    // The lock first: a second supervisor on this state leaves before it reads or writes it.
+    // A live supervisor on this socket is the likelier mistake: it is named first. Then the lock:
+    // a second supervisor on this state leaves before it reads or writes it.
+    await refuseIfLive(cfg.socketPath);
     const lock = lockState(cfg.stateFile, cfg.lockFile ?? native!.lockFile);
     try {
       const s = new Supervisor(cfg, shm, lock);
@@ -129,7 +145,10 @@ export class Supervisor {
       );
     // The socket first: if another supervisor is live there, leave before starting any worker
     // (and before touching the state file it is using).
-    this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
+    this.server = await startControlServer(cfg.socketPath, (req) => this.handle(req), {
+      gid: cfg.socketGid,
+      ...cfg.control,
+    });
     if (cfg.config) {
       try {
         const diff = this.configDiff(cfg.config);
@@ -221,6 +240,7 @@ export class Supervisor {
   private add(args: unknown): Promise<Commands["rule.add"]["result"]> {
     const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
+      this.checkRoom(this.table.rules, spec.outputs.length);
       const { table, rule } = addRule(this.table, spec);
       const warnings = await this.commit(table, rule.id, "added", describeRule(rule));
       return { rule, warnings };
@@ -236,6 +256,25 @@ export class Supervisor {
       await this.commit(table, rule.id, "removed", describeRule(rule));
       return { rule };
     });
+  }
+
+  /**
+   * Every rule and output of the table needs a counter slot in each worker's region: one beyond
+   * them would be accepted and saved, yet never installed. Refused instead, saying why.
+   */
+  private checkRoom(rules: readonly Rule[], newOutputs: number, at?: string): void {
+    const { rules: maxRules, outputs: maxOutputs } = this.slots;
+    if (rules.length + 1 > maxRules)
+      throw new RuleError(
+        at ?? "rule",
+        `the table is full: it holds at most ${maxRules} rules (counter slots), and has ${rules.length}`,
+      );
+    const outputs = rules.reduce((n, r) => n + r.outputs.length, 0);
+    if (outputs + newOutputs > maxOutputs)
+      throw new RuleError(
+        at ? `${at}.outputs` : "outputs",
+        `the table holds at most ${maxOutputs} outputs (counter slots): it has ${outputs}, and this rule adds ${newOutputs}`,
+      );
   }
 
   /** Rule changes one at a time: each sees the table the previous one left. */
@@ -288,7 +327,16 @@ export class Supervisor {
       }
     const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
     try {
-      return applyConfigRules(this.table, specs);
+      const diff = applyConfigRules(this.table, specs);
+      // Checked rule by rule, so that the error names the first one that does not fit.
+      diff.added.forEach((r, i) => {
+        const before = diff.table.rules.filter((x) => !diff.added.slice(i).includes(x));
+        const at = specs.findIndex(
+          (x) => x.inputInterface === r.inputInterface && x.inputGroup === r.inputGroup && x.inputPort === r.inputPort,
+        );
+        this.checkRoom(before, r.outputs.length, `rules[${at}]`);
+      });
+      return diff;
     } catch (e) {
       if (!(e instanceof McrError)) throw e;
       const i = Number(/^rules\[(\d+)\]/.exec(e.field ?? "")?.[1]);
