@@ -8,6 +8,7 @@ import { log as rootLog } from "../log.ts";
 import type { Rule, RuleSpec } from "../rules/types.ts";
 import {
   checkHost,
+  checkLoops,
   checkSpec,
   describeInput,
   describeOutput,
@@ -241,6 +242,7 @@ export class Supervisor {
     const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
       this.checkRoom(this.table.rules, spec.outputs.length);
+      checkLoops(spec, this.table.rules, this.cfg.interfaces);
       const { table, rule } = addRule(this.table, spec);
       const warnings = await this.commit(table, rule.id, "added", describeRule(rule));
       return { rule, warnings };
@@ -335,6 +337,16 @@ export class Supervisor {
           (x) => x.inputInterface === r.inputInterface && x.inputGroup === r.inputGroup && x.inputPort === r.inputPort,
         );
         this.checkRoom(before, r.outputs.length, `rules[${at}]`);
+        try {
+          checkLoops(
+            r,
+            diff.table.rules.filter((x) => x !== r),
+            this.cfg.interfaces,
+          );
+        } catch (e) {
+          if (e instanceof RuleError) throw new RuleError(`rules[${at}].${e.field}`, e.message);
+          throw e;
+        }
       });
       return diff;
     } catch (e) {
