@@ -126,6 +126,8 @@ int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
 int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */
+/* membership.c: a socket joined to group (network order) on ifindex; close it to leave. */
+int mcr_membership_open(int ifindex, uint32_t group);
 /* Capabilities of the calling thread; keep is a mask of CAP_* bits below 32. */
 int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
 int mcr_proc_caps_keep_only(uint32_t keep); /* keep effective, nothing passed on */

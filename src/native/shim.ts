@@ -23,6 +23,7 @@ const symbols = {
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
   mcr_file_lock: { args: [i32], returns: i32 },
+  mcr_membership_open: { args: [i32, u32], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_caps_keep_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32], returns: i32 },
@@ -266,6 +267,11 @@ export function lockFile(fd: number): boolean {
   if (r === -11) return false; // EWOULDBLOCK
   check(r, "locking a file");
   return true;
+}
+
+/** A socket joined to `group` (dotted) on the interface with that index; closing it leaves. */
+export function joinGroup(ifindex: number, group: string): number {
+  return check(shim().mcr_membership_open(ifindex, ipv4Raw(group)), `joining ${group}`);
 }
 
 /** capability bits (linux/capability.h) as a mask */

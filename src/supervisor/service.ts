@@ -89,6 +89,7 @@ export class Supervisor {
     private readonly cfg: SupervisorConfig,
     sharedMemory: (bytes: number) => { fd: number; map: Uint8Array },
     private readonly lock: StateLock,
+    native: typeof import("../native/shim.ts") | undefined,
   ) {
     this.slots = cfg.counterSlots ?? { rules: DEFAULT_RULE_SLOTS, outputs: DEFAULT_OUTPUT_SLOTS };
     this.table = loadState(cfg.stateFile, (m) => this.log.warn(m));
@@ -109,20 +110,21 @@ export class Supervisor {
         return { fd, region: initRegion(map, rules, outputs) };
       },
     });
-    if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log);
+    if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log, native!.joinGroup);
   }
 
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
   static async start(cfg: SupervisorConfig): Promise<Supervisor> {
     // The shim only where it is needed: a test may bring its own.
-    const native = cfg.sharedMemory && cfg.lockFile ? undefined : await import("../native/shim.ts");
+    const needed = !cfg.sharedMemory || !cfg.lockFile || cfg.joinGroups !== false;
+    const native = needed ? await import("../native/shim.ts") : undefined;
     const shm = cfg.sharedMemory ?? native!.sharedMemory;
     // A live supervisor on this socket is the likelier mistake: it is named first. Then the lock:
     // a second supervisor on this state leaves before it reads or writes it.
     await refuseIfLive(cfg.socketPath);
     const lock = lockState(cfg.stateFile, cfg.lockFile ?? native!.lockFile);
     try {
-      const s = new Supervisor(cfg, shm, lock);
+      const s = new Supervisor(cfg, shm, lock, native);
       await s.begin();
       return s;
     } catch (e) {

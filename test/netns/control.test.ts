@@ -63,6 +63,18 @@ describe.skipIf(!root)("control plane in a namespace", () => {
     expect(joined(lab, "veth1")).not.toContain("239.1.2.3");
   });
 
+  test("an input without an IPv4 address is joined too (by interface index), and left with the last rule", async () => {
+    lab = chainLab();
+    lab.exec("relay", ["ip", "addr", "flush", "dev", "veth1"]);
+    const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
+    await sup.ready();
+    const a = sup.addRule("239.1.2.4", 5001, "239.10.10.10:6001:veth3");
+    expect(joined(lab, "veth1")).toContain("239.1.2.4");
+    expect(sup.stderr).not.toContain("no IPv4 address");
+    expect(sup.mcr(["rule", "remove", String(a)]).code).toBe(0);
+    expect(joined(lab, "veth1")).not.toContain("239.1.2.4");
+  });
+
   test("malformed control requests each get an error reply; the supervisor keeps serving", async () => {
     lab = chainLab();
     const sup = new SupervisorDriver(lab, "relay", ["veth1"]);
