@@ -48,8 +48,9 @@ MCR_API int mcr_proc_parent_death(int signo)
 	pid_t parent = getppid();
 	if (prctl(PR_SET_PDEATHSIG, signo) < 0)
 		return -errno;
-	/* The parent may have gone before the prctl took effect. */
-	if (getppid() != parent || parent == 1)
+	/* The parent may have gone before the prctl took effect. (PID 1 may be the parent itself, a
+	 * supervisor in a PID namespace: one gone earlier is seen by its child as stdin's end.) */
+	if (getppid() != parent)
 		return -ESRCH;
 	return 0;
 }
@@ -115,13 +116,16 @@ MCR_API int mcr_proc_caps_keep_only(uint32_t keep)
 	return caps_set(keep, keep, 0);
 }
 
-/* From root to uid/gid (no supplementary groups) keeping `keep` permitted in this thread; glibc
- * changes the ids of every thread, and the others lose all their capabilities with it. */
-MCR_API int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t keep)
+/* From root to uid/gid, with extra_gid (UINT32_MAX: none) as the one supplementary group, keeping
+ * `keep` permitted in this thread; glibc changes the ids of every thread, and the others lose all
+ * their capabilities with it. */
+MCR_API int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_t keep)
 {
+	gid_t extra = extra_gid;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return -errno;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	if (setgroups(extra_gid == UINT32_MAX ? 0 : 1, &extra) < 0 ||
+	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -errno;
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		return -errno;

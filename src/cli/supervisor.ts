@@ -26,6 +26,11 @@ export default defineCommand({
       valueHint: "PATH",
       description: `where \`mcr rule\` and \`mcr stats\` reach the supervisor (default ${DEFAULT_SOCKET_PATH})`,
     },
+    user: {
+      type: "string",
+      valueHint: "NAME",
+      description: "started as root, run as this user, workers with CAP_NET_RAW only (default: mcr, if it exists)",
+    },
     "control-socket-group": {
       type: "string",
       valueHint: "GROUP",
@@ -106,6 +111,8 @@ export default defineCommand({
     const { notifySystemd } = await import("../native/shim.ts");
     const { Supervisor } = await import("../supervisor/service.ts");
     const slog = log.withTag("supervisor");
+    const { dropPrivileges } = await import("../supervisor/privileges.ts");
+    const dropped = dropPrivileges(args.user, socketGid, await import("../native/shim.ts"), slog);
     const { RUNTIME_ENV } = await import("../supervisor/spawn.ts");
     for (const k of RUNTIME_ENV)
       if (process.env[k])
@@ -127,6 +134,7 @@ export default defineCommand({
       config,
       metricsListen,
     });
+    dropped();
     await new Promise<void>((resolve) =>
       handleSignals(
         () => sup.stop().then(resolve),

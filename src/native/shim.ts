@@ -26,7 +26,7 @@ const symbols = {
   mcr_membership_open: { args: [i32, u32], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_caps_keep_only: { args: [u32], returns: i32 },
-  mcr_proc_switch_user: { args: [u32, u32, u32], returns: i32 },
+  mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   // traffic tools (gen, sink): shim/udp_tool.c
   mcr_udp_open_sender: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -287,9 +287,9 @@ export function keepOnlyCaps(keep: number): void {
   check(shim().mcr_proc_caps_keep_only(keep), "setting capabilities");
 }
 
-/** From root to uid/gid, `keep` passed to children and nothing effective here. */
-export function switchUser(uid: number, gid: number, keep: number): void {
-  check(shim().mcr_proc_switch_user(uid, gid, keep), `switching to uid ${uid}`);
+/** From root to uid/gid (and extraGid as a supplementary group), `keep` passed to children and nothing effective here. */
+export function switchUser(uid: number, gid: number, extraGid: number | undefined, keep: number): void {
+  check(shim().mcr_proc_switch_user(uid, gid, extraGid ?? 0xffffffff, keep), `switching to uid ${uid}`);
 }
 
 /** sd_notify(3): one datagram to $NOTIFY_SOCKET. */
