@@ -130,7 +130,6 @@ int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */
 int mcr_membership_open(int ifindex, uint32_t group);
 /* Capabilities of the calling thread; keep is a mask of CAP_* bits below 32. */
 int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
-int mcr_proc_caps_keep_only(uint32_t keep); /* keep effective, nothing passed on */
 /* from root to uid/gid (+ extra_gid, UINT32_MAX: none), then pass_only */
 int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_t keep);
 

@@ -107,15 +107,6 @@ MCR_API int mcr_proc_caps_pass_only(uint32_t keep)
 	return 0;
 }
 
-/* Leaves `keep` effective and permitted, nothing inheritable or ambient: for a process that
- * runs no program after it. */
-MCR_API int mcr_proc_caps_keep_only(uint32_t keep)
-{
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-		return -errno;
-	return caps_set(keep, keep, 0);
-}
-
 /* From root to uid/gid, with extra_gid (UINT32_MAX: none) as the one supplementary group, keeping
  * `keep` permitted in this thread; glibc changes the ids of every thread, and the others lose all
  * their capabilities with it. */

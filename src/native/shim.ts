@@ -25,7 +25,6 @@ const symbols = {
   mcr_file_lock: { args: [i32], returns: i32 },
   mcr_membership_open: { args: [i32, u32], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
-  mcr_proc_caps_keep_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   // traffic tools (gen, sink): shim/udp_tool.c
   mcr_udp_open_sender: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
@@ -274,17 +273,9 @@ export function joinGroup(ifindex: number, group: string): number {
   return check(shim().mcr_membership_open(ifindex, ipv4Raw(group)), `joining ${group}`);
 }
 
-/** capability bits (linux/capability.h) as a mask */
-export const CAP = { NET_ADMIN: 1 << 12, NET_RAW: 1 << 13 } as const;
-
 /** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */
 export function passOnlyCaps(keep: number): void {
   check(shim().mcr_proc_caps_pass_only(keep), "setting capabilities");
-}
-
-/** This thread: `keep` effective, nothing passed on. */
-export function keepOnlyCaps(keep: number): void {
-  check(shim().mcr_proc_caps_keep_only(keep), "setting capabilities");
 }
 
 /** From root to uid/gid (and extraGid as a supplementary group), `keep` passed to children and nothing effective here. */
