@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 3
+#define MCR_SHIM_ABI 4
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -155,5 +155,12 @@ int mcr_affinity_pin(int cpu); /* pins every thread of the process to cpu */
 int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
+int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */
+/* membership.c: a socket joined to group (network order) on ifindex; close it to leave. */
+int mcr_membership_open(int ifindex, uint32_t group);
+/* Capabilities of the calling thread; keep is a mask of CAP_* bits below 32. */
+int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
+/* from root to uid/gid (+ extra_gid, UINT32_MAX: none), then pass_only */
+int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_t keep);
 
 #endif

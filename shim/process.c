@@ -7,7 +7,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <grp.h>
+#include <stdint.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "internal.h"
@@ -43,8 +48,9 @@ MCR_API int mcr_proc_parent_death(int signo)
 	pid_t parent = getppid();
 	if (prctl(PR_SET_PDEATHSIG, signo) < 0)
 		return -errno;
-	/* The parent may have gone before the prctl took effect. */
-	if (getppid() != parent || parent == 1)
+	/* The parent may have gone before the prctl took effect. (PID 1 may be the parent itself, a
+	 * supervisor in a PID namespace: one gone earlier is seen by its child as stdin's end.) */
+	if (getppid() != parent)
 		return -ESRCH;
 	return 0;
 }
@@ -67,4 +73,52 @@ MCR_API int mcr_notify_send(const char *path, const char *msg)
 	int err = r < 0 ? -errno : 0;
 	close(fd);
 	return err;
+}
+
+/* flock(LOCK_EX | LOCK_NB): -EWOULDBLOCK while another open file description holds it. */
+MCR_API int mcr_file_lock(int fd)
+{
+	return flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+}
+
+/* Capabilities are per thread: these act on the calling thread, which in Bun is the JavaScript
+ * thread that also spawns the children. keep is a mask of CAP_* bits (all below 32). */
+static int caps_set(uint32_t eff, uint32_t perm, uint32_t inh)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {
+		{ .effective = eff, .permitted = perm, .inheritable = inh }
+	};
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+/* Leaves `keep` permitted, inheritable and ambient (so that exec'd children hold it effective)
+ * and nothing effective here; every other capability goes from this thread's sets. */
+MCR_API int mcr_proc_caps_pass_only(uint32_t keep)
+{
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -errno;
+	int err = caps_set(0, keep, keep);
+	if (err)
+		return err;
+	for (int c = 0; c < 32; c++)
+		if ((keep >> c) & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+			return -errno;
+	return 0;
+}
+
+/* From root to uid/gid, with extra_gid (UINT32_MAX: none) as the one supplementary group, keeping
+ * `keep` permitted in this thread; glibc changes the ids of every thread, and the others lose all
+ * their capabilities with it. */
+MCR_API int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_t keep)
+{
+	gid_t extra = extra_gid;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (setgroups(extra_gid == UINT32_MAX ? 0 : 1, &extra) < 0 ||
+	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return -errno;
+	return mcr_proc_caps_pass_only(keep);
 }

@@ -33,6 +33,11 @@ export default defineCommand({
       description: "config file (TOML): interfaces, settings, rules; SIGHUP reloads it",
     },
     "control-socket-path": controlSocketPath,
+    user: {
+      type: "string",
+      valueHint: "NAME",
+      description: "started as root, run as this user, workers with CAP_NET_RAW only (default: mcr, if it exists)",
+    },
     "control-socket-group": {
       type: "string",
       valueHint: "GROUP",
@@ -115,8 +120,10 @@ export default defineCommand({
     const { lookupInterface } = await import("../net/interfaces.ts");
     const { notifySystemd } = await import("../native/shim.ts");
     const { Supervisor } = await import("../supervisor/service.ts");
-    const { startControlServer } = await import("../control/server.ts");
+    const { refuseIfLive, startControlServer } = await import("../control/server.ts");
     const slog = log.withTag("supervisor");
+    const { dropPrivileges } = await import("../supervisor/privileges.ts");
+    const dropped = dropPrivileges(args.user, socketGid, await import("../native/shim.ts"), slog);
     const { RUNTIME_ENV } = await import("../supervisor/spawn.ts");
     for (const k of RUNTIME_ENV)
       if (process.env[k])
@@ -131,6 +138,7 @@ export default defineCommand({
       socketPath: args["control-socket-path"] ?? config?.controlSocketPath ?? DEFAULT_SOCKET_PATH,
       socketGid,
       controlServer: startControlServer,
+      refuseIfLive,
       stateFile: args["state-file"] ?? config?.stateFile ?? DEFAULT_STATE_FILE,
       workers,
       ringMb,
@@ -140,6 +148,7 @@ export default defineCommand({
       config,
       metricsListen,
     });
+    dropped();
     await new Promise<void>((resolve) =>
       handleSignals(
         () => sup.stop().then(resolve),

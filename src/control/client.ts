@@ -2,7 +2,7 @@
 // whose exit code says what kind of failure it was.
 import { EX, McrError } from "../errors.ts";
 import { LineFramer } from "./framing.ts";
-import { decodeResponse, encodeLine, MAX_MESSAGE_BYTES } from "./protocol.ts";
+import { decodeResponse, encodeLine } from "./protocol.ts";
 import { exitCodeOf, PROTOCOL_VERSION, type Command, type Commands, type Response } from "../types/control.ts";
 
 /** Long enough for a rule change that waits on every worker (2 s) and a stats round (1 s). */
@@ -60,7 +60,8 @@ function exchange(path: string, line: string, timeoutMs: number): Promise<Respon
       timeoutMs,
     );
     const framer = new LineFramer(
-      MAX_MESSAGE_BYTES * 16, // replies (a big stats report) may be larger than requests
+      // Replies have no bound (a rule list of 16,384 outputs is megabytes): the supervisor is trusted.
+      Number.MAX_SAFE_INTEGER,
       (l) => {
         try {
           finish(undefined, decodeResponse(l));

@@ -1,11 +1,12 @@
 // The supervisor's end of the control socket: many concurrent clients, each request handled on
 // its own, every malformed one answered with an error and the connection kept.
 import type { Socket, UnixSocketListener } from "bun";
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { lchownSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { EX, McrError } from "../errors.ts";
 import { log as rootLog } from "../log.ts";
 import { LineFramer } from "./framing.ts";
+import { checkTrustedDir } from "../supervisor/trusted-dir.ts";
 import {
   decodeRequest,
   encodeLine,
@@ -27,6 +28,8 @@ interface Conn {
   paused: boolean; // the socket is not read until the held requests and unread replies are few
   handler: Handler;
   closed: boolean;
+  idleMs: number;
+  idle?: ReturnType<typeof setTimeout>; // closes the connection if it stays silent with nothing in flight
 }
 
 /*
@@ -40,6 +43,15 @@ interface Conn {
 const MAX_IN_FLIGHT = 64;
 const OUTBOX_HIGH = 1 << 20;
 
+/*
+ * So that local clients cannot take every fd or the memory: at most MAX_CONNECTIONS at once (one
+ * more is told "busy" and closed), and a connection with nothing in flight that sends nothing for
+ * IDLE_MS is closed (a slow-loris client holding a partial line, up to 64 KiB, for ever). The CLI
+ * makes one connection per request, so neither limit touches it.
+ */
+export const MAX_CONNECTIONS = 256;
+export const IDLE_MS = 10_000;
+
 const ERROR_CODES = new Set<string>([
   "bad_request",
   "too_large",
@@ -51,6 +63,7 @@ const ERROR_CODES = new Set<string>([
   "config_rule",
   "not_applied",
   "state_write",
+  "busy",
   "internal",
 ]);
 
@@ -58,8 +71,11 @@ const ERROR_CODES = new Set<string>([
 export async function startControlServer(
   path: string,
   handler: Handler,
-  opts: { gid?: number } = {},
+  opts: { gid?: number; maxConnections?: number; idleMs?: number } = {},
 ): Promise<ControlServer> {
+  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  const idleMs = opts.idleMs ?? IDLE_MS;
+  let connections = 0;
   await preparePath(path);
   let listener: UnixSocketListener<Conn>;
   // The socket is created with the umask's mode: make it 0660 from the first instant.
@@ -69,6 +85,18 @@ export async function startControlServer(
       unix: path,
       socket: {
         open(s) {
+          connections++;
+          if (connections > maxConnections) {
+            s.data = { closed: true } as Conn;
+            const reply = encodeLine(
+              errorResponse(null, {
+                code: "busy",
+                message: `the supervisor has ${maxConnections} control connections open, the most it takes: try again`,
+              }),
+            );
+            s.end(reply);
+            return;
+          }
           s.data = {
             outbox: [],
             queued: 0,
@@ -77,6 +105,7 @@ export async function startControlServer(
             paused: false,
             handler,
             closed: false,
+            idleMs,
             framer: undefined as never,
           };
           s.data.framer = new LineFramer(
@@ -91,19 +120,25 @@ export async function startControlServer(
                 errorResponse(null, { code: "too_large", message: `a message is at most ${MAX_MESSAGE_BYTES} bytes` }),
               ),
           );
+          armIdle(s);
         },
         data(s, chunk) {
+          if (s.data.closed) return;
           s.data.framer.push(chunk);
+          armIdle(s);
         },
         drain(s) {
           flush(s);
         },
         close(s) {
+          connections--;
           s.data.closed = true;
+          clearTimeout(s.data.idle);
         },
         error(s, err) {
           log.debug(`client connection error: ${err.message}`);
           s.data.closed = true;
+          clearTimeout(s.data.idle);
         },
       },
     });
@@ -115,9 +150,10 @@ export async function startControlServer(
   } finally {
     process.umask(oldUmask);
   }
-  chmodSync(path, 0o660);
-  if (opts.gid !== undefined) chownSync(path, -1, opts.gid);
-  const ino = statSync(path).ino;
+  // 0660 from the umask, no chmod after the fact. The group is set on the path, but that path
+  // cannot be swapped: its directory is trusted (checked in preparePath), and lchown follows no link.
+  const ino = lstatSync(path).ino;
+  if (opts.gid !== undefined) lchownSync(path, -1, opts.gid);
   return {
     path,
     close() {
@@ -130,6 +166,19 @@ export async function startControlServer(
       }
     },
   };
+}
+
+/** (Re)starts the idle timer: it fires only if nothing is in flight or waiting to be written then. */
+function armIdle(s: Socket<Conn>): void {
+  const c = s.data;
+  clearTimeout(c.idle);
+  c.idle = setTimeout(() => {
+    if (c.closed) return;
+    if (c.inFlight > 0 || c.held.length > 0 || c.queued > 0) return armIdle(s); // busy, not idle
+    log.debug(`closing a control connection silent for ${c.idleMs} ms`);
+    c.closed = true;
+    s.end();
+  }, c.idleMs);
 }
 
 /** Handles held requests while the limits allow; pauses or resumes reading the socket. */
@@ -204,6 +253,7 @@ function flush(s: Socket<Conn>): void {
  * on (left by a supervisor that was killed), and refuses if a live supervisor answers there.
  */
 async function preparePath(path: string): Promise<void> {
+  checkTrustedDir(dirname(path), "control-socket-path");
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   let st;
   try {
@@ -216,13 +266,18 @@ async function preparePath(path: string): Promise<void> {
       `${path} exists and is not a socket: move it away or choose another --control-socket-path`,
       EX.CANTCREAT,
     );
+  await refuseIfLive(path);
+  log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
+  unlinkSync(path);
+}
+
+/** Throws McrError (69) if a supervisor answers on path. */
+export async function refuseIfLive(path: string): Promise<void> {
   if (await isAlive(path))
     throw new McrError(
       `a supervisor is already listening on ${path}: stop it first, or give this one another --control-socket-path`,
       EX.UNAVAILABLE,
     );
-  log.info(`replacing the stale socket ${path} (nothing was listening on it)`);
-  unlinkSync(path);
 }
 
 /** Whether something accepts connections on the socket file. */

@@ -35,6 +35,10 @@ const symbols = {
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
+  mcr_file_lock: { args: [i32], returns: i32 },
+  mcr_membership_open: { args: [i32, u32], returns: i32 },
+  mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
+  mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
   mcr_udp_sender_open: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -314,6 +318,29 @@ export function pinToCpu(cpu: number): void {
 
 export function dieWithParent(signo = 9): void {
   check(shim().mcr_proc_parent_death(signo), "setting the parent-death signal");
+}
+
+/** flock(LOCK_EX | LOCK_NB) on fd: false if another holds it. */
+export function lockFile(fd: number): boolean {
+  const r = shim().mcr_file_lock(fd);
+  if (r === -11) return false; // EWOULDBLOCK
+  check(r, "locking a file");
+  return true;
+}
+
+/** A socket joined to `group` (dotted) on the interface with that index; closing it leaves. */
+export function joinGroup(ifindex: number, group: string): number {
+  return check(shim().mcr_membership_open(ifindex, ipv4Raw(group)), `joining ${group}`);
+}
+
+/** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */
+export function passOnlyCaps(keep: number): void {
+  check(shim().mcr_proc_caps_pass_only(keep), "setting capabilities");
+}
+
+/** From root to uid/gid (and extraGid as a supplementary group), `keep` passed to children and nothing effective here. */
+export function switchUser(uid: number, gid: number, extraGid: number | undefined, keep: number): void {
+  check(shim().mcr_proc_switch_user(uid, gid, extraGid ?? 0xffffffff, keep), `switching to uid ${uid}`);
 }
 
 /** sd_notify(3): one datagram to $NOTIFY_SOCKET. */

@@ -72,6 +72,32 @@ function checkLoop(spec: RuleInput): void {
   });
 }
 
+/**
+ * A rule against the others: none may send into another's input. An output on a served
+ * interface to a group and port that another rule takes as input (on any served interface: two of
+ * them may share a segment, or be bridged) is relayed again by that rule, and a pair that maps
+ * into each other storms for ever. Checked both ways: the new rule's outputs against the others'
+ * inputs, and its input against the others' outputs.
+ */
+export function checkLoops(spec: RuleSpec, rules: readonly Rule[], served: readonly string[]): void {
+  const feeds = (o: Output, r: { inputGroup: string; inputPort: number }) =>
+    served.includes(o.interface) && o.group === r.inputGroup && o.port === r.inputPort;
+  for (const r of rules) {
+    const i = spec.outputs.findIndex((o) => feeds(o, r));
+    if (i >= 0)
+      throw new RuleError(
+        `outputs[${i}]`,
+        `output ${i + 1} (${describeOutput(spec.outputs[i]!)}) sends into the input of rule ${r.id} (${describeInput(r)}): the relay would take its own packets again`,
+      );
+    const j = r.outputs.findIndex((o) => feeds(o, spec));
+    if (j >= 0)
+      throw new RuleError(
+        "inputGroup",
+        `rule ${r.id}'s output ${j + 1} (${describeOutput(r.outputs[j]!)}) sends into this rule's input (${describeInput(spec)}): the relay would take its own packets again`,
+      );
+  }
+}
+
 export type LookupInterface = (name: string) => InterfaceInfo | undefined;
 
 /**

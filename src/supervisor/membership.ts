@@ -1,18 +1,21 @@
 // Group membership on the ingress. mcr reads frames at layer 2, so it needs no socket to receive;
 // but an IGMP-snooping switch upstream, and the NIC's multicast filter, deliver a group only to a
-// port that has joined it. One helper UDP socket per (interface, group) joins it. The socket is
-// bound to 127.0.0.1, so the kernel never delivers the stream itself to it (multicast goes only
-// to sockets bound to the wildcard or to the group), and it is never read.
-import dgram from "node:dgram";
+// port that has joined it. One helper UDP socket per (interface, group) joins it, by interface
+// index (so an interface without an IPv4 address is joined too). The socket is bound to
+// 127.0.0.1, so the kernel never delivers the stream itself to it (multicast goes only to sockets
+// bound to the wildcard or to the group), and it is never read. Closing it leaves the group.
+import { closeSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import type { Rule } from "../types/rules.ts";
 import type { LookupInterface } from "../rules/validate.ts";
 
 interface Joined {
-  socket: dgram.Socket;
-  ifindex: number;
-  address: string; // the interface address the membership was made with
+  fd: number;
+  ifindex: number; // the interface the membership was made on: re-created, it has another
 }
+
+/** Opens a socket joined to group on ifindex (throws with the reason); closing its fd leaves. */
+export type JoinGroup = (ifindex: number, group: string) => number;
 
 export class Memberships {
   private readonly joined = new Map<string, Joined>();
@@ -23,6 +26,7 @@ export class Memberships {
   constructor(
     private readonly lookup: LookupInterface,
     private readonly log: ConsolaInstance,
+    private readonly joinGroup: JoinGroup,
   ) {}
 
   /** Joins the groups the rules need and leaves those no rule needs any more. */
@@ -65,7 +69,7 @@ export class Memberships {
     for (const [k, j] of this.joined) {
       const [iface] = k.split("|") as [string];
       const info = lookup(iface);
-      const stale = !info || info.ifindex !== j.ifindex || info.ipv4 !== j.address;
+      const stale = !info || info.ifindex !== j.ifindex;
       if (!this.wanted.has(k) || stale) this.leave(k, j, stale);
     }
     for (const k of this.wanted) if (!this.joined.has(k)) await this.join(k);
@@ -75,39 +79,20 @@ export class Memberships {
     const [iface, group] = k.split("|") as [string, string];
     const info = this.lookup(iface);
     if (!info) return this.problem(k, `cannot join ${group} on ${iface}: no such interface (will retry)`);
-    if (!info.ipv4)
-      return this.problem(
-        k,
-        `cannot join ${group} on ${iface}: it has no IPv4 address; upstream IGMP snooping may not deliver the group`,
-      );
-    const socket = dgram.createSocket({ type: "udp4" });
-    socket.on("error", (e) => this.log.debug(`membership socket ${k}: ${e.message}`));
+    let fd: number;
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once("error", reject);
-        socket.bind({ port: 0, address: "127.0.0.1", exclusive: true }, () => {
-          socket.off("error", reject);
-          resolve();
-        });
-      });
-      socket.addMembership(group, info.ipv4);
+      fd = this.joinGroup(info.ifindex, group);
     } catch (e) {
-      socket.close();
       return this.problem(k, `cannot join ${group} on ${iface}: ${(e as Error).message}`);
     }
     this.problems.delete(k);
-    this.joined.set(k, { socket, ifindex: info.ifindex, address: info.ipv4 });
+    this.joined.set(k, { fd, ifindex: info.ifindex });
     this.log.info(`joined ${group} on ${iface}`);
   }
 
   private leave(k: string, j: Joined, stale: boolean): void {
     const [iface, group] = k.split("|") as [string, string];
-    try {
-      if (!stale) j.socket.dropMembership(group, j.address);
-    } catch {
-      /* the interface went away with its memberships */
-    }
-    j.socket.close();
+    closeSync(j.fd); // leaves the group (of an interface that went away, there is nothing to leave)
     this.joined.delete(k);
     this.log.info(stale && this.wanted.has(k) ? `${iface} changed: rejoining ${group}` : `left ${group} on ${iface}`);
   }

@@ -11,6 +11,9 @@ import type { WorkerArgs } from "../types/worker.ts";
 import { cpuFor } from "./cpus.ts";
 import { COUNTERS_FD, WorkerSlot, type NewRegion } from "./worker.ts";
 
+/** The shortest time between two rounds of ring-statistics requests to the workers. */
+export const RING_ROUND_MS = 100;
+
 export interface PoolOptions {
   count: number;
   cpus: readonly number[];
@@ -109,8 +112,32 @@ export class WorkerPool {
     return { late, errors };
   }
 
-  /** Has every running worker read its ring statistics now; returns the indexes of those that did not answer. */
-  async refreshRings(timeoutMs: number): Promise<number[]> {
+  /**
+   * Has every running worker read its ring statistics; returns the indexes of those that did not
+   * answer. The answer reflects a round asked for after the call, but rounds come at most every
+   * RING_ROUND_MS, each shared by every caller waiting for it: a flood of `stats` and /metrics
+   * requests costs each worker at most 1000 / RING_ROUND_MS messages a second, not one per request.
+   * (Every other counter is read in place, from the shared region, with no message at all.)
+   */
+  refreshRings(timeoutMs: number): Promise<number[]> {
+    if (this.nextRound) return this.nextRound;
+    const wait = Math.max(0, this.lastRoundAt + RING_ROUND_MS - performance.now());
+    let round!: Promise<number[]>;
+    round = (async () => {
+      await (wait > 0 ? Bun.sleep(wait) : undefined); // always yields: `round` is set by then
+      // Callers from now on need a round that starts after them: the next one.
+      if (this.nextRound === round) this.nextRound = undefined;
+      this.lastRoundAt = performance.now();
+      return this.askRings(timeoutMs);
+    })();
+    this.nextRound = round;
+    return round;
+  }
+
+  private nextRound?: Promise<number[]>;
+  private lastRoundAt = -Infinity;
+
+  private async askRings(timeoutMs: number): Promise<number[]> {
     const running = this.slots.filter((s) => s.state === "ready");
     const got = await Promise.all(running.map((s) => s.refreshRings(timeoutMs)));
     return running.filter((_, i) => !got[i]).map((s) => s.index);

@@ -6,13 +6,22 @@ import {
   controlError,
   type Commands,
   type ControlServer,
+  type RefuseIfLive,
   type Request,
   type StartControlServer,
   type Status,
 } from "../types/control.ts";
 import { log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
 import type { Rule, RuleSpec } from "../types/rules.ts";
-import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
+import {
+  checkHost,
+  checkLoops,
+  checkSpec,
+  describeInput,
+  describeOutput,
+  RuleError,
+  type LookupInterface,
+} from "../rules/validate.ts";
 import { buildReport } from "../stats/aggregate.ts";
 import type { StatsReport } from "../types/stats.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
@@ -24,7 +33,7 @@ import { Memberships } from "./membership.ts";
 import { WorkerPool } from "./pool.ts";
 import { startMetricsServer, type ListenAddress, type MetricsServer } from "./metrics.ts";
 import { workerArgv } from "./spawn.ts";
-import { loadState, saveState } from "./state.ts";
+import { loadState, lockState, saveState, type StateLock } from "./state.ts";
 import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
 import { McrError } from "../errors.ts";
@@ -35,6 +44,9 @@ export interface SupervisorConfig {
   socketGid?: number;
   /** Serves the control socket (src/control/server.ts; passed in because control sits above the supervisor). */
   controlServer: StartControlServer;
+  /** Refuses a socket path a live supervisor listens on, before the state lock is taken, so that
+   * the likelier mistake is the one named (the control server refuses it too, later). */
+  refuseIfLive?: RefuseIfLive;
   stateFile: string;
   workers?: number; // default: one per allowed CPU
   ringMb?: number;
@@ -54,6 +66,12 @@ export interface SupervisorConfig {
   metricsListen?: ListenAddress;
   /** memfd_create + mmap for the workers' counter regions (default: the shim's sharedMemory). */
   sharedMemory?: (bytes: number) => { fd: number; map: Uint8Array };
+  /** Counter slots of each worker's region: the most rules and outputs a table may hold (tests make them small). */
+  counterSlots?: { rules: number; outputs: number };
+  /** Control connection limits (default: the server's MAX_CONNECTIONS and IDLE_MS). */
+  control?: { maxConnections?: number; idleMs?: number };
+  /** flock(LOCK_EX | LOCK_NB) for the state's lock (default: the shim's lockFile). */
+  lockFile?: (fd: number) => boolean;
 }
 
 // Counters are read from the workers' shared regions in place; only ring statistics come from a
@@ -78,12 +96,16 @@ export class Supervisor {
   private metrics?: MetricsServer;
   private readonly repeats = new Repeats(60_000);
   private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
+  private readonly slots: { rules: number; outputs: number };
 
   private constructor(
     private readonly cfg: SupervisorConfig,
     sharedMemory: (bytes: number) => { fd: number; map: Uint8Array },
+    private readonly lock: StateLock,
+    native: typeof import("../native/shim.ts") | undefined,
   ) {
-    this.table = loadState(cfg.stateFile);
+    this.slots = cfg.counterSlots ?? { rules: DEFAULT_RULE_SLOTS, outputs: DEFAULT_OUTPUT_SLOTS };
+    this.table = loadState(cfg.stateFile, (m) => this.log.warn(m));
     const cpus = allowedCpus();
     this.pool = new WorkerPool({
       count: cfg.workers ?? cpus.length,
@@ -97,20 +119,32 @@ export class Supervisor {
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
       newRegion: () => {
-        const { fd, map } = sharedMemory(regionBytes(DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS));
-        return { fd, region: initRegion(map, DEFAULT_RULE_SLOTS, DEFAULT_OUTPUT_SLOTS) };
+        const { rules, outputs } = this.slots;
+        const { fd, map } = sharedMemory(regionBytes(rules, outputs));
+        return { fd, region: initRegion(map, rules, outputs) };
       },
     });
-    if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log);
+    if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log, native!.joinGroup);
   }
 
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
   static async start(cfg: SupervisorConfig): Promise<Supervisor> {
     // The shim only where it is needed: a test may bring its own.
-    const shm = cfg.sharedMemory ?? (await import("../native/shim.ts")).sharedMemory;
-    const s = new Supervisor(cfg, shm);
-    await s.begin();
-    return s;
+    const needed = !cfg.sharedMemory || !cfg.lockFile || cfg.joinGroups !== false;
+    const native = needed ? await import("../native/shim.ts") : undefined;
+    const shm = cfg.sharedMemory ?? native!.sharedMemory;
+    // A live supervisor on this socket is the likelier mistake: it is named first. Then the lock:
+    // a second supervisor on this state leaves before it reads or writes it.
+    await cfg.refuseIfLive?.(cfg.socketPath);
+    const lock = lockState(cfg.stateFile, cfg.lockFile ?? native!.lockFile);
+    try {
+      const s = new Supervisor(cfg, shm, lock, native);
+      await s.begin();
+      return s;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   private async begin(): Promise<void> {
@@ -128,11 +162,14 @@ export class Supervisor {
       );
     // The socket first: if another supervisor is live there, leave before starting any worker
     // (and before touching the state file it is using).
-    this.server = await cfg.controlServer(cfg.socketPath, (req) => this.handle(req), { gid: cfg.socketGid });
+    this.server = await cfg.controlServer(cfg.socketPath, (req) => this.handle(req), {
+      gid: cfg.socketGid,
+      ...cfg.control,
+    });
     if (cfg.config) {
       try {
         const diff = this.configDiff(cfg.config);
-        if (diff.added.length + diff.removed.length > 0) saveState(cfg.stateFile, diff.table);
+        if (diff.added.length + diff.removed.length > 0) this.saveAtStart(diff.table);
         this.table = diff.table;
         log.info(`${cfg.config.path}: ${describeDiff(diff)}`);
       } catch (e) {
@@ -166,6 +203,19 @@ export class Supervisor {
       else log.warn(`not every worker is ready after 10 s: ${this.describeWorkers()}`);
       this.notify("READY=1");
     });
+  }
+
+  /**
+   * At start the config's rules are what the operator asked for: a state that cannot be written
+   * (a full disk, a read-only directory) does not stop them; the next change saves them all.
+   */
+  private saveAtStart(table: RuleTable): void {
+    try {
+      saveState(this.cfg.stateFile, table);
+    } catch (e) {
+      if (!(e instanceof McrError) || e.code !== "state_write") throw e;
+      this.log.warn(`${e.message}: starting with the table in memory; it is saved at the next change that can be`);
+    }
   }
 
   /** Where GET /metrics is served, when it is. */
@@ -207,6 +257,8 @@ export class Supervisor {
   private add(args: unknown): Promise<Commands["rule.add"]["result"]> {
     const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
+      this.checkRoom(this.table.rules, spec.outputs.length);
+      checkLoops(spec, this.table.rules, this.cfg.interfaces);
       const { table, rule } = addRule(this.table, spec);
       const warnings = await this.commit(table, rule.id, "added", describeRule(rule));
       return { rule, warnings };
@@ -222,6 +274,25 @@ export class Supervisor {
       await this.commit(table, rule.id, "removed", describeRule(rule));
       return { rule };
     });
+  }
+
+  /**
+   * Every rule and output of the table needs a counter slot in each worker's region: one beyond
+   * them would be accepted and saved, yet never installed. Refused instead, saying why.
+   */
+  private checkRoom(rules: readonly Rule[], newOutputs: number, at?: string): void {
+    const { rules: maxRules, outputs: maxOutputs } = this.slots;
+    if (rules.length + 1 > maxRules)
+      throw new RuleError(
+        at ?? "rule",
+        `the table is full: it holds at most ${maxRules} rules (counter slots), and has ${rules.length}`,
+      );
+    const outputs = rules.reduce((n, r) => n + r.outputs.length, 0);
+    if (outputs + newOutputs > maxOutputs)
+      throw new RuleError(
+        at ? `${at}.outputs` : "outputs",
+        `the table holds at most ${maxOutputs} outputs (counter slots): it has ${outputs}, and this rule adds ${newOutputs}`,
+      );
   }
 
   /** Rule changes one at a time: each sees the table the previous one left. */
@@ -274,7 +345,26 @@ export class Supervisor {
       }
     const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
     try {
-      return applyConfigRules(this.table, specs);
+      const diff = applyConfigRules(this.table, specs);
+      // Checked rule by rule, so that the error names the first one that does not fit.
+      diff.added.forEach((r, i) => {
+        const before = diff.table.rules.filter((x) => !diff.added.slice(i).includes(x));
+        const at = specs.findIndex(
+          (x) => x.inputInterface === r.inputInterface && x.inputGroup === r.inputGroup && x.inputPort === r.inputPort,
+        );
+        this.checkRoom(before, r.outputs.length, `rules[${at}]`);
+        try {
+          checkLoops(
+            r,
+            diff.table.rules.filter((x) => x !== r),
+            this.cfg.interfaces,
+          );
+        } catch (e) {
+          if (e instanceof RuleError) throw new RuleError(`rules[${at}].${e.field}`, e.message);
+          throw e;
+        }
+      });
+      return diff;
     } catch (e) {
       if (!(e instanceof McrError)) throw e;
       const i = Number(/^rules\[(\d+)\]/.exec(e.field ?? "")?.[1]);
@@ -379,6 +469,7 @@ export class Supervisor {
       await this.changes.catch(() => {});
       await this.pool.stop(STOP_GRACE_MS);
       await this.memberships?.close();
+      this.lock.release();
       this.log.info("stopped");
     })();
     return this.stopping;

@@ -34,9 +34,17 @@ export const RUNTIME_ENV = [
   "BUN_INSPECT_NOTIFY",
 ] as const;
 
-/** The supervisor's environment as it is now (MCR_LOG_LEVEL included), without RUNTIME_ENV. */
+/**
+ * What a worker never inherits: every variable of Bun's runtime (BUN_*, among them BUN_JSC_*,
+ * which tune or instrument the JavaScript engine, and RUNTIME_ENV above), the dynamic linker's
+ * (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT: code loaded into a process that holds CAP_NET_RAW) and
+ * NODE_OPTIONS.
+ */
+export const isRuntimeVariable = (k: string) => k.startsWith("BUN_") || k.startsWith("LD_") || k === "NODE_OPTIONS";
+
+/** The supervisor's environment as it is now (MCR_LOG_LEVEL included), without the runtime's variables. */
 export function workerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = { ...env };
-  for (const k of RUNTIME_ENV) delete out[k];
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) if (!isRuntimeVariable(k)) out[k] = v;
   return out;
 }

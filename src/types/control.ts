@@ -37,6 +37,7 @@ export type ErrorCode =
   | "config_rule" // the rule comes from the config file: change it there and reload
   | "not_applied" // accepted and saved, but not every worker confirmed it in time
   | "state_write" // the state file could not be written: nothing changed
+  | "busy" // the supervisor has as many connections as it takes: try again
   | "internal";
 
 export interface ErrorBody {
@@ -91,7 +92,18 @@ export interface ControlServer {
 }
 
 /** Listens on a Unix socket and hands each request to the handler (src/control/server.ts). */
-export type StartControlServer = (path: string, handler: Handler, opts?: { gid?: number }) => Promise<ControlServer>;
+export interface ControlServerOptions {
+  gid?: number;
+  maxConnections?: number; // beyond it a new connection is told "busy" and closed
+  idleMs?: number; // a connection with nothing in flight that sends nothing this long is closed
+}
+export type StartControlServer = (
+  path: string,
+  handler: Handler,
+  opts?: ControlServerOptions,
+) => Promise<ControlServer>;
+/** Throws when a supervisor already listens on the socket path. */
+export type RefuseIfLive = (path: string) => Promise<void>;
 
 // The error codes' meaning to the CLI: the one piece of code here, because the supervisor that
 // throws them and the client that exits on them must agree.
@@ -109,6 +121,7 @@ export function exitCodeOf(code: string): number {
     case "config_rule":
       return EX.DATAERR;
     case "not_applied":
+    case "busy":
       return EX.TEMPFAIL;
     case "state_write":
       return EX.CANTCREAT;

@@ -40,6 +40,17 @@ describeNetns("control plane in a namespace", (labs) => {
     expect(joined(lab, "veth1").sort()).toEqual(["224.0.0.1"]);
   });
 
+  test("an input without an IPv4 address is joined too (by interface index), and left with the last rule", async () => {
+    const lab = labs.chain();
+    lab.exec("relay", ["ip", "addr", "flush", "dev", "veth1"]);
+    const sup = await startSupervisor(lab);
+    const a = sup.addRule("239.1.2.4", 5001, "239.10.10.10:6001:veth3");
+    expect(joined(lab, "veth1")).toContain("239.1.2.4");
+    expect(sup.stderr).not.toContain("no IPv4 address");
+    expect(sup.mcr(["rule", "remove", String(a)]).code).toBe(0);
+    expect(joined(lab, "veth1")).not.toContain("239.1.2.4");
+  });
+
   test("malformed control requests each get an error reply; the supervisor keeps serving", async () => {
     const lab = labs.chain();
     const sup = await startSupervisor(lab);

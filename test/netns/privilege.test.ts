@@ -11,6 +11,7 @@ import {
   copyFileSync,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -161,19 +162,21 @@ describeNetns(
 
       const st = await ctl(sup.socket, "status");
       const want = mask(CAP_NET_RAW, CAP_NET_ADMIN);
+      const raw = mask(CAP_NET_RAW);
       const procs = [st.pid, ...st.workers.map((w) => w.pid!)];
       for (const pid of procs) {
         const p = statusOf(pid);
         expect(p.uid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
         expect(p.gid).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
         expect(p.groups).toBe("");
-        // Effective, permitted, inheritable, ambient and bounding: those two, nothing else.
+        // The supervisor opens no packet socket: nothing effective, CAP_NET_RAW kept only to hand
+        // on; a worker holds CAP_NET_RAW and nothing else. The bounding set is what it was given.
         expect({ pid, eff: p.eff, prm: p.prm, inh: p.inh, amb: p.amb, bnd: p.bnd }).toEqual({
           pid,
-          eff: want,
-          prm: want,
-          inh: want,
-          amb: want,
+          eff: pid === st.pid ? 0n : raw,
+          prm: raw,
+          inh: raw,
+          amb: raw,
           bnd: want,
         });
       }
@@ -183,7 +186,7 @@ describeNetns(
       expect(statSync(join(dir, "rules.json")).uid).toBe(NOBODY);
       expect(JSON.parse(readFileSync(join(dir, "rules.json"), "utf8")).rules.length).toBe(1);
       console.log(
-        `as nobody with CapEff=${want.toString(16).padStart(16, "0")} (net_raw, net_admin) in the supervisor and ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`,
+        `as nobody given net_raw, net_admin: CapEff 0 in the supervisor, ${raw.toString(16).padStart(16, "0")} (net_raw) in ${procs.length - 1} workers: ${s.unique} of 10000 forwarded, lost ${s.lost}`,
       );
     }, 60_000);
 
@@ -234,7 +237,7 @@ describeNetns(
       const st = await ctl(sup.socket, "status");
       for (const pid of [st.pid, ...st.workers.map((w) => w.pid!)]) {
         expect(statusOf(pid).noNewPrivs).toBe("1");
-        expect(statusOf(pid).eff).toBe(mask(CAP_NET_RAW, CAP_NET_ADMIN));
+        expect(statusOf(pid).eff).toBe(pid === st.pid ? 0n : mask(CAP_NET_RAW));
       }
       // The sandbox is real: the supervisor's view of / is read-only and its /proc shows no other process.
       const mountinfo = readFileSync(`/proc/${st.pid}/mountinfo`, "utf8").split("\n");
@@ -243,6 +246,128 @@ describeNetns(
       expect(s.unique).toBe(10_000);
       expect(s.lost).toBe(0);
       console.log(`sandboxed as nobody: ${s.unique} of 10000 forwarded, lost ${s.lost}`);
+    }, 60_000);
+
+    test("started as root with --user nobody: every thread of the supervisor is nobody with nothing effective, workers hold CAP_NET_RAW only; forwards", async () => {
+      const lab = labs.chain();
+      dir = nobodysDir();
+      const d = dir;
+      const p = lab.spawn("relay", [
+        DIST,
+        "supervisor",
+        "--interface",
+        "veth1",
+        "--user",
+        "nobody",
+        "--control-socket-path",
+        join(d, "mcr.sock"),
+        "--state-file",
+        join(d, "rules.json"),
+        "--ring-mb",
+        "8",
+        "--workers",
+        "2",
+      ]);
+      let stderr = "";
+      void (async () => {
+        for await (const c of p.stderr) stderr += new TextDecoder().decode(c);
+      })();
+      const socket = join(d, "mcr.sock");
+      await until(() => existsSync(socket) || p.exitCode !== null, 10000, "the control socket");
+      if (p.exitCode !== null) throw new Error(`supervisor exited ${p.exitCode}: ${stderr}`);
+      await until(
+        async () => (await ctl(socket, "status")).workers.every((w) => w.state === "ready" && w.appliedVersion >= 1),
+        10000,
+        "workers ready",
+      );
+      const s = await forward(lab, socket);
+      expect(s.unique).toBe(10_000);
+      expect(s.lost).toBe(0);
+      const st = await ctl(socket, "status");
+      const raw = mask(CAP_NET_RAW);
+      // Every thread of the supervisor: the ids of all changed, and none kept a capability.
+      for (const tid of readdirSync(`/proc/${st.pid}/task`)) {
+        const t = readFileSync(`/proc/${st.pid}/task/${tid}/status`, "utf8");
+        const f = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, "m").exec(t)![1]!.trim();
+        expect({ tid, uid: f("Uid"), eff: BigInt(`0x${f("CapEff")}`) }).toEqual({
+          tid,
+          uid: `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`,
+          eff: 0n,
+        });
+      }
+      for (const w of st.workers) {
+        const ws = statusOf(w.pid!);
+        expect({ uid: ws.uid, eff: ws.eff, prm: ws.prm }).toEqual({
+          uid: [NOBODY, NOBODY, NOBODY, NOBODY],
+          eff: raw,
+          prm: raw,
+        });
+      }
+      expect(statSync(join(d, "rules.json")).uid).toBe(NOBODY);
+      expect(stderr).toContain("switched to user nobody");
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    }, 60_000);
+
+    test("--user naming no user is refused with 64 before anything starts", () => {
+      const r = sh([
+        DIST,
+        "supervisor",
+        "--interface",
+        "lo",
+        "--user",
+        "no-such-user-mcrt",
+        "--control-socket-path",
+        "/tmp/mcrt-nouser.sock",
+      ]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toContain('--user: no user named "no-such-user-mcrt"');
+      expect(existsSync("/tmp/mcrt-nouser.sock")).toBe(false);
+    });
+
+    test("the supervisor as PID 1 of a PID namespace (a container without an init): workers start and forward", async () => {
+      const lab = labs.chain();
+      dir = mkdtempSync("/tmp/mcrt-pid1-");
+      const socket = join(dir, "mcr.sock");
+      const p = lab.spawn("relay", [
+        "unshare",
+        "-fp",
+        "--mount-proc",
+        DIST,
+        "supervisor",
+        "--interface",
+        "veth1",
+        "--control-socket-path",
+        socket,
+        "--state-file",
+        join(dir, "rules.json"),
+        "--ring-mb",
+        "8",
+        "--workers",
+        "2",
+      ]);
+      let stderr = "";
+      void (async () => {
+        for await (const c of p.stderr) stderr += new TextDecoder().decode(c);
+      })();
+      await until(() => existsSync(socket) || p.exitCode !== null, 10000, "the control socket");
+      if (p.exitCode !== null) throw new Error(`supervisor exited ${p.exitCode}: ${stderr}`);
+      await until(
+        async () => (await ctl(socket, "status")).workers.every((w) => w.state === "ready" && w.appliedVersion >= 1),
+        10000,
+        `workers ready: ${stderr.slice(-800)}`,
+      );
+      const st = await ctl(socket, "status");
+      expect(st.pid).toBe(1);
+      const s = await forward(lab, socket);
+      expect(s.unique).toBe(10_000);
+      expect(s.lost).toBe(0);
+      expect(st.workers.every((w) => w.restarts === 0)).toBe(true);
+      // SIGTERM to the supervisor itself (unshare's child), as a container runtime sends it to its PID 1.
+      const child = sh(["pgrep", "-P", String(p.pid)]).stdout.trim();
+      expect(child).toMatch(/^\d+$/);
+      process.kill(Number(child), "SIGTERM");
+      expect(await p.exited).toBe(0);
     }, 60_000);
 
     test("packaging/systemd/mcr.service: notify, user mcr, two capabilities, no MemoryDenyWriteExecute, and systemd accepts it", () => {
@@ -281,6 +406,8 @@ describeNetns(
       const sup = startAsNobody(lab, dir, ["net_raw", "net_admin"], {
         BUN_OPTIONS: "--smol",
         BUN_INSPECT_CONNECT_TO: "unix:///nonexistent",
+        BUN_JSC_useConcurrentJIT: "true",
+        LD_BIND_NOW: "1",
         MCR_MARKER: "kept",
       });
       await sup.ready();
@@ -299,10 +426,14 @@ describeNetns(
             .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
         );
       expect(env(st.pid).BUN_OPTIONS).toBe("--smol"); // what it was given
+      expect(env(st.pid).BUN_JSC_useConcurrentJIT).toBe("true");
+      expect(env(st.pid).LD_BIND_NOW).toBe("1");
       for (const w of st.workers) {
         const e = env(w.pid!);
         expect(e.BUN_OPTIONS).toBeUndefined();
         expect(e.BUN_INSPECT_CONNECT_TO).toBeUndefined();
+        // Nothing of Bun's runtime (BUN_JSC_* tunes the engine) or the dynamic linker's.
+        expect(Object.keys(e).filter((k) => /^(BUN_|LD_)/.test(k))).toEqual([]);
         expect(e.MCR_MARKER).toBe("kept"); // the rest of the environment is passed on
       }
       expect(sup.stderr()).toContain("BUN_OPTIONS is set");
