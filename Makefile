@@ -10,7 +10,7 @@ SHIM_HDR := $(wildcard shim/*.h)
 SHIM_SO := shim/build/libmcr_shim.so
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize
+.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize deb
 
 all: build
 
@@ -82,6 +82,11 @@ lint: node_modules/.installed
 fmt: node_modules/.installed
 	$(BUN) x biome check --write .
 	clang-format -i $(C_FMT)
+
+# dist/mcr_<version>_<arch>.deb: the binary, the unit, the user, an example config, man pages,
+# completions, alert rules and a dashboard (packaging/README.md).
+deb: build
+	BUN=$(BUN) bash packaging/deb/build.sh
 
 demo: deps build
 	@bash scripts/demo.sh

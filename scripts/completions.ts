@@ -1,78 +1,9 @@
 // bun scripts/completions.ts OUTDIR: bash, zsh and fish completions for mcr, generated from the
-// citty command definitions in src/cli/*.ts, so a flag declared there is completed everywhere.
-// Tolerant of the definitions' shape: args and subCommands may be objects, promises or functions
-// returning either (citty's Resolvable), and a file without a default command is skipped.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
-
-interface Flag {
-  name: string;
-  aliases: string[];
-  takesValue: boolean;
-  choices: string[];
-  description: string;
-}
-
-interface Command {
-  name: string;
-  description: string;
-  flags: Flag[];
-  subcommands: Command[];
-}
-
-type Resolvable = unknown;
-const resolve = async (v: Resolvable): Promise<unknown> => (typeof v === "function" ? await v() : await v);
-const text = (v: unknown) => (typeof v === "string" ? v : "");
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === "string" ? [v] : []);
-
-async function walk(def: unknown, fallbackName: string): Promise<Command | undefined> {
-  const cmd = (await resolve(def)) as Record<string, unknown> | undefined;
-  if (!cmd || typeof cmd !== "object") return undefined;
-  const meta = ((await resolve(cmd.meta)) ?? {}) as Record<string, unknown>;
-  if (meta.hidden === true) return undefined;
-  const args = ((await resolve(cmd.args)) ?? {}) as Record<string, Record<string, unknown>>;
-  const flags: Flag[] = [];
-  for (const [name, a] of Object.entries(args)) {
-    if (!a || typeof a !== "object" || a.type === "positional") continue;
-    flags.push({
-      name,
-      aliases: list(a.alias),
-      takesValue: a.type !== "boolean",
-      choices: list(a.options),
-      description: text(a.description),
-    });
-  }
-  const subs = ((await resolve(cmd.subCommands)) ?? {}) as Record<string, unknown>;
-  const subcommands: Command[] = [];
-  for (const [name, sub] of Object.entries(subs)) {
-    const c = await walk(sub, name);
-    if (c) subcommands.push(c);
-  }
-  return { name: text(meta.name) || fallbackName, description: text(meta.description), flags, subcommands };
-}
-
-/** The root: one subcommand per src/cli file that exports a command. */
-export async function loadCommands(cliDir: string): Promise<Command> {
-  const subcommands: Command[] = [];
-  for (const file of readdirSync(cliDir).sort()) {
-    if (!file.endsWith(".ts")) continue;
-    const mod = (await import(join(cliDir, file))) as { default?: unknown };
-    if (!mod.default) continue;
-    const c = await walk(mod.default, basename(file, ".ts"));
-    if (c) subcommands.push(c);
-  }
-  const help: Flag = { name: "help", aliases: ["h"], takesValue: false, choices: [], description: "show help" };
-  const version: Flag = { name: "version", aliases: [], takesValue: false, choices: [], description: "print the version" };
-  for (const c of all({ name: "", description: "", flags: [], subcommands })) c.flags.push(help);
-  return { name: "mcr", description: "multicast relay", flags: [help, version], subcommands };
-}
-
-function* all(c: Command): Generator<Command> {
-  for (const s of c.subcommands) {
-    yield s;
-    yield* all(s);
-  }
-}
+// citty command definitions in src/cli/*.ts (scripts/cli-defs.ts), so a flag declared there is
+// completed everywhere.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Command, type Flag, loadCommands } from "./cli-defs.ts";
 
 /** Every command with its path below mcr: [["rule","add"], cmd], ... */
 function paths(c: Command, at: string[] = []): [string[], Command][] {
@@ -88,7 +19,10 @@ export function bash(root: Command): string {
     const valued = c.flags.filter((f) => f.takesValue).flatMap(spellings);
     const choices = c.flags
       .filter((f) => f.choices.length > 0)
-      .map((f) => `\t\t\t${spellings(f).join("|")}) COMPREPLY=($(compgen -W ${sq(f.choices.join(" "))} -- "$cur")); return ;;`);
+      .map(
+        (f) =>
+          `\t\t\t${spellings(f).join("|")}) COMPREPLY=($(compgen -W ${sq(f.choices.join(" "))} -- "$cur")); return ;;`,
+      );
     return [
       `\t${sq(p.join(" "))})`,
       `\t\tcase "$prev" in`,
@@ -125,7 +59,8 @@ export function zsh(root: Command): string {
       const value = f.takesValue ? (f.choices.length ? `:value:(${f.choices.join(" ")})` : ":value:_files") : "";
       return `\t\t${names}'[${zq(f.description)}]${value}'`;
     });
-    if (c.subcommands.length === 0) return `${fn(p)}() {\n\t_arguments -s \\\n${[...specs, "\t\t'*:file:_files'"].join(" \\\n")}\n}`;
+    if (c.subcommands.length === 0)
+      return `${fn(p)}() {\n\t_arguments -s \\\n${[...specs, "\t\t'*:file:_files'"].join(" \\\n")}\n}`;
     const subs = c.subcommands.map((s) => `\t\t${sq(`${s.name}:${s.description.replace(/:/g, "\\:")}`)}`);
     return `${fn(p)}() {
 \tlocal curcontext=$curcontext state line
@@ -153,7 +88,10 @@ _mcr "$@"
 }
 
 export function fish(root: Command): string {
-  const out = ["# fish completion for mcr (generated by scripts/completions.ts from src/cli; do not edit)", "complete -c mcr -f"];
+  const out = [
+    "# fish completion for mcr (generated by scripts/completions.ts from src/cli; do not edit)",
+    "complete -c mcr -f",
+  ];
   for (const [p, c] of paths(root)) {
     // At the root: no subcommand yet. Below: exactly this path seen and none of its subcommands.
     const cond =
@@ -161,14 +99,18 @@ export function fish(root: Command): string {
         ? `not __fish_seen_subcommand_from ${root.subcommands.map((s) => s.name).join(" ")}`
         : [
             ...p.map((x) => `__fish_seen_subcommand_from ${x}`),
-            ...(c.subcommands.length ? [`not __fish_seen_subcommand_from ${c.subcommands.map((s) => s.name).join(" ")}`] : []),
+            ...(c.subcommands.length
+              ? [`not __fish_seen_subcommand_from ${c.subcommands.map((s) => s.name).join(" ")}`]
+              : []),
           ].join("; and ");
     for (const s of c.subcommands) out.push(`complete -c mcr -n ${sq(cond)} -a ${s.name} -d ${sq(s.description)}`);
     for (const f of c.flags) {
       const short = f.aliases.filter((a) => a.length === 1).map((a) => ` -s ${a}`);
       const long = f.aliases.filter((a) => a.length > 1).map((a) => ` -l ${a}`);
       const value = f.takesValue ? (f.choices.length ? ` -x -a ${sq(f.choices.join(" "))}` : " -r -F") : "";
-      out.push(`complete -c mcr -n ${sq(cond)} -l ${f.name}${short.join("")}${long.join("")}${value} -d ${sq(f.description)}`);
+      out.push(
+        `complete -c mcr -n ${sq(cond)} -l ${f.name}${short.join("")}${long.join("")}${value} -d ${sq(f.description)}`,
+      );
     }
   }
   return `${out.join("\n")}\n`;

@@ -9,6 +9,7 @@ import type { Rule, RuleSpec } from "../rules/types.ts";
 import { checkHost, checkSpec, describeInput, describeOutput, type LookupInterface } from "../rules/validate.ts";
 import { buildReport, type StatsReport } from "../stats/aggregate.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
+import { renderProcessMetrics } from "../stats/process.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
 import { VERSION } from "../version.ts";
 import type { WorkerArgs } from "../worker/protocol.ts";
@@ -336,7 +337,8 @@ export class Supervisor {
 
   /** The body of GET /metrics. */
   private async scrape(): Promise<string> {
-    return renderMetrics(await this.stats(SCRAPE_TIMEOUT_MS), { startedAt: this.startedAt });
+    const report = await this.stats(SCRAPE_TIMEOUT_MS);
+    return renderMetrics(report, { startedAt: this.startedAt }) + renderProcessMetrics(report.workers);
   }
 
   private status(): Status {
