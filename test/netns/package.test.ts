@@ -98,7 +98,13 @@ describe.skipIf(!canBuild)("the Debian package", () => {
     expect({ code: i.code, err: i.err }).toEqual({ code: 0, err: expect.any(String) });
     const listed = dpkg("-L", "mcr").out.trim().split("\n");
     for (const f of FILES) expect(listed).toContain(f);
-    const status = run(["dpkg-query", `--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Status}\n${Conffiles}\n", "mcr"]);
+    const status = run([
+      "dpkg-query",
+      `--admindir=${root}/var/lib/dpkg`,
+      "-W",
+      `-f=\${Status}\n\${Conffiles}\n`,
+      "mcr",
+    ]);
     const [state, ...conffiles] = status.out.trim().split("\n");
     expect(state).toBe("install ok installed");
     const md5 = new Bun.CryptoHasher("md5").update(readFileSync(join(ROOT, "packaging/etc/mcr.toml"))).digest("hex");
