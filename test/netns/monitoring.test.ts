@@ -39,7 +39,7 @@ test("every metric the dashboard and the alert rules read is in a live /metrics"
   for (const q of [...dashboardExprs(), ...alertExprs()])
     for (const n of metricNames(q.expr)) referenced.set(n, [...(referenced.get(n) ?? []), q.name]);
   const missing = [...referenced]
-    .filter(([n]) => !SYNTHETIC.has(n) && !(fams.get(n)?.samples.length! > 0))
+    .filter(([n]) => !SYNTHETIC.has(n) && (fams.get(n)?.samples.length ?? 0) === 0)
     .map(([n, where]) => `${n} (${where.join(", ")})`);
   expect(missing).toEqual([]);
   // The check has teeth: the content reads dozens of names, the new ones among them.
