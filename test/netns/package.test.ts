@@ -174,7 +174,7 @@ describe.skipIf(!canBuild)("the Debian package", () => {
     }
   });
 
-  test("bash completion: subcommands and each command's flags, from the command definitions", () => {
+  test("completions: bash offers subcommands and flags; zsh and fish parse, fish completes (where installed)", () => {
     const script = join(root, "usr/share/bash-completion/completions/mcr");
     const complete = (...words: string[]) => {
       const r = run([
@@ -207,6 +207,16 @@ describe.skipIf(!canBuild)("the Debian package", () => {
         shell === "zsh" ? "usr/share/zsh/vendor-completions/_mcr" : "usr/share/fish/vendor_completions.d/mcr.fish";
       const r = run(shell === "zsh" ? ["zsh", "-n", join(root, file)] : ["fish", "--no-execute", join(root, file)]);
       expect({ shell, code: r.code, err: r.err }).toEqual({ shell, code: 0, err: "" });
+      if (shell === "fish") {
+        const c = run(["fish", "-c", `source ${join(root, file)}; complete -C "mcr rule add --input-"`]);
+        expect(
+          c.out
+            .trim()
+            .split("\n")
+            .map((l) => l.split("\t")[0])
+            .sort(),
+        ).toEqual(["--input-group", "--input-interface", "--input-port"]);
+      }
     }
   });
 
