@@ -12,7 +12,7 @@ TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 # `mcr version` names the commit it was built from (empty outside a git checkout).
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
-.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize
+.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize deb
 
 all: build
 
@@ -86,6 +86,11 @@ lint: node_modules/.installed
 fmt: node_modules/.installed
 	$(BUN) x biome check --write .
 	clang-format -i $(C_FMT)
+
+# dist/mcr_<version>_<arch>.deb: the binary, the unit, the user, an example config, man pages,
+# completions, alert rules and a dashboard (packaging/README.md).
+deb: build
+	BUN=$(BUN) bash packaging/deb/build.sh
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -13,6 +13,14 @@ command -v taskset >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v clang-format >/dev/null || need+=(clang-format)
+command -v dpkg-deb >/dev/null || need+=(dpkg)
+# lintian (about 30 MB with its Perl) and promtool (Debian's prometheus, about 100 MB): only on
+# request, MCR_PACKAGING_DEPS=1; without them test/netns/package.test.ts and
+# test/unit/monitoring.test.ts skip those checks and say so.
+if [ "${MCR_PACKAGING_DEPS:-0}" = 1 ]; then
+	command -v lintian >/dev/null || need+=(lintian)
+	command -v promtool >/dev/null || need+=(prometheus)
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

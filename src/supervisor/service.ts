@@ -25,6 +25,7 @@ import {
 import { buildReport } from "../stats/aggregate.ts";
 import type { StatsReport } from "../types/stats.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
+import { renderProcessMetrics } from "../stats/process.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
 import { VERSION } from "../version.ts";
 import type { WorkerArgs } from "../types/worker.ts";
@@ -437,7 +438,8 @@ export class Supervisor {
 
   /** The body of GET /metrics. */
   private async scrape(): Promise<string> {
-    return renderMetrics(await this.stats(SCRAPE_TIMEOUT_MS), { startedAt: this.startedAt });
+    const report = await this.stats(SCRAPE_TIMEOUT_MS);
+    return renderMetrics(report, { startedAt: this.startedAt }) + renderProcessMetrics(report.workers);
   }
 
   private status(): Status {

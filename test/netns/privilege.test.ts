@@ -383,15 +383,21 @@ describeNetns(
       expect(set("CapabilityBoundingSet")).toEqual(["CAP_NET_RAW CAP_NET_ADMIN"]);
       expect(set("RuntimeDirectory")).toEqual(["mcr"]);
       expect(set("StateDirectory")).toEqual(["mcr"]);
-      expect(set("ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
+      // A file that does not load fails the start and the reload before the supervisor sees it.
+      expect(set("ExecStartPre")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml"]);
+      expect(set("ExecReload")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml", "/bin/kill -HUP $MAINPID"]);
       expect(set("NoNewPrivileges")).toEqual(["yes"]);
       expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
       expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
       if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;
-      // ExecStart must exist for verify: point it at this build.
+      // The binary must exist for verify: point it at this build. The man: links are verified where
+      // the man pages are installed (package.test.ts).
       const d = mkdtempSync("/tmp/mcrt-unit-");
       try {
-        writeFileSync(join(d, "mcr.service"), unit.replace(/^ExecStart=\S+/m, `ExecStart=${DIST}`));
+        writeFileSync(
+          join(d, "mcr.service"),
+          unit.replaceAll("/usr/bin/mcr", DIST).replace(/^Documentation=.*\n/m, ""),
+        );
         const r = sh(["systemd-analyze", "verify", join(d, "mcr.service")]);
         expect(r.stderr.trim()).toBe("");
         expect(r.code).toBe(0);
