@@ -375,6 +375,10 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 {
 	uint32_t start = rx->head;
 	int n = 0;
+	/* Frames go back to the kernel only after the batch: a ring smaller than the batch would be
+	 * walked round to its start again, whose frames are still marked ours. */
+	if ((uint32_t)batch_max > rx->frame_nr)
+		batch_max = (int)rx->frame_nr;
 	while (n < batch_max) {
 		struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
 		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
