@@ -28,6 +28,8 @@ struct mcr_if_facts {
 
 int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out);
 uint32_t mcr__frame_size(uint32_t mtu);
+/* The ring size to ask for, for `asked` bytes: what 32 bits (and the kernel) can take. */
+uint32_t mcr__ring_bytes(uint64_t asked);
 /* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. */
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r);
 

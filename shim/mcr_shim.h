@@ -91,8 +91,9 @@ int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *o
 /* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
  * rule_slots/output_slots size the per-rule and per-output counter arrays. counters: caller-owned
  * memory of MCR_COUNTERS_LEN uint64 (zeroed), for instance shared with the supervisor; NULL to
- * have the worker allocate its own. */
-int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+ * have the worker allocate its own. ring_bytes: each receive ring's size, at most just under
+ * 4 GiB (larger asks get that). */
+int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t ring_bytes,
 		   uint64_t *counters, struct mcr_worker **out);
 void mcr_worker_free(struct mcr_worker *w);
 

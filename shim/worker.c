@@ -18,6 +18,7 @@
 #define MCR_MAX_TX 32
 #define TX_RING_BYTES (4u << 20)
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
+#define MAX_RULES (1u << 24) /* the hash (twice the rules, a power of two) stays in 32 bits */
 
 struct out {
 	int fd; /* UDP socket connected to the output's destination */
@@ -139,6 +140,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	int err = -ENOMEM;
 	if (!t)
 		return -ENOMEM;
+	if (n_rules > MAX_RULES) {
+		free(t);
+		return -EINVAL;
+	}
 	uint32_t hsize = 16;
 	while (hsize < n_rules * 2)
 		hsize <<= 1;
@@ -153,7 +158,9 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	err = -EINVAL;
 	for (uint32_t i = 0; i < n_rules; i++) {
 		const struct mcr_rule_entry *e = &rules[i];
-		if (e->first_output + e->n_outputs > n_outputs || e->counter_slot >= w->rule_slots)
+		/* In 64 bits: first_output near 2^32 must not wrap into range. */
+		if ((uint64_t)e->first_output + e->n_outputs > n_outputs ||
+		    e->counter_slot >= w->rule_slots)
 			goto fail;
 		if (table_find(t, e->in_ifindex, e->group, e->port) >= 0)
 			goto fail; /* the caller refuses duplicates; a table with one is a bug */
@@ -464,7 +471,7 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 	}
 }
 
-MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t ring_bytes,
 			   uint64_t *counters, struct mcr_worker **out)
 {
 	struct mcr_worker *w = calloc(1, sizeof(*w));
@@ -476,7 +483,7 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 		w->tx[i].fd = -1;
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
-	w->ring_bytes = ring_bytes;
+	w->ring_bytes = mcr__ring_bytes(ring_bytes);
 	/* Counters live in memory the caller may share with the supervisor, which then reads them
 	 * in place, even after this process died. Without it, they are private. */
 	w->own_counters = counters == NULL;

@@ -10,7 +10,7 @@ const { i32, u32, ptr: P, cstring, void: V } = FFIType;
 
 const symbols = {
   mcr_frame_parse: { args: [P, u32, P], returns: i32 },
-  mcr_worker_new: { args: [u32, u32, u32, P, P], returns: i32 },
+  mcr_worker_new: { args: [u32, u32, FFIType.u64, P, P], returns: i32 },
   mcr_worker_counter_count: { args: [], returns: i32 },
   mcr_worker_free: { args: [P], returns: V },
   mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },

@@ -80,7 +80,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
           inp.slot = dp.addInput(info.ifindex, fanoutFor(index));
           inp.ifindex = info.ifindex;
           const ring = dp.inputInfo(inp.slot);
-          log.info(`${inp.name}: ring of ${ring.ringBytes >> 20} MiB, ${ring.frameSize}-byte frames`);
+          log.info(`${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames`);
           Object.assign(inp, { state: "up", error: undefined });
           changed = true;
         } catch (e) {
