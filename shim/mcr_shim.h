@@ -106,9 +106,14 @@ int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
 			  uint32_t *frame_size);
 
 /* Replaces the whole rule table between two batches. Opens egress sockets the new table needs and
- * closes those it no longer uses. On error the old table stays in force. */
+ * closes those it no longer uses. An output whose socket the kernel refuses is installed as
+ * failed (mcr_worker_output_errors says why; its datagrams count as send errors) and the rest of
+ * the table works. On error (a malformed table) the old table stays in force. */
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
+/* For each output of the installed table, in table order: 0, or the -errno it failed with.
+ * Writes at most n; returns the table's output count. */
+int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n);
 
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
  * waiting in poll(2) when none are ready. Returns the frames processed, or -ENETDOWN (nothing

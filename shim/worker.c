@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <net/if_arp.h>
 #include <time.h>
 #include <liburing.h>
 #include "internal.h"
@@ -21,7 +22,8 @@
 #define MAX_RULES (1u << 24) /* the hash (twice the rules, a power of two) stays in 32 bits */
 
 struct out {
-	int fd; /* UDP socket connected to the output's destination */
+	int fd; /* UDP socket connected to the output's destination; -1: it could not be opened */
+	int err; /* then why (-errno): its datagrams are counted as send errors */
 	int tx; /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
 	uint32_t slot;
 	uint8_t path; /* the path of its last datagram: PATH_RING or PATH_SOCKET */
@@ -47,6 +49,10 @@ struct mcr_worker {
 	struct io_uring ring;
 	struct mcr_rx in[MCR_MAX_INPUTS];
 	struct mcr_tx tx[MCR_MAX_TX]; /* opened as outputs need them, kept for the worker's life */
+	/* Interfaces learned to have no Ethernet header (lo, tunnels): no transmit ring is tried for
+	 * them again. A device's type never changes, and the kernel does not reuse an index soon. */
+	int no_ring[MCR_MAX_TX];
+	unsigned no_ring_next;
 	struct table *table;
 	uint32_t ring_bytes;
 	uint32_t rule_slots, output_slots;
@@ -58,7 +64,7 @@ struct mcr_worker {
 	uint64_t flush_epoch; /* flushes so far */
 };
 
-static int tx_for(struct mcr_worker *w, int ifindex);
+static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
 
 static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
 {
@@ -131,6 +137,12 @@ static int sock_for(struct table *t, const struct table *old, const struct mcr_o
 	return s.fd;
 }
 
+/* An output the table cannot serve: the rest of the table is installed all the same. */
+static void out_failed(struct out *o, uint32_t slot, int err)
+{
+	*o = (struct out){ .fd = -1, .err = err, .tx = -1, .slot = slot };
+}
+
 MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules,
 				 uint32_t n_rules, const struct mcr_output_entry *outputs,
 				 uint32_t n_outputs)
@@ -176,19 +188,21 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		const struct mcr_output_entry *o = &outputs[i];
 		if (o->counter_slot >= w->output_slots || o->ttl == 0)
 			goto fail;
+		t->n_outs = i + 1;
+		/* One output the kernel refuses (a broadcast address, a source address gone) fails
+		 * alone, with its reason; every other output is installed. */
 		int fd = sock_for(t, old, o);
 		if (fd < 0) {
-			err = fd;
-			goto fail;
+			out_failed(&t->outs[i], o->counter_slot, fd);
+			continue;
 		}
 		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot };
 		if (IN_MULTICAST(ntohl(o->dest))) {
-			t->outs[i].tx = tx_for(w, (int)o->ifindex);
+			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
 						    o->source, o->dest, o->port, o->ttl);
 		}
-		t->n_outs = i + 1;
 	}
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
@@ -209,8 +223,10 @@ fail:
 }
 
 /* The transmit ring of an interface: open, or opened now. -1 when it cannot be (not Ethernet,
- * no memory): that output's datagrams then go by its UDP socket. */
-static int tx_for(struct mcr_worker *w, int ifindex)
+ * no memory): that output's datagrams then go by its UDP socket. Whether the interface is
+ * Ethernet is asked on probe_fd (the output's UDP socket) and remembered: opening and closing a
+ * packet socket to find out costs ~12 ms, for every such output of every install. */
+static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
 {
 	int free_slot = -1;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
@@ -218,6 +234,16 @@ static int tx_for(struct mcr_worker *w, int ifindex)
 			return i;
 		if (w->tx[i].fd < 0 && free_slot < 0)
 			free_slot = i;
+	}
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		if (w->no_ring[i] == ifindex)
+			return -1;
+	struct mcr_if_facts facts;
+	if (mcr__if_facts(probe_fd, ifindex, &facts) < 0)
+		return -1;
+	if (facts.arptype != ARPHRD_ETHER) {
+		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
+		return -1;
 	}
 	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
 		return -1;
@@ -305,6 +331,10 @@ static inline void keep_order(struct mcr_worker *w, struct out *o, uint8_t path)
 static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload,
 			      uint32_t len)
 {
+	if (o->fd < 0) {
+		count_sent(w, o->slot, o->err);
+		return;
+	}
 	if (w->queued >= SQ_DEPTH - MCR_MAX_TX) /* room for the rings' sends */
 		flush(w);
 	w->queued++;
@@ -574,6 +604,15 @@ MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
 		w->counters[MCR_C_RING_DROPS] += st.tp_drops;
 	}
 	return 0;
+}
+
+MCR_API int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n)
+{
+	const struct table *t = w->table;
+	uint32_t k = t ? t->n_outs : 0;
+	for (uint32_t i = 0; i < k && i < n; i++)
+		errs[i] = t->outs[i].err;
+	return (int)k;
 }
 
 MCR_API int mcr_worker_counter_count(void)
