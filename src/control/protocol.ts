@@ -6,7 +6,7 @@
 import { EX, McrError } from "../errors.ts";
 import type { Rule } from "../rules/types.ts";
 import type { RuleInput } from "../rules/validate.ts";
-import type { InputState } from "../worker/protocol.ts";
+import type { FailedOutput, InputState } from "../worker/protocol.ts";
 import type { StatsReport } from "../stats/aggregate.ts";
 
 export const PROTOCOL_VERSION = 1;
@@ -66,6 +66,8 @@ export interface WorkerView {
   restarts: number;
   appliedVersion: number; // the rule-table version it last confirmed
   inputs: InputState[];
+  /** Outputs this worker holds out of service (the kernel refused them); absent when none. */
+  failedOutputs?: FailedOutput[];
   lastExit?: { code: number | null; signal: string | null; at: string; ranMs: number };
 }
 

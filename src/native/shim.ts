@@ -17,6 +17,7 @@ const symbols = {
   mcr_worker_input_remove: { args: [P, i32], returns: i32 },
   mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
@@ -152,8 +153,12 @@ export interface DataPlane {
   addInput(ifindex: number, fanoutId: number): number;
   removeInput(slot: number): void;
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
-  /** rules: n x RULE_ENTRY_BYTES, outputs: n x OUTPUT_ENTRY_BYTES (see src/worker/table.ts). */
-  setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
+  /**
+   * rules: n x RULE_ENTRY_BYTES, outputs: n x OUTPUT_ENTRY_BYTES (see src/worker/table.ts).
+   * Returns, for each output in table order, 0 or the errno it failed with: such an output alone
+   * is out of service, the rest of the table is in.
+   */
+  setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): Int32Array;
   /** Runs the data plane for up to budgetMs; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
@@ -198,6 +203,9 @@ export function openDataPlane(opts: {
       const r = nRules > 0 ? rules : empty;
       const o = nOutputs > 0 ? outputs : empty;
       check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
+      const errs = new Int32Array(Math.max(1, nOutputs));
+      s.mcr_worker_output_errors(w, ptr(errs), nOutputs);
+      return errs.subarray(0, nOutputs).map((e) => -e);
     },
     poll: (budgetMs, batchMax) => check(s.mcr_worker_poll(w, budgetMs, batchMax), "receiving"),
     ringStats: () => void check(s.mcr_worker_ring_stats(w), "reading ring statistics"),

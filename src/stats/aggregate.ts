@@ -4,7 +4,7 @@
 // the process is gone, so to the last packet) and reads the running one's region in place.
 import type { Rule } from "../rules/types.ts";
 import type { WorkerView } from "../control/protocol.ts";
-import type { InputState } from "../worker/protocol.ts";
+import type { FailedOutput, InputState } from "../worker/protocol.ts";
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
 import type { OutputCount, PacketCount, WorkerCounters } from "./types.ts";
 
@@ -138,6 +138,7 @@ export interface WorkerStats extends Totals {
   restarts: number;
   averageBatch: number; // rxFrames / batches: frames per non-empty batch
   inputs: InputState[];
+  failedOutputs?: FailedOutput[]; // outputs it holds out of service, with the kernel's reason
 }
 
 export interface InterfaceStats {
@@ -220,6 +221,7 @@ export function buildReport(x: ReportInput): StatsReport {
         ...t,
         averageBatch: t.batches > 0 ? round2(t.rxFrames / t.batches) : 0,
         inputs: w.inputs,
+        ...(w.failedOutputs ? { failedOutputs: w.failedOutputs } : {}),
       };
     }),
     interfaces: x.interfaces.map((name) => {

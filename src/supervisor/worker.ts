@@ -10,7 +10,14 @@ import type { WorkerView } from "../control/protocol.ts";
 import { Repeats } from "../log.ts";
 import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
 import type { WorkerCounters } from "../stats/types.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker } from "../worker/protocol.ts";
+import {
+  encode,
+  lineReader,
+  type FailedOutput,
+  type FromWorker,
+  type InputState,
+  type ToWorker,
+} from "../worker/protocol.ts";
 import { workerEnv } from "./spawn.ts";
 
 export const BACKOFF_MIN_MS = 100;
@@ -55,6 +62,8 @@ export class WorkerSlot {
   /** Per-rule errors the worker reported with the last table it applied. */
   applyErrors: { ruleId: number; message: string }[] = [];
   inputs: InputState[] = [];
+  /** Outputs of the worker's table that it cannot send on, as it last said. */
+  failedOutputs: FailedOutput[] = [];
   lastExit?: WorkerView["lastExit"];
 
   private proc?: Subprocess<"pipe", "pipe", "inherit">;
@@ -215,6 +224,7 @@ export class WorkerSlot {
       restarts: this.restarts,
       appliedVersion: this.appliedVersion,
       inputs: this.inputs,
+      ...(this.failedOutputs.length > 0 ? { failedOutputs: this.failedOutputs } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
     };
   }
@@ -235,6 +245,8 @@ export class WorkerSlot {
         // Every table the worker compiles says where its counters are, its own re-applies too.
         if (this.run && m.slots && typeof m.slots === "object")
           this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
+        // Its own re-applies too: an output that failed may work now, or one stopped working.
+        this.failedOutputs = Array.isArray(m.failedOutputs) ? m.failedOutputs : [];
         // version -1: the worker re-applied the table by itself (an interface came back).
         if (typeof m.version !== "number" || m.version < this.appliedVersion) return;
         this.appliedVersion = m.version;

@@ -15,10 +15,24 @@ export interface InputState {
   error?: string;
 }
 
+/** An output the worker's table holds but cannot send on (the kernel refused its socket). */
+export interface FailedOutput {
+  output: string; // `${ruleId}:${outputIndex}`
+  errno: number;
+  error: string;
+}
+
 export type FromWorker =
   | { type: "ready"; pid: number; cpu: number; inputs: InputState[] }
-  // slots: where each rule's and output's counters are in the worker's counter region
-  | { type: "applied"; version: number; errors: { ruleId: number; message: string }[]; slots?: SlotMap }
+  // slots: where each rule's and output's counters are in the worker's counter region;
+  // failedOutputs: the outputs of that table that are out of service (the rest is in)
+  | {
+      type: "applied";
+      version: number;
+      errors: { ruleId: number; message: string }[];
+      slots?: SlotMap;
+      failedOutputs?: FailedOutput[];
+    }
   | { type: "stats"; seq: number; counters: WorkerCounters }
   | { type: "inputs"; inputs: InputState[] };
 

@@ -1,7 +1,15 @@
 // The worker process: one per core, pinned. It owns a DataPlane (the shim's rings, rule table
 // and io_uring) and feeds it from the event loop: one FFI call per batch, then back to the loop
 // so that messages from the supervisor get read between batches.
-import { dieWithParent, mapShared, openDataPlane, pinToCpu, sharedMemory, ShimError } from "../native/shim.ts";
+import {
+  dieWithParent,
+  errnoName,
+  mapShared,
+  openDataPlane,
+  pinToCpu,
+  sharedMemory,
+  ShimError,
+} from "../native/shim.ts";
 import { lookupInterface } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
@@ -15,7 +23,15 @@ import {
   type Region,
   type SlotMap,
 } from "../stats/shared.ts";
-import { encode, lineReader, type FromWorker, type InputState, type ToWorker, type WorkerArgs } from "./protocol.ts";
+import {
+  encode,
+  lineReader,
+  type FailedOutput,
+  type FromWorker,
+  type InputState,
+  type ToWorker,
+  type WorkerArgs,
+} from "./protocol.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../rules/types.ts";
 
@@ -105,9 +121,20 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     const t = compiler.compile(rules, lookupInterface);
     resolved = t.resolved;
     const errors = [...t.errors];
+    let failedOutputs: FailedOutput[] = [];
     try {
-      dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
+      const errnos = dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
       slots = { rules: Object.fromEntries(t.ruleSlots), outputs: Object.fromEntries(t.outputSlots) };
+      failedOutputs = [...errnos].flatMap((errno, i) => {
+        const output = t.outputKeys[i]!;
+        return errno === 0 ? [] : [{ output, errno, error: errnoName(errno) }];
+      });
+      for (const f of failedOutputs) {
+        const [ruleId, index] = f.output.split(":").map(Number) as [number, number];
+        const o = rules.find((r) => r.id === ruleId)?.outputs[index];
+        const what = o ? ` (${o.group}:${o.port}:${o.interface})` : "";
+        errors.push({ ruleId, message: `output ${index}${what} is out of service: ${f.error}` });
+      }
     } catch (e) {
       errors.push({ ruleId: 0, message: (e as Error).message });
     }
@@ -119,7 +146,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       // Compiled before the rings existed, the table named the interfaces already: no recompile.
       send({ type: "inputs", inputs: inputStates() });
     }
-    send({ type: "applied", version, errors, slots });
+    send({ type: "applied", version, errors, slots, failedOutputs });
   };
 
   const snapshot = () => {
