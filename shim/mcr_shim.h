@@ -43,6 +43,7 @@ enum mcr_counter {
 	MCR_C_TX_PACKETS,
 	MCR_C_TX_BYTES,
 	MCR_C_TX_ERRORS,
+	MCR_C_HEARTBEAT, /* bumped on every turn of mcr_worker_poll's loop: it stops if the worker does */
 	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here */
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
@@ -117,11 +118,14 @@ int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n);
 
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
  * waiting in poll(2) when none are ready. Returns the frames processed, or -ENETDOWN (nothing
- * processed, an input reported an error) or another -errno. */
+ * processed, an input reported an error) or another -errno: io_uring failed with sends in
+ * flight, and from then on every call fails the same way (the worker must be ended). */
 int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max);
 
 /* Reads PACKET_STATISTICS of every input and adds it to the counters. */
 int mcr_worker_ring_stats(struct mcr_worker *w);
+/* Reads each egress interface's MTU again (it may have changed since its ring was opened). */
+int mcr_worker_egress_check(struct mcr_worker *w);
 
 /* MCR_C__COUNT: the TypeScript side checks it counts the same worker-wide counters. */
 int mcr_worker_counter_count(void);

@@ -20,6 +20,7 @@ const symbols = {
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
+  mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
@@ -163,6 +164,8 @@ export interface DataPlane {
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
   ringStats(): void;
+  /** Reads each egress interface's MTU again: datagrams past a lowered one go by the socket, which fragments. */
+  egressCheck(): void;
   close(): void;
 }
 
@@ -209,6 +212,7 @@ export function openDataPlane(opts: {
     },
     poll: (budgetMs, batchMax) => check(s.mcr_worker_poll(w, budgetMs, batchMax), "receiving"),
     ringStats: () => void check(s.mcr_worker_ring_stats(w), "reading ring statistics"),
+    egressCheck: () => void check(s.mcr_worker_egress_check(w), "reading egress MTUs"),
     close() {
       if (closed) return;
       closed = true;

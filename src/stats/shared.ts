@@ -10,7 +10,7 @@ import type { WorkerCounters } from "./types.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
-const VERSION = 1;
+const VERSION = 2; // 2: HEARTBEAT among the worker-wide counters
 
 /** Worker-wide counters, in the shim's order (enum mcr_counter). */
 export const COUNTER = {
@@ -22,7 +22,8 @@ export const COUNTER = {
   TX_PACKETS: 5,
   TX_BYTES: 6,
   TX_ERRORS: 7,
-  DROPS: 8,
+  HEARTBEAT: 8, // bumped by the worker on every turn of its data-plane loop
+  DROPS: 9,
 } as const;
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
 
@@ -95,6 +96,11 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     rules,
     outputs,
   };
+}
+
+/** The worker's heartbeat: it moves as long as the worker's data-plane loop turns. */
+export function readHeartbeat(r: Region): bigint {
+  return r.words[COUNTER.HEARTBEAT]!;
 }
 
 /** Zeroes a slot's counters before it is handed to a new rule or output. */

@@ -8,7 +8,7 @@ import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
 import type { WorkerView } from "../control/protocol.ts";
 import { Repeats } from "../log.ts";
-import { readCounters, type Region, type SlotMap } from "../stats/shared.ts";
+import { readCounters, readHeartbeat, type Region, type SlotMap } from "../stats/shared.ts";
 import type { WorkerCounters } from "../stats/types.ts";
 import {
   encode,
@@ -30,6 +30,14 @@ export const HEALTHY_RUN_MS = 30_000;
  * that dies as soon as it starts or gets its table still backs off to BACKOFF_MAX_MS.
  */
 export const HEALTHY_FORWARDING_MS = 1000;
+
+/**
+ * A worker whose heartbeat (a counter its data-plane loop bumps every turn, at least every 10 ms)
+ * has not moved for this long is stuck: blocked in the shim, stopped, spinning. It is killed
+ * and restarted. Well past any pause a healthy worker takes, and past an operator's short stop.
+ */
+export const HEARTBEAT_TIMEOUT_MS = 5000;
+const HEARTBEAT_CHECK_MS = 250;
 
 /** The fd the child finds its counter region on (stdio[3]); its argv says --counters-fd 3. */
 export const COUNTERS_FD = 3;
@@ -71,6 +79,7 @@ export class WorkerSlot {
   private forwardingSince = 0; // when this run first applied a table; 0 until it does
   private backoffMs = BACKOFF_MIN_MS;
   private restartTimer?: ReturnType<typeof setTimeout>;
+  private heartbeatTimer?: ReturnType<typeof setInterval>;
   private stopping = false;
   private seq = 0;
   private readonly statsWaiters = new Map<number, (answered: boolean) => void>();
@@ -119,6 +128,7 @@ export class WorkerSlot {
       return;
     }
     this.proc = proc;
+    this.watchHeartbeat(proc);
     const feed = lineReader<FromWorker>(
       (m) => this.proc === proc && this.onMessage(m),
       (line) => this.noise("unparsable", `unparsable line: ${line.slice(0, 200)}`),
@@ -279,6 +289,33 @@ export class WorkerSlot {
       this.log.warn(`worker ${this.index}: ${what}${held > 0 ? ` (and ${held} more like it in the last minute)` : ""}`);
   }
 
+  /** Kills the run when its heartbeat stands still for HEARTBEAT_TIMEOUT_MS; afterExit restarts it. */
+  private watchHeartbeat(proc: Subprocess<"pipe", "pipe", "inherit">): void {
+    clearInterval(this.heartbeatTimer);
+    const region = this.run?.region;
+    if (!region) return;
+    let last = readHeartbeat(region);
+    let lastMoved = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.proc !== proc || this.state !== "ready") {
+        lastMoved = Date.now(); // a starting worker has not begun its loop yet
+        return;
+      }
+      const beat = readHeartbeat(region);
+      if (beat !== last) {
+        last = beat;
+        lastMoved = Date.now();
+      } else if (Date.now() - lastMoved >= HEARTBEAT_TIMEOUT_MS) {
+        this.log.warn(
+          `worker ${this.index} (pid ${proc.pid}) made no progress for ${((Date.now() - lastMoved) / 1000).toFixed(1)} s: killing it`,
+        );
+        clearInterval(this.heartbeatTimer);
+        proc.kill("SIGKILL");
+      }
+    }, HEARTBEAT_CHECK_MS);
+    this.heartbeatTimer.unref?.();
+  }
+
   private closeRegionFd(): void {
     const r = this.run;
     if (r?.fd === undefined) return;
@@ -297,6 +334,7 @@ export class WorkerSlot {
   private afterExit(code: number | null, signal: string | null): void {
     const ranMs = Date.now() - this.startedAt;
     this.proc = undefined;
+    clearInterval(this.heartbeatTimer);
     this.lastExit = { code, signal, at: new Date().toISOString(), ranMs };
     // The process is gone and its last messages are read: the region holds its final counts.
     const final = this.liveCounters();

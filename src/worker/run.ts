@@ -37,7 +37,8 @@ import type { Rule } from "../rules/types.ts";
 
 const BATCH_MAX = 256;
 const IDLE_WAIT_MS = 10; // how long one call may block: bounds how late a control message is read
-const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel) and interface checks
+const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel), egress MTUs and interface checks
+const ENETDOWN = 100; // mcr_worker_poll: an input reported an error (its interface went down or away)
 
 interface Input {
   name: string;
@@ -197,12 +198,20 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       dp.poll(IDLE_WAIT_MS, BATCH_MAX);
     } catch (e) {
       if (!(e instanceof ShimError)) throw e;
+      if (e.errno !== ENETDOWN) {
+        // io_uring failed with sends in flight: the frames they read are held, and this worker
+        // cannot go on. Its supervisor starts a fresh one.
+        log.error(`the data plane failed: ${e.message}; exiting`);
+        resolveDone(70);
+        return;
+      }
       interfacesSuspect = true;
     }
     const now = performance.now();
     if (haveTable && (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS)) {
       lastHousekeeping = now;
       dp.ringStats();
+      dp.egressCheck();
       const inputsChanged = reconcileInputs();
       // An interface the rules name appeared, went, was re-created (a new index) or got an
       // address: the table must say so.
