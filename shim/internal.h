@@ -42,6 +42,7 @@ struct mcr_rx {
 	uint32_t frame_size;
 	uint32_t frame_nr;
 	uint32_t head; /* next frame to look at */
+	int fanout_id; /* the fanout group it joined, -1: none */
 };
 
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes);

@@ -99,8 +99,13 @@ int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t ring_byt
 void mcr_worker_free(struct mcr_worker *w);
 
 /* Opens an AF_PACKET TPACKET_V2 ring on ifindex and joins PACKET_FANOUT group fanout_id (hash mode,
- * so a flow stays on one worker). Returns the input's slot (>= 0). */
+ * so a flow stays on one worker; -1: none), or with MCR_FANOUT_NEW makes a group with an id no
+ * group in the network namespace has (mcr_worker_input_fanout reads it, for the other workers to
+ * join). Returns the input's slot (>= 0). */
+#define MCR_FANOUT_NEW 0x10000
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
+/* The fanout group id the input is in (>= 0), or -ENOENT. */
+int mcr_worker_input_fanout(struct mcr_worker *w, int slot);
 int mcr_worker_input_remove(struct mcr_worker *w, int slot);
 /* The ring bytes and frame size the input got (after shrink-and-retry). */
 int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,

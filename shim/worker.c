@@ -691,6 +691,13 @@ MCR_API int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring
 	return 0;
 }
 
+MCR_API int mcr_worker_input_fanout(struct mcr_worker *w, int slot)
+{
+	if (slot < 0 || slot >= MCR_MAX_INPUTS || w->in[slot].fd < 0)
+		return -EBADF;
+	return w->in[slot].fanout_id >= 0 ? w->in[slot].fanout_id : -ENOENT;
+}
+
 MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
 {
 	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
