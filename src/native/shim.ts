@@ -16,6 +16,7 @@ const symbols = {
   mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },
   mcr_worker_input_remove: { args: [P, i32], returns: i32 },
   mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
+  mcr_worker_input_fanout: { args: [P, i32], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
@@ -146,12 +147,18 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
 
 // ---- the worker's data plane ----
 
+/** addInput's fanoutId for a new group with an id the kernel picks (MCR_FANOUT_NEW). */
+export const FANOUT_NEW = 0x10000;
+
 /** Sizes of the flat table records (struct mcr_rule_entry, struct mcr_output_entry). */
 export const RULE_ENTRY_BYTES = 20;
 export const OUTPUT_ENTRY_BYTES = 20;
 
 export interface DataPlane {
+  /** fanoutId: a group to join, -1 for none, FANOUT_NEW for a new one (inputFanout reads its id). */
   addInput(ifindex: number, fanoutId: number): number;
+  /** The fanout group id the input's ring is in. */
+  inputFanout(slot: number): number;
   removeInput(slot: number): void;
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
   /**
@@ -197,6 +204,7 @@ export function openDataPlane(opts: {
     addInput: (ifindex, fanoutId) =>
       check(s.mcr_worker_input_add(w, ifindex, fanoutId), `opening the ring on ifindex ${ifindex}`),
     removeInput: (slot) => void check(s.mcr_worker_input_remove(w, slot), "closing a ring"),
+    inputFanout: (slot) => check(s.mcr_worker_input_fanout(w, slot), "reading the fanout group"),
     inputInfo(slot) {
       check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
       return { ringBytes: info[0]!, frameSize: info[1]! };

@@ -50,6 +50,8 @@ export interface SlotEvents {
   ready(slot: WorkerSlot): void;
   /** The worker holds a table version it did not hold before. */
   applied?(slot: WorkerSlot): void;
+  /** The worker said how its inputs are (opened, closed, in which fanout group). */
+  inputs?(slot: WorkerSlot): void;
   /** The worker's process is gone: `final` is what its run counted, to the last packet. */
   exited(slot: WorkerSlot, final: WorkerCounters | undefined): void;
 }
@@ -276,6 +278,7 @@ export class WorkerSlot {
         (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(
           `worker ${this.index}:${this.describeInputs()}`,
         );
+        this.events.inputs?.(this);
         return;
       default:
         this.noise("unknown", `unknown message ${JSON.stringify(m).slice(0, 200)}`);

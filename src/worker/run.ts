@@ -4,6 +4,7 @@
 import {
   dieWithParent,
   errnoName,
+  FANOUT_NEW,
   mapShared,
   openDataPlane,
   pinToCpu,
@@ -46,7 +47,10 @@ interface Input {
   slot: number; // -1 while the interface is missing or the ring could not be opened
   state: InputState["state"];
   error?: string;
+  fanoutId?: number;
 }
+
+const WAITING_FOR_GROUP = "waiting for the supervisor to name its fanout group";
 
 export async function runWorker(args: WorkerArgs): Promise<number> {
   const log = rootLog.withTag(`worker:${args.cpu}`);
@@ -78,9 +82,15 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   const send = (m: FromWorker) => process.stdout.write(encode(m));
   const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
-  // The kernel lets only sockets on one device share a fanout group: each input gets its own id.
-  // Every worker lists the interfaces in the same order, so the workers of an input agree.
-  const fanoutFor = (index: number) => (args.fanoutId < 0 ? -1 : (args.fanoutId + index) & 0xffff);
+  // The kernel lets only sockets on one device share a fanout group: each input gets its own.
+  // The supervisor names them (a `fanout` message): one worker makes each group, with an id the
+  // kernel picks, and the others join it by that id. Run alone, a worker takes fanoutId + index.
+  let groups: Record<string, number | "new"> | undefined;
+  const fanoutFor = (index: number, name: string): number | undefined => {
+    if (!groups) return args.fanoutId < 0 ? -1 : (args.fanoutId + index) & 0xffff;
+    const g = groups[name];
+    return g === "new" ? FANOUT_NEW : g;
+  };
 
   /** Opens rings on inputs that lack one; closes those whose interface went away. */
   const reconcileInputs = (): boolean => {
@@ -92,10 +102,17 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         Object.assign(inp, { slot: -1, state: "missing", error: undefined });
         changed = true;
       }
-      if (inp.slot < 0 && info) {
+      const fanout = fanoutFor(index, inp.name);
+      if (inp.slot < 0 && info && fanout === undefined) {
+        if (inp.error !== WAITING_FOR_GROUP) changed = true;
+        Object.assign(inp, { state: "down", error: WAITING_FOR_GROUP });
+      } else if (inp.slot < 0 && info && fanout !== undefined) {
         try {
-          inp.slot = dp.addInput(info.ifindex, fanoutFor(index));
+          inp.slot = dp.addInput(info.ifindex, fanout);
           inp.ifindex = info.ifindex;
+          inp.fanoutId = fanout === -1 ? undefined : dp.inputFanout(inp.slot);
+          // Made here: a reopen (the interface re-created) joins it again, as the others do.
+          if (groups && inp.fanoutId !== undefined) groups[inp.name] = inp.fanoutId;
           const ring = dp.inputInfo(inp.slot);
           log.info(`${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames`);
           Object.assign(inp, { state: "up", error: undefined });
@@ -110,7 +127,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     return changed;
   };
   const inputStates = (): InputState[] =>
-    inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
+    inputs.map(({ name, state, error, fanoutId }) => ({
+      interface: name,
+      state,
+      ...(error ? { error } : {}),
+      ...(state === "up" && fanoutId !== undefined ? { fanoutId } : {}),
+    }));
 
   // Rings open only once the first table is in: a ring joins its fanout group at once and takes
   // its share of the flows, which would otherwise meet an empty table and be dropped.
@@ -167,6 +189,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         return applyRules(m.version, m.rules);
       case "stats":
         return send({ type: "stats", seq: m.seq, counters: snapshot() });
+      case "fanout":
+        if (typeof m.groups !== "object" || m.groups === null) return log.warn("malformed fanout message ignored");
+        groups = { ...m.groups };
+        // Rings open with the first table; one waiting for its group opens now.
+        if (haveTable && reconcileInputs()) send({ type: "inputs", inputs: inputStates() });
+        return;
       case "stop":
         stopping = true;
         return;
