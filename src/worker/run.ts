@@ -104,7 +104,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       }
       const fanout = fanoutFor(index, inp.name);
       if (inp.slot < 0 && info && fanout === undefined) {
-        if (inp.error !== WAITING_FOR_GROUP) changed = true;
+        // Not worth a message: the group's maker is opening its ring, and this one follows it.
         Object.assign(inp, { state: "down", error: WAITING_FOR_GROUP });
       } else if (inp.slot < 0 && info && fanout !== undefined) {
         try {
