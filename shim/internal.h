@@ -20,6 +20,8 @@ struct mcr_ring {
 };
 
 uint32_t mcr__frame_size(uint32_t mtu);
+/* The ring size to ask for, for `asked` bytes: what 32 bits (and the kernel) can take. */
+uint32_t mcr__ring_bytes(uint64_t asked);
 /* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. */
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r);
 
@@ -32,6 +34,7 @@ struct mcr_rx {
 	uint32_t frame_size;
 	uint32_t frame_nr;
 	uint32_t head; /* next frame to look at */
+	int fanout_id; /* the fanout group it joined, -1: none */
 };
 
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes);

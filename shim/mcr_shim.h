@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 4
+#define MCR_SHIM_ABI 5
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -58,6 +58,7 @@ enum mcr_counter {
 	MCR_C_WAKEUPS, /* returns from a poll(2) that was allowed to sleep (timeouts included) */
 	MCR_C_SPINS, /* adaptive mode: spins after a batch (watching the rings instead of sleeping) */
 	MCR_C_SPIN_HITS, /* spins that found frames: each a wakeup saved */
+	MCR_C_HEARTBEAT, /* bumped on every turn of mcr_worker_poll's loop: it stops if the worker does */
 	MCR_C_DROPS, /* MCR_DROP__COUNT counters follow from here: they stay last */
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
@@ -106,23 +107,34 @@ int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *o
 /* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
  * rule_slots/output_slots size the per-rule and per-output counter arrays. counters: caller-owned
  * memory of MCR_COUNTERS_LEN uint64 (zeroed), for instance shared with the supervisor; NULL to
- * have the worker allocate its own. */
-int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+ * have the worker allocate its own. ring_bytes: each receive ring's size, at most just under
+ * 4 GiB (larger asks get that). */
+int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t ring_bytes,
 		   uint64_t *counters, struct mcr_worker **out);
 void mcr_worker_free(struct mcr_worker *w);
 
 /* Opens an AF_PACKET TPACKET_V2 ring on ifindex and joins PACKET_FANOUT group fanout_id (hash mode,
- * so a flow stays on one worker). Returns the input's slot (>= 0). */
+ * so a flow stays on one worker; -1: none), or with MCR_FANOUT_NEW makes a group with an id no
+ * group in the network namespace has (mcr_worker_input_fanout reads it, for the other workers to
+ * join). Returns the input's slot (>= 0). */
+#define MCR_FANOUT_NEW 0x10000
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
+/* The fanout group id the input is in (>= 0), or -ENOENT. */
+int mcr_worker_input_fanout(struct mcr_worker *w, int slot);
 int mcr_worker_input_remove(struct mcr_worker *w, int slot);
 /* The ring bytes and frame size the input got (after shrink-and-retry). */
 int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
 			  uint32_t *frame_size);
 
 /* Replaces the whole rule table between two batches. Opens egress sockets the new table needs and
- * closes those it no longer uses. On error the old table stays in force. */
+ * closes those it no longer uses. An output whose socket the kernel refuses is installed as
+ * failed (mcr_worker_output_errors says why; its datagrams count as send errors) and the rest of
+ * the table works. On error (a malformed table) the old table stays in force. */
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
+/* For each output of the installed table, in table order: 0, or the -errno it failed with.
+ * Writes at most n; returns the table's output count. */
+int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n);
 
 /* How the worker waits when its rings are empty. */
 enum mcr_poll_mode {
@@ -141,11 +153,14 @@ int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode);
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
  * waiting as the poll mode says when none are ready; it returns by budget_ms in every mode.
  * Returns the frames processed, or -ENETDOWN (nothing processed, an input reported an error) or
- * another -errno. */
+ * another -errno: io_uring failed with sends in flight, and from then on every call fails the
+ * same way (the worker must be ended). */
 int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max);
 
 /* Reads PACKET_STATISTICS of every input and adds it to the counters. */
 int mcr_worker_ring_stats(struct mcr_worker *w);
+/* Reads each egress interface's MTU again (it may have changed since its ring was opened). */
+int mcr_worker_egress_check(struct mcr_worker *w);
 
 /* MCR_C__COUNT: the TypeScript side checks it counts the same worker-wide counters. */
 int mcr_worker_counter_count(void);

@@ -25,15 +25,26 @@ int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out)
 	return 0;
 }
 
-/* Smallest power of two that holds the V2 header, the link header, one tag and an MTU. */
+/* Smallest power of two that holds the V2 header, the link header, one tag and an MTU. An MTU
+ * past the largest IPv4 datagram (lo allows up to 2^31) needs no more than that datagram: past
+ * it the size would wrap and the doubling below never end. */
 uint32_t mcr__frame_size(uint32_t mtu)
 {
+	if (mtu > 65535)
+		mtu = 65535;
 	uint32_t need = mtu + 14 + 4 + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) +
 			TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 32;
 	uint32_t size = 2048;
 	while (size < need)
 		size <<= 1;
 	return size;
+}
+
+uint32_t mcr__ring_bytes(uint64_t asked)
+{
+	/* Whole blocks of the largest frame (128 KiB), below 2^32. */
+	const uint64_t max = UINT32_MAX & ~((uint64_t)(1u << 17) - 1);
+	return (uint32_t)(asked > max ? max : asked);
 }
 
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r)

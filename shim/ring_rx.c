@@ -18,6 +18,10 @@
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
 
+#ifndef PACKET_FANOUT_FLAG_UNIQUEID
+#define PACKET_FANOUT_FLAG_UNIQUEID 0x2000
+#endif
+
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes)
 {
 	int one = 1, ver = TPACKET_V2, err;
@@ -58,17 +62,26 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	};
 	if (bind(rx->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		goto fail_errno;
+	rx->fanout_id = -1;
 	if (fanout_id >= 0) {
 		/* Hash mode keeps a flow on one worker: order is kept and nothing is sent twice.
 		 * A fanout group has one hook of its own, so it needs its own "ignore outgoing"; kernels
-		 * before 5.19 do not know that flag, and then join without it. */
-		int arg = (fanout_id & 0xffff) |
-			  ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+		 * before 5.19 do not know that flag, and then join without it. MCR_FANOUT_NEW: a new
+		 * group whose id the kernel picks among those no group in this namespace has, so
+		 * another relay's group is never joined by chance. */
+		int fresh = fanout_id == MCR_FANOUT_NEW;
+		int id = fresh ? 0 : fanout_id & 0xffff;
+		int mode = PACKET_FANOUT_HASH | (fresh ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
+		int arg = id | ((mode | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
 		if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
-			arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
+			arg = id | (mode << 16);
 			if (setsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0)
 				goto fail_errno;
 		}
+		socklen_t len = sizeof(arg);
+		if (getsockopt(rx->fd, SOL_PACKET, PACKET_FANOUT, &arg, &len) < 0)
+			goto fail_errno;
+		rx->fanout_id = arg & 0xffff;
 	}
 	return 0;
 fail_errno:

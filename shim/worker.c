@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <net/if_arp.h>
 #include <time.h>
 #include <liburing.h>
 #include "internal.h"
@@ -18,14 +19,17 @@
 #define MCR_MAX_TX 32
 #define TX_RING_BYTES (4u << 20)
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
+#define MAX_RULES (1u << 24) /* the hash (twice the rules, a power of two) stays in 32 bits */
 
 struct out {
-	int fd; /* UDP socket connected to the output's destination */
+	int fd; /* UDP socket connected to the output's destination; -1: it could not be opened */
+	int err; /* then why (-errno): its datagrams are counted as send errors */
 	int tx; /* transmit ring for multicast outputs, -1: the UDP socket carries everything */
 	uint32_t slot;
 	uint8_t path; /* the path of its last datagram: PATH_RING or PATH_SOCKET */
 	uint64_t path_epoch; /* the flush that datagram goes out with */
 	struct mcr_tx_header hdr;
+	struct mcr_output_entry e; /* to build hdr again when the interface's MTU changes */
 };
 
 enum { PATH_NONE, PATH_RING, PATH_SOCKET };
@@ -46,6 +50,10 @@ struct mcr_worker {
 	struct io_uring ring;
 	struct mcr_rx in[MCR_MAX_INPUTS];
 	struct mcr_tx tx[MCR_MAX_TX]; /* opened as outputs need them, kept for the worker's life */
+	/* Interfaces learned to have no Ethernet header (lo, tunnels): no transmit ring is tried for
+	 * them again. A device's type never changes, and the kernel does not reuse an index soon. */
+	int no_ring[MCR_MAX_TX];
+	unsigned no_ring_next;
 	struct table *table;
 	uint32_t ring_bytes;
 	uint32_t rule_slots, output_slots;
@@ -57,9 +65,11 @@ struct mcr_worker {
 	uint64_t flush_epoch; /* flushes so far */
 	int poll_mode; /* enum mcr_poll_mode */
 	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
+	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
+	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
 };
 
-static int tx_for(struct mcr_worker *w, int ifindex);
+static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
 
 /* Attaches to an input the program for the rules of tables a and b (either may be NULL) that
  * read from it. */
@@ -151,6 +161,12 @@ static int sock_for(struct table *t, const struct table *old, const struct mcr_o
 	return s.fd;
 }
 
+/* An output the table cannot serve: the rest of the table is installed all the same. */
+static void out_failed(struct out *o, uint32_t slot, int err)
+{
+	*o = (struct out){ .fd = -1, .err = err, .tx = -1, .slot = slot };
+}
+
 MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules,
 				 uint32_t n_rules, const struct mcr_output_entry *outputs,
 				 uint32_t n_outputs)
@@ -160,6 +176,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	int err = -ENOMEM;
 	if (!t)
 		return -ENOMEM;
+	if (n_rules > MAX_RULES) {
+		free(t);
+		return -EINVAL;
+	}
 	uint32_t hsize = 16;
 	while (hsize < n_rules * 2)
 		hsize <<= 1;
@@ -174,7 +194,9 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	err = -EINVAL;
 	for (uint32_t i = 0; i < n_rules; i++) {
 		const struct mcr_rule_entry *e = &rules[i];
-		if (e->first_output + e->n_outputs > n_outputs || e->counter_slot >= w->rule_slots)
+		/* In 64 bits: first_output near 2^32 must not wrap into range. */
+		if ((uint64_t)e->first_output + e->n_outputs > n_outputs ||
+		    e->counter_slot >= w->rule_slots)
 			goto fail;
 		if (table_find(t, e->in_ifindex, e->group, e->port) >= 0)
 			goto fail; /* the caller refuses duplicates; a table with one is a bug */
@@ -190,19 +212,21 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		const struct mcr_output_entry *o = &outputs[i];
 		if (o->counter_slot >= w->output_slots || o->ttl == 0)
 			goto fail;
+		t->n_outs = i + 1;
+		/* One output the kernel refuses (a broadcast address, a source address gone) fails
+		 * alone, with its reason; every other output is installed. */
 		int fd = sock_for(t, old, o);
 		if (fd < 0) {
-			err = fd;
-			goto fail;
+			out_failed(&t->outs[i], o->counter_slot, fd);
+			continue;
 		}
-		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot };
+		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot, .e = *o };
 		if (IN_MULTICAST(ntohl(o->dest))) {
-			t->outs[i].tx = tx_for(w, (int)o->ifindex);
+			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
 						    o->source, o->dest, o->port, o->ttl);
 		}
-		t->n_outs = i + 1;
 	}
 	/* Each input's filter passes the old table's frames and the new one's while the table is
 	 * swapped, then the new one's only: a frame of a rule that stays is never turned away. */
@@ -236,8 +260,10 @@ fail:
 }
 
 /* The transmit ring of an interface: open, or opened now. -1 when it cannot be (not Ethernet,
- * no memory): that output's datagrams then go by its UDP socket. */
-static int tx_for(struct mcr_worker *w, int ifindex)
+ * no memory): that output's datagrams then go by its UDP socket. Whether the interface is
+ * Ethernet is asked on probe_fd (the output's UDP socket) and remembered: opening and closing a
+ * packet socket to find out costs ~12 ms, for every such output of every install. */
+static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
 {
 	int free_slot = -1;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
@@ -246,9 +272,27 @@ static int tx_for(struct mcr_worker *w, int ifindex)
 		if (w->tx[i].fd < 0 && free_slot < 0)
 			free_slot = i;
 	}
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		if (w->no_ring[i] == ifindex)
+			return -1;
+	struct mcr_if_facts facts;
+	if (mcr__if_facts(probe_fd, ifindex, &facts) < 0)
+		return -1;
+	if (facts.arptype != ARPHRD_ETHER) {
+		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
+		return -1;
+	}
 	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
 		return -1;
 	return free_slot;
+}
+
+/* A datagram an output lost: a send error, or its egress had no room (EGRESS_FULL). */
+static void count_drop(struct mcr_worker *w, uint32_t slot, enum mcr_drop why)
+{
+	w->out_ctr[slot * 3 + 2]++;
+	w->counters[MCR_C_TX_ERRORS]++;
+	w->counters[MCR_C_DROPS + why]++;
 }
 
 static void count_sent(struct mcr_worker *w, uint32_t slot, int64_t res)
@@ -260,17 +304,76 @@ static void count_sent(struct mcr_worker *w, uint32_t slot, int64_t res)
 		w->counters[MCR_C_TX_PACKETS]++;
 		w->counters[MCR_C_TX_BYTES] += (uint64_t)res;
 	} else {
-		o[2]++;
-		w->counters[MCR_C_TX_ERRORS]++;
-		w->counters[MCR_C_DROPS + MCR_DROP_SEND_ERROR]++;
+		/* Sends never wait (MSG_DONTWAIT): a socket buffer that is full is a full egress. */
+		count_drop(w, slot,
+			   res == -EAGAIN || res == -ENOBUFS ? MCR_DROP_EGRESS_FULL
+							     : MCR_DROP_SEND_ERROR);
 	}
 }
 
-/* A ring's send completed: every frame it carried is counted as its output's, sent or refused. */
-static void count_kick(struct mcr_worker *w, struct mcr_tx *t, int res)
+static inline struct tpacket2_hdr *tx_frame(const struct mcr_tx *t, uint32_t i)
 {
-	for (uint32_t i = 0; i < t->npend; i++)
-		count_sent(w, t->pend_slot[i], res >= 0 ? (int64_t)t->pend_len[i] : res);
+	return (struct tpacket2_hdr *)(t->map + (size_t)i * t->frame_size);
+}
+
+/* Reads the interface's MTU again; when it changed, the outputs on this ring get headers (and
+ * the largest payload the ring may carry) for the new one. */
+static void tx_mtu_check(struct mcr_worker *w, int ti)
+{
+	struct mcr_tx *t = &w->tx[ti];
+	struct mcr_if_facts facts;
+	if (mcr__if_facts(t->fd, t->ifindex, &facts) < 0 || facts.mtu == t->mtu)
+		return;
+	t->mtu = facts.mtu;
+	struct table *tb = w->table;
+	for (uint32_t i = 0; tb && i < tb->n_outs; i++) {
+		struct out *o = &tb->outs[i];
+		if (o->tx != ti)
+			continue;
+		uint16_t id = o->hdr.ip_id;
+		mcr__tx_header_init(&o->hdr, t, o->e.source, o->e.dest, o->e.port, o->e.ttl);
+		o->hdr.ip_id = id;
+	}
+}
+
+/* A ring's send completed. The kernel takes the pending frames in ring order and stops at the
+ * first it cannot send (its socket buffer full, the device gone): that one and those after it
+ * are still marked for sending. They are dropped here, counted, and their frames taken back, so
+ * that none leaves later uncounted or holds the ring. Frames the kernel skipped as too large for
+ * the device (PACKET_LOSS; the MTU was lowered) look sent: the byte count it returns tells. */
+static void count_kick(struct mcr_worker *w, int ti, int res)
+{
+	struct mcr_tx *t = &w->tx[ti];
+	uint32_t first = (t->head + t->frame_nr - t->npend) % t->frame_nr, taken = 0;
+	uint64_t bytes = 0;
+	for (; taken < t->npend; taken++) {
+		uint32_t st = __atomic_load_n(
+			&tx_frame(t, (first + taken) % t->frame_nr)->tp_status, __ATOMIC_ACQUIRE);
+		if (st == TP_STATUS_SEND_REQUEST || st == TP_STATUS_WRONG_FORMAT)
+			break;
+		bytes += t->pend_len[taken] + MCR_TX_HEADER_LEN;
+	}
+	uint32_t fits = UINT32_MAX;
+	if (res >= 0 && (uint64_t)res != bytes) {
+		tx_mtu_check(w, ti);
+		fits = t->mtu > 28 ? t->mtu - 28 : 0;
+	}
+	for (uint32_t i = 0; i < taken; i++) {
+		if (t->pend_len[i] > fits)
+			count_drop(w, t->pend_slot[i], MCR_DROP_SEND_ERROR);
+		else
+			count_sent(w, t->pend_slot[i], t->pend_len[i]);
+	}
+	for (uint32_t i = taken; i < t->npend; i++) {
+		count_drop(w, t->pend_slot[i],
+			   res >= 0 || res == -EAGAIN || res == -ENOBUFS ? MCR_DROP_EGRESS_FULL
+									 : MCR_DROP_SEND_ERROR);
+		__atomic_store_n(&tx_frame(t, (first + i) % t->frame_nr)->tp_status,
+				 TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
+	}
+	/* The kernel's position in the ring is the first frame it did not take: ours too. */
+	if (taken < t->npend)
+		t->head = (first + taken) % t->frame_nr;
 	t->npend = 0;
 	t->kicked = 0;
 }
@@ -278,23 +381,42 @@ static void count_kick(struct mcr_worker *w, struct mcr_tx *t, int res)
 static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 {
 	if (cqe->user_data & KICK) {
-		count_kick(w, &w->tx[cqe->user_data & ~KICK], cqe->res);
+		count_kick(w, (int)(cqe->user_data & ~KICK), cqe->res);
 		return;
 	}
 	count_sent(w, (uint32_t)cqe->user_data, cqe->res);
 }
 
+/* An SQE; when the submission queue is full, what it holds is submitted first. */
+static struct io_uring_sqe *get_sqe(struct mcr_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
 /* Sends every transmit ring's pending frames, submits what is queued and waits for every
- * completion. */
+ * completion. If io_uring fails meanwhile, sends may still be in flight, reading frames: the
+ * worker is marked broken, keeps its frames, and mcr_worker_poll says so (the process exits). */
 static void flush(struct mcr_worker *w)
 {
+	if (w->broken)
+		return;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
 		struct mcr_tx *t = &w->tx[i];
 		if (t->fd < 0 || t->npend == 0 || t->kicked)
 			continue;
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-		/* With a transmit ring, any send takes every frame marked for sending. */
-		io_uring_prep_send(sqe, t->fd, NULL, 0, 0);
+		struct io_uring_sqe *sqe = get_sqe(w);
+		if (!sqe) {
+			count_kick(w, i, -EBUSY); /* nothing was sent: the frames are taken back */
+			continue;
+		}
+		/* With a transmit ring, any send takes every frame marked for sending. Never waiting
+		 * for the device: a slow one must not hold up the other outputs. */
+		io_uring_prep_send(sqe, t->fd, NULL, 0, MSG_DONTWAIT);
 		io_uring_sqe_set_data64(sqe, KICK | (uint64_t)i);
 		t->kicked = 1;
 		w->queued++;
@@ -302,8 +424,10 @@ static void flush(struct mcr_worker *w)
 	unsigned left = w->queued;
 	while (left > 0) {
 		int r = io_uring_submit_and_wait(&w->ring, 1);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			break;
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			w->broken = r;
+			return;
+		}
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)
@@ -332,11 +456,20 @@ static inline void keep_order(struct mcr_worker *w, struct out *o, uint8_t path)
 static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload,
 			      uint32_t len)
 {
+	if (o->fd < 0) {
+		count_sent(w, o->slot, o->err);
+		return;
+	}
 	if (w->queued >= SQ_DEPTH - MCR_MAX_TX) /* room for the rings' sends */
 		flush(w);
+	struct io_uring_sqe *sqe = w->broken ? NULL : get_sqe(w);
+	if (!sqe) {
+		count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
 	w->queued++;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	io_uring_prep_send(sqe, o->fd, payload, len, 0);
+	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
+	io_uring_prep_send(sqe, o->fd, payload, len, MSG_DONTWAIT);
 	io_uring_sqe_set_data64(sqe, o->slot);
 }
 
@@ -347,18 +480,16 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 	struct mcr_tx *t = &w->tx[o->tx];
 	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 		return;
-	/* The ring is full: send what is pending, then wait a little for the kernel to free frames
-	 * (at once on veth, on a NIC when its transmit completions come in). */
-	flush(w);
-	for (int tries = 0; tries < 10; tries++) {
+	/* The ring is full: send what is pending (on veth that frees frames at once) and try once
+	 * more. Past that the output drops, counted, without waiting for the device: a slow output
+	 * must not hold up the others. Found full once, it drops until the next flush. */
+	if (w->tx_full[o->tx] != w->flush_epoch + 1) {
+		flush(w);
 		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
 			return;
-		struct pollfd p = { .fd = t->fd, .events = POLLOUT };
-		poll(&p, 1, 1);
+		w->tx_full[o->tx] = w->flush_epoch + 1;
 	}
-	w->out_ctr[o->slot * 3 + 2]++;
-	w->counters[MCR_C_TX_ERRORS]++;
-	w->counters[MCR_C_DROPS + MCR_DROP_EGRESS_FULL]++;
+	count_drop(w, o->slot, MCR_DROP_EGRESS_FULL);
 }
 
 /* A frame of another host, or of a VLAN other than `vlan` (0: untagged; the kernel's tag, or a
@@ -450,6 +581,10 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 {
 	uint32_t start = rx->head;
 	int n = 0;
+	/* Frames go back to the kernel only after the batch: a ring smaller than the batch would be
+	 * walked round to its start again, whose frames are still marked ours. */
+	if ((uint32_t)batch_max > rx->frame_nr)
+		batch_max = (int)rx->frame_nr;
 	while (n < batch_max) {
 		struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
 		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
@@ -461,6 +596,8 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 	if (n == 0)
 		return 0;
 	flush(w);
+	if (w->broken)
+		return n; /* sends may still read these frames: they never go back */
 	for (int i = 0; i < n; i++) {
 		struct tpacket2_hdr *h = mcr__rx_frame(rx, start);
 		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -603,6 +740,11 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 	int total = 0;
 	int after_batch = 0; /* the last look found frames: the stream may be running */
 	for (;;) {
+		if (w->broken)
+			return w->broken;
+		/* The supervisor watches this move: a worker stuck anywhere stops it. */
+		__atomic_store_n(&w->counters[MCR_C_HEARTBEAT], w->counters[MCR_C_HEARTBEAT] + 1,
+				 __ATOMIC_RELAXED);
 		int n = process_ready(w, batch_max);
 		total += n;
 		int64_t now = now_ns(), left = deadline - now;
@@ -644,7 +786,7 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 	return total;
 }
 
-MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t ring_bytes,
+MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t ring_bytes,
 			   uint64_t *counters, struct mcr_worker **out)
 {
 	struct mcr_worker *w = calloc(1, sizeof(*w));
@@ -656,7 +798,7 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint32_t 
 		w->tx[i].fd = -1;
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
-	w->ring_bytes = ring_bytes;
+	w->ring_bytes = mcr__ring_bytes(ring_bytes);
 	mcr_worker_poll_mode_set(w, MCR_POLL_ADAPTIVE);
 	/* Counters live in memory the caller may share with the supervisor, which then reads them
 	 * in place, even after this process died. Without it, they are private. */
@@ -742,6 +884,13 @@ MCR_API int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring
 	return 0;
 }
 
+MCR_API int mcr_worker_input_fanout(struct mcr_worker *w, int slot)
+{
+	if (slot < 0 || slot >= MCR_MAX_INPUTS || w->in[slot].fd < 0)
+		return -EBADF;
+	return w->in[slot].fanout_id >= 0 ? w->in[slot].fanout_id : -ENOENT;
+}
+
 MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
 {
 	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
@@ -755,6 +904,23 @@ MCR_API int mcr_worker_ring_stats(struct mcr_worker *w)
 		w->counters[MCR_C_RING_PACKETS] += st.tp_packets;
 		w->counters[MCR_C_RING_DROPS] += st.tp_drops;
 	}
+	return 0;
+}
+
+MCR_API int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n)
+{
+	const struct table *t = w->table;
+	uint32_t k = t ? t->n_outs : 0;
+	for (uint32_t i = 0; i < k && i < n; i++)
+		errs[i] = t->outs[i].err;
+	return (int)k;
+}
+
+MCR_API int mcr_worker_egress_check(struct mcr_worker *w)
+{
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		if (w->tx[i].fd >= 0)
+			tx_mtu_check(w, i);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 4;
+export const SHIM_ABI = 5;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -45,7 +45,8 @@ export const COUNTER = {
   WAKEUPS: 9, // returns from a poll(2) that was allowed to sleep
   SPINS: 10, // adaptive mode: spins after a batch
   SPIN_HITS: 11, // spins that found frames (a wakeup saved)
-  DROPS: 12,
+  HEARTBEAT: 12, // bumped by the worker on every turn of its data-plane loop
+  DROPS: 13,
 } as const;
 
 /**
@@ -58,6 +59,9 @@ export type PollMode = (typeof POLL_MODES)[number];
 
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
+
+/** mcr_worker_input_add's fanout id for a new group with an id the kernel picks (MCR_FANOUT_NEW). */
+export const FANOUT_NEW = 0x10000;
 
 /** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;

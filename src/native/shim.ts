@@ -22,16 +22,19 @@ const { i32, u32, ptr: P, cstring, void: V } = FFIType;
 const symbols = {
   mcr_abi_version: { args: [], returns: i32 },
   mcr_frame_parse: { args: [P, u32, P], returns: i32 },
-  mcr_worker_new: { args: [u32, u32, u32, P, P], returns: i32 },
+  mcr_worker_new: { args: [u32, u32, FFIType.u64, P, P], returns: i32 },
   mcr_worker_counter_count: { args: [], returns: i32 },
   mcr_worker_free: { args: [P], returns: V },
   mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },
   mcr_worker_input_remove: { args: [P, i32], returns: i32 },
   mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
+  mcr_worker_input_fanout: { args: [P, i32], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
+  mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
@@ -196,17 +199,26 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
 // ---- the worker's data plane ----
 
 export interface DataPlane {
+  /** fanoutId: a group to join, -1 for none, FANOUT_NEW for a new one (inputFanout reads its id). */
   addInput(ifindex: number, fanoutId: number): number;
+  /** The fanout group id the input's ring is in. */
+  inputFanout(slot: number): number;
   removeInput(slot: number): void;
   inputInfo(slot: number): { ringBytes: number; frameSize: number };
-  /** rules: n x RULE_ENTRY.BYTES, outputs: n x OUTPUT_ENTRY.BYTES (./abi.ts; src/worker/table.ts). */
-  setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): void;
+  /**
+   * rules: n x RULE_ENTRY.BYTES, outputs: n x OUTPUT_ENTRY.BYTES (./abi.ts; src/worker/table.ts).
+   * Returns, for each output in table order, 0 or the errno it failed with: such an output alone
+   * is out of service, the rest of the table is in.
+   */
+  setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): Int32Array;
   /** How poll() waits when the rings are empty (see PollMode); adaptive until set. */
   setPollMode(mode: PollMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
   ringStats(): void;
+  /** Reads each egress interface's MTU again: datagrams past a lowered one go by the socket, which fragments. */
+  egressCheck(): void;
   close(): void;
 }
 
@@ -243,6 +255,10 @@ export function openDataPlane(opts: {
       g.live();
       check(s.mcr_worker_input_remove(w, slot), "closing a ring");
     },
+    inputFanout(slot) {
+      g.live();
+      return check(s.mcr_worker_input_fanout(w, slot), "reading the fanout group");
+    },
     inputInfo(slot) {
       g.live();
       check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
@@ -254,6 +270,9 @@ export function openDataPlane(opts: {
       const r = nRules > 0 ? rules : empty;
       const o = nOutputs > 0 ? outputs : empty;
       check(s.mcr_worker_rules_set(w, ptr(r), nRules, ptr(o), nOutputs), "installing the rule table");
+      const errs = new Int32Array(Math.max(1, nOutputs));
+      s.mcr_worker_output_errors(w, ptr(errs), nOutputs);
+      return errs.subarray(0, nOutputs).map((e) => -e);
     },
     setPollMode(mode) {
       g.live();
@@ -266,6 +285,10 @@ export function openDataPlane(opts: {
     ringStats() {
       g.live();
       check(s.mcr_worker_ring_stats(w), "reading ring statistics");
+    },
+    egressCheck() {
+      g.live();
+      check(s.mcr_worker_egress_check(w), "reading egress MTUs");
     },
     close() {
       if (g.close()) s.mcr_worker_free(w);

@@ -5,6 +5,7 @@ export interface InterfaceInfo {
   name: string;
   ifindex: number;
   ipv4?: string; // the first IPv4 address: what mcr sends from
+  ipv4Prefix?: number; // its prefix length
   mac?: string;
 }
 
@@ -15,5 +16,12 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
   if (ifindex === 0) return undefined;
   const addrs = networkInterfaces()[name] ?? [];
   const v4 = addrs.find((a) => a.family === "IPv4");
-  return { name, ifindex, ipv4: v4?.address, mac: addrs[0]?.mac };
+  const prefix = v4?.cidr ? Number(v4.cidr.split("/")[1]) : undefined;
+  return {
+    name,
+    ifindex,
+    ipv4: v4?.address,
+    ...(prefix !== undefined ? { ipv4Prefix: prefix } : {}),
+    mac: addrs[0]?.mac,
+  };
 }

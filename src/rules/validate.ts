@@ -131,6 +131,16 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
         `outputs[${i}].interface`,
         `output ${i + 1} (${describeOutput(o)}): interface ${o.interface} has no IPv4 address to send from`,
       );
+    // The kernel refuses to connect to a broadcast address: the output could never send.
+    const prefix = info.ipv4Prefix;
+    if (prefix !== undefined && prefix < 31 && !isMulticast(parseIPv4(o.group)!)) {
+      const broadcast = (parseIPv4(info.ipv4)! | (0xffffffff >>> prefix)) >>> 0;
+      if (parseIPv4(o.group) === broadcast)
+        throw new RuleError(
+          `outputs[${i}].group`,
+          `output ${i + 1} (${describeOutput(o)}): ${o.group} is the broadcast address of ${o.interface}'s subnet (${info.ipv4}/${prefix}), which mcr does not relay to`,
+        );
+    }
   });
   const full: RuleSpec = { ...spec, inputInterface };
   checkLoop(full);

@@ -145,6 +145,7 @@ export function buildReport(x: ReportInput): StatsReport {
         ...t,
         averageBatch: t.batches > 0 ? round2(t.rxFrames / t.batches) : 0,
         inputs: w.inputs,
+        ...(w.failedOutputs ? { failedOutputs: w.failedOutputs } : {}),
       };
     }),
     interfaces: x.interfaces.map((name) => {

@@ -86,6 +86,8 @@ export function workerNotes(workers: readonly WorkerView[]): string[] {
         notes.push(
           `worker ${w.index} (cpu ${w.cpu}): input ${i.interface} is ${i.state}${i.error ? ` (${i.error})` : ""}`,
         );
+    for (const f of w.failedOutputs ?? [])
+      notes.push(`worker ${w.index} (cpu ${w.cpu}): output ${f.output} is out of service (${f.error})`);
   }
   return notes.length > 0 ? ["", ...notes] : [];
 }
@@ -200,6 +202,9 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
       color,
     ),
   );
+  for (const w of r.workers)
+    for (const f of w.failedOutputs ?? [])
+      parts.push(`  worker ${w.index}: output ${f.output} is out of service (${f.error})`);
 
   if (r.interfaces.length > 0)
     parts.push(

@@ -10,7 +10,7 @@ import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
-const VERSION = 1;
+const VERSION = 2; // 2: HEARTBEAT among the worker-wide counters
 
 // Re-exported for the region's readers (tests, the fake worker); the numbers are the shim's.
 export { COUNTER, N_COUNTERS };
@@ -86,6 +86,11 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
     rules,
     outputs,
   };
+}
+
+/** The worker's heartbeat: it moves as long as the worker's data-plane loop turns. */
+export function readHeartbeat(r: Region): bigint {
+  return r.words[COUNTER.HEARTBEAT]!;
 }
 
 /** Zeroes a slot's counters before it is handed to a new rule or output. */

@@ -40,6 +40,14 @@ export class WorkerPool {
   readonly slots: WorkerSlot[];
   readonly book = new StatsBook();
   private readyWaiters: (() => void)[] = [];
+  /**
+   * Each input's PACKET_FANOUT group, once a worker made it. One worker makes it with an id the
+   * kernel picks among those free in the namespace (so a second relay on the host, whatever its
+   * pid, never shares it), and the others join by that id.
+   */
+  private readonly groups = new Map<string, number>();
+  /** The worker told to make an input's group, until it reports the id. */
+  private readonly makers = new Map<string, WorkerSlot>();
 
   constructor(private readonly o: PoolOptions) {
     this.slots = Array.from({ length: o.count }, (_, i) => {
@@ -56,8 +64,28 @@ export class WorkerPool {
     });
   }
 
+  /** What a worker joins: the known groups, "new" for those it is to make; others it waits for. */
+  private fanoutFor(slot: WorkerSlot): Record<string, number | "new"> {
+    const groups: Record<string, number | "new"> = {};
+    for (const name of this.o.interfaces) {
+      const id = this.groups.get(name);
+      const maker = this.makers.get(name);
+      if (id !== undefined) groups[name] = id;
+      else if (!maker || maker === slot || maker.pid === null) {
+        this.makers.set(name, slot);
+        groups[name] = "new";
+      }
+    }
+    return groups;
+  }
+
+  private tellFanout(): void {
+    for (const s of this.slots) if (s.state === "ready") s.send({ type: "fanout", groups: this.fanoutFor(s) });
+  }
+
   private readonly events = {
     ready: (slot: WorkerSlot) => {
+      slot.send({ type: "fanout", groups: this.fanoutFor(slot) });
       const t = this.o.table();
       slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
       for (const w of this.readyWaiters) w();
@@ -65,8 +93,26 @@ export class WorkerPool {
     applied: () => {
       for (const w of this.readyWaiters) w();
     },
+    inputs: (slot: WorkerSlot) => {
+      let learned = false;
+      for (const i of slot.inputs)
+        if (i.state === "up" && typeof i.fanoutId === "number" && !this.groups.has(i.interface)) {
+          this.groups.set(i.interface, i.fanoutId);
+          this.makers.delete(i.interface);
+          learned = true;
+        }
+      if (learned) this.tellFanout(); // the workers waiting for it open their rings
+    },
     exited: (slot: WorkerSlot, final: WorkerCounters | undefined) => {
       if (final) this.book.retire(slot.index, final);
+      // A maker gone before it said its group's id: another worker makes it.
+      let orphaned = false;
+      for (const [name, maker] of this.makers)
+        if (maker === slot) {
+          this.makers.delete(name);
+          orphaned = true;
+        }
+      if (orphaned) this.tellFanout();
     },
   };
 

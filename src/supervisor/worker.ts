@@ -8,12 +8,20 @@ import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
 import type { WorkerView } from "../types/control.ts";
 import { Repeats } from "../log.ts";
-import { readCounters, type Region } from "../stats/shared.ts";
+import { readCounters, readHeartbeat, type Region } from "../stats/shared.ts";
 import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 import { encode, lineReader } from "../worker/protocol.ts";
-import type { FromWorker, InputState, ToWorker } from "../types/worker.ts";
+import type { FailedOutput, FromWorker, InputState, ToWorker } from "../types/worker.ts";
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, restartBackoff } from "./backoff.ts";
 import { workerEnv } from "./spawn.ts";
+
+/**
+ * A worker whose heartbeat (a counter its data-plane loop bumps every turn, at least every 10 ms)
+ * has not moved for this long is stuck: blocked in the shim, stopped, spinning. It is killed
+ * and restarted. Well past any pause a healthy worker takes, and past an operator's short stop.
+ */
+export const HEARTBEAT_TIMEOUT_MS = 5000;
+const HEARTBEAT_CHECK_MS = 250;
 
 /** The fd the child finds its counter region on (stdio[3]); its argv says --counters-fd 3. */
 export const COUNTERS_FD = 3;
@@ -26,6 +34,8 @@ export interface SlotEvents {
   ready(slot: WorkerSlot): void;
   /** The worker holds a table version it did not hold before. */
   applied?(slot: WorkerSlot): void;
+  /** The worker said how its inputs are (opened, closed, in which fanout group). */
+  inputs?(slot: WorkerSlot): void;
   /** The worker's process is gone: `final` is what its run counted, to the last packet. */
   exited(slot: WorkerSlot, final: WorkerCounters | undefined): void;
 }
@@ -46,6 +56,8 @@ export class WorkerSlot {
   /** Per-rule errors the worker reported with the last table it applied. */
   applyErrors: { ruleId: number; message: string }[] = [];
   inputs: InputState[] = [];
+  /** Outputs of the worker's table that it cannot send on, as it last said. */
+  failedOutputs: FailedOutput[] = [];
   lastExit?: WorkerView["lastExit"];
 
   private proc?: Subprocess<"pipe", "pipe", "inherit">;
@@ -53,6 +65,7 @@ export class WorkerSlot {
   private forwardingSince = 0; // when this run first applied a table; 0 until it does
   private backoffMs = BACKOFF_MIN_MS;
   private restartTimer?: ReturnType<typeof setTimeout>;
+  private heartbeatTimer?: ReturnType<typeof setInterval>;
   private stopping = false;
   private seq = 0;
   private readonly statsWaiters = new Map<number, (answered: boolean) => void>();
@@ -101,6 +114,7 @@ export class WorkerSlot {
       return;
     }
     this.proc = proc;
+    this.watchHeartbeat(proc);
     const feed = lineReader<FromWorker>(
       (m) => this.proc === proc && this.onMessage(m),
       (line) => this.noise("unparsable", `unparsable line: ${line.slice(0, 200)}`),
@@ -206,6 +220,7 @@ export class WorkerSlot {
       restarts: this.restarts,
       appliedVersion: this.appliedVersion,
       inputs: this.inputs,
+      ...(this.failedOutputs.length > 0 ? { failedOutputs: this.failedOutputs } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
     };
   }
@@ -226,6 +241,8 @@ export class WorkerSlot {
         // Every table the worker compiles says where its counters are, its own re-applies too.
         if (this.run && m.slots && typeof m.slots === "object")
           this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
+        // Its own re-applies too: an output that failed may work now, or one stopped working.
+        this.failedOutputs = Array.isArray(m.failedOutputs) ? m.failedOutputs : [];
         // version -1: the worker re-applied the table by itself (an interface came back).
         if (typeof m.version !== "number" || m.version < this.appliedVersion) return;
         this.appliedVersion = m.version;
@@ -245,6 +262,7 @@ export class WorkerSlot {
         (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(
           `worker ${this.index}:${this.describeInputs()}`,
         );
+        this.events.inputs?.(this);
         return;
       default:
         this.noise("unknown", `unknown message ${JSON.stringify(m).slice(0, 200)}`);
@@ -256,6 +274,33 @@ export class WorkerSlot {
     const held = this.repeats.pass(kind);
     if (held !== undefined)
       this.log.warn(`worker ${this.index}: ${what}${held > 0 ? ` (and ${held} more like it in the last minute)` : ""}`);
+  }
+
+  /** Kills the run when its heartbeat stands still for HEARTBEAT_TIMEOUT_MS; afterExit restarts it. */
+  private watchHeartbeat(proc: Subprocess<"pipe", "pipe", "inherit">): void {
+    clearInterval(this.heartbeatTimer);
+    const region = this.run?.region;
+    if (!region) return;
+    let last = readHeartbeat(region);
+    let lastMoved = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.proc !== proc || this.state !== "ready") {
+        lastMoved = Date.now(); // a starting worker has not begun its loop yet
+        return;
+      }
+      const beat = readHeartbeat(region);
+      if (beat !== last) {
+        last = beat;
+        lastMoved = Date.now();
+      } else if (Date.now() - lastMoved >= HEARTBEAT_TIMEOUT_MS) {
+        this.log.warn(
+          `worker ${this.index} (pid ${proc.pid}) made no progress for ${((Date.now() - lastMoved) / 1000).toFixed(1)} s: killing it`,
+        );
+        clearInterval(this.heartbeatTimer);
+        proc.kill("SIGKILL");
+      }
+    }, HEARTBEAT_CHECK_MS);
+    this.heartbeatTimer.unref?.();
   }
 
   private closeRegionFd(): void {
@@ -276,6 +321,7 @@ export class WorkerSlot {
   private afterExit(code: number | null, signal: string | null): void {
     const ranMs = Date.now() - this.startedAt;
     this.proc = undefined;
+    clearInterval(this.heartbeatTimer);
     this.lastExit = { code, signal, at: new Date().toISOString(), ranMs };
     // The process is gone and its last messages are read: the region holds its final counts.
     const final = this.liveCounters();

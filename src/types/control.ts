@@ -3,7 +3,7 @@
 import { EX, McrError } from "../errors.ts";
 import type { RuleInput, Rule } from "./rules.ts";
 import type { StatsReport } from "./stats.ts";
-import type { InputState } from "./worker.ts";
+import type { FailedOutput, InputState } from "./worker.ts";
 
 export const PROTOCOL_VERSION = 1;
 export type RequestId = number | string;
@@ -59,6 +59,8 @@ export interface WorkerView {
   restarts: number;
   appliedVersion: number; // the rule-table version it last confirmed
   inputs: InputState[];
+  /** Outputs this worker holds out of service (the kernel refused them); absent when none. */
+  failedOutputs?: FailedOutput[];
   lastExit?: { code: number | null; signal: string | null; at: string; ranMs: number };
 }
 

@@ -2,7 +2,7 @@
 // renders: schema 1 (docs/stats-schema.md).
 import type { WorkerView } from "./control.ts";
 import type { DropReason, OutputCount, PacketCount } from "./counters.ts";
-import type { InputState } from "./worker.ts";
+import type { FailedOutput, InputState } from "./worker.ts";
 
 export const STATS_SCHEMA = 1;
 
@@ -64,6 +64,7 @@ export interface WorkerStats extends Totals {
   restarts: number;
   averageBatch: number; // rxFrames / batches: frames per non-empty batch
   inputs: InputState[];
+  failedOutputs?: FailedOutput[]; // outputs it holds out of service, with the kernel's reason
 }
 
 export interface InterfaceStats {

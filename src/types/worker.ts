@@ -7,18 +7,36 @@ import type { Rule } from "./rules.ts";
 export type ToWorker =
   | { type: "rules"; version: number; rules: Rule[] } // the whole table; applied between two batches
   | { type: "stats"; seq: number } // ask for a counters snapshot
+  // the PACKET_FANOUT group of each input: an id to join, or "new" for this worker to make one
+  // (and report its id in `inputs`); an input not named waits until it is
+  | { type: "fanout"; groups: Record<string, number | "new"> }
   | { type: "stop" }; // finish the batch in hand and exit 0
 
 export interface InputState {
   interface: string;
   state: "up" | "down" | "missing";
   error?: string;
+  fanoutId?: number; // the fanout group its ring is in, while up
+}
+
+/** An output the worker's table holds but cannot send on (the kernel refused its socket). */
+export interface FailedOutput {
+  output: string; // `${ruleId}:${outputIndex}`
+  errno: number;
+  error: string;
 }
 
 export type FromWorker =
   | { type: "ready"; pid: number; cpu: number; inputs: InputState[] }
-  // slots: where each rule's and output's counters are in the worker's counter region
-  | { type: "applied"; version: number; errors: { ruleId: number; message: string }[]; slots?: SlotMap }
+  // slots: where each rule's and output's counters are in the worker's counter region;
+  // failedOutputs: the outputs of that table that are out of service (the rest is in)
+  | {
+      type: "applied";
+      version: number;
+      errors: { ruleId: number; message: string }[];
+      slots?: SlotMap;
+      failedOutputs?: FailedOutput[];
+    }
   | { type: "stats"; seq: number; counters: WorkerCounters }
   | { type: "inputs"; inputs: InputState[] };
 
@@ -26,7 +44,9 @@ export type FromWorker =
 export interface WorkerArgs {
   cpu: number; // CPU to pin to; -1 for none
   interfaces: string[]; // input interfaces
-  fanoutId: number; // PACKET_FANOUT group id shared by the workers of one supervisor
+  // PACKET_FANOUT group ids for the inputs, fanoutId + index (-1: none), until the supervisor
+  // names the groups itself (a `fanout` message): a worker run alone keeps these
+  fanoutId: number;
   ringMb?: number;
   /** How the worker waits when its rings are empty (default adaptive). */
   poll?: PollMode;

@@ -1,7 +1,16 @@
 // The worker process: one per core, pinned. It owns a DataPlane (the shim's rings, rule table
 // and io_uring) and feeds it from the event loop: one FFI call per batch, then back to the loop
 // so that messages from the supervisor get read between batches.
-import { dieWithParent, mapShared, openDataPlane, pinToCpu, sharedMemory, ShimError } from "../native/shim.ts";
+import {
+  dieWithParent,
+  errnoName,
+  mapShared,
+  openDataPlane,
+  pinToCpu,
+  sharedMemory,
+  ShimError,
+} from "../native/shim.ts";
+import { FANOUT_NEW } from "../native/abi.ts";
 import { lookupInterface, type InterfaceInfo } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
@@ -16,7 +25,7 @@ import {
 } from "../stats/shared.ts";
 import type { SlotMap } from "../types/counters.ts";
 import { encode, lineReader } from "./protocol.ts";
-import type { FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
+import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
 
@@ -24,7 +33,8 @@ const BATCH_MAX = 256;
 // How long one call stays in C, waiting or (poll mode busy) spinning: bounds how late a control
 // message is read, in every poll mode.
 const IDLE_WAIT_MS = 10;
-const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel) and interface checks
+const HOUSEKEEPING_MS = 1000; // ring statistics (32-bit in the kernel), egress MTUs and interface checks
+const ENETDOWN = 100; // mcr_worker_poll: an input reported an error (its interface went down or away)
 
 interface Input {
   name: string;
@@ -32,7 +42,10 @@ interface Input {
   slot: number; // -1 while the interface is missing or the ring could not be opened
   state: InputState["state"];
   error?: string;
+  fanoutId?: number;
 }
+
+const WAITING_FOR_GROUP = "waiting for the supervisor to name its fanout group";
 
 /**
  * What a worker takes from the host: the data plane, the system calls around it and the pipe to
@@ -97,9 +110,15 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
   let lastErrors = "";
 
   const inputs: Input[] = args.interfaces.map((name) => ({ name, ifindex: 0, slot: -1, state: "missing" }));
-  // The kernel lets only sockets on one device share a fanout group: each input gets its own id.
-  // Every worker lists the interfaces in the same order, so the workers of an input agree.
-  const fanoutFor = (index: number) => (args.fanoutId < 0 ? -1 : (args.fanoutId + index) & 0xffff);
+  // The kernel lets only sockets on one device share a fanout group: each input gets its own.
+  // The supervisor names them (a `fanout` message): one worker makes each group, with an id the
+  // kernel picks, and the others join it by that id. Run alone, a worker takes fanoutId + index.
+  let groups: Record<string, number | "new"> | undefined;
+  const fanoutFor = (index: number, name: string): number | undefined => {
+    if (!groups) return args.fanoutId < 0 ? -1 : (args.fanoutId + index) & 0xffff;
+    const g = groups[name];
+    return g === "new" ? FANOUT_NEW : g;
+  };
 
   /** Opens rings on inputs that lack one; closes those whose interface went away. */
   const reconcileInputs = (): boolean => {
@@ -116,12 +135,19 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
         Object.assign(inp, { state: "missing", error: undefined });
         changed = true;
       }
-      if (inp.slot < 0 && info) {
+      const fanout = fanoutFor(index, inp.name);
+      if (inp.slot < 0 && info && fanout === undefined) {
+        // Not worth a message: the group's maker is opening its ring, and this one follows it.
+        Object.assign(inp, { state: "down", error: WAITING_FOR_GROUP });
+      } else if (inp.slot < 0 && info && fanout !== undefined) {
         try {
-          inp.slot = dp.addInput(info.ifindex, fanoutFor(index));
+          inp.slot = dp.addInput(info.ifindex, fanout);
           inp.ifindex = info.ifindex;
+          inp.fanoutId = fanout === -1 ? undefined : dp.inputFanout(inp.slot);
+          // Made here: a reopen (the interface re-created) joins it again, as the others do.
+          if (groups && inp.fanoutId !== undefined) groups[inp.name] = inp.fanoutId;
           const ring = dp.inputInfo(inp.slot);
-          log.info(`${inp.name}: ring of ${ring.ringBytes >> 20} MiB, ${ring.frameSize}-byte frames`);
+          log.info(`${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames`);
           Object.assign(inp, { state: "up", error: undefined });
           changed = true;
         } catch (e) {
@@ -134,7 +160,12 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     return changed;
   };
   const inputStates = (): InputState[] =>
-    inputs.map(({ name, state, error }) => ({ interface: name, state, ...(error ? { error } : {}) }));
+    inputs.map(({ name, state, error, fanoutId }) => ({
+      interface: name,
+      state,
+      ...(error ? { error } : {}),
+      ...(state === "up" && fanoutId !== undefined ? { fanoutId } : {}),
+    }));
 
   // Rings open only once the first table is in: a ring joins its fanout group at once and takes
   // its share of the flows, which would otherwise meet an empty table and be dropped.
@@ -146,9 +177,20 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     const t = compiler.compile(rules, lookupInterface);
     resolved = t.resolved;
     const errors = [...t.errors];
+    let failedOutputs: FailedOutput[] = [];
     try {
-      dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
+      const errnos = dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
       slots = { rules: Object.fromEntries(t.ruleSlots), outputs: Object.fromEntries(t.outputSlots) };
+      failedOutputs = [...errnos].flatMap((errno, i) => {
+        const output = t.outputKeys[i]!;
+        return errno === 0 ? [] : [{ output, errno, error: errnoName(errno) }];
+      });
+      for (const f of failedOutputs) {
+        const [ruleId, index] = f.output.split(":").map(Number) as [number, number];
+        const o = rules.find((r) => r.id === ruleId)?.outputs[index];
+        const what = o ? ` (${o.group}:${o.port}:${o.interface})` : "";
+        errors.push({ ruleId, message: `output ${index}${what} is out of service: ${f.error}` });
+      }
     } catch (e) {
       errors.push({ ruleId: 0, message: (e as Error).message });
     }
@@ -160,7 +202,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       // Compiled before the rings existed, the table named the interfaces already: no recompile.
       send({ type: "inputs", inputs: inputStates() });
     }
-    send({ type: "applied", version, errors, slots });
+    send({ type: "applied", version, errors, slots, failedOutputs });
   };
 
   const snapshot = () => {
@@ -180,6 +222,12 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
         return applyRules(m.version, m.rules);
       case "stats":
         return send({ type: "stats", seq: m.seq, counters: snapshot() });
+      case "fanout":
+        if (typeof m.groups !== "object" || m.groups === null) return log.warn("malformed fanout message ignored");
+        groups = { ...m.groups };
+        // Rings open with the first table; one waiting for its group opens now.
+        if (haveTable && reconcileInputs()) send({ type: "inputs", inputs: inputStates() });
+        return;
       case "stop":
         stopping = true;
         return;
@@ -209,12 +257,20 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       dp.poll(IDLE_WAIT_MS, BATCH_MAX);
     } catch (e) {
       if (!(e instanceof ShimError)) throw e;
+      if (e.errno !== ENETDOWN) {
+        // io_uring failed with sends in flight: the frames they read are held, and this worker
+        // cannot go on. Its supervisor starts a fresh one.
+        log.error(`the data plane failed: ${e.message}; exiting`);
+        resolveDone(70);
+        return;
+      }
       interfacesSuspect = true;
     }
     const now = performance.now();
     if (haveTable && (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS)) {
       lastHousekeeping = now;
       dp.ringStats();
+      dp.egressCheck();
       const inputsChanged = reconcileInputs();
       // An interface the rules name appeared, went, was re-created (a new index) or got an
       // address: the table must say so.

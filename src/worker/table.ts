@@ -15,6 +15,8 @@ export interface CompiledTable {
   /** Slots in use: rule id -> slot, `${ruleId}:${index}` -> slot. */
   ruleSlots: Map<number, number>;
   outputSlots: Map<string, number>;
+  /** The output table in order: `${ruleId}:${index}` of each entry. */
+  outputKeys: string[];
   /** How each interface named by the rules resolved: `ifindex/address`, "" if missing. When any
    * of these changes (an interface appears, is re-created, gets an address), compile again. */
   resolved: Map<string, string>;
@@ -60,6 +62,7 @@ export class TableCompiler {
     const keepOutputs = new Map<string, number>();
     let nRules = 0;
     let nOutputs = 0;
+    const outputKeys: string[] = [];
     const resolved = new Map<string, string>();
     // One lookup per interface and compile: each is a netlink dump, and while the worker compiles
     // it does not read its rings (500 rules cost 80 ms a change without this).
@@ -107,12 +110,14 @@ export class TableCompiler {
         ov.setUint8(at + OE.TTL, o.ttl);
         ov.setUint8(at + OE.FLAGS, 0);
         ov.setUint32(at + OE.COUNTER_SLOT, slot, true);
+        outputKeys[nOutputs] = key;
         nOutputs++;
       }
       const slot = this.slot(rule.id, this.ruleSlots, keepRules, this.ruleAlloc, "rule");
       if (slot === undefined) {
         errors.push({ ruleId: rule.id, message: "too many rules: no counter slot left" });
         nOutputs = first;
+        outputKeys.length = first;
         continue;
       }
       const at = nRules * RE.BYTES;
@@ -137,6 +142,7 @@ export class TableCompiler {
       errors,
       ruleSlots: keepRules,
       outputSlots: keepOutputs,
+      outputKeys,
       resolved,
     };
   }

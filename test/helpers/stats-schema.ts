@@ -85,7 +85,15 @@ export const STATS_SCHEMA: Spec = {
       restarts: "count",
       ...totals,
       averageBatch: "number",
-      inputs: [{ interface: "string", state: { oneOf: ["up", "down", "missing"] }, "error?": "string" }],
+      inputs: [
+        {
+          interface: "string",
+          state: { oneOf: ["up", "down", "missing"] },
+          "error?": "string",
+          "fanoutId?": "count",
+        },
+      ],
+      "failedOutputs?": [{ output: "string", errno: "count", error: "string" }],
     },
   ],
   interfaces: [{ name: "string", up: "boolean", workersUp: "count", workers: "count" }],

@@ -243,6 +243,18 @@ describe("checkHost", () => {
       message: expect.stringContaining("has no IPv4 address"),
     });
   });
+  test("refuses a unicast output to the output interface's subnet broadcast", () => {
+    const withPrefix: LookupInterface = (n) =>
+      n === "eth1" ? { name: n, ifindex: 2, ipv4: "10.0.1.1", ipv4Prefix: 24 } : lookup(n);
+    const s = { ...spec, outputs: [{ ...spec.outputs[0]!, group: "10.0.1.255", port: 7000 }] };
+    expect(refusal(() => checkHost(s, ["eth0"], withPrefix))).toMatchObject({
+      field: "outputs[0].group",
+      message: expect.stringContaining("is the broadcast address of eth1's subnet (10.0.1.1/24)"),
+      exitCode: EX.DATAERR,
+    });
+    const host = { ...spec, outputs: [{ ...spec.outputs[0]!, group: "10.0.1.254", port: 7000 }] };
+    expect(checkHost(host, ["eth0"], withPrefix).outputs[0]!.group).toBe("10.0.1.254");
+  });
   test("finds the loop once the input interface is filled in", () => {
     const s = { ...spec, outputs: [{ group: "239.1.1.1", port: 5001, interface: "eth0", ttl: 1 }] };
     expect(refusal(() => checkHost(s, ["eth0"], lookup))).toMatchObject({

@@ -40,14 +40,19 @@ class FakeDataPlane implements DataPlane {
   setPollMode(mode: PollMode): void {
     this.pollMode = { mode, pollsBefore: this.polls };
   }
-  setRules(_r: Uint8Array, nRules: number, _o: Uint8Array, nOutputs: number): void {
+  setRules(_r: Uint8Array, nRules: number, _o: Uint8Array, nOutputs: number): Int32Array {
     this.calls.push({ op: "setRules", nRules, nOutputs });
+    return new Int32Array(nOutputs); // every output in service
   }
+  inputFanout(_slot: number): number {
+    return 100;
+  }
+  egressCheck(): void {}
   poll(budgetMs: number): number {
     this.polls++;
     if (this.failNextPoll) {
       this.failNextPoll = false;
-      throw new ShimError("mcr_worker_poll", 19);
+      throw new ShimError("mcr_worker_poll", 100); // ENETDOWN: an input reported an error
     }
     Bun.sleepSync(Math.min(budgetMs, 1)); // the real one blocks up to budgetMs
     return 0;
@@ -163,6 +168,7 @@ describe("runWorker with a fake data plane", () => {
     });
     expect(h.sent[2]).toEqual({
       type: "applied",
+      failedOutputs: [],
       version: 3,
       errors: [],
       slots: { rules: { "1": 0 }, outputs: { "1:0": 0 } },
@@ -182,6 +188,7 @@ describe("runWorker with a fake data plane", () => {
     expect(h.sent.map((m) => m.type)).toEqual(["applied", "inputs"]);
     expect(h.sent[0]).toEqual({
       type: "applied",
+      failedOutputs: [],
       version: -1,
       errors: [{ ruleId: 1, message: "input interface in0 does not exist" }],
       slots: { rules: { "1": 0 }, outputs: { "1:0": 0 } },
@@ -234,6 +241,7 @@ describe("runWorker with a fake data plane", () => {
     await until("applied 3", () => h.sent.filter((m) => m.type === "applied").length === 2);
     expect(h.sent.filter((m) => m.type === "applied").at(-1)).toEqual({
       type: "applied",
+      failedOutputs: [],
       version: 3,
       errors: [],
       slots: { rules: {}, outputs: {} },
