@@ -29,6 +29,7 @@ interface Conn {
   handler: Handler;
   closed: boolean;
   idleMs: number;
+  lastActive: number; // when it last sent or was answered: the longest idle is closed first at the cap
   idle?: ReturnType<typeof setTimeout>; // closes the connection if it stays silent with nothing in flight
 }
 
@@ -44,10 +45,12 @@ const MAX_IN_FLIGHT = 64;
 const OUTBOX_HIGH = 1 << 20;
 
 /*
- * So that local clients cannot take every fd or the memory: at most MAX_CONNECTIONS at once (one
- * more is told "busy" and closed), and a connection with nothing in flight that sends nothing for
- * IDLE_MS is closed (a slow-loris client holding a partial line, up to 64 KiB, for ever). The CLI
- * makes one connection per request, so neither limit touches it.
+ * So that local clients cannot take every fd or the memory: at most MAX_CONNECTIONS at once, and a
+ * connection with nothing in flight that sends nothing for IDLE_MS is closed (a slow-loris client
+ * holding a partial line, up to 64 KiB, for ever). At the cap, a new client takes the place of the
+ * longest-idle connection (told "busy" and closed), so that idle connections cannot lock the
+ * operator out; only when every connection has a request in flight is the new one told "busy".
+ * The CLI makes one connection per request, so neither limit touches it.
  */
 export const MAX_CONNECTIONS = 256;
 export const IDLE_MS = 10_000;
@@ -75,7 +78,18 @@ export async function startControlServer(
 ): Promise<ControlServer> {
   const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   const idleMs = opts.idleMs ?? IDLE_MS;
-  let connections = 0;
+  const open = new Set<Socket<Conn>>();
+  const busy = (message: string) => encodeLine(errorResponse(null, { code: "busy", message }));
+  /** The connection with nothing in flight, held or unwritten that was active longest ago. */
+  const longestIdle = (): Socket<Conn> | undefined => {
+    let pick: Socket<Conn> | undefined;
+    for (const o of open) {
+      const c = o.data;
+      if (c.closed || c.inFlight > 0 || c.held.length > 0 || c.queued > 0) continue;
+      if (!pick || c.lastActive < pick.data.lastActive) pick = o;
+    }
+    return pick;
+  };
   await preparePath(path);
   let listener: UnixSocketListener<Conn>;
   // The socket is created with the umask's mode: make it 0660 from the first instant.
@@ -85,18 +99,27 @@ export async function startControlServer(
       unix: path,
       socket: {
         open(s) {
-          connections++;
-          if (connections > maxConnections) {
-            s.data = { closed: true } as Conn;
-            const reply = encodeLine(
-              errorResponse(null, {
-                code: "busy",
-                message: `the supervisor has ${maxConnections} control connections open, the most it takes: try again`,
-              }),
+          if (open.size >= maxConnections) {
+            const victim = longestIdle();
+            if (!victim) {
+              s.data = { closed: true } as Conn;
+              s.end(
+                busy(
+                  `the supervisor has ${maxConnections} control connections open, each with a request in flight: try again`,
+                ),
+              );
+              return;
+            }
+            victim.data.closed = true;
+            clearTimeout(victim.data.idle);
+            open.delete(victim);
+            victim.end(
+              busy(
+                `closed: the supervisor has ${maxConnections} control connections open and this one was the longest idle`,
+              ),
             );
-            s.end(reply);
-            return;
           }
+          open.add(s);
           s.data = {
             outbox: [],
             queued: 0,
@@ -106,6 +129,7 @@ export async function startControlServer(
             handler,
             closed: false,
             idleMs,
+            lastActive: performance.now(),
             framer: undefined as never,
           };
           s.data.framer = new LineFramer(
@@ -124,6 +148,7 @@ export async function startControlServer(
         },
         data(s, chunk) {
           if (s.data.closed) return;
+          s.data.lastActive = performance.now();
           s.data.framer.push(chunk);
           armIdle(s);
         },
@@ -131,12 +156,13 @@ export async function startControlServer(
           flush(s);
         },
         close(s) {
-          connections--;
+          open.delete(s);
           s.data.closed = true;
           clearTimeout(s.data.idle);
         },
         error(s, err) {
           log.debug(`client connection error: ${err.message}`);
+          open.delete(s);
           s.data.closed = true;
           clearTimeout(s.data.idle);
         },
@@ -223,6 +249,7 @@ export function toErrorBody(e: unknown, req?: Request): ErrorBody {
 
 function send(s: Socket<Conn>, msg: Response): void {
   if (s.data.closed) return;
+  s.data.lastActive = performance.now();
   const bytes = Buffer.from(encodeLine(msg));
   s.data.outbox.push(bytes);
   s.data.queued += bytes.length;

@@ -195,6 +195,7 @@ describe.skipIf(!canBuild)("the Debian package", () => {
       "sink",
       "stats",
       "supervisor",
+      "version",
     ]);
     expect(complete("mcr", "rule", "")).toEqual(["--help", "-h", "add", "list", "remove"]);
     expect(complete("mcr", "rule", "add", "--input-")).toEqual(["--input-group", "--input-interface", "--input-port"]);

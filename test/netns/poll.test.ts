@@ -38,7 +38,7 @@ describeNetns("poll", (labs) => {
       expect({ cmd: cmd[0], code: r.exitCode, err: r.stderr.toString().trim() }).toEqual({
         cmd: cmd[0],
         code: 64,
-        err: 'mcr: --poll: "bogus" is not one of adaptive, busy, sleep',
+        err: 'mcr: --poll: unknown poll mode "bogus" (use adaptive, busy or sleep)',
       });
     }
   });

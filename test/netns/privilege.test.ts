@@ -205,9 +205,13 @@ describeNetns(
       await b.ready();
       const views = (await ctl(b.socket, "status")).workers;
       await until(
-        async () => (await ctl(b.socket, "status")).workers.every((w) => w.inputs[0]?.state === "down"),
+        // Down because the ring was refused, not merely not opened yet (no table at first).
+        async () =>
+          (await ctl(b.socket, "status")).workers.every(
+            (w) => w.inputs[0]?.state === "down" && (w.inputs[0]?.error ?? "").includes("EPERM"),
+          ),
         5000,
-        "inputs reported down",
+        "inputs reported down with EPERM",
       );
       const w = (await ctl(b.socket, "status")).workers[0]!;
       expect(w.inputs[0]!.error).toContain("EPERM");

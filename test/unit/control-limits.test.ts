@@ -66,27 +66,53 @@ const failure = (p: Promise<unknown>) =>
   );
 
 describe("control socket limits", () => {
-  test("past maxConnections a client is told busy and closed; once one closes, a new client is answered", async () => {
+  test("at maxConnections a new client takes the longest-idle connection's place; the others stay", async () => {
     const path = fresh("mcr.sock");
     servers.push(await startControlServer(path, () => "pong", { maxConnections: 4 }));
-    const held = await Promise.all([0, 1, 2, 3].map(() => connect(path)));
-    const extra = await connect(path);
-    expect(await until(() => extra.state.closed)).toBe(true);
-    expect(extra.got).toEqual([
+    const held: Awaited<ReturnType<typeof connect>>[] = [];
+    for (let i = 0; i < 4; i++) {
+      held.push(await connect(path));
+      await Bun.sleep(5); // an order of age
+    }
+    expect(await call(path, "status", {})).toBe("pong" as never);
+    // The oldest was closed for it, told why; the three younger are open.
+    expect(await until(() => held[0]!.state.closed)).toBe(true);
+    expect(held[0]!.got).toEqual([
       {
         v: 1,
         id: null,
         ok: false,
-        error: { code: "busy", message: "the supervisor has 4 control connections open, the most it takes: try again" },
+        error: {
+          code: "busy",
+          message: "closed: the supervisor has 4 control connections open and this one was the longest idle",
+        },
       },
     ] as never);
-    expect(held.every((h) => !h.state.closed)).toBe(true);
+    expect(held.slice(1).map((h) => h.state.closed)).toEqual([false, false, false]);
+  });
+
+  test("at maxConnections with a request in flight on every one, a new client is told busy (75)", async () => {
+    const path = fresh("mcr.sock");
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    servers.push(
+      await startControlServer(
+        path,
+        async () => {
+          await gate;
+          return "pong";
+        },
+        { maxConnections: 4 },
+      ),
+    );
+    const pending = [0, 1, 2, 3].map(() => call(path, "status", {}));
+    await Bun.sleep(50);
     const e = await failure(call(path, "status", {}));
     expect(e?.code).toBe("busy");
+    expect(e?.message).toBe("the supervisor has 4 control connections open, each with a request in flight: try again");
     expect(e?.exitCode).toBe(EX.TEMPFAIL);
-    held[0]!.s.end();
-    expect(await until(() => held[0]!.state.closed)).toBe(true);
-    await Bun.sleep(20);
+    release();
+    expect(await Promise.all(pending)).toEqual(["pong", "pong", "pong", "pong"] as never);
     expect(await call(path, "status", {})).toBe("pong" as never);
   });
 
