@@ -15,7 +15,7 @@ import {
   INPUT_GROUP,
   INPUT_PORT,
   OUTPUT_PORT,
-  outputGroups,
+  deliveredTo,
   relayLabel,
   startRelay,
   type Placement,
@@ -43,9 +43,21 @@ export const UNEXPLAINED_PCT = Number(process.env.BENCH_UNEXPLAINED_PCT ?? 20); 
 export const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000);
 
 export interface RunSpec {
-  path: "relay" | "bare";
+  /**
+   * relay: through the relay; bare: gen -> sink over the bare wire (the latency baseline); wire: a
+   * plain socket in the relay's namespace, on its input, receives the stream (no relay at all: the
+   * reference for a relay's delivered rate).
+   */
+  path: "relay" | "bare" | "wire";
   relay?: RelaySpec; // for path "relay"
   generator: "mcr" | "trafgen";
+  /**
+   * stream (the default): the rule's stream. unrelated: unicast UDP to the relay's own address and
+   * datagrams to groups and ports no rule wants, at `rate`; idle: the same stream sent over the bare
+   * wire instead, so the relay sees nothing (the control for unrelated). mcr gen only.
+   */
+  traffic?: "stream" | "unrelated" | "idle";
+  ttl?: number; // the generator's IP TTL (kernel forwarding needs 2 or more)
   rate: number;
   count: number;
   size: number;
@@ -70,6 +82,8 @@ export interface RunResult {
    */
   relayLossRatio: number;
   relayCpu?: { percent: number; processes: { pid: number; comm: string; percent: number }[] };
+  /** mcr's workers only (/proc/<worker pid>/stat, over the send window), % of one core. */
+  workerCpu?: number;
   genCpu: { percent: number };
   sinkCpu: { percent: number };
   softnetDrops: number[]; // per CPU: backlog queue full (netdev_max_backlog)
@@ -88,9 +102,12 @@ export interface RunResult {
     rxFrames?: number;
     txPackets?: number;
     txErrors?: number;
+    rxForeign?: number;
     wakeups?: number;
+    spins?: number;
     spinHits?: number;
-    drops?: unknown;
+    drops?: number; // all reasons together
+    dropReasons?: Record<string, number>;
     workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[];
   };
   placement?: Placement[];
@@ -101,13 +118,13 @@ export interface RunResult {
 const PREFLIGHT = { rate: 20000, count: 200 };
 
 /** Checks the relay forwards at all before a long run is spent on it. */
-async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> {
-  const groups = outputGroups(outputs);
+async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number): Promise<void> {
+  const { groups, port } = deliveredTo(relay);
   const sink = await startSink(lab, {
     role: t.sink.role,
     iface: t.sink.iface,
     groups,
-    port: OUTPUT_PORT,
+    port,
     countTotal: 1,
     cpu: SINK_CPU,
     idleS: 3,
@@ -123,6 +140,7 @@ async function preflight(lab: Lab, t: Topology, outputs: number): Promise<void> 
       count: PREFLIGHT.count,
       size: 256,
       cpu: GEN_CPU,
+      ttl,
     });
     const got = await Promise.race([sink.done.then((s) => s.datagrams), Bun.sleep(700).then(() => -1)]);
     if (got > 0) {
@@ -144,6 +162,7 @@ function mcrCounters(stats: unknown): RunResult["mcr"] {
   const s = stats as Record<string, unknown> | undefined;
   if (!s || typeof s !== "object") return undefined;
   const tot = (s.totals ?? s.total ?? s) as Record<string, unknown>;
+  const reasons = s.drops && typeof s.drops === "object" ? (s.drops as Record<string, number>) : undefined;
   const num = (k: string) => (typeof tot[k] === "number" ? (tot[k] as number) : undefined);
   const workers = Array.isArray(s.workers)
     ? (s.workers as Record<string, unknown>[]).map((w) => ({
@@ -160,9 +179,12 @@ function mcrCounters(stats: unknown): RunResult["mcr"] {
     rxFrames: num("rxFrames"),
     txPackets: num("txPackets"),
     txErrors: num("txErrors"),
+    rxForeign: num("rxForeign"),
     wakeups: num("wakeups"),
+    spins: num("spins"),
     spinHits: num("spinHits"),
-    drops: tot.drops,
+    drops: num("drops"),
+    dropReasons: reasons,
     workers,
   };
 }
@@ -177,25 +199,35 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       `waited ${(quiet.waitedMs / 1000).toFixed(1)} s for other load to settle (last: ${quiet.percent}%: ${quiet.top})`,
     );
   let relay: Relay | undefined;
-  const groups = spec.path === "bare" ? ["239.9.9.9"] : outputGroups(spec.outputs);
+  const traffic = spec.traffic ?? "stream";
+  // Where the stream is received: the bare wire's far end, the relay's input (wire), or the sink.
+  const { groups, port } =
+    spec.path === "bare"
+      ? { groups: ["239.9.9.9"], port: OUTPUT_PORT }
+      : spec.path === "wire"
+        ? { groups: [INPUT_GROUP], port: INPUT_PORT }
+        : deliveredTo(spec.relay!);
   try {
     if (spec.path === "relay") {
-      relay = await startRelay(lab, t, spec.relay!);
+      relay = await startRelay(lab, t, spec.relay!, t.gen.addr);
       // A short run would cost less than its preflight: a broken relay shows as 100% loss anyway.
-      if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.outputs);
+      if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.relay!, spec.ttl);
     }
-    const sinkRole = t.sink.role;
-    const sinkIface = spec.path === "bare" ? t.bare.sinkIface : t.sink.iface;
+    const sinkRole = spec.path === "wire" ? t.relay.role : t.sink.role;
+    const sinkIface = spec.path === "bare" ? t.bare.sinkIface : spec.path === "wire" ? t.relay.inIface : t.sink.iface;
+    // The wire's socket sits where the relay would: on the relay's CPU.
+    const sinkCpu = spec.path === "wire" ? Number(RELAY_CPUS.split(",")[0]) : SINK_CPU;
     const sendS = spec.count / (spec.rate > 0 ? spec.rate : 100_000);
-    const expectPer = spec.generator === "mcr" ? spec.count : undefined;
+    // Unrelated traffic must not arrive at all: the sink expects nothing and waits out its idle time.
+    const expectPer = spec.generator === "mcr" && traffic === "stream" ? spec.count : undefined;
     const sink = await startSink(lab, {
       role: sinkRole,
       iface: sinkIface,
       groups,
-      port: OUTPUT_PORT,
+      port,
       expectPerStream: expectPer,
       countTotal: expectPer ? spec.count * groups.length : undefined,
-      cpu: SINK_CPU,
+      cpu: sinkCpu,
       idleS: 1.0,
       maxS: sendS * 3 + 20,
     });
@@ -212,15 +244,17 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     let gen: GenSummary;
     try {
       if (spec.generator === "mcr") {
+        const overBare = spec.path === "bare" || traffic === "idle";
         gen = await runMcrGen(lab, {
           role: t.gen.role,
-          iface: spec.path === "bare" ? t.bare.genIface : t.gen.iface,
-          source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
-          dest: spec.path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : `${INPUT_GROUP}:${INPUT_PORT}`,
+          iface: overBare ? t.bare.genIface : t.gen.iface,
+          source: overBare ? t.bare.genAddr : t.gen.addr,
+          dest: genDest(t, spec.path, traffic),
           rate: spec.rate,
           count: spec.count,
           size: spec.size,
           cpu: GEN_CPU,
+          ttl: spec.ttl,
           onSpawn,
         });
       } else {
@@ -260,11 +294,18 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const unexplained = sampler.unexplained(from, to);
     const forks = forksSince(forks0);
 
-    const expected = gen.packets * groups.length;
+    const expected = traffic === "stream" ? gen.packets * groups.length : 0;
     const delivered = spec.generator === "mcr" ? sinkSummary.unique : sinkSummary.datagrams;
     const lossRatio =
-      spec.generator === "mcr" ? sinkSummary.lossRatio : expected > 0 ? Math.max(0, 1 - delivered / expected) : 1;
-    const lost = spec.generator === "mcr" ? sinkSummary.lost : Math.max(0, expected - delivered);
+      traffic !== "stream"
+        ? 0
+        : spec.generator === "mcr"
+          ? sinkSummary.lossRatio
+          : expected > 0
+            ? Math.max(0, 1 - delivered / expected)
+            : 1;
+    const lost =
+      traffic !== "stream" ? 0 : spec.generator === "mcr" ? sinkSummary.lost : Math.max(0, expected - delivered);
     const denominator = spec.generator === "mcr" ? sinkSummary.unique + sinkSummary.lost : expected;
     // The sink's own count (SO_RXQ_OVFL) arrives with the next datagram, so drops after the last
     // one delivered are missing from it; the sink namespace's UDP RcvbufErrors has them all (only
@@ -287,9 +328,12 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
         rxFrames: d("rxFrames"),
         txPackets: d("txPackets"),
         txErrors: d("txErrors"),
+        rxForeign: d("rxForeign"),
         wakeups: d("wakeups"),
+        spins: d("spins"),
         spinHits: d("spinHits"),
-        drops: mcrAfter.drops,
+        drops: d("drops"),
+        dropReasons: diffReasons(mcrBefore.dropReasons, mcrAfter.dropReasons),
         workers: mcrAfter.workers?.map((w, i) => ({
           ...w,
           rxFrames: (w.rxFrames ?? 0) - (mcrBefore.workers?.[i]?.rxFrames ?? 0),
@@ -315,9 +359,17 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     if (sinkSummary.integrityFailures > 0)
       notes.push(`${sinkSummary.integrityFailures} datagrams failed the payload check`);
 
+    const relayCpu = relay ? sampler.tree(from, to) : undefined;
+    const workerPids = new Set((mcrAfter?.workers ?? []).map((w) => w.pid));
+    const workerCpu =
+      relayCpu && workerPids.size
+        ? Math.round(relayCpu.processes.filter((p) => workerPids.has(p.pid)).reduce((x, p) => x + p.percent, 0) * 10) /
+          10
+        : undefined;
+
     return {
       scenario: t.scenario,
-      label: spec.path === "bare" ? "bare" : relayLabel(spec.relay!),
+      label: spec.path === "bare" ? "bare" : spec.path === "wire" ? "wire" : relayLabel(spec.relay!),
       spec,
       attempt,
       at: new Date(from).toISOString(),
@@ -328,7 +380,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       lossRatio,
       sinkDrops,
       relayLossRatio,
-      relayCpu: relay ? sampler.tree(from, to) : undefined,
+      relayCpu,
+      workerCpu,
       genCpu: { percent: sampler.tree(from, to, "gen").percent },
       sinkCpu: { percent: sampler.tree(from, to, "sink").percent },
       softnetDrops: softnet1.map((v, i) => v - (softnet0[i] ?? 0)),
@@ -349,6 +402,27 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
   } finally {
     if (relay) await relay.stop();
   }
+}
+
+/** Where the generator sends: the rule's stream, or traffic that no rule wants (see RunSpec.traffic). */
+function genDest(t: Topology, path: RunSpec["path"], traffic: NonNullable<RunSpec["traffic"]>): string {
+  if (traffic === "idle") return `${t.bare.sinkAddr}:${UNRELATED_PORT}`;
+  if (traffic === "unrelated")
+    // the relay's own address (no listener there), another group, the rule's group on another port
+    return [`${t.relay.inAddr}:${UNRELATED_PORT}`, `239.5.5.5:${INPUT_PORT}`, `${INPUT_GROUP}:${INPUT_PORT + 1}`].join(
+      ",",
+    );
+  return path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : `${INPUT_GROUP}:${INPUT_PORT}`;
+}
+
+export const UNRELATED_PORT = 7000;
+
+function diffReasons(a?: Record<string, number>, b?: Record<string, number>): Record<string, number> | undefined {
+  if (!b) return undefined;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b))
+    if (typeof v === "number" && v - (a?.[k] ?? 0) !== 0) out[k] = v - (a?.[k] ?? 0);
+  return out;
 }
 
 /**

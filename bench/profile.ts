@@ -36,7 +36,7 @@ if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
 const lab = newBenchLab();
 try {
   const t = build(lab, scenario);
-  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 });
+  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 }, t.gen.addr);
   const count = Math.round(rate * (seconds + 2));
   const sink = await startSink(lab, {
     role: t.sink.role,

@@ -5,11 +5,14 @@
 //         thread of the tree may run, and run.ts records it.
 //   socat the brief's exact command, one process per output (socat has one output; a fan-out with
 //         socat is N socats that all join the input group, as an operator would do it).
-import { chmodSync, copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+//   kernel the kernel's own multicast forwarding, a static (S,G) route installed by smcrouted: it
+//         cannot rewrite, so the sink listens to the input group and port; its work runs in
+//         softirq on the sender's CPU (veth), so its CPU is the generator's, not the daemon's.
+import { chmodSync, copyFileSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { affinityOf, allStats, treeOf } from "./cpu.ts";
-import type { Lab } from "../test/helpers/lab.ts";
+import { type Lab, sh } from "../test/helpers/lab.ts";
 import type { Topology } from "./topology.ts";
 
 export const ROOT = join(import.meta.dir, "..");
@@ -65,7 +68,7 @@ export function outputGroups(n: number): string[] {
 }
 
 export interface RelaySpec {
-  kind: "mcr" | "socat";
+  kind: "mcr" | "socat" | "kernel";
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   cpus: string; // taskset list for the relay's processes
@@ -74,6 +77,7 @@ export interface RelaySpec {
 
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
+  if (s.kind === "kernel") return "kernel";
   return `mcr ${s.workers ?? 1}w`;
 }
 
@@ -255,6 +259,70 @@ export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promis
   };
 }
 
-export function startRelay(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+/** Where a relay's output arrives: kernel forwarding keeps the input's group and port. */
+export function deliveredTo(spec: RelaySpec): { groups: string[]; port: number } {
+  return spec.kind === "kernel"
+    ? { groups: [INPUT_GROUP], port: INPUT_PORT }
+    : { groups: outputGroups(spec.outputs), port: OUTPUT_PORT };
+}
+
+/** Why kernel forwarding cannot run here, or undefined when it can. */
+export function kernelUnavailable(): string | undefined {
+  if (sh(["sh", "-c", "command -v smcrouted"]).code !== 0)
+    return "smcrouted not installed (MCR_BENCH_DEPS=1 scripts/deps.sh, or apt-get install smcroute)";
+  return undefined;
+}
+
+/**
+ * Kernel forwarding, the way an operator sets it up with smcroute: one static (S,G) route from the
+ * input interface to the output. Its reverse-path check passes because the source is on the input's
+ * own subnet (a connected route); rp_filter is off on the input all the same, and the sink gets a
+ * route back to the source (its rp_filter would otherwise drop datagrams from an unknown network).
+ */
+export async function startKernel(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
+  if (spec.outputs !== 1) throw new Error("kernel forwarding: one output only (it cannot rewrite the group)");
+  const role = t.relay.role;
+  for (const k of ["all", t.relay.inIface]) lab.exec(role, ["sysctl", "-qw", `net.ipv4.conf.${k}.rp_filter=0`]);
+  const net = source.replace(/\.\d+$/, ".0/24");
+  lab.exec(t.sink.role, ["ip", "route", "replace", net, "via", t.relay.outAddr, "dev", t.sink.iface]);
+  for (const k of ["all", t.sink.iface]) lab.exec(t.sink.role, ["sysctl", "-qw", `net.ipv4.conf.${k}.rp_filter=0`]);
+  const conf = `/tmp/${lab.id}-smcroute.conf`;
+  const sock = `/tmp/${lab.id}-smcroute.sock`;
+  const pid = `/tmp/${lab.id}-smcroute.pid`;
+  writeFileSync(
+    conf,
+    `phyint ${t.relay.inIface} enable\nphyint ${t.relay.outIface} enable\nmroute from ${t.relay.inIface} source ${source} group ${INPUT_GROUP} to ${t.relay.outIface}\n`,
+  );
+  const p: Subprocess = lab.spawn(role, ["smcrouted", "-n", "-N", "-f", conf, "-u", sock, "-P", pid, "-l", "err"], {
+    cpu: spec.cpus,
+    stdin: "ignore",
+  });
+  const err = { text: "" };
+  void drain(p.stderr as ReadableStream<Uint8Array>, err);
+  void drain(p.stdout as ReadableStream<Uint8Array>, { text: "" });
+  // Up once the route is in the kernel's multicast forwarding cache.
+  const deadline = performance.now() + 5000;
+  for (;;) {
+    if (p.exitCode !== null) throw new Error(`smcrouted exited ${p.exitCode}: ${err.text.trim().slice(-500)}`);
+    if (lab.exec(role, ["cat", "/proc/net/ip_mr_cache"]).stdout.trim().split("\n").length > 1) break;
+    if (performance.now() > deadline)
+      throw new Error(`smcrouted: no route in /proc/net/ip_mr_cache after 5 s: ${err.text.trim().slice(-500)}`);
+    await Bun.sleep(20);
+  }
+  return {
+    spec,
+    label: relayLabel(spec),
+    rootPids: () => [p.pid],
+    placement: () => placementOf([p.pid]),
+    stats: () => undefined,
+    stop: async () => {
+      await lab.stop(p, 2000);
+      for (const f of [conf, sock, pid]) rmSync(f, { force: true });
+    },
+  };
+}
+
+export function startRelay(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
+  if (spec.kind === "kernel") return startKernel(lab, t, spec, source);
   return spec.kind === "mcr" ? startMcr(lab, t, spec) : startSocat(lab, t, spec);
 }

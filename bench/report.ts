@@ -3,6 +3,7 @@
 import { basename, relative } from "node:path";
 import type { RunResult } from "./measure.ts";
 import { ROOT } from "./relays.ts";
+import { cpuPerMillion, fmtRatios, perSecond } from "./ratios.ts";
 import { agg, fmtAgg, fmtLossAgg, fmtLossPct, fmtPps, type Agg } from "./stats.ts";
 
 export interface SearchRecord {
@@ -60,6 +61,19 @@ function flagsOf(runs: R[]): string {
 }
 
 const med = (a: Agg | null) => (a ? a.median : NaN);
+const medOrU = (a: Agg | null) => (a ? a.median : undefined);
+
+/** Relay CPU-seconds per million packets sent, of one run. */
+const cpuPerM = (r: R, percent = r.relayCpu?.percent) => cpuPerMillion(percent, r.gen.durationS, r.gen.packets);
+/** What reached the receiving socket per second of sending. */
+const deliveredPps = (r: R) => perSecond(r.delivered, r.gen.durationS);
+const latOf = (runs: R[], f: (l: R["sink"]["latency"]) => number | undefined) =>
+  aggOf(runs, (r) => (r.sink.latency.samples ? f(r.sink.latency) : undefined));
+/** "p50 / p99 / p99.9 / mean" in µs, medians over the runs (ranges where they differ). */
+const latCells = (runs: R[]) =>
+  ([(l) => l.p50Us, (l) => l.p99Us, (l) => l.p999Us, (l) => l.meanUs] as ((l: R["sink"]["latency"]) => number)[])
+    .map((f) => fmtAgg(latOf(runs, f), 1))
+    .join(" / ");
 
 function lossTable(res: Results, experiment: string, generator: string): string[] {
   const rows: string[] = [];
@@ -67,11 +81,40 @@ function lossTable(res: Results, experiment: string, generator: string): string[
     for (const label of ["mcr 1w", "socat", "bare"]) {
       const runs = pick(res, experiment, s, label, generator);
       if (!runs.length) continue;
-      const lat = (f: (r: R) => number) =>
-        fmtAgg(
-          aggOf(runs, (r) => (r.sink.latency.samples ? f(r) : undefined)),
-          1,
-        );
+      // mcr's figures against the bare wire's and socat's in the same run
+      let ratios = "";
+      if (label.startsWith("mcr")) {
+        const bare = pick(res, experiment, s, "bare", generator);
+        const socat = pick(res, experiment, s, "socat", generator);
+        const m = (rs: R[], f: (r: R) => number | undefined) => medOrU(aggOf(rs, f));
+        const parts = [
+          [
+            "delivered",
+            fmtRatios(
+              m(runs, (r) => r.delivered),
+              [
+                ["bare", m(bare, (r) => r.delivered)],
+                ["socat", m(socat, (r) => r.delivered)],
+              ],
+            ),
+          ],
+          [
+            "CPU",
+            fmtRatios(
+              m(runs, (r) => r.relayCpu?.percent),
+              [["socat", m(socat, (r) => r.relayCpu?.percent)]],
+            ),
+          ],
+          [
+            "mean latency",
+            fmtRatios(medOrU(latOf(runs, (l) => l.meanUs)), [
+              ["bare", medOrU(latOf(bare, (l) => l.meanUs))],
+              ["socat", medOrU(latOf(socat, (l) => l.meanUs))],
+            ]),
+          ],
+        ].filter(([, v]) => v);
+        ratios = parts.map(([k, v]) => `${k} ${v}`).join("; ");
+      }
       rows.push(
         `| ${s} | ${label === "bare" ? "none (bare wire)" : label === "mcr 1w" ? "mcr, 1 worker" : label} | ${runs.length} | ${fmtLossAgg(aggOf(runs, (r) => r.lossRatio))} | ${fmtAgg(
           aggOf(runs, (r) => r.delivered),
@@ -87,14 +130,21 @@ function lossTable(res: Results, experiment: string, generator: string): string[
                 1,
                 "%",
               )
-        } | ${generator === "mcr" ? `${lat((r) => r.sink.latency.p50Us)} / ${lat((r) => r.sink.latency.p99Us)} / ${lat((r) => r.sink.latency.meanUs)}` : "–"} | ${flagsOf(runs)} |`,
+        } | ${
+          label === "bare"
+            ? "–"
+            : fmtAgg(
+                aggOf(runs, (r) => cpuPerM(r)),
+                2,
+              )
+        } | ${generator === "mcr" ? latCells(runs) : "–"} | ${ratios || "–"} | ${flagsOf(runs)} |`,
       );
     }
   }
   if (!rows.length) return [];
   return [
-    "| Scenario | Relay | Runs | Loss, median (min–max) | Delivered at the sink's socket | Offered (achieved) | Relay CPU, % of one core | Latency p50 / p99 / mean, µs | Flags |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| Scenario | Relay | Runs | Loss, median (min–max) | Delivered at the sink's socket | Offered (achieved) | Relay CPU, % of one core | Relay CPU-s per M packets | Latency p50 / p99 / p99.9 / mean, µs | mcr against the bare wire and socat (same run) | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ];
 }
@@ -234,6 +284,119 @@ function workersTable(res: Results): string[] {
   ];
 }
 
+const FLATOUT_ROWS: [label: string, name: string][] = [
+  ["wire", "bare wire (a socket in the relay's namespace)"],
+  ["mcr 1w", "mcr, 1 worker"],
+  ["mcr 2w", "mcr, 2 workers"],
+  ["socat", "socat"],
+  ["kernel", "kernel forwarding (smcroute, no rewrite)"],
+];
+
+function flatoutTable(res: Results): string[] {
+  const rows: string[] = [];
+  for (const size of [64, 1024]) {
+    const at = (label: string) =>
+      res.runs.filter((r) => r.experiment === "flatout" && r.label === label && r.spec.size === size);
+    const m = (rs: R[], f: (r: R) => number | undefined) => medOrU(aggOf(rs, f));
+    const wire = m(at("wire"), deliveredPps);
+    const socat = m(at("socat"), deliveredPps);
+    for (const [label, name] of FLATOUT_ROWS) {
+      const runs = at(label);
+      if (!runs.length) continue;
+      const pps = m(runs, deliveredPps);
+      const refs: [string, number | undefined][] = label === "wire" ? [] : [["bare", wire]];
+      if (label !== "socat" && label !== "wire") refs.push(["socat", socat]);
+      // Kernel forwarding runs in softirq on the sender's CPU: its cost is the generator's.
+      const cpu =
+        label === "wire"
+          ? "–"
+          : fmtAgg(
+              aggOf(runs, (r) => r.relayCpu?.percent),
+              1,
+              "%",
+            );
+      const perM =
+        label === "wire"
+          ? "–"
+          : fmtAgg(
+              aggOf(runs, (r) => cpuPerM(r, label === "kernel" ? r.genCpu.percent : r.relayCpu?.percent)),
+              2,
+            ) + (label === "kernel" ? " (the sender's)" : "");
+      rows.push(
+        `| ${size} B | ${name} | ${runs.length} | **${fmtPps(pps)} pps** | ${fmtRatios(pps, refs) || "–"} | ${fmtLossAgg(aggOf(runs, (r) => r.relayLossRatio))} | ${fmtPps(m(runs, (r) => r.gen.achievedPps))} | ${fmtAgg(
+          aggOf(runs, (r) => r.genCpu.percent),
+          1,
+          "%",
+        )} | ${cpu} | ${perM} | ${latCells(runs)} | ${flagsOf(runs)} |`,
+      );
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    "| Payload | Receiver | Runs | Delivered per second of sending | Against the bare wire and socat (same run) | Loss less the sink's drops | Generator sent (pps) | Generator's CPU | Relay CPU | Relay CPU-s per M packets | Latency p50 / p99 / p99.9 / mean, µs | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
+function unrelatedTable(res: Results): string[] {
+  const runs = (traffic: string) =>
+    res.runs.filter((r) => r.experiment === "unrelated" && (r.spec.traffic ?? "stream") === traffic);
+  const idle = runs("idle");
+  const idleCpu = medOrU(aggOf(idle, (r) => r.workerCpu));
+  const rows = (["idle", "unrelated"] as const)
+    .filter((t) => runs(t).length)
+    .map((t) => {
+      const rs = runs(t);
+      const m = (f: (r: R) => number | undefined) => fmtAgg(aggOf(rs, f), 0);
+      const cpu = aggOf(rs, (r) => r.workerCpu);
+      const more = t === "idle" || idleCpu === undefined || !cpu ? "–" : `${(cpu.median - idleCpu).toFixed(1)} points`;
+      const reasons = [...new Set(rs.flatMap((r) => Object.keys(r.mcr?.dropReasons ?? {})))];
+      return `| ${t === "idle" ? "none (the same send over the bare wire)" : "unicast to the relay's address, another group, the rule's group on another port"} | ${rs.length} | ${fmtPps(medOrU(aggOf(rs, (r) => r.gen.achievedPps)))} | ${fmtAgg(cpu, 1, "%")} | ${more} | ${m((r) => r.mcr?.rxFrames)} | ${m((r) => r.mcr?.rxForeign)} | ${m((r) => r.mcr?.drops)}${reasons.length ? ` (${reasons.join(", ")})` : ""} | ${m((r) => r.mcr?.ringDrops)} | ${m((r) => r.delivered)} | ${flagsOf(rs)} |`;
+    });
+  if (!rows.length) return [];
+  return [
+    "| Traffic at the relay's input | Runs | Rate (pps) | The worker's CPU | More than idle | Frames that reached the worker | rxForeign | Drops counted | Ring drops | Datagrams at the sink | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
+function ingressTable(res: Results): string[] {
+  const all = res.runs.filter((r) => r.experiment === "ingress");
+  const rows: string[] = [];
+  for (const rate of [...new Set(all.map((r) => r.spec.rate))])
+    for (const mode of [...new Set(all.map((r) => r.spec.relay?.poll ?? "default"))]) {
+      const rs = all.filter((r) => r.spec.rate === rate && (r.spec.relay?.poll ?? "default") === mode);
+      if (!rs.length) continue;
+      const perFrame = (f: (r: R) => number | undefined) =>
+        fmtAgg(
+          aggOf(rs, (r) => {
+            const x = f(r);
+            const n = r.mcr?.rxFrames;
+            return x !== undefined && n ? x / n : undefined;
+          }),
+          3,
+        );
+      rows.push(
+        `| ${rate > 0 ? `${fmtPps(rate)} pps` : "flat out"} | ${mode} | ${rs.length} | ${fmtPps(medOrU(aggOf(rs, deliveredPps)))} | ${fmtLossAgg(aggOf(rs, (r) => r.relayLossRatio))} | ${fmtAgg(
+          aggOf(rs, (r) => r.relayCpu?.percent),
+          1,
+          "%",
+        )} | ${fmtAgg(
+          aggOf(rs, (r) => cpuPerM(r)),
+          2,
+        )} | ${perFrame((r) => r.mcr?.wakeups)} | ${perFrame((r) => r.mcr?.spinHits)} | ${latCells(rs)} | ${flagsOf(rs)} |`,
+      );
+    }
+  if (!rows.length) return [];
+  return [
+    "| Rate | Poll mode | Runs | Delivered per second | Loss less the sink's drops | Relay CPU | Relay CPU-s per M packets | Wakeups per frame | Spin hits per frame | Latency p50 / p99 / p99.9 / mean, µs | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
 function aimsTable(res: Results): string[] {
   const rows: string[] = [];
   const loss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.lossRatio);
@@ -282,6 +445,37 @@ function aimsTable(res: Results): string[] {
       );
     }
   }
+  for (const size of [64, 1024]) {
+    const at = (label: string) =>
+      aggOf(
+        res.runs.filter((r) => r.experiment === "flatout" && r.label === label && r.spec.size === size),
+        deliveredPps,
+      );
+    const w = at("wire");
+    const mc = at("mcr 1w");
+    if (w && mc) {
+      const x = mc.median / w.median;
+      rows.push(
+        `| generator flat out, ${size} B: mcr delivers ≥ 0.95× the bare wire (same run) | ${fmtPps(mc.median)} pps against ${fmtPps(w.median)} pps: ${x.toFixed(2)}× | ${x >= 0.95 ? "yes" : "**no**"} |`,
+      );
+    }
+  }
+  const un = res.runs.filter((r) => r.experiment === "unrelated");
+  const idleCpu = aggOf(
+    un.filter((r) => r.spec.traffic === "idle"),
+    (r) => r.workerCpu,
+  );
+  const unCpu = aggOf(
+    un.filter((r) => r.spec.traffic === "unrelated"),
+    (r) => r.workerCpu,
+  );
+  if (idleCpu && unCpu) {
+    const drops = Math.max(...un.filter((r) => r.spec.traffic === "unrelated").map((r) => r.mcr?.drops ?? NaN));
+    const more = unCpu.median - idleCpu.median;
+    rows.push(
+      `| 100k pps no rule wants: < 1% of a core more for the worker, no drop counted | +${more.toFixed(1)} points (${unCpu.median.toFixed(1)}% against ${idleCpu.median.toFixed(1)}% idle); drops ${Number.isFinite(drops) ? drops : "?"} | ${more < 1 && drops === 0 ? "yes" : "**no**"} |`,
+    );
+  }
   if (!rows.length) return [];
   return ["| Aim (2-CPU machine, 1024-byte payloads) | Measured | Met |", "|---|---|---|", ...rows];
 }
@@ -305,7 +499,7 @@ function flaggedLines(res: Results): string[] {
   ];
   if (ex.length)
     out.push(
-      `Runs still disturbed after their repeats: ${ex.map((r) => `${r.experiment} ${r.scenario} ${r.label} @${fmtPps(r.spec.rate)} (${r.notes.join("; ")})`).join(" · ")}.`,
+      `Runs still disturbed after their repeats: ${ex.map((r) => `${r.experiment} ${r.scenario} ${r.label} @${r.spec.rate > 0 ? fmtPps(r.spec.rate) : "flat out"} (${r.notes.join("; ")})`).join(" · ")}.`,
     );
   return out;
 }
@@ -325,6 +519,9 @@ export function renderTables(res: Results, file: string): string {
     L.push(`### ${title}`, "", ...pre, ...(pre.length ? [""] : []), ...body, "");
   };
   sec("Aims", aimsTable(res));
+  sec("Generator flat out: the bare wire as the reference", flatoutTable(res), [
+    "A plain UDP socket (`mcr sink`) in the relay's namespace, on its input and its CPU, receives the stream with no relay at all; then each relay, fresh, on the same stream; every run sends TTL 8 (kernel forwarding forwards only a TTL above 1). Delivered: unique datagrams at the receiving socket per second of sending. Kernel forwarding runs in softirq on the sender's CPU over veth: its cost is the generator's CPU, which the CPU-per-packet column gives for it.",
+  ]);
   sec("Loss at 150,000 pps, 1024-byte payloads (mcr gen)", lossTable(res, "loss150", "mcr"), [
     "Each run: a fresh relay, then the packets; loss counted by `mcr sink` per sequence number (lost head and tail included).",
   ]);
@@ -351,6 +548,10 @@ export function renderTables(res: Results, file: string): string {
   if (ratios.length) L.push(...ratios, "");
   sec("Fan-out (quick run: one rate)", fanoutQuick(res));
   sec("1 worker against 2", workersTable(res));
+  sec("Traffic no rule wants, 100,000 pps", unrelatedTable(res), [
+    "The worker's CPU is its own process's (utime + stime, /proc/<worker pid>/stat) over the send window; the idle row sends the same datagrams over the bare wire, so the relay sees none of them. Drops are `mcr stats --json` totals over the run: traffic no rule wants is not a drop.",
+  ]);
+  sec("mcr's poll modes (`--poll`)", ingressTable(res));
   sec(
     "Run quality",
     flaggedLines(res).map((l) => `- ${l}`),

@@ -11,18 +11,20 @@
 //   --quick            fewer and shorter runs (a couple of minutes)
 //   --only a,b         run only these experiments (names below)
 //   --runs N           runs per point (default 5; quick 1)
-//   --relay mcr|socat  only this relay; --scenario A|B: only this scenario (to redo a part)
+//   --relay mcr,socat,kernel  only these relays; --scenario A|B: only this scenario (to redo a part)
 //   --from-source      run mcr from src/ instead of dist/mcr
 //   --mcr PATH         run this mcr binary instead of dist/mcr (e.g. one built from a clean
 //                      `git archive HEAD`, while others edit the tree)
 //   --readme / --no-readme   write (or not) the tables and the chart into bench/README.md
 //   --report FILE[,FILE...]  only re-render README and chart from results files (merged)
 //   --max-minutes N    stop starting new experiments after N minutes (default 60; quick 5)
+//   --poll MODE        mcr's worker poll mode (adaptive|busy|sleep), passed to its supervisor;
+//                      the ingress experiment compares all three whatever this says
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { renderChart, type ChartSeries } from "./chart.ts";
 import { measure, RELAY_CPUS, type RunResult, type RunSpec } from "./measure.ts";
-import { mcrArgv, pinBinary, ROOT, staleSources, useSources, type RelaySpec } from "./relays.ts";
+import { kernelUnavailable, mcrArgv, pinBinary, ROOT, staleSources, useSources, type RelaySpec } from "./relays.ts";
 import { renderReadme, type Results, type SearchRecord } from "./report.ts";
 import { searchMaxRate, type SearchOptions } from "./search.ts";
 import { agg } from "./stats.ts";
@@ -30,7 +32,21 @@ import { BENCH_PREFIX, destroyAllSync, type Lab, sh, sweepStale } from "../test/
 import { build, newBenchLab, type ScenarioName, type Topology } from "./topology.ts";
 import { haveTrafgen } from "./traffic.ts";
 
-export const EXPERIMENTS = ["ceiling", "loss150", "trafgen", "sweep", "maxrate", "small", "fanout", "workers"] as const;
+export const EXPERIMENTS = [
+  "ceiling",
+  "flatout",
+  "loss150",
+  "trafgen",
+  "sweep",
+  "maxrate",
+  "small",
+  "fanout",
+  "workers",
+  "unrelated",
+  "ingress",
+] as const;
+const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
+type PollMode = (typeof POLL_MODES)[number];
 type Experiment = (typeof EXPERIMENTS)[number];
 
 interface Args {
@@ -43,6 +59,7 @@ interface Args {
   mcr?: string;
   relays: Set<string>; // --relay: mcr, socat
   scenarios: Set<ScenarioName>; // --scenario: A, B
+  poll?: PollMode;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -64,6 +81,7 @@ function parseArgs(argv: string[]): Args {
     "--no-readme",
     "--report",
     "--max-minutes",
+    "--poll",
     "--help",
     "-h",
   ];
@@ -79,7 +97,7 @@ function parseArgs(argv: string[]): Args {
     console.log(
       readFileSync(import.meta.path, "utf8")
         .split("\n")
-        .slice(1, 19)
+        .slice(1, 21)
         .map((l) => l.replace(/^\/\/ ?/, ""))
         .join("\n"),
     );
@@ -94,6 +112,11 @@ function parseArgs(argv: string[]): Args {
       process.exit(64);
     }
   if (has("--from-source")) useSources(true);
+  const poll = val("--poll");
+  if (poll !== undefined && !POLL_MODES.includes(poll as PollMode)) {
+    console.error(`bench: --poll: "${poll}" is not a poll mode (${POLL_MODES.join(", ")})`);
+    process.exit(64);
+  }
   return {
     quick,
     only,
@@ -102,8 +125,9 @@ function parseArgs(argv: string[]): Args {
     report: val("--report"),
     maxMinutes: Number(val("--max-minutes") ?? (quick ? 5 : 60)),
     mcr: val("--mcr"),
-    relays: new Set((val("--relay") ?? "mcr,socat").split(",")),
+    relays: new Set((val("--relay") ?? "mcr,socat,kernel").split(",")),
     scenarios: new Set((val("--scenario") ?? "A,B").split(",") as ScenarioName[]),
+    poll: poll as PollMode | undefined,
   };
 }
 
@@ -131,6 +155,8 @@ function meta(a: Args, stale: string[]) {
     trafgen: first("trafgen -v 2>&1 | head -1"),
     placement: { generator: 0, sink: 0, relay: RELAY_CPUS },
     genNice: Number(process.env.GEN_NICE ?? -10),
+    poll: a.poll ?? "mcr's default",
+    smcroute: first("smcrouted -v 2>&1 | head -1"),
   };
 }
 
@@ -193,7 +219,7 @@ async function main(): Promise<number> {
     );
   const res: Results = { meta: meta(a, stale), runs: [], searches: [], skipped: [], errors: [] };
   const log = (s: string) => console.log(s);
-  const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1 };
+  const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1, poll: a.poll };
   const socat1: RelaySpec = { kind: "socat", cpus: RELAY_CPUS, outputs: 1 };
   const size = 1024;
   const count150 = q ? 100_000 : 1_000_000;
@@ -315,6 +341,34 @@ async function main(): Promise<number> {
           1,
         );
         if (sz === 1024 && r) genMax = r.gen.achievedPps;
+      }
+    }
+
+    // The bare wire flat out is the reference row: a plain socket in the relay's namespace, on its
+    // input and its CPU, receives the stream; each relay's delivered rate is read against it.
+    // Kernel forwarding cannot rewrite and forwards only a TTL above 1: every run here sends TTL 8.
+    if (a.only.has("flatout") && a.scenarios.has("A") && timeLeft("flatout")) {
+      const kernelWhy = kernelUnavailable();
+      if (kernelWhy) {
+        res.skipped.push(`kernel forwarding: ${kernelWhy}`);
+        log(`flatout: kernel forwarding skipped: ${kernelWhy}`);
+      }
+      const peers: RelaySpec[] = [
+        mcr1,
+        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll },
+        socat1,
+        ...(kernelWhy ? [] : [{ kind: "kernel", cpus: RELAY_CPUS, outputs: 1 } satisfies RelaySpec]),
+      ];
+      const n = q ? 100_000 : 2_000_000;
+      for (const sz of [64, 1024]) {
+        if (!timeLeft(`flatout ${sz}`)) break;
+        log(`flatout A: generator flat out, ${sz} B, ${n} packets: the bare wire, then each relay`);
+        for (let i = 0; i < (q ? 1 : Math.min(a.runs, 3)); i++) {
+          const base = { generator: "mcr", rate: 0, count: n, size: sz, outputs: 1, ttl: 8 } as const;
+          // --quick proves the experiment runs: one attempt each, disturbed or not
+          await run("flatout", "A", { ...base, path: "wire" }, undefined, q ? 1 : 3);
+          for (const relay of peers) await run("flatout", "A", { ...base, path: "relay", relay }, undefined, q ? 1 : 3);
+        }
       }
     }
 
@@ -462,8 +516,8 @@ async function main(): Promise<number> {
       // Two workers: the supervisor's own placement (worker 0 on CPU 0, worker 1 on CPU 1) and
       // both confined to the relay's CPU. One flow goes to one worker (PACKET_FANOUT by flow hash).
       const two: RelaySpec[] = [
-        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1 },
-        { kind: "mcr", workers: 2, cpus: RELAY_CPUS, outputs: 1 },
+        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll },
+        { kind: "mcr", workers: 2, cpus: RELAY_CPUS, outputs: 1, poll: a.poll },
       ];
       if (timeLeft("workers")) {
         log(`workers: 1 worker against 2 at 150,000 pps`);
@@ -479,6 +533,47 @@ async function main(): Promise<number> {
       if (!q)
         for (const relay of two)
           await search("workers", "A", { path: "relay", relay, generator: "mcr", size, outputs: 1 }, 150_000);
+    }
+    // Traffic no rule wants (issue 10): 100k pps of unicast to the relay's own address and of
+    // datagrams to groups and ports without a rule, against the same send over the bare wire (the
+    // relay idle): the worker's CPU from /proc/<worker pid>/stat, and its drop counters.
+    if (a.only.has("unrelated") && wanted("A", mcr1) && timeLeft("unrelated")) {
+      const n = q ? 100_000 : 300_000;
+      log(`unrelated A: ${n} datagrams at 100,000 pps that no rule wants, against the relay idle`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++)
+        for (const traffic of ["idle", "unrelated"] as const)
+          await run(
+            "unrelated",
+            "A",
+            {
+              path: "relay",
+              relay: mcr1,
+              generator: "mcr",
+              rate: 100_000,
+              count: n,
+              size: 1024,
+              outputs: 1,
+              traffic,
+            },
+            undefined,
+            q ? 1 : 3,
+          );
+    }
+
+    // mcr's worker poll modes (issue 10 item 2) at 150k pps and flat out, 1024 B.
+    if (a.only.has("ingress") && wanted("A", mcr1) && timeLeft("ingress")) {
+      const n = q ? 100_000 : 1_000_000;
+      log(`ingress A: poll modes ${POLL_MODES.join(", ")} at 150,000 pps and flat out, ${n} packets`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++)
+        for (const rate of [150_000, 0])
+          for (const poll of POLL_MODES)
+            await run(
+              "ingress",
+              "A",
+              { path: "relay", relay: { ...mcr1, poll }, generator: "mcr", rate, count: n, size, outputs: 1 },
+              genMax,
+              q ? 1 : 3,
+            );
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

@@ -21,6 +21,11 @@ if [ "${MCR_PACKAGING_DEPS:-0}" = 1 ]; then
 	command -v lintian >/dev/null || need+=(lintian)
 	command -v promtool >/dev/null || need+=(prometheus)
 fi
+# smcroute (kernel multicast forwarding, a peer in `bun run bench`): for the benchmark only, on
+# request, MCR_BENCH_DEPS=1; no test needs it, and without it the benchmark skips that peer and says so.
+if [ "${MCR_BENCH_DEPS:-0}" = 1 ]; then
+	command -v smcrouted >/dev/null || need+=(smcroute)
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
