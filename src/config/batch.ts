@@ -30,7 +30,9 @@ export function loadBatch(path: string): RuleChange[] {
   } catch (e) {
     throw new McrError(`cannot read ${path}: ${(e as Error).message}`, EX.NOINPUT);
   }
-  return path.endsWith(".json") || /^\s*[{[]/.test(text) ? parseJsonBatch(text, path) : parseTomlBatch(text, path);
+  // "[[change]]" opens TOML; "{" or a list of objects opens JSON.
+  const json = path.endsWith(".json") || /^\s*(\{|\[\s*[{\]])/.test(text);
+  return json ? parseJsonBatch(text, path) : parseTomlBatch(text, path);
 }
 
 /** {"changes": [...]} or the list alone; each entry's fields are the supervisor's to check. */
