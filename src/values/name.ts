@@ -1,6 +1,7 @@
 // Rule names (`--name cam-1`): what an operator calls a rule in commands, the config file and
 // metric labels. Letters, digits, "-", "_" and "." (safe unquoted in a shell, a TOML value and a
-// Prometheus label); not all digits, so that a name never reads as a rule id.
+// Prometheus label), starting with a letter or a digit; not all digits, so that a name never
+// reads as a rule id.
 import { kind, show, ValueError } from "./error.ts";
 
 export const MAX_NAME_LENGTH = 64;
@@ -11,6 +12,8 @@ export function ruleNameProblem(name: string): string | undefined {
   if (name.length > MAX_NAME_LENGTH) return `is longer than ${MAX_NAME_LENGTH} characters`;
   if (!/^[A-Za-z0-9._-]+$/.test(name)) return "has a character other than letters, digits, -, _ and .";
   if (/^[0-9]+$/.test(name)) return "is all digits, which reads as a rule id";
+  // "-x" would read as a flag on the command line.
+  if (!/^[A-Za-z0-9]/.test(name)) return "does not start with a letter or a digit";
   return undefined;
 }
 
