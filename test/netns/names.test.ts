@@ -10,6 +10,7 @@ import { startSupervisor, type SupervisorDriver } from "../helpers/supervisor.ts
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
 import { expectPayloads, receiveInSink, sendFromGen, sendInBackground } from "../helpers/traffic.ts";
 import { payloadFor } from "../helpers/payloads.ts";
+import { checkSchema } from "../helpers/stats-schema.ts";
 
 const A = "239.10.10.10:6001:veth3";
 const B = "239.10.10.11:6002:veth3";
@@ -142,6 +143,7 @@ describeNetns("rule names, replace, apply, dry run, link-local", (labs) => {
       () => sup.stats(),
       (x) => x.rules[0]?.outputs[1]?.packets === 300,
     );
+    expect(checkSchema(s)).toEqual([]);
     expect({ id: s.rules[0].id, name: s.rules[0].name, packets: s.rules[0].packets }).toEqual({
       id,
       name: "cam-1",
