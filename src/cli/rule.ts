@@ -1,9 +1,13 @@
-// mcr rule add | list | remove: the operator's side of the control socket.
+// mcr rule add | list | remove | replace | apply: the operator's side of the control socket.
+import { loadBatch } from "../config/batch.ts";
 import { call } from "../control/client.ts";
 import { McrError } from "../errors.ts";
-import { flagOf, parseRuleFlags } from "../rules/parse.ts";
+import { flagOf, parseOutputs, parseRuleFlags } from "../rules/parse.ts";
+import { checkTtl } from "../rules/validate.ts";
 import { renderRuleList } from "../stats/render.ts";
-import { PORT, parseInteger, parseIntegerSyntax, TTL } from "../values/integer.ts";
+import type { Rule } from "../types/rules.ts";
+import { PORT, parseIntegerSyntax, TTL } from "../values/integer.ts";
+import { parseRuleRef, ruleName } from "../values/name.ts";
 import { UsageError } from "./args.ts";
 import { defineCommand } from "./command.ts";
 import { json, socketPath } from "./shared.ts";
@@ -13,6 +17,18 @@ function withFlag(e: unknown): unknown {
   if (!(e instanceof McrError) || e.field === undefined) return e;
   return new McrError(`${flagOf(e.field)}: ${e.message}`, e.exitCode, e.field, e.code);
 }
+
+const ttl = {
+  type: "string",
+  valueHint: "N",
+  description: "TTL for outputs that give none (default 1)",
+  parse: (t: string, f: string) => parseIntegerSyntax(t, f, TTL),
+} as const;
+
+const dryRun = {
+  type: "boolean",
+  description: "let the supervisor check the change against its table; change nothing",
+} as const;
 
 const add = defineCommand({
   meta: { name: "add", description: "Add a rule; prints its id" },
@@ -43,12 +59,18 @@ const add = defineCommand({
       valueHint: "IF",
       description: "input interface (needed when the supervisor serves several)",
     },
-    ttl: {
+    ttl,
+    name: {
       type: "string",
-      valueHint: "N",
-      description: "TTL for outputs that give none (default 1)",
-      parse: (t, f) => parseIntegerSyntax(t, f, TTL),
+      valueHint: "NAME",
+      description: "a name for the rule (letters, digits, -, _, .), usable wherever its id is",
+      parse: (t, f) => ruleName(t, f),
     },
+    "allow-link-local": {
+      type: "boolean",
+      description: "allow a link-local group (224.0.0.0/24, e.g. mDNS); outputs must be on other interfaces",
+    },
+    "dry-run": dryRun,
     "socket-path": socketPath,
   },
   async run({ args }) {
@@ -60,10 +82,13 @@ const add = defineCommand({
         inputInterface: args["input-interface"],
         outputs: args.outputs,
         ttl: args.ttl,
+        name: args.name,
+        allowLinkLocal: args["allow-link-local"],
       });
-      const { rule, warnings } = await call(args["socket-path"], "rule.add", spec);
+      const dry = args["dry-run"];
+      const { rule, warnings } = await call(args["socket-path"], "rule.add", dry ? { ...spec, dryRun: true } : spec);
       for (const w of warnings) console.error(`mcr: warning: rule ${rule.id}: ${w}`);
-      console.log(String(rule.id));
+      console.log(dry ? `dry run: rule ${rule.id} would be added (nothing changed)` : String(rule.id));
     } catch (e) {
       throw withFlag(e);
     }
@@ -82,29 +107,108 @@ const list = defineCommand({
   },
 });
 
+const ruleRef = {
+  type: "positional",
+  required: true,
+  valueHint: "NAME|ID",
+  description: "the rule's name or id (see mcr rule list)",
+} as const;
+
+/** NAME|ID as typed, or a usage error (64). */
+function refOf(text: string): number | string {
+  try {
+    return parseRuleRef(text, "id");
+  } catch (e) {
+    throw new UsageError(`NAME|ID: ${(e as Error).message}`, "id");
+  }
+}
+
+const label = (r: Rule) => `rule ${r.id}${r.name ? ` (${r.name})` : ""}`;
+
 const remove = defineCommand({
-  meta: { name: "remove", description: "Remove a rule by id" },
-  args: {
-    id: { type: "positional", required: true, valueHint: "ID", description: "the rule's id (see mcr rule list)" },
-    "socket-path": socketPath,
-  },
+  meta: { name: "remove", description: "Remove a rule by name or id" },
+  args: { id: ruleRef, "socket-path": socketPath },
   async run({ args }) {
-    let id: number;
-    try {
-      id = parseInteger(args.id, "ID", { min: 1, max: 999_999_999 });
-    } catch {
-      throw new UsageError(`ID: "${args.id}" is not a rule id (a positive integer, see mcr rule list)`, "id");
-    }
+    const id = refOf(args.id);
     try {
       const { rule } = await call(args["socket-path"], "rule.remove", { id });
-      console.log(`removed rule ${rule.id}`);
+      console.log(`removed ${label(rule)}`);
     } catch (e) {
       throw withFlag(e);
     }
   },
 });
 
+const replace = defineCommand({
+  meta: {
+    name: "replace",
+    description: "Give a rule new outputs in place (same id, name and counters; outputs that stay never pause)",
+  },
+  args: {
+    id: ruleRef,
+    outputs: {
+      type: "string",
+      required: true,
+      valueHint: "G:P:IF[:TTL],...",
+      description: "the rule's outputs from now on: group (or unicast host):port:interface[:ttl], comma-separated",
+    },
+    ttl,
+    "dry-run": dryRun,
+    "socket-path": socketPath,
+  },
+  async run({ args }) {
+    const id = refOf(args.id);
+    try {
+      const ttl = args.ttl === undefined ? undefined : checkTtl(args.ttl, "ttl");
+      const outputs = parseOutputs(args.outputs, ttl);
+      const dry = args["dry-run"];
+      const { rule, warnings } = await call(args["socket-path"], "rule.replace", {
+        id,
+        outputs,
+        ...(dry ? { dryRun: true } : {}),
+      });
+      for (const w of warnings) console.error(`mcr: warning: rule ${rule.id}: ${w}`);
+      console.log(dry ? `dry run: ${label(rule)} would be replaced (nothing changed)` : `replaced ${label(rule)}`);
+    } catch (e) {
+      throw withFlag(e);
+    }
+  },
+});
+
+const apply = defineCommand({
+  meta: {
+    name: "apply",
+    description: "Apply a batch of adds, removes and replaces (TOML or JSON) as one table: all or nothing",
+  },
+  args: {
+    file: {
+      type: "positional",
+      required: true,
+      valueHint: "FILE",
+      description: "the batch (see docs/control-protocol.md)",
+    },
+    "dry-run": dryRun,
+    "socket-path": socketPath,
+  },
+  async run({ args }) {
+    const changes = loadBatch(args.file);
+    const dry = args["dry-run"];
+    const r = await call(args["socket-path"], "rule.apply", { changes, ...(dry ? { dryRun: true } : {}) });
+    for (const w of r.warnings) console.error(`mcr: warning: ${w}`);
+    const ids = (rs: Rule[]) => rs.map((x) => x.name ?? String(x.id)).join(", ") || "-";
+    console.log(
+      `${dry ? "dry run (nothing changed): would apply" : `applied (table version ${r.version})`}: ${r.added.length} added (${ids(r.added)}), ${r.removed.length} removed (${ids(r.removed)}), ${r.replaced.length} replaced (${ids(r.replaced)})`,
+    );
+  },
+});
+
 export default defineCommand({
-  meta: { name: "rule", description: "Add, list and remove relay rules on a running supervisor" },
-  subCommands: { add: async () => add, list: async () => list, remove: async () => remove },
+  meta: { name: "rule", description: "Add, list, remove, replace and apply relay rules on a running supervisor" },
+  subCommands: {
+    add: async () => add,
+    list: async () => list,
+    remove: async () => remove,
+    replace: async () => replace,
+    apply: async () => apply,
+  },
 });

@@ -5,6 +5,7 @@
 //   interfaces = ["eth0"]
 //   workers = 2
 //   [[rule]]
+//   name = "cam-1"
 //   input_group = "239.1.1.1"
 //   input_port = 5001
 //   outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]
@@ -75,7 +76,7 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     return problem(() => parseListen(v, "metrics_listen"));
   },
 };
-const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs"];
+const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs", "name", "allow_link_local"];
 const OUTPUT_KEYS = ["group", "port", "interface", "ttl"];
 
 export function loadConfig(path: string, opts: { interfaces?: string[] } = {}): Config {
@@ -135,6 +136,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     );
   const served = opts.interfaces ?? cfg.interfaces;
   const seen = new Map<string, ConfigRule>();
+  const names = new Map<string, ConfigRule>();
   rules.forEach((raw: Record<string, unknown>, i) => {
     const where = { name: "rule", index: i };
     const header = keyLine(text, undefined, where);
@@ -149,14 +151,18 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
         "input_group",
         `this rule relays the same input as the rule at line ${first.line} (${rule.inputGroup}:${rule.inputPort} on ${rule.inputInterface})`,
       );
+    const sameName = rule.name === undefined ? undefined : names.get(rule.name);
+    if (sameName) fail("name", `${rule.name} already names the rule at line ${sameName.line}`);
     const withLine = { ...rule, line: header ?? 0 };
     seen.set(key, withLine);
+    if (rule.name !== undefined) names.set(rule.name, withLine);
     cfg.rules.push(withLine);
   });
   return cfg;
 }
 
-function parseRule(
+/** A [[rule]] table's keys -> a checked rule; `fail` puts the line and key in front of a refusal. */
+export function parseRule(
   raw: Record<string, unknown>,
   served: string[] | undefined,
   fail: (key: string | undefined, message: string) => never,
@@ -177,6 +183,8 @@ function parseRule(
       inputGroup: raw.input_group,
       inputPort: raw.input_port,
       outputs,
+      ...(raw.name !== undefined ? { name: raw.name } : {}),
+      ...(raw.allow_link_local !== undefined ? { allowLinkLocal: raw.allow_link_local } : {}),
     });
   } catch (e) {
     if (e instanceof RuleError) fail(snake(e.field), e.message);

@@ -12,6 +12,8 @@ export interface RuleFlags {
   inputInterface?: string;
   outputs?: string;
   ttl?: string | number; // default TTL for outputs that give none
+  name?: string;
+  allowLinkLocal?: boolean;
 }
 
 /** Parses and checks a rule given as flags. Throws RuleError naming the field. */
@@ -26,6 +28,8 @@ export function parseRuleFlags(f: RuleFlags): RuleInput {
     inputGroup: f.inputGroup,
     inputPort: integer(f.inputPort, "inputPort", PORT),
     outputs: parseOutputs(f.outputs, ttl),
+    ...(f.name !== undefined ? { name: f.name } : {}),
+    ...(f.allowLinkLocal ? { allowLinkLocal: true } : {}),
   });
 }
 
@@ -73,6 +77,8 @@ export function flagOf(field: string | undefined): string | undefined {
     inputInterface: "--input-interface",
     outputs: "--outputs",
     ttl: "--ttl",
+    name: "--name",
+    allowLinkLocal: "--allow-link-local",
     id: "ID",
   };
   return flags[head] ?? field;

@@ -8,6 +8,7 @@ import { EX, McrError } from "../errors.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { kind, ValueError } from "../values/error.ts";
 import { ifName } from "../values/ifname.ts";
+import { ruleName } from "../values/name.ts";
 import { checkInteger, PORT, TTL } from "../values/integer.ts";
 import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
 import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec } from "../types/rules.ts";
@@ -21,7 +22,7 @@ export class RuleError extends McrError {
   }
 }
 
-const SPEC_KEYS = new Set(["inputInterface", "inputGroup", "inputPort", "outputs"]);
+const SPEC_KEYS = new Set(["inputInterface", "inputGroup", "inputPort", "outputs", "name", "allowLinkLocal"]);
 const OUTPUT_KEYS = new Set(["group", "port", "interface", "ttl"]);
 
 /** The rule on its own: shape, types and ranges. Returns a clean copy (defaults filled in). */
@@ -29,7 +30,11 @@ export function checkSpec(x: unknown): RuleInput {
   if (!isObject(x)) throw new RuleError("rule", `a rule must be an object, got ${kind(x)}`);
   for (const k of Object.keys(x)) if (!SPEC_KEYS.has(k)) throw new RuleError(k, `unknown field "${k}"`);
   const inputInterface = x.inputInterface === undefined ? undefined : checkIfName(x.inputInterface, "inputInterface");
-  const inputGroup = checkGroup(x.inputGroup, "inputGroup");
+  const name = x.name === undefined ? undefined : asRule(() => ruleName(x.name, "name"), "name", "");
+  if (x.allowLinkLocal !== undefined && typeof x.allowLinkLocal !== "boolean")
+    throw new RuleError("allowLinkLocal", `must be true or false, got ${kind(x.allowLinkLocal)}`);
+  const allowLinkLocal = x.allowLinkLocal === true;
+  const inputGroup = checkGroup(x.inputGroup, "inputGroup", allowLinkLocal);
   const inputPort = checkPort(x.inputPort, "inputPort");
   if (!Array.isArray(x.outputs)) throw new RuleError("outputs", `must be a list of outputs, got ${kind(x.outputs)}`);
   if (x.outputs.length === 0) throw new RuleError("outputs", "a rule needs at least one output");
@@ -38,7 +43,7 @@ export function checkSpec(x: unknown): RuleInput {
       "outputs",
       `a rule has at most ${MAX_OUTPUTS_PER_RULE} outputs, this one has ${x.outputs.length}`,
     );
-  const outputs = x.outputs.map((o, i) => checkOutput(o, i));
+  const outputs = x.outputs.map((o, i) => checkOutput(o, i, allowLinkLocal));
   const seen = new Map<string, number>();
   outputs.forEach((o, i) => {
     const key = `${o.group}:${o.port}:${o.interface}`;
@@ -55,6 +60,8 @@ export function checkSpec(x: unknown): RuleInput {
     inputGroup,
     inputPort,
     outputs,
+    ...(name !== undefined ? { name } : {}),
+    ...(allowLinkLocal ? { allowLinkLocal } : {}),
   };
   checkLoop(spec);
   return spec;
@@ -63,6 +70,16 @@ export function checkSpec(x: unknown): RuleInput {
 /** An output that equals the input would feed the relay its own packets, forever. */
 function checkLoop(spec: RuleInput): void {
   if (spec.inputInterface === undefined) return;
+  // A link-local group never crosses a router: relaying it back onto its own segment would
+  // repeat every packet there (and answer mDNS queries with themselves).
+  if (spec.allowLinkLocal)
+    spec.outputs.forEach((o, i) => {
+      if (o.interface === spec.inputInterface)
+        throw new RuleError(
+          `outputs[${i}].interface`,
+          `output ${i + 1} (${describeOutput(o)}) is on the input interface ${o.interface}: a rule with allowLinkLocal must send to another interface`,
+        );
+    });
   spec.outputs.forEach((o, i) => {
     if (o.interface === spec.inputInterface && o.group === spec.inputGroup && o.port === spec.inputPort)
       throw new RuleError(
@@ -149,6 +166,9 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
 
 /** One rule per (input interface, group, port): a second would make every packet go out twice. */
 export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
+  const named = spec.name === undefined ? undefined : rules.find((r) => r.name === spec.name);
+  if (named)
+    throw new RuleError("name", `rule ${named.id} is already named ${spec.name}: a name names one rule`, "duplicate");
   const other = rules.find(
     (r) =>
       r.inputInterface === spec.inputInterface && r.inputGroup === spec.inputGroup && r.inputPort === spec.inputPort,
@@ -165,40 +185,41 @@ export const describeInput = (s: RuleInput) =>
   `${s.inputGroup}:${s.inputPort}${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
 export const describeOutput = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
 
-function checkOutput(x: unknown, i: number): Output {
+function checkOutput(x: unknown, i: number, allowLinkLocal: boolean): Output {
   const at = `outputs[${i}]`;
   if (!isObject(x)) throw new RuleError(at, `output ${i + 1} must be an object, got ${kind(x)}`);
   for (const k of Object.keys(x))
     if (!OUTPUT_KEYS.has(k)) throw new RuleError(`${at}.${k}`, `output ${i + 1}: unknown field "${k}"`);
   const label = `output ${i + 1}: `;
-  const group = checkAddress(x.group, `${at}.group`, label);
+  const group = checkAddress(x.group, `${at}.group`, label, allowLinkLocal);
   const port = checkPort(x.port, `${at}.port`, label);
   const iface = checkIfName(x.interface, `${at}.interface`, label);
   const ttl = x.ttl === undefined ? DEFAULT_TTL : checkTtl(x.ttl, `${at}.ttl`, label);
   return { group, port, interface: iface, ttl };
 }
 
-function checkGroup(x: unknown, field: string): string {
+const LINK_LOCAL_HINT =
+  "a link-local group (224.0.0.0/24), relayed only by a rule with --allow-link-local (config: allow_link_local = true)";
+
+function checkGroup(x: unknown, field: string, allowLinkLocal: boolean): string {
   if (typeof x !== "string") throw new RuleError(field, `must be a multicast group such as 239.1.1.1, got ${kind(x)}`);
   const ip = parseIPv4(x);
   if (ip === undefined)
     throw new RuleError(field, `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1)`);
   if (!isMulticast(ip)) throw new RuleError(field, `${x} is not a multicast group (use 224.0.0.0 to 239.255.255.255)`);
-  if (isLinkLocalMulticast(ip))
-    throw new RuleError(field, `${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+  if (isLinkLocalMulticast(ip) && !allowLinkLocal) throw new RuleError(field, `${x} is ${LINK_LOCAL_HINT}`);
   return x;
 }
 
 /** An output destination: a multicast group or a unicast host. */
-function checkAddress(x: unknown, field: string, label: string): string {
+function checkAddress(x: unknown, field: string, label: string, allowLinkLocal: boolean): string {
   if (typeof x !== "string")
     throw new RuleError(field, `${label}the destination must be an IPv4 address, got ${kind(x)}`);
   const ip = parseIPv4(x);
   if (ip === undefined)
     throw new RuleError(field, `${label}"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.10.10.10)`);
   if (isMulticast(ip)) {
-    if (isLinkLocalMulticast(ip))
-      throw new RuleError(field, `${label}${x} is a link-local control group (224.0.0.0/24), which is never relayed`);
+    if (isLinkLocalMulticast(ip) && !allowLinkLocal) throw new RuleError(field, `${label}${x} is ${LINK_LOCAL_HINT}`);
   } else {
     const problem = unicastProblem(ip);
     if (problem) throw new RuleError(field, `${label}${x} ${problem}`);

@@ -116,6 +116,7 @@ export function buildReport(x: ReportInput): StatsReport {
     drops: total.drops,
     rules: x.rules.map((r) => ({
       id: r.id,
+      ...(r.name !== undefined ? { name: r.name } : {}),
       inputInterface: r.inputInterface,
       inputGroup: r.inputGroup,
       inputPort: r.inputPort,

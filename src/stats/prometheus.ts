@@ -54,6 +54,8 @@ export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
   const worker = (w: StatsReport["workers"][number]) => ({ worker: w.index, cpu: w.cpu });
   const ruleLabels = (x: StatsReport["rules"][number]) => ({
     rule: x.id,
+    // A named rule keeps its name (and so its series) when it is edited; "" for a rule without one.
+    name: x.name ?? "",
     interface: x.inputInterface,
     group: x.inputGroup,
     port: x.inputPort,
@@ -61,7 +63,7 @@ export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
   const outputs = r.rules.flatMap((x) =>
     x.outputs.map((o, index) => ({
       o,
-      labels: { rule: x.id, output: index, group: o.group, port: o.port, interface: o.interface },
+      labels: { rule: x.id, name: x.name ?? "", output: index, group: o.group, port: o.port, interface: o.interface },
     })),
   );
   const lastReload = r.config?.lastReload;

@@ -60,16 +60,26 @@ export function renderRuleList(list: RuleList): string {
       "no rules (add one with: mcr rule add --input-group G --input-port P --outputs G:P:IF)",
       ...workerNotes(list.workers),
     ].join("\n");
+  // The NAME column only once a rule has a name: a table of numbered rules reads as before.
+  const named = list.rules.some((r) => r.name !== undefined);
   const rows: Cell[][] = [];
   for (const r of list.rules)
     r.outputs.forEach((o, i) =>
       rows.push(
         i === 0
-          ? [String(r.id), r.inputInterface, `${r.inputGroup}:${r.inputPort}`, out(o), String(o.ttl)]
-          : ["", "", "", out(o), String(o.ttl)],
+          ? [
+              String(r.id),
+              ...(named ? [r.name ?? "-"] : []),
+              r.inputInterface,
+              `${r.inputGroup}:${r.inputPort}`,
+              out(o),
+              String(o.ttl),
+            ]
+          : ["", ...(named ? [""] : []), "", "", out(o), String(o.ttl)],
       ),
     );
-  return [table(["ID", "INTERFACE", "INPUT", "OUTPUT", "TTL"], rows), ...workerNotes(list.workers)].join("\n");
+  const head = ["ID", ...(named ? ["NAME"] : []), "INTERFACE", "INPUT", "OUTPUT", "TTL"];
+  return [table(head, rows), ...workerNotes(list.workers)].join("\n");
 }
 
 /** One line per worker that is not forwarding normally: what an operator must notice. */
@@ -109,15 +119,20 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
     alert: rated ? (perSec ?? 0) > 0 : n > 0,
   });
   const parts: string[] = [];
+  // Rules by name where they have one (the NAME column only then), by id always.
+  const named = r.rules.some((x) => x.name !== undefined);
+  const nameCol = named ? ["NAME"] : [];
+  const nameOf = (x: StatsReport["rules"][number]) => (named ? [x.name ?? "-"] : []);
 
   parts.push("rules");
   parts.push(
     r.rules.length === 0
       ? "  (none)"
       : table(
-          ["ID", "INPUT", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES"],
+          ["ID", ...nameCol, "INPUT", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES"],
           r.rules.map((x) => [
             String(x.id),
+            ...nameOf(x),
             `${x.inputInterface} ${x.inputGroup}:${x.inputPort}`,
             x.packets,
             ...(rated ? [rate(x.rate?.packetsPerSecond), rateMbit(x.rate?.bitsPerSecond)] : []),
@@ -132,6 +147,7 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
       (o) =>
         [
           String(x.id),
+          ...nameOf(x),
           out(o),
           String(o.ttl),
           o.packets,
@@ -146,7 +162,7 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
       "",
       "outputs",
       table(
-        ["RULE", "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"],
+        ["RULE", ...nameCol, "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"],
         outputs,
         "  ",
         color,

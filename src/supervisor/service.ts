@@ -12,7 +12,7 @@ import {
   type Status,
 } from "../types/control.ts";
 import { log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
-import type { Rule, RuleSpec } from "../types/rules.ts";
+import type { Rule, RuleChange, RuleRef, RuleSpec } from "../types/rules.ts";
 import {
   checkHost,
   checkLoops,
@@ -35,9 +35,18 @@ import { WorkerPool } from "./pool.ts";
 import { startMetricsServer, type ListenAddress, type MetricsServer } from "./metrics.ts";
 import { workerArgv } from "./spawn.ts";
 import { loadState, lockState, saveState, type StateLock } from "./state.ts";
-import { addRule, applyConfigRules, removeRule, type ConfigDiff, type RuleTable } from "./table.ts";
+import {
+  addRule,
+  applyConfigRules,
+  findRule,
+  removeRule,
+  replaceRule,
+  type ConfigDiff,
+  type RuleTable,
+} from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
 import { McrError } from "../errors.ts";
+import { ruleNameProblem } from "../values/name.ts";
 
 export interface SupervisorConfig {
   interfaces: string[];
@@ -170,7 +179,7 @@ export class Supervisor {
     if (cfg.config) {
       try {
         const diff = this.configDiff(cfg.config);
-        if (diff.added.length + diff.removed.length > 0) this.saveAtStart(diff.table);
+        if (diff.added.length + diff.removed.length + diff.changed.length > 0) this.saveAtStart(diff.table);
         this.table = diff.table;
         log.info(`${cfg.config.path}: ${describeDiff(diff)}`);
       } catch (e) {
@@ -242,6 +251,10 @@ export class Supervisor {
         return this.add(req.args as Commands["rule.add"]["args"]);
       case "rule.remove":
         return this.remove(req.args as Commands["rule.remove"]["args"]);
+      case "rule.replace":
+        return this.replace(req.args as Record<string, unknown>);
+      case "rule.apply":
+        return this.apply(req.args as Record<string, unknown>);
       case "rule.list":
         return {
           version: this.version,
@@ -255,26 +268,148 @@ export class Supervisor {
     }
   }
 
-  private add(args: unknown): Promise<Commands["rule.add"]["result"]> {
-    const spec = checkHost(checkSpec(args), this.cfg.interfaces, this.cfg.lookup);
+  private add(args: Record<string, unknown>): Promise<Commands["rule.add"]["result"]> {
+    const { dryRun, ...rest } = args ?? {};
+    const dry = checkDryRun(dryRun);
+    const spec = checkHost(checkSpec(rest), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
-      this.checkRoom(this.table.rules, spec.outputs.length);
-      checkLoops(spec, this.table.rules, this.cfg.interfaces);
-      const { table, rule } = addRule(this.table, spec);
-      const warnings = await this.commit(table, rule.id, "added", describeRule(rule));
+      const { table, rule } = this.addTo(this.table, spec);
+      if (dry) return { rule, warnings: [], dryRun: true as const };
+      const warnings = await this.commit(
+        table,
+        [rule.id],
+        `rule ${rule.id} added: ${describeRule(rule)}`,
+        `rule ${rule.id} is added`,
+      );
       return { rule, warnings };
     });
   }
 
   private remove(args: { id?: unknown }): Promise<Commands["rule.remove"]["result"]> {
-    const id = args.id;
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 1)
-      throw controlError("bad_request", "id must be a rule id (a positive integer)", "id");
+    const ref = checkRef(args.id, "id");
     return this.change(async () => {
-      const { table, rule } = removeRule(this.table, id, this.cfg.config?.path);
-      await this.commit(table, rule.id, "removed", describeRule(rule));
+      const { table, rule } = removeRule(this.table, ref, this.cfg.config?.path);
+      await this.commit(
+        table,
+        [rule.id],
+        `rule ${rule.id} removed: ${describeRule(rule)}`,
+        `rule ${rule.id} is removed`,
+      );
       return { rule };
     });
+  }
+
+  private replace(args: Record<string, unknown>): Promise<Commands["rule.replace"]["result"]> {
+    const ref = checkRef(args.id, "id");
+    const dry = checkDryRun(args.dryRun);
+    return this.change(async () => {
+      const { table, rule, before } = this.replaceIn(this.table, ref, args.outputs);
+      if (dry) return { rule, warnings: [], dryRun: true as const };
+      const warnings = await this.commit(
+        table,
+        [rule.id],
+        `rule ${rule.id} replaced: ${describeRule(before)} => ${describeRule(rule)}`,
+        `rule ${rule.id} is replaced`,
+      );
+      return { rule, warnings };
+    });
+  }
+
+  /**
+   * A batch, applied in order to a copy of the table and checked at every step as the single
+   * commands would be; the result is saved and handed to the workers once (one version), and the
+   * first entry that does not fit refuses the whole batch, naming it: nothing changes.
+   */
+  private apply(args: Record<string, unknown>): Promise<Commands["rule.apply"]["result"]> {
+    const dry = checkDryRun(args.dryRun);
+    const changes = args.changes;
+    if (!Array.isArray(changes)) throw controlError("bad_request", "changes must be a list", "changes");
+    if (changes.length === 0) throw controlError("bad_request", "changes is empty: nothing to apply", "changes");
+    return this.change(async () => {
+      let t = this.table;
+      const added: Rule[] = [];
+      const removed: Rule[] = [];
+      const replaced: Rule[] = [];
+      changes.forEach((c: unknown, i) => {
+        try {
+          t = this.applyOne(t, c, { added, removed, replaced });
+        } catch (e) {
+          if (!(e instanceof McrError)) throw e;
+          const field = `changes[${i}]${e.field ? `.${e.field}` : ""}`;
+          throw new McrError(`change ${i + 1}: ${e.message}`, e.exitCode, field, e.code);
+        }
+      });
+      // Listed as they end: a rule added and then replaced in one batch is one added rule.
+      const live = (r: Rule) => t.rules.find((x) => x.id === r.id);
+      const result = {
+        version: dry ? this.version : this.version + 1,
+        added: added.flatMap((r) => live(r) ?? []),
+        removed: removed.filter((r) => !added.some((a) => a.id === r.id)),
+        replaced: replaced.filter((r) => !added.some((a) => a.id === r.id)).flatMap((r) => live(r) ?? []),
+      };
+      if (dry) return { ...result, warnings: [], dryRun: true as const };
+      const ids = [...result.added, ...result.replaced].map((r) => r.id);
+      const warnings = await this.commit(
+        t,
+        ids,
+        `applied ${changes.length} change(s): ${result.added.length} added (${result.added.map((r) => r.id).join(", ") || "-"}), ${result.removed.length} removed (${result.removed.map((r) => r.id).join(", ") || "-"}), ${result.replaced.length} replaced (${result.replaced.map((r) => r.id).join(", ") || "-"})`,
+        `a batch of ${changes.length} change(s) is applied`,
+      );
+      return { ...result, warnings };
+    });
+  }
+
+  private applyOne(t: RuleTable, c: unknown, out: { added: Rule[]; removed: Rule[]; replaced: Rule[] }): RuleTable {
+    if (typeof c !== "object" || c === null || Array.isArray(c))
+      throw controlError("bad_request", "a change must be an object with op", "op");
+    const x = c as Record<string, unknown>;
+    const takes: Record<string, string[]> = {
+      add: ["op", "rule"],
+      remove: ["op", "id"],
+      replace: ["op", "id", "outputs"],
+    };
+    const keys = typeof x.op === "string" ? takes[x.op] : undefined;
+    if (!keys)
+      throw controlError("bad_request", `op must be add, remove or replace, got ${JSON.stringify(x.op)}`, "op");
+    for (const k of Object.keys(x))
+      if (!keys.includes(k)) throw controlError("bad_request", `unknown field "${k.slice(0, 64)}" for ${x.op}`, k);
+    const change = x as unknown as RuleChange;
+    switch (change.op) {
+      case "add": {
+        const spec = withField("rule", () => checkHost(checkSpec(change.rule), this.cfg.interfaces, this.cfg.lookup));
+        const { table, rule } = withField("rule", () => this.addTo(t, spec));
+        out.added.push(rule);
+        return table;
+      }
+      case "remove": {
+        const { table, rule } = removeRule(t, checkRef(change.id, "id"), this.cfg.config?.path);
+        out.removed.push(rule);
+        return table;
+      }
+      case "replace": {
+        const { table, rule } = this.replaceIn(t, checkRef(change.id, "id"), change.outputs);
+        out.replaced.push(rule);
+        return table;
+      }
+    }
+  }
+
+  /** The table with one more rule, if it fits: counter slots, loops, duplicates. */
+  private addTo(t: RuleTable, spec: RuleSpec): { table: RuleTable; rule: Rule } {
+    this.checkRoom(t.rules, spec.outputs.length);
+    checkLoops(spec, t.rules, this.cfg.interfaces);
+    return addRule(t, spec);
+  }
+
+  /** The table with a rule's outputs replaced, checked as a rule with those outputs would be. */
+  private replaceIn(t: RuleTable, ref: RuleRef, outputs: unknown) {
+    const before = findRule(t, ref);
+    const { id: _, origin: __, ...spec } = before;
+    const next = checkHost(checkSpec({ ...spec, outputs }), this.cfg.interfaces, this.cfg.lookup);
+    const others = t.rules.filter((r) => r !== before);
+    this.checkRoom(others, next.outputs.length);
+    checkLoops(next, others, this.cfg.interfaces);
+    return replaceRule(t, ref, next.outputs, this.cfg.config?.path);
   }
 
   /**
@@ -303,20 +438,20 @@ export class Supervisor {
     return next;
   }
 
-  /** Saves, adopts and distributes a new table; returns the workers' complaints about ruleId. */
-  private async commit(table: RuleTable, ruleId: number, verb: "added" | "removed", what: string): Promise<string[]> {
+  /** Saves, adopts and distributes a new table; returns the workers' complaints about the rules changed. */
+  private async commit(table: RuleTable, ruleIds: number[], what: string, subject = what): Promise<string[]> {
     saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
-    this.log.info(`rule ${ruleId} ${verb}: ${what}`);
+    this.log.info(what);
     const { late, errors, timeoutMs } = await this.adopt(table);
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
       // The id matters even now: the rule is in the table, and the operator may want it gone.
       throw controlError(
         "not_applied",
-        `rule ${ruleId} is ${verb} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`,
+        `${subject} and saved, but ${who} did not confirm it within ${timeoutMs / 1000} s (see mcr rule list)`,
       );
     }
-    const mine = errors.filter((e) => e.ruleId === ruleId || e.ruleId === 0);
+    const mine = errors.filter((e) => ruleIds.includes(e.ruleId) || e.ruleId === 0);
     return [...new Set(mine.map((e) => e.message))];
   }
 
@@ -348,8 +483,9 @@ export class Supervisor {
     try {
       const diff = applyConfigRules(this.table, specs);
       // Checked rule by rule, so that the error names the first one that does not fit.
-      diff.added.forEach((r, i) => {
-        const before = diff.table.rules.filter((x) => !diff.added.slice(i).includes(x));
+      const fresh = [...diff.changed, ...diff.added];
+      fresh.forEach((r, i) => {
+        const before = diff.table.rules.filter((x) => !fresh.slice(i).includes(x));
         const at = specs.findIndex(
           (x) => x.inputInterface === r.inputInterface && x.inputGroup === r.inputGroup && x.inputPort === r.inputPort,
         );
@@ -403,7 +539,7 @@ export class Supervisor {
         this.log.warn(`${old.path}: a change of metricsListen takes effect at the next start, not on reload`);
       await this.change(async () => {
         const diff = this.configDiff(next);
-        if (diff.added.length + diff.removed.length > 0) {
+        if (diff.added.length + diff.removed.length + diff.changed.length > 0) {
           saveState(this.cfg.stateFile, diff.table);
           await this.adopt(diff.table);
         }
@@ -503,15 +639,39 @@ export class Supervisor {
 /** The arguments of the commands whose handlers do not check them all. */
 const COMMAND_ARGS: Partial<Record<Request["cmd"], readonly string[]>> = {
   "rule.remove": ["id"],
+  "rule.replace": ["id", "outputs", "dryRun"],
+  "rule.apply": ["changes", "dryRun"],
   "rule.list": [],
   stats: [],
   status: [],
 };
 
+/** A rule's id or name as a request gives it. */
+function checkRef(x: unknown, field: string): RuleRef {
+  if (typeof x === "number" && Number.isInteger(x) && x >= 1) return x;
+  if (typeof x === "string" && ruleNameProblem(x) === undefined) return x;
+  throw controlError("bad_request", `${field} must be a rule id (a positive integer) or a rule name`, field);
+}
+
+function checkDryRun(x: unknown): boolean {
+  if (x === undefined || typeof x === "boolean") return x === true;
+  throw controlError("bad_request", "dryRun must be true or false", "dryRun");
+}
+
+/** Puts `at` in front of a refusal's field: "rule.outputs[0].port". */
+function withField<T>(at: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof McrError) throw new McrError(e.message, e.exitCode, e.field ? `${at}.${e.field}` : at, e.code);
+    throw e;
+  }
+}
+
 export const describeRule = (r: Rule) =>
-  `${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
+  `${r.name ? `[${r.name}] ` : ""}${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
 
 const describeDiff = (d: ConfigDiff) =>
-  d.added.length + d.removed.length === 0
+  d.added.length + d.removed.length + d.changed.length === 0
     ? `${d.unchanged.length} rule(s), none changed`
-    : `${d.added.length} rule(s) added (${d.added.map((r) => r.id).join(", ") || "-"}), ${d.removed.length} removed (${d.removed.map((r) => r.id).join(", ") || "-"}), ${d.unchanged.length} unchanged`;
+    : `${d.added.length} rule(s) added (${d.added.map((r) => r.id).join(", ") || "-"}), ${d.changed.length} changed in place (${d.changed.map((r) => r.id).join(", ") || "-"}), ${d.removed.length} removed (${d.removed.map((r) => r.id).join(", ") || "-"}), ${d.unchanged.length} unchanged`;

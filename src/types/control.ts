@@ -1,7 +1,7 @@
 // The control socket's messages, version 1 (docs/control-protocol.md): what the CLI, the control
 // server and the supervisor all read. Framing and checking of lines: src/control/protocol.ts.
 import { EX, McrError } from "../errors.ts";
-import type { RuleInput, Rule } from "./rules.ts";
+import type { Output, Rule, RuleChange, RuleInput, RuleRef } from "./rules.ts";
 import type { StatsReport } from "./stats.ts";
 import type { FailedOutput, InputState } from "./worker.ts";
 
@@ -10,14 +10,33 @@ export type RequestId = number | string;
 
 /** What each command takes and returns. */
 export interface Commands {
-  "rule.add": { args: RuleInput; result: { rule: Rule; warnings: string[] } };
-  "rule.remove": { args: { id: number }; result: { rule: Rule } };
+  /** dryRun: validated against the live table, nothing changes; the reply shows the rule it would be. */
+  "rule.add": { args: RuleInput & { dryRun?: boolean }; result: { rule: Rule; warnings: string[]; dryRun?: true } };
+  "rule.remove": { args: { id: RuleRef }; result: { rule: Rule } };
+  /** New outputs for a rule, in place: same id, name and counters; outputs that stay never pause. */
+  "rule.replace": {
+    args: { id: RuleRef; outputs: Output[]; dryRun?: boolean };
+    result: { rule: Rule; warnings: string[]; dryRun?: true };
+  };
+  /** A batch applied as one table (one version), or refused whole. */
+  "rule.apply": {
+    args: { changes: RuleChange[]; dryRun?: boolean };
+    result: { version: number; added: Rule[]; removed: Rule[]; replaced: Rule[]; warnings: string[]; dryRun?: true };
+  };
   "rule.list": { args: Record<string, never>; result: RuleList };
   stats: { args: Record<string, never>; result: StatsReport };
   status: { args: Record<string, never>; result: Status };
 }
 export type Command = keyof Commands;
-export const COMMANDS: readonly Command[] = ["rule.add", "rule.remove", "rule.list", "stats", "status"];
+export const COMMANDS: readonly Command[] = [
+  "rule.add",
+  "rule.remove",
+  "rule.replace",
+  "rule.apply",
+  "rule.list",
+  "stats",
+  "status",
+];
 
 export interface Request<C extends Command = Command> {
   v: typeof PROTOCOL_VERSION;
@@ -32,8 +51,8 @@ export type ErrorCode =
   | "unsupported_version" // v is not one this supervisor speaks
   | "unknown_command"
   | "invalid_rule" // the rule is refused; field names what is wrong
-  | "duplicate" // a rule for the same input exists
-  | "not_found" // no rule with that id
+  | "duplicate" // a rule for the same input, or with the same name, exists
+  | "not_found" // no rule with that id or name
   | "config_rule" // the rule comes from the config file: change it there and reload
   | "not_applied" // accepted and saved, but not every worker confirmed it in time
   | "state_write" // the state file could not be written: nothing changed

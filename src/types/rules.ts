@@ -14,6 +14,10 @@ export interface RuleSpec {
   inputGroup: string;
   inputPort: number;
   outputs: Output[];
+  /** An operator's name for the rule (src/values/name.ts): unique, and kept across config reloads. */
+  name?: string;
+  /** Lets the input group be link-local (224.0.0.0/24, e.g. mDNS), with outputs on other interfaces. */
+  allowLinkLocal?: boolean;
 }
 
 /** A rule accepted by the supervisor. Ids are small positive integers, never reused in one state file. */
@@ -25,5 +29,14 @@ export interface Rule extends RuleSpec {
 
 export const DEFAULT_TTL = 1;
 
+/** How a command names a rule: its id, or its name. */
+export type RuleRef = number | string;
+
 /** A rule as a client sends it: the supervisor fills in the input interface when it serves one. */
 export type RuleInput = Omit<RuleSpec, "inputInterface"> & { inputInterface?: string };
+
+/** One entry of a batch (`mcr rule apply`): applied in order to one table, all or nothing. */
+export type RuleChange =
+  | { op: "add"; rule: RuleInput }
+  | { op: "remove"; id: RuleRef }
+  | { op: "replace"; id: RuleRef; outputs: Output[] };

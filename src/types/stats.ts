@@ -32,6 +32,7 @@ export interface OutputStats extends OutputCount {
 
 export interface RuleStats extends PacketCount {
   id: number;
+  name?: string; // absent when the rule has none
   inputInterface: string;
   inputGroup: string;
   inputPort: number;

@@ -43,6 +43,9 @@ export class SlotAllocator {
 export class TableCompiler {
   private ruleSlots = new Map<number, number>();
   private outputSlots = new Map<string, number>();
+  /** What each output slot's key sent to when it was taken: a rule replaced in place
+   * (`mcr rule replace`) may put another destination at an index, which must not inherit counts. */
+  private outputDest = new Map<string, string>();
 
   constructor(
     private readonly ruleAlloc: SlotAllocator,
@@ -97,6 +100,14 @@ export class TableCompiler {
           continue;
         }
         const key = `${rule.id}:${i}`;
+        const dest = `${o.group}:${o.port}:${o.interface}`;
+        const was = this.outputDest.get(key);
+        if (was !== undefined && was !== dest) {
+          const old = this.outputSlots.get(key);
+          if (old !== undefined) this.outputAlloc.give(old);
+          this.outputSlots.delete(key);
+        }
+        this.outputDest.set(key, dest);
         const slot = this.slot(key, this.outputSlots, keepOutputs, this.outputAlloc, "output");
         if (slot === undefined) {
           errors.push({ ruleId: rule.id, message: "too many outputs: no counter slot left" });
@@ -132,6 +143,7 @@ export class TableCompiler {
     // Slots of rules and outputs that left the table go back to the pool.
     for (const [id, slot] of this.ruleSlots) if (!keepRules.has(id)) this.ruleAlloc.give(slot);
     for (const [key, slot] of this.outputSlots) if (!keepOutputs.has(key)) this.outputAlloc.give(slot);
+    for (const key of this.outputDest.keys()) if (!keepOutputs.has(key)) this.outputDest.delete(key);
     this.ruleSlots = keepRules;
     this.outputSlots = keepOutputs;
     return {

@@ -56,6 +56,7 @@ export const STATS_SCHEMA: Spec = {
   rules: [
     {
       id: "count",
+      "name?": "string",
       inputInterface: "string",
       inputGroup: "string",
       inputPort: "count",

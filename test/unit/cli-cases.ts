@@ -21,11 +21,11 @@ export function wrongInvocations(nobody: string, neverSocket: string): [string[]
   const see = (cmd: string) => `(see mcr ${cmd} --help)`;
   // Every command: an unknown flag, a flag it does not take, a missing value, a malformed value.
   const cases: [string[], string][] = [
-    [[...add, "--dry-run", ...sock], `mcr: unknown option --dry-run ${see("rule add")}`],
+    [[...add, "--dry-rn", ...sock], `mcr: unknown option --dry-rn: did you mean --dry-run? ${see("rule add")}`],
     [["rule", "list", "--interval", "1", ...sock], `mcr: unknown option --interval ${see("rule list")}`],
     [["rule", "list", "--jsn", ...sock], `mcr: unknown option --jsn: did you mean --json? ${see("rule list")}`],
     [["rule", "remove", "1", "2", ...sock], `mcr: unexpected argument "2" ${see("rule remove")}`],
-    [["rule", "remove", ...sock], `mcr: missing ID ${see("rule remove")}`],
+    [["rule", "remove", ...sock], `mcr: missing NAME|ID ${see("rule remove")}`],
     [["rule", "remove", "1", "--json", ...sock], `mcr: unknown option --json ${see("rule remove")}`],
     [["rule", "add", "--input-group"], `mcr: --input-group needs a value (GROUP) ${see("rule add")}`],
     [
@@ -44,11 +44,11 @@ export function wrongInvocations(nobody: string, neverSocket: string): [string[]
     [[...add, "--json=yes", ...sock], `mcr: unknown option --json ${see("rule add")}`],
     [
       ["rule", "frob"],
-      'mcr: unknown command "frob" (mcr rule takes a command: add, list, remove; see mcr rule --help)',
+      'mcr: unknown command "frob" (mcr rule takes a command: add, list, remove, replace, apply; see mcr rule --help)',
     ],
     [
       ["rule", "ad"],
-      'mcr: unknown command "ad": did you mean add? (mcr rule takes a command: add, list, remove; see mcr rule --help)',
+      'mcr: unknown command "ad": did you mean add? (mcr rule takes a command: add, list, remove, replace, apply; see mcr rule --help)',
     ],
     [["stats", "--watch=1", ...sock], `mcr: --watch takes no value ${see("stats")}`],
     [["stats", "--intervl", "1", ...sock], `mcr: unknown option --intervl: did you mean --interval? ${see("stats")}`],

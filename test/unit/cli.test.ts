@@ -70,7 +70,7 @@ describe("without a supervisor", () => {
       ],
       [
         withArg("--input-group", "224.0.0.1"),
-        "mcr: --input-group: 224.0.0.1 is a link-local control group (224.0.0.0/24), which is never relayed",
+        "mcr: --input-group: 224.0.0.1 is a link-local group (224.0.0.0/24), relayed only by a rule with --allow-link-local (config: allow_link_local = true)",
       ],
       [
         withArg("--outputs", "239.10.10.10:6001"),
@@ -103,10 +103,12 @@ describe("without a supervisor", () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toContain("--outputs");
   });
-  test("rule remove needs a numeric id (64)", async () => {
-    const r = await mcr(["rule", "remove", "first", "--socket-path", nobody]);
+  test("rule remove needs a name or an id (64)", async () => {
+    const r = await mcr(["rule", "remove", "cam/1", "--socket-path", nobody]);
     expect(r.code).toBe(64);
-    expect(r.stderr.trim()).toBe('mcr: ID: "first" is not a rule id (a positive integer, see mcr rule list)');
+    expect(r.stderr.trim()).toBe(
+      'mcr: NAME|ID: "cam/1" is neither a rule id (a positive integer) nor a rule name (see mcr rule list)',
+    );
   });
   test("supervisor: a missing --interface or a bad number is a usage error (64)", async () => {
     let r = await mcr(["supervisor", "--control-socket-path", join(dir, "x.sock")]);

@@ -65,7 +65,12 @@ describe("parseRuleFlags", () => {
   const cases: [string, RuleFlags, string, RegExp][] = [
     ["group not multicast", { ...good, inputGroup: "10.1.1.1" }, "inputGroup", /10\.1\.1\.1 is not a multicast group/],
     ["group not an address", { ...good, inputGroup: "239.1.1" }, "inputGroup", /"239\.1\.1" is not an IPv4 address/],
-    ["link-local control group", { ...good, inputGroup: "224.0.0.5" }, "inputGroup", /link-local control group/],
+    [
+      "link-local group without allowLinkLocal",
+      { ...good, inputGroup: "224.0.0.5" },
+      "inputGroup",
+      /224\.0\.0\.5 is a link-local group \(224\.0\.0\.0\/24\), relayed only by a rule with --allow-link-local/,
+    ],
     ["port 0", { ...good, inputPort: "0" }, "inputPort", /^0 is not a port \(use an integer from 1 to 65535\)/],
     ["port too big", { ...good, inputPort: "65536" }, "inputPort", /^65536 is not a port/],
     ["port not a number", { ...good, inputPort: "50x1" }, "inputPort", /^"50x1" is not a port/],
