@@ -38,6 +38,8 @@ function tsValue(name: string): number | undefined {
   const pick = (table: Record<string, number>, key: string) => table[key];
   let m = /^MCR_C_(\w+)$/.exec(name);
   if (m) return pick(abi.COUNTER, m[1]!);
+  m = /^MCR_OUT_(\w+)$/.exec(name);
+  if (m) return pick(abi.OUTPUT_FLAG, m[1]!);
   m = /^MCR_POLL_(\w+)$/.exec(name);
   if (m) return (abi.POLL_MODES as readonly string[]).indexOf(m[1]!.toLowerCase());
   m = /^MCR_UDP_TX_(LOOP|PACKET)$/.exec(name);
