@@ -2,6 +2,7 @@
 import { call } from "../control/client.ts";
 import { McrError } from "../errors.ts";
 import { flagOf, parseRuleFlags } from "../rules/parse.ts";
+import { VLAN } from "../rules/validate.ts";
 import { renderRuleList } from "../stats/render.ts";
 import { PORT, parseInteger, parseIntegerSyntax, TTL } from "../values/integer.ts";
 import { UsageError } from "./args.ts";
@@ -35,8 +36,9 @@ const add = defineCommand({
     outputs: {
       type: "string",
       required: true,
-      valueHint: "G:P:IF[:TTL],...",
-      description: "where to send: group (or unicast host):port:interface[:ttl], comma-separated",
+      valueHint: "G:P:IF[:TTL][:K=V...],...",
+      description:
+        "where to send: group (or unicast host):port:interface[:ttl][:ttl=N|-1][:dscp=N][:rate=N[k|M]][:burst=N], comma-separated",
     },
     "input-interface": {
       type: "string",
@@ -49,6 +51,18 @@ const add = defineCommand({
       description: "TTL for outputs that give none (default 1)",
       parse: (t, f) => parseIntegerSyntax(t, f, TTL),
     },
+    "input-source": {
+      type: "string",
+      multiple: true,
+      valueHint: "A[/LEN]",
+      description: "take only datagrams from this source (address or prefix); repeat or comma-separate for several",
+    },
+    "input-vlan": {
+      type: "string",
+      valueHint: "N",
+      description: "take only frames tagged with this VLAN (0-4094; default: untagged frames only)",
+      parse: (t, f) => parseIntegerSyntax(t, f, VLAN),
+    },
     "socket-path": socketPath,
   },
   async run({ args }) {
@@ -60,6 +74,8 @@ const add = defineCommand({
         inputInterface: args["input-interface"],
         outputs: args.outputs,
         ttl: args.ttl,
+        ...(args["input-source"].length > 0 ? { inputSource: args["input-source"] } : {}),
+        inputVlan: args["input-vlan"],
       });
       const { rule, warnings } = await call(args["socket-path"], "rule.add", spec);
       for (const w of warnings) console.error(`mcr: warning: rule ${rule.id}: ${w}`);
