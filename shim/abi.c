@@ -10,15 +10,19 @@
 #define AT(type, field, n) _Static_assert(offsetof(type, field) == (n), #type "." #field ": offset")
 #define IS(expr, n) _Static_assert((expr) == (n), #expr)
 
-SIZE(struct mcr_rule_entry, 20);
+SIZE(struct mcr_rule_entry, 28);
 AT(struct mcr_rule_entry, in_ifindex, 0);
 AT(struct mcr_rule_entry, group, 4);
 AT(struct mcr_rule_entry, port, 8);
 AT(struct mcr_rule_entry, n_outputs, 10);
 AT(struct mcr_rule_entry, first_output, 12);
 AT(struct mcr_rule_entry, counter_slot, 16);
+AT(struct mcr_rule_entry, source, 20);
+AT(struct mcr_rule_entry, vlan, 24);
+AT(struct mcr_rule_entry, source_len, 26);
+AT(struct mcr_rule_entry, flags, 27);
 
-SIZE(struct mcr_output_entry, 20);
+SIZE(struct mcr_output_entry, 32);
 AT(struct mcr_output_entry, ifindex, 0);
 AT(struct mcr_output_entry, source, 4);
 AT(struct mcr_output_entry, dest, 8);
@@ -26,6 +30,11 @@ AT(struct mcr_output_entry, port, 12);
 AT(struct mcr_output_entry, ttl, 14);
 AT(struct mcr_output_entry, flags, 15);
 AT(struct mcr_output_entry, counter_slot, 16);
+AT(struct mcr_output_entry, rate, 20);
+AT(struct mcr_output_entry, burst, 24);
+AT(struct mcr_output_entry, dscp, 28);
+IS(MCR_OUT_TTL_INPUT, 1);
+IS(MCR_OUT_DSCP_SET, 2);
 
 SIZE(struct mcr_frame_info, 16);
 AT(struct mcr_frame_info, group, 0);
@@ -49,8 +58,8 @@ IS(MCR_C_SPINS, 10);
 IS(MCR_C_SPIN_HITS, 11);
 IS(MCR_C_HEARTBEAT, 12);
 IS(MCR_C_DROPS, 13);
-IS(MCR_DROP__COUNT, 19);
-IS(MCR_C__COUNT, 32);
+IS(MCR_DROP__COUNT, 21);
+IS(MCR_C__COUNT, 34);
 IS(MCR_FANOUT_NEW, 65536);
 IS(MCR_POLL_ADAPTIVE, 0);
 IS(MCR_POLL_BUSY, 1);

@@ -92,8 +92,10 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 	memcpy(ip + 16, &dest, 4);
 	uint8_t *udp = ip + 20;
 	udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
-	/* The parts of both checksums that never change, summed once. */
-	h->ip_sum = mcr__csum_add(ip, 20, 0);
+	/* The parts of both checksums that never change, summed once. TOS and TTL come with each
+	 * frame (kept from the input, or set): the words that hold them (version/IHL+TOS,
+	 * TTL+protocol) are summed per frame. */
+	h->ip_sum = mcr__csum_add(ip + 2, 6, 0) + mcr__csum_add(ip + 10, 10, 0);
 	h->udp_sum =
 		mcr__csum_add(ip + 12, 8, 0) + htons(IPPROTO_UDP) + mcr__csum_add(udp + 2, 2, 0);
 	h->udp_rewritten = mcr__csum_fields(ip + 12, udp + 2);
@@ -129,7 +131,8 @@ uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t u
 /* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
  * kernel's (the caller sends what is pending and tries again). */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
-		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum)
+		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
+		uint8_t ttl)
 {
 	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
@@ -139,10 +142,14 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	uint8_t *ip = f + 14, *udp = f + 34;
 	uint16_t total = htons((uint16_t)(len + 28)), ulen = htons((uint16_t)(len + 8)),
 		 id = htons(h->ip_id++);
-	uint16_t sp = htons(sport);
+	uint16_t sp = htons(sport), w0, w8;
+	ip[1] = tos;
+	ip[8] = ttl;
+	memcpy(&w0, ip, 2);
+	memcpy(&w8, ip + 8, 2);
 	memcpy(ip + 2, &total, 2);
 	memcpy(ip + 4, &id, 2);
-	uint16_t ipsum = mcr__csum_fold(h->ip_sum + total + id);
+	uint16_t ipsum = mcr__csum_fold(h->ip_sum + total + id + w0 + w8);
 	memcpy(ip + 10, &ipsum, 2);
 	memcpy(udp, &sp, 2);
 	memcpy(udp + 4, &ulen, 2);

@@ -122,8 +122,10 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
 			 uint32_t dest, uint16_t port, uint8_t ttl);
+/* tos, ttl: the frame's (the header's ttl is only the template's). */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
-		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum);
+		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
+		uint8_t ttl);
 /* The UDP checksum a relayed datagram leaves with (as stored), from the input's. */
 uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
 		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum);
@@ -150,6 +152,98 @@ int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		      struct sock_filter *out, uint32_t max);
 /* Attaches the finest program that the kernel takes; the level it got, or -errno. */
 int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n);
+
+/* The rule lookup (match.c). */
+#define MCR_MATCH_MAX (1u << 24) /* the hash (twice the entries, a power of two) stays in 32 bits */
+
+struct mcr_match {
+	const struct mcr_rule_entry *rules; /* the caller's, kept while the match is used */
+	int32_t *hash; /* rule index, -1 empty */
+	uint32_t hmask;
+	uint64_t lens; /* bit n: some rule's source has prefix length n */
+};
+
+/* A prefix length's mask, network order. */
+static inline uint32_t mcr__prefix_mask(uint32_t len)
+{
+	return len == 0 ? 0 : htonl(~0u << (32 - len));
+}
+
+static inline uint32_t mcr__match_hash(uint32_t ifindex, uint32_t group, uint32_t port,
+				       uint32_t vlan, uint32_t source, uint32_t len)
+{
+	uint32_t h = group * 0x9e3779b1u;
+	h ^= (port | ifindex << 16) * 0x85ebca6bu;
+	h ^= (source ^ (vlan << 8 | len)) * 0xc2b2ae35u;
+	return h ^ (h >> 15);
+}
+
+/* The rule with exactly this key, or -1. */
+static inline int32_t mcr__match_probe(const struct mcr_match *m, uint32_t ifindex, uint32_t group,
+				       uint32_t port, uint32_t vlan, uint32_t source, uint32_t len)
+{
+	for (uint32_t i = mcr__match_hash(ifindex, group, port, vlan, source, len) & m->hmask;;
+	     i = (i + 1) & m->hmask) {
+		int32_t r = m->hash[i];
+		if (r < 0)
+			return -1;
+		const struct mcr_rule_entry *e = &m->rules[r];
+		if (e->group == group && e->port == port && e->in_ifindex == ifindex &&
+		    e->vlan == vlan && e->source == source && e->source_len == len)
+			return r;
+	}
+}
+
+/* The rule a frame belongs to (the longest source prefix that matches), or -1. */
+static inline int32_t mcr__match_find(const struct mcr_match *m, uint32_t ifindex, uint32_t group,
+				      uint32_t port, uint32_t vlan, uint32_t source)
+{
+	for (uint64_t lens = m->lens; lens;) {
+		uint32_t len = 63 - (uint32_t)__builtin_clzll(lens);
+		lens &= ~(1ull << len);
+		int32_t r = mcr__match_probe(m, ifindex, group, port, vlan,
+					     source & mcr__prefix_mask(len), len);
+		if (r >= 0)
+			return r;
+	}
+	return -1;
+}
+
+/* Hashes n rules (which stay the caller's); -EINVAL for a malformed or repeated key. */
+int mcr__match_build(struct mcr_match *m, const struct mcr_rule_entry *rules, uint32_t n);
+void mcr__match_free(struct mcr_match *m);
+
+/* A token bucket for an output's rate= (packets per second) and burst= (packets), refilled from
+ * the batch's clock (no clock read per packet). Tokens are counted in 1e-9 packet. */
+struct mcr_bucket {
+	uint64_t tokens;
+	int64_t at_ns; /* the clock of the last refill; 0: never (starts full) */
+};
+
+#define MCR_BUCKET_ONE 1000000000ull
+
+/* 1: the packet may go (a token taken); 0: over the rate. */
+static inline int mcr__bucket_take(struct mcr_bucket *b, int64_t now_ns, uint32_t rate,
+				   uint32_t burst)
+{
+	uint64_t cap = (uint64_t)burst * MCR_BUCKET_ONE;
+	if (b->at_ns == 0) {
+		b->tokens = cap;
+	} else if (now_ns > b->at_ns) {
+		/* dt capped so that dt x rate stays in 64 bits; by then the bucket is full anyway. */
+		uint64_t dt = (uint64_t)(now_ns - b->at_ns);
+		uint64_t full = cap / rate + 1;
+		b->tokens += (dt < full ? dt : full) * rate;
+		if (b->tokens > cap)
+			b->tokens = cap;
+	}
+	if (now_ns > b->at_ns)
+		b->at_ns = now_ns;
+	if (b->tokens < MCR_BUCKET_ONE)
+		return 0;
+	b->tokens -= MCR_BUCKET_ONE;
+	return 1;
+}
 
 /* 1 when the UDP checksum of the datagram at ip (IHL 5, ulen bytes of UDP) is right. */
 int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen);

@@ -19,7 +19,6 @@
 #define MCR_MAX_TX 32
 #define TX_RING_BYTES (4u << 20)
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
-#define MAX_RULES (1u << 24) /* the hash (twice the rules, a power of two) stays in 32 bits */
 
 struct out {
 	int fd; /* UDP socket connected to the output's destination; -1: it could not be opened */
@@ -30,6 +29,18 @@ struct out {
 	uint64_t path_epoch; /* the flush that datagram goes out with */
 	struct mcr_tx_header hdr;
 	struct mcr_output_entry e; /* to build hdr again when the interface's MTU changes */
+	struct mcr_bucket bucket; /* e.rate != 0 */
+};
+
+/* A UDP socket's send with the frame's TOS and TTL (cmsg): one per queued send, kept until the
+ * batch's flush completes it. */
+struct msg_slot {
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		char buf[CMSG_SPACE(sizeof(int)) * 2];
+		struct cmsghdr align;
+	} c;
 };
 
 enum { PATH_NONE, PATH_RING, PATH_SOCKET };
@@ -40,8 +51,8 @@ struct table {
 	struct mcr_rule_entry *rules;
 	struct out *outs;
 	uint32_t n_outs;
-	uint32_t hmask;
-	int32_t *hash; /* rule index, -1 empty */
+	struct mcr_match match;
+	uint64_t vlans[4096 / 64]; /* bit v: some rule takes VLAN v (bit 0, untagged, always) */
 	struct mcr_egress_sock *socks;
 	uint32_t n_socks;
 };
@@ -67,9 +78,16 @@ struct mcr_worker {
 	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
 	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
+	int64_t batch_ns; /* the clock at the start of this round of batches: rate limits refill by it */
+	struct msg_slot msgs[SQ_DEPTH];
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
+
+static inline int64_t now_ns(void)
+{
+	return (int64_t)mcr__clock_ns(CLOCK_MONOTONIC);
+}
 
 /* Attaches to an input the program for the rules of tables a and b (either may be NULL) that
  * read from it. */
@@ -84,32 +102,10 @@ static int input_filter(const struct mcr_rx *rx, const struct table *a, const st
 			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex)
 				keys[k++] = (struct mcr_filter_key){ .group = t->rules[i].group,
 								     .port = t->rules[i].port,
-								     .vlan = 0 };
+								     .vlan = t->rules[i].vlan };
 	int r = mcr__filter_attach(rx->fd, keys, k);
 	free(keys);
 	return r < 0 ? r : 0;
-}
-
-static inline uint32_t hash_key(uint32_t ifindex, uint32_t group, uint32_t port)
-{
-	uint32_t h = group * 0x9e3779b1u;
-	h ^= (port | ifindex << 16) * 0x85ebca6bu;
-	return h ^ (h >> 15);
-}
-
-static inline int32_t table_find(const struct table *t, uint32_t ifindex, uint32_t group,
-				 uint32_t port)
-{
-	if (!t || t->n_rules == 0)
-		return -1;
-	for (uint32_t i = hash_key(ifindex, group, port) & t->hmask;; i = (i + 1) & t->hmask) {
-		int32_t r = t->hash[i];
-		if (r < 0)
-			return -1;
-		const struct mcr_rule_entry *e = &t->rules[r];
-		if (e->group == group && e->port == port && e->in_ifindex == ifindex)
-			return r;
-	}
 }
 
 static void table_free(struct table *t, const struct table *keep_socks_of)
@@ -125,7 +121,7 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 	}
 	free(t->rules);
 	free(t->outs);
-	free(t->hash);
+	mcr__match_free(&t->match);
 	free(t->socks);
 	free(t);
 }
@@ -140,10 +136,11 @@ static int same_sock(const struct mcr_egress_sock *a, const struct mcr_egress_so
  * (so a table change does not disturb the outputs that stay), or opened. */
 static int sock_for(struct table *t, const struct table *old, const struct mcr_output_entry *o)
 {
+	/* Each send says its TTL (cmsg); the socket's is for anything else it sends. */
 	struct mcr_egress_sock s = { .fd = -1,
 				     .ifindex = o->ifindex,
 				     .source = o->source,
-				     .ttl = o->ttl,
+				     .ttl = o->ttl ? o->ttl : 1,
 				     .dest = o->dest,
 				     .port = o->port };
 	for (uint32_t i = 0; i < t->n_socks; i++)
@@ -176,41 +173,37 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	int err = -ENOMEM;
 	if (!t)
 		return -ENOMEM;
-	if (n_rules > MAX_RULES) {
+	if (n_rules > MCR_MATCH_MAX) {
 		free(t);
 		return -EINVAL;
 	}
-	uint32_t hsize = 16;
-	while (hsize < n_rules * 2)
-		hsize <<= 1;
-	t->hmask = hsize - 1;
 	t->rules = malloc(sizeof(*rules) * (n_rules ? n_rules : 1));
 	t->outs = malloc(sizeof(*t->outs) * (n_outputs ? n_outputs : 1));
 	t->socks = malloc(sizeof(*t->socks) * (n_outputs ? n_outputs : 1));
-	t->hash = malloc(sizeof(*t->hash) * hsize);
-	if (!t->rules || !t->outs || !t->socks || !t->hash)
+	if (!t->rules || !t->outs || !t->socks)
 		goto fail;
-	memset(t->hash, 0xff, sizeof(*t->hash) * hsize);
 	err = -EINVAL;
+	t->vlans[0] = 1;
 	for (uint32_t i = 0; i < n_rules; i++) {
 		const struct mcr_rule_entry *e = &rules[i];
 		/* In 64 bits: first_output near 2^32 must not wrap into range. */
 		if ((uint64_t)e->first_output + e->n_outputs > n_outputs ||
-		    e->counter_slot >= w->rule_slots)
+		    e->counter_slot >= w->rule_slots || e->vlan > 4094 || e->flags != 0)
 			goto fail;
-		if (table_find(t, e->in_ifindex, e->group, e->port) >= 0)
-			goto fail; /* the caller refuses duplicates; a table with one is a bug */
 		t->rules[i] = *e;
-		t->n_rules = i + 1;
-		uint32_t h = hash_key(e->in_ifindex, e->group, e->port) & t->hmask;
-		while (t->hash[h] >= 0)
-			h = (h + 1) & t->hmask;
-		t->hash[h] = (int32_t)i;
+		t->vlans[e->vlan / 64] |= 1ull << (e->vlan % 64);
 	}
+	/* The caller refuses duplicates; a table with one is a bug. */
+	if ((err = mcr__match_build(&t->match, t->rules, n_rules)) < 0)
+		goto fail;
+	err = -EINVAL;
 	t->n_rules = n_rules;
 	for (uint32_t i = 0; i < n_outputs; i++) {
 		const struct mcr_output_entry *o = &outputs[i];
-		if (o->counter_slot >= w->output_slots || o->ttl == 0)
+		int ttl_input = o->flags & MCR_OUT_TTL_INPUT;
+		if (o->counter_slot >= w->output_slots || (o->ttl == 0) != (ttl_input != 0) ||
+		    (o->flags & ~(MCR_OUT_TTL_INPUT | MCR_OUT_DSCP_SET)) || o->dscp > 63 ||
+		    (o->rate != 0 && o->burst == 0))
 			goto fail;
 		t->n_outs = i + 1;
 		/* One output the kernel refuses (a broadcast address, a source address gone) fails
@@ -454,7 +447,7 @@ static inline void keep_order(struct mcr_worker *w, struct out *o, uint8_t path)
 }
 
 static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t *payload,
-			      uint32_t len)
+			      uint32_t len, uint8_t tos, uint8_t ttl)
 {
 	if (o->fd < 0) {
 		count_sent(w, o->slot, o->err);
@@ -467,47 +460,63 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 		count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
 		return;
 	}
-	w->queued++;
+	/* The frame's TOS and TTL go with the datagram; the slot lives until the flush. */
+	struct msg_slot *m = &w->msgs[w->queued++];
+	m->iov = (struct iovec){ .iov_base = payload, .iov_len = len };
+	m->mh = (struct msghdr){ .msg_iov = &m->iov,
+				 .msg_iovlen = 1,
+				 .msg_control = m->c.buf,
+				 .msg_controllen = sizeof(m->c.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m->mh);
+	int v = tos;
+	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_TOS, c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &v, sizeof(v));
+	c = CMSG_NXTHDR(&m->mh, c);
+	v = ttl;
+	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_TTL, c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
-	io_uring_prep_send(sqe, o->fd, payload, len, MSG_DONTWAIT);
+	io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
 	io_uring_sqe_set_data64(sqe, o->slot);
 }
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
 static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t sport,
-			       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *cs)
+			       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *cs,
+			       uint8_t tos, uint8_t ttl)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
-	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
+	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs, tos, ttl) == 0)
 		return;
 	/* The ring is full: send what is pending (on veth that frees frames at once) and try once
 	 * more. Past that the output drops, counted, without waiting for the device: a slow output
 	 * must not hold up the others. Found full once, it drops until the next flush. */
 	if (w->tx_full[o->tx] != w->flush_epoch + 1) {
 		flush(w);
-		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs) == 0)
+		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs, tos, ttl) == 0)
 			return;
 		w->tx_full[o->tx] = w->flush_epoch + 1;
 	}
 	count_drop(w, o->slot, MCR_DROP_EGRESS_FULL);
 }
 
-/* A frame of another host, or of a VLAN other than `vlan` (0: untagged; the kernel's tag, or a
- * single tag left in the frame over IPv4, which makes it another VLAN's datagram). The input's
- * filter turns these away already; this holds when the filter had to be coarsened. */
-static inline int foreign(const struct tpacket2_hdr *h, const struct sockaddr_ll *sll,
-			  const uint8_t *f, uint16_t vlan)
+/* The VLAN a frame came on: the kernel's tag, or else a single tag left in the frame over IPv4
+ * (the parser steps over it); 0: untagged (or priority-tagged). -1: not input, a frame of another
+ * host, or a tag in the frame behind the kernel's (QinQ: another VLAN's datagram). Nested or cut
+ * tags are the parser's to count (vlan_nested, vlan_truncated). */
+static inline int frame_vlan(const struct tpacket2_hdr *h, const struct sockaddr_ll *sll,
+			     const uint8_t *f)
 {
 	if (sll->sll_pkttype == PACKET_OTHERHOST)
-		return 1;
-	uint16_t vid = (h->tp_status & TP_STATUS_VLAN_VALID) ? h->tp_vlan_tci & 0x0fff : 0;
-	if (vid != vlan)
-		return 1;
-	/* Nested or cut tags are the parser's to count (vlan_nested, vlan_truncated). */
+		return -1;
+	int kernel = (h->tp_status & TP_STATUS_VLAN_VALID) != 0;
+	int vid = kernel ? h->tp_vlan_tci & 0x0fff : 0;
 	if (h->tp_snaplen < 18)
-		return 0;
+		return vid;
 	uint32_t outer = (uint32_t)f[12] << 8 | f[13], inner = (uint32_t)f[16] << 8 | f[17];
-	return (outer == 0x8100 || outer == 0x88a8) && inner != 0x8100 && inner != 0x88a8;
+	if ((outer == 0x8100 || outer == 0x88a8) && inner != 0x8100 && inner != 0x88a8)
+		return kernel ? -1 : (int)((uint32_t)f[14] << 8 | f[15]) & 0x0fff;
+	return vid;
 }
 
 static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
@@ -520,8 +529,10 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
 	if (sll->sll_pkttype == PACKET_OUTGOING)
 		return;
-	/* Every rule takes untagged frames today (its VLAN, when rules get one, joins the lookup). */
-	if (foreign(h, sll, f, 0)) {
+	/* A VLAN no rule asks for is not input (the filter turns it away unless coarsened). */
+	struct table *t = w->table;
+	int vlan = frame_vlan(h, sll, f);
+	if (vlan < 0 || (vlan > 0 && !(t && (t->vlans[vlan / 64] >> (vlan % 64) & 1)))) {
 		w->counters[MCR_C_RX_FOREIGN]++;
 		return;
 	}
@@ -536,8 +547,9 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + r]++;
 		return;
 	}
-	struct table *t = w->table;
-	int32_t ri = table_find(t, (uint32_t)rx->ifindex, fi.group, fi.port);
+	int32_t ri = t ? mcr__match_find(&t->match, (uint32_t)rx->ifindex, fi.group, fi.port,
+					 (uint32_t)vlan, fi.source)
+		       : -1;
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
 		return;
@@ -556,9 +568,27 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	int wrong = -1; /* is the input's checksum wrong: worked out when a UDP socket needs it */
 	for (uint32_t k = 0; k < e->n_outputs; k++) {
 		struct out *o = &t->outs[e->first_output + k];
+		/* DSCP and ECN kept from the input unless the output sets DSCP (ECN kept still). */
+		uint8_t tos = (o->e.flags & MCR_OUT_DSCP_SET)
+				      ? (uint8_t)(o->e.dscp << 2 | (ip[1] & 3))
+				      : ip[1],
+			ttl = o->e.ttl;
+		if (o->e.flags & MCR_OUT_TTL_INPUT) {
+			if (ip[8] <= 1) {
+				count_drop(w, o->slot, MCR_DROP_TTL_EXPIRED);
+				continue;
+			}
+			ttl = ip[8] - 1;
+		}
+		if (o->e.rate &&
+		    !mcr__bucket_take(&o->bucket, w->batch_ns, o->e.rate, o->e.burst)) {
+			count_drop(w, o->slot, MCR_DROP_RATE_LIMITED);
+			continue;
+		}
 		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload) {
 			keep_order(w, o, PATH_RING);
-			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len, &cs);
+			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len, &cs, tos,
+				    ttl);
 		} else {
 			/* A UDP socket gives the datagram a right checksum whatever the input's: a wrong
 			 * one (that the device did not vouch for) is not relayed there. */
@@ -571,7 +601,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 				continue;
 			}
 			keep_order(w, o, PATH_SOCKET);
-			queue_send(w, o, f + fi.payload_off, fi.payload_len);
+			queue_send(w, o, f + fi.payload_off, fi.payload_len, tos, ttl);
 		}
 	}
 }
@@ -610,6 +640,7 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 static int process_ready(struct mcr_worker *w, int batch_max)
 {
 	int total = 0;
+	w->batch_ns = now_ns(); /* one clock read a round, whatever the frames */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0)
 			total += rx_batch(w, &w->in[i], batch_max);
@@ -645,11 +676,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
-}
-
-static inline int64_t now_ns(void)
-{
-	return (int64_t)mcr__clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Watches the rings until a frame comes or the clock reaches until_ns. Returns 1 if one came. */

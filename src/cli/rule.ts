@@ -3,7 +3,7 @@ import { loadBatch } from "../config/batch.ts";
 import { call } from "../control/client.ts";
 import { McrError } from "../errors.ts";
 import { flagOf, parseOutputs, parseRuleFlags } from "../rules/parse.ts";
-import { checkTtl } from "../rules/validate.ts";
+import { checkTtl, VLAN } from "../rules/validate.ts";
 import { renderRuleList } from "../stats/render.ts";
 import type { Rule } from "../types/rules.ts";
 import { PORT, parseIntegerSyntax, TTL } from "../values/integer.ts";
@@ -51,8 +51,9 @@ const add = defineCommand({
     outputs: {
       type: "string",
       required: true,
-      valueHint: "G:P:IF[:TTL],...",
-      description: "where to send: group (or unicast host):port:interface[:ttl], comma-separated",
+      valueHint: "G:P:IF[:TTL][:K=V...],...",
+      description:
+        "where to send: group (or unicast host):port:interface[:ttl][:ttl=N|-1][:dscp=N][:rate=N[k|M]][:burst=N], comma-separated",
     },
     "input-interface": {
       type: "string",
@@ -71,6 +72,18 @@ const add = defineCommand({
       description: "allow a link-local group (224.0.0.0/24, e.g. mDNS); outputs must be on other interfaces",
     },
     "dry-run": dryRun,
+    "input-source": {
+      type: "string",
+      multiple: true,
+      valueHint: "A[/LEN]",
+      description: "take only datagrams from this source (address or prefix); repeat or comma-separate for several",
+    },
+    "input-vlan": {
+      type: "string",
+      valueHint: "N",
+      description: "take only frames tagged with this VLAN (0-4094; default: untagged frames only)",
+      parse: (t, f) => parseIntegerSyntax(t, f, VLAN),
+    },
     "socket-path": socketPath,
   },
   async run({ args }) {
@@ -84,6 +97,8 @@ const add = defineCommand({
         ttl: args.ttl,
         name: args.name,
         allowLinkLocal: args["allow-link-local"],
+        ...(args["input-source"].length > 0 ? { inputSource: args["input-source"] } : {}),
+        inputVlan: args["input-vlan"],
       });
       const dry = args["dry-run"];
       const { rule, warnings } = await call(args["socket-path"], "rule.add", dry ? { ...spec, dryRun: true } : spec);

@@ -14,7 +14,7 @@ import { EX, McrError } from "../errors.ts";
 import { LOG_FORMATS } from "../log.ts";
 import { parseOutputs } from "../rules/parse.ts";
 import type { Output, RuleInput } from "../types/rules.ts";
-import { checkSpec, checkTtl, RuleError } from "../rules/validate.ts";
+import { checkSpec, checkTtl, RuleError, sameInput } from "../rules/validate.ts";
 import { ValueError } from "../values/error.ts";
 import { isIfName } from "../values/ifname.ts";
 import { checkInteger, type IntegerRule } from "../values/integer.ts";
@@ -76,8 +76,18 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     return problem(() => parseListen(v, "metrics_listen"));
   },
 };
-const RULE_KEYS = ["input_interface", "input_group", "input_port", "ttl", "outputs", "name", "allow_link_local"];
-const OUTPUT_KEYS = ["group", "port", "interface", "ttl"];
+const RULE_KEYS = [
+  "input_interface",
+  "input_group",
+  "input_port",
+  "sources",
+  "input_vlan",
+  "ttl",
+  "outputs",
+  "name",
+  "allow_link_local",
+];
+const OUTPUT_KEYS = ["group", "port", "interface", "ttl", "dscp", "rate", "burst"];
 
 export function loadConfig(path: string, opts: { interfaces?: string[] } = {}): Config {
   let text: string;
@@ -135,7 +145,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
       "rule",
     );
   const served = opts.interfaces ?? cfg.interfaces;
-  const seen = new Map<string, ConfigRule>();
+  const seen: ConfigRule[] = [];
   const names = new Map<string, ConfigRule>();
   rules.forEach((raw: Record<string, unknown>, i) => {
     const where = { name: "rule", index: i };
@@ -144,8 +154,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
       throw new ConfigError(path, keyLine(text, key, where) ?? header, key ? `${key}: ${message}` : message, key);
     };
     const rule = parseRule(raw, served, fail);
-    const key = `${rule.inputInterface}|${rule.inputGroup}|${rule.inputPort}`;
-    const first = seen.get(key);
+    const first = seen.find((r) => sameInput(r, rule));
     if (first)
       fail(
         "input_group",
@@ -154,7 +163,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     const sameName = rule.name === undefined ? undefined : names.get(rule.name);
     if (sameName) fail("name", `${rule.name} already names the rule at line ${sameName.line}`);
     const withLine = { ...rule, line: header ?? 0 };
-    seen.set(key, withLine);
+    seen.push(withLine);
     if (rule.name !== undefined) names.set(rule.name, withLine);
     cfg.rules.push(withLine);
   });
@@ -182,6 +191,8 @@ export function parseRule(
       ...(inputInterface !== undefined ? { inputInterface } : {}),
       inputGroup: raw.input_group,
       inputPort: raw.input_port,
+      ...(raw.sources !== undefined ? { inputSources: raw.sources } : {}),
+      ...(raw.input_vlan !== undefined ? { inputVlan: raw.input_vlan } : {}),
       outputs,
       ...(raw.name !== undefined ? { name: raw.name } : {}),
       ...(raw.allow_link_local !== undefined ? { allowLinkLocal: raw.allow_link_local } : {}),
@@ -215,13 +226,15 @@ function parseOutput(
     const t = o as Partial<Output>;
     return { ...t, ...(t.ttl === undefined && ttl !== undefined ? { ttl } : {}) };
   }
-  return fail("outputs", `output ${i + 1} must be "group:port:interface[:ttl]" or a table`);
+  return fail("outputs", `output ${i + 1} must be "group:port:interface[:ttl][:key=value...]" or a table`);
 }
 
 /** RuleSpec field path -> the config's key: "outputs[1].port" -> "outputs", "inputPort" -> "input_port". */
 function snake(field: string | undefined): string | undefined {
   if (field === undefined) return undefined;
-  return field.replace(/[.[].*$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const head = field.replace(/[.[].*$/, "");
+  if (head === "inputSources") return "sources"; // the issue's name for the key
+  return head.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /** The command line's range for --workers, the file's for workers. */

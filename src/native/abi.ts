@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 5;
+export const SHIM_ABI = 6;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -27,6 +27,8 @@ export const DROP_REASONS = [
   "send_error", // the kernel refused an egress send (per output copy)
   "egress_full", // the egress interface's transmit ring stayed full (per output copy)
   "udp_checksum", // a wrong UDP checksum on input, for an output whose UDP socket would make it right (per output copy)
+  "ttl_expired", // an output with ttl=-1, a datagram that arrived with TTL 1 (per output copy)
+  "rate_limited", // over the output's rate=/burst= (per output copy)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -69,26 +71,36 @@ export const OUTPUT_COUNTER = { PACKETS: 0, BYTES: 1, ERRORS: 2, COUNT: 3 } as c
 
 /** struct mcr_rule_entry: one rule of the flat table TypeScript writes for mcr_worker_rules_set. */
 export const RULE_ENTRY = {
-  BYTES: 20,
+  BYTES: 28,
   IN_IFINDEX: 0, // u32
   GROUP: 4, // u32, network order
   PORT: 8, // u16
   N_OUTPUTS: 10, // u16
   FIRST_OUTPUT: 12, // u32
   COUNTER_SLOT: 16, // u32
+  SOURCE: 20, // u32, network order, masked to SOURCE_LEN (one entry per source of a rule)
+  VLAN: 24, // u16, 0: untagged
+  SOURCE_LEN: 26, // u8, prefix length; 0 with SOURCE 0: any source
+  FLAGS: 27, // u8, reserved: 0
 } as const;
 
 /** struct mcr_output_entry. */
 export const OUTPUT_ENTRY = {
-  BYTES: 20,
+  BYTES: 32,
   IFINDEX: 0, // u32
   SOURCE: 4, // u32, network order
   DEST: 8, // u32, network order
   PORT: 12, // u16
   TTL: 14, // u8
-  FLAGS: 15, // u8, reserved: 0
+  FLAGS: 15, // u8, OUTPUT_FLAG bits
   COUNTER_SLOT: 16, // u32
+  RATE: 20, // u32, packets per second, 0: no limit
+  BURST: 24, // u32, packets
+  DSCP: 28, // u8, with OUTPUT_FLAG.DSCP_SET
 } as const;
+
+/** MCR_OUT_* bits of OUTPUT_ENTRY.FLAGS: TTL_INPUT: the input's TTL less one; DSCP_SET: DSCP given (else kept). */
+export const OUTPUT_FLAG = { TTL_INPUT: 1, DSCP_SET: 2 } as const;
 
 /** struct mcr_frame_info: what mcr_frame_parse writes. */
 export const FRAME_INFO = {

@@ -39,7 +39,7 @@ const symbols = {
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
   mcr_file_lock: { args: [i32], returns: i32 },
-  mcr_membership_open: { args: [i32, u32], returns: i32 },
+  mcr_membership_open: { args: [i32, u32, u32], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
@@ -351,9 +351,16 @@ export function lockFile(fd: number): boolean {
   return true;
 }
 
-/** A socket joined to `group` (dotted) on the interface with that index; closing it leaves. */
-export function joinGroup(ifindex: number, group: string): number {
-  return check(shim().mcr_membership_open(ifindex, ipv4Raw(group)), `joining ${group}`);
+/**
+ * A socket joined to `group` (dotted) on the interface with that index, from `source` only
+ * (IGMPv3 source-specific; absent: any source); closing it leaves.
+ */
+export function joinGroup(ifindex: number, group: string, source?: string): number {
+  const what = source === undefined ? group : `(${source}, ${group})`;
+  return check(
+    shim().mcr_membership_open(ifindex, ipv4Raw(group), source === undefined ? 0 : ipv4Raw(source)),
+    `joining ${what}`,
+  );
 }
 
 /** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */

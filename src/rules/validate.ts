@@ -10,10 +10,16 @@ import { kind, ValueError } from "../values/error.ts";
 import { ifName } from "../values/ifname.ts";
 import { ruleName } from "../values/name.ts";
 import { checkInteger, PORT, TTL } from "../values/integer.ts";
-import { isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
-import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec } from "../types/rules.ts";
+import { formatIPv4, isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
+import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec, TTL_FROM_INPUT } from "../types/rules.ts";
 
 export const MAX_OUTPUTS_PER_RULE = 256;
+export const MAX_SOURCES_PER_RULE = 256;
+/** An output's rate= (packets per second) and burst= (packets). */
+export const RATE = { min: 1, max: 100_000_000, what: "a rate in packets per second" };
+export const BURST = { min: 1, max: 100_000_000, what: "a burst in packets" };
+export const DSCP = { min: 0, max: 63, what: "a DSCP value" };
+export const VLAN = { min: 0, max: 4094, what: "a VLAN id" };
 
 export class RuleError extends McrError {
   constructor(field: string, message: string, code = "invalid_rule") {
@@ -22,8 +28,17 @@ export class RuleError extends McrError {
   }
 }
 
-const SPEC_KEYS = new Set(["inputInterface", "inputGroup", "inputPort", "outputs", "name", "allowLinkLocal"]);
-const OUTPUT_KEYS = new Set(["group", "port", "interface", "ttl"]);
+const SPEC_KEYS = new Set([
+  "inputInterface",
+  "inputGroup",
+  "inputPort",
+  "inputSources",
+  "inputVlan",
+  "outputs",
+  "name",
+  "allowLinkLocal",
+]);
+const OUTPUT_KEYS = new Set(["group", "port", "interface", "ttl", "dscp", "rate", "burst"]);
 
 /** The rule on its own: shape, types and ranges. Returns a clean copy (defaults filled in). */
 export function checkSpec(x: unknown): RuleInput {
@@ -36,6 +51,10 @@ export function checkSpec(x: unknown): RuleInput {
   const allowLinkLocal = x.allowLinkLocal === true;
   const inputGroup = checkGroup(x.inputGroup, "inputGroup", allowLinkLocal);
   const inputPort = checkPort(x.inputPort, "inputPort");
+  const inputSources = x.inputSources === undefined ? undefined : checkSources(x.inputSources, "inputSources");
+  // VLAN 0 is what a rule without one takes (untagged frames): one way to write it.
+  const vlan =
+    x.inputVlan === undefined ? 0 : asRule(() => checkInteger(x.inputVlan, "inputVlan", VLAN), "inputVlan", "");
   if (!Array.isArray(x.outputs)) throw new RuleError("outputs", `must be a list of outputs, got ${kind(x.outputs)}`);
   if (x.outputs.length === 0) throw new RuleError("outputs", "a rule needs at least one output");
   if (x.outputs.length > MAX_OUTPUTS_PER_RULE)
@@ -59,6 +78,8 @@ export function checkSpec(x: unknown): RuleInput {
     ...(inputInterface !== undefined ? { inputInterface } : {}),
     inputGroup,
     inputPort,
+    ...(inputSources !== undefined ? { inputSources } : {}),
+    ...(vlan !== 0 ? { inputVlan: vlan } : {}),
     outputs,
     ...(name !== undefined ? { name } : {}),
     ...(allowLinkLocal ? { allowLinkLocal } : {}),
@@ -164,15 +185,16 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
   return full;
 }
 
-/** One rule per (input interface, group, port): a second would make every packet go out twice. */
+/**
+ * One rule per (input interface, group, port, VLAN, source): a second would make every packet go
+ * out twice. Rules may share a group and port with different sources (the longest prefix that
+ * matches a datagram's source takes it; a rule without sources takes the sources no rule names).
+ */
 export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
   const named = spec.name === undefined ? undefined : rules.find((r) => r.name === spec.name);
   if (named)
     throw new RuleError("name", `rule ${named.id} is already named ${spec.name}: a name names one rule`, "duplicate");
-  const other = rules.find(
-    (r) =>
-      r.inputInterface === spec.inputInterface && r.inputGroup === spec.inputGroup && r.inputPort === spec.inputPort,
-  );
+  const other = rules.find((r) => sameInput(r, spec));
   if (other)
     throw new RuleError(
       "inputGroup",
@@ -181,9 +203,22 @@ export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
     );
 }
 
+/** Whether two rules would take the same datagrams: same input, VLAN, and a source in common (or both any). */
+export function sameInput(a: RuleInput, b: RuleInput): boolean {
+  if (a.inputInterface !== b.inputInterface || a.inputGroup !== b.inputGroup || a.inputPort !== b.inputPort)
+    return false;
+  if ((a.inputVlan ?? 0) !== (b.inputVlan ?? 0)) return false;
+  const sa = a.inputSources ?? ["0.0.0.0/0"];
+  const sb = b.inputSources ?? ["0.0.0.0/0"];
+  return sa.some((s) => sb.includes(s));
+}
+
 export const describeInput = (s: RuleInput) =>
-  `${s.inputGroup}:${s.inputPort}${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
-export const describeOutput = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
+  `${s.inputSources ? `(${s.inputSources.join(",")}) ` : ""}${s.inputGroup}:${s.inputPort}${
+    s.inputVlan ? ` VLAN ${s.inputVlan}` : ""
+  }${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
+export const describeOutput = (o: Pick<Output, "group" | "port" | "interface">) =>
+  `${o.group}:${o.port}:${o.interface}`;
 
 function checkOutput(x: unknown, i: number, allowLinkLocal: boolean): Output {
   const at = `outputs[${i}]`;
@@ -194,8 +229,52 @@ function checkOutput(x: unknown, i: number, allowLinkLocal: boolean): Output {
   const group = checkAddress(x.group, `${at}.group`, label, allowLinkLocal);
   const port = checkPort(x.port, `${at}.port`, label);
   const iface = checkIfName(x.interface, `${at}.interface`, label);
-  const ttl = x.ttl === undefined ? DEFAULT_TTL : checkTtl(x.ttl, `${at}.ttl`, label);
-  return { group, port, interface: iface, ttl };
+  const ttl =
+    x.ttl === undefined ? DEFAULT_TTL : x.ttl === TTL_FROM_INPUT ? TTL_FROM_INPUT : checkTtl(x.ttl, `${at}.ttl`, label);
+  const out: Output = { group, port, interface: iface, ttl };
+  if (x.dscp !== undefined) out.dscp = asRule(() => checkInteger(x.dscp, `${at}.dscp`, DSCP), `${at}.dscp`, label);
+  if (x.rate !== undefined) out.rate = asRule(() => checkInteger(x.rate, `${at}.rate`, RATE), `${at}.rate`, label);
+  if (x.burst !== undefined) {
+    if (out.rate === undefined) throw new RuleError(`${at}.burst`, `${label}burst is the rate limit's: give rate too`);
+    out.burst = asRule(() => checkInteger(x.burst, `${at}.burst`, BURST), `${at}.burst`, label);
+  } else if (out.rate !== undefined) {
+    out.burst = Math.max(1, Math.round(out.rate / 10)); // a tenth of a second's worth
+  }
+  return out;
+}
+
+/** Sources: IPv4 hosts or prefixes, as "a.b.c.d" (a host) or "a.b.c.d/len" with no host bits set. */
+function checkSources(x: unknown, field: string): string[] {
+  if (!Array.isArray(x)) throw new RuleError(field, `must be a list of source addresses, got ${kind(x)}`);
+  if (x.length === 0) throw new RuleError(field, "an empty list of sources: leave it out to take any source");
+  if (x.length > MAX_SOURCES_PER_RULE)
+    throw new RuleError(field, `a rule has at most ${MAX_SOURCES_PER_RULE} sources, this one has ${x.length}`);
+  const out: string[] = [];
+  x.forEach((s, i) => {
+    const at = `${field}[${i}]`;
+    const label = `source ${i + 1}: `;
+    if (typeof s !== "string") throw new RuleError(at, `${label}must be an IPv4 address or prefix, got ${kind(s)}`);
+    const [addr, len, extra] = s.split("/");
+    const ip = parseIPv4(addr ?? "");
+    if (ip === undefined || extra !== undefined || (len !== undefined && !/^\d{1,2}$/.test(len)))
+      throw new RuleError(at, `${label}"${s}" is not an IPv4 address or prefix (e.g. 10.1.1.1 or 10.1.0.0/16)`);
+    const bits = len === undefined ? 32 : Number(len);
+    if (bits < 1 || bits > 32)
+      throw new RuleError(at, `${label}"${s}": a prefix length is 1 to 32 (for any source, give no source)`);
+    const mask = bits === 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
+    if ((ip & ~mask) >>> 0 !== 0)
+      throw new RuleError(
+        at,
+        `${label}"${s}" has bits set past /${bits}: write ${formatIPv4((ip & mask) >>> 0)}/${bits}`,
+      );
+    if (isMulticast(ip) || ip >>> 24 === 0 || ip >>> 24 >= 240)
+      throw new RuleError(at, `${label}${s} cannot be a datagram's source`);
+    const canonical = bits === 32 ? formatIPv4(ip) : `${formatIPv4(ip)}/${bits}`;
+    const first = out.indexOf(canonical);
+    if (first >= 0) throw new RuleError(at, `${label}${canonical} repeats source ${first + 1}`);
+    out.push(canonical);
+  });
+  return out;
 }
 
 const LINK_LOCAL_HINT =

@@ -52,7 +52,7 @@ export const perSecond = (x: number) => (x >= 100 ? count(Math.round(x)) : x.toF
 /** Bits per second as Mbit/s. */
 export const mbit = (bps: number) => (bps / 1e6).toFixed(2);
 
-const out = (o: Output) => `${o.group}:${o.port}:${o.interface}`;
+const out = (o: Pick<Output, "group" | "port" | "interface">) => `${o.group}:${o.port}:${o.interface}`;
 
 export function renderRuleList(list: RuleList): string {
   if (list.rules.length === 0)
@@ -63,23 +63,43 @@ export function renderRuleList(list: RuleList): string {
   // The NAME column only once a rule has a name: a table of numbered rules reads as before.
   const named = list.rules.some((r) => r.name !== undefined);
   const rows: Cell[][] = [];
-  for (const r of list.rules)
-    r.outputs.forEach((o, i) =>
+  // Names, sources, VLANs and output options only where some rule has them: plain tables stay as
+  // they were.
+  const withOptions = list.rules.some((r) => r.outputs.some((o) => outputOptions(o) !== ""));
+  for (const r of list.rules) {
+    const input = `${r.inputGroup}:${r.inputPort}${r.inputSources ? ` from ${r.inputSources.join(",")}` : ""}${
+      r.inputVlan ? ` vlan ${r.inputVlan}` : ""
+    }`;
+    r.outputs.forEach((o, i) => {
+      const cells = [out(o), String(o.ttl), ...(withOptions ? [outputOptions(o)] : [])];
       rows.push(
         i === 0
-          ? [
-              String(r.id),
-              ...(named ? [r.name ?? "-"] : []),
-              r.inputInterface,
-              `${r.inputGroup}:${r.inputPort}`,
-              out(o),
-              String(o.ttl),
-            ]
-          : ["", ...(named ? [""] : []), "", "", out(o), String(o.ttl)],
-      ),
-    );
-  const head = ["ID", ...(named ? ["NAME"] : []), "INTERFACE", "INPUT", "OUTPUT", "TTL"];
+          ? [String(r.id), ...(named ? [r.name ?? "-"] : []), r.inputInterface, input, ...cells]
+          : ["", ...(named ? [""] : []), "", "", ...cells],
+      );
+    });
+  }
+  const head = [
+    "ID",
+    ...(named ? ["NAME"] : []),
+    "INTERFACE",
+    "INPUT",
+    "OUTPUT",
+    "TTL",
+    ...(withOptions ? ["OPTIONS"] : []),
+  ];
   return [table(head, rows), ...workerNotes(list.workers)].join("\n");
+}
+
+/** An output's options as the command line writes them: "dscp=10 rate=2000 burst=200". */
+function outputOptions(o: Pick<Output, "dscp" | "rate" | "burst">): string {
+  return [
+    o.dscp !== undefined ? `dscp=${o.dscp}` : "",
+    o.rate !== undefined ? `rate=${o.rate}` : "",
+    o.burst !== undefined ? `burst=${o.burst}` : "",
+  ]
+    .filter((x) => x !== "")
+    .join(" ");
 }
 
 /** One line per worker that is not forwarding normally: what an operator must notice. */

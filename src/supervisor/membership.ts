@@ -4,6 +4,9 @@
 // index (so an interface without an IPv4 address is joined too). The socket is bound to
 // 127.0.0.1, so the kernel never delivers the stream itself to it (multicast goes only to sockets
 // bound to the wildcard or to the group), and it is never read. Closing it leaves the group.
+// A rule whose sources are all hosts joins source-specifically (IGMPv3 (S,G), one socket per
+// source); one without sources, or with a prefix among them (no join can name a prefix), joins
+// any-source.
 import { closeSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import type { Rule } from "../types/rules.ts";
@@ -14,8 +17,8 @@ interface Joined {
   ifindex: number; // the interface the membership was made on: re-created, it has another
 }
 
-/** Opens a socket joined to group on ifindex (throws with the reason); closing its fd leaves. */
-export type JoinGroup = (ifindex: number, group: string) => number;
+/** Opens a socket joined to group on ifindex, from source only if given (throws with the reason); closing its fd leaves. */
+export type JoinGroup = (ifindex: number, group: string, source?: string) => number;
 
 export class Memberships {
   private readonly joined = new Map<string, Joined>();
@@ -31,7 +34,7 @@ export class Memberships {
 
   /** Joins the groups the rules need and leaves those no rule needs any more. */
   sync(rules: readonly Rule[]): Promise<void> {
-    this.wanted = new Set(rules.map((r) => key(r.inputInterface, r.inputGroup)));
+    this.wanted = new Set(rules.flatMap(joinsOf));
     this.busy = this.busy
       .then(() => this.reconcile())
       .catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
@@ -46,11 +49,11 @@ export class Memberships {
     return this.busy;
   }
 
-  /** The (interface, group) pairs joined now, for status and tests. */
-  list(): { interface: string; group: string }[] {
+  /** The (interface, group[, source]) joined now, for status and tests. */
+  list(): { interface: string; group: string; source?: string }[] {
     return [...this.joined.keys()].map((k) => {
-      const [iface, group] = k.split("|") as [string, string];
-      return { interface: iface, group };
+      const [iface, group, source] = k.split("|") as [string, string, string];
+      return { interface: iface, group, ...(source ? { source } : {}) };
     });
   }
 
@@ -76,22 +79,24 @@ export class Memberships {
   }
 
   private async join(k: string): Promise<void> {
-    const [iface, group] = k.split("|") as [string, string];
+    const [iface, group, source] = k.split("|") as [string, string, string];
+    const what = source ? `(${source}, ${group})` : group;
     const info = this.lookup(iface);
-    if (!info) return this.problem(k, `cannot join ${group} on ${iface}: no such interface (will retry)`);
+    if (!info) return this.problem(k, `cannot join ${what} on ${iface}: no such interface (will retry)`);
     let fd: number;
     try {
-      fd = this.joinGroup(info.ifindex, group);
+      fd = source ? this.joinGroup(info.ifindex, group, source) : this.joinGroup(info.ifindex, group);
     } catch (e) {
-      return this.problem(k, `cannot join ${group} on ${iface}: ${(e as Error).message}`);
+      return this.problem(k, `cannot join ${what} on ${iface}: ${(e as Error).message}`);
     }
     this.problems.delete(k);
     this.joined.set(k, { fd, ifindex: info.ifindex });
-    this.log.info(`joined ${group} on ${iface}`);
+    this.log.info(`joined ${what} on ${iface}`);
   }
 
   private leave(k: string, j: Joined, stale: boolean): void {
-    const [iface, group] = k.split("|") as [string, string];
+    const [iface, group0, source] = k.split("|") as [string, string, string];
+    const group = source ? `(${source}, ${group0})` : group0;
     closeSync(j.fd); // leaves the group (of an interface that went away, there is nothing to leave)
     this.joined.delete(k);
     this.log.info(stale && this.wanted.has(k) ? `${iface} changed: rejoining ${group}` : `left ${group} on ${iface}`);
@@ -104,4 +109,11 @@ export class Memberships {
   }
 }
 
-const key = (iface: string, group: string) => `${iface}|${group}`;
+const key = (iface: string, group: string, source = "") => `${iface}|${group}|${source}`;
+
+/** The joins a rule needs: one per source when every source is a host, else one any-source join. */
+function joinsOf(r: Rule): string[] {
+  const sources = r.inputSources;
+  if (!sources || sources.some((s) => s.includes("/"))) return [key(r.inputInterface, r.inputGroup)];
+  return sources.map((s) => key(r.inputInterface, r.inputGroup, s));
+}

@@ -2,7 +2,7 @@
 // saves to disk before it adopts it, so a failed write leaves nothing half-changed.
 import { controlError } from "../types/control.ts";
 import type { Output, Rule, RuleRef, RuleSpec } from "../types/rules.ts";
-import { checkTable, describeInput, RuleError } from "../rules/validate.ts";
+import { checkTable, describeInput, RuleError, sameInput as takesSame } from "../rules/validate.ts";
 
 export interface RuleTable {
   nextId: number; // ids are never reused within one state file
@@ -124,8 +124,17 @@ export function applyConfigRules(t: RuleTable, specs: readonly RuleSpec[]): Conf
   return { table: { nextId, rules }, added, removed, unchanged, changed };
 }
 
-const sameInput = (a: RuleSpec, b: RuleSpec) =>
-  a.inputInterface === b.inputInterface && a.inputGroup === b.inputGroup && a.inputPort === b.inputPort;
-const outputKey = (s: RuleSpec) => JSON.stringify(s.outputs.map((o) => [o.group, o.port, o.interface, o.ttl]));
+const sameInput = (a: RuleSpec, b: RuleSpec) => takesSame(a, b);
+const outputKey = (s: RuleSpec) =>
+  JSON.stringify(s.outputs.map((o) => [o.group, o.port, o.interface, o.ttl, o.dscp, o.rate, o.burst]));
+// The same datagrams (sources and VLAN too), the same outputs and the same name: a rule the file
+// did not change.
+const inputKey = (s: RuleSpec) => JSON.stringify([s.inputSources ?? [], s.inputVlan ?? 0]);
 const sameRule = (a: RuleSpec, b: RuleSpec) =>
-  sameInput(a, b) && outputKey(a) === outputKey(b) && a.name === b.name && !a.allowLinkLocal === !b.allowLinkLocal;
+  a.inputInterface === b.inputInterface &&
+  a.inputGroup === b.inputGroup &&
+  a.inputPort === b.inputPort &&
+  inputKey(a) === inputKey(b) &&
+  outputKey(a) === outputKey(b) &&
+  a.name === b.name &&
+  !a.allowLinkLocal === !b.allowLinkLocal;

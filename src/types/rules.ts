@@ -5,7 +5,10 @@ export interface Output {
   group: string; // dotted IPv4; multicast group or unicast host
   port: number; // 1..65535
   interface: string; // egress interface name
-  ttl: number; // 1..255; 1 is the kernel's multicast default
+  ttl: number; // 1..255; 1 is the kernel's multicast default; TTL_FROM_INPUT: the input's less one
+  dscp?: number; // 0..63: set; absent: DSCP (and ECN, always) kept from the input
+  rate?: number; // packets per second; absent: no limit
+  burst?: number; // packets the rate limit lets through at once (with rate; default a tenth of a second's worth)
 }
 
 /** What an operator asks for: input (interface, group, port) mapped to outputs. */
@@ -13,6 +16,10 @@ export interface RuleSpec {
   inputInterface: string;
   inputGroup: string;
   inputPort: number;
+  /** Only datagrams from these sources (IPv4 addresses or prefixes, "10.1.0.0/16"); absent: any source. */
+  inputSources?: string[];
+  /** Only frames tagged with this VLAN (1..4094); absent: untagged frames only. */
+  inputVlan?: number;
   outputs: Output[];
   /** An operator's name for the rule (src/values/name.ts): unique, and kept across config reloads. */
   name?: string;
@@ -28,6 +35,8 @@ export interface Rule extends RuleSpec {
 }
 
 export const DEFAULT_TTL = 1;
+/** An output's `ttl=-1`: the input's TTL less one (a datagram that arrives with 1 is dropped). */
+export const TTL_FROM_INPUT = -1;
 
 /** How a command names a rule: its id, or its name. */
 export type RuleRef = number | string;

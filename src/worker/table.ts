@@ -2,7 +2,8 @@
 // struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
 // table changes, so counters follow a rule and not its position.
 import type { Rule } from "../types/rules.ts";
-import { OUTPUT_ENTRY as OE, RULE_ENTRY as RE } from "../native/abi.ts";
+import { OUTPUT_ENTRY as OE, OUTPUT_FLAG, RULE_ENTRY as RE } from "../native/abi.ts";
+import { TTL_FROM_INPUT } from "../types/rules.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { ipv4NetworkU32 } from "../values/ipv4.ts";
 
@@ -56,7 +57,9 @@ export class TableCompiler {
 
   compile(rules: Rule[], resolve: (name: string) => InterfaceInfo | undefined): CompiledTable {
     const errors: CompiledTable["errors"] = [];
-    const ruleBuf = new Uint8Array(Math.max(1, rules.length) * RE.BYTES);
+    // One entry per source of a rule (they share its outputs and counters); one for any source.
+    const nEntries = rules.reduce((n, r) => n + (r.inputSources?.length ?? 1), 0);
+    const ruleBuf = new Uint8Array(Math.max(1, nEntries) * RE.BYTES);
     const nOut = rules.reduce((n, r) => n + r.outputs.length, 0);
     const outBuf = new Uint8Array(Math.max(1, nOut) * OE.BYTES);
     const rv = new DataView(ruleBuf.buffer);
@@ -118,9 +121,16 @@ export class TableCompiler {
         ov.setUint32(at + OE.SOURCE, ipv4NetworkU32(oif.ipv4), true);
         ov.setUint32(at + OE.DEST, ipv4NetworkU32(o.group), true);
         ov.setUint16(at + OE.PORT, o.port, true);
-        ov.setUint8(at + OE.TTL, o.ttl);
-        ov.setUint8(at + OE.FLAGS, 0);
+        const fromInput = o.ttl === TTL_FROM_INPUT;
+        ov.setUint8(at + OE.TTL, fromInput ? 0 : o.ttl);
+        ov.setUint8(
+          at + OE.FLAGS,
+          (fromInput ? OUTPUT_FLAG.TTL_INPUT : 0) | (o.dscp !== undefined ? OUTPUT_FLAG.DSCP_SET : 0),
+        );
         ov.setUint32(at + OE.COUNTER_SLOT, slot, true);
+        ov.setUint32(at + OE.RATE, o.rate ?? 0, true);
+        ov.setUint32(at + OE.BURST, o.rate !== undefined ? (o.burst ?? Math.max(1, Math.round(o.rate / 10))) : 0, true);
+        ov.setUint8(at + OE.DSCP, o.dscp ?? 0);
         outputKeys[nOutputs] = key;
         nOutputs++;
       }
@@ -131,14 +141,20 @@ export class TableCompiler {
         outputKeys.length = first;
         continue;
       }
-      const at = nRules * RE.BYTES;
-      rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
-      rv.setUint32(at + RE.GROUP, ipv4NetworkU32(rule.inputGroup), true);
-      rv.setUint16(at + RE.PORT, rule.inputPort, true);
-      rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
-      rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
-      rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
-      nRules++;
+      for (const source of rule.inputSources ?? ["0.0.0.0/0"]) {
+        const [addr, len] = source.split("/");
+        const at = nRules * RE.BYTES;
+        rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
+        rv.setUint32(at + RE.GROUP, ipv4NetworkU32(rule.inputGroup), true);
+        rv.setUint16(at + RE.PORT, rule.inputPort, true);
+        rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
+        rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
+        rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
+        rv.setUint32(at + RE.SOURCE, ipv4NetworkU32(addr!), true);
+        rv.setUint16(at + RE.VLAN, rule.inputVlan ?? 0, true);
+        rv.setUint8(at + RE.SOURCE_LEN, len === undefined ? 32 : Number(len));
+        nRules++;
+      }
     }
     // Slots of rules and outputs that left the table go back to the pool.
     for (const [id, slot] of this.ruleSlots) if (!keepRules.has(id)) this.ruleAlloc.give(slot);

@@ -38,6 +38,8 @@ function tsValue(name: string): number | undefined {
   const pick = (table: Record<string, number>, key: string) => table[key];
   let m = /^MCR_C_(\w+)$/.exec(name);
   if (m) return pick(abi.COUNTER, m[1]!);
+  m = /^MCR_OUT_(\w+)$/.exec(name);
+  if (m) return pick(abi.OUTPUT_FLAG, m[1]!);
   m = /^MCR_POLL_(\w+)$/.exec(name);
   if (m) return (abi.POLL_MODES as readonly string[]).indexOf(m[1]!.toLowerCase());
   m = /^MCR_UDP_TX_(LOOP|PACKET)$/.exec(name);
@@ -83,7 +85,7 @@ describe("ABI", () => {
       seen.get(struct!)?.add(key);
       n++;
     }
-    expect(n).toBe(5 + 6 + 7 + 6 + 2 + 8);
+    expect(n).toBe(5 + 10 + 10 + 6 + 2 + 8);
     for (const [struct, table] of Object.entries(STRUCTS))
       expect({ struct, keys: [...(seen.get(struct) ?? [])].sort() }).toEqual({
         struct,
@@ -93,7 +95,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(50);
+    expect(consts.length).toBe(52);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));

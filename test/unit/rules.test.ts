@@ -83,10 +83,10 @@ describe("parseRuleFlags", () => {
       /output 1 "239\.10\.10\.10:6001" is not group:port:interface/,
     ],
     [
-      "outputs: five fields",
+      "outputs: a bare number past the TTL",
       { ...good, outputs: "239.10.10.10:6001:eth1:1:2" },
       "outputs[0]",
-      /is not group:port:interface/,
+      /output 1: "2" is not an option: write key=value/,
     ],
     [
       "outputs: empty entry",
