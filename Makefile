@@ -12,7 +12,8 @@ TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 # `mcr version` names the commit it was built from (empty outside a git checkout).
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
-.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize deb
+.PHONY: all deps shim build test c-tests check typecheck lint fmt demo bench clean sanitize deb \
+	fuzzers fuzz
 
 all: build
 
@@ -60,6 +61,24 @@ sanitize:
 	@for t in shim/build/tests/*; do echo "== $$t"; $$t; r=$$?; [ $$r -eq 0 ] || [ $$r -eq 77 ] || exit 1; done
 	rm -rf shim/build/tests
 
+# libFuzzer harnesses of the frame parser, the input filter and the table install, built with
+# clang against the shim's sources. `make test` runs each for a few seconds (scripts/test.sh);
+# `make fuzz` for FUZZ_SECONDS each, the corpus growing under shim/build/fuzz/corpus/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 180
+FUZZERS := $(patsubst shim/tests/fuzz/%.c,shim/build/fuzz/%,$(wildcard shim/tests/fuzz/fuzz_*.c))
+fuzzers: $(FUZZERS)
+shim/build/fuzz/%: shim/tests/fuzz/%.c $(wildcard shim/tests/*.h shim/tests/fuzz/*.h) $(SHIM_SRC) $(SHIM_HDR)
+	@mkdir -p shim/build/fuzz
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer $(WARN) -std=gnu11 -o $@ $< $(filter %.c,$(SHIM_SRC)) -luring
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		FUZZ_CC=$(FUZZ_CC) bash shim/tests/fuzz/run.sh $(FUZZ_SECONDS) $$f; r=$$?; \
+		[ $$r -eq 0 ] || [ $$r -eq 77 ] || exit 1; \
+	done
+
 # C helpers that tests use to put crafted frames on a wire.
 test/tools/build/inject: test/tools/inject.c
 	@mkdir -p test/tools/build
@@ -74,7 +93,7 @@ typecheck: node_modules/.installed $(SHIM_SO)
 check: typecheck
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fsyntax-only $(SHIM_SRC)
 
-C_FMT := $(wildcard shim/*.c shim/*.h shim/*/*.c shim/*/*.h test/tools/*.c)
+C_FMT := $(wildcard shim/*.c shim/*.h shim/*/*.c shim/*/*.h shim/tests/fuzz/*.[ch] test/tools/*.c)
 
 # Formatting (Biome for TypeScript, clang-format for C), Biome's lint rules, and the layers.
 lint: node_modules/.installed

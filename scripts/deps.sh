@@ -13,6 +13,11 @@ command -v taskset >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v clang-format >/dev/null || need+=(clang-format)
+# The fuzzers (make test runs them briefly): clang and its libFuzzer runtime, which Debian's
+# clang only recommends.
+command -v clang >/dev/null || need+=(clang)
+compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null ||
+	need+=(libclang-rt-dev)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 # lintian (about 30 MB with its Perl) and promtool (Debian's prometheus, about 100 MB): only on
 # request, MCR_PACKAGING_DEPS=1; without them test/netns/package.test.ts and

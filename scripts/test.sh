@@ -18,6 +18,24 @@ for t in shim/build/tests/*; do
 	esac
 done
 
+# The libFuzzer harnesses, briefly (make fuzz runs them longer): each counts like a C test.
+if why=$(bash shim/tests/fuzz/run.sh --check); then
+	if make -s fuzzers >"$log" 2>&1; then
+		for f in shim/build/fuzz/fuzz_*; do
+			bash shim/tests/fuzz/run.sh 6 "$f"
+			case $? in
+			0) c_pass=$((c_pass + 1)) ;;
+			77) ;;
+			*) c_fail=$((c_fail + 1)) ;;
+			esac
+		done
+	else
+		c_fail=$((c_fail + 1)); echo "FAIL: make fuzzers"; cat "$log"
+	fi
+else
+	echo "skip: fuzzers ($why)"
+fi
+
 # Type-check the TypeScript and compile the C with every warning an error: one check.
 if make -s check >/dev/null 2>"$log"; then
 	c_pass=$((c_pass + 1))

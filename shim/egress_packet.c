@@ -99,7 +99,8 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32
 	h->udp_sum =
 		mcr__csum_add(ip + 12, 8, 0) + htons(IPPROTO_UDP) + mcr__csum_add(udp + 2, 2, 0);
 	h->udp_rewritten = mcr__csum_fields(ip + 12, udp + 2);
-	h->max_payload = t->mtu - 28;
+	/* An MTU below the headers (a dummy device allows 0) carries no payload, not 4 GiB of it. */
+	h->max_payload = t->mtu > 28 ? t->mtu - 28 : 0;
 	if (h->max_payload >
 	    t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
 		h->max_payload = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) -

@@ -1,6 +1,6 @@
 /* The input filter (filter.c) on sample and random frames: run by a small cBPF interpreter here
- * (which can play other hosts' frames and VLAN tags) and by the kernel itself (a socketpair with
- * the program attached: host frames, no tag). Every level the kernel must accept.
+ * (cbpf.h: it can play other hosts' frames and VLAN tags) and by the kernel itself (a socket
+ * pair with the program attached: host frames, no tag). Every level the kernel must accept.
  * Exit 0 pass, 1 fail. */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <linux/filter.h>
 #include "../internal.h"
+#include "cbpf.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                                           \
@@ -24,93 +25,20 @@ static int failures;
 		}                                                                                  \
 	} while (0)
 
-/* What the kernel knows of a frame besides its bytes. */
-struct meta {
-	uint32_t pkttype;
-	int tagged;
-	uint16_t tci;
-};
+static const struct cbpf_meta HOST = { PACKET_HOST, 0, 0 };
 
-static const struct meta HOST = { PACKET_HOST, 0, 0 };
-
-static int load(const uint8_t *f, uint32_t len, const struct meta *m, uint32_t size, uint32_t k,
-		uint32_t *a)
-{
-	if (k >= (uint32_t)SKF_AD_OFF) {
-		switch (k - SKF_AD_OFF) {
-		case SKF_AD_PKTTYPE:
-			*a = m->pkttype;
-			return 0;
-		case SKF_AD_VLAN_TAG:
-			*a = m->tci;
-			return 0;
-		case SKF_AD_VLAN_TAG_PRESENT:
-			*a = (uint32_t)m->tagged;
-			return 0;
-		}
-		return -1;
-	}
-	if (k + size > len)
-		return -1;
-	*a = 0;
-	for (uint32_t i = 0; i < size; i++)
-		*a = *a << 8 | f[k + i];
-	return 0;
-}
-
-/* The subset of cBPF the builder emits; anything else fails the test. Returns what the program
- * returns (0: turned away), as the kernel would: a load past the end returns 0. */
+/* What the program returns (0: turned away); an instruction the interpreter does not know, or a
+ * program that runs off its end, fails the test. */
 static uint32_t run(const struct sock_filter *p, int n, const uint8_t *f, uint32_t len,
-		    const struct meta *m)
+		    const struct cbpf_meta *m)
 {
-	uint32_t a = 0, mem[BPF_MEMWORDS] = { 0 };
-	for (int pc = 0; pc < n; pc++) {
-		const struct sock_filter *i = &p[pc];
-		switch (i->code) {
-		case BPF_LD | BPF_W | BPF_ABS:
-		case BPF_LD | BPF_H | BPF_ABS:
-		case BPF_LD | BPF_B | BPF_ABS: {
-			uint32_t size = BPF_SIZE(i->code) == BPF_W   ? 4
-					: BPF_SIZE(i->code) == BPF_H ? 2
-								     : 1;
-			if (load(f, len, m, size, i->k, &a) < 0)
-				return 0;
-			break;
-		}
-		case BPF_LD | BPF_W | BPF_LEN:
-			a = len;
-			break;
-		case BPF_LD | BPF_MEM:
-			a = mem[i->k];
-			break;
-		case BPF_ST:
-			mem[i->k] = a;
-			break;
-		case BPF_ALU | BPF_AND | BPF_K:
-			a &= i->k;
-			break;
-		case BPF_JMP | BPF_JA:
-			pc += (int)i->k;
-			break;
-		case BPF_JMP | BPF_JEQ | BPF_K:
-			pc += a == i->k ? i->jt : i->jf;
-			break;
-		case BPF_JMP | BPF_JGE | BPF_K:
-			pc += a >= i->k ? i->jt : i->jf;
-			break;
-		case BPF_JMP | BPF_JSET | BPF_K:
-			pc += (a & i->k) ? i->jt : i->jf;
-			break;
-		case BPF_RET | BPF_K:
-			return i->k;
-		default:
-			CHECK(0, "instruction %d: code 0x%x not known to the interpreter", pc,
-			      i->code);
-			return 0;
-		}
-	}
-	CHECK(0, "the program ran off its end");
-	return 0;
+	uint32_t ret;
+	int at = 0, r = cbpf_run(p, n, f, len, m, &ret, &at);
+	CHECK(r == CBPF_OK, "instruction %d (code 0x%x): %s", at, p[at].code,
+	      r == CBPF_UNKNOWN	   ? "not known to the interpreter"
+	      : r == CBPF_BAD_JUMP ? "a jump past the end"
+				   : "the program ran off its end");
+	return ret;
 }
 
 struct spec {
@@ -167,7 +95,7 @@ static struct mcr_filter_key keys[4];
 static struct sock_filter prog[4][BPF_MAXINSNS];
 static int plen[4];
 
-static uint32_t verdict(int level, struct spec s, const struct meta *m)
+static uint32_t verdict(int level, struct spec s, const struct cbpf_meta *m)
 {
 	uint8_t f[128];
 	uint32_t len = frame(f, s);
@@ -175,7 +103,7 @@ static uint32_t verdict(int level, struct spec s, const struct meta *m)
 }
 
 /* Pass or not at each level, exact to coarsest. */
-static void expect(const char *what, struct spec s, const struct meta *m, int e, int g, int d,
+static void expect(const char *what, struct spec s, const struct cbpf_meta *m, int e, int g, int d,
 		   int any)
 {
 	int want[4] = { e, g, d, any };
@@ -188,9 +116,10 @@ static void expect(const char *what, struct spec s, const struct meta *m, int e,
 
 static void samples(void)
 {
-	const struct meta tag20 = { PACKET_HOST, 1, 20 }, prio = { PACKET_HOST, 1, 0x6000 },
-			  other = { PACKET_OTHERHOST, 0, 0 }, mcast = { PACKET_MULTICAST, 0, 0 },
-			  tag20prio = { PACKET_MULTICAST, 1, 0xa014 };
+	const struct cbpf_meta tag20 = { PACKET_HOST, 1, 20 }, prio = { PACKET_HOST, 1, 0x6000 },
+			       other = { PACKET_OTHERHOST, 0, 0 },
+			       mcast = { PACKET_MULTICAST, 0, 0 },
+			       tag20prio = { PACKET_MULTICAST, 1, 0xa014 };
 	expect("a rule's stream", (struct spec){ 0 }, &mcast, 1, 1, 1, 1);
 	expect("a rule's second port", (struct spec){ .dport = 5003 }, &HOST, 1, 1, 1, 1);
 	expect("another port of a rule's group", (struct spec){ .dport = 5002 }, &mcast, 0, 1, 1,
@@ -251,8 +180,9 @@ static void random_frames(int sock_pair[2])
 		}
 		if ((r >> 9) % 4 == 0)
 			len = 10 + (r >> 11) % (len - 10);
-		struct meta m = { (r >> 20) % 4 == 0 ? PACKET_OTHERHOST : PACKET_MULTICAST,
-				  (r >> 22) % 4 == 0, (uint16_t)((r >> 24) % 3 == 0 ? 20 : 0) };
+		struct cbpf_meta m = { (r >> 20) % 4 == 0 ? PACKET_OTHERHOST : PACKET_MULTICAST,
+				       (r >> 22) % 4 == 0,
+				       (uint16_t)((r >> 24) % 3 == 0 ? 20 : 0) };
 		uint16_t vid = m.tagged ? m.tci & 0xfff : 0;
 		uint32_t v[4];
 		for (int l = 0; l < 4; l++)
@@ -275,7 +205,7 @@ static void random_frames(int sock_pair[2])
 			      n);
 		/* The kernel, on host frames without a tag, for a share of them. */
 		if (sock_pair && m.pkttype != PACKET_OTHERHOST && !m.tagged && n % 20 == 0) {
-			struct meta host = HOST;
+			struct cbpf_meta host = HOST;
 			uint32_t want = run(prog[0], plen[0], f, len, &host);
 			char buf[256];
 			if (send(sock_pair[0], f, len, 0) != (ssize_t)len) {
