@@ -137,6 +137,11 @@ export class WorkerSlot {
     return this.run ? readCounters(this.run.region, this.run.slots) : undefined;
   }
 
+  /** The data-plane heartbeat of the running worker's loop; undefined unless it is ready. */
+  heartbeat(): bigint | undefined {
+    return this.run && this.state === "ready" ? readHeartbeat(this.run.region) : undefined;
+  }
+
   send(msg: ToWorker): boolean {
     const p = this.proc;
     if (!p || this.pid === null) return false;
