@@ -15,21 +15,25 @@ export type Readiness =
  * Ready: every worker runs, holds the table `version`, and has a ring on every input that exists
  * (an input the worker found missing does not hold READY back: its ring opens when it appears).
  * A permission refusal is permanent for this process: it is told apart so the daemon can leave.
+ * ("noperm": every worker has its table, no ring is open, and every input that exists was refused.)
  */
 export function judgeReadiness(workers: readonly WorkerView[], version: number): Readiness {
   const running = workers.filter((w) => w.state === "ready" && w.appliedVersion >= 1);
   const inputs = running.flatMap((w) => w.inputs);
-  const refused = inputs.filter((i) => i.state === "down" && i.errno === EPERM);
-  // Every worker has tried every input it could, none got a ring, and every try was refused.
+  // The workers share one set of credentials: an input refused to one is refused to all (those
+  // waiting to join the refused worker's fanout group never get to try).
+  const refused = new Set(inputs.filter((i) => i.state === "down" && i.errno === EPERM).map((i) => i.interface));
+  const names = new Set(inputs.map((i) => i.interface));
+  const absent = (name: string) => inputs.every((i) => i.interface !== name || i.state === "missing");
   if (
     running.length === workers.length &&
-    refused.length > 0 &&
-    inputs.every((i) => i.state === "missing" || (i.state === "down" && i.errno === EPERM))
+    refused.size > 0 &&
+    !inputs.some((i) => i.state === "up") &&
+    [...names].every((n) => refused.has(n) || absent(n))
   ) {
-    const names = [...new Set(refused.map((i) => i.interface))].join(", ");
     return {
       state: "noperm",
-      message: `cannot receive on ${names}: every worker's packet socket was refused (EPERM). mcr needs CAP_NET_RAW: run it as root, or give it the capability (AmbientCapabilities=CAP_NET_RAW in its unit, or setcap cap_net_raw+ep)`,
+      message: `cannot receive on ${[...refused].join(", ")}: the packet socket was refused (EPERM). mcr needs CAP_NET_RAW: run it as root, or give it the capability (AmbientCapabilities=CAP_NET_RAW in its unit, or setcap cap_net_raw+ep)`,
     };
   }
   const holding: string[] = [];

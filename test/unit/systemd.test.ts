@@ -38,6 +38,9 @@ test("noperm only when every ring of every worker was refused with EPERM", () =>
   const r = judgeReadiness([worker(0, [eperm("a"), missing("b")]), worker(1, [eperm("a"), missing("b")])], 1);
   expect(r.state).toBe("noperm");
   expect(r.state === "noperm" && r.message).toContain("CAP_NET_RAW");
+  // A worker waiting to join the refused worker's fanout group never tries: the same credentials.
+  const waitingGroup: InputState = { interface: "a", state: "down", error: "waiting for the rule table" };
+  expect(judgeReadiness([worker(0, [waitingGroup]), worker(1, [eperm("a")])], 1).state).toBe("noperm");
   // One worker not yet tried, one input up, another errno: not (yet) a permanent failure.
   expect(judgeReadiness([worker(0, [eperm("a")]), worker(1, [], "starting")], 1).state).toBe("waiting");
   expect(judgeReadiness([worker(0, [eperm("a"), up("b")])], 1).state).toBe("waiting");
