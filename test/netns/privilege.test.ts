@@ -391,6 +391,8 @@ describeNetns(
       expect(set("ExecStartPre")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml"]);
       expect(set("ExecReload")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml", "/bin/kill -HUP $MAINPID"]);
       expect(set("NoNewPrivileges")).toEqual(["yes"]);
+      expect(set("WatchdogSec")).toEqual(["30s"]);
+      expect(set("RestartPreventExitStatus")).toEqual(["64 65 77 78"]);
       expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
       expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
       if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;
