@@ -11,7 +11,7 @@ import {
   type StartControlServer,
   type Status,
 } from "../types/control.ts";
-import { log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
+import { fields, log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
 import type { Rule, RuleSpec } from "../types/rules.ts";
 import {
   checkHost,
@@ -309,7 +309,7 @@ export class Supervisor {
   /** Saves, adopts and distributes a new table; returns the workers' complaints about ruleId. */
   private async commit(table: RuleTable, ruleId: number, verb: "added" | "removed", what: string): Promise<string[]> {
     saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
-    this.log.info(`rule ${ruleId} ${verb}: ${what}`);
+    this.log.info(`rule ${ruleId} ${verb}: ${what}`, fields({ rule: ruleId }));
     const { late, errors, timeoutMs } = await this.adopt(table);
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");

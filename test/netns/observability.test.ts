@@ -394,14 +394,61 @@ describeNetns("observability", (labs) => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
+    const FIELDS = ["rule", "name", "interface", "worker", "pid", "errno"];
     for (const l of lines) {
-      expect(Object.keys(l)).toEqual(["time", "level", "tag", "message"]);
+      // The four keys first, then only the known fields, each of its type; pid on every line.
+      expect(Object.keys(l).slice(0, 4)).toEqual(["time", "level", "tag", "message"]);
+      expect(
+        Object.keys(l)
+          .slice(4)
+          .filter((k) => !FIELDS.includes(k)),
+      ).toEqual([]);
+      expect(Number.isInteger(l.pid)).toBe(true);
+      for (const k of ["rule", "worker", "errno"]) if (k in l) expect(Number.isInteger(l[k])).toBe(true);
       expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT/);
       expect(["error", "warn", "info", "debug", "trace", "fatal"]).toContain(l.level);
     }
     const tags = new Set(lines.map((l) => l.tag));
     expect(tags.has("supervisor")).toBe(true);
     expect([...tags].some((t) => /^worker:\d+$/.test(t))).toBe(true);
+    // Lines about a worker carry its index and pid; the rule's line its id.
+    const ready = lines.find((l) => /^worker 0 ready: pid (\d+)/.test(l.message));
+    expect(ready).toMatchObject({ tag: "supervisor", worker: 0, pid: Number(/pid (\d+)/.exec(ready.message)![1]) });
+    expect(lines.find((l) => /^rule 1 added/.test(l.message))).toMatchObject({ rule: 1 });
+    const own = lines.find((l) => /^worker:1$/.test(l.tag));
+    if (own) expect(own.worker).toBe(1);
+  }, 60000);
+
+  test("logfmt (the default when stderr is a pipe): every line parses strictly, with a timestamp and the fields", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    const text = await poll(
+      () => sup.stderr,
+      (e) => /tag=worker:\d+/.test(e) && /rule 1 added/.test(e),
+    );
+    // key=value pairs: a bare value has no space, quote or equals sign; a quoted one escapes \ and ".
+    const pair = /([a-z]+)=("(?:[^"\\]|\\.)*"|[^\s"=]+)(?: |$)/y;
+    const parse = (line: string) => {
+      const out: Record<string, string> = {};
+      pair.lastIndex = 0;
+      while (pair.lastIndex < line.length) {
+        const m = pair.exec(line);
+        if (!m) throw new Error(`not logfmt at ${pair.lastIndex}: ${line}`);
+        out[m[1]!] = m[2]!.startsWith('"') ? JSON.parse(m[2]!) : m[2]!;
+      }
+      return out;
+    };
+    const lines = text.trim().split("\n").map(parse);
+    for (const l of lines) {
+      expect(Object.keys(l).slice(0, 3)).toEqual(["time", "level", "tag"]);
+      expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(["error", "warn", "info", "debug", "trace", "fatal"]).toContain(l.level ?? "");
+      expect(l.pid).toMatch(/^\d+$/);
+    }
+    expect(lines.find((l) => /^rule 1 added/.test(l.msg!))).toMatchObject({ tag: "supervisor", rule: "1" });
+    expect(lines.find((l) => /^worker 1 ready/.test(l.msg!))).toMatchObject({ worker: "1" });
+    expect(lines.some((l) => /^worker:\d+$/.test(l.tag!) && l.worker === l.tag!.slice(7))).toBe(true);
   }, 60000);
 
   test("under systemd (JOURNAL_STREAM names stderr) every line, the workers' too, starts with its priority", async () => {
