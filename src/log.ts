@@ -2,10 +2,18 @@
 // withTag("worker:3")). Logs go to stderr: a worker's stdout carries its protocol.
 //
 // Formats (--log-format, MCR_LOG_FORMAT for the workers, which inherit it):
-//   text  consola's own lines; under systemd (JOURNAL_STREAM names our stderr) each line starts
-//         with the journald priority, "<6>[supervisor] listening on ...", so `journalctl -p warning`
-//         works and consola's icons stay out of the journal.
-//   json  one object per line: {"time","level","tag","message"}.
+//   text    consola's own lines; under systemd (JOURNAL_STREAM names our stderr) each line starts
+//           with the journald priority, "<6>[supervisor] listening on ...", so `journalctl -p warning`
+//           works and consola's icons stay out of the journal.
+//   logfmt  one line of key=value pairs with a timestamp: time=... level=info tag=supervisor
+//           msg="..." worker=0 pid=123. The default where stderr is neither a terminal nor the
+//           journal (a file, a pipe, a container's log), where a line without a time is no use.
+//   json    one object per line: {"time","level","tag","message", ...fields}.
+//
+// Fields: a call site that knows what a line is about passes fields({ rule, name, interface,
+// worker, pid, errno }) among its arguments; json and logfmt carry them as keys, text leaves them
+// out. `pid` is the process the line is about (a worker's, when the supervisor speaks of one),
+// else the one logging; `worker` comes from a "worker:N" tag when not given.
 //
 // Levels are filtered here, in the one reporter every instance shares, and not by consola: a
 // child copies its parent's level when it is made, so a level set later (--log-level parsed after
@@ -16,12 +24,38 @@ import { formatWithOptions } from "node:util";
 
 // Declared before `log`: creating it reads them.
 const LEVELS: Record<string, number> = { silent: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
-export const LOG_FORMATS = ["text", "json"] as const;
+export const LOG_FORMATS = ["text", "logfmt", "json"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 let threshold = levelFromEnv(process.env.MCR_LOG_LEVEL);
-let format: LogFormat = formatFromEnv(process.env.MCR_LOG_FORMAT);
 const journal = underJournald();
+let format: LogFormat = formatFromEnv(process.env.MCR_LOG_FORMAT) ?? defaultFormat();
+
+/** Without --log-format: consola's lines on a terminal or in the journal, logfmt elsewhere. */
+function defaultFormat(): LogFormat {
+  return journal || process.stderr.isTTY ? "text" : "logfmt";
+}
+
+/** What a line is about, as keys of json and logfmt lines. */
+export interface LogFields {
+  rule?: number;
+  name?: string;
+  interface?: string;
+  worker?: number;
+  pid?: number;
+  errno?: number;
+}
+
+const FIELD_KEYS = ["rule", "name", "interface", "worker", "pid", "errno"] as const;
+
+class Fields {
+  constructor(readonly f: LogFields) {}
+}
+
+/** Fields for a log call: log.warn("worker 3 ...", fields({ worker: 3, pid })). */
+export function fields(f: LogFields): unknown {
+  return new Fields(f);
+}
 
 // consola's own reporter, for plain text outside the journal.
 const plain = createConsola({
@@ -34,8 +68,13 @@ const reporter = {
   log(obj: LogObject, ctx: { options: ConsolaInstance["options"] }) {
     if (obj.level > threshold) return;
     if (format === "json") return void process.stderr.write(jsonLine(obj) + "\n");
-    if (journal) return void process.stderr.write(journalLines(obj));
-    plain.log(obj, ctx);
+    if (format === "logfmt")
+      return void process.stderr.write(
+        (journal ? `<${journalPriority(obj.level, obj.type)}>` : "") + logfmtLine(obj) + "\n",
+      );
+    const bare = { ...obj, args: obj.args.filter((a) => !(a instanceof Fields)) };
+    if (journal) return void process.stderr.write(journalLines(bare));
+    plain.log(bare, ctx);
   },
 };
 
@@ -51,8 +90,8 @@ export function levelFromEnv(v: string | undefined): number {
   return v !== undefined && v in LEVELS ? LEVELS[v]! : 3;
 }
 
-function formatFromEnv(v: string | undefined): LogFormat {
-  return (LOG_FORMATS as readonly string[]).includes(v ?? "") ? (v as LogFormat) : "text";
+function formatFromEnv(v: string | undefined): LogFormat | undefined {
+  return (LOG_FORMATS as readonly string[]).includes(v ?? "") ? (v as LogFormat) : undefined;
 }
 
 export function setLogLevel(name: string): void {
@@ -63,7 +102,7 @@ export function setLogLevel(name: string): void {
 
 export function setLogFormat(name: string): void {
   if (!(LOG_FORMATS as readonly string[]).includes(name))
-    throw new Error(`unknown log format "${name}" (use ${LOG_FORMATS.join(" or ")})`);
+    throw new Error(`unknown log format "${name}" (use ${LOG_FORMATS.join(", ")})`);
   format = name as LogFormat;
   process.env.MCR_LOG_FORMAT = name; // workers log the same way
 }
@@ -102,8 +141,20 @@ export function levelName(level: number, type?: string): string {
 }
 
 function message(obj: LogObject): string {
-  const args = obj.args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : a));
+  const args = obj.args
+    .filter((a) => !(a instanceof Fields))
+    .map((a) => (a instanceof Error ? (a.stack ?? a.message) : a));
   return formatWithOptions({ colors: false, compact: true, breakLength: Infinity }, ...args);
+}
+
+/** The line's fields: those passed, `worker` from a "worker:N" tag, `pid` this process's by default. */
+export function lineFields(obj: LogObject): LogFields {
+  const given: LogFields = Object.assign({}, ...obj.args.filter((a) => a instanceof Fields).map((a) => a.f));
+  const tagged = /^worker:(\d+)$/.exec(obj.tag ?? "");
+  const all: LogFields = { ...(tagged ? { worker: Number(tagged[1]) } : {}), pid: process.pid, ...given };
+  const out: LogFields = {};
+  for (const k of FIELD_KEYS) if (all[k] !== undefined) (out as Record<string, unknown>)[k] = all[k];
+  return out;
 }
 
 export function jsonLine(obj: LogObject): string {
@@ -112,7 +163,26 @@ export function jsonLine(obj: LogObject): string {
     level: levelName(obj.level, obj.type),
     tag: obj.tag ?? "",
     message: message(obj),
+    ...lineFields(obj),
   });
+}
+
+/** One logfmt line: time, level, tag, msg, then the fields; values quoted where they must be. */
+export function logfmtLine(obj: LogObject): string {
+  const pairs: [string, string | number][] = [
+    ["time", (obj.date ?? new Date()).toISOString()],
+    ["level", levelName(obj.level, obj.type)],
+    ...(obj.tag ? [["tag", obj.tag] as [string, string]] : []),
+    ["msg", message(obj)],
+    ...Object.entries(lineFields(obj)),
+  ];
+  return pairs.map(([k, v]) => `${k}=${logfmtValue(String(v))}`).join(" ");
+}
+
+/** Bare when it holds no space, quote, equals sign or control character; else quoted, escaped. */
+export function logfmtValue(v: string): string {
+  if (v !== "" && !/[\s"=\\\x00-\x1f\x7f]/.test(v)) return v;
+  return `"${v.replace(/[\\"\x00-\x1f\x7f]/g, (c) => (c === "\\" ? "\\\\" : c === '"' ? '\\"' : c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`))}"`;
 }
 
 export function journalLines(obj: LogObject): string {

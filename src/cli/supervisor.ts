@@ -149,15 +149,21 @@ export default defineCommand({
       metricsListen,
     });
     dropped();
-    await new Promise<void>((resolve) =>
+    const code = await new Promise<number>((resolve) => {
       handleSignals(
-        () => sup.stop().then(resolve),
+        () => sup.stop().then(() => resolve(EX.OK)),
         slog,
         () => void sup.reload(),
-      ),
-    );
+      );
+      // A relay that can never receive leaves with the reason (77: systemd shows NOPERM).
+      void sup.failed.then(async (e) => {
+        slog.error(e.message);
+        await sup.stop();
+        resolve(e.exitCode);
+      });
+    });
     // Everything is closed; exit now rather than wait on a handle someone else left open.
-    process.exit(EX.OK);
+    process.exit(code);
   },
 });
 

@@ -70,7 +70,7 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
   log_format: (v) =>
     typeof v === "string" && (LOG_FORMATS as readonly string[]).includes(v)
       ? undefined
-      : `must be ${LOG_FORMATS.join(" or ")}`,
+      : `must be ${LOG_FORMATS.join(", ")}`,
   metrics_listen: (v) => {
     if (typeof v !== "string") return 'must be an address, e.g. "127.0.0.1:9464"';
     return problem(() => parseListen(v, "metrics_listen"));

@@ -9,6 +9,7 @@ import { StatsBook } from "../stats/aggregate.ts";
 import type { WorkerCounters } from "../types/counters.ts";
 import type { WorkerArgs } from "../types/worker.ts";
 import { cpuFor } from "./cpus.ts";
+import type { Beat } from "./systemd.ts";
 import { COUNTERS_FD, WorkerSlot, type NewRegion } from "./worker.ts";
 
 /** The shortest time between two rounds of ring-statistics requests to the workers. */
@@ -88,11 +89,9 @@ export class WorkerPool {
       slot.send({ type: "fanout", groups: this.fanoutFor(slot) });
       const t = this.o.table();
       slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
-      for (const w of this.readyWaiters) w();
+      this.wake();
     },
-    applied: () => {
-      for (const w of this.readyWaiters) w();
-    },
+    applied: () => this.wake(),
     inputs: (slot: WorkerSlot) => {
       let learned = false;
       for (const i of slot.inputs)
@@ -102,6 +101,7 @@ export class WorkerPool {
           learned = true;
         }
       if (learned) this.tellFanout(); // the workers waiting for it open their rings
+      this.wake();
     },
     exited: (slot: WorkerSlot, final: WorkerCounters | undefined) => {
       if (final) this.book.retire(slot.index, final);
@@ -113,6 +113,7 @@ export class WorkerPool {
           orphaned = true;
         }
       if (orphaned) this.tellFanout();
+      this.wake();
     },
   };
 
@@ -121,16 +122,14 @@ export class WorkerPool {
   }
 
   /**
-   * Resolves once every worker is forwarding (said ready and holds the current table), or after
-   * timeoutMs; true if all are.
+   * Resolves true once `done()` holds, checked whenever a worker starts, applies a table, reports
+   * its inputs or exits; false after timeoutMs.
    */
-  async waitAllReady(timeoutMs: number): Promise<boolean> {
-    const allReady = () => this.slots.every((s) => s.state === "ready" && s.appliedVersion >= this.o.table().version);
-    if (allReady()) return true;
+  async waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return true;
     return new Promise((resolve) => {
       const check = () => {
-        if (!allReady()) return;
-        finish(true);
+        if (done()) finish(true);
       };
       const finish = (ok: boolean) => {
         clearTimeout(timer);
@@ -140,6 +139,15 @@ export class WorkerPool {
       const timer = setTimeout(() => finish(false), timeoutMs);
       this.readyWaiters.push(check);
     });
+  }
+
+  private wake(): void {
+    for (const w of [...this.readyWaiters]) w();
+  }
+
+  /** Each worker's data-plane heartbeat, while its loop runs. */
+  beats(): Beat[] {
+    return this.slots.map((s) => ({ index: s.index, pid: s.pid, beat: s.heartbeat() }));
   }
 
   /**

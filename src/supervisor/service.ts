@@ -11,7 +11,7 @@ import {
   type StartControlServer,
   type Status,
 } from "../types/control.ts";
-import { log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
+import { fields, log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
 import type { Rule, RuleChange, RuleRef, RuleSpec } from "../types/rules.ts";
 import {
   checkHost,
@@ -45,8 +45,10 @@ import {
   type RuleTable,
 } from "./table.ts";
 import { ConfigError, loadConfig, type Config } from "../config/load.ts";
-import { McrError } from "../errors.ts";
+import { EX, McrError } from "../errors.ts";
 import { ruleNameProblem } from "../values/name.ts";
+import { judgeReadiness } from "./readiness.ts";
+import { Progress, STATUS_EVERY_MS, statusText, watchdogPeriodMs } from "./systemd.ts";
 
 export interface SupervisorConfig {
   interfaces: string[];
@@ -91,6 +93,8 @@ const STATS_TIMEOUT_MS = 1000;
 const SCRAPE_TIMEOUT_MS = 250;
 const MEMBERSHIP_REFRESH_MS = 5000;
 const STOP_GRACE_MS = 1000;
+/** How long READY=1 may wait before the supervisor says what holds it back. */
+const READY_WARN_MS = 10_000;
 
 export class Supervisor {
   private table: RuleTable;
@@ -107,6 +111,10 @@ export class Supervisor {
   private readonly repeats = new Repeats(60_000);
   private readonly log: ConsolaInstance = rootLog.withTag("supervisor");
   private readonly slots: { rules: number; outputs: number };
+  private ready = false;
+  private failWith!: (e: McrError) => void;
+  /** Settles when the supervisor cannot go on (no input can ever open): the caller stops it and exits with its code. */
+  readonly failed = new Promise<McrError>((resolve) => (this.failWith = resolve));
 
   private constructor(
     private readonly cfg: SupervisorConfig,
@@ -206,13 +214,8 @@ export class Supervisor {
     this.pool.start();
     void this.memberships?.sync(this.table.rules);
     if (this.memberships) this.timers.push(setInterval(() => void this.memberships!.refresh(), MEMBERSHIP_REFRESH_MS));
-    // READY=1 once the workers forward: each said ready and holds the table.
-    void this.pool.waitAllReady(10_000).then((ok) => {
-      if (this.stopping) return;
-      if (ok) log.info("all workers ready");
-      else log.warn(`not every worker is ready after 10 s: ${this.describeWorkers()}`);
-      this.notify("READY=1");
-    });
+    void this.awaitReady();
+    this.startNotifications();
   }
 
   /**
@@ -441,7 +444,8 @@ export class Supervisor {
   /** Saves, adopts and distributes a new table; returns the workers' complaints about the rules changed. */
   private async commit(table: RuleTable, ruleIds: number[], what: string, subject = what): Promise<string[]> {
     saveState(this.cfg.stateFile, table); // throws state_write: nothing changed
-    this.log.info(what);
+    const one = ruleIds.length === 1 ? table.rules.find((r) => r.id === ruleIds[0]) : undefined;
+    this.log.info(what, fields(one ? { rule: one.id, ...(one.name ? { name: one.name } : {}) } : {}));
     const { late, errors, timeoutMs } = await this.adopt(table);
     if (late.length > 0) {
       const who = late.map((w) => `worker ${w.index} (cpu ${w.cpu}, pid ${w.pid})`).join(", ");
@@ -613,11 +617,91 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /**
+   * READY=1 once every input that exists has its ring in every worker; a start that can never
+   * get there (every ring refused for want of CAP_NET_RAW) fails instead of pretending.
+   */
+  private async awaitReady(): Promise<void> {
+    const judge = () => judgeReadiness(this.pool.views(), this.version);
+    let warned = false;
+    while (!this.stopping) {
+      const settled = await this.pool.waitUntil(() => judge().state !== "waiting", READY_WARN_MS);
+      if (this.stopping) return;
+      const r = judge();
+      if (r.state === "ready") {
+        this.ready = true;
+        this.log.info(`all workers ready: ${this.describeWorkers()}`);
+        this.notify("READY=1");
+        this.sendStatus();
+        return;
+      }
+      if (r.state === "noperm") {
+        this.notify(`STATUS=${r.message}`);
+        this.failWith(new McrError(r.message, EX.NOPERM, undefined, "noperm"));
+        return;
+      }
+      if (!settled && !warned) {
+        warned = true;
+        this.log.warn(`not ready after ${READY_WARN_MS / 1000} s, READY=1 waits: ${r.why}`);
+      }
+    }
+  }
+
+  /** STATUS= on a change (looked at every second) and every STATUS_EVERY_MS; WATCHDOG=1 when asked for. */
+  private startNotifications(): void {
+    if (!this.cfg.notify) return;
+    const status = setInterval(() => this.sendStatus(false), 1000);
+    this.timers.push(status);
+    const period = watchdogPeriodMs();
+    if (period === undefined) return;
+    const progress = new Progress();
+    progress.moved(this.pool.beats());
+    const watchdog = setInterval(() => {
+      if (progress.moved(this.pool.beats())) this.notify("WATCHDOG=1");
+    }, period);
+    this.timers.push(watchdog);
+  }
+
+  private lastStatus = {
+    text: "",
+    at: 0,
+    rx: 0,
+    rxAt: undefined as number | undefined,
+    pps: undefined as number | undefined,
+  };
+
+  /** Sends STATUS= if its text changed, or (always) when STATUS_EVERY_MS has passed. */
+  private sendStatus(force = true): void {
+    const now = performance.now();
+    const last = this.lastStatus;
+    const due = force || now - last.at >= STATUS_EVERY_MS;
+    if (due) {
+      // The rate over the time since the last sample, once a sample spans a second or more.
+      const rx = this.pool.slots.reduce((n, s) => n + this.pool.counters(s.index).rxFrames, 0);
+      if (last.rxAt === undefined || now - last.rxAt >= 1000) {
+        if (last.rxAt !== undefined) last.pps = ((rx - last.rx) * 1000) / (now - last.rxAt);
+        last.rx = rx;
+        last.rxAt = now;
+      }
+    }
+    const r = this.ready ? undefined : judgeReadiness(this.pool.views(), this.version);
+    const text = statusText({
+      rules: this.table.rules.length,
+      workers: this.pool.views(),
+      pps: last.pps,
+      waiting: r?.state === "waiting" ? r.why : undefined,
+    });
+    if (!due && text.replace(/, [^,]* pkt\/s in/, "") === last.text.replace(/, [^,]* pkt\/s in/, "")) return;
+    last.text = text;
+    last.at = now;
+    this.notify(`STATUS=${text}`);
+  }
+
   private describeWorkers(): string {
     return this.pool
       .views()
-      .map((w) => `worker ${w.index} ${w.state}`)
-      .join(", ");
+      .map((w) => `worker ${w.index} ${w.state}${w.inputs.map((i) => ` ${i.interface} ${i.state}`).join(",")}`)
+      .join("; ");
   }
 
   private notify(state: string): void {

@@ -7,7 +7,7 @@ import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
 import type { WorkerView } from "../types/control.ts";
-import { Repeats } from "../log.ts";
+import { fields, Repeats } from "../log.ts";
 import { readCounters, readHeartbeat, type Region } from "../stats/shared.ts";
 import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 import { encode, lineReader } from "../worker/protocol.ts";
@@ -61,6 +61,7 @@ export class WorkerSlot {
   lastExit?: WorkerView["lastExit"];
 
   private proc?: Subprocess<"pipe", "pipe", "inherit">;
+  private lastPid?: number; // the latest run's, for the lines about its exit
   private startedAt = 0;
   private forwardingSince = 0; // when this run first applied a table; 0 until it does
   private backoffMs = BACKOFF_MIN_MS;
@@ -114,6 +115,7 @@ export class WorkerSlot {
       return;
     }
     this.proc = proc;
+    this.lastPid = proc.pid;
     this.watchHeartbeat(proc);
     const feed = lineReader<FromWorker>(
       (m) => this.proc === proc && this.onMessage(m),
@@ -135,6 +137,11 @@ export class WorkerSlot {
   /** What the running worker has counted so far, read in place; undefined when none runs. */
   liveCounters(): WorkerCounters | undefined {
     return this.run ? readCounters(this.run.region, this.run.slots) : undefined;
+  }
+
+  /** The data-plane heartbeat of the running worker's loop; undefined unless it is ready. */
+  heartbeat(): bigint | undefined {
+    return this.run && this.state === "ready" ? readHeartbeat(this.run.region) : undefined;
   }
 
   send(msg: ToWorker): boolean {
@@ -234,6 +241,7 @@ export class WorkerSlot {
         // In a crash loop at full backoff the exits are summarised, and so are the starts.
         (this.backoffMs >= BACKOFF_MAX_MS ? this.log.debug : this.log.info)(
           `worker ${this.index} ready: pid ${m.pid}, cpu ${m.cpu}${this.describeInputs()}`,
+          this.about(),
         );
         this.events.ready(this);
         return;
@@ -259,9 +267,11 @@ export class WorkerSlot {
         if (!Array.isArray(m.inputs)) return;
         this.inputs = m.inputs;
         // An input that cannot receive (EPERM without CAP_NET_RAW, an interface gone) is a warning.
-        (this.inputs.every((i) => i.state === "up") ? this.log.info : this.log.warn)(
-          `worker ${this.index}:${this.describeInputs()}`,
-        );
+        for (const i of this.inputs)
+          (i.state === "up" ? this.log.info : this.log.warn)(
+            `worker ${this.index}: ${i.interface} ${i.state}${i.error ? ` (${i.error})` : ""}`,
+            this.about({ interface: i.interface, errno: i.errno }),
+          );
         this.events.inputs?.(this);
         return;
       default:
@@ -295,6 +305,7 @@ export class WorkerSlot {
       } else if (Date.now() - lastMoved >= HEARTBEAT_TIMEOUT_MS) {
         this.log.warn(
           `worker ${this.index} (pid ${proc.pid}) made no progress for ${((Date.now() - lastMoved) / 1000).toFixed(1)} s: killing it`,
+          this.about({ pid: proc.pid }),
         );
         clearInterval(this.heartbeatTimer);
         proc.kill("SIGKILL");
@@ -312,6 +323,11 @@ export class WorkerSlot {
       /* already closed */
     }
     r.fd = undefined;
+  }
+
+  /** Log fields for a line about this worker. */
+  private about(more: { interface?: string; errno?: number; pid?: number } = {}): unknown {
+    return fields({ worker: this.index, pid: this.pid ?? undefined, ...more });
   }
 
   private describeInputs(): string {
@@ -344,7 +360,8 @@ export class WorkerSlot {
     const line = `worker ${this.index} (cpu ${this.cpu}) ${how} after ${(ranMs / 1000).toFixed(1)} s; restart ${this.restarts} in ${delay} ms`;
     // Each backoff step is logged; once the backoff is at its longest, one line a minute says
     // how many exits it stands for.
-    if (delay < BACKOFF_MAX_MS) this.log.warn(line);
+    const about = this.about({ pid: this.lastPid });
+    if (delay < BACKOFF_MAX_MS) this.log.warn(line, about);
     else {
       const held = this.repeats.pass("exit");
       if (held !== undefined)
@@ -352,6 +369,7 @@ export class WorkerSlot {
           held > 0
             ? `${line} (${held} more exit(s) in the last minute, restarting every ${BACKOFF_MAX_MS / 1000} s)`
             : line,
+          about,
         );
     }
     this.restartTimer = setTimeout(() => this.start(), delay);

@@ -16,6 +16,7 @@ export interface InputState {
   interface: string;
   state: "up" | "down" | "missing";
   error?: string;
+  errno?: number; // why a ring did not open, while down (1, EPERM: no CAP_NET_RAW)
   fanoutId?: number; // the fanout group its ring is in, while up
 }
 

@@ -42,6 +42,7 @@ interface Input {
   slot: number; // -1 while the interface is missing or the ring could not be opened
   state: InputState["state"];
   error?: string;
+  errno?: number;
   fanoutId?: number;
 }
 
@@ -138,7 +139,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       const fanout = fanoutFor(index, inp.name);
       if (inp.slot < 0 && info && fanout === undefined) {
         // Not worth a message: the group's maker is opening its ring, and this one follows it.
-        Object.assign(inp, { state: "down", error: WAITING_FOR_GROUP });
+        Object.assign(inp, { state: "down", error: WAITING_FOR_GROUP, errno: undefined });
       } else if (inp.slot < 0 && info && fanout !== undefined) {
         try {
           inp.slot = dp.addInput(info.ifindex, fanout);
@@ -148,22 +149,23 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
           if (groups && inp.fanoutId !== undefined) groups[inp.name] = inp.fanoutId;
           const ring = dp.inputInfo(inp.slot);
           log.info(`${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames`);
-          Object.assign(inp, { state: "up", error: undefined });
+          Object.assign(inp, { state: "up", error: undefined, errno: undefined });
           changed = true;
         } catch (e) {
           const error = e instanceof ShimError ? e.message : String(e);
           if (inp.error !== error) changed = true;
-          Object.assign(inp, { state: "down", error });
+          Object.assign(inp, { state: "down", error, errno: e instanceof ShimError ? e.errno : undefined });
         }
       }
     }
     return changed;
   };
   const inputStates = (): InputState[] =>
-    inputs.map(({ name, state, error, fanoutId }) => ({
+    inputs.map(({ name, state, error, errno, fanoutId }) => ({
       interface: name,
       state,
       ...(error ? { error } : {}),
+      ...(state === "down" && errno !== undefined ? { errno } : {}),
       ...(state === "up" && fanoutId !== undefined ? { fanoutId } : {}),
     }));
 

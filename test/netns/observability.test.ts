@@ -7,7 +7,8 @@ import { afterEach, expect, test } from "bun:test";
 import { describeNetns } from "../helpers/suite.ts";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { type Lab, poll } from "../helpers/lab.ts";
-import { startSupervisor, SupervisorDriver } from "../helpers/supervisor.ts";
+import { ctl, startSupervisor, SupervisorDriver } from "../helpers/supervisor.ts";
+import { notifyReceiver } from "../helpers/notify.ts";
 import { receiveInSink, sendFromGen } from "../helpers/traffic.ts";
 import { bunArgv, mcrArgv, ROOT } from "../helpers/mcr.ts";
 import { buildFrame, toHex, type FrameSpec } from "../helpers/frames.ts";
@@ -310,6 +311,77 @@ describeNetns("observability", (labs) => {
     expect(stopping).toBeGreaterThan(0);
   }, 60000);
 
+  test("systemd: STATUS= (rules, workers up, packet rate) on changes; WATCHDOG=1 at the asked interval, stopping while the only worker is stopped", async () => {
+    const lab = labs.chain();
+    const notifyPath = `/tmp/${lab.id}-wd-notify.sock`;
+    const rx = notifyReceiver(notifyPath);
+    cleanup.push(() => rx.stop());
+    await poll(
+      () => existsSync(notifyPath),
+      (x) => x,
+    );
+    process.env.NOTIFY_SOCKET = notifyPath;
+    process.env.WATCHDOG_USEC = "1000000"; // a ping every 500 ms
+    let sup: SupervisorDriver;
+    try {
+      sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "1"]);
+    } finally {
+      delete process.env.NOTIFY_SOCKET;
+      delete process.env.WATCHDOG_USEC;
+    }
+    await sup.ready();
+    await poll(rx.said, (d) => d.includes("READY=1"), 10000);
+    sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    // The change is said within a second of the periodic look.
+    const status = await poll(
+      () => rx.said().filter((d) => d.startsWith("STATUS=1 rule(s), 1/1 workers up")),
+      (x) => x.length > 0,
+      3000,
+    );
+    expect(status.length).toBeGreaterThan(0);
+    // The rate: 4000 packets over about two seconds shows as a rate above zero in a later line.
+    const sink = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 4000 });
+    await sink.listening;
+    sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 4000, size: 100, seed: 3, flows: 4, gapUs: 500 });
+    expect((await sink.result).count).toBe(4000);
+    const rated = await poll(
+      () => rx.said().filter((d) => /^STATUS=1 rule\(s\), 1\/1 workers up, ([1-9][0-9.]*k?) pkt\/s in$/.test(d)),
+      (x) => x.length > 0,
+      8000,
+    );
+    expect(rated.length).toBeGreaterThan(0);
+
+    // Pings at the asked interval: half of WATCHDOG_USEC.
+    const pings = () => rx.timed().filter((d) => d.text === "WATCHDOG=1");
+    const from = pings().length;
+    await Bun.sleep(3000);
+    const window = pings().slice(from);
+    const gaps = window.slice(1).map((p, i) => p.at - window[i]!.at);
+    gaps.sort((a, b) => a - b);
+    expect(window.length).toBeGreaterThanOrEqual(5);
+    const median = gaps[Math.floor(gaps.length / 2)]!;
+    expect(median).toBeGreaterThan(400);
+    expect(median).toBeLessThan(650);
+
+    // The only worker stopped: its heartbeat stands still, and the pings stop (one may still come
+    // from the look just before the stop).
+    const pid = (await ctl(sup.socket, "status")).workers[0]!.pid!;
+    process.kill(pid, "SIGSTOP");
+    try {
+      await Bun.sleep(1200);
+      const stopped = pings().length;
+      await Bun.sleep(2500);
+      expect(pings().length - stopped).toBe(0);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    console.log(
+      `watchdog: ${window.length} pings in 3 s (median gap ${median.toFixed(0)} ms); none while the worker stood still`,
+    );
+    sup.proc.kill("SIGTERM");
+    expect(await sup.proc.exited).toBe(0);
+  }, 60000);
+
   test("--log-format json: every line of the supervisor and of its workers is one JSON object", async () => {
     const lab = labs.chain();
     const sup = await startSupervisor(lab, ["--workers", "2", "--log-format", "json"]);
@@ -322,14 +394,61 @@ describeNetns("observability", (labs) => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
+    const FIELDS = ["rule", "name", "interface", "worker", "pid", "errno"];
     for (const l of lines) {
-      expect(Object.keys(l)).toEqual(["time", "level", "tag", "message"]);
+      // The four keys first, then only the known fields, each of its type; pid on every line.
+      expect(Object.keys(l).slice(0, 4)).toEqual(["time", "level", "tag", "message"]);
+      expect(
+        Object.keys(l)
+          .slice(4)
+          .filter((k) => !FIELDS.includes(k)),
+      ).toEqual([]);
+      expect(Number.isInteger(l.pid)).toBe(true);
+      for (const k of ["rule", "worker", "errno"]) if (k in l) expect(Number.isInteger(l[k])).toBe(true);
       expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT/);
       expect(["error", "warn", "info", "debug", "trace", "fatal"]).toContain(l.level);
     }
     const tags = new Set(lines.map((l) => l.tag));
     expect(tags.has("supervisor")).toBe(true);
     expect([...tags].some((t) => /^worker:\d+$/.test(t))).toBe(true);
+    // Lines about a worker carry its index and pid; the rule's line its id.
+    const ready = lines.find((l) => /^worker 0 ready: pid (\d+)/.test(l.message));
+    expect(ready).toMatchObject({ tag: "supervisor", worker: 0, pid: Number(/pid (\d+)/.exec(ready.message)![1]) });
+    expect(lines.find((l) => /^rule 1 added/.test(l.message))).toMatchObject({ rule: 1 });
+    const own = lines.find((l) => /^worker:1$/.test(l.tag));
+    if (own) expect(own.worker).toBe(1);
+  }, 60000);
+
+  test("logfmt (the default when stderr is a pipe): every line parses strictly, with a timestamp and the fields", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    const text = await poll(
+      () => sup.stderr,
+      (e) => /tag=worker:\d+/.test(e) && /rule 1 added/.test(e),
+    );
+    // key=value pairs: a bare value has no space, quote or equals sign; a quoted one escapes \ and ".
+    const pair = /([a-z]+)=("(?:[^"\\]|\\.)*"|[^\s"=]+)(?: |$)/y;
+    const parse = (line: string) => {
+      const out: Record<string, string> = {};
+      pair.lastIndex = 0;
+      while (pair.lastIndex < line.length) {
+        const m = pair.exec(line);
+        if (!m) throw new Error(`not logfmt at ${pair.lastIndex}: ${line}`);
+        out[m[1]!] = m[2]!.startsWith('"') ? JSON.parse(m[2]!) : m[2]!;
+      }
+      return out;
+    };
+    const lines = text.trim().split("\n").map(parse);
+    for (const l of lines) {
+      expect(Object.keys(l).slice(0, 3)).toEqual(["time", "level", "tag"]);
+      expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(["error", "warn", "info", "debug", "trace", "fatal"]).toContain(l.level ?? "");
+      expect(l.pid).toMatch(/^\d+$/);
+    }
+    expect(lines.find((l) => /^rule 1 added/.test(l.msg!))).toMatchObject({ tag: "supervisor", rule: "1" });
+    expect(lines.find((l) => /^worker 1 ready/.test(l.msg!))).toMatchObject({ worker: "1" });
+    expect(lines.some((l) => /^worker:\d+$/.test(l.tag!) && l.worker === l.tag!.slice(7))).toBe(true);
   }, 60000);
 
   test("under systemd (JOURNAL_STREAM names stderr) every line, the workers' too, starts with its priority", async () => {

@@ -23,6 +23,7 @@ import { sh, until, type Lab } from "../helpers/lab.ts";
 import { procStatus } from "../helpers/proc.ts";
 import { describeNetns } from "../helpers/suite.ts";
 import { ctl } from "../helpers/supervisor.ts";
+import { notifyReceiver } from "../helpers/notify.ts";
 import { gen, sink } from "../helpers/tools.ts";
 
 const haveSetpriv = sh(["sh", "-c", "command -v setpriv"]).code === 0;
@@ -190,7 +191,10 @@ describeNetns(
       );
     }, 60_000);
 
-    test("with CAP_NET_RAW alone it still forwards; without it, each worker reports the input down with EPERM", async () => {
+    // Changed by issue 15 (item 2): without CAP_NET_RAW the supervisor used to log "all workers
+    // ready", say READY=1 and keep running while relaying nothing; now it leaves with 77 (NOPERM)
+    // naming the capability, and never says READY=1.
+    test("with CAP_NET_RAW alone it still forwards; without any capability, every ring is refused (EPERM) and the supervisor exits 77 naming CAP_NET_RAW, without READY=1", async () => {
       const lab = labs.chain();
       dir = nobodysDir();
       const a = startAsNobody(lab, dir, ["net_raw"]);
@@ -201,35 +205,31 @@ describeNetns(
       await a.proc.exited;
       rmSync(join(dir, "rules.json"), { force: true });
 
-      const b = startAsNobody(lab, dir, ["net_admin"]);
-      await b.ready();
-      const views = (await ctl(b.socket, "status")).workers;
-      await until(
-        // Down because the ring was refused, not merely not opened yet (no table at first).
-        async () =>
-          (await ctl(b.socket, "status")).workers.every(
-            (w) => w.inputs[0]?.state === "down" && (w.inputs[0]?.error ?? "").includes("EPERM"),
-          ),
-        5000,
-        "inputs reported down with EPERM",
-      );
-      const w = (await ctl(b.socket, "status")).workers[0]!;
-      expect(w.inputs[0]!.error).toContain("EPERM");
-      expect(w.inputs[0]!.error).toContain("CAP_NET_RAW");
-      const stats = await ctl(b.socket, "stats");
-      expect(stats.interfaces[0]).toMatchObject({ name: "veth1", up: false, workersUp: 0 });
-      // Said as a warning, and the supervisor keeps running (the capability may come with a restart).
-      // A wait for a line already written (the inputs above came with it), not a speed bound.
-      await until(
-        () => /warn.*veth1 down .*EPERM/i.test(b.stderr()),
-        10000,
-        `a warning in: ${b.stderr().slice(-1500)}`,
-      );
-      expect(b.proc.exitCode).toBeNull();
-      expect(views.every((v) => v.restarts === 0)).toBe(true);
-      console.log(
-        `CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; CAP_NET_ADMIN alone: input down, "${w.inputs[0]!.error}"`,
-      );
+      // systemd's end of NOTIFY_SOCKET, writable by nobody.
+      const notifyPath = join(dir, "notify.sock");
+      const rx = notifyReceiver(notifyPath);
+      await until(() => existsSync(notifyPath), 5000, "the notify socket");
+      chownSync(notifyPath, NOBODY, NOBODY);
+      let said: string[];
+      let code: number | string;
+      let stderr: string;
+      try {
+        const b = startAsNobody(lab, dir, [], { NOTIFY_SOCKET: notifyPath });
+        code = await Promise.race([b.proc.exited, Bun.sleep(20_000).then(() => "still running")]);
+        if (code === "still running") b.proc.kill("SIGKILL");
+        stderr = b.stderr();
+        await Bun.sleep(200); // the last datagram, if any, is read
+        said = rx.said();
+      } finally {
+        rx.stop();
+      }
+      expect({ code, stderr }).toMatchObject({ code: 77 });
+      expect(stderr).toMatch(/error.*cannot receive on veth1: .*EPERM.*needs CAP_NET_RAW/i);
+      expect(stderr).not.toContain("all workers ready");
+      expect(said.some((d) => d.includes("READY=1"))).toBe(false);
+      expect(said.filter((d) => d.startsWith("STATUS=")).at(-1)).toContain("CAP_NET_RAW");
+      expect(said.at(-1)).toBe("STOPPING=1");
+      console.log(`CAP_NET_RAW alone: 10000 forwarded, lost ${s.lost}; no capability: exit ${code}`);
     }, 60_000);
 
     test("under the unit's sandbox (read-only /, private noexec /tmp, /proc with processes only, NoNewPrivileges): forwards", async () => {
@@ -391,6 +391,8 @@ describeNetns(
       expect(set("ExecStartPre")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml"]);
       expect(set("ExecReload")).toEqual(["/usr/bin/mcr config check /etc/mcr/mcr.toml", "/bin/kill -HUP $MAINPID"]);
       expect(set("NoNewPrivileges")).toEqual(["yes"]);
+      expect(set("WatchdogSec")).toEqual(["30s"]);
+      expect(set("RestartPreventExitStatus")).toEqual(["64 65 77 78"]);
       expect(set("MemoryDenyWriteExecute")).toEqual([]); // bun:ffi needs the JIT
       expect(set("UnsetEnvironment")[0]).toContain("BUN_OPTIONS");
       if (sh(["sh", "-c", "command -v systemd-analyze"]).code !== 0) return;

@@ -80,7 +80,7 @@ export function wrongInvocations(nobody: string, neverSocket: string): [string[]
       [...sup, "--metrics-listen", "010.0.0.1:9464"],
       'mcr: --metrics-listen: "010.0.0.1:9464": "010.0.0.1" is not an IPv4 address',
     ],
-    [[...sup, "--log-format", "xml"], 'mcr: --log-format: unknown log format "xml" (use text or json)'],
+    [[...sup, "--log-format", "xml"], 'mcr: --log-format: unknown log format "xml" (use text, logfmt or json)'],
     [[...sup, "--json"], `mcr: unknown option --json ${see("supervisor")}`],
     [[...sup, "eth0"], `mcr: unexpected argument "eth0" (mcr supervisor takes none; ${see("supervisor").slice(1)}`],
     [["config", "check"], `mcr: missing FILE ${see("config check")}`],

@@ -7,7 +7,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call } from "../../src/control/client.ts";
 import type { McrError } from "../../src/errors.ts";
-import { journalLines, journalPriority, jsonLine, log, Repeats, underJournald } from "../../src/log.ts";
+import {
+  fields,
+  journalLines,
+  journalPriority,
+  jsonLine,
+  log,
+  logfmtLine,
+  logfmtValue,
+  Repeats,
+  underJournald,
+} from "../../src/log.ts";
 import type { LookupInterface } from "../../src/rules/validate.ts";
 import { buildReport, emptyCounters } from "../../src/stats/aggregate.ts";
 import type { StatsReport } from "../../src/types/stats.ts";
@@ -208,7 +218,7 @@ describe("command line", () => {
     let r = await run([...sup, "--log-format", "xml"]);
     expect(r).toMatchObject({
       code: 64,
-      stderr: expect.stringContaining('--log-format: unknown log format "xml" (use text or json)'),
+      stderr: expect.stringContaining('--log-format: unknown log format "xml" (use text, logfmt or json)'),
     });
     r = await run([...sup, "--metrics-listen", "127.0.0.1:99999"]);
     expect(r).toMatchObject({ code: 64, stderr: expect.stringContaining("--metrics-listen: ") });
@@ -305,8 +315,30 @@ describe("logs", () => {
       level: "warn",
       tag: "worker:3",
       message: "ring 5 full",
+      worker: 3, // from the tag
+      pid: process.pid,
     });
     expect(jsonLine(obj(0, "error", "supervisor", "two\nlines"))).not.toContain("\n");
+    expect(
+      JSON.parse(jsonLine(obj(1, "warn", "supervisor", "x", fields({ interface: "eth0", errno: 1, pid: 7 })))),
+    ).toEqual({
+      time: "2025-01-01T00:00:00.000Z",
+      level: "warn",
+      tag: "supervisor",
+      message: "x",
+      interface: "eth0",
+      pid: 7,
+      errno: 1,
+    });
+  });
+
+  test("logfmt: a timestamp, bare values where they can be, quoted and escaped where not", () => {
+    expect(logfmtLine(obj(3, "info", "supervisor", 'rule 1 "a"\\b\nc', fields({ rule: 1 })))).toBe(
+      `time=2025-01-01T00:00:00.000Z level=info tag=supervisor msg="rule 1 \\"a\\"\\\\b\\nc" rule=1 pid=${process.pid}`,
+    );
+    expect(logfmtValue("")).toBe('""');
+    expect(logfmtValue("a=b")).toBe('"a=b"');
+    expect(logfmtValue("veth1")).toBe("veth1");
   });
 
   test("journald: <priority> on every line; 3 error, 4 warn, 6 info, 7 debug", () => {
