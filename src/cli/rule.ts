@@ -53,7 +53,7 @@ const add = defineCommand({
       required: true,
       valueHint: "G:P:IF[:TTL][:K=V...],...",
       description:
-        "where to send: group (or unicast host):port:interface[:ttl][:ttl=N|-1][:dscp=N][:rate=N[k|M]][:burst=N], comma-separated",
+        "where to send, comma-separated: group (or unicast host):port:interface, then :TTL or :key=value options (ttl=N or ttl=-1, dscp=N, rate=N[k|M], burst=N)",
     },
     "input-interface": {
       type: "string",

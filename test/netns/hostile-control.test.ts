@@ -109,7 +109,7 @@ function badRuleArgs(r: Rng): unknown {
         group: [null, -1, "x", [], {}, "", "0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255"],
         port: [0, -1, 65536, "1", null, 1.5, []],
         interface: [null, 5, "", "no-such-if0", "a".repeat(16), "lo0/x"],
-        ttl: [0, 256, -1, "1", 1.5, null, {}],
+        ttl: [0, 256, -2, "1", 1.5, null, {}], // -1 is valid: the input's TTL less one
       }[key];
       rule.outputs = [{ ...GOOD_RULE.outputs[0], [key]: r.pick(bad as unknown[]) }];
       break;
