@@ -84,7 +84,12 @@ test/tools/build/inject: test/tools/inject.c
 	@mkdir -p test/tools/build
 	$(CC) -O2 $(WARN) -o $@ $<
 
-test: deps build c-tests test/tools/build/inject
+# ...and one that reads them off a wire with the TOS, TTL and VLAN tag they arrived with.
+test/tools/build/capture: test/tools/capture.c
+	@mkdir -p test/tools/build
+	$(CC) -O2 $(WARN) -o $@ $<
+
+test: deps build c-tests test/tools/build/inject test/tools/build/capture
 	@bash scripts/test.sh
 
 typecheck: node_modules/.installed $(SHIM_SO)

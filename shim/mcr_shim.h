@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 6
+#define MCR_SHIM_ABI 7
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -40,6 +40,7 @@ enum mcr_drop {
 	MCR_DROP_UDP_CHECKSUM,
 	MCR_DROP_TTL_EXPIRED, /* ttl=-1 output, datagram arrived with TTL 1 (per output copy) */
 	MCR_DROP_RATE_LIMITED, /* over the output's rate=/burst= (per output copy) */
+	MCR_DROP_LOOP, /* a link-local frame of this relay's own (its MAC or address) back on input */
 	MCR_DROP__COUNT
 };
 
@@ -147,6 +148,13 @@ int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
  * the table works. On error (a malformed table) the old table stays in force. */
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
+/* The relay's own interface MACs (6 bytes each) and IPv4 addresses (network order), at most
+ * MCR_OWN_MAX of each: a frame to a link-local group (224.0.0.0/24) that comes in from one of
+ * them is the relay's own, come back (a segment that reflects it), and is dropped as LOOP rather
+ * than relayed again. Replaces the previous set; n 0 clears it. -EINVAL past MCR_OWN_MAX. */
+#define MCR_OWN_MAX 64
+int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
+		       const uint32_t *addrs, uint32_t n_addrs);
 /* For each output of the installed table, in table order: 0, or the -errno it failed with.
  * Writes at most n; returns the table's output count. */
 int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n);

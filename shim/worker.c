@@ -79,6 +79,11 @@ struct mcr_worker {
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
 	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
 	int64_t batch_ns; /* the clock at the start of this round of batches: rate limits refill by it */
+	/* mcr_worker_own_set: what the relay's own frames come from (looked at for link-local
+	 * groups only, whose rules may loop back to their input through another segment). */
+	uint32_t n_own_mac, n_own_addr;
+	uint8_t own_mac[MCR_OWN_MAX][6];
+	uint32_t own_addr[MCR_OWN_MAX];
 	struct msg_slot msgs[SQ_DEPTH];
 };
 
@@ -250,6 +255,32 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 fail:
 	table_free(t, old);
 	return err;
+}
+
+MCR_API int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
+			       const uint32_t *addrs, uint32_t n_addrs)
+{
+	if (n_macs > MCR_OWN_MAX || n_addrs > MCR_OWN_MAX)
+		return -EINVAL;
+	if (n_macs)
+		memcpy(w->own_mac, macs, (size_t)n_macs * 6);
+	if (n_addrs)
+		memcpy(w->own_addr, addrs, (size_t)n_addrs * 4);
+	w->n_own_mac = n_macs;
+	w->n_own_addr = n_addrs;
+	return 0;
+}
+
+/* Whether a frame to a link-local group is the relay's own: its source MAC or address is. */
+static int own_frame(const struct mcr_worker *w, const uint8_t *f, uint32_t source)
+{
+	for (uint32_t i = 0; i < w->n_own_addr; i++)
+		if (w->own_addr[i] == source)
+			return 1;
+	for (uint32_t i = 0; i < w->n_own_mac; i++)
+		if (memcmp(w->own_mac[i], f + 6, 6) == 0)
+			return 1;
+	return 0;
 }
 
 /* The transmit ring of an interface: open, or opened now. -1 when it cannot be (not Ethernet,
@@ -552,6 +583,13 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		       : -1;
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
+		return;
+	}
+	/* One compare for every other group: only a link-local rule sends back to a segment that
+	 * may reflect to its input (it must use another interface, but a bridge or a loop joins
+	 * them), and then the relay would take its own frames again, without end. */
+	if ((fi.group & htonl(0xffffff00)) == htonl(0xe0000000) && own_frame(w, f, fi.source)) {
+		w->counters[MCR_C_DROPS + MCR_DROP_LOOP]++;
 		return;
 	}
 	const struct mcr_rule_entry *e = &t->rules[ri];

@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 6;
+export const SHIM_ABI = 7;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -29,6 +29,7 @@ export const DROP_REASONS = [
   "udp_checksum", // a wrong UDP checksum on input, for an output whose UDP socket would make it right (per output copy)
   "ttl_expired", // an output with ttl=-1, a datagram that arrived with TTL 1 (per output copy)
   "rate_limited", // over the output's rate=/burst= (per output copy)
+  "loop", // a link-local frame of the relay's own (its MAC or address) back on an input
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -31,6 +31,7 @@ const symbols = {
   mcr_worker_input_fanout: { args: [P, i32], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
+  mcr_worker_own_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
@@ -198,6 +199,9 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
 
 // ---- the worker's data plane ----
 
+/** How many own MACs and addresses the shim keeps (MCR_OWN_MAX). */
+export const OWN_MAX = 64;
+
 export interface DataPlane {
   /** fanoutId: a group to join, -1 for none, FANOUT_NEW for a new one (inputFanout reads its id). */
   addInput(ifindex: number, fanoutId: number): number;
@@ -211,6 +215,11 @@ export interface DataPlane {
    * is out of service, the rest of the table is in.
    */
   setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): Int32Array;
+  /**
+   * The relay's own MACs ("aa:bb:cc:dd:ee:ff") and IPv4 addresses: a link-local frame from one of
+   * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
+   */
+  setOwn(macs: readonly string[], addrs: readonly string[]): void;
   /** How poll() waits when the rings are empty (see PollMode); adaptive until set. */
   setPollMode(mode: PollMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
@@ -273,6 +282,21 @@ export function openDataPlane(opts: {
       const errs = new Int32Array(Math.max(1, nOutputs));
       s.mcr_worker_output_errors(w, ptr(errs), nOutputs);
       return errs.subarray(0, nOutputs).map((e) => -e);
+    },
+    setOwn(macs, addrs) {
+      g.live();
+      const m = macs.slice(0, OWN_MAX);
+      const a = addrs.slice(0, OWN_MAX);
+      const mb = new Uint8Array(Math.max(1, m.length) * 6);
+      m.forEach((mac, i) =>
+        mb.set(
+          mac.split(":").map((x) => Number.parseInt(x, 16)),
+          i * 6,
+        ),
+      );
+      const ab = new Uint32Array(Math.max(1, a.length));
+      a.forEach((addr, i) => (ab[i] = ipv4Raw(addr)));
+      check(s.mcr_worker_own_set(w, ptr(mb), m.length, ptr(ab), a.length), "setting the relay's own addresses");
     },
     setPollMode(mode) {
       g.live();

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { ifIndex } from "../native/shim.ts";
 
@@ -23,5 +24,37 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
     ipv4: v4?.address,
     ...(prefix !== undefined ? { ipv4Prefix: prefix } : {}),
     mac: addrs[0]?.mac,
+  };
+}
+
+/**
+ * Every MAC and IPv4 address of this network namespace's interfaces: where the relay's own
+ * frames come from (the loop guard). MACs are read from sysfs, which lists interfaces without an
+ * address too; all-zero ones (lo, tunnels) are left out.
+ */
+export function ownAddresses(): { macs: string[]; ipv4: string[] } {
+  const macs = new Set<string>();
+  const ipv4 = new Set<string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync("/sys/class/net");
+  } catch {
+    /* no sysfs: the addresses' interfaces below still give their MACs */
+  }
+  for (const n of names) {
+    try {
+      macs.add(readFileSync(`/sys/class/net/${n}/address`, "utf8").trim().toLowerCase());
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (const addrs of Object.values(networkInterfaces()))
+    for (const a of addrs ?? []) {
+      macs.add(a.mac.toLowerCase());
+      if (a.family === "IPv4") ipv4.add(a.address);
+    }
+  return {
+    macs: [...macs].filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m) && m !== "00:00:00:00:00:00"),
+    ipv4: [...ipv4],
   };
 }

@@ -11,7 +11,7 @@ import {
   ShimError,
 } from "../native/shim.ts";
 import { FANOUT_NEW } from "../native/abi.ts";
-import { lookupInterface, type InterfaceInfo } from "../net/interfaces.ts";
+import { lookupInterface, ownAddresses, type InterfaceInfo } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
   DEFAULT_OUTPUT_SLOTS,
@@ -55,6 +55,8 @@ const WAITING_FOR_GROUP = "waiting for the supervisor to name its fanout group";
 export interface WorkerHost {
   openDataPlane: typeof openDataPlane;
   lookupInterface: (name: string) => InterfaceInfo | undefined;
+  /** The namespace's own MACs and IPv4 addresses (the data plane's loop guard). */
+  ownAddresses: () => { macs: string[]; ipv4: string[] };
   pinToCpu: (cpu: number) => void;
   dieWithParent: (signo: number) => void;
   /** The counter region: the supervisor's (by fd) or a private one. */
@@ -67,6 +69,7 @@ export interface WorkerHost {
 export const processHost: WorkerHost = {
   openDataPlane,
   lookupInterface,
+  ownAddresses,
   pinToCpu,
   dieWithParent,
   counterRegion,
@@ -181,6 +184,9 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     const errors = [...t.errors];
     let failedOutputs: FailedOutput[] = [];
     try {
+      // With each table (every interface change recompiles it): what the relay's frames come from.
+      const own = host.ownAddresses();
+      dp.setOwn(own.macs, own.ipv4);
       const errnos = dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
       slots = { rules: Object.fromEntries(t.ruleSlots), outputs: Object.fromEntries(t.outputSlots) };
       failedOutputs = [...errnos].flatMap((errno, i) => {

@@ -16,6 +16,9 @@ export interface FrameSpec {
   badChecksum?: boolean;
   udpLength?: number; // override UDP length
   truncateTo?: number; // cut the frame to this many bytes
+  tos?: number; // IPv4 TOS byte (DSCP << 2 | ECN); default 0
+  ttl?: number; // IPv4 TTL; default 8
+  srcMac?: number[]; // Ethernet source; default 02:00:00:00:00:02
 }
 
 const ip4 = (s: string) => s.split(".").map(Number);
@@ -38,7 +41,7 @@ export function buildFrame(s: FrameSpec = {}): Uint8Array {
   const dst = s.dst ?? "239.1.1.1";
   const ihlWords = s.ihlWords ?? 5;
   const ipHeaderLen = Math.max(ihlWords, 5) * 4;
-  const eth: number[] = [...macFor(dst), 0x02, 0, 0, 0, 0, 0x02];
+  const eth: number[] = [...macFor(dst), ...(s.srcMac ?? [0x02, 0, 0, 0, 0, 0x02])];
   for (const v of s.vlans ?? []) eth.push(0x81, 0x00, (v >> 8) & 0x0f, v & 0xff);
   const et = s.etherType ?? 0x0800;
   eth.push(et >> 8, et & 0xff);
@@ -47,11 +50,12 @@ export function buildFrame(s: FrameSpec = {}): Uint8Array {
   const ip = new Uint8Array(ipHeaderLen);
   const iv = new DataView(ip.buffer);
   ip[0] = ((s.ipVersion ?? 4) << 4) | (ihlWords & 15);
+  ip[1] = s.tos ?? 0;
   iv.setUint16(2, s.totalLength ?? ipHeaderLen + udpLen);
   iv.setUint16(4, 0x1234);
   const frag = ((s.fragment?.mf ? 1 : 0) << 13) | ((s.fragment?.offset ?? 0) & 0x1fff);
   iv.setUint16(6, frag);
-  ip[8] = 8;
+  ip[8] = s.ttl ?? 8;
   ip[9] = s.protocol ?? 17;
   ip.set(ip4(s.src ?? "10.0.0.1"), 12);
   ip.set(ip4(dst), 16);

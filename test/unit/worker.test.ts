@@ -40,6 +40,10 @@ class FakeDataPlane implements DataPlane {
   setPollMode(mode: PollMode): void {
     this.pollMode = { mode, pollsBefore: this.polls };
   }
+  own: { macs: readonly string[]; addrs: readonly string[] }[] = []; // each setOwn, apart from calls
+  setOwn(macs: readonly string[], addrs: readonly string[]): void {
+    this.own.push({ macs, addrs });
+  }
   setRules(_r: Uint8Array, nRules: number, _o: Uint8Array, nOutputs: number): Int32Array {
     this.calls.push({ op: "setRules", nRules, nOutputs });
     return new Int32Array(nOutputs); // every output in service
@@ -81,6 +85,7 @@ function start(interfaces: string[], fanoutId = 100, poll?: PollMode): Harness {
   const host: WorkerHost = {
     openDataPlane: () => dp,
     lookupInterface: (name) => ifaces.get(name),
+    ownAddresses: () => ({ macs: ["02:00:00:00:00:01"], ipv4: ["10.0.0.2"] }),
     pinToCpu: () => {},
     dieWithParent: () => {},
     counterRegion: () => initRegion(new Uint8Array(regionBytes(8, 8)), 8, 8),
