@@ -19,6 +19,7 @@ import {
   checkSpec,
   describeInput,
   describeOutput,
+  missingSource,
   RuleError,
   type LookupInterface,
 } from "../rules/validate.ts";
@@ -474,10 +475,8 @@ export class Supervisor {
     for (const r of config.rules)
       for (const o of r.outputs) {
         const info = this.cfg.lookup(o.interface);
-        if (!info?.ipv4)
-          this.log.warn(
-            `${config.path}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface"} (yet)`,
-          );
+        const missing = info ? missingSource(o, info) : "no such interface";
+        if (missing) this.log.warn(`${config.path}:${r.line}: output ${describeOutput(o)}: ${missing} (yet)`);
       }
     const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
     try {
