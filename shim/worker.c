@@ -547,9 +547,11 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + r]++;
 		return;
 	}
-	int32_t ri = t ? mcr__match_find(&t->match, (uint32_t)rx->ifindex, fi.group, fi.port,
-					 (uint32_t)vlan, fi.source)
-		       : -1;
+	/* The table's entries hold IPv4 addresses alone so far: no rule can take an IPv6 datagram. */
+	int32_t ri = t && fi.family == 4 ? mcr__match_find(&t->match, (uint32_t)rx->ifindex,
+							   mcr__addr_u32(fi.group), fi.port,
+							   (uint32_t)vlan, mcr__addr_u32(fi.source))
+					 : -1;
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
 		return;
