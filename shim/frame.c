@@ -1,10 +1,14 @@
-/* Ethernet [802.1Q] / IPv4 / UDP parsing. Every length is checked against the frame before it
- * is read: a frame off the wire may be anything. */
+/* Ethernet [802.1Q] / IPv4 or IPv6 / UDP parsing. Every length is checked against the frame
+ * before it is read: a frame off the wire may be anything. */
 #include "internal.h"
 #include "csum.h"
 
 #define ETH_HLEN_ 14
 #define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86dd
+/* Extension headers a UDP datagram may carry and the parser steps over (RFC 8200 4.1); more than
+ * this many in one datagram is taken for an attack on the parser, not traffic. */
+#define IP6_EXT_MAX 8
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88a8
 
@@ -16,6 +20,54 @@ static inline uint32_t rd16(const uint8_t *p)
 static inline int is_vlan(uint32_t type)
 {
 	return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ;
+}
+
+/* The IPv6 datagram at f + off: the fixed header, the extension headers before UDP, UDP. */
+static int parse6(const uint8_t *f, uint32_t off, uint32_t len, struct mcr_frame_info *o)
+{
+	uint32_t avail = len - off;
+	if (avail < 40)
+		return MCR_DROP_IP6_TRUNCATED;
+	const uint8_t *ip = f + off;
+	if (ip[0] >> 4 != 6)
+		return MCR_DROP_IP_VERSION;
+	/* Ethernet pads short frames, so the frame may be longer than the datagram; a payload length
+	 * of 0 is a jumbogram's (RFC 2675), which no Ethernet carries. */
+	uint32_t total = 40 + rd16(ip + 4);
+	if (total == 40 || total > avail)
+		return MCR_DROP_IP6_LENGTH;
+	uint32_t nh = ip[6], at = 40;
+	for (int n = 0;; n++) {
+		if (nh == IPPROTO_UDP)
+			break;
+		if (nh == IPPROTO_FRAGMENT)
+			return MCR_DROP_IP_FRAGMENT;
+		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_DSTOPTS && nh != IPPROTO_ROUTING)
+			return MCR_DROP_NOT_UDP;
+		/* Hop-by-hop options come first or not at all (RFC 8200 4.3). */
+		if (n >= IP6_EXT_MAX || (nh == IPPROTO_HOPOPTS && n > 0) || total - at < 8)
+			return MCR_DROP_IP6_EXT;
+		uint32_t hlen = ((uint32_t)ip[at + 1] + 1) * 8;
+		if (hlen > total - at)
+			return MCR_DROP_IP6_EXT;
+		nh = ip[at];
+		at += hlen;
+	}
+	if (total - at < 8)
+		return MCR_DROP_UDP_TRUNCATED;
+	const uint8_t *udp = ip + at;
+	uint32_t ulen = rd16(udp + 4);
+	if (ulen < 8 || ulen > total - at)
+		return MCR_DROP_UDP_LENGTH;
+	memcpy(o->source, ip + 8, 16);
+	memcpy(o->group, ip + 24, 16);
+	o->family = 6;
+	o->ip_off = (uint16_t)off;
+	o->sport = (uint16_t)rd16(udp);
+	o->port = (uint16_t)rd16(udp + 2);
+	o->payload_off = (uint16_t)(off + at + 8);
+	o->payload_len = (uint16_t)(ulen - 8);
+	return MCR_PARSE_OK;
 }
 
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
@@ -34,6 +86,8 @@ int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 		if (is_vlan(type))
 			return MCR_DROP_VLAN_NESTED;
 	}
+	if (type == ETHERTYPE_IPV6)
+		return parse6(f, off, len, o);
 	if (type != ETHERTYPE_IPV4)
 		return MCR_DROP_NOT_IPV4;
 	uint32_t avail = len - off;
@@ -64,8 +118,10 @@ int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 	uint32_t ulen = rd16(udp + 4);
 	if (ulen < 8 || ulen > total - ihl)
 		return MCR_DROP_UDP_LENGTH;
-	memcpy(&o->source, ip + 12, 4);
-	memcpy(&o->group, ip + 16, 4);
+	mcr__addr_v4(o->source, ip + 12);
+	mcr__addr_v4(o->group, ip + 16);
+	o->family = 4;
+	o->ip_off = (uint16_t)off;
 	o->sport = (uint16_t)rd16(udp);
 	o->port = (uint16_t)rd16(udp + 2);
 	o->payload_off = (uint16_t)(off + ihl + 8);

@@ -163,6 +163,22 @@ struct mcr_match {
 	uint64_t lens; /* bit n: some rule's source has prefix length n */
 };
 
+/* An IPv4 address (network order, 4 bytes at v4) as IPv4-mapped IPv6, ::ffff:a.b.c.d. */
+static inline void mcr__addr_v4(uint8_t out[16], const uint8_t *v4)
+{
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, v4, 4);
+}
+
+/* The IPv4 address of an IPv4-mapped one, network order. */
+static inline uint32_t mcr__addr_u32(const uint8_t a[16])
+{
+	uint32_t v;
+	memcpy(&v, a + 12, 4);
+	return v;
+}
+
 /* A prefix length's mask, network order. */
 static inline uint32_t mcr__prefix_mask(uint32_t len)
 {

@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 7
+#define MCR_SHIM_ABI 8
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -41,6 +41,9 @@ enum mcr_drop {
 	MCR_DROP_TTL_EXPIRED, /* ttl=-1 output, datagram arrived with TTL 1 (per output copy) */
 	MCR_DROP_RATE_LIMITED, /* over the output's rate=/burst= (per output copy) */
 	MCR_DROP_LOOP, /* a link-local frame of this relay's own (its MAC or address) back on input */
+	MCR_DROP_IP6_TRUNCATED, /* fewer than 40 bytes of IPv6 header */
+	MCR_DROP_IP6_LENGTH, /* payload length 0 (jumbogram) or beyond the frame */
+	MCR_DROP_IP6_EXT, /* an extension header cut short, out of place, or too many of them */
 	MCR_DROP__COUNT
 };
 
@@ -66,14 +69,18 @@ enum mcr_counter {
 	MCR_C__COUNT = MCR_C_DROPS + MCR_DROP__COUNT
 };
 
-/* A parsed frame: offsets into the frame, in host order. */
+/* A parsed frame: addresses in 16 bytes (IPv4 as IPv4-mapped ::ffff:a.b.c.d), network order;
+ * the rest in host order. */
 struct mcr_frame_info {
-	uint32_t group; /* destination IPv4, network order */
-	uint32_t source; /* source IPv4, network order */
-	uint16_t port; /* destination UDP port, host order */
-	uint16_t sport; /* source UDP port, host order */
+	uint8_t group[16]; /* destination */
+	uint8_t source[16];
+	uint16_t port; /* destination UDP port */
+	uint16_t sport; /* source UDP port */
 	uint16_t payload_off;
 	uint16_t payload_len;
+	uint16_t ip_off; /* the IP header's offset in the frame */
+	uint8_t family; /* 4 or 6 */
+	uint8_t pad; /* 0 */
 };
 
 /* Rule table entries, written by TypeScript into a flat buffer (little-endian, packed as laid out). */
@@ -112,7 +119,7 @@ struct mcr_output_entry {
 struct mcr_worker;
 
 /* Frame parsing, exported for tests and the benchmark. Returns 0 when the frame is a well-formed
- * Ethernet[/802.1Q]/IPv4/UDP datagram, else 1 + enum mcr_drop. */
+ * Ethernet[/802.1Q]/IPv4/UDP or IPv6[/extension headers]/UDP datagram, else 1 + enum mcr_drop. */
 int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out);
 
 /* Counter memory: MCR_C__COUNT worker-wide counters, then rule_slots x (packets, bytes), then

@@ -578,9 +578,11 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + r]++;
 		return;
 	}
-	int32_t ri = t ? mcr__match_find(&t->match, (uint32_t)rx->ifindex, fi.group, fi.port,
-					 (uint32_t)vlan, fi.source)
-		       : -1;
+	/* The table's entries hold IPv4 addresses alone so far: no rule can take an IPv6 datagram. */
+	int32_t ri = t && fi.family == 4 ? mcr__match_find(&t->match, (uint32_t)rx->ifindex,
+							   mcr__addr_u32(fi.group), fi.port,
+							   (uint32_t)vlan, mcr__addr_u32(fi.source))
+					 : -1;
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
 		return;
@@ -588,7 +590,8 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	/* One compare for every other group: only a link-local rule sends back to a segment that
 	 * may reflect to its input (it must use another interface, but a bridge or a loop joins
 	 * them), and then the relay would take its own frames again, without end. */
-	if ((fi.group & htonl(0xffffff00)) == htonl(0xe0000000) && own_frame(w, f, fi.source)) {
+	if ((mcr__addr_u32(fi.group) & htonl(0xffffff00)) == htonl(0xe0000000) &&
+	    own_frame(w, f, mcr__addr_u32(fi.source))) {
 		w->counters[MCR_C_DROPS + MCR_DROP_LOOP]++;
 		return;
 	}

@@ -194,8 +194,8 @@ static void random_frames(int sock_pair[2])
 			     fi.payload_off == 42;
 		int wanted = 0;
 		for (int k = 0; k < 4 && parsed; k++)
-			wanted |= keys[k].group == fi.group && keys[k].port == fi.port &&
-				  keys[k].vlan == vid;
+			wanted |= fi.family == 4 && keys[k].group == mcr__addr_u32(fi.group) &&
+				  keys[k].port == fi.port && keys[k].vlan == vid;
 		if (m.pkttype == PACKET_OTHERHOST)
 			CHECK(!v[3], "frame %d: another host's frame passed", n);
 		else if (wanted)

@@ -1,6 +1,6 @@
 // mcr config check FILE: validates a config file without running anything.
 import { loadConfig } from "../config/load.ts";
-import { describeOutput } from "../rules/validate.ts";
+import { describeOutput, missingSource } from "../rules/validate.ts";
 import { defineCommand } from "./command.ts";
 
 const check = defineCommand({
@@ -20,10 +20,8 @@ const check = defineCommand({
     for (const r of cfg.rules)
       for (const o of r.outputs) {
         const info = lookupInterface(o.interface);
-        if (!info?.ipv4)
-          console.error(
-            `mcr: warning: ${args.file}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface on this host"}`,
-          );
+        const missing = info ? missingSource(o, info) : "no such interface on this host";
+        if (missing) console.error(`mcr: warning: ${args.file}:${r.line}: output ${describeOutput(o)}: ${missing}`);
       }
     console.log(
       `${args.file}: ok, ${cfg.rules.length} rule(s)${cfg.interfaces ? `, interfaces ${cfg.interfaces.join(", ")}` : ""}`,

@@ -4,22 +4,22 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 7;
+export const SHIM_ABI = 8;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
   "runt", // shorter than an Ethernet header
   "vlan_truncated", // 802.1Q tag cut short
   "vlan_nested", // more than one tag left in the frame
-  "not_ipv4", // EtherType other than IPv4 (ARP, IPv6, ...)
+  "not_ipv4", // EtherType other than IPv4 or IPv6 (ARP, ...)
   "ip_truncated", // fewer than 20 bytes of IPv4 header
-  "ip_version", // version field is not 4
+  "ip_version", // version field is not the EtherType's (4 for IPv4, 6 for IPv6)
   "ip_ihl", // IHL below 5, or beyond the frame
   "ip_options", // IHL above 5: options are not relayed
   "ip_checksum", // IPv4 header checksum wrong
   "ip_length", // total length below the header or beyond the frame
-  "ip_fragment", // MF set or offset non-zero
-  "not_udp", // protocol other than UDP
+  "ip_fragment", // MF set or offset non-zero; an IPv6 fragment header
+  "not_udp", // protocol (IPv6: the header after the extension headers) other than UDP
   "udp_truncated", // fewer than 8 bytes of UDP header
   "udp_length", // UDP length below 8 or beyond the IP payload
   "frame_truncated", // frame longer than a ring slot (tp_snaplen < tp_len)
@@ -30,6 +30,9 @@ export const DROP_REASONS = [
   "ttl_expired", // an output with ttl=-1, a datagram that arrived with TTL 1 (per output copy)
   "rate_limited", // over the output's rate=/burst= (per output copy)
   "loop", // a link-local frame of the relay's own (its MAC or address) back on an input
+  "ip6_truncated", // fewer than 40 bytes of IPv6 header
+  "ip6_length", // IPv6 payload length 0 (jumbogram) or beyond the frame
+  "ip6_ext", // an IPv6 extension header cut short, out of place, or more than 8 of them
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -105,13 +108,15 @@ export const OUTPUT_FLAG = { TTL_INPUT: 1, DSCP_SET: 2 } as const;
 
 /** struct mcr_frame_info: what mcr_frame_parse writes. */
 export const FRAME_INFO = {
-  BYTES: 16,
-  GROUP: 0, // u32, network order
-  SOURCE: 4, // u32, network order
-  PORT: 8, // u16
-  SPORT: 10, // u16
-  PAYLOAD_OFF: 12, // u16
-  PAYLOAD_LEN: 14, // u16
+  BYTES: 44,
+  GROUP: 0, // 16 bytes, network order; IPv4 as ::ffff:a.b.c.d
+  SOURCE: 16, // 16 bytes, as GROUP
+  PORT: 32, // u16
+  SPORT: 34, // u16
+  PAYLOAD_OFF: 36, // u16
+  PAYLOAD_LEN: 38, // u16
+  IP_OFF: 40, // u16: the IP header's offset in the frame
+  FAMILY: 42, // u8: 4 or 6
 } as const;
 
 /** struct mcr_udp_addr: a destination (gen) or a listen entry (sink). */

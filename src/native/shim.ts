@@ -170,10 +170,13 @@ export function errnoName(errno: number): string {
 // ---- frame parsing (tests, benchmark) ----
 
 export interface FrameInfo {
+  family: 4 | 6;
+  /** Dotted IPv4, or IPv6 as 8 groups of hex, uncompressed (src/values/ipv6.ts canonicalIPv6 shortens it). */
   group: string;
   source: string;
   port: number;
   sport: number;
+  ipOffset: number;
   payloadOffset: number;
   payloadLength: number;
 }
@@ -186,12 +189,18 @@ export function parseFrame(frame: Uint8Array): FrameInfo | { drop: number } {
   // ptr() refuses an empty array; the length still says 0.
   const r = shim().mcr_frame_parse(ptr(frame.length > 0 ? frame : parseOut), frame.length, ptr(parseOut));
   if (r !== 0) return { drop: r - 1 };
-  const ip = (o: number) => `${parseOut[o]}.${parseOut[o + 1]}.${parseOut[o + 2]}.${parseOut[o + 3]}`;
+  const family = parseOut[FI.FAMILY] === 6 ? 6 : 4;
+  const ip = (o: number) =>
+    family === 4
+      ? `${parseOut[o + 12]}.${parseOut[o + 13]}.${parseOut[o + 14]}.${parseOut[o + 15]}`
+      : Array.from({ length: 8 }, (_, i) => parseView.getUint16(o + i * 2, false).toString(16)).join(":");
   return {
+    family,
     group: ip(FI.GROUP),
     source: ip(FI.SOURCE),
     port: parseView.getUint16(FI.PORT, true),
     sport: parseView.getUint16(FI.SPORT, true),
+    ipOffset: parseView.getUint16(FI.IP_OFF, true),
     payloadOffset: parseView.getUint16(FI.PAYLOAD_OFF, true),
     payloadLength: parseView.getUint16(FI.PAYLOAD_LEN, true),
   };

@@ -7,6 +7,8 @@ export interface InterfaceInfo {
   ifindex: number;
   ipv4?: string; // the first IPv4 address: what mcr sends from
   ipv4Prefix?: number; // its prefix length
+  ipv6?: string; // the first global IPv6 address: what mcr sends IPv6 from
+  ipv6LinkLocal?: string; // the first fe80::/10 address: what link-local (ff02::) outputs send from
   mac?: string;
 }
 
@@ -17,12 +19,19 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
   if (ifindex === 0) return undefined;
   const addrs = networkInterfaces()[name] ?? [];
   const v4 = addrs.find((a) => a.family === "IPv4");
+  const v6 = addrs.filter((a) => a.family === "IPv6");
+  const linkLocal = (a: string) => /^fe[89ab]/i.test(a);
+  const global6 = v6.find((a) => !linkLocal(a.address) && a.address !== "::1")?.address;
+  // networkInterfaces writes a link-local address without its zone ("fe80::1", scopeid apart).
+  const local6 = v6.find((a) => linkLocal(a.address))?.address;
   const prefix = v4?.cidr ? Number(v4.cidr.split("/")[1]) : undefined;
   return {
     name,
     ifindex,
     ipv4: v4?.address,
     ...(prefix !== undefined ? { ipv4Prefix: prefix } : {}),
+    ...(global6 !== undefined ? { ipv6: global6 } : {}),
+    ...(local6 !== undefined ? { ipv6LinkLocal: local6 } : {}),
     mac: addrs[0]?.mac,
   };
 }

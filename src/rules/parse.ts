@@ -1,5 +1,6 @@
 // The command line's rule syntax -> RuleInput. Only syntax lives here; checkSpec judges values.
 //   --outputs 239.10.10.10:6001:eth1[,10.0.0.7:6002:eth2[:ttl][:key=value...],...]
+//   an IPv6 destination in brackets: [ff3e::9:9]:5099:eth1, [2001:db8::5]:7000:eth1:ttl=8
 //   output options after the interface: a bare number (the TTL, first only), ttl=N|-1, dscp=N,
 //   rate=N[k|M], burst=N. The config file's output strings go through the same parser.
 import { ValueError } from "../values/error.ts";
@@ -56,11 +57,15 @@ export function parseOutputs(text: string, defaultTtl = DEFAULT_TTL): Output[] {
   if (text.trim() === "") throw new RuleError("outputs", "empty: give at least one group:port:interface");
   return text.split(",").map((raw, i) => {
     const entry = raw.trim();
-    const parts = entry.split(":");
+    const parts = splitOutput(entry, i);
     if (entry === "" || parts.length < 3 || parts.some((p) => p === ""))
       throw new RuleError(
         `outputs[${i}]`,
-        `output ${i + 1} "${entry}" is not group:port:interface or group:port:interface:ttl`,
+        `output ${i + 1} "${entry}" is not group:port:interface or group:port:interface:ttl${
+          /^[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:/.test(entry)
+            ? " (write an IPv6 group in brackets: [ff3e::9:9]:5099:eth1)"
+            : ""
+        }`,
       );
     const label = `output ${i + 1}: `;
     const out: Output = {
@@ -72,6 +77,18 @@ export function parseOutputs(text: string, defaultTtl = DEFAULT_TTL): Output[] {
     parseOutputOptions(parts.slice(3), i, out);
     return out;
   });
+}
+
+/** An output's fields: "[v6]:port:if:..." keeps the address whole, "v4:port:if:..." splits on every colon. */
+function splitOutput(entry: string, i: number): string[] {
+  if (!entry.startsWith("[")) return entry.split(":");
+  const close = entry.indexOf("]");
+  if (close < 0 || entry[close + 1] !== ":")
+    throw new RuleError(
+      `outputs[${i}]`,
+      `output ${i + 1} "${entry}": an IPv6 group is written in brackets and followed by the port, e.g. [ff3e::9:9]:5099:eth1`,
+    );
+  return [entry.slice(1, close), ...entry.slice(close + 2).split(":")];
 }
 
 const OPTION_KEYS = ["ttl", "dscp", "rate", "burst"] as const;

@@ -11,6 +11,14 @@ import { ifName } from "../values/ifname.ts";
 import { ruleName } from "../values/name.ts";
 import { checkInteger, PORT, TTL } from "../values/integer.ts";
 import { formatIPv4, isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
+import {
+  addressPort,
+  formatIPv6,
+  isMulticastIPv6,
+  multicastScopeIPv6,
+  parseIPv6,
+  unicastProblemIPv6,
+} from "../values/ipv6.ts";
 import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec, TTL_FROM_INPUT } from "../types/rules.ts";
 
 export const MAX_OUTPUTS_PER_RULE = 256;
@@ -51,7 +59,8 @@ export function checkSpec(x: unknown): RuleInput {
   const allowLinkLocal = x.allowLinkLocal === true;
   const inputGroup = checkGroup(x.inputGroup, "inputGroup", allowLinkLocal);
   const inputPort = checkPort(x.inputPort, "inputPort");
-  const inputSources = x.inputSources === undefined ? undefined : checkSources(x.inputSources, "inputSources");
+  const inputSources =
+    x.inputSources === undefined ? undefined : checkSources(x.inputSources, "inputSources", isIPv6(inputGroup));
   // VLAN 0 is what a rule without one takes (untagged frames): one way to write it.
   const vlan =
     x.inputVlan === undefined ? 0 : asRule(() => checkInteger(x.inputVlan, "inputVlan", VLAN), "inputVlan", "");
@@ -65,7 +74,7 @@ export function checkSpec(x: unknown): RuleInput {
   const outputs = x.outputs.map((o, i) => checkOutput(o, i, allowLinkLocal));
   const seen = new Map<string, number>();
   outputs.forEach((o, i) => {
-    const key = `${o.group}:${o.port}:${o.interface}`;
+    const key = describeOutput(o);
     const first = seen.get(key);
     if (first !== undefined)
       throw new RuleError(
@@ -136,13 +145,48 @@ export function checkLoops(spec: RuleSpec, rules: readonly Rule[], served: reado
   }
 }
 
+/**
+ * Why an interface cannot send an output, or undefined: an IPv4 output needs an IPv4 address, an
+ * IPv6 one a global address (a link-local group, ff02::/16, the link-local one).
+ */
+export function missingSource(o: Pick<Output, "group" | "interface">, info: InterfaceInfo): string | undefined {
+  if (!isIPv6(o.group)) return info.ipv4 ? undefined : `interface ${o.interface} has no IPv4 address to send from`;
+  if (isLinkLocalGroupIPv6(o.group))
+    return info.ipv6LinkLocal ? undefined : `interface ${o.interface} has no link-local IPv6 address to send from`;
+  return info.ipv6 ? undefined : `interface ${o.interface} has no global IPv6 address to send from`;
+}
+
+/** The address an output sends from on info, or undefined (missingSource says why). */
+export function sourceAddress(o: Pick<Output, "group">, info: InterfaceInfo): string | undefined {
+  if (!isIPv6(o.group)) return info.ipv4;
+  return isLinkLocalGroupIPv6(o.group) ? info.ipv6LinkLocal : info.ipv6;
+}
+
+const isLinkLocalGroupIPv6 = (addr: string) => {
+  const g = parseIPv6(addr);
+  return g !== undefined && isMulticastIPv6(g) && multicastScopeIPv6(g) === 2;
+};
+
 export type LookupInterface = (name: string) => InterfaceInfo | undefined;
 
 /**
  * The rule against this host: the input interface must be one the supervisor serves (and is
- * filled in when it serves exactly one), every output interface must exist and have an IPv4
- * address to send from.
+ * filled in when it serves exactly one), every output interface must exist and have an address
+ * of the output's family to send from (missingSource).
  */
+/**
+ * What this build's data plane relays: IPv4 alone so far. IPv6 rules parse and validate (the
+ * control plane knows both families), but are refused here rather than accepted and never carried.
+ */
+export function checkCarried<S extends RuleInput>(spec: S): S {
+  const why = "IPv6 is not relayed yet: this mcr's data plane carries IPv4 only";
+  if (isIPv6(spec.inputGroup)) throw new RuleError("inputGroup", `${spec.inputGroup}: ${why}`);
+  spec.outputs.forEach((o, i) => {
+    if (isIPv6(o.group)) throw new RuleError(`outputs[${i}].group`, `output ${i + 1} (${describeOutput(o)}): ${why}`);
+  });
+  return spec;
+}
+
 export function checkHost(spec: RuleInput, served: readonly string[], lookup: LookupInterface): RuleSpec {
   let inputInterface = spec.inputInterface;
   if (inputInterface === undefined) {
@@ -164,15 +208,13 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
         `outputs[${i}].interface`,
         `output ${i + 1} (${describeOutput(o)}): no interface named ${o.interface} on this host`,
       );
-    if (!info.ipv4)
-      throw new RuleError(
-        `outputs[${i}].interface`,
-        `output ${i + 1} (${describeOutput(o)}): interface ${o.interface} has no IPv4 address to send from`,
-      );
+    const missing = missingSource(o, info);
+    if (missing) throw new RuleError(`outputs[${i}].interface`, `output ${i + 1} (${describeOutput(o)}): ${missing}`);
+    if (isIPv6(o.group)) return;
     // The kernel refuses to connect to a broadcast address: the output could never send.
     const prefix = info.ipv4Prefix;
     if (prefix !== undefined && prefix < 31 && !isMulticast(parseIPv4(o.group)!)) {
-      const broadcast = (parseIPv4(info.ipv4)! | (0xffffffff >>> prefix)) >>> 0;
+      const broadcast = (parseIPv4(info.ipv4 ?? "")! | (0xffffffff >>> prefix)) >>> 0;
       if (parseIPv4(o.group) === broadcast)
         throw new RuleError(
           `outputs[${i}].group`,
@@ -208,17 +250,22 @@ export function sameInput(a: RuleInput, b: RuleInput): boolean {
   if (a.inputInterface !== b.inputInterface || a.inputGroup !== b.inputGroup || a.inputPort !== b.inputPort)
     return false;
   if ((a.inputVlan ?? 0) !== (b.inputVlan ?? 0)) return false;
-  const sa = a.inputSources ?? ["0.0.0.0/0"];
-  const sb = b.inputSources ?? ["0.0.0.0/0"];
+  const sa = a.inputSources ?? [anySource(a.inputGroup)];
+  const sb = b.inputSources ?? [anySource(b.inputGroup)];
   return sa.some((s) => sb.includes(s));
 }
 
+/** The source prefix that stands for "any source" in the group's family. */
+export const anySource = (group: string) => (isIPv6(group) ? "::/0" : "0.0.0.0/0");
+/** Whether a rule's address (as checkSpec leaves it) is IPv6. */
+export const isIPv6 = (addr: string) => addr.includes(":");
+
 export const describeInput = (s: RuleInput) =>
-  `${s.inputSources ? `(${s.inputSources.join(",")}) ` : ""}${s.inputGroup}:${s.inputPort}${
+  `${s.inputSources ? `(${s.inputSources.join(",")}) ` : ""}${addressPort(s.inputGroup, s.inputPort)}${
     s.inputVlan ? ` VLAN ${s.inputVlan}` : ""
   }${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
 export const describeOutput = (o: Pick<Output, "group" | "port" | "interface">) =>
-  `${o.group}:${o.port}:${o.interface}`;
+  `${addressPort(o.group, o.port)}:${o.interface}`;
 
 function checkOutput(x: unknown, i: number, allowLinkLocal: boolean): Output {
   const at = `outputs[${i}]`;
@@ -243,33 +290,23 @@ function checkOutput(x: unknown, i: number, allowLinkLocal: boolean): Output {
   return out;
 }
 
-/** Sources: IPv4 hosts or prefixes, as "a.b.c.d" (a host) or "a.b.c.d/len" with no host bits set. */
-function checkSources(x: unknown, field: string): string[] {
+/**
+ * Sources: hosts or prefixes of the group's family, as "a.b.c.d" or "2001:db8::7" (a host) or
+ * "a.b.c.d/len", "2001:db8::/32" with no host bits set. Kept in canonical text (RFC 5952 for IPv6).
+ */
+function checkSources(x: unknown, field: string, v6: boolean): string[] {
   if (!Array.isArray(x)) throw new RuleError(field, `must be a list of source addresses, got ${kind(x)}`);
   if (x.length === 0) throw new RuleError(field, "an empty list of sources: leave it out to take any source");
   if (x.length > MAX_SOURCES_PER_RULE)
     throw new RuleError(field, `a rule has at most ${MAX_SOURCES_PER_RULE} sources, this one has ${x.length}`);
+  const family = v6 ? "IPv6" : "IPv4";
   const out: string[] = [];
   x.forEach((s, i) => {
     const at = `${field}[${i}]`;
     const label = `source ${i + 1}: `;
-    if (typeof s !== "string") throw new RuleError(at, `${label}must be an IPv4 address or prefix, got ${kind(s)}`);
-    const [addr, len, extra] = s.split("/");
-    const ip = parseIPv4(addr ?? "");
-    if (ip === undefined || extra !== undefined || (len !== undefined && !/^\d{1,2}$/.test(len)))
-      throw new RuleError(at, `${label}"${s}" is not an IPv4 address or prefix (e.g. 10.1.1.1 or 10.1.0.0/16)`);
-    const bits = len === undefined ? 32 : Number(len);
-    if (bits < 1 || bits > 32)
-      throw new RuleError(at, `${label}"${s}": a prefix length is 1 to 32 (for any source, give no source)`);
-    const mask = bits === 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
-    if ((ip & ~mask) >>> 0 !== 0)
-      throw new RuleError(
-        at,
-        `${label}"${s}" has bits set past /${bits}: write ${formatIPv4((ip & mask) >>> 0)}/${bits}`,
-      );
-    if (isMulticast(ip) || ip >>> 24 === 0 || ip >>> 24 >= 240)
-      throw new RuleError(at, `${label}${s} cannot be a datagram's source`);
-    const canonical = bits === 32 ? formatIPv4(ip) : `${formatIPv4(ip)}/${bits}`;
+    if (typeof s !== "string")
+      throw new RuleError(at, `${label}must be an ${family} address or prefix, got ${kind(s)}`);
+    const canonical = v6 ? checkSourceIPv6(s, at, label) : checkSourceIPv4(s, at, label);
     const first = out.indexOf(canonical);
     if (first >= 0) throw new RuleError(at, `${label}${canonical} repeats source ${first + 1}`);
     out.push(canonical);
@@ -277,23 +314,99 @@ function checkSources(x: unknown, field: string): string[] {
   return out;
 }
 
+function checkSourceIPv4(s: string, at: string, label: string): string {
+  const [addr, len, extra] = s.split("/");
+  const ip = parseIPv4(addr ?? "");
+  if (ip === undefined || extra !== undefined || (len !== undefined && !/^\d{1,2}$/.test(len))) {
+    const hint = parseIPv6(addr ?? "") ? ": an IPv4 group takes IPv4 sources" : " (e.g. 10.1.1.1 or 10.1.0.0/16)";
+    throw new RuleError(at, `${label}"${s}" is not an IPv4 address or prefix${hint}`);
+  }
+  const bits = len === undefined ? 32 : Number(len);
+  if (bits < 1 || bits > 32)
+    throw new RuleError(at, `${label}"${s}": a prefix length is 1 to 32 (for any source, give no source)`);
+  const mask = bits === 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
+  if ((ip & ~mask) >>> 0 !== 0)
+    throw new RuleError(
+      at,
+      `${label}"${s}" has bits set past /${bits}: write ${formatIPv4((ip & mask) >>> 0)}/${bits}`,
+    );
+  if (isMulticast(ip) || ip >>> 24 === 0 || ip >>> 24 >= 240)
+    throw new RuleError(at, `${label}${s} cannot be a datagram's source`);
+  return bits === 32 ? formatIPv4(ip) : `${formatIPv4(ip)}/${bits}`;
+}
+
+function checkSourceIPv6(s: string, at: string, label: string): string {
+  const [addr, len, extra] = s.split("/");
+  const g = parseIPv6(addr ?? "");
+  if (g === undefined || extra !== undefined || (len !== undefined && !/^\d{1,3}$/.test(len))) {
+    const hint =
+      parseIPv4(addr ?? "") !== undefined
+        ? ": an IPv6 group takes IPv6 sources"
+        : " (e.g. 2001:db8::7 or 2001:db8::/32)";
+    throw new RuleError(at, `${label}"${s}" is not an IPv6 address or prefix${hint}`);
+  }
+  const bits = len === undefined ? 128 : Number(len);
+  if (bits < 1 || bits > 128)
+    throw new RuleError(at, `${label}"${s}": a prefix length is 1 to 128 (for any source, give no source)`);
+  const masked = g.map((v, k) => {
+    const keep = Math.max(0, Math.min(16, bits - k * 16));
+    return keep === 0 ? 0 : v & ((0xffff << (16 - keep)) & 0xffff);
+  });
+  if (masked.some((v, k) => v !== g[k]))
+    throw new RuleError(at, `${label}"${s}" has bits set past /${bits}: write ${formatIPv6(masked)}/${bits}`);
+  if (isMulticastIPv6(g) || (bits === 128 && unicastProblemIPv6(g)))
+    throw new RuleError(at, `${label}${s} cannot be a datagram's source`);
+  return bits === 128 ? formatIPv6(g) : `${formatIPv6(g)}/${bits}`;
+}
+
 const LINK_LOCAL_HINT =
   "a link-local group (224.0.0.0/24), relayed only by a rule with --allow-link-local (config: allow_link_local = true)";
+const LINK_LOCAL_HINT6 =
+  "a link-local group (ff02::/16), relayed only by a rule with --allow-link-local (config: allow_link_local = true)";
 
+/** An IPv6 multicast group's scope problem, or undefined: interface-local (and reserved 0) never leave the host. */
+function scopeProblemIPv6(g: readonly number[], text: string, allowLinkLocal: boolean): string | undefined {
+  const scope = multicastScopeIPv6(g);
+  if (scope === 0) return `${text} has the reserved multicast scope 0, which no packet may carry`;
+  if (scope === 1) return `${text} is interface-local (ff01::/16 scope), which never leaves a host`;
+  if (scope === 2 && !allowLinkLocal) return `${text} is ${LINK_LOCAL_HINT6}`;
+  return undefined;
+}
+
+/** The input group, IPv4 or IPv6; IPv6 in canonical text, so that one group has one spelling. */
 function checkGroup(x: unknown, field: string, allowLinkLocal: boolean): string {
-  if (typeof x !== "string") throw new RuleError(field, `must be a multicast group such as 239.1.1.1, got ${kind(x)}`);
+  if (typeof x !== "string")
+    throw new RuleError(field, `must be a multicast group such as 239.1.1.1 or ff3e::1:1, got ${kind(x)}`);
+  if (x.includes(":")) {
+    const g = parseIPv6(x);
+    if (!g) throw new RuleError(field, `"${x}" is not an IPv6 address (e.g. ff3e::1:1)`);
+    if (!isMulticastIPv6(g)) throw new RuleError(field, `${x} is not an IPv6 multicast group (ff00::/8)`);
+    const problem = scopeProblemIPv6(g, x, allowLinkLocal);
+    if (problem) throw new RuleError(field, problem);
+    return formatIPv6(g);
+  }
   const ip = parseIPv4(x);
   if (ip === undefined)
-    throw new RuleError(field, `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1)`);
+    throw new RuleError(
+      field,
+      `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1) or an IPv6 one (e.g. ff3e::1:1)`,
+    );
   if (!isMulticast(ip)) throw new RuleError(field, `${x} is not a multicast group (use 224.0.0.0 to 239.255.255.255)`);
   if (isLinkLocalMulticast(ip) && !allowLinkLocal) throw new RuleError(field, `${x} is ${LINK_LOCAL_HINT}`);
   return x;
 }
 
-/** An output destination: a multicast group or a unicast host. */
+/** An output destination: a multicast group or a unicast host, IPv4 or IPv6 (canonical text). */
 function checkAddress(x: unknown, field: string, label: string, allowLinkLocal: boolean): string {
   if (typeof x !== "string")
-    throw new RuleError(field, `${label}the destination must be an IPv4 address, got ${kind(x)}`);
+    throw new RuleError(field, `${label}the destination must be an IPv4 or IPv6 address, got ${kind(x)}`);
+  if (x.includes(":")) {
+    const g = parseIPv6(x);
+    if (!g) throw new RuleError(field, `${label}"${x}" is not an IPv6 address (e.g. ff3e::9:9 or 2001:db8::5)`);
+    const problem = isMulticastIPv6(g) ? scopeProblemIPv6(g, x, allowLinkLocal) : unicastProblemIPv6(g);
+    if (problem) throw new RuleError(field, `${label}${isMulticastIPv6(g) ? problem : `${x} ${problem}`}`);
+    return formatIPv6(g);
+  }
   const ip = parseIPv4(x);
   if (ip === undefined)
     throw new RuleError(field, `${label}"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.10.10.10)`);

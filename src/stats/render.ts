@@ -3,6 +3,7 @@
 // while they grow, so they stand out in a live view.
 import type { RuleList, WorkerView } from "../types/control.ts";
 import type { Output } from "../types/rules.ts";
+import { addressPort } from "../values/ipv6.ts";
 import { DROP_REASONS } from "./reasons.ts";
 import type { StatsReport } from "../types/stats.ts";
 
@@ -52,7 +53,7 @@ export const perSecond = (x: number) => (x >= 100 ? count(Math.round(x)) : x.toF
 /** Bits per second as Mbit/s. */
 export const mbit = (bps: number) => (bps / 1e6).toFixed(2);
 
-const out = (o: Pick<Output, "group" | "port" | "interface">) => `${o.group}:${o.port}:${o.interface}`;
+const out = (o: Pick<Output, "group" | "port" | "interface">) => `${addressPort(o.group, o.port)}:${o.interface}`;
 
 export function renderRuleList(list: RuleList): string {
   if (list.rules.length === 0)
@@ -67,7 +68,7 @@ export function renderRuleList(list: RuleList): string {
   // they were.
   const withOptions = list.rules.some((r) => r.outputs.some((o) => outputOptions(o) !== ""));
   for (const r of list.rules) {
-    const input = `${r.inputGroup}:${r.inputPort}${r.inputSources ? ` from ${r.inputSources.join(",")}` : ""}${
+    const input = `${addressPort(r.inputGroup, r.inputPort)}${r.inputSources ? ` from ${r.inputSources.join(",")}` : ""}${
       r.inputVlan ? ` vlan ${r.inputVlan}` : ""
     }`;
     r.outputs.forEach((o, i) => {
@@ -153,7 +154,7 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
           r.rules.map((x) => [
             String(x.id),
             ...nameOf(x),
-            `${x.inputInterface} ${x.inputGroup}:${x.inputPort}`,
+            `${x.inputInterface} ${addressPort(x.inputGroup, x.inputPort)}`,
             x.packets,
             ...(rated ? [rate(x.rate?.packetsPerSecond), rateMbit(x.rate?.bitsPerSecond)] : []),
             { text: bytes(x.bytes), right: true },

@@ -14,11 +14,13 @@ import {
 import { fields, log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
 import type { Rule, RuleChange, RuleRef, RuleSpec } from "../types/rules.ts";
 import {
+  checkCarried,
   checkHost,
   checkLoops,
   checkSpec,
   describeInput,
   describeOutput,
+  missingSource,
   RuleError,
   type LookupInterface,
 } from "../rules/validate.ts";
@@ -274,7 +276,7 @@ export class Supervisor {
   private add(args: Record<string, unknown>): Promise<Commands["rule.add"]["result"]> {
     const { dryRun, ...rest } = args ?? {};
     const dry = checkDryRun(dryRun);
-    const spec = checkHost(checkSpec(rest), this.cfg.interfaces, this.cfg.lookup);
+    const spec = checkCarried(checkHost(checkSpec(rest), this.cfg.interfaces, this.cfg.lookup));
     return this.change(async () => {
       const { table, rule } = this.addTo(this.table, spec);
       if (dry) return { rule, warnings: [], dryRun: true as const };
@@ -379,7 +381,9 @@ export class Supervisor {
     const change = x as unknown as RuleChange;
     switch (change.op) {
       case "add": {
-        const spec = withField("rule", () => checkHost(checkSpec(change.rule), this.cfg.interfaces, this.cfg.lookup));
+        const spec = withField("rule", () =>
+          checkCarried(checkHost(checkSpec(change.rule), this.cfg.interfaces, this.cfg.lookup)),
+        );
         const { table, rule } = withField("rule", () => this.addTo(t, spec));
         out.added.push(rule);
         return table;
@@ -408,7 +412,7 @@ export class Supervisor {
   private replaceIn(t: RuleTable, ref: RuleRef, outputs: unknown) {
     const before = findRule(t, ref);
     const { id: _, origin: __, ...spec } = before;
-    const next = checkHost(checkSpec({ ...spec, outputs }), this.cfg.interfaces, this.cfg.lookup);
+    const next = checkCarried(checkHost(checkSpec({ ...spec, outputs }), this.cfg.interfaces, this.cfg.lookup));
     const others = t.rules.filter((r) => r !== before);
     this.checkRoom(others, next.outputs.length);
     checkLoops(next, others, this.cfg.interfaces);
@@ -478,10 +482,8 @@ export class Supervisor {
     for (const r of config.rules)
       for (const o of r.outputs) {
         const info = this.cfg.lookup(o.interface);
-        if (!info?.ipv4)
-          this.log.warn(
-            `${config.path}:${r.line}: output ${describeOutput(o)}: ${info ? "the interface has no IPv4 address" : "no such interface"} (yet)`,
-          );
+        const missing = info ? missingSource(o, info) : "no such interface";
+        if (missing) this.log.warn(`${config.path}:${r.line}: output ${describeOutput(o)}: ${missing} (yet)`);
       }
     const specs = config.rules.map(({ line: _, ...spec }) => spec as RuleSpec);
     try {

@@ -72,3 +72,36 @@ export function canonicalIPv6(text: string): string | undefined {
 
 /** ff00::/8 */
 export const isMulticastIPv6 = (groups: readonly number[]) => (groups[0] ?? 0) >>> 8 === 0xff;
+
+/** The scope of a multicast address (RFC 7346): 1 interface-local, 2 link-local, 5 site, e global... */
+export const multicastScopeIPv6 = (groups: readonly number[]) => (groups[0] ?? 0) & 0xf;
+
+/** ::ffff:0:0/96, an IPv4 address written as IPv6 (RFC 4291 2.5.5.2). */
+export const isV4MappedIPv6 = (groups: readonly number[]) =>
+  groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+
+/** fe80::/10 */
+export const isLinkLocalUnicastIPv6 = (groups: readonly number[]) => ((groups[0] ?? 0) & 0xffc0) === 0xfe80;
+
+/** Why a unicast address cannot be a destination (or a datagram's source), or undefined. */
+export function unicastProblemIPv6(groups: readonly number[]): string | undefined {
+  if (groups.every((g) => g === 0)) return "is the unspecified address ::, not a destination";
+  if (groups.slice(0, 7).every((g) => g === 0) && groups[7] === 1)
+    return "is the loopback address ::1, which no interface can send to";
+  if (isV4MappedIPv6(groups)) return "is an IPv4-mapped address: write the IPv4 address itself";
+  return undefined;
+}
+
+/** The 16 bytes of an address, network order. */
+export function ipv6Bytes(groups: readonly number[]): Uint8Array {
+  const b = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    b[i * 2] = g >>> 8;
+    b[i * 2 + 1] = g & 0xff;
+  });
+  return b;
+}
+
+/** An address and port as text: "[ff3e::1]:5001" for IPv6 (RFC 3986's brackets), "239.1.1.1:5001". */
+export const addressPort = (addr: string, port: number) =>
+  addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;

@@ -28,6 +28,7 @@ import { encode, lineReader } from "./protocol.ts";
 import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
+import { addressPort } from "../values/ipv6.ts";
 
 const BATCH_MAX = 256;
 // How long one call stays in C, waiting or (poll mode busy) spinning: bounds how late a control
@@ -196,7 +197,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       for (const f of failedOutputs) {
         const [ruleId, index] = f.output.split(":").map(Number) as [number, number];
         const o = rules.find((r) => r.id === ruleId)?.outputs[index];
-        const what = o ? ` (${o.group}:${o.port}:${o.interface})` : "";
+        const what = o ? ` (${addressPort(o.group, o.port)}:${o.interface})` : "";
         errors.push({ ruleId, message: `output ${index}${what} is out of service: ${f.error}` });
       }
     } catch (e) {

@@ -6,6 +6,7 @@ import { OUTPUT_ENTRY as OE, OUTPUT_FLAG, RULE_ENTRY as RE } from "../native/abi
 import { TTL_FROM_INPUT } from "../types/rules.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { ipv4NetworkU32 } from "../values/ipv4.ts";
+import { isIPv6 } from "../rules/validate.ts";
 
 export interface CompiledTable {
   rules: Uint8Array;
@@ -24,7 +25,7 @@ export interface CompiledTable {
 }
 
 export function resolution(info: InterfaceInfo | undefined): string {
-  return info ? `${info.ifindex}/${info.ipv4 ?? ""}` : "";
+  return info ? `${info.ifindex}/${info.ipv4 ?? ""}/${info.ipv6 ?? ""}/${info.ipv6LinkLocal ?? ""}` : "";
 }
 
 /** Hands out counter slots; a freed slot is zeroed by the caller before it is reused. */
@@ -86,6 +87,14 @@ export class TableCompiler {
       if (!input) {
         errors.push({ ruleId: rule.id, message: `input interface ${rule.inputInterface} does not exist` });
         // The rule still exists: its counters keep their slots (and counts) until the interface is back.
+        this.hold(rule.id, this.ruleSlots, keepRules);
+        rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
+        continue;
+      }
+      if (isIPv6(rule.inputGroup) || rule.outputs.some((o) => isIPv6(o.group))) {
+        // Until the shim's tables carry 16-byte addresses (issue 13, data plane), an IPv6 rule is
+        // held (its slots kept) and reported, never written as a garbled IPv4 entry.
+        errors.push({ ruleId: rule.id, message: "IPv6 is not carried by this data plane yet" });
         this.hold(rule.id, this.ruleSlots, keepRules);
         rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
         continue;

@@ -15,10 +15,12 @@ describe("frame parser", () => {
     const f = buildFrame({ src: "10.0.0.1", dst: "239.1.2.3", sport: 1234, dport: 5001, payload });
     const r = parseFrame(f);
     expect(r).toEqual({
+      family: 4,
       group: "239.1.2.3",
       source: "10.0.0.1",
       port: 5001,
       sport: 1234,
+      ipOffset: 14,
       payloadOffset: 42,
       payloadLength: 5,
     });
@@ -44,7 +46,8 @@ describe("frame parser", () => {
     ["VLAN tag cut short", { vlans: [5], truncateTo: 16 }, "vlan_truncated"],
     ["two tags left in the frame", { vlans: [5, 6] }, "vlan_nested"],
     ["ARP", { etherType: 0x0806 }, "not_ipv4"],
-    ["IPv6", { etherType: 0x86dd }, "not_ipv4"],
+    // The IPv6 EtherType with an IPv4 datagram behind it (IPv6 itself is parsed: issue 13).
+    ["IPv6 EtherType, a 28-byte IPv4 datagram inside", { etherType: 0x86dd }, "ip6_truncated"],
     ["Ethernet header only", { truncateTo: 14 }, "ip_truncated"],
     ["IPv4 header cut at 19 bytes", { truncateTo: 33 }, "ip_truncated"],
     ["version 6 in an IPv4 frame", { ipVersion: 6 }, "ip_version"],

@@ -59,7 +59,8 @@ const CORPUS: [string, Uint8Array, DropReason | "relayed" | "relayed wrong" | "f
   ["UDP length above the IP payload", buildFrame({ udpLength: 500 }), "udp_length"],
   ["UDP length below 8", buildFrame({ udpLength: 4 }), "udp_length"],
   ["bad IPv4 header checksum", buildFrame({ badChecksum: true }), "ip_checksum"],
-  ["IPv6", buildFrame({ etherType: 0x86dd, payload: p(60) }), "not_ipv4"],
+  // The IPv6 EtherType with an IPv4 datagram behind it: IPv6 is parsed (issue 13), its version is not 6.
+  ["IPv6 EtherType, IPv4 inside", buildFrame({ etherType: 0x86dd, payload: p(60) }), "ip_version"],
   ["ARP", buildFrame({ etherType: 0x0806 }), "not_ipv4"],
   ["an 802.3 length field", buildFrame({ etherType: 0x0040 }), "not_ipv4"],
   ["broadcast", broadcastFrame(), "filtered"],
