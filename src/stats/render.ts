@@ -141,12 +141,14 @@ interface Section {
   lines: string[];
   fixed: number;
   what?: string;
+  /** The first line is a blank between sections, which a screen short of rows does without. */
+  gap?: boolean;
 }
 
 /** A section of a title and a table: the rows may be cut, the title and the head stay. */
 function tableSection(title: string, tableText: string, what: string, gap = true): Section {
   const head = gap ? ["", title] : [title];
-  return { lines: [...head, ...tableText.split("\n")], fixed: head.length + 1, what };
+  return { lines: [...head, ...tableText.split("\n")], fixed: head.length + 1, what, gap };
 }
 
 const fixedSection = (...lines: string[]): Section => ({ lines, fixed: lines.length });
@@ -224,7 +226,7 @@ function statsSections(r: StatsReport, opts: { color?: boolean }): Section[] {
   );
   parts.push(
     drops.length === 0
-      ? fixedSection("", "drops", "  (none)")
+      ? { ...fixedSection("", "drops", "  (none)"), gap: true }
       : tableSection(
           "drops",
           table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color),
@@ -314,7 +316,7 @@ function statsSections(r: StatsReport, opts: { color?: boolean }): Section[] {
     tail.push(
       `note: worker(s) ${r.stale.join(", ")} did not refresh their ring statistics in time; those are up to a second old`,
     );
-  parts.push(fixedSection(...tail));
+  parts.push({ ...fixedSection(...tail), gap: true });
   return parts;
 }
 
@@ -359,7 +361,9 @@ export function watchFrame(
 ): string {
   const when = (o.now ?? new Date()).toTimeString().slice(0, 8);
   const head = `mcr ${r.version} on ${o.socketPath} · up ${duration(r.uptimeSeconds)} · every ${o.everySeconds} s · ${when} · q or Ctrl-C quits`;
-  return screen(fitScreen([fixedSection(head, ""), ...statsSections(r, { color: o.color })], o));
+  const [rules, ...rest] = statsSections(r, { color: o.color });
+  const spaced = { ...rules!, lines: ["", ...rules!.lines], fixed: rules!.fixed + 1, gap: true };
+  return screen(fitScreen([fixedSection(head), spaced, ...rest], o));
 }
 
 /**
@@ -384,17 +388,21 @@ const screen = (lines: string[]) =>
   ANSI.home + lines.map((l) => l + ANSI.clearLine).join("\n") + ANSI.clearBelow;
 
 /**
- * The sections' lines, cut to the size. Too many lines: the longest tables give up rows, one at a
- * time, each cut table ending in a "… N more" line, until the rest fits; a screen too small even
+ * The sections' lines, cut to the size. Too many lines: the blanks between sections go first,
+ * then the longest tables give up rows, one at a time, each cut table ending in a "… N more" line, until the rest fits; a screen too small even
  * for the titles shows its top. Too wide a line is cut one column short of the edge (a character
  * in the last column would leave the cursor waiting to wrap, and the clear after it would erase
  * that character), with "…" where it was cut.
  */
-function fitScreen(sections: readonly Section[], size: ScreenSize): string[] {
+function fitScreen(all: readonly Section[], size: ScreenSize): string[] {
+  const rows = size.rows !== undefined && size.rows > 0 ? size.rows : Number.POSITIVE_INFINITY;
+  const sections =
+    all.reduce((n, s) => n + s.lines.length, 0) > rows
+      ? all.map((s) => (s.gap ? { ...s, lines: s.lines.slice(1), fixed: s.fixed - 1 } : s))
+      : all;
   const cut = sections.map(() => 0);
   const body = (i: number) => sections[i]!.lines.length - sections[i]!.fixed;
   const shown = (i: number) => sections[i]!.lines.length - cut[i]! + (cut[i]! > 0 ? 1 : 0);
-  const rows = size.rows !== undefined && size.rows > 0 ? size.rows : Number.POSITIVE_INFINITY;
   const total = () => sections.reduce((n, _, i) => n + shown(i), 0);
   while (total() > rows) {
     let widest = -1;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call } from "../../src/control/client.ts";
 import { log } from "../../src/log.ts";
+import { sameSupervisor, withRates } from "../../src/stats/rates.ts";
 import { ANSI, truncate, waitFrame, watchFrame } from "../../src/stats/render.ts";
 import type { Supervisor } from "../../src/supervisor/service.ts";
 import { startFakeSupervisor } from "../helpers/fake-supervisor.ts";
@@ -92,6 +93,8 @@ describe("the live view's frame, at a size", () => {
     const ruleRows = lines.filter((l) => /^ {2}\d+\s+eth0 239\.1\.1\.1:50\d\d/.test(l)).length;
     const moreRules = Number(/… (\d+) more rules/.exec(f)?.[1]);
     expect(ruleRows + moreRules).toBe(12);
+    expect(ruleRows).toBeGreaterThan(0); // the blanks between sections give way before the rows do
+    expect(f).not.toContain("\n\n");
     const outputRows = lines.filter((l) => /^ {2}\d+\s+239\.10\.10\.10:60\d\d:eth1/.test(l)).length;
     expect(outputRows + Number(/… (\d+) more outputs/.exec(f)?.[1])).toBe(12);
     expect(lines.at(-1)).toStartWith("total:"); // the totals stay in view
@@ -99,6 +102,25 @@ describe("the live view's frame, at a size", () => {
     const whole = strip(watchFrame(a, { socketPath: socket, everySeconds: 1, color: false, columns: 300, rows: 100 }));
     expect(whole).not.toContain("more");
     expect(whole).not.toContain("…");
+  });
+
+  test("no rates across a restart: a successor's report starts a new count", async () => {
+    const { socket } = await supervisor(undefined, 1);
+    const a = await call(socket, "stats", {});
+    const later = structuredClone(a);
+    later.at = new Date(Date.parse(a.at) + 2000).toISOString();
+    later.uptimeSeconds = a.uptimeSeconds + 2;
+    later.totals.rxFrames += 100;
+    expect(sameSupervisor(a, later)).toBe(true);
+    expect(withRates(a, later).intervalSeconds).toBe(2);
+    const successor = { ...structuredClone(later), uptimeSeconds: 0 };
+    successor.totals.rxFrames = 10;
+    expect(sameSupervisor(a, successor)).toBe(false);
+    expect(withRates(a, successor).intervalSeconds).toBeUndefined();
+    // Counters lower with the uptime still higher (a restart between two reports a second apart).
+    const quick = structuredClone(later);
+    quick.totals.rxFrames = a.totals.rxFrames - 1;
+    expect(withRates(a, quick).intervalSeconds).toBeUndefined();
   });
 
   test("a cut line ends in …, colour closed; wide characters count two columns", () => {
