@@ -96,7 +96,10 @@ export class Terminal {
   }
 
   async close(): Promise<void> {
+    // kill-server leaves its socket file behind: remove it too.
+    const socket = (await this.tmux("display-message", "-p", "#{socket_path}").catch(() => "")).trim();
     await this.tmux("kill-server").catch(() => "");
+    if (socket !== "") rmSync(socket, { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 
