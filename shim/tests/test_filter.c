@@ -224,6 +224,84 @@ static void random_frames(int sock_pair[2])
 		CHECK(agreed > 1000, "only %d frames checked against the kernel", agreed);
 }
 
+/* Groups that share a MAC address (224.1.1.1, 239.1.1.1 and 239.129.1.1 all map to
+ * 01:00:5e:01:01:01), given out of order and repeated: each key's stream passes on its own VLAN
+ * only, a malformed frame to the shared MAC passes on a VLAN one of them asks for, and the
+ * program is the same whatever the order or the repeats. */
+static void shared_macs(void)
+{
+	struct mcr_filter_key k[] = {
+		{ inet_addr("239.129.1.1"), 7000, 0 }, { inet_addr("224.1.1.1"), 6000, 20 },
+		{ inet_addr("238.5.5.5"), 5001, 0 },   { inet_addr("239.1.1.1"), 5001, 0 },
+		{ inet_addr("224.1.1.1"), 6000, 20 },  { inet_addr("239.1.1.1"), 5002, 30 },
+	};
+	enum { N = sizeof(k) / sizeof(k[0]) };
+	static struct sock_filter a[BPF_MAXINSNS], b[BPF_MAXINSNS];
+	int la = mcr__filter_build(k, N, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
+	CHECK(la > 0, "shared MACs: %d", la);
+	const struct meta tag20 = { PACKET_MULTICAST, 1, 20 }, tag30 = { PACKET_MULTICAST, 1, 30 },
+			  tag40 = { PACKET_MULTICAST, 1, 40 }, mcast = { PACKET_MULTICAST, 0, 0 };
+	const struct {
+		const char *what;
+		struct spec s;
+		const struct meta *m;
+		int pass;
+	} cases[] = {
+		{ "239.129.1.1:7000", { .dst = "239.129.1.1", .dport = 7000 }, &mcast, 1 },
+		{ "224.1.1.1:6000 on VLAN 20", { .dst = "224.1.1.1", .dport = 6000 }, &tag20, 1 },
+		{ "224.1.1.1:6000 untagged", { .dst = "224.1.1.1", .dport = 6000 }, &mcast, 0 },
+		{ "239.1.1.1:5001", { .dst = "239.1.1.1", .dport = 5001 }, &mcast, 1 },
+		{ "239.1.1.1:5002 on VLAN 30", { .dst = "239.1.1.1", .dport = 5002 }, &tag30, 1 },
+		{ "239.1.1.1:5002 untagged", { .dst = "239.1.1.1", .dport = 5002 }, &mcast, 0 },
+		{ "239.1.1.1:7000", { .dst = "239.1.1.1", .dport = 7000 }, &mcast, 0 },
+		{ "238.5.5.5:5001", { .dst = "238.5.5.5", .dport = 5001 }, &mcast, 1 },
+		{ "238.5.5.5:5001 on VLAN 20", { .dst = "238.5.5.5", .dport = 5001 }, &tag20, 0 },
+		{ "IPv6 to the shared MAC on VLAN 20",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag20,
+		  1 },
+		{ "IPv6 to the shared MAC on VLAN 30",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag30,
+		  1 },
+		{ "IPv6 to the shared MAC on VLAN 40",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag40,
+		  0 },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t f[128];
+		uint32_t len = frame(f, cases[i].s);
+		CHECK((run(a, la, f, len, cases[i].m) != 0) == cases[i].pass, "shared MACs: %s %s",
+		      cases[i].what, cases[i].pass ? "turned away" : "passed");
+	}
+	static const int reversed[] = { 5, 3, 2, 1, 0 }; /* without the repeat (4) */
+	struct mcr_filter_key r[N - 1];
+	for (int i = 0; i < N - 1; i++)
+		r[i] = k[reversed[i]];
+	for (int l = 0; l < 4; l++) {
+		la = mcr__filter_build(k, N, l, a, BPF_MAXINSNS);
+		int lb = mcr__filter_build(r, N - 1, l, b, BPF_MAXINSNS);
+		CHECK(la > 0 && la == lb && memcmp(a, b, sizeof(*a) * (size_t)la) == 0,
+		      "level %d: another order of the same keys gave another program", l);
+	}
+
+	/* An attach of the program a socket has already is skipped; another one is attached. */
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	for (int round = 0; round < 2; round++)
+		for (int which = 0; which < 2; which++) {
+			uint32_t n = which ? 3 : N;
+			CHECK(mcr__filter_attach(s, k, n) == MCR_FILTER_EXACT, "attach %d", which);
+			int want = mcr__filter_build(k, n, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
+			socklen_t got = BPF_MAXINSNS;
+			CHECK(getsockopt(s, SOL_SOCKET, SO_GET_FILTER, b, &got) == 0 &&
+				      (int)got == want && memcmp(a, b, sizeof(*a) * got) == 0,
+			      "round %d: the socket holds another program than keys %d's", round,
+			      which);
+		}
+	close(s);
+}
+
 int main(void)
 {
 	memcpy(keys, KEYS, sizeof(keys));
@@ -235,6 +313,7 @@ int main(void)
 		CHECK(plen[l] > 0, "level %d: %d", l, plen[l]);
 	}
 	samples();
+	shared_macs();
 
 	/* No keys: nothing passes. */
 	struct sock_filter none[8];
