@@ -5,7 +5,8 @@
  * What the program lets through, for the (group, port, vlan) keys of one input:
  *   - never a frame of another host (PACKET_OTHERHOST) or one leaving this host;
  *   - an IPv4 UDP datagram, IHL 5, not a fragment, to a key's group and port on the key's VLAN
- *     (the kernel's tag: 0 = none or a priority tag) with no tag left in the frame;
+ *     (the kernel's tag: 0 = none or a priority tag) with no tag left in the frame; a key's
+ *     "group" may be a unicast address of this host's (a unicast input), sent to as a group is;
  *   - a malformed frame aimed at a key's group on its VLAN, so that the parser counts it under its
  *     reason: IPv4 to the group that is not plain UDP (another protocol, a fragment, IHL other than
  *     5, not version 4) or too short to hold the port; a frame too short to hold a destination
@@ -137,6 +138,11 @@ static void vlan_check(struct prog *p, const struct mcr_filter_key *keys, uint32
 	jump_to(p, reject);
 }
 
+static int is_group(uint32_t addr_be)
+{
+	return (ntohl(addr_be) & 0xf0000000u) == 0xe0000000u;
+}
+
 static int same_group(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
 {
 	return k->group == ref->group;
@@ -212,10 +218,16 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	jump_to(p, &by_mac); /* no room for a destination address */
 	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 30);
 	if (level >= MCR_FILTER_CLASS_D) {
-		/* Any group; the classifier sorts them out. */
+		/* Any group; the classifier sorts them out. A unicast key (an address of the relay's
+		 * own, for a unicast input) is no group: it is kept by name at every level. */
+		struct label kept = { 0 };
+		for (uint32_t i = 0; i < n; i++)
+			if (!is_group(keys[i].group) && first_of(keys, i, same_group))
+				jeq_far(p, ntohl(keys[i].group), &kept);
 		emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0xf0000000u);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xe0000000u);
 		jump_to(p, &reject);
+		place(p, &kept);
 		vlan_check(p, keys, n, 0, any_key, any_vlan, &accept, &reject);
 	} else {
 		/* One block per group: its first key's index is where its label lives. A build
@@ -308,8 +320,10 @@ int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 	int r = -ENOMEM;
 	if (sorted && lab && vlans) {
 		uint32_t m = 0;
-		memcpy(sorted, keys, sizeof(*keys) * n);
-		qsort(sorted, n, sizeof(*sorted), key_cmp);
+		if (n > 0) { /* keys may be NULL for an empty table */
+			memcpy(sorted, keys, sizeof(*keys) * n);
+			qsort(sorted, n, sizeof(*sorted), key_cmp);
+		}
 		for (uint32_t i = 0; i < n; i++)
 			if (m == 0 || key_cmp(&sorted[m - 1], &sorted[i]) != 0)
 				sorted[m++] = sorted[i];

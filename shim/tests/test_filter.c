@@ -239,12 +239,14 @@ static void shared_macs(void)
 	static struct sock_filter a[BPF_MAXINSNS], b[BPF_MAXINSNS];
 	int la = mcr__filter_build(k, N, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
 	CHECK(la > 0, "shared MACs: %d", la);
-	const struct meta tag20 = { PACKET_MULTICAST, 1, 20 }, tag30 = { PACKET_MULTICAST, 1, 30 },
-			  tag40 = { PACKET_MULTICAST, 1, 40 }, mcast = { PACKET_MULTICAST, 0, 0 };
+	const struct cbpf_meta tag20 = { PACKET_MULTICAST, 1, 20 },
+			       tag30 = { PACKET_MULTICAST, 1, 30 },
+			       tag40 = { PACKET_MULTICAST, 1, 40 },
+			       mcast = { PACKET_MULTICAST, 0, 0 };
 	const struct {
 		const char *what;
 		struct spec s;
-		const struct meta *m;
+		const struct cbpf_meta *m;
 		int pass;
 	} cases[] = {
 		{ "239.129.1.1:7000", { .dst = "239.129.1.1", .dport = 7000 }, &mcast, 1 },
@@ -302,6 +304,43 @@ static void shared_macs(void)
 	close(s);
 }
 
+/* A unicast input's key (an address of this host's): its datagrams pass at every level, the
+ * coarse ones included (they otherwise pass 224.0.0.0/4 alone); other unicast does not. */
+static void unicast_key(void)
+{
+	struct mcr_filter_key uk[2] = { { inet_addr("239.1.1.1"), 5001, 0 },
+					{ inet_addr("10.0.0.2"), 5005, 0 } };
+	static struct sock_filter up[BPF_MAXINSNS];
+	uint8_t f[128];
+	for (int l = 0; l < 4; l++) {
+		int n = mcr__filter_build(uk, 2, l, up, BPF_MAXINSNS);
+		CHECK(n > 0, "unicast key, level %d: %d", l, n);
+		uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) != 0, "unicast key turned away at level %d", l);
+		len = frame(f, (struct spec){ .dst = "10.0.0.3", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) == 0, "another host's address passed at level %d",
+		      l);
+		len = frame(f, (struct spec){ .dst = "239.1.1.1" });
+		CHECK(run(up, n, f, len, &HOST) != 0, "the group key turned away at level %d", l);
+	}
+	/* Past the exact level's size, the unicast key is still there. */
+	enum { MANY = 3000 };
+	struct mcr_filter_key *many = calloc(MANY + 1, sizeof(*many));
+	for (uint32_t i = 0; i < MANY; i++)
+		many[i] = (struct mcr_filter_key){ htonl(0xef000000u + i / 4),
+						   (uint16_t)(5000 + i % 4), 0 };
+	many[MANY] = uk[1];
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int level = mcr__filter_attach(s, many, MANY + 1);
+	CHECK(level > MCR_FILTER_EXACT, "3001 keys attached at level %d", level);
+	int n = mcr__filter_build(many, MANY + 1, level, up, BPF_MAXINSNS);
+	uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
+	CHECK(n > 0 && run(up, n, f, len, &HOST) != 0,
+	      "unicast key among 3000 turned away at level %d", level);
+	close(s);
+	free(many);
+}
+
 int main(void)
 {
 	memcpy(keys, KEYS, sizeof(keys));
@@ -314,6 +353,7 @@ int main(void)
 	}
 	samples();
 	shared_macs();
+	unicast_key();
 
 	/* No keys: nothing passes. */
 	struct sock_filter none[8];

@@ -34,15 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct mcr_frame_info fi;
 	/* A tag left in the frame over IPv4 is another VLAN's datagram: no key's (worker.c). */
-	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.payload_off == 42;
-	if (parsed && n > 0 && (head & 8) && (ntohl(fi.group) >> 28) == 14)
-		keys[0] =
-			(struct mcr_filter_key){ .group = fi.group, .port = fi.port, .vlan = vid };
+	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.family == 4 &&
+		     fi.payload_off == 42;
+	uint32_t group = parsed ? mcr__addr_u32(fi.group) : 0;
+	if (parsed && n > 0 && (head & 8) && (ntohl(group) >> 28) == 14)
+		keys[0] = (struct mcr_filter_key){ .group = group, .port = fi.port, .vlan = vid };
 	int host = m.pkttype != PACKET_OTHERHOST && m.pkttype != PACKET_OUTGOING;
 	int wanted = 0;
 	for (uint32_t k = 0; k < n && parsed; k++)
-		wanted |=
-			keys[k].group == fi.group && keys[k].port == fi.port && keys[k].vlan == vid;
+		wanted |= keys[k].group == group && keys[k].port == fi.port && keys[k].vlan == vid;
 
 	uint32_t v[LEVELS];
 	for (int l = 0; l < LEVELS; l++) {
