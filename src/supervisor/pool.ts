@@ -179,6 +179,9 @@ export class WorkerPool {
     let round!: Promise<number[]>;
     round = (async () => {
       await (wait > 0 ? Bun.sleep(wait) : undefined); // always yields: `round` is set by then
+      // A timer may fire a little early: the spacing is a promise to the workers, keep it.
+      while (performance.now() < this.lastRoundAt + RING_ROUND_MS)
+        await Bun.sleep(this.lastRoundAt + RING_ROUND_MS - performance.now());
       // Callers from now on need a round that starts after them: the next one.
       if (this.nextRound === round) this.nextRound = undefined;
       this.lastRoundAt = performance.now();

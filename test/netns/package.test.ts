@@ -197,7 +197,7 @@ describe.skipIf(!canBuild)("the Debian package", () => {
       "supervisor",
       "version",
     ]);
-    expect(complete("mcr", "rule", "")).toEqual(["--help", "-h", "add", "list", "remove"]);
+    expect(complete("mcr", "rule", "")).toEqual(["--help", "-h", "add", "apply", "list", "remove", "replace"]);
     expect(complete("mcr", "rule", "add", "--input-")).toEqual(["--input-group", "--input-interface", "--input-port"]);
     expect(complete("mcr", "supervisor", "--metrics")).toEqual(["--metrics-listen"]);
     // The hidden internal command is not offered.
