@@ -10,7 +10,12 @@
  *     reason: IPv4 to the group that is not plain UDP (another protocol, a fragment, IHL other than
  *     5, not version 4) or too short to hold the port; a frame too short to hold a destination
  *     address, or of another EtherType, or with nested or cut tags, sent to the group's MAC address.
- * A second tag with IPv4 behind it is another VLAN's datagram: turned away.
+ *   - an IPv6 frame to a key's group on the key's VLAN when its next header is UDP to a key's
+ *     port at offset 40, or anything but UDP, TCP or ICMPv6 (extension headers: the UDP offset
+ *     varies, so the parser decides), or it is too short for the header or port; a malformed one
+ *     sent to the group's MAC address (33:33 and its low 32 bits).
+ * A second tag with IPv4 or IPv6 behind it is another VLAN's datagram: turned away. With no IPv6
+ * key the program is the IPv4 one alone, instruction for instruction. 
  *
  * The program is built here, in C, inside the table install: the install already walks the
  * table, the sockets are the shim's, and the order "attach the union, swap the table, attach the
@@ -23,6 +28,7 @@
 #include "internal.h"
 
 #define ETH_IPV4 0x0800
+#define ETH_IPV6 0x86dd
 #define ETH_VLAN 0x8100
 #define ETH_QINQ 0x88a8
 #define AD(x) (SKF_AD_OFF + (x))
@@ -75,9 +81,9 @@ static void jeq_far(struct prog *p, uint32_t k, struct label *l)
 	jump_to(p, l);
 }
 
-static uint32_t group_mac_low(uint32_t group_be)
+static uint32_t group_mac_low(const uint8_t *group)
 {
-	uint32_t g = ntohl(group_be);
+	uint32_t g = ntohl(mcr__addr_u32(group));
 	return 0x5e000000u | (g & 0x7fffffu); /* bytes 2..5 of 01:00:5e + low 23 bits */
 }
 
@@ -108,12 +114,12 @@ static void vlan_check(struct prog *p, const struct mcr_filter_key *keys, uint32
 
 static int same_group(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
 {
-	return k->group == ref->group;
+	return memcmp(k->group, ref->group, 16) == 0;
 }
 
 static int same_pair(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
 {
-	return k->group == ref->group && k->port == ref->port;
+	return same_group(k, ref) && k->port == ref->port;
 }
 
 static int same_mac(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
@@ -134,11 +140,125 @@ static int first_of(const struct mcr_filter_key *keys, uint32_t i, pick_fn same)
 	return 1;
 }
 
-static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n, int level)
+static uint32_t word(const uint8_t *a, int i)
 {
-	struct label accept = { 0 }, reject = { 0 }, ipv4 = { 0 }, by_mac = { 0 }, tagged = { 0 };
+	uint32_t v;
+	memcpy(&v, a + i * 4, 4);
+	return ntohl(v);
+}
+
+/* IPv6, at the EtherType's label: keys k6 (n6 > 0), all of them IPv6. */
+static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6, int level,
+		   struct label *by_mac, struct label *accept, struct label *reject)
+{
 	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
-	if (n == 0) {
+	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 54);
+	jump_to(p, by_mac); /* no room for a destination address */
+	if (level >= MCR_FILTER_CLASS_D) {
+		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 38);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xff);
+		jump_to(p, reject);
+		vlan_check(p, k6, n6, &k6[0], any_key, any_vlan, accept, reject);
+		return;
+	}
+	struct label *blocks = calloc(n6, sizeof(*blocks));
+	if (!blocks) {
+		p->overflow = 1;
+		return;
+	}
+	/* The destination, a word at a time; a mismatch skips to the next group's compare. */
+	for (uint32_t i = 0; i < n6; i++) {
+		if (!first_of(k6, i, same_group))
+			continue;
+		for (int w = 0; w < 4; w++) {
+			emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 38 + 4 * (uint32_t)w);
+			emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * w),
+			     word(k6[i].group, w));
+		}
+		jump_to(p, &blocks[i]);
+	}
+	jump_to(p, reject);
+	for (uint32_t i = 0; i < n6; i++) {
+		if (!first_of(k6, i, same_group))
+			continue;
+		struct label any = { 0 }, udp = { 0 };
+		place(p, &blocks[i]);
+		if (level == MCR_FILTER_EXACT) {
+			emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 20);
+			jeq_far(p, IPPROTO_UDP, &udp);
+			jeq_far(p, IPPROTO_TCP, reject);
+			jeq_far(p, IPPROTO_ICMPV6, reject);
+			jump_to(p, &any); /* an extension header: the parser finds what follows */
+			place(p, &udp);
+			emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+			emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 58);
+			jump_to(p, &any);
+			emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 56);
+			struct label *ports = calloc(n6, sizeof(*ports));
+			if (!ports) {
+				p->overflow = 1;
+				free(blocks);
+				return;
+			}
+			for (uint32_t j = i; j < n6; j++)
+				if (same_group(&k6[j], &k6[i]) && first_of(k6, j, same_pair))
+					jeq_far(p, k6[j].port, &ports[j]);
+			jump_to(p, reject);
+			for (uint32_t j = i; j < n6; j++) {
+				if (!same_group(&k6[j], &k6[i]) || !first_of(k6, j, same_pair))
+					continue;
+				place(p, &ports[j]);
+				vlan_check(p, k6, n6, &k6[j], same_pair, any_vlan, accept, reject);
+			}
+			free(ports);
+		}
+		place(p, &any);
+		vlan_check(p, k6, n6, &k6[i], same_group, any_vlan, accept, reject);
+	}
+	free(blocks);
+}
+
+static int same_mac6(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
+{
+	return word(k->group, 3) == word(ref->group, 3);
+}
+
+/* By the destination MAC address 33:33 + a group's low 32 bits, at by_mac (A: its first half). */
+static void mac6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6, int level,
+		 struct label *accept, struct label *reject)
+{
+	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
+	if (level >= MCR_FILTER_CLASS_D) {
+		vlan_check(p, k6, n6, &k6[0], any_key, any_vlan, accept, reject);
+		return;
+	}
+	struct label *macs = calloc(n6, sizeof(*macs));
+	if (!macs) {
+		p->overflow = 1;
+		return;
+	}
+	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
+	for (uint32_t i = 0; i < n6; i++)
+		if (first_of(k6, i, same_mac6))
+			jeq_far(p, word(k6[i].group, 3), &macs[i]);
+	jump_to(p, reject);
+	for (uint32_t i = 0; i < n6; i++) {
+		if (!first_of(k6, i, same_mac6))
+			continue;
+		place(p, &macs[i]);
+		vlan_check(p, k6, n6, &k6[i], same_mac6, any_vlan, accept, reject);
+	}
+	free(macs);
+}
+
+static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
+		  const struct mcr_filter_key *k6, uint32_t n6, int level)
+{
+	struct label accept = { 0 }, reject = { 0 }, ipv4 = { 0 }, by_mac = { 0 }, tagged = { 0 },
+		     ipv6 = { 0 }, by_mac6 = { 0 };
+	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
+	if (n == 0 && n6 == 0) {
 		emit(p, BPF_RET | BPF_K, 0, 0, 0);
 		return;
 	}
@@ -159,6 +279,8 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	jump_to(p, &reject);
 	emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 12);
 	jeq_far(p, ETH_IPV4, &ipv4);
+	if (n6)
+		jeq_far(p, ETH_IPV6, &ipv6);
 	jeq_far(p, ETH_VLAN, &tagged);
 	jeq_far(p, ETH_QINQ, &tagged);
 	jump_to(p, &by_mac);
@@ -174,7 +296,14 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	jeq_far(p, ETH_QINQ, &by_mac);
 	jump_to(p, &reject);
 
+	if (n6) {
+		place(p, &ipv6);
+		build6(p, k6, n6, level, &by_mac, &accept, &reject);
+	}
+
 	place(p, &ipv4);
+	if (n == 0)
+		jump_to(p, &reject); /* no IPv4 key */
 	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
 	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 34);
 	jump_to(p, &by_mac); /* no room for a destination address */
@@ -194,7 +323,7 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 		}
 		for (uint32_t i = 0; i < n; i++)
 			if (first_of(keys, i, same_group))
-				jeq_far(p, ntohl(keys[i].group), &blocks[i]);
+				jeq_far(p, ntohl(mcr__addr_u32(keys[i].group)), &blocks[i]);
 		jump_to(p, &reject);
 		for (uint32_t i = 0; i < n; i++) {
 			if (!first_of(keys, i, same_group))
@@ -246,7 +375,13 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 
 	/* Judged by the destination MAC address: a group's is 01:00:5e and its low 23 bits. */
 	place(p, &by_mac);
-	if (level >= MCR_FILTER_CLASS_D) {
+	if (n6) {
+		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 0);
+		jeq_far(p, 0x3333, &by_mac6);
+	}
+	if (n == 0) {
+		jump_to(p, &reject);
+	} else if (level >= MCR_FILTER_CLASS_D) {
 		emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
 		emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0xff800000u);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x5e000000u);
@@ -280,6 +415,11 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 		free(macs);
 	}
 
+	if (n6) {
+		place(p, &by_mac6);
+		mac6(p, k6, n6, level, &accept, &reject);
+	}
+
 	place(p, &reject);
 	emit(p, BPF_RET | BPF_K, 0, 0, 0);
 	place(p, &accept);
@@ -290,10 +430,23 @@ int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		      struct sock_filter *out, uint32_t max)
 {
 	struct prog p = { .ins = out, .max = max, .fix = calloc(max, sizeof(struct label *)) };
-	if (!p.fix)
+	/* The IPv4 keys and the IPv6 ones, each in their order. */
+	struct mcr_filter_key *k = malloc(sizeof(*k) * (n ? n : 1));
+	uint32_t n4 = 0, n6 = 0;
+	if (!p.fix || !k) {
+		free(p.fix);
+		free(k);
 		return -ENOMEM;
-	build(&p, keys, n, level);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (mcr__addr_is_v4(keys[i].group))
+			k[n4++] = keys[i];
+	for (uint32_t i = 0; i < n; i++)
+		if (!mcr__addr_is_v4(keys[i].group))
+			k[n4 + n6++] = keys[i];
+	build(&p, k, n4, k + n4, n6, level);
 	free(p.fix);
+	free(k);
 	return p.overflow ? -E2BIG : (int)p.n;
 }
 
