@@ -102,6 +102,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		memcpy(ip + 12, source + 12, 4);
 		memcpy(ip + 16, dest + 12, 4);
 		udp = ip + 20;
+		udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
 		/* The parts of both checksums that never change, summed once. TOS and TTL come with
 		 * each frame (kept from the input, or set): the words that hold them (version/IHL+TOS,
 		 * TTL+protocol) are summed per frame. */
@@ -119,9 +120,9 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		memcpy(ip + 8, source, 16);
 		memcpy(ip + 24, dest, 16);
 		udp = ip + 40;
+		udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
 		h->udp_rewritten = mcr__csum_fields(ip + 8, 32, udp + 2);
 	}
-	udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
 	/* Pseudo-header (the addresses, the protocol; the length is added per frame), dest port. */
 	h->udp_sum = h->udp_rewritten + htons(IPPROTO_UDP);
 	/* An MTU below the headers (a dummy device allows 0) carries no payload, not 4 GiB of it. */
