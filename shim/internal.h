@@ -160,7 +160,8 @@ struct sock_filter;
  * -E2BIG when it needs more than max instructions. */
 int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		      struct sock_filter *out, uint32_t max);
-/* Attaches the finest program that the kernel takes; the level it got, or -errno. */
+/* Attaches the finest program that the kernel takes (nothing when fd holds that program
+ * already); the level it got, or -errno. */
 int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n);
 
 /* The rule lookup (match.c). */

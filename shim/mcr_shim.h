@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 9
+#define MCR_SHIM_ABI 10
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -215,5 +215,8 @@ int mcr_membership_open(int ifindex, const uint8_t *group, const uint8_t *source
 int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
 /* from root to uid/gid (+ extra_gid, UINT32_MAX: none), then pass_only */
 int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_t keep);
+/* A UDP socket bound to addr:port (network order), never read (a drop-all filter): holds the port
+ * of a unicast input. The socket, or -errno (-EADDRINUSE: another socket has it). */
+int mcr_port_hold(uint32_t addr, uint16_t port);
 
 #endif

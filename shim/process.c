@@ -15,6 +15,8 @@
 #include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <linux/filter.h>
 #include "internal.h"
 
 /* sched_setaffinity(0) pins one thread, and a Bun process already runs several (JIT, GC, I/O):
@@ -121,4 +123,28 @@ MCR_API int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid,
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		return -errno;
 	return mcr_proc_caps_pass_only(keep);
+}
+
+/* A UDP socket bound to addr:port (network order) that keeps the port for a unicast input: the
+ * kernel then hands the datagrams to it rather than answering with ICMP port unreachable, and no
+ * other process can take them. The relay reads them off the packet ring, so this socket is never
+ * read: a filter that drops all keeps its queue empty. No SO_REUSEADDR, so that a process already
+ * on the port is found (-EADDRINUSE). Returns the socket or -errno. */
+MCR_API int mcr_port_hold(uint32_t addr, uint16_t port)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = { .len = 1, .filter = &drop };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = addr };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -92,6 +92,14 @@ static const struct mcr_filter_key KEYS[] = {
 	{ { 0 }, 7000, 20 },
 };
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a filter
+ * key's initializer (as in test_install.c). */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 /* An IPv4 group, IPv4-mapped as filter keys hold it. */
 static void group4(uint8_t out[16], uint32_t g_be)
 {
@@ -230,6 +238,124 @@ static void random_frames(int sock_pair[2])
 		CHECK(agreed > 1000, "only %d frames checked against the kernel", agreed);
 }
 
+/* Groups that share a MAC address (224.1.1.1, 239.1.1.1 and 239.129.1.1 all map to
+ * 01:00:5e:01:01:01), given out of order and repeated: each key's stream passes on its own VLAN
+ * only, a malformed frame to the shared MAC passes on a VLAN one of them asks for, and the
+ * program is the same whatever the order or the repeats. */
+static void shared_macs(void)
+{
+	struct mcr_filter_key k[] = {
+		{ V4(inet_addr("239.129.1.1")), 7000, 0 }, { V4(inet_addr("224.1.1.1")), 6000, 20 },
+		{ V4(inet_addr("238.5.5.5")), 5001, 0 },   { V4(inet_addr("239.1.1.1")), 5001, 0 },
+		{ V4(inet_addr("224.1.1.1")), 6000, 20 },  { V4(inet_addr("239.1.1.1")), 5002, 30 },
+	};
+	enum { N = sizeof(k) / sizeof(k[0]) };
+	static struct sock_filter a[BPF_MAXINSNS], b[BPF_MAXINSNS];
+	int la = mcr__filter_build(k, N, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
+	CHECK(la > 0, "shared MACs: %d", la);
+	const struct cbpf_meta tag20 = { PACKET_MULTICAST, 1, 20 },
+			       tag30 = { PACKET_MULTICAST, 1, 30 },
+			       tag40 = { PACKET_MULTICAST, 1, 40 },
+			       mcast = { PACKET_MULTICAST, 0, 0 };
+	const struct {
+		const char *what;
+		struct spec s;
+		const struct cbpf_meta *m;
+		int pass;
+	} cases[] = {
+		{ "239.129.1.1:7000", { .dst = "239.129.1.1", .dport = 7000 }, &mcast, 1 },
+		{ "224.1.1.1:6000 on VLAN 20", { .dst = "224.1.1.1", .dport = 6000 }, &tag20, 1 },
+		{ "224.1.1.1:6000 untagged", { .dst = "224.1.1.1", .dport = 6000 }, &mcast, 0 },
+		{ "239.1.1.1:5001", { .dst = "239.1.1.1", .dport = 5001 }, &mcast, 1 },
+		{ "239.1.1.1:5002 on VLAN 30", { .dst = "239.1.1.1", .dport = 5002 }, &tag30, 1 },
+		{ "239.1.1.1:5002 untagged", { .dst = "239.1.1.1", .dport = 5002 }, &mcast, 0 },
+		{ "239.1.1.1:7000", { .dst = "239.1.1.1", .dport = 7000 }, &mcast, 0 },
+		{ "238.5.5.5:5001", { .dst = "238.5.5.5", .dport = 5001 }, &mcast, 1 },
+		{ "238.5.5.5:5001 on VLAN 20", { .dst = "238.5.5.5", .dport = 5001 }, &tag20, 0 },
+		{ "IPv6 to the shared MAC on VLAN 20",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag20,
+		  1 },
+		{ "IPv6 to the shared MAC on VLAN 30",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag30,
+		  1 },
+		{ "IPv6 to the shared MAC on VLAN 40",
+		  { .dst = "239.1.1.1", .ethertype = 0x86dd },
+		  &tag40,
+		  0 },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t f[128];
+		uint32_t len = frame(f, cases[i].s);
+		CHECK((run(a, la, f, len, cases[i].m) != 0) == cases[i].pass, "shared MACs: %s %s",
+		      cases[i].what, cases[i].pass ? "turned away" : "passed");
+	}
+	static const int reversed[] = { 5, 3, 2, 1, 0 }; /* without the repeat (4) */
+	struct mcr_filter_key r[N - 1];
+	for (int i = 0; i < N - 1; i++)
+		r[i] = k[reversed[i]];
+	for (int l = 0; l < 4; l++) {
+		la = mcr__filter_build(k, N, l, a, BPF_MAXINSNS);
+		int lb = mcr__filter_build(r, N - 1, l, b, BPF_MAXINSNS);
+		CHECK(la > 0 && la == lb && memcmp(a, b, sizeof(*a) * (size_t)la) == 0,
+		      "level %d: another order of the same keys gave another program", l);
+	}
+
+	/* An attach of the program a socket has already is skipped; another one is attached. */
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	for (int round = 0; round < 2; round++)
+		for (int which = 0; which < 2; which++) {
+			uint32_t n = which ? 3 : N;
+			CHECK(mcr__filter_attach(s, k, n) == MCR_FILTER_EXACT, "attach %d", which);
+			int want = mcr__filter_build(k, n, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
+			socklen_t got = BPF_MAXINSNS;
+			CHECK(getsockopt(s, SOL_SOCKET, SO_GET_FILTER, b, &got) == 0 &&
+				      (int)got == want && memcmp(a, b, sizeof(*a) * got) == 0,
+			      "round %d: the socket holds another program than keys %d's", round,
+			      which);
+		}
+	close(s);
+}
+
+/* A unicast input's key (an address of this host's): its datagrams pass at every level, the
+ * coarse ones included (they otherwise pass 224.0.0.0/4 alone); other unicast does not. */
+static void unicast_key(void)
+{
+	struct mcr_filter_key uk[2] = { { V4(inet_addr("239.1.1.1")), 5001, 0 },
+					{ V4(inet_addr("10.0.0.2")), 5005, 0 } };
+	static struct sock_filter up[BPF_MAXINSNS];
+	uint8_t f[128];
+	for (int l = 0; l < 4; l++) {
+		int n = mcr__filter_build(uk, 2, l, up, BPF_MAXINSNS);
+		CHECK(n > 0, "unicast key, level %d: %d", l, n);
+		uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) != 0, "unicast key turned away at level %d", l);
+		len = frame(f, (struct spec){ .dst = "10.0.0.3", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) == 0, "another host's address passed at level %d",
+		      l);
+		len = frame(f, (struct spec){ .dst = "239.1.1.1" });
+		CHECK(run(up, n, f, len, &HOST) != 0, "the group key turned away at level %d", l);
+	}
+	/* Past the exact level's size, the unicast key is still there. */
+	enum { MANY = 3000 };
+	struct mcr_filter_key *many = calloc(MANY + 1, sizeof(*many));
+	for (uint32_t i = 0; i < MANY; i++) {
+		many[i] = (struct mcr_filter_key){ .port = (uint16_t)(5000 + i % 4) };
+		group4(many[i].group, htonl(0xef000000u + i / 4));
+	}
+	many[MANY] = uk[1];
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int level = mcr__filter_attach(s, many, MANY + 1);
+	CHECK(level > MCR_FILTER_EXACT, "3001 keys attached at level %d", level);
+	int n = mcr__filter_build(many, MANY + 1, level, up, BPF_MAXINSNS);
+	uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
+	CHECK(n > 0 && run(up, n, f, len, &HOST) != 0,
+	      "unicast key among 3000 turned away at level %d", level);
+	close(s);
+	free(many);
+}
+
 int main(void)
 {
 	memcpy(keys, KEYS, sizeof(keys));
@@ -242,6 +368,8 @@ int main(void)
 		CHECK(plen[l] > 0, "level %d: %d", l, plen[l]);
 	}
 	samples();
+	shared_macs();
+	unicast_key();
 
 	/* No keys: nothing passes. */
 	struct sock_filter none[8];

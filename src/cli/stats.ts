@@ -2,10 +2,10 @@
 // rates over an interval; --json for the documented schema (docs/stats-schema.md); --watch for a
 // live view that redraws in place, like top.
 import { call } from "../control/client.ts";
-import { EX } from "../errors.ts";
+import { EX, McrError } from "../errors.ts";
 import type { StatsReport } from "../types/stats.ts";
 import { withRates } from "../stats/rates.ts";
-import { ANSI, renderStats, watchFrame } from "../stats/render.ts";
+import { ANSI, renderStats, type ScreenSize, waitFrame, watchFrame } from "../stats/render.ts";
 import { parseSeconds } from "../values/seconds.ts";
 import { UsageError } from "./args.ts";
 import { useColor } from "./color.ts";
@@ -47,11 +47,23 @@ export default defineCommand({
   },
 });
 
+/** The live view while no supervisor answers: the last error, since when, how often asked. */
+interface Waiting {
+  error: string;
+  since: Date;
+  tries: number;
+}
+
 /**
  * Redraws the report every `interval` seconds until q, Ctrl-C or SIGTERM; the terminal is given
  * back as it was (main screen, cursor, line mode). The first frame comes at once, without rates.
+ * With no supervisor at the start there is nothing to watch: the error leaves as any command's
+ * does (69), before the terminal is touched. One that goes away later (a restart) is waited for,
+ * asked again every interval, and its successor's report takes the screen back.
  */
 async function watch(socket: string, interval: number): Promise<void> {
+  const first = await call(socket, "stats", {});
+  let prev: StatsReport | undefined = first;
   const tty = process.stdout.isTTY ?? false;
   const color = useColor();
   let quit!: () => void;
@@ -76,21 +88,46 @@ async function watch(socket: string, interval: number): Promise<void> {
     if (raw) stdin.setRawMode(false);
   };
   if (tty) process.stdout.write(ANSI.altScreen + ANSI.hideCursor);
-  const draw = (r: StatsReport) =>
-    process.stdout.write(watchFrame(r, { socketPath: socket, everySeconds: interval, color }));
+
+  // What the screen shows: the last report, or, while none answers, why and since when.
+  let view = { report: first } as { report: StatsReport } | Waiting;
+  const size = (): ScreenSize => (tty ? { columns: process.stdout.columns, rows: process.stdout.rows } : {});
+  const draw = () =>
+    process.stdout.write(
+      "report" in view
+        ? watchFrame(view.report, { socketPath: socket, everySeconds: interval, color, ...size() })
+        : waitFrame({ socketPath: socket, everySeconds: interval, ...view, ...size() }),
+    );
+  if (tty) process.stdout.on("resize", draw);
   try {
-    let prev = await call(socket, "stats", {});
-    draw(prev);
+    draw();
     while (!done) {
       await Promise.race([Bun.sleep(interval * 1000), quitting]);
       if (done) break;
-      const next = await call(socket, "stats", {});
-      if (done) break;
-      draw(withRates(prev, next));
-      prev = next;
+      // A supervisor that hangs must not hold q back: the answer races the quit.
+      const got = await Promise.race([
+        call(socket, "stats", {}).then(
+          (report) => ({ report }),
+          (error: unknown) => ({ error }),
+        ),
+        quitting.then(() => undefined),
+      ]);
+      if (got === undefined || done) break;
+      if ("error" in got) {
+        if (!(got.error instanceof McrError)) throw got.error;
+        const was: Waiting | undefined = "report" in view ? undefined : view;
+        view = { error: got.error.message, since: was?.since ?? new Date(), tries: (was?.tries ?? 0) + 1 };
+        prev = undefined;
+      } else {
+        view = { report: prev ? withRates(prev, got.report) : got.report };
+        prev = got.report;
+      }
+      draw();
     }
   } catch (e) {
     restore();
+    // stdin holds the loop open even paused: once main.ts has reported the error, leave with its code.
+    setTimeout(() => process.exit(), 0);
     throw e;
   }
   restore();

@@ -43,6 +43,7 @@ const symbols = {
   mcr_membership_open: { args: [i32, P, P], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
+  mcr_port_hold: { args: [u32, FFIType.u16], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
   mcr_udp_sender_open: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -391,6 +392,14 @@ export function lockFile(fd: number): boolean {
  */
 export function joinGroup(ifindex: number, group: Uint8Array, source: Uint8Array | undefined, what: string): number {
   return check(shim().mcr_membership_open(ifindex, ptr(group), source ? ptr(source) : null), `joining ${what}`);
+}
+
+/**
+ * A socket bound to addr:port (dotted IPv4) that holds the port for a unicast input and is never
+ * read; closing it releases the port. Throws ShimError (errno EADDRINUSE: another socket has it).
+ */
+export function holdPort(addr: string, port: number): number {
+  return check(shim().mcr_port_hold(ipv4Raw(addr), port), `holding ${addr}:${port}`);
 }
 
 /** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */

@@ -7,6 +7,7 @@ export interface InterfaceInfo {
   ifindex: number;
   ipv4?: string; // the first IPv4 address: what mcr sends from
   ipv4Prefix?: number; // its prefix length
+  ipv4Addresses?: string[]; // every IPv4 address: what a unicast input may take datagrams to
   ipv6?: string; // the first global IPv6 address: what mcr sends IPv6 from
   ipv6LinkLocal?: string; // the first fe80::/10 address: what link-local (ff02::) outputs send from
   mac?: string;
@@ -30,6 +31,7 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
     ifindex,
     ipv4: v4?.address,
     ...(prefix !== undefined ? { ipv4Prefix: prefix } : {}),
+    ipv4Addresses: addrs.filter((a) => a.family === "IPv4").map((a) => a.address),
     ...(global6 !== undefined ? { ipv6: global6 } : {}),
     ...(local6 !== undefined ? { ipv6LinkLocal: local6 } : {}),
     mac: addrs[0]?.mac,

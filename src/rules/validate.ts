@@ -201,6 +201,15 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
   } else if (!lookup(inputInterface)) {
     throw new RuleError("inputInterface", `no interface named ${inputInterface} on this host`);
   }
+  if (isUnicastInput(spec.inputGroup)) {
+    const info = lookup(inputInterface);
+    const own = info?.ipv4Addresses ?? (info?.ipv4 ? [info.ipv4] : []);
+    if (!own.includes(spec.inputGroup))
+      throw new RuleError(
+        "inputGroup",
+        `${spec.inputGroup} is not an address of ${inputInterface} (${own.length ? `it has ${own.join(", ")}` : "it has no IPv4 address"}): a unicast input takes the datagrams sent to the relay's own address`,
+      );
+  }
   spec.outputs.forEach((o, i) => {
     const info = lookup(o.interface);
     if (!info)
@@ -257,6 +266,8 @@ export function sameInput(a: RuleInput, b: RuleInput): boolean {
 
 /** The source prefix that stands for "any source" in the group's family. */
 export const anySource = (group: string) => (isIPv6(group) ? "::/0" : "0.0.0.0/0");
+/** Whether a rule's input (as checkSpec leaves it) is a unicast address of the relay's, not a group. */
+export const isUnicastInput = (group: string) => !isIPv6(group) && !isMulticast(parseIPv4(group) ?? 0xe0000000);
 /** Whether a rule's address (as checkSpec leaves it) is IPv6. */
 export const isIPv6 = (addr: string) => addr.includes(":");
 
@@ -376,7 +387,10 @@ function scopeProblemIPv6(g: readonly number[], text: string, allowLinkLocal: bo
 /** The input group, IPv4 or IPv6; IPv6 in canonical text, so that one group has one spelling. */
 function checkGroup(x: unknown, field: string, allowLinkLocal: boolean): string {
   if (typeof x !== "string")
-    throw new RuleError(field, `must be a multicast group such as 239.1.1.1 or ff3e::1:1, got ${kind(x)}`);
+    throw new RuleError(
+      field,
+      `must be a multicast group such as 239.1.1.1 or ff3e::1:1, or an address of the input interface, got ${kind(x)}`,
+    );
   if (x.includes(":")) {
     const g = parseIPv6(x);
     if (!g) throw new RuleError(field, `"${x}" is not an IPv6 address (e.g. ff3e::1:1)`);
@@ -391,7 +405,17 @@ function checkGroup(x: unknown, field: string, allowLinkLocal: boolean): string 
       field,
       `"${x}" is not an IPv4 address (write it as four numbers, e.g. 239.1.1.1) or an IPv6 one (e.g. ff3e::1:1)`,
     );
-  if (!isMulticast(ip)) throw new RuleError(field, `${x} is not a multicast group (use 224.0.0.0 to 239.255.255.255)`);
+  if (!isMulticast(ip)) {
+    // A unicast input: the datagrams sent to the relay's own address (checkHost: the input
+    // interface's), as from the far end of a tunnel.
+    const problem = unicastProblem(ip);
+    if (problem)
+      throw new RuleError(
+        field,
+        `${x} ${problem}: an input is a multicast group (224.0.0.0/4) or an address of the input interface`,
+      );
+    return x;
+  }
   if (isLinkLocalMulticast(ip) && !allowLinkLocal) throw new RuleError(field, `${x} is ${LINK_LOCAL_HINT}`);
   return x;
 }

@@ -4,10 +4,13 @@
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
 import type { StatsReport, Totals, TrafficRate } from "../types/stats.ts";
 
-/** `next` with rate fields filled in from `prev` (taken earlier). */
+/**
+ * `next` with rate fields filled in from `prev` (taken earlier). A report of another supervisor
+ * (the one before was restarted in between) counts from zero: against it, `next` has no rates.
+ */
 export function withRates(prev: StatsReport, next: StatsReport): StatsReport {
   const seconds = (Date.parse(next.at) - Date.parse(prev.at)) / 1000;
-  if (!(seconds > 0)) return next;
+  if (!(seconds > 0) || !sameSupervisor(prev, next)) return next;
   const per = (a: number, b: number | undefined) => Math.max(0, a - (b ?? 0)) / seconds;
   const bits = (a: number, b: number | undefined) => per(a, b) * 8;
   const traffic = (n: Totals, p: Totals | undefined): TrafficRate => ({
@@ -49,4 +52,20 @@ export function withRates(prev: StatsReport, next: StatsReport): StatsReport {
     }),
     workers: next.workers.map((w) => ({ ...w, rate: traffic(w, prevWorkers.get(w.index)) })),
   };
+}
+
+/**
+ * Whether two reports can come from one supervisor's run: its uptime and its counters never go
+ * back; a successor's start from nothing.
+ */
+export function sameSupervisor(prev: StatsReport, next: StatsReport): boolean {
+  const a = prev.totals;
+  const b = next.totals;
+  return (
+    next.uptimeSeconds >= prev.uptimeSeconds &&
+    b.rxFrames >= a.rxFrames &&
+    b.txPackets >= a.txPackets &&
+    b.drops >= a.drops &&
+    b.ringDrops >= a.ringDrops
+  );
 }

@@ -129,6 +129,32 @@ export function workerNotes(workers: readonly WorkerView[]): string[] {
  * there are any).
  */
 export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): string {
+  return statsSections(r, opts)
+    .flatMap((s) => s.lines)
+    .join("\n");
+}
+
+/**
+ * A part of the report: its first `fixed` lines (the gap, the title, the table's head) always
+ * show; the rest are the table's rows, `what` each, which the live view may cut to fit its height.
+ */
+interface Section {
+  lines: string[];
+  fixed: number;
+  what?: string;
+  /** The first line is a blank between sections, which a screen short of rows does without. */
+  gap?: boolean;
+}
+
+/** A section of a title and a table: the rows may be cut, the title and the head stay. */
+function tableSection(title: string, tableText: string, what: string, gap = true): Section {
+  const head = gap ? ["", title] : [title];
+  return { lines: [...head, ...tableText.split("\n")], fixed: head.length + 1, what, gap };
+}
+
+const fixedSection = (...lines: string[]): Section => ({ lines, fixed: lines.length });
+
+function statsSections(r: StatsReport, opts: { color?: boolean }): Section[] {
   const color = opts.color ?? false;
   const rated = r.intervalSeconds !== undefined;
   const rate = (x: number | undefined) => ({ text: x === undefined ? "-" : perSecond(x), right: true });
@@ -139,28 +165,32 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
     right: true,
     alert: rated ? (perSec ?? 0) > 0 : n > 0,
   });
-  const parts: string[] = [];
+  const parts: Section[] = [];
   // Rules by name where they have one (the NAME column only then), by id always.
   const named = r.rules.some((x) => x.name !== undefined);
   const nameCol = named ? ["NAME"] : [];
   const nameOf = (x: StatsReport["rules"][number]) => (named ? [x.name ?? "-"] : []);
 
-  parts.push("rules");
   parts.push(
     r.rules.length === 0
-      ? "  (none)"
-      : table(
-          ["ID", ...nameCol, "INPUT", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES"],
-          r.rules.map((x) => [
-            String(x.id),
-            ...nameOf(x),
-            `${x.inputInterface} ${addressPort(x.inputGroup, x.inputPort)}`,
-            x.packets,
-            ...(rated ? [rate(x.rate?.packetsPerSecond), rateMbit(x.rate?.bitsPerSecond)] : []),
-            { text: bytes(x.bytes), right: true },
-          ]),
-          "  ",
-          color,
+      ? fixedSection("rules", "  (none)")
+      : tableSection(
+          "rules",
+          table(
+            ["ID", ...nameCol, "INPUT", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES"],
+            r.rules.map((x) => [
+              String(x.id),
+              ...nameOf(x),
+              `${x.inputInterface} ${addressPort(x.inputGroup, x.inputPort)}`,
+              x.packets,
+              ...(rated ? [rate(x.rate?.packetsPerSecond), rateMbit(x.rate?.bitsPerSecond)] : []),
+              { text: bytes(x.bytes), right: true },
+            ]),
+            "  ",
+            color,
+          ),
+          "rules",
+          false,
         ),
   );
   const outputs = r.rules.flatMap((x) =>
@@ -180,13 +210,15 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
   );
   if (outputs.length > 0)
     parts.push(
-      "",
-      "outputs",
-      table(
-        ["RULE", ...nameCol, "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"],
-        outputs,
-        "  ",
-        color,
+      tableSection(
+        "outputs",
+        table(
+          ["RULE", ...nameCol, "OUTPUT", "TTL", "PACKETS", ...(rated ? ["PKT/S", "MBIT/S"] : []), "BYTES", "ERRORS"],
+          outputs,
+          "  ",
+          color,
+        ),
+        "outputs",
       ),
     );
 
@@ -194,89 +226,99 @@ export function renderStats(r: StatsReport, opts: { color?: boolean } = {}): str
     (d) => [d, trouble(r.drops[d], r.dropRates?.[d]), ...(rated ? [rate(r.dropRates?.[d])] : [])] as Cell[],
   );
   parts.push(
-    "",
-    "drops",
-    drops.length === 0 ? "  (none)" : table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color),
+    drops.length === 0
+      ? { ...fixedSection("", "drops", "  (none)"), gap: true }
+      : tableSection(
+          "drops",
+          table(["REASON", "PACKETS", ...(rated ? ["PKT/S"] : [])], drops, "  ", color),
+          "drop reasons",
+        ),
   );
 
   parts.push(
-    "",
-    "workers",
-    table(
-      [
-        "#",
-        "CPU",
-        "PID",
-        "STATE",
-        "RESTARTS",
-        "RX FRAMES",
-        ...(rated ? ["RX PKT/S", "RX MBIT/S"] : []),
-        "RING PACKETS",
-        "RING DROPS",
-        "BATCHES",
-        "AVG BATCH",
-        "TX PACKETS",
-        "TX ERRORS",
-        "DROPS",
-      ],
-      r.workers.map((w) => [
-        String(w.index),
-        String(w.cpu),
-        w.pid === null ? "-" : String(w.pid),
-        w.state === "ready" ? w.state : { text: w.state, alert: true },
-        w.restarts,
-        w.rxFrames,
-        ...(rated ? [rate(w.rate?.rxFramesPerSecond), rateMbit(w.rate?.rxBitsPerSecond)] : []),
-        w.ringPackets,
-        trouble(w.ringDrops, w.rate?.ringDropsPerSecond),
-        w.batches,
-        { text: w.averageBatch.toFixed(1), right: true },
-        w.txPackets,
-        trouble(w.txErrors, w.rate?.txErrorsPerSecond),
-        trouble(w.drops, w.rate?.dropsPerSecond),
-      ]),
-      "  ",
-      color,
-    ),
-  );
-  for (const w of r.workers)
-    for (const f of w.failedOutputs ?? [])
-      parts.push(`  worker ${w.index}: output ${f.output} is out of service (${f.error})`);
-
-  if (r.interfaces.length > 0)
-    parts.push(
-      "",
-      "interfaces",
+    tableSection(
+      "workers",
       table(
-        ["INTERFACE", "STATE", "WORKERS"],
-        r.interfaces.map((i) => [
-          i.name,
-          i.up ? "up" : { text: "down", alert: true },
-          { text: `${i.workersUp}/${i.workers}`, right: true },
+        [
+          "#",
+          "CPU",
+          "PID",
+          "STATE",
+          "RESTARTS",
+          "RX FRAMES",
+          ...(rated ? ["RX PKT/S", "RX MBIT/S"] : []),
+          "RING PACKETS",
+          "RING DROPS",
+          "BATCHES",
+          "AVG BATCH",
+          "TX PACKETS",
+          "TX ERRORS",
+          "DROPS",
+        ],
+        r.workers.map((w) => [
+          String(w.index),
+          String(w.cpu),
+          w.pid === null ? "-" : String(w.pid),
+          w.state === "ready" ? w.state : { text: w.state, alert: true },
+          w.restarts,
+          w.rxFrames,
+          ...(rated ? [rate(w.rate?.rxFramesPerSecond), rateMbit(w.rate?.rxBitsPerSecond)] : []),
+          w.ringPackets,
+          trouble(w.ringDrops, w.rate?.ringDropsPerSecond),
+          w.batches,
+          { text: w.averageBatch.toFixed(1), right: true },
+          w.txPackets,
+          trouble(w.txErrors, w.rate?.txErrorsPerSecond),
+          trouble(w.drops, w.rate?.dropsPerSecond),
         ]),
         "  ",
         color,
       ),
+      "workers",
+    ),
+  );
+  const failed = r.workers.flatMap((w) =>
+    (w.failedOutputs ?? []).map((f) => `  worker ${w.index}: output ${f.output} is out of service (${f.error})`),
+  );
+  if (failed.length > 0) parts.push({ lines: failed, fixed: 0, what: "outputs out of service" });
+
+  if (r.interfaces.length > 0)
+    parts.push(
+      tableSection(
+        "interfaces",
+        table(
+          ["INTERFACE", "STATE", "WORKERS"],
+          r.interfaces.map((i) => [
+            i.name,
+            i.up ? "up" : { text: "down", alert: true },
+            { text: `${i.workersUp}/${i.workers}`, right: true },
+          ]),
+          "  ",
+          color,
+        ),
+        "interfaces",
+      ),
     );
 
   const t = r.totals;
-  parts.push(
+  const tail = [
     "",
     `total: ${count(t.rxFrames)} frames in (${bytes(t.rxBytes)}), ${count(t.txPackets)} packets out (${bytes(t.txBytes)}), ` +
       `${count(t.drops)} dropped, ${count(t.ringDrops)} lost on the ring, ${count(t.txErrors)} send errors; up ${duration(r.uptimeSeconds)}`,
-  );
+  ];
   if (rated && t.rate)
-    parts.push(
+    tail.push(
       `rates over ${r.intervalSeconds!.toFixed(1)} s: ${perSecond(t.rate.rxFramesPerSecond)} frames/s in (${mbit(t.rate.rxBitsPerSecond)} Mbit/s), ` +
         `${perSecond(t.rate.txPacketsPerSecond)} packets/s out (${mbit(t.rate.txBitsPerSecond)} Mbit/s), ${perSecond(t.rate.dropsPerSecond)} drops/s`,
     );
   if (r.config?.lastReload && !r.config.lastReload.ok)
-    parts.push(`note: the last reload of ${r.config.path} failed: ${r.config.lastReload.error ?? "see the log"}`);
+    tail.push(`note: the last reload of ${r.config.path} failed: ${r.config.lastReload.error ?? "see the log"}`);
   if (r.stale.length > 0)
-    parts.push(
+    tail.push(
       `note: worker(s) ${r.stale.join(", ")} did not refresh their ring statistics in time; those are up to a second old`,
     );
-  return parts.join("\n");
+  parts.push({ ...fixedSection(...tail), gap: true });
+  return parts;
 }
 
 /** 3725 -> "1h 2m 5s". */
@@ -303,16 +345,104 @@ export const ANSI = {
   clearBelow: "\x1b[J", // from the cursor to the end of the screen
 };
 
+/** The terminal's size, where the output is one; without it a frame is drawn whole. */
+export interface ScreenSize {
+  columns?: number;
+  rows?: number;
+}
+
 /**
  * One frame of `mcr stats --watch`: cursor home, every line cleared to its end, the rest of the
- * screen cleared; redrawn in place, so nothing scrolls and nothing flickers.
+ * screen cleared; redrawn in place, so nothing scrolls and nothing flickers. With a size, the
+ * frame fits it: see fitScreen.
  */
 export function watchFrame(
   r: StatsReport,
-  o: { socketPath: string; everySeconds: number; color: boolean; now?: Date },
+  o: { socketPath: string; everySeconds: number; color: boolean; now?: Date } & ScreenSize,
 ): string {
   const when = (o.now ?? new Date()).toTimeString().slice(0, 8);
   const head = `mcr ${r.version} on ${o.socketPath} · up ${duration(r.uptimeSeconds)} · every ${o.everySeconds} s · ${when} · q or Ctrl-C quits`;
-  const body = [head, "", renderStats(r, { color: o.color })].join("\n");
-  return ANSI.home + body.split("\n").join(ANSI.clearLine + "\n") + ANSI.clearLine + "\n" + ANSI.clearBelow;
+  const [rules, ...rest] = statsSections(r, { color: o.color });
+  const spaced = { ...rules!, lines: ["", ...rules!.lines], fixed: rules!.fixed + 1, gap: true };
+  return screen(fitScreen([fixedSection(head), spaced, ...rest], o));
+}
+
+/**
+ * The frame while no supervisor answers (one went away: a restart, a crash): what is wrong, and
+ * that the view keeps asking; the report comes back when a supervisor does.
+ */
+export function waitFrame(
+  o: { socketPath: string; everySeconds: number; error: string; since: Date; tries: number; now?: Date } & ScreenSize,
+): string {
+  const time = (d: Date) => d.toTimeString().slice(0, 8);
+  const lines = [
+    `mcr on ${o.socketPath} · every ${o.everySeconds} s · ${time(o.now ?? new Date())} · q or Ctrl-C quits`,
+    "",
+    `the supervisor is gone: ${o.error}`,
+    `waiting for it to come back: asked ${o.tries} time(s) since ${time(o.since)}, every ${o.everySeconds} s`,
+  ];
+  return screen(fitScreen([fixedSection(...lines)], o));
+}
+
+const screen = (lines: string[]) =>
+  // No newline after the last line: on the screen's last row it would scroll the view up.
+  ANSI.home + lines.map((l) => l + ANSI.clearLine).join("\n") + ANSI.clearBelow;
+
+/**
+ * The sections' lines, cut to the size. Too many lines: the blanks between sections go first,
+ * then the longest tables give up rows, one at a time, each cut table ending in a "… N more" line, until the rest fits; a screen too small even
+ * for the titles shows its top. Too wide a line is cut one column short of the edge (a character
+ * in the last column would leave the cursor waiting to wrap, and the clear after it would erase
+ * that character), with "…" where it was cut.
+ */
+function fitScreen(all: readonly Section[], size: ScreenSize): string[] {
+  const rows = size.rows !== undefined && size.rows > 0 ? size.rows : Number.POSITIVE_INFINITY;
+  const sections =
+    all.reduce((n, s) => n + s.lines.length, 0) > rows
+      ? all.map((s) => (s.gap ? { ...s, lines: s.lines.slice(1), fixed: s.fixed - 1 } : s))
+      : all;
+  const cut = sections.map(() => 0);
+  const body = (i: number) => sections[i]!.lines.length - sections[i]!.fixed;
+  const shown = (i: number) => sections[i]!.lines.length - cut[i]! + (cut[i]! > 0 ? 1 : 0);
+  const total = () => sections.reduce((n, _, i) => n + shown(i), 0);
+  while (total() > rows) {
+    let widest = -1;
+    for (let i = 0; i < sections.length; i++)
+      if (body(i) - cut[i]! > 0 && (widest < 0 || body(i) - cut[i]! > body(widest) - cut[widest]!)) widest = i;
+    if (widest < 0) break;
+    cut[widest]!++;
+  }
+  const lines = sections.flatMap((s, i) => {
+    const keep = s.lines.slice(0, s.lines.length - cut[i]!);
+    return cut[i]! > 0 ? [...keep, `  … ${cut[i]} more${s.what ? ` ${s.what}` : ""}`] : keep;
+  });
+  const fitted = lines.slice(0, rows);
+  const columns = size.columns;
+  return columns !== undefined && columns > 1 ? fitted.map((l) => truncate(l, columns - 1)) : fitted;
+}
+
+const ESC_SEQUENCE = /^\x1b\[[0-?]*[ -/]*[@-~]/;
+
+/** `line` in at most `width` columns: escape sequences take none, wide characters two. */
+export function truncate(line: string, width: number): string {
+  if (Bun.stringWidth(line) <= width) return line;
+  let out = "";
+  let used = 0;
+  let styled = false;
+  for (let i = 0; i < line.length; ) {
+    const esc = ESC_SEQUENCE.exec(line.slice(i, i + 32));
+    if (esc) {
+      out += esc[0];
+      styled = true;
+      i += esc[0].length;
+      continue;
+    }
+    const ch = String.fromCodePoint(line.codePointAt(i)!);
+    const w = Bun.stringWidth(ch);
+    if (used + w > width - 1) break; // one column kept for the mark
+    out += ch;
+    used += w;
+    i += ch.length;
+  }
+  return out + "…" + (styled ? RESET : "");
 }

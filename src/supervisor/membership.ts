@@ -10,7 +10,7 @@
 import { closeSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import type { Rule } from "../types/rules.ts";
-import type { LookupInterface } from "../rules/validate.ts";
+import { isUnicastInput, type LookupInterface } from "../rules/validate.ts";
 import { address16 } from "../values/ipv6.ts";
 
 interface Joined {
@@ -117,6 +117,7 @@ const key = (iface: string, group: string, source = "") => `${iface}|${group}|${
 
 /** The joins a rule needs: one per source when every source is a host, else one any-source join. */
 function joinsOf(r: Rule): string[] {
+  if (isUnicastInput(r.inputGroup)) return []; // no group to join: the port is held (ports.ts)
   const sources = r.inputSources;
   if (!sources || sources.some((s) => s.includes("/"))) return [key(r.inputInterface, r.inputGroup)];
   return sources.map((s) => key(r.inputInterface, r.inputGroup, s));

@@ -33,6 +33,7 @@ import { VERSION } from "../version.ts";
 import type { WorkerArgs } from "../types/worker.ts";
 import { allowedCpus } from "./cpus.ts";
 import { Memberships } from "./membership.ts";
+import { PortHolds } from "./ports.ts";
 import { WorkerPool } from "./pool.ts";
 import { startMetricsServer, type ListenAddress, type MetricsServer } from "./metrics.ts";
 import { workerArgv } from "./spawn.ts";
@@ -103,6 +104,7 @@ export class Supervisor {
   private version = 1;
   private readonly pool: WorkerPool;
   private readonly memberships?: Memberships;
+  private readonly ports?: PortHolds;
   private server?: ControlServer;
   private changes: Promise<unknown> = Promise.resolve();
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -145,6 +147,7 @@ export class Supervisor {
       },
     });
     if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log, native!.joinGroup);
+    if (native) this.ports = new PortHolds(native.holdPort, this.log);
   }
 
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */
@@ -215,6 +218,7 @@ export class Supervisor {
     );
     this.pool.start();
     void this.memberships?.sync(this.table.rules);
+    this.ports?.sync(this.table.rules);
     if (this.memberships) this.timers.push(setInterval(() => void this.memberships!.refresh(), MEMBERSHIP_REFRESH_MS));
     void this.awaitReady();
     this.startNotifications();
@@ -405,7 +409,9 @@ export class Supervisor {
   private addTo(t: RuleTable, spec: RuleSpec): { table: RuleTable; rule: Rule } {
     this.checkRoom(t.rules, spec.outputs.length);
     checkLoops(spec, t.rules, this.cfg.interfaces);
-    return addRule(t, spec);
+    const added = addRule(t, spec); // a duplicate is refused before its port is asked for
+    this.ports?.claim(spec);
+    return added;
   }
 
   /** The table with a rule's outputs replaced, checked as a rule with those outputs would be. */
@@ -440,7 +446,9 @@ export class Supervisor {
 
   /** Rule changes one at a time: each sees the table the previous one left. */
   private change<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.changes.then(fn, fn);
+    // A port claimed for a change that then failed goes back; one whose rule went, too.
+    const run = () => fn().finally(() => this.ports?.sync(this.table.rules));
+    const next = this.changes.then(run, run);
     this.changes = next.catch(() => {});
     return next;
   }
@@ -468,6 +476,7 @@ export class Supervisor {
     this.table = table;
     this.version++;
     await this.memberships?.sync(table.rules); // joined (or the reason logged) before the reply
+    this.ports?.sync(table.rules);
     const timeoutMs = this.cfg.applyTimeoutMs ?? 2000;
     const result = await this.pool.apply(this.version, table.rules, timeoutMs);
     if (result.late.length > 0)
@@ -613,6 +622,7 @@ export class Supervisor {
       await this.changes.catch(() => {});
       await this.pool.stop(STOP_GRACE_MS);
       await this.memberships?.close();
+      this.ports?.close();
       this.lock.release();
       this.log.info("stopped");
     })();

@@ -65,8 +65,8 @@ describe("without a supervisor", () => {
       [withArg("--input-port", "0"), "mcr: --input-port: 0 is not a port (use an integer from 1 to 65535)"],
       [withArg("--input-port", "65536"), "mcr: --input-port: 65536 is not a port (use an integer from 1 to 65535)"],
       [
-        withArg("--input-group", "10.0.0.1"),
-        "mcr: --input-group: 10.0.0.1 is not a multicast group (use 224.0.0.0 to 239.255.255.255)",
+        withArg("--input-group", "127.0.0.1"),
+        "mcr: --input-group: 127.0.0.1 is a loopback address, which no interface can send to: an input is a multicast group (224.0.0.0/4) or an address of the input interface",
       ],
       [
         withArg("--input-group", "224.0.0.1"),

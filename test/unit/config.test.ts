@@ -112,8 +112,8 @@ describe("parseConfig", () => {
     ],
     [
       "a bad group",
-      GOOD.replace('"239.1.1.2"', '"10.1.1.2"'),
-      "/etc/mcr/mcr.toml:15: input_group: 10.1.1.2 is not a multicast group",
+      GOOD.replace('"239.1.1.2"', '"127.1.1.2"'),
+      "/etc/mcr/mcr.toml:15: input_group: 127.1.1.2 is a loopback address",
     ],
     [
       "a bad output string",

@@ -63,7 +63,14 @@ describe("parseRuleFlags", () => {
   });
 
   const cases: [string, RuleFlags, string, RegExp][] = [
-    ["group not multicast", { ...good, inputGroup: "10.1.1.1" }, "inputGroup", /10\.1\.1\.1 is not a multicast group/],
+    // A unicast address is an input (issue 16), one no datagram is sent to is not.
+    [
+      "a loopback input",
+      { ...good, inputGroup: "127.0.0.1" },
+      "inputGroup",
+      /127\.0\.0\.1 is a loopback address.*: an input is a multicast group \(224\.0\.0\.0\/4\) or an address of the input interface/,
+    ],
+    ["an input in 0.0.0.0/8", { ...good, inputGroup: "0.1.2.3" }, "inputGroup", /0\.1\.2\.3 is in 0\.0\.0\.0\/8/],
     ["group not an address", { ...good, inputGroup: "239.1.1" }, "inputGroup", /"239\.1\.1" is not an IPv4 address/],
     [
       "link-local group without allowLinkLocal",

@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct mcr_frame_info fi;
 	/* A tag left in the frame over IPv4 is another VLAN's datagram: no key's (worker.c). */
-	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.payload_off == 42;
-	if (parsed && n > 0 && (head & 8) && fi.family == 4 &&
-	    (ntohl(mcr__addr_u32(fi.group)) >> 28) == 14) {
+	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.family == 4 &&
+		     fi.payload_off == 42;
+	if (parsed && n > 0 && (head & 8) && (ntohl(mcr__addr_u32(fi.group)) >> 28) == 14) {
 		keys[0] = (struct mcr_filter_key){ .port = fi.port, .vlan = vid };
 		memcpy(keys[0].group, fi.group, 16);
 	}
