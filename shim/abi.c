@@ -10,29 +10,31 @@
 #define AT(type, field, n) _Static_assert(offsetof(type, field) == (n), #type "." #field ": offset")
 #define IS(expr, n) _Static_assert((expr) == (n), #expr)
 
-SIZE(struct mcr_rule_entry, 28);
+SIZE(struct mcr_rule_entry, 56);
 AT(struct mcr_rule_entry, in_ifindex, 0);
 AT(struct mcr_rule_entry, group, 4);
-AT(struct mcr_rule_entry, port, 8);
-AT(struct mcr_rule_entry, n_outputs, 10);
-AT(struct mcr_rule_entry, first_output, 12);
-AT(struct mcr_rule_entry, counter_slot, 16);
 AT(struct mcr_rule_entry, source, 20);
-AT(struct mcr_rule_entry, vlan, 24);
-AT(struct mcr_rule_entry, source_len, 26);
-AT(struct mcr_rule_entry, flags, 27);
+AT(struct mcr_rule_entry, port, 36);
+AT(struct mcr_rule_entry, n_outputs, 38);
+AT(struct mcr_rule_entry, first_output, 40);
+AT(struct mcr_rule_entry, counter_slot, 44);
+AT(struct mcr_rule_entry, vlan, 48);
+AT(struct mcr_rule_entry, source_len, 50);
+AT(struct mcr_rule_entry, family, 51);
+AT(struct mcr_rule_entry, flags, 52);
 
-SIZE(struct mcr_output_entry, 32);
+SIZE(struct mcr_output_entry, 56);
 AT(struct mcr_output_entry, ifindex, 0);
 AT(struct mcr_output_entry, source, 4);
-AT(struct mcr_output_entry, dest, 8);
-AT(struct mcr_output_entry, port, 12);
-AT(struct mcr_output_entry, ttl, 14);
-AT(struct mcr_output_entry, flags, 15);
-AT(struct mcr_output_entry, counter_slot, 16);
-AT(struct mcr_output_entry, rate, 20);
-AT(struct mcr_output_entry, burst, 24);
-AT(struct mcr_output_entry, dscp, 28);
+AT(struct mcr_output_entry, dest, 20);
+AT(struct mcr_output_entry, port, 36);
+AT(struct mcr_output_entry, ttl, 38);
+AT(struct mcr_output_entry, flags, 39);
+AT(struct mcr_output_entry, counter_slot, 40);
+AT(struct mcr_output_entry, rate, 44);
+AT(struct mcr_output_entry, burst, 48);
+AT(struct mcr_output_entry, dscp, 52);
+AT(struct mcr_output_entry, family, 53);
 IS(MCR_OUT_TTL_INPUT, 1);
 IS(MCR_OUT_DSCP_SET, 2);
 

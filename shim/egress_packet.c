@@ -1,6 +1,6 @@
 /* Layer-2 egress: an AF_PACKET socket with a TPACKET_V2 transmit ring per egress interface.
  *
- * The worker writes whole frames (Ethernet, IPv4, UDP, payload) into the ring and one send(2)
+ * The worker writes whole frames (Ethernet, IPv4 or IPv6, UDP, payload) into the ring and one send(2)
  * per batch - issued through io_uring - hands every frame written to the kernel. Compared with
  * a UDP socket per datagram this skips the IP output path (a route lookup per multicast
  * datagram, skb building, neighbour output) and the per-datagram submission. */
@@ -47,7 +47,8 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 	t->frame_nr = ring.frame_nr;
 	t->pend_slot = calloc(t->frame_nr, sizeof(*t->pend_slot));
 	t->pend_len = calloc(t->frame_nr, sizeof(*t->pend_len));
-	if (!t->pend_slot || !t->pend_len) {
+	t->pend_hdr = calloc(t->frame_nr, sizeof(*t->pend_hdr));
+	if (!t->pend_slot || !t->pend_len || !t->pend_hdr) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -72,46 +73,72 @@ void mcr__tx_close(struct mcr_tx *t)
 		close(t->fd);
 	free(t->pend_slot);
 	free(t->pend_len);
+	free(t->pend_hdr);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }
 
-void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
-			 uint32_t dest, uint16_t port, uint8_t ttl)
+/* RFC 2464: an IPv6 group's Ethernet address is its low 32 bits under 33:33. */
+static void mcast_mac6(const uint8_t *group, uint8_t mac[6])
 {
-	uint8_t *f = h->bytes;
+	mac[0] = mac[1] = 0x33;
+	memcpy(mac + 2, group + 12, 4);
+}
+
+void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
+			 const uint8_t *dest, uint16_t port, uint8_t ttl)
+{
+	uint8_t *f = h->bytes, *ip = f + 14, *udp;
 	memset(h, 0, sizeof(*h));
-	mcr__mcast_mac(dest, f);
 	memcpy(f + 6, t->mac, 6);
-	f[12] = 0x08, f[13] = 0x00;
-	uint8_t *ip = f + 14;
-	ip[0] = 0x45;
-	ip[8] = ttl;
-	ip[9] = IPPROTO_UDP;
-	memcpy(ip + 12, &source, 4);
-	memcpy(ip + 16, &dest, 4);
-	uint8_t *udp = ip + 20;
-	udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
-	/* The parts of both checksums that never change, summed once. TOS and TTL come with each
-	 * frame (kept from the input, or set): the words that hold them (version/IHL+TOS,
-	 * TTL+protocol) are summed per frame. */
-	h->ip_sum = mcr__csum_add(ip + 2, 6, 0) + mcr__csum_add(ip + 10, 10, 0);
-	h->udp_sum =
-		mcr__csum_add(ip + 12, 8, 0) + htons(IPPROTO_UDP) + mcr__csum_add(udp + 2, 2, 0);
-	h->udp_rewritten = mcr__csum_fields(ip + 12, udp + 2);
+	if (mcr__addr_is_v4(dest)) {
+		h->family = 4;
+		h->len = MCR_TX_HEADER_LEN;
+		mcr__mcast_mac(mcr__addr_u32(dest), f);
+		f[12] = 0x08, f[13] = 0x00;
+		ip[0] = 0x45;
+		ip[8] = ttl;
+		ip[9] = IPPROTO_UDP;
+		memcpy(ip + 12, source + 12, 4);
+		memcpy(ip + 16, dest + 12, 4);
+		udp = ip + 20;
+		udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
+		/* The parts of both checksums that never change, summed once. TOS and TTL come with
+		 * each frame (kept from the input, or set): the words that hold them (version/IHL+TOS,
+		 * TTL+protocol) are summed per frame. */
+		h->ip_sum = mcr__csum_add(ip + 2, 6, 0) + mcr__csum_add(ip + 10, 10, 0);
+		h->udp_rewritten = mcr__csum_fields(ip + 12, 8, udp + 2);
+	} else {
+		/* No header checksum, no identification; the flow label stays 0. */
+		h->family = 6;
+		h->len = MCR_TX_HEADER6_LEN;
+		mcast_mac6(dest, f);
+		f[12] = 0x86, f[13] = 0xdd;
+		ip[0] = 0x60;
+		ip[6] = IPPROTO_UDP;
+		ip[7] = ttl;
+		memcpy(ip + 8, source, 16);
+		memcpy(ip + 24, dest, 16);
+		udp = ip + 40;
+		udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
+		h->udp_rewritten = mcr__csum_fields(ip + 8, 32, udp + 2);
+	}
+	/* Pseudo-header (the addresses, the protocol; the length is added per frame), dest port. */
+	h->udp_sum = h->udp_rewritten + htons(IPPROTO_UDP);
 	/* An MTU below the headers (a dummy device allows 0) carries no payload, not 4 GiB of it. */
-	h->max_payload = t->mtu > 28 ? t->mtu - 28 : 0;
-	if (h->max_payload >
-	    t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - MCR_TX_HEADER_LEN)
-		h->max_payload = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) -
-				 MCR_TX_HEADER_LEN;
+	uint32_t over = h->len - 14u,
+		 room = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - h->len;
+	h->max_payload = t->mtu > over ? t->mtu - over : 0;
+	if (h->max_payload > room)
+		h->max_payload = room;
 }
 
 uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
 		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum)
 {
 	uint16_t usum;
-	if (csum->mode == MCR_CSUM_NONE)
+	/* IPv6 has no "no checksum" (RFC 8200 8.1): one is made over the whole datagram. */
+	if (csum->mode == MCR_CSUM_NONE && h->family == 4)
 		return 0;
 	if (csum->mode == MCR_CSUM_UPDATE) {
 		/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m the old fields, m' the new; the payload,
@@ -139,26 +166,33 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
 		return -ENOBUFS;
 	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
-	memcpy(f, h->bytes, MCR_TX_HEADER_LEN);
-	uint8_t *ip = f + 14, *udp = f + 34;
-	uint16_t total = htons((uint16_t)(len + 28)), ulen = htons((uint16_t)(len + 8)),
-		 id = htons(h->ip_id++);
-	uint16_t sp = htons(sport), w0, w8;
-	ip[1] = tos;
-	ip[8] = ttl;
-	memcpy(&w0, ip, 2);
-	memcpy(&w8, ip + 8, 2);
-	memcpy(ip + 2, &total, 2);
-	memcpy(ip + 4, &id, 2);
-	uint16_t ipsum = mcr__csum_fold(h->ip_sum + total + id + w0 + w8);
-	memcpy(ip + 10, &ipsum, 2);
+	memcpy(f, h->bytes, h->len);
+	uint8_t *ip = f + 14, *udp = f + h->len - 8;
+	uint16_t ulen = htons((uint16_t)(len + 8)), sp = htons(sport);
+	if (h->family == 4) {
+		uint16_t total = htons((uint16_t)(len + 28)), id = htons(h->ip_id++), w0, w8;
+		ip[1] = tos;
+		ip[8] = ttl;
+		memcpy(&w0, ip, 2);
+		memcpy(&w8, ip + 8, 2);
+		memcpy(ip + 2, &total, 2);
+		memcpy(ip + 4, &id, 2);
+		uint16_t ipsum = mcr__csum_fold(h->ip_sum + total + id + w0 + w8);
+		memcpy(ip + 10, &ipsum, 2);
+	} else {
+		ip[0] = (uint8_t)(0x60 | tos >> 4);
+		ip[1] = (uint8_t)(tos << 4);
+		memcpy(ip + 4, &ulen, 2); /* payload length: the UDP datagram */
+		ip[7] = ttl;
+	}
 	memcpy(udp, &sp, 2);
 	memcpy(udp + 4, &ulen, 2);
-	memcpy(f + MCR_TX_HEADER_LEN, payload, len);
+	memcpy(f + h->len, payload, len);
 	uint16_t usum = mcr__udp_csum(h, sp, ulen, payload, len, csum);
 	memcpy(udp + 6, &usum, 2);
-	fh->tp_len = len + MCR_TX_HEADER_LEN;
+	fh->tp_len = len + h->len;
 	__atomic_store_n(&fh->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+	t->pend_hdr[t->npend] = h->len;
 	t->pend_slot[t->npend] = slot;
 	t->pend_len[t->npend] = len;
 	t->npend++;

@@ -11,7 +11,12 @@
  *     reason: IPv4 to the group that is not plain UDP (another protocol, a fragment, IHL other than
  *     5, not version 4) or too short to hold the port; a frame too short to hold a destination
  *     address, or of another EtherType, or with nested or cut tags, sent to the group's MAC address.
- * A second tag with IPv4 behind it is another VLAN's datagram: turned away.
+ *   - an IPv6 frame to a key's group on the key's VLAN when its next header is UDP to a key's
+ *     port at offset 40, or anything but UDP, TCP or ICMPv6 (extension headers: the UDP offset
+ *     varies, so the parser decides), or it is too short for the header or port; a malformed one
+ *     sent to the group's MAC address (33:33 and its low 32 bits).
+ * A second tag with IPv4 or IPv6 behind it is another VLAN's datagram: turned away. With no IPv6
+ * key the program is the IPv4 one alone, instruction for instruction.
  *
  * The program is built here, in C, inside the table install: the install already walks the
  * table, the sockets are the shim's, and the order "attach the union, swap the table, attach the
@@ -32,6 +37,7 @@
 #include "internal.h"
 
 #define ETH_IPV4 0x0800
+#define ETH_IPV6 0x86dd
 #define ETH_VLAN 0x8100
 #define ETH_QINQ 0x88a8
 #define AD(x) (SKF_AD_OFF + (x))
@@ -86,24 +92,42 @@ static void jeq_far(struct prog *p, uint32_t k, struct label *l)
 	jump_to(p, l);
 }
 
-static uint32_t group_mac_low(uint32_t group_be)
+static uint32_t group_mac_low(const uint8_t *group)
 {
-	uint32_t g = ntohl(group_be);
+	uint32_t g = ntohl(mcr__addr_u32(group));
 	return 0x5e000000u | (g & 0x7fffffu); /* bytes 2..5 of 01:00:5e + low 23 bits */
 }
 
-/* Keys sorted by MAC address, group, port, VLAN and without repeats: each block the program has
- * (a MAC address, a group, a group and port) is a run of neighbours, and a table's program is
- * the same whatever order its rules come in, or however many rules share a key. */
+static uint32_t word(const uint8_t *a, int i)
+{
+	uint32_t v;
+	memcpy(&v, a + i * 4, 4);
+	return ntohl(v);
+}
+
+/* The low bits a group's MAC address carries: 23 for IPv4 (01:00:5e), 32 for IPv6 (33:33). */
+static uint32_t key_mac(const uint8_t *group)
+{
+	return mcr__addr_is_v4(group) ? group_mac_low(group) : word(group, 3);
+}
+
+/* Keys sorted by family (IPv4 first), MAC address, group, port, VLAN and without repeats: each
+ * block the program has (a family, a MAC address, a group, a group and port) is a run of
+ * neighbours, and a table's program is the same whatever order its rules come in, or however
+ * many rules share a key. Groups compare as 16 bytes, which for IPv4-mapped ones is the order of
+ * their IPv4 addresses. */
 static int key_cmp(const void *x, const void *y)
 {
 	const struct mcr_filter_key *a = x, *b = y;
-	uint32_t ma = group_mac_low(a->group), mb = group_mac_low(b->group);
-	uint32_t ga = ntohl(a->group), gb = ntohl(b->group);
+	int va = mcr__addr_is_v4(a->group), vb = mcr__addr_is_v4(b->group);
+	if (va != vb)
+		return va ? -1 : 1;
+	uint32_t ma = key_mac(a->group), mb = key_mac(b->group);
 	if (ma != mb)
 		return ma < mb ? -1 : 1;
-	if (ga != gb)
-		return ga < gb ? -1 : 1;
+	int g = memcmp(a->group, b->group, 16);
+	if (g != 0)
+		return g;
 	if (a->port != b->port)
 		return a->port < b->port ? -1 : 1;
 	return (a->vlan > b->vlan) - (a->vlan < b->vlan);
@@ -138,19 +162,20 @@ static void vlan_check(struct prog *p, const struct mcr_filter_key *keys, uint32
 	jump_to(p, reject);
 }
 
-static int is_group(uint32_t addr_be)
+/* An IPv4 key's group is 224.0.0.0/4, or a unicast address of this host's (a unicast input). */
+static int is_group(const uint8_t *group)
 {
-	return (ntohl(addr_be) & 0xf0000000u) == 0xe0000000u;
+	return (ntohl(mcr__addr_u32(group)) & 0xf0000000u) == 0xe0000000u;
 }
 
 static int same_group(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
 {
-	return k->group == ref->group;
+	return memcmp(k->group, ref->group, 16) == 0;
 }
 
 static int same_pair(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
 {
-	return k->group == ref->group && k->port == ref->port;
+	return same_group(k, ref) && k->port == ref->port;
 }
 
 static int same_mac(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
@@ -169,13 +194,108 @@ static int first_of(const struct mcr_filter_key *keys, uint32_t i, pick_fn same)
 	return i == 0 || !same(&keys[i - 1], &keys[i]);
 }
 
-/* keys: sorted, no repeats. lab: 3 x n labels, all unplaced. */
+/* IPv6, at the EtherType's label: keys k6 (n6 > 0, sorted, no repeats), all of them IPv6;
+ * blocks and ports: a label per key. */
+static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6, int level,
+		   struct label *blocks, struct label *ports, struct label *by_mac,
+		   struct label *accept, struct label *reject)
+{
+	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
+	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 54);
+	jump_to(p, by_mac); /* no room for a destination address */
+	if (level >= MCR_FILTER_CLASS_D) {
+		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 38);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xff);
+		jump_to(p, reject);
+		vlan_check(p, k6, n6, 0, any_key, any_vlan, accept, reject);
+		return;
+	}
+	/* The destination, a word at a time; a mismatch skips to the next group's compare. */
+	for (uint32_t i = 0; i < n6 && !p->overflow; i++) {
+		if (!first_of(k6, i, same_group))
+			continue;
+		for (int w = 0; w < 4; w++) {
+			emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 38 + 4 * (uint32_t)w);
+			emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * w),
+			     word(k6[i].group, w));
+		}
+		jump_to(p, &blocks[i]);
+	}
+	jump_to(p, reject);
+	for (uint32_t i = 0; i < n6 && !p->overflow; i++) {
+		if (!first_of(k6, i, same_group))
+			continue;
+		struct label any = { 0 }, udp = { 0 };
+		place(p, &blocks[i]);
+		if (level == MCR_FILTER_EXACT) {
+			emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 20);
+			jeq_far(p, IPPROTO_UDP, &udp);
+			jeq_far(p, IPPROTO_TCP, reject);
+			jeq_far(p, IPPROTO_ICMPV6, reject);
+			jump_to(p, &any); /* an extension header: the parser finds what follows */
+			place(p, &udp);
+			emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+			emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 58);
+			jump_to(p, &any);
+			emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 56);
+			for (uint32_t j = i; j < n6 && same_group(&k6[j], &k6[i]); j++)
+				if (first_of(k6, j, same_pair))
+					jeq_far(p, k6[j].port, &ports[j]);
+			jump_to(p, reject);
+			for (uint32_t j = i; j < n6 && same_group(&k6[j], &k6[i]); j++) {
+				if (!first_of(k6, j, same_pair))
+					continue;
+				place(p, &ports[j]);
+				vlan_check(p, k6, n6, j, same_pair, any_vlan, accept, reject);
+			}
+		}
+		place(p, &any);
+		vlan_check(p, k6, n6, i, same_group, any_vlan, accept, reject);
+	}
+}
+
+static int same_mac6(const struct mcr_filter_key *k, const struct mcr_filter_key *ref)
+{
+	return word(k->group, 3) == word(ref->group, 3);
+}
+
+/* By the destination MAC address 33:33 + a group's low 32 bits, at by_mac (A: its first half);
+ * macs: a label per key. */
+static void mac6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6, int level,
+		 struct label *macs, struct label *accept, struct label *reject)
+{
+	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
+	if (level >= MCR_FILTER_CLASS_D) {
+		vlan_check(p, k6, n6, 0, any_key, any_vlan, accept, reject);
+		return;
+	}
+	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
+	for (uint32_t i = 0; i < n6 && !p->overflow; i++)
+		if (first_of(k6, i, same_mac6))
+			jeq_far(p, word(k6[i].group, 3), &macs[i]);
+	jump_to(p, reject);
+	for (uint32_t i = 0; i < n6 && !p->overflow; i++) {
+		if (!first_of(k6, i, same_mac6))
+			continue;
+		place(p, &macs[i]);
+		vlan_check(p, k6, n6, i, same_mac6, any_vlan, accept, reject);
+	}
+}
+
+/* keys: sorted, no repeats (the IPv4 ones first). lab: 3 x n labels, all unplaced. */
 static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n, int level,
 		  struct label *lab)
 {
-	struct label accept = { 0 }, reject = { 0 }, ipv4 = { 0 }, by_mac = { 0 }, tagged = { 0 };
+	struct label accept = { 0 }, reject = { 0 }, ipv4 = { 0 }, by_mac = { 0 }, tagged = { 0 },
+		     ipv6 = { 0 }, by_mac6 = { 0 };
 	struct label *blocks = lab, *ports = lab + n, *macs = lab + 2 * n;
 	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
+	uint32_t n4 = 0;
+	while (n4 < n && mcr__addr_is_v4(keys[n4].group))
+		n4++;
+	const struct mcr_filter_key *k6 = keys + n4;
+	uint32_t n6 = n - n4;
 	if (n == 0) {
 		emit(p, BPF_RET | BPF_K, 0, 0, 0);
 		return;
@@ -197,6 +317,8 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	jump_to(p, &reject);
 	emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 12);
 	jeq_far(p, ETH_IPV4, &ipv4);
+	if (n6)
+		jeq_far(p, ETH_IPV6, &ipv6);
 	jeq_far(p, ETH_VLAN, &tagged);
 	jeq_far(p, ETH_QINQ, &tagged);
 	jump_to(p, &by_mac);
@@ -212,7 +334,14 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	jeq_far(p, ETH_QINQ, &by_mac);
 	jump_to(p, &reject);
 
+	if (n6) {
+		place(p, &ipv6);
+		build6(p, k6, n6, level, blocks + n4, ports + n4, &by_mac, &accept, &reject);
+	}
+
 	place(p, &ipv4);
+	if (n4 == 0)
+		jump_to(p, &reject); /* no IPv4 key */
 	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
 	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 34);
 	jump_to(p, &by_mac); /* no room for a destination address */
@@ -221,22 +350,22 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 		/* Any group; the classifier sorts them out. A unicast key (an address of the relay's
 		 * own, for a unicast input) is no group: it is kept by name at every level. */
 		struct label kept = { 0 };
-		for (uint32_t i = 0; i < n; i++)
+		for (uint32_t i = 0; i < n4; i++)
 			if (!is_group(keys[i].group) && first_of(keys, i, same_group))
-				jeq_far(p, ntohl(keys[i].group), &kept);
+				jeq_far(p, ntohl(mcr__addr_u32(keys[i].group)), &kept);
 		emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0xf0000000u);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xe0000000u);
 		jump_to(p, &reject);
 		place(p, &kept);
-		vlan_check(p, keys, n, 0, any_key, any_vlan, &accept, &reject);
+		vlan_check(p, keys, n4, 0, any_key, any_vlan, &accept, &reject);
 	} else {
 		/* One block per group: its first key's index is where its label lives. A build
 		 * that overflowed stops: the program is thrown away. */
-		for (uint32_t i = 0; i < n && !p->overflow; i++)
+		for (uint32_t i = 0; i < n4 && !p->overflow; i++)
 			if (first_of(keys, i, same_group))
-				jeq_far(p, ntohl(keys[i].group), &blocks[i]);
+				jeq_far(p, ntohl(mcr__addr_u32(keys[i].group)), &blocks[i]);
 		jump_to(p, &reject);
-		for (uint32_t i = 0; i < n && !p->overflow; i++) {
+		for (uint32_t i = 0; i < n4 && !p->overflow; i++) {
 			if (!first_of(keys, i, same_group))
 				continue;
 			struct label any = { 0 };
@@ -257,26 +386,33 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 				emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 38);
 				jump_to(p, &any);
 				emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 36);
-				for (uint32_t j = i; j < n && same_group(&keys[j], &keys[i]); j++)
+				for (uint32_t j = i; j < n4 && same_group(&keys[j], &keys[i]); j++)
 					if (first_of(keys, j, same_pair))
 						jeq_far(p, keys[j].port, &ports[j]);
 				jump_to(p, &reject);
-				for (uint32_t j = i; j < n && same_group(&keys[j], &keys[i]); j++) {
+				for (uint32_t j = i; j < n4 && same_group(&keys[j], &keys[i]);
+				     j++) {
 					if (!first_of(keys, j, same_pair))
 						continue;
 					place(p, &ports[j]);
-					vlan_check(p, keys, n, j, same_pair, any_vlan, &accept,
+					vlan_check(p, keys, n4, j, same_pair, any_vlan, &accept,
 						   &reject);
 				}
 			}
 			place(p, &any);
-			vlan_check(p, keys, n, i, same_group, any_vlan, &accept, &reject);
+			vlan_check(p, keys, n4, i, same_group, any_vlan, &accept, &reject);
 		}
 	}
 
 	/* Judged by the destination MAC address: a group's is 01:00:5e and its low 23 bits. */
 	place(p, &by_mac);
-	if (level >= MCR_FILTER_CLASS_D) {
+	if (n6) {
+		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 0);
+		jeq_far(p, 0x3333, &by_mac6);
+	}
+	if (n4 == 0) {
+		jump_to(p, &reject);
+	} else if (level >= MCR_FILTER_CLASS_D) {
 		emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
 		emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0xff800000u);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x5e000000u);
@@ -284,25 +420,30 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 0);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x0100);
 		jump_to(p, &reject);
-		vlan_check(p, keys, n, 0, any_key, any_vlan, &accept, &reject);
+		vlan_check(p, keys, n4, 0, any_key, any_vlan, &accept, &reject);
 	} else {
 		struct label not_group = { 0 };
 		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 0);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x0100);
 		jump_to(p, &reject);
 		emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
-		for (uint32_t i = 0; i < n && !p->overflow; i++)
+		for (uint32_t i = 0; i < n4 && !p->overflow; i++)
 			if (first_of(keys, i, same_mac))
 				jeq_far(p, group_mac_low(keys[i].group), &macs[i]);
 		jump_to(p, &not_group);
-		for (uint32_t i = 0; i < n && !p->overflow; i++) {
+		for (uint32_t i = 0; i < n4 && !p->overflow; i++) {
 			if (!first_of(keys, i, same_mac))
 				continue;
 			place(p, &macs[i]);
-			vlan_check(p, keys, n, i, same_mac, any_vlan, &accept, &reject);
+			vlan_check(p, keys, n4, i, same_mac, any_vlan, &accept, &reject);
 		}
 		place(p, &not_group);
 		jump_to(p, &reject);
+	}
+
+	if (n6) {
+		place(p, &by_mac6);
+		mac6(p, k6, n6, level, macs + n4, &accept, &reject);
 	}
 
 	place(p, &reject);

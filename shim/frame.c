@@ -146,6 +146,22 @@ int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen)
 	return sum == 0xffff;
 }
 
+int mcr__udp6_csum_ok(const uint8_t *ip, const uint8_t *udp, uint32_t ulen)
+{
+	/* Pseudo-header (RFC 8200 8.1: addresses, length, next header 17), then UDP and payload. */
+	uint64_t sum = IPPROTO_UDP + ulen;
+	for (int i = 8; i < 40; i += 2)
+		sum += rd16(ip + i);
+	uint32_t i = 0;
+	for (; i + 1 < ulen; i += 2)
+		sum += rd16(udp + i);
+	if (i < ulen)
+		sum += (uint32_t)udp[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 MCR_API int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out)
 {
 	int r = mcr__frame_parse(frame, len, out);

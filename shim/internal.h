@@ -50,10 +50,11 @@ static inline struct tpacket2_hdr *mcr__rx_frame(const struct mcr_rx *rx, uint32
 struct mcr_egress_sock {
 	int fd;
 	uint32_t ifindex;
-	uint32_t source;
-	uint32_t dest;
+	uint8_t source[16]; /* IPv4 as IPv4-mapped */
+	uint8_t dest[16];
 	uint16_t port;
 	uint8_t ttl;
+	uint8_t family; /* 4 or 6: the socket is AF_INET or AF_INET6 */
 };
 
 int mcr__egress_open(struct mcr_egress_sock *s);
@@ -71,15 +72,19 @@ struct mcr_tx {
 	uint8_t mac[6];
 	uint32_t npend; /* frames filled since the last send */
 	uint32_t *pend_slot; /* their outputs' counter slots, */
-	uint16_t *pend_len; /* and payload lengths, counted once the send completes */
+	uint16_t *pend_len; /* and payload lengths, counted once the send completes, */
+	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share a ring) */
 	int kicked; /* a send for them is queued on io_uring */
 };
 
 #define MCR_TX_HEADER_LEN 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
+#define MCR_TX_HEADER6_LEN 62 /* Ethernet 14 + IPv6 40 + UDP 8 */
 
 /* An output's frame header, built once; per frame only lengths, id, ports and sums change. */
 struct mcr_tx_header {
-	uint8_t bytes[MCR_TX_HEADER_LEN];
+	uint8_t bytes[MCR_TX_HEADER6_LEN];
+	uint8_t len; /* MCR_TX_HEADER_LEN or MCR_TX_HEADER6_LEN */
+	uint8_t family; /* 4 or 6 */
 	uint16_t ip_id;
 	uint32_t max_payload; /* larger datagrams go by the UDP socket, which fragments */
 	uint64_t ip_sum; /* partial sums of the fixed fields */
@@ -104,14 +109,17 @@ struct mcr_csum_in {
 	uint32_t replaced; /* sum of the input's fields that the output rewrites */
 };
 
-/* One's complement sum of the fields an output rewrites (addresses and destination port, as
- * stored), in native-order 16-bit loads as egress_packet.c sums everything. */
-static inline uint32_t mcr__csum_fields(const uint8_t *addrs8, const uint8_t *port2)
+/* One's complement sum of the fields an output rewrites (addresses, 8 bytes for IPv4 or 32 for
+ * IPv6, and destination port, as stored), in native-order 16-bit loads as egress_packet.c sums
+ * everything. The pseudo-headers of both families sum the same way apart from the addresses
+ * (protocol 17 and the UDP length, RFC 768 and RFC 8200 8.1), so an update from one family's
+ * checksum to the other's is the address change too. */
+static inline uint32_t mcr__csum_fields(const uint8_t *addrs, uint32_t n, const uint8_t *port2)
 {
 	uint32_t s = 0;
 	uint16_t v;
-	for (int i = 0; i < 8; i += 2) {
-		memcpy(&v, addrs8 + i, 2);
+	for (uint32_t i = 0; i < n; i += 2) {
+		memcpy(&v, addrs + i, 2);
 		s += v;
 	}
 	memcpy(&v, port2, 2);
@@ -120,9 +128,11 @@ static inline uint32_t mcr__csum_fields(const uint8_t *addrs8, const uint8_t *po
 
 int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
-void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, uint32_t source,
-			 uint32_t dest, uint16_t port, uint8_t ttl);
-/* tos, ttl: the frame's (the header's ttl is only the template's). */
+/* source, dest: 16 bytes, IPv4 as IPv4-mapped (both of one family). */
+void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
+			 const uint8_t *dest, uint16_t port, uint8_t ttl);
+/* tos, ttl: the frame's (the header's ttl is only the template's): IPv4 TOS and TTL, or IPv6
+ * traffic class and hop limit. */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
 		uint8_t ttl);
@@ -132,7 +142,7 @@ uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t u
 
 /* What one rule asks of an input's filter (filter.c): IPv4 UDP to group:port on a VLAN. */
 struct mcr_filter_key {
-	uint32_t group; /* network order */
+	uint8_t group[16]; /* network order, IPv4 as IPv4-mapped */
 	uint16_t port; /* host order */
 	uint16_t vlan; /* 0: untagged (or priority-tagged) frames */
 };
@@ -161,7 +171,9 @@ struct mcr_match {
 	const struct mcr_rule_entry *rules; /* the caller's, kept while the match is used */
 	int32_t *hash; /* rule index, -1 empty */
 	uint32_t hmask;
-	uint64_t lens; /* bit n: some rule's source has prefix length n */
+	/* bit n of lens[f]: some rule of family f (0: IPv4, 1: IPv6) has source prefix length n
+	 * (0..128), so that a frame probes only lengths of its own family. */
+	uint64_t lens[2][3];
 };
 
 /* An IPv4 address (network order, 4 bytes at v4) as IPv4-mapped IPv6, ::ffff:a.b.c.d. */
@@ -180,24 +192,50 @@ static inline uint32_t mcr__addr_u32(const uint8_t a[16])
 	return v;
 }
 
-/* A prefix length's mask, network order. */
+/* 1 when a is IPv4-mapped (::ffff:0:0/96). */
+static inline int mcr__addr_is_v4(const uint8_t a[16])
+{
+	static const uint8_t pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pre, 12) == 0;
+}
+
+/* A prefix length's mask, network order (len 0..32). */
 static inline uint32_t mcr__prefix_mask(uint32_t len)
 {
 	return len == 0 ? 0 : htonl(~0u << (32 - len));
 }
 
-static inline uint32_t mcr__match_hash(uint32_t ifindex, uint32_t group, uint32_t port,
-				       uint32_t vlan, uint32_t source, uint32_t len)
+/* out = a masked to its first len bits (0..128). */
+static inline void mcr__addr_mask(uint8_t out[16], const uint8_t a[16], uint32_t len)
 {
-	uint32_t h = group * 0x9e3779b1u;
+	for (uint32_t i = 0; i < 16; i += 4) {
+		uint32_t v, l = len > i * 8 ? len - i * 8 : 0;
+		memcpy(&v, a + i, 4);
+		v &= mcr__prefix_mask(l > 32 ? 32 : l);
+		memcpy(out + i, &v, 4);
+	}
+}
+
+static inline uint32_t mcr__addr_hash(const uint8_t a[16])
+{
+	uint32_t w[4];
+	memcpy(w, a, 16);
+	return (w[0] ^ w[1] * 0x27d4eb2du) ^ (w[2] * 0x165667b1u ^ w[3]);
+}
+
+static inline uint32_t mcr__match_hash(uint32_t ifindex, const uint8_t group[16], uint32_t port,
+				       uint32_t vlan, const uint8_t source[16], uint32_t len)
+{
+	uint32_t h = mcr__addr_hash(group) * 0x9e3779b1u;
 	h ^= (port | ifindex << 16) * 0x85ebca6bu;
-	h ^= (source ^ (vlan << 8 | len)) * 0xc2b2ae35u;
+	h ^= (mcr__addr_hash(source) ^ (vlan << 8 | len)) * 0xc2b2ae35u;
 	return h ^ (h >> 15);
 }
 
 /* The rule with exactly this key, or -1. */
-static inline int32_t mcr__match_probe(const struct mcr_match *m, uint32_t ifindex, uint32_t group,
-				       uint32_t port, uint32_t vlan, uint32_t source, uint32_t len)
+static inline int32_t mcr__match_probe(const struct mcr_match *m, uint32_t ifindex,
+				       const uint8_t group[16], uint32_t port, uint32_t vlan,
+				       const uint8_t source[16], uint32_t len)
 {
 	for (uint32_t i = mcr__match_hash(ifindex, group, port, vlan, source, len) & m->hmask;;
 	     i = (i + 1) & m->hmask) {
@@ -205,24 +243,29 @@ static inline int32_t mcr__match_probe(const struct mcr_match *m, uint32_t ifind
 		if (r < 0)
 			return -1;
 		const struct mcr_rule_entry *e = &m->rules[r];
-		if (e->group == group && e->port == port && e->in_ifindex == ifindex &&
-		    e->vlan == vlan && e->source == source && e->source_len == len)
+		if (e->port == port && e->in_ifindex == ifindex && e->vlan == vlan &&
+		    e->source_len == len && memcmp(e->group, group, 16) == 0 &&
+		    memcmp(e->source, source, 16) == 0)
 			return r;
 	}
 }
 
 /* The rule a frame belongs to (the longest source prefix that matches), or -1. */
-static inline int32_t mcr__match_find(const struct mcr_match *m, uint32_t ifindex, uint32_t group,
-				      uint32_t port, uint32_t vlan, uint32_t source)
+static inline int32_t mcr__match_find(const struct mcr_match *m, uint32_t ifindex,
+				      const uint8_t group[16], uint32_t port, uint32_t vlan,
+				      const uint8_t source[16], int family)
 {
-	for (uint64_t lens = m->lens; lens;) {
-		uint32_t len = 63 - (uint32_t)__builtin_clzll(lens);
-		lens &= ~(1ull << len);
-		int32_t r = mcr__match_probe(m, ifindex, group, port, vlan,
-					     source & mcr__prefix_mask(len), len);
-		if (r >= 0)
-			return r;
-	}
+	const uint64_t *lens = m->lens[family == 6];
+	for (int wi = 2; wi >= 0; wi--)
+		for (uint64_t bits = lens[wi]; bits;) {
+			uint32_t len = (uint32_t)wi * 64 + 63 - (uint32_t)__builtin_clzll(bits);
+			bits &= ~(1ull << (len % 64));
+			uint8_t s[16];
+			mcr__addr_mask(s, source, len);
+			int32_t r = mcr__match_probe(m, ifindex, group, port, vlan, s, len);
+			if (r >= 0)
+				return r;
+		}
 	return -1;
 }
 
@@ -264,6 +307,8 @@ static inline int mcr__bucket_take(struct mcr_bucket *b, int64_t now_ns, uint32_
 
 /* 1 when the UDP checksum of the datagram at ip (IHL 5, ulen bytes of UDP) is right. */
 int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen);
+/* The same for IPv6: ip the IPv6 header, udp the UDP header (after any extension headers). */
+int mcr__udp6_csum_ok(const uint8_t *ip, const uint8_t *udp, uint32_t ulen);
 
 /* Parses a frame; MCR_PARSE_OK or an enum mcr_drop. */
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);

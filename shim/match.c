@@ -1,7 +1,8 @@
 /* The rule lookup: (input, group, port, VLAN, source) -> rule, in a cost per frame that does not
  * grow with the table. Rules are hashed on the whole key, the source masked to the rule's prefix
  * length; a frame is looked up once per prefix length that some rule of the table uses, longest
- * first (at most 33, in practice /32 and "any": one or two probes), so 1,000 (S,G) rules cost a
+ * first, among the lengths of the frame's family (at most 129, in practice a host and "any": one
+ * or two probes), so 1,000 (S,G) rules cost a
  * frame what one does, and where prefixes overlap the most specific rule alone takes the frame. */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,9 +23,15 @@ int mcr__match_build(struct mcr_match *m, const struct mcr_rule_entry *rules, ui
 	m->hmask = hsize - 1;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct mcr_rule_entry *e = &rules[i];
-		/* A prefix with host bits set, a VLAN past 4094 or a duplicate key: the caller's bug. */
-		if (e->source_len > 32 || e->vlan > 4094 ||
-		    (e->source & ~mcr__prefix_mask(e->source_len)) != 0 ||
+		/* A prefix with host bits set, a family that is not the group's (an IPv4 one is
+		 * IPv4-mapped, its source too, from /96 on), a VLAN past 4094 or a duplicate key:
+		 * the caller's bug. */
+		uint8_t masked[16];
+		mcr__addr_mask(masked, e->source, e->source_len);
+		int v4 = mcr__addr_is_v4(e->group);
+		if (e->source_len > 128 || e->vlan > 4094 || memcmp(masked, e->source, 16) != 0 ||
+		    (e->family != 4 && e->family != 6) || v4 != (e->family == 4) ||
+		    (v4 && (e->source_len < 96 || !mcr__addr_is_v4(e->source))) ||
 		    mcr__match_probe(m, e->in_ifindex, e->group, e->port, e->vlan, e->source,
 				     e->source_len) >= 0) {
 			mcr__match_free(m);
@@ -36,7 +43,7 @@ int mcr__match_build(struct mcr_match *m, const struct mcr_rule_entry *rules, ui
 		while (m->hash[h] >= 0)
 			h = (h + 1) & m->hmask;
 		m->hash[h] = (int32_t)i;
-		m->lens |= 1ull << e->source_len;
+		m->lens[e->family == 6][e->source_len / 64] |= 1ull << (e->source_len % 64);
 	}
 	return 0;
 }
@@ -45,5 +52,5 @@ void mcr__match_free(struct mcr_match *m)
 {
 	free(m->hash);
 	m->hash = NULL;
-	m->lens = 0;
+	memset(m->lens, 0, sizeof(m->lens));
 }

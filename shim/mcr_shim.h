@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 9
+#define MCR_SHIM_ABI 10
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -83,37 +83,43 @@ struct mcr_frame_info {
 	uint8_t pad; /* 0 */
 };
 
-/* Rule table entries, written by TypeScript into a flat buffer (little-endian, packed as laid out). */
+/* Rule table entries, written by TypeScript into a flat buffer (little-endian, packed as laid out).
+ * Addresses are 16 bytes, network order, as mcr_frame_info's: IPv4 as IPv4-mapped ::ffff:a.b.c.d
+ * (family 4, and then a source prefix counts the mapped prefix's 96 bits: 10.0.0.0/8 is 104). */
 /* A rule with several sources is one entry per source, sharing outputs and counter slot. */
 struct mcr_rule_entry {
 	uint32_t in_ifindex;
-	uint32_t group; /* network order */
+	uint8_t group[16];
+	uint8_t source[16]; /* no bits past source_len; with source_len 0 (96 for IPv4): any */
 	uint16_t port; /* host order */
 	uint16_t n_outputs;
 	uint32_t first_output; /* index into the output table */
 	uint32_t counter_slot; /* index into the rule counters (packets, bytes) */
-	uint32_t source; /* network order, no bits past source_len; 0 with source_len 0: any */
 	uint16_t vlan; /* 0: untagged frames only; 1..4094: frames tagged so */
-	uint8_t source_len; /* prefix length 0..32; the longest prefix that matches wins */
+	uint8_t source_len; /* prefix length 0..128 (IPv4: 96..128); the longest that matches wins */
+	uint8_t family; /* 4 or 6: the group's */
 	uint8_t flags; /* reserved, 0 */
+	uint8_t pad[3]; /* 0 */
 };
 
 /* Bits of mcr_output_entry.flags. */
-#define MCR_OUT_TTL_INPUT 1 /* TTL: the input's less one (ttl is then 0); TTL 1 in is dropped */
+#define MCR_OUT_TTL_INPUT                                                                          \
+	1 /* TTL (hop limit): the input's less one (ttl is then 0); 1 in: dropped */
 #define MCR_OUT_DSCP_SET 2 /* DSCP: dscp; without it, the input's; ECN is always the input's */
 
 struct mcr_output_entry {
 	uint32_t ifindex;
-	uint32_t source; /* interface IPv4 to send from, network order */
-	uint32_t dest; /* group or host, network order */
+	uint8_t source[16]; /* interface address to send from (the family's), network order */
+	uint8_t dest[16]; /* group or host, network order; IPv4 as IPv4-mapped */
 	uint16_t port; /* host order */
-	uint8_t ttl;
+	uint8_t ttl; /* TTL or hop limit */
 	uint8_t flags; /* MCR_OUT_* */
 	uint32_t counter_slot; /* index into the output counters (packets, bytes, errors) */
 	uint32_t rate; /* packets per second, 0: no limit */
 	uint32_t burst; /* packets the bucket holds (rate != 0; at least 1) */
-	uint8_t dscp; /* 0..63, with MCR_OUT_DSCP_SET */
-	uint8_t pad[3]; /* 0 */
+	uint8_t dscp; /* 0..63, with MCR_OUT_DSCP_SET (IPv6: the traffic class's upper six bits) */
+	uint8_t family; /* 4 or 6: dest's and source's */
+	uint8_t pad[2]; /* 0 */
 };
 
 struct mcr_worker;
@@ -201,9 +207,10 @@ int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
 int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */
-/* membership.c: a socket joined to group (network order) on ifindex, from source only (IGMPv3
- * MCAST_JOIN_SOURCE_GROUP; 0: any source); close it to leave. */
-int mcr_membership_open(int ifindex, uint32_t group, uint32_t source);
+/* membership.c: a socket joined to group (16 bytes, network order; IPv4 as IPv4-mapped) on ifindex,
+ * from source only (16 bytes of the same family; NULL: any source): IGMPv3 or MLDv2,
+ * MCAST_JOIN_GROUP / MCAST_JOIN_SOURCE_GROUP. Close it to leave. */
+int mcr_membership_open(int ifindex, const uint8_t *group, const uint8_t *source);
 /* Capabilities of the calling thread; keep is a mask of CAP_* bits below 32. */
 int mcr_proc_caps_pass_only(uint32_t keep); /* none effective, keep passed to children (ambient) */
 /* from root to uid/gid (+ extra_gid, UINT32_MAX: none), then pass_only */

@@ -104,10 +104,11 @@ static int input_filter(const struct mcr_rx *rx, const struct table *a, const st
 		return -ENOMEM;
 	for (const struct table *t = a; t; t = t == a ? b : NULL)
 		for (uint32_t i = 0; i < t->n_rules; i++)
-			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex)
-				keys[k++] = (struct mcr_filter_key){ .group = t->rules[i].group,
-								     .port = t->rules[i].port,
-								     .vlan = t->rules[i].vlan };
+			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex) {
+				keys[k] = (struct mcr_filter_key){ .port = t->rules[i].port,
+								   .vlan = t->rules[i].vlan };
+				memcpy(keys[k++].group, t->rules[i].group, 16);
+			}
 	int r = mcr__filter_attach(rx->fd, keys, k);
 	free(keys);
 	return r < 0 ? r : 0;
@@ -133,8 +134,8 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 
 static int same_sock(const struct mcr_egress_sock *a, const struct mcr_egress_sock *b)
 {
-	return a->ifindex == b->ifindex && a->source == b->source && a->ttl == b->ttl &&
-	       a->dest == b->dest && a->port == b->port;
+	return a->ifindex == b->ifindex && a->ttl == b->ttl && a->port == b->port &&
+	       memcmp(a->source, b->source, 16) == 0 && memcmp(a->dest, b->dest, 16) == 0;
 }
 
 /* The egress socket for an output: shared with an identical output, reused from the old table
@@ -144,10 +145,11 @@ static int sock_for(struct table *t, const struct table *old, const struct mcr_o
 	/* Each send says its TTL (cmsg); the socket's is for anything else it sends. */
 	struct mcr_egress_sock s = { .fd = -1,
 				     .ifindex = o->ifindex,
-				     .source = o->source,
 				     .ttl = o->ttl ? o->ttl : 1,
-				     .dest = o->dest,
-				     .port = o->port };
+				     .port = o->port,
+				     .family = o->family };
+	memcpy(s.source, o->source, 16);
+	memcpy(s.dest, o->dest, 16);
 	for (uint32_t i = 0; i < t->n_socks; i++)
 		if (same_sock(&t->socks[i], &s))
 			return t->socks[i].fd;
@@ -161,6 +163,19 @@ static int sock_for(struct table *t, const struct table *old, const struct mcr_o
 	}
 	t->socks[t->n_socks++] = s;
 	return s.fd;
+}
+
+/* An output's family is its addresses': IPv4 ones IPv4-mapped, IPv6 ones not. */
+static int out_family_ok(const struct mcr_output_entry *o)
+{
+	int v4 = mcr__addr_is_v4(o->dest);
+	return (o->family == 4 || o->family == 6) && v4 == (o->family == 4) &&
+	       mcr__addr_is_v4(o->source) == v4;
+}
+
+static int out_multicast(const struct mcr_output_entry *o)
+{
+	return o->family == 4 ? IN_MULTICAST(ntohl(mcr__addr_u32(o->dest))) : o->dest[0] == 0xff;
 }
 
 /* An output the table cannot serve: the rest of the table is installed all the same. */
@@ -208,7 +223,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		int ttl_input = o->flags & MCR_OUT_TTL_INPUT;
 		if (o->counter_slot >= w->output_slots || (o->ttl == 0) != (ttl_input != 0) ||
 		    (o->flags & ~(MCR_OUT_TTL_INPUT | MCR_OUT_DSCP_SET)) || o->dscp > 63 ||
-		    (o->rate != 0 && o->burst == 0))
+		    (o->rate != 0 && o->burst == 0) || !out_family_ok(o))
 			goto fail;
 		t->n_outs = i + 1;
 		/* One output the kernel refuses (a broadcast address, a source address gone) fails
@@ -219,7 +234,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 			continue;
 		}
 		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot, .e = *o };
-		if (IN_MULTICAST(ntohl(o->dest))) {
+		if (out_multicast(o)) {
 			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
@@ -271,11 +286,20 @@ MCR_API int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32
 	return 0;
 }
 
-/* Whether a frame to a link-local group is the relay's own: its source MAC or address is. */
-static int own_frame(const struct mcr_worker *w, const uint8_t *f, uint32_t source)
+/* 224.0.0.0/24 or ff02::/16. */
+static inline int link_local(const struct mcr_frame_info *fi)
 {
-	for (uint32_t i = 0; i < w->n_own_addr; i++)
-		if (w->own_addr[i] == source)
+	if (fi->family == 4)
+		return (mcr__addr_u32(fi->group) & htonl(0xffffff00)) == htonl(0xe0000000);
+	return fi->group[0] == 0xff && (fi->group[1] & 0x0f) == 2;
+}
+
+/* Whether a frame to a link-local group is the relay's own: its source MAC or (IPv4) address
+ * is. The own addresses are IPv4 only: an IPv6 frame is known by its MAC. */
+static int own_frame(const struct mcr_worker *w, const uint8_t *f, const struct mcr_frame_info *fi)
+{
+	for (uint32_t i = 0; fi->family == 4 && i < w->n_own_addr; i++)
+		if (w->own_addr[i] == mcr__addr_u32(fi->source))
 			return 1;
 	for (uint32_t i = 0; i < w->n_own_mac; i++)
 		if (memcmp(w->own_mac[i], f + 6, 6) == 0)
@@ -375,15 +399,14 @@ static void count_kick(struct mcr_worker *w, int ti, int res)
 			&tx_frame(t, (first + taken) % t->frame_nr)->tp_status, __ATOMIC_ACQUIRE);
 		if (st == TP_STATUS_SEND_REQUEST || st == TP_STATUS_WRONG_FORMAT)
 			break;
-		bytes += t->pend_len[taken] + MCR_TX_HEADER_LEN;
+		bytes += t->pend_len[taken] + t->pend_hdr[taken];
 	}
-	uint32_t fits = UINT32_MAX;
-	if (res >= 0 && (uint64_t)res != bytes) {
+	int check = res >= 0 && (uint64_t)res != bytes;
+	if (check)
 		tx_mtu_check(w, ti);
-		fits = t->mtu > 28 ? t->mtu - 28 : 0;
-	}
 	for (uint32_t i = 0; i < taken; i++) {
-		if (t->pend_len[i] > fits)
+		/* The IP datagram (payload and headers past Ethernet) against the MTU. */
+		if (check && t->pend_len[i] + t->pend_hdr[i] - 14u > t->mtu)
 			count_drop(w, t->pend_slot[i], MCR_DROP_SEND_ERROR);
 		else
 			count_sent(w, t->pend_slot[i], t->pend_len[i]);
@@ -499,12 +522,16 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 				 .msg_control = m->c.buf,
 				 .msg_controllen = sizeof(m->c.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m->mh);
-	int v = tos;
-	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_TOS, c->cmsg_len = CMSG_LEN(sizeof(int));
+	int v = tos, v6 = o->e.family == 6;
+	c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	c->cmsg_type = v6 ? IPV6_TCLASS : IP_TOS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	c = CMSG_NXTHDR(&m->mh, c);
 	v = ttl;
-	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_TTL, c->cmsg_len = CMSG_LEN(sizeof(int));
+	c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
 	io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
@@ -578,11 +605,9 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + r]++;
 		return;
 	}
-	/* The table's entries hold IPv4 addresses alone so far: no rule can take an IPv6 datagram. */
-	int32_t ri = t && fi.family == 4 ? mcr__match_find(&t->match, (uint32_t)rx->ifindex,
-							   mcr__addr_u32(fi.group), fi.port,
-							   (uint32_t)vlan, mcr__addr_u32(fi.source))
-					 : -1;
+	int32_t ri = t ? mcr__match_find(&t->match, (uint32_t)rx->ifindex, fi.group, fi.port,
+					 (uint32_t)vlan, fi.source, fi.family)
+		       : -1;
 	if (ri < 0) {
 		w->counters[MCR_C_DROPS + MCR_DROP_NO_RULE]++;
 		return;
@@ -590,8 +615,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	/* One compare for every other group: only a link-local rule sends back to a segment that
 	 * may reflect to its input (it must use another interface, but a bridge or a loop joins
 	 * them), and then the relay would take its own frames again, without end. */
-	if ((mcr__addr_u32(fi.group) & htonl(0xffffff00)) == htonl(0xe0000000) &&
-	    own_frame(w, f, mcr__addr_u32(fi.source))) {
+	if (link_local(&fi) && own_frame(w, f, &fi)) {
 		w->counters[MCR_C_DROPS + MCR_DROP_LOOP]++;
 		return;
 	}
@@ -600,8 +624,13 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	rc[0]++;
 	rc[1] += fi.payload_len;
 	/* The output's UDP checksum comes from the input's (egress_packet.c, mcr__udp_csum). */
-	const uint8_t *ip = f + fi.payload_off - 28, *udp = ip + 20;
-	struct mcr_csum_in cs = { .replaced = mcr__csum_fields(ip + 12, udp + 2) };
+	const uint8_t *ip = f + fi.ip_off, *udp = f + fi.payload_off - 8;
+	int v6 = fi.family == 6;
+	struct mcr_csum_in cs = { .replaced = v6 ? mcr__csum_fields(ip + 8, 32, udp + 2)
+						 : mcr__csum_fields(ip + 12, 8, udp + 2) };
+	/* TOS and TTL, or traffic class and hop limit: they map one to one. */
+	uint8_t in_tos = v6 ? (uint8_t)(ip[0] << 4 | ip[1] >> 4) : ip[1],
+		in_ttl = v6 ? ip[7] : ip[8];
 	memcpy(&cs.sum, udp + 6, 2);
 	cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
 		  : cs.sum == 0				  ? MCR_CSUM_NONE
@@ -611,15 +640,15 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		struct out *o = &t->outs[e->first_output + k];
 		/* DSCP and ECN kept from the input unless the output sets DSCP (ECN kept still). */
 		uint8_t tos = (o->e.flags & MCR_OUT_DSCP_SET)
-				      ? (uint8_t)(o->e.dscp << 2 | (ip[1] & 3))
-				      : ip[1],
+				      ? (uint8_t)(o->e.dscp << 2 | (in_tos & 3))
+				      : in_tos,
 			ttl = o->e.ttl;
 		if (o->e.flags & MCR_OUT_TTL_INPUT) {
-			if (ip[8] <= 1) {
+			if (in_ttl <= 1) {
 				count_drop(w, o->slot, MCR_DROP_TTL_EXPIRED);
 				continue;
 			}
-			ttl = ip[8] - 1;
+			ttl = in_ttl - 1;
 		}
 		if (o->e.rate &&
 		    !mcr__bucket_take(&o->bucket, w->batch_ns, o->e.rate, o->e.burst)) {
@@ -636,7 +665,8 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 			if (wrong < 0)
 				wrong = cs.mode == MCR_CSUM_UPDATE &&
 					!(h->tp_status & TP_STATUS_CSUM_VALID) &&
-					!mcr__udp_csum_ok(ip, fi.payload_len + 8u);
+					!(v6 ? mcr__udp6_csum_ok(ip, udp, fi.payload_len + 8u)
+					     : mcr__udp_csum_ok(ip, fi.payload_len + 8u));
 			if (wrong) {
 				w->counters[MCR_C_DROPS + MCR_DROP_UDP_CHECKSUM]++;
 				continue;

@@ -67,40 +67,65 @@ int main(void)
 		CHECK(mcr__udp_csum_ok(ip, ulen) == !wrong, "datagram %d: checker says %d", n,
 		      mcr__udp_csum_ok(ip, ulen));
 
-		/* The output: another source, group and port. */
+		/* The output: another source, group and port; every other one IPv6 (the update
+		 * crosses families: the pseudo-headers differ only in their addresses). */
 		struct mcr_tx t = { .mtu = 9000, .frame_size = 16384, .mac = { 2, 0, 0, 0, 0, 9 } };
 		struct mcr_tx_header h;
-		mcr__tx_header_init(&h, &t, htonl(rnd()), htonl(0xef000000u | rnd()),
-				    (uint16_t)rnd(), 8);
+		uint8_t osrc[16], grp[16];
+		int v6 = n % 2;
+		if (v6) {
+			for (int i = 0; i < 16; i++)
+				osrc[i] = (uint8_t)rnd(), grp[i] = (uint8_t)rnd();
+			osrc[0] = 0x20, grp[0] = 0xff, grp[1] = 0x3e;
+		} else {
+			uint32_t s4 = htonl(rnd()), g4 = htonl(0xef000000u | rnd());
+			mcr__addr_v4(osrc, (const uint8_t *)&s4);
+			mcr__addr_v4(grp, (const uint8_t *)&g4);
+		}
+		mcr__tx_header_init(&h, &t, osrc, grp, (uint16_t)rnd(), 8);
 		struct mcr_csum_in cs = { .mode = MCR_CSUM_UPDATE,
-					  .replaced = mcr__csum_fields(ip + 12, udp + 2) };
+					  .replaced = mcr__csum_fields(ip + 12, 8, udp + 2) };
 		memcpy(&cs.sum, udp + 6, 2);
 		uint16_t sp = htons(sport), ul = htons(ulen);
 		uint16_t upd = mcr__udp_csum(&h, sp, ul, payload, len, &cs);
 		struct mcr_csum_in full = { .mode = MCR_CSUM_FULL };
 		uint16_t whole = mcr__udp_csum(&h, sp, ul, payload, len, &full);
 
-		memcpy(out, h.bytes + 14, 28);
-		memcpy(out + 20, &sp, 2);
-		memcpy(out + 24, &ul, 2);
-		memcpy(out + 28, payload, len);
-		uint16_t want = reference(out, out + 20, ulen);
-		memcpy(out + 26, &whole, 2);
-		CHECK(ntohs(whole) == want, "datagram %d: full sum %04x, reference %04x", n,
-		      ntohs(whole), want);
-		memcpy(out + 26, &upd, 2);
+		/* The output datagram: its IP header from the template, UDP, payload. */
+		uint32_t iph = v6 ? 40 : 20;
+		memcpy(out, h.bytes + 14, iph + 8);
+		uint8_t *ou = out + iph;
+		memcpy(ou, &sp, 2);
+		memcpy(ou + 4, &ul, 2);
+		memcpy(ou + 8, payload, len);
+#define OUT_OK() (v6 ? mcr__udp6_csum_ok(out, ou, ulen) : mcr__udp_csum_ok(out, ulen))
+		memcpy(ou + 6, &whole, 2);
+		CHECK(whole != 0 && OUT_OK(), "datagram %d: full sum %04x wrong", n, ntohs(whole));
+		if (!v6) {
+			uint16_t want = reference(out, out + 20, ulen);
+			CHECK(ntohs(whole) == want, "datagram %d: full sum %04x, reference %04x", n,
+			      ntohs(whole), want);
+		}
+		memcpy(ou + 6, &upd, 2);
 		if (!wrong) {
 			CHECK(upd == whole, "datagram %d: update %04x, full %04x", n, ntohs(upd),
 			      ntohs(whole));
-			CHECK(mcr__udp_csum_ok(out, ulen), "datagram %d: updated sum is wrong", n);
+			CHECK(OUT_OK(), "datagram %d: updated sum is wrong", n);
 		} else {
-			CHECK(!mcr__udp_csum_ok(out, ulen),
+			CHECK(!OUT_OK(),
 			      "datagram %d: a wrong input sum left right (in %04x, out %04x)", n,
 			      stored, ntohs(upd));
 		}
-		updates++;
 		struct mcr_csum_in none = { .mode = MCR_CSUM_NONE };
-		CHECK(mcr__udp_csum(&h, sp, ul, payload, len, &none) == 0, "no sum in, a sum out");
+		uint16_t nsum = mcr__udp_csum(&h, sp, ul, payload, len, &none);
+		if (v6) {
+			/* IPv6 requires one: made whole. */
+			CHECK(nsum == whole, "IPv6: no sum in, %04x out (whole %04x)", ntohs(nsum),
+			      ntohs(whole));
+		} else {
+			CHECK(nsum == 0, "no sum in, a sum out");
+		}
+		updates++;
 	}
 	CHECK(updates == 100000, "%d datagrams", updates);
 	if (failures)

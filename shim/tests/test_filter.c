@@ -86,11 +86,25 @@ static uint32_t frame(uint8_t *f, struct spec s)
 }
 
 static const struct mcr_filter_key KEYS[] = {
-	{ 0, 5001, 0 },
-	{ 0, 5003, 0 },
-	{ 0, 6000, 0 },
-	{ 0, 7000, 20 },
+	{ { 0 }, 5001, 0 },
+	{ { 0 }, 5003, 0 },
+	{ { 0 }, 6000, 0 },
+	{ { 0 }, 7000, 20 },
 };
+
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a filter
+ * key's initializer (as in test_install.c). */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
+/* An IPv4 group, IPv4-mapped as filter keys hold it. */
+static void group4(uint8_t out[16], uint32_t g_be)
+{
+	mcr__addr_v4(out, (const uint8_t *)&g_be);
+}
 static struct mcr_filter_key keys[4];
 static struct sock_filter prog[4][BPF_MAXINSNS];
 static int plen[4];
@@ -194,7 +208,7 @@ static void random_frames(int sock_pair[2])
 			     fi.payload_off == 42;
 		int wanted = 0;
 		for (int k = 0; k < 4 && parsed; k++)
-			wanted |= fi.family == 4 && keys[k].group == mcr__addr_u32(fi.group) &&
+			wanted |= fi.family == 4 && memcmp(keys[k].group, fi.group, 16) == 0 &&
 				  keys[k].port == fi.port && keys[k].vlan == vid;
 		if (m.pkttype == PACKET_OTHERHOST)
 			CHECK(!v[3], "frame %d: another host's frame passed", n);
@@ -231,9 +245,9 @@ static void random_frames(int sock_pair[2])
 static void shared_macs(void)
 {
 	struct mcr_filter_key k[] = {
-		{ inet_addr("239.129.1.1"), 7000, 0 }, { inet_addr("224.1.1.1"), 6000, 20 },
-		{ inet_addr("238.5.5.5"), 5001, 0 },   { inet_addr("239.1.1.1"), 5001, 0 },
-		{ inet_addr("224.1.1.1"), 6000, 20 },  { inet_addr("239.1.1.1"), 5002, 30 },
+		{ V4(inet_addr("239.129.1.1")), 7000, 0 }, { V4(inet_addr("224.1.1.1")), 6000, 20 },
+		{ V4(inet_addr("238.5.5.5")), 5001, 0 },   { V4(inet_addr("239.1.1.1")), 5001, 0 },
+		{ V4(inet_addr("224.1.1.1")), 6000, 20 },  { V4(inet_addr("239.1.1.1")), 5002, 30 },
 	};
 	enum { N = sizeof(k) / sizeof(k[0]) };
 	static struct sock_filter a[BPF_MAXINSNS], b[BPF_MAXINSNS];
@@ -308,8 +322,8 @@ static void shared_macs(void)
  * coarse ones included (they otherwise pass 224.0.0.0/4 alone); other unicast does not. */
 static void unicast_key(void)
 {
-	struct mcr_filter_key uk[2] = { { inet_addr("239.1.1.1"), 5001, 0 },
-					{ inet_addr("10.0.0.2"), 5005, 0 } };
+	struct mcr_filter_key uk[2] = { { V4(inet_addr("239.1.1.1")), 5001, 0 },
+					{ V4(inet_addr("10.0.0.2")), 5005, 0 } };
 	static struct sock_filter up[BPF_MAXINSNS];
 	uint8_t f[128];
 	for (int l = 0; l < 4; l++) {
@@ -326,9 +340,10 @@ static void unicast_key(void)
 	/* Past the exact level's size, the unicast key is still there. */
 	enum { MANY = 3000 };
 	struct mcr_filter_key *many = calloc(MANY + 1, sizeof(*many));
-	for (uint32_t i = 0; i < MANY; i++)
-		many[i] = (struct mcr_filter_key){ htonl(0xef000000u + i / 4),
-						   (uint16_t)(5000 + i % 4), 0 };
+	for (uint32_t i = 0; i < MANY; i++) {
+		many[i] = (struct mcr_filter_key){ .port = (uint16_t)(5000 + i % 4) };
+		group4(many[i].group, htonl(0xef000000u + i / 4));
+	}
 	many[MANY] = uk[1];
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int level = mcr__filter_attach(s, many, MANY + 1);
@@ -344,9 +359,10 @@ static void unicast_key(void)
 int main(void)
 {
 	memcpy(keys, KEYS, sizeof(keys));
-	keys[0].group = keys[1].group = inet_addr("239.1.1.1");
-	keys[2].group = inet_addr("239.2.2.2");
-	keys[3].group = inet_addr("239.3.3.3");
+	group4(keys[0].group, inet_addr("239.1.1.1"));
+	group4(keys[1].group, inet_addr("239.1.1.1"));
+	group4(keys[2].group, inet_addr("239.2.2.2"));
+	group4(keys[3].group, inet_addr("239.3.3.3"));
 	for (int l = 0; l < 4; l++) {
 		plen[l] = mcr__filter_build(keys, 4, l, prog[l], BPF_MAXINSNS);
 		CHECK(plen[l] > 0, "level %d: %d", l, plen[l]);
@@ -381,9 +397,10 @@ int main(void)
 	/* Past the kernel's limit the attach falls back, and a coarser level still takes the keys. */
 	enum { MANY = 3000 };
 	struct mcr_filter_key *many = calloc(MANY, sizeof(*many));
-	for (uint32_t i = 0; i < MANY; i++)
-		many[i] = (struct mcr_filter_key){ htonl(0xef000000u + i / 4),
-						   (uint16_t)(5000 + i % 4), 0 };
+	for (uint32_t i = 0; i < MANY; i++) {
+		many[i] = (struct mcr_filter_key){ .port = (uint16_t)(5000 + i % 4) };
+		group4(many[i].group, htonl(0xef000000u + i / 4));
+	}
 	static struct sock_filter big[BPF_MAXINSNS];
 	CHECK(mcr__filter_build(many, MANY, MCR_FILTER_EXACT, big, BPF_MAXINSNS) == -E2BIG,
 	      "3000 keys fit the exact level?");

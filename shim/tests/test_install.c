@@ -6,6 +6,14 @@
 #include <arpa/inet.h>
 #include "../mcr_shim.h"
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
+ * entry's initializer. */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 #define P_BAD 41101
 #define P_GOOD 41102
 #define P_OTHER 41103
@@ -58,27 +66,35 @@ int main(void)
 	/* Rule 0 sends to lo's directed broadcast (connect refuses it: EACCES), rule 1 to rx. */
 	struct mcr_output_entry outs[2] = {
 		{ .ifindex = (uint32_t)lo,
-		  .source = localhost,
-		  .dest = htonl(0x7fffffffu),
+		  .source = V4(localhost),
+		  .dest = V4(htonl(0x7fffffffu)),
+		  .family = 4,
 		  .port = 9,
 		  .ttl = 1,
 		  .counter_slot = 0 },
 		{ .ifindex = (uint32_t)lo,
-		  .source = localhost,
-		  .dest = localhost,
+		  .source = V4(localhost),
+		  .dest = V4(localhost),
+		  .family = 4,
 		  .port = ntohs(a.sin_port),
 		  .ttl = 1,
 		  .counter_slot = 1 },
 	};
 	struct mcr_rule_entry rules[2] = {
 		{ .in_ifindex = (uint32_t)lo,
-		  .group = localhost,
+		  .group = V4(localhost),
+		  .family = 4,
+		  .source_len = 96,
+		  .source = V4(0u),
 		  .port = P_BAD,
 		  .n_outputs = 1,
 		  .first_output = 0,
 		  .counter_slot = 0 },
 		{ .in_ifindex = (uint32_t)lo,
-		  .group = localhost,
+		  .group = V4(localhost),
+		  .family = 4,
+		  .source_len = 96,
+		  .source = V4(0u),
 		  .port = P_GOOD,
 		  .n_outputs = 1,
 		  .first_output = 1,
@@ -107,13 +123,17 @@ int main(void)
 	static struct mcr_output_entry many[MANY];
 	for (int i = 0; i < MANY; i++)
 		many[i] = (struct mcr_output_entry){ .ifindex = (uint32_t)lo,
-						     .source = localhost,
-						     .dest = htonl(0xef010101u),
+						     .source = V4(localhost),
+						     .dest = V4(htonl(0xef010101u)),
+						     .family = 4,
 						     .port = 5000,
 						     .ttl = 1,
 						     .counter_slot = 2 };
 	struct mcr_rule_entry mrule = { .in_ifindex = (uint32_t)lo,
-					.group = localhost,
+					.group = V4(localhost),
+					.family = 4,
+					.source_len = 96,
+					.source = V4(0u),
 					.port = P_GOOD,
 					.n_outputs = MANY,
 					.first_output = 0,

@@ -4,6 +4,14 @@
 #include <arpa/inet.h>
 #include "../internal.h"
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
+ * entry's initializer. */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 int main(void)
 {
 	/* --ring-mb 4096: 2^32 bytes, which a 32-bit size turns into 0. */
@@ -32,11 +40,17 @@ int main(void)
 	if (!w)
 		return 1;
 	uint32_t lo = if_nametoindex("lo"), localhost = htonl(INADDR_LOOPBACK);
-	struct mcr_output_entry out = {
-		.ifindex = lo, .source = localhost, .dest = localhost, .port = 9, .ttl = 1
-	};
+	struct mcr_output_entry out = { .ifindex = lo,
+					.source = V4(localhost),
+					.dest = V4(localhost),
+					.family = 4,
+					.port = 9,
+					.ttl = 1 };
 	struct mcr_rule_entry rule = { .in_ifindex = lo,
-				       .group = localhost,
+				       .group = V4(localhost),
+				       .family = 4,
+				       .source_len = 96,
+				       .source = V4(0u),
 				       .port = 9,
 				       .n_outputs = 2,
 				       .first_output = 0xffffffffu,

@@ -20,17 +20,56 @@ static int failures;
 static struct mcr_rule_entry rule(uint32_t group, uint16_t port, uint16_t vlan, const char *src,
 				  uint8_t len)
 {
-	struct mcr_rule_entry e = { .in_ifindex = 3, .group = htonl(group), .port = port };
+	struct mcr_rule_entry e = { .in_ifindex = 3, .port = port, .family = 4 };
+	uint32_t g = htonl(group), a = src ? inet_addr(src) : 0;
+	mcr__addr_v4(e.group, (const uint8_t *)&g);
+	mcr__addr_v4(e.source, (const uint8_t *)&a);
 	e.vlan = vlan;
-	e.source = src ? inet_addr(src) : 0;
-	e.source_len = len;
+	e.source_len = (uint8_t)(96 + len); /* IPv4-mapped */
 	return e;
 }
 
 static int find(const struct mcr_match *m, uint32_t group, uint16_t port, uint16_t vlan,
 		const char *src)
 {
-	return mcr__match_find(m, 3, htonl(group), port, vlan, inet_addr(src));
+	uint8_t g16[16], s16[16];
+	uint32_t g = htonl(group), a = inet_addr(src);
+	mcr__addr_v4(g16, (const uint8_t *)&g);
+	mcr__addr_v4(s16, (const uint8_t *)&a);
+	return mcr__match_find(m, 3, g16, port, vlan, s16, 4);
+}
+
+/* IPv6 rules: a /128, a /48 and any, longest first; beside an IPv4 rule of the same port. */
+static void test_match_v6(void)
+{
+	struct mcr_rule_entry r[4] = { 0 };
+	static const uint8_t grp[16] = { 0xff, 0x3e, [14] = 1, [15] = 1 };
+	static const uint8_t host[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 5 };
+	for (int i = 0; i < 3; i++) {
+		r[i] = (struct mcr_rule_entry){ .in_ifindex = 3, .port = 5001, .family = 6 };
+		memcpy(r[i].group, grp, 16);
+	}
+	memcpy(r[0].source, host, 16), r[0].source_len = 128;
+	memcpy(r[1].source, host, 6), r[1].source_len = 48;
+	r[3] = rule(0xef010101u, 5001, 0, NULL, 0);
+	struct mcr_match m;
+	CHECK(mcr__match_build(&m, r, 4) == 0, "build v6");
+	uint8_t s[16];
+	memcpy(s, host, 16);
+	CHECK(mcr__match_find(&m, 3, grp, 5001, 0, s, 6) == 0, "v6 exact source");
+	s[15] = 6;
+	CHECK(mcr__match_find(&m, 3, grp, 5001, 0, s, 6) == 1, "v6 /48");
+	s[5] = 2;
+	CHECK(mcr__match_find(&m, 3, grp, 5001, 0, s, 6) == 2, "v6 any");
+	CHECK(mcr__match_find(&m, 3, grp, 5002, 0, s, 6) == -1, "v6 other port");
+	CHECK(find(&m, 0xef010101u, 5001, 0, "10.0.0.1") == 3, "the IPv4 rule beside");
+	mcr__match_free(&m);
+	/* A v6 group marked family 4, or a v4 source prefix under /96: refused. */
+	r[2].family = 4;
+	CHECK(mcr__match_build(&m, r, 3) == -EINVAL, "family not the group's");
+	r[2].family = 6;
+	r[3].source_len = 95;
+	CHECK(mcr__match_build(&m, r + 3, 1) == -EINVAL, "IPv4 prefix under the mapped /96");
 }
 
 static void test_match(void)
@@ -77,7 +116,9 @@ static void test_match_many(void)
 	}
 	struct mcr_match m;
 	CHECK(mcr__match_build(&m, r, N) == 0, "build 1000");
-	CHECK(m.lens == 1ull << 32, "one prefix length in use: %llx", (unsigned long long)m.lens);
+	CHECK(m.lens[0][2] == 1ull << (128 - 128) && m.lens[0][0] == 0 && m.lens[0][1] == 0 &&
+		      m.lens[1][0] == 0,
+	      "one prefix length in use: %llx", (unsigned long long)m.lens[0][2]);
 	int ok = 0;
 	for (uint32_t i = 0; i < N; i++) {
 		char a[20];
@@ -122,6 +163,7 @@ int main(void)
 {
 	test_match();
 	test_match_many();
+	test_match_v6();
 	test_bucket();
 	if (failures)
 		fprintf(stderr, "test_match: %d failures\n", failures);

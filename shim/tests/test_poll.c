@@ -11,6 +11,14 @@
 #include <unistd.h>
 #include "../mcr_shim.h"
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
+ * entry's initializer. */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 static int failures;
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
@@ -77,12 +85,16 @@ int main(void)
 	bind(rx, (struct sockaddr *)&a, sizeof(a));
 	getsockname(rx, (struct sockaddr *)&a, &alen);
 	struct mcr_output_entry out = { .ifindex = (uint32_t)lo,
-					.source = htonl(INADDR_LOOPBACK),
-					.dest = htonl(INADDR_LOOPBACK),
+					.source = V4(htonl(INADDR_LOOPBACK)),
+					.dest = V4(htonl(INADDR_LOOPBACK)),
+					.family = 4,
 					.port = ntohs(a.sin_port),
 					.ttl = 1 };
 	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo,
-				       .group = htonl(INADDR_LOOPBACK),
+				       .group = V4(htonl(INADDR_LOOPBACK)),
+				       .family = 4,
+				       .source_len = 96,
+				       .source = V4(0u),
 				       .port = 40998,
 				       .n_outputs = 1 };
 	CHECK(mcr_worker_rules_set(w, &rule, 1, &out, 1) == 0, "rules_set");

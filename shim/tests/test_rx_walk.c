@@ -5,6 +5,14 @@
 #include <arpa/inet.h>
 #include "../mcr_shim.h"
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
+ * entry's initializer. */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 #define PORT 41001
 
 int main(void)
@@ -33,7 +41,10 @@ int main(void)
 
 	/* A rule with no outputs: its counter says how often each datagram was taken. */
 	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo,
-				       .group = htonl(INADDR_LOOPBACK),
+				       .group = V4(htonl(INADDR_LOOPBACK)),
+				       .family = 4,
+				       .source_len = 96,
+				       .source = V4(0u),
 				       .port = PORT,
 				       .n_outputs = 0,
 				       .counter_slot = 0 };

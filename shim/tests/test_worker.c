@@ -10,6 +10,14 @@
 #include <unistd.h>
 #include "../mcr_shim.h"
 
+/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
+ * entry's initializer. */
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
 static int failures;
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
@@ -38,13 +46,17 @@ int main(void)
 	int lo = (int)if_nametoindex("lo");
 	uint32_t localhost = htonl(INADDR_LOOPBACK);
 	struct mcr_output_entry out = { .ifindex = (uint32_t)lo,
-					.source = localhost,
-					.dest = localhost,
+					.source = V4(localhost),
+					.dest = V4(localhost),
+					.family = 4,
 					.port = 0,
 					.ttl = 1,
 					.counter_slot = 0 };
 	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo,
-				       .group = localhost,
+				       .group = V4(localhost),
+				       .family = 4,
+				       .source_len = 96,
+				       .source = V4(0u),
 				       .port = 0,
 				       .n_outputs = 1,
 				       .first_output = 0,

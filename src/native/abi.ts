@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 9;
+export const SHIM_ABI = 10;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -73,34 +73,39 @@ export const FANOUT_NEW = 0x10000;
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;
 export const OUTPUT_COUNTER = { PACKETS: 0, BYTES: 1, ERRORS: 2, COUNT: 3 } as const;
 
-/** struct mcr_rule_entry: one rule of the flat table TypeScript writes for mcr_worker_rules_set. */
+/**
+ * struct mcr_rule_entry: one rule of the flat table TypeScript writes for mcr_worker_rules_set.
+ * Addresses are 16 bytes, network order, IPv4 as ::ffff:a.b.c.d (its prefix lengths then 96 + n).
+ */
 export const RULE_ENTRY = {
-  BYTES: 28,
+  BYTES: 56,
   IN_IFINDEX: 0, // u32
-  GROUP: 4, // u32, network order
-  PORT: 8, // u16
-  N_OUTPUTS: 10, // u16
-  FIRST_OUTPUT: 12, // u32
-  COUNTER_SLOT: 16, // u32
-  SOURCE: 20, // u32, network order, masked to SOURCE_LEN (one entry per source of a rule)
-  VLAN: 24, // u16, 0: untagged
-  SOURCE_LEN: 26, // u8, prefix length; 0 with SOURCE 0: any source
-  FLAGS: 27, // u8, reserved: 0
+  GROUP: 4, // 16 bytes
+  SOURCE: 20, // 16 bytes, masked to SOURCE_LEN (one entry per source of a rule)
+  PORT: 36, // u16
+  N_OUTPUTS: 38, // u16
+  FIRST_OUTPUT: 40, // u32
+  COUNTER_SLOT: 44, // u32
+  VLAN: 48, // u16, 0: untagged
+  SOURCE_LEN: 50, // u8, prefix length 0..128 (IPv4 96..128); 0 (IPv4 96): any source
+  FAMILY: 51, // u8, 4 or 6
+  FLAGS: 52, // u8, reserved: 0
 } as const;
 
 /** struct mcr_output_entry. */
 export const OUTPUT_ENTRY = {
-  BYTES: 32,
+  BYTES: 56,
   IFINDEX: 0, // u32
-  SOURCE: 4, // u32, network order
-  DEST: 8, // u32, network order
-  PORT: 12, // u16
-  TTL: 14, // u8
-  FLAGS: 15, // u8, OUTPUT_FLAG bits
-  COUNTER_SLOT: 16, // u32
-  RATE: 20, // u32, packets per second, 0: no limit
-  BURST: 24, // u32, packets
-  DSCP: 28, // u8, with OUTPUT_FLAG.DSCP_SET
+  SOURCE: 4, // 16 bytes, the interface's address of DEST's family
+  DEST: 20, // 16 bytes, IPv4 as ::ffff:a.b.c.d
+  PORT: 36, // u16
+  TTL: 38, // u8, TTL or hop limit
+  FLAGS: 39, // u8, OUTPUT_FLAG bits
+  COUNTER_SLOT: 40, // u32
+  RATE: 44, // u32, packets per second, 0: no limit
+  BURST: 48, // u32, packets
+  DSCP: 52, // u8, with OUTPUT_FLAG.DSCP_SET
+  FAMILY: 53, // u8, 4 or 6
 } as const;
 
 /** MCR_OUT_* bits of OUTPUT_ENTRY.FLAGS: TTL_INPUT: the input's TTL less one; DSCP_SET: DSCP given (else kept). */

@@ -40,7 +40,7 @@ const symbols = {
   mcr_proc_parent_death: { args: [i32], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
   mcr_file_lock: { args: [i32], returns: i32 },
-  mcr_membership_open: { args: [i32, u32, u32], returns: i32 },
+  mcr_membership_open: { args: [i32, P, P], returns: i32 },
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   mcr_port_hold: { args: [u32, FFIType.u16], returns: i32 },
@@ -386,15 +386,12 @@ export function lockFile(fd: number): boolean {
 }
 
 /**
- * A socket joined to `group` (dotted) on the interface with that index, from `source` only
- * (IGMPv3 source-specific; absent: any source); closing it leaves.
+ * A socket joined to `group` (16 bytes, IPv4 as ::ffff:a.b.c.d) on the interface with that index,
+ * from `source` only (IGMPv3 / MLDv2 source-specific; absent: any source); closing it leaves.
+ * `what` names the join in the error.
  */
-export function joinGroup(ifindex: number, group: string, source?: string): number {
-  const what = source === undefined ? group : `(${source}, ${group})`;
-  return check(
-    shim().mcr_membership_open(ifindex, ipv4Raw(group), source === undefined ? 0 : ipv4Raw(source)),
-    `joining ${what}`,
-  );
+export function joinGroup(ifindex: number, group: Uint8Array, source: Uint8Array | undefined, what: string): number {
+  return check(shim().mcr_membership_open(ifindex, ptr(group), source ? ptr(source) : null), `joining ${what}`);
 }
 
 /**

@@ -11,14 +11,18 @@ import { closeSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import type { Rule } from "../types/rules.ts";
 import { isUnicastInput, type LookupInterface } from "../rules/validate.ts";
+import { address16 } from "../values/ipv6.ts";
 
 interface Joined {
   fd: number;
   ifindex: number; // the interface the membership was made on: re-created, it has another
 }
 
-/** Opens a socket joined to group on ifindex, from source only if given (throws with the reason); closing its fd leaves. */
-export type JoinGroup = (ifindex: number, group: string, source?: string) => number;
+/**
+ * Opens a socket joined to group (16 bytes, IPv4 as ::ffff:a.b.c.d: IGMPv3 or MLDv2) on ifindex,
+ * from source only if given (throws with the reason, `what` naming the join); closing its fd leaves.
+ */
+export type JoinGroup = (ifindex: number, group: Uint8Array, source: Uint8Array | undefined, what: string) => number;
 
 export class Memberships {
   private readonly joined = new Map<string, Joined>();
@@ -85,7 +89,7 @@ export class Memberships {
     if (!info) return this.problem(k, `cannot join ${what} on ${iface}: no such interface (will retry)`);
     let fd: number;
     try {
-      fd = source ? this.joinGroup(info.ifindex, group, source) : this.joinGroup(info.ifindex, group);
+      fd = this.joinGroup(info.ifindex, address16(group), source ? address16(source) : undefined, what);
     } catch (e) {
       return this.problem(k, `cannot join ${what} on ${iface}: ${(e as Error).message}`);
     }

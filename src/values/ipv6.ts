@@ -105,3 +105,16 @@ export function ipv6Bytes(groups: readonly number[]): Uint8Array {
 /** An address and port as text: "[ff3e::1]:5001" for IPv6 (RFC 3986's brackets), "239.1.1.1:5001". */
 export const addressPort = (addr: string, port: number) =>
   addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
+
+/** An IPv4 or IPv6 address as the shim's tables hold it: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
+export function address16(text: string): Uint8Array {
+  if (!text.includes(":")) {
+    const o = text.split(".").map(Number);
+    if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255))
+      throw new Error(`not an IPv4 address: ${text}`);
+    return new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...o]);
+  }
+  const groups = parseIPv6(text);
+  if (!groups) throw new Error(`not an IPv6 address: ${text}`);
+  return ipv6Bytes(groups);
+}

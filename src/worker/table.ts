@@ -5,7 +5,7 @@ import type { Rule } from "../types/rules.ts";
 import { OUTPUT_ENTRY as OE, OUTPUT_FLAG, RULE_ENTRY as RE } from "../native/abi.ts";
 import { TTL_FROM_INPUT } from "../types/rules.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
-import { ipv4NetworkU32 } from "../values/ipv4.ts";
+import { address16 } from "../values/ipv6.ts";
 import { isIPv6 } from "../rules/validate.ts";
 
 export interface CompiledTable {
@@ -127,8 +127,9 @@ export class TableCompiler {
         }
         const at = nOutputs * OE.BYTES;
         ov.setUint32(at + OE.IFINDEX, oif.ifindex, true);
-        ov.setUint32(at + OE.SOURCE, ipv4NetworkU32(oif.ipv4), true);
-        ov.setUint32(at + OE.DEST, ipv4NetworkU32(o.group), true);
+        outBuf.set(address16(oif.ipv4), at + OE.SOURCE);
+        outBuf.set(address16(o.group), at + OE.DEST);
+        ov.setUint8(at + OE.FAMILY, 4);
         ov.setUint16(at + OE.PORT, o.port, true);
         const fromInput = o.ttl === TTL_FROM_INPUT;
         ov.setUint8(at + OE.TTL, fromInput ? 0 : o.ttl);
@@ -154,14 +155,16 @@ export class TableCompiler {
         const [addr, len] = source.split("/");
         const at = nRules * RE.BYTES;
         rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
-        rv.setUint32(at + RE.GROUP, ipv4NetworkU32(rule.inputGroup), true);
+        ruleBuf.set(address16(rule.inputGroup), at + RE.GROUP);
         rv.setUint16(at + RE.PORT, rule.inputPort, true);
         rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
         rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
         rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
-        rv.setUint32(at + RE.SOURCE, ipv4NetworkU32(addr!), true);
+        // IPv4-mapped: an IPv4 prefix counts the mapped prefix's 96 bits too.
+        ruleBuf.set(address16(addr!), at + RE.SOURCE);
         rv.setUint16(at + RE.VLAN, rule.inputVlan ?? 0, true);
-        rv.setUint8(at + RE.SOURCE_LEN, len === undefined ? 32 : Number(len));
+        rv.setUint8(at + RE.SOURCE_LEN, 96 + (len === undefined ? 32 : Number(len)));
+        rv.setUint8(at + RE.FAMILY, 4);
         nRules++;
       }
     }

@@ -85,7 +85,7 @@ describe("ABI", () => {
       seen.get(struct!)?.add(key);
       n++;
     }
-    expect(n).toBe(5 + 10 + 10 + 8 + 2 + 8);
+    expect(n).toBe(5 + 11 + 11 + 8 + 2 + 8);
     for (const [struct, table] of Object.entries(STRUCTS))
       expect({ struct, keys: [...(seen.get(struct) ?? [])].sort() }).toEqual({
         struct,

@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mcr_filter_key keys[8];
 	for (uint32_t i = 0; i < n; i++) {
 		/* A rule's group is multicast (src/rules/validate.ts): the coarse levels rely on it. */
-		uint32_t g = 0xe0000000u | (take32(&b) & 0x0fffffffu);
-		keys[i] = (struct mcr_filter_key){ .group = htonl(g), .port = take16(&b) };
+		uint32_t g = htonl(0xe0000000u | (take32(&b) & 0x0fffffffu));
+		keys[i] = (struct mcr_filter_key){ .port = take16(&b) };
+		mcr__addr_v4(keys[i].group, (const uint8_t *)&g);
 		keys[i].vlan = take16(&b);
 	}
 	const uint8_t *f = b.p;
@@ -36,13 +37,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A tag left in the frame over IPv4 is another VLAN's datagram: no key's (worker.c). */
 	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.family == 4 &&
 		     fi.payload_off == 42;
-	uint32_t group = parsed ? mcr__addr_u32(fi.group) : 0;
-	if (parsed && n > 0 && (head & 8) && (ntohl(group) >> 28) == 14)
-		keys[0] = (struct mcr_filter_key){ .group = group, .port = fi.port, .vlan = vid };
+	if (parsed && n > 0 && (head & 8) && (ntohl(mcr__addr_u32(fi.group)) >> 28) == 14) {
+		keys[0] = (struct mcr_filter_key){ .port = fi.port, .vlan = vid };
+		memcpy(keys[0].group, fi.group, 16);
+	}
 	int host = m.pkttype != PACKET_OTHERHOST && m.pkttype != PACKET_OUTGOING;
 	int wanted = 0;
 	for (uint32_t k = 0; k < n && parsed; k++)
-		wanted |= keys[k].group == group && keys[k].port == fi.port && keys[k].vlan == vid;
+		wanted |= memcmp(keys[k].group, fi.group, 16) == 0 && keys[k].port == fi.port &&
+			  keys[k].vlan == vid;
 
 	uint32_t v[LEVELS];
 	for (int l = 0; l < LEVELS; l++) {

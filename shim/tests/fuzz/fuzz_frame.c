@@ -68,16 +68,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(slot_mem, 0, t.frame_size); /* TP_STATUS_AVAILABLE */
 	uint32_t pend_slot[1];
 	uint16_t pend_len[1];
+	uint8_t pend_hdr[1];
 	t.map = slot_mem;
 	t.map_len = t.frame_size;
 	t.pend_slot = pend_slot;
 	t.pend_len = pend_len;
+	t.pend_hdr = pend_hdr;
 
 	uint32_t source = htonl(0x0a000001u + flags), dest = htonl(0xef010000u | fi.port);
 	uint16_t port = (uint16_t)(fi.port ^ 0x5a5a);
 	uint8_t ttl = (uint8_t)(1 + (flags >> 1));
+	uint8_t source16[16], dest16[16];
+	mcr__addr_v4(source16, (const uint8_t *)&source);
+	mcr__addr_v4(dest16, (const uint8_t *)&dest);
 	struct mcr_tx_header h;
-	mcr__tx_header_init(&h, &t, source, dest, port, ttl);
+	mcr__tx_header_init(&h, &t, source16, dest16, port, ttl);
 	h.ip_id = (uint16_t)(flags * 0x0101u);
 	const uint32_t room = t.frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 	MUST(h.max_payload + MCR_TX_HEADER_LEN <= room);
@@ -88,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	MUST(fi.payload_len + 28u <= mtu || (mtu < 28 && h.max_payload == 0));
 
 	/* The worker's view of the input's checksum (worker.c classify). */
-	struct mcr_csum_in cs = { .replaced = mcr__csum_fields(ip + 12, udp + 2) };
+	struct mcr_csum_in cs = { .replaced = mcr__csum_fields(ip + 12, 8, udp + 2) };
 	memcpy(&cs.sum, udp + 6, 2);
 	cs.mode = (flags & F_CSUM_NOT_READY) ? MCR_CSUM_FULL
 		  : cs.sum == 0		     ? MCR_CSUM_NONE
@@ -98,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t tos = (uint8_t)(flags * 7u);
 	MUST(mcr__tx_put(&t, &h, fi.sport, f + fi.payload_off, fi.payload_len, 7, &cs, tos, ttl) ==
 	     0);
-	MUST(t.npend == 1 && pend_slot[0] == 7 && pend_len[0] == fi.payload_len);
+	MUST(t.npend == 1 && pend_slot[0] == 7 && pend_len[0] == fi.payload_len &&
+	     pend_hdr[0] == MCR_TX_HEADER_LEN);
 	const struct tpacket2_hdr *fh = (const struct tpacket2_hdr *)slot_mem;
 	MUST(fh->tp_status == TP_STATUS_SEND_REQUEST);
 	MUST(fh->tp_len == fi.payload_len + MCR_TX_HEADER_LEN && fh->tp_len <= room);

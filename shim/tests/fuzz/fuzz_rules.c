@@ -99,6 +99,14 @@ static uint32_t pick_addr(uint8_t v)
 	return htonl(a[v & 7]);
 }
 
+/* An IPv4 address (network order) IPv4-mapped, as the tables hold it. */
+static void v4(uint8_t out[16], uint32_t a_be)
+{
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &a_be, 4);
+}
+
 /* Whether the worker must take the table (worker.c's checks, written out again). */
 static int well_formed(const struct mcr_rule_entry *r, uint32_t nr,
 		       const struct mcr_output_entry *o, uint32_t no)
@@ -108,8 +116,8 @@ static int well_formed(const struct mcr_rule_entry *r, uint32_t nr,
 		    r[i].counter_slot >= RULE_SLOTS)
 			return 0;
 		for (uint32_t j = 0; j < i; j++)
-			if (r[j].in_ifindex == r[i].in_ifindex && r[j].group == r[i].group &&
-			    r[j].port == r[i].port)
+			if (r[j].in_ifindex == r[i].in_ifindex &&
+			    memcmp(r[j].group, r[i].group, 16) == 0 && r[j].port == r[i].port)
 				return 0;
 	}
 	for (uint32_t i = 0; i < no; i++)
@@ -133,24 +141,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint8_t k = take8(&b), first = take8(&b);
 			r[i] = (struct mcr_rule_entry){
 				.in_ifindex = pick_ifindex(k),
-				.group = htonl(0xef010100u | (k >> 2 & 3)),
 				.port = (uint16_t)(5000 + (k >> 4 & 3)),
 				.n_outputs = take8(&b) & 15,
 				.first_output = k & 0x40 ? 0xffffffffu - first : first & 15,
 				.counter_slot = take8(&b) & 15,
+				.source_len = 96, /* any source */
+				.family = 4,
 			};
+			v4(r[i].group, htonl(0xef010100u | (k >> 2 & 3)));
+			v4(r[i].source, 0);
 			take16(&b); /* room for later fields */
 		}
 		for (uint32_t i = 0; i < no; i++) {
 			uint8_t where = take8(&b), addrs = take8(&b);
 			o[i] = (struct mcr_output_entry){
 				.ifindex = pick_ifindex(where),
-				.source = where & 4 ? pick_addr(addrs) : 0,
-				.dest = pick_addr(addrs >> 3),
 				.port = take16(&b),
 				.ttl = take8(&b),
 				.counter_slot = take8(&b) & 15,
+				.family = 4,
 			};
+			v4(o[i].source, where & 4 ? pick_addr(addrs) : 0);
+			v4(o[i].dest, pick_addr(addrs >> 3));
 			take8(&b);
 		}
 		int ok = well_formed(r, nr, o, no);
