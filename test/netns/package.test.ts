@@ -198,7 +198,13 @@ describe.skipIf(!canBuild)("the Debian package", () => {
       "version",
     ]);
     expect(complete("mcr", "rule", "")).toEqual(["--help", "-h", "add", "apply", "list", "remove", "replace"]);
-    expect(complete("mcr", "rule", "add", "--input-")).toEqual(["--input-group", "--input-interface", "--input-port"]);
+    expect(complete("mcr", "rule", "add", "--input-")).toEqual([
+      "--input-group",
+      "--input-interface",
+      "--input-port",
+      "--input-source",
+      "--input-vlan",
+    ]);
     expect(complete("mcr", "supervisor", "--metrics")).toEqual(["--metrics-listen"]);
     // The hidden internal command is not offered.
     expect(complete("mcr", "wor")).toEqual([""]);
