@@ -222,7 +222,7 @@ describe.skipIf(!canBuild)("the Debian package", () => {
             .split("\n")
             .map((l) => l.split("\t")[0])
             .sort(),
-        ).toEqual(["--input-group", "--input-interface", "--input-port"]);
+        ).toEqual(["--input-group", "--input-interface", "--input-port", "--input-source", "--input-vlan"]);
       }
     }
   });
