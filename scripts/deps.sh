@@ -19,10 +19,10 @@ command -v clang >/dev/null || need+=(clang)
 compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null ||
 	need+=(libclang-rt-dev)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
-# lintian (about 30 MB with its Perl) and promtool (Debian's prometheus, about 100 MB): only on
-# request, MCR_PACKAGING_DEPS=1; without them test/netns/package.test.ts and
-# test/unit/monitoring.test.ts skip those checks and say so.
-if [ "${MCR_PACKAGING_DEPS:-0}" = 1 ]; then
+# lintian (about 30 MB with its Perl) and promtool (Debian's prometheus, about 100 MB): the package
+# and alert-rule tests run them, so CI checks what it ships (MCR_PACKAGING_DEPS=0 leaves them out,
+# and those checks then skip and say so).
+if [ "${MCR_PACKAGING_DEPS:-1}" = 1 ]; then
 	command -v lintian >/dev/null || need+=(lintian)
 	command -v promtool >/dev/null || need+=(prometheus)
 fi
