@@ -896,7 +896,9 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t 
 	w->rule_slots = rule_slots;
 	w->output_slots = output_slots;
 	w->ring_bytes = mcr__ring_bytes(ring_bytes);
-	mcr_worker_poll_mode_set(w, MCR_POLL_ADAPTIVE);
+	/* Measured (bench/README.md, poll modes): sleeping at once cost the least CPU and gave the
+	 * best tail latency on these machines; adaptive and busy are there to choose. */
+	mcr_worker_poll_mode_set(w, MCR_POLL_SLEEP);
 	/* Counters live in memory the caller may share with the supervisor, which then reads them
 	 * in place, even after this process died. Without it, they are private. */
 	w->own_counters = counters == NULL;

@@ -67,7 +67,7 @@ export default defineCommand({
       what: "poll mode",
       valueHint: "MODE",
       description:
-        "how workers wait for frames: adaptive (default: spin a while after a batch, then sleep), busy (never sleep: a core per worker), sleep (sleep at once)",
+        "how workers wait for frames: sleep (default: at once, in poll(2)), adaptive (watch the rings a while after a batch, then sleep), busy (never sleep: a core per worker)",
     },
     "log-format": {
       type: "enum",

@@ -28,9 +28,9 @@ export default defineCommand({
     poll: {
       type: "enum",
       options: POLL_MODES,
-      default: "adaptive",
+      default: "sleep",
       what: "poll mode",
-      description: "adaptive, busy or sleep",
+      description: "sleep (default), adaptive or busy",
     },
   },
   async run({ args }) {

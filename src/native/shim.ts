@@ -230,7 +230,7 @@ export interface DataPlane {
    * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
    */
   setOwn(macs: readonly string[], addrs: readonly string[]): void;
-  /** How poll() waits when the rings are empty (see PollMode); adaptive until set. */
+  /** How poll() waits when the rings are empty (see PollMode); sleep until set. */
   setPollMode(mode: PollMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;

@@ -49,7 +49,7 @@ export interface WorkerArgs {
   // names the groups itself (a `fanout` message): a worker run alone keeps these
   fanoutId: number;
   ringMb?: number;
-  /** How the worker waits when its rings are empty (default adaptive). */
+  /** How the worker waits when its rings are empty (default sleep: the cheapest, measured). */
   poll?: PollMode;
   /** An inherited memfd holding the counter region (src/stats/shared.ts), set up by the supervisor. */
   countersFd?: number;

@@ -103,7 +103,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
     counters: region.words,
   });
-  dp.setPollMode(args.poll ?? "adaptive");
+  dp.setPollMode(args.poll ?? "sleep");
   const compiler = new TableCompiler(
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),

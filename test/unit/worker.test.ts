@@ -221,11 +221,11 @@ describe("runWorker with a fake data plane", () => {
     });
   });
 
-  test("the poll mode asked for is set before the first poll; adaptive when none is asked for", async () => {
+  test("the poll mode asked for is set before the first poll; sleep when none is asked for", async () => {
     for (const [asked, want] of [
       ["busy", "busy"],
-      ["sleep", "sleep"],
-      [undefined, "adaptive"],
+      ["adaptive", "adaptive"],
+      [undefined, "sleep"],
     ] as const) {
       const h = (running = start(["in0"], 100, asked));
       await until("a poll", () => h.dp.polls > 0);
