@@ -123,8 +123,8 @@ describeNetns("faults under traffic", (labs) => {
     expect(orphansGoneMs).toBeLessThan(500);
     expect(recovered).toBeLessThan(3000);
     expect(s.lost).toBeLessThan(((recovered + 100) / 1000) * RATE);
-    // A relay that duplicates is wrong: exactly 0. Known to fail now and then (1 run in 5 saw 12
-    // datagrams twice across the restart) until the cause is fixed; never a loosened bound.
+    // A relay that duplicates is wrong: exactly 0. (It once saw 12 twice, 1 run in 5: a new ring
+    // took frames between its bind and its fanout join; rings now take nothing until they joined.)
     expect(s.duplicates).toBe(0);
   }, 60_000);
 
