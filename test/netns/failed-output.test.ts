@@ -4,7 +4,7 @@
 // an output outright. Needs root.
 import { expect, test } from "bun:test";
 import { describeNetns } from "../helpers/suite.ts";
-import type { Lab } from "../helpers/lab.ts";
+import { type Lab, until } from "../helpers/lab.ts";
 import { writeFileSync } from "node:fs";
 import { SupervisorDriver } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
@@ -51,6 +51,18 @@ describeNetns("an output that cannot open", (labs) => {
     );
     const sup = new SupervisorDriver(lab, "relay", ["veth1"], ["--workers", "1"]);
     await sup.ready();
+    // The socket answers before the worker has its ring: the stream waits for the ring, not a time.
+    await until(
+      () =>
+        sup
+          .stats()
+          .workers.every(
+            (w: { state: string; inputs: { state: string }[] }) =>
+              w.state === "ready" && w.inputs.every((i) => i.state === "up"),
+          ),
+      10000,
+      "the worker's ring on veth1",
+    );
 
     // A restart with such a state forwards the rest: rule 1's good output and rule 2.
     await relays(lab, ["239.1.1.1", 5001], ["239.9.9.9", 5099], 50, 1);
