@@ -2,47 +2,11 @@
 /* The traffic tools over loopback: a sender in socket mode and a receiver, record by record, and
  * the arguments the sender refuses. As root the test runs in a network namespace of its own, so
  * its fixed port meets no one else's. Exit 0 pass, 1 fail, 77 skip (no loopback). */
-#define _GNU_SOURCE
+#include "lab.h" /* first: it defines _GNU_SOURCE */
 #include <arpa/inet.h>
-#include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include "../tools/mcr_tools.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
-
 #define N 50u
-
-/* A fresh network namespace with lo up; 0, or -1 where it cannot be had (not root). */
-static int own_netns(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd, ok;
-	if (unshare(CLONE_NEWNET) < 0)
-		return -1;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-	ifr.ifr_flags |= IFF_UP;
-	ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-	close(fd);
-	return ok ? 0 : -1;
-}
 
 int main(void)
 {
@@ -53,7 +17,7 @@ int main(void)
 	uint64_t st[MCR_UDP_TX__COUNT], seq[1];
 	int r;
 
-	if (own_netns() < 0)
+	if (lab_private_lo() < 0)
 		fprintf(stderr, "note: no namespace of its own; port %u on this host's loopback\n",
 			to.port);
 	/* refused arguments: a payload shorter than the header, no destination, batch 0 */
