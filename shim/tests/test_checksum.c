@@ -1,21 +1,11 @@
 /* The relayed UDP checksum (egress_packet.c mcr__udp_csum): the RFC 1624 update from the input's
  * equals a full recompute over random datagrams, keeps a wrong checksum wrong, and the checker
  * (frame.c mcr__udp_csum_ok) agrees. Exit 0 pass, 1 fail. */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include "../internal.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 static uint64_t st = 0x243f6a8885a308d3ull;
 static uint32_t rnd(void)

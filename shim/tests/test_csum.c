@@ -2,22 +2,12 @@
 /* The one Internet checksum (csum.h) against RFC 1071 written out word by word in network order:
  * every length up to 300 at every alignment, pieces summed apart and added, and a known header.
  * Exit 0 pass, 1 fail. */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include "../csum.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 /* RFC 1071 section 4.1, on big-endian words: the value as it reads on the wire. */
 static uint16_t reference(const uint8_t *p, uint32_t n)

@@ -2,6 +2,7 @@
  * (cbpf.h: it can play other hosts' frames and VLAN tags) and by the kernel itself (a socket
  * pair with the program attached: host frames, no tag). Every level the kernel must accept.
  * Exit 0 pass, 1 fail. */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +14,6 @@
 #include <linux/filter.h>
 #include "../internal.h"
 #include "cbpf.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 static const struct cbpf_meta HOST = { PACKET_HOST, 0, 0 };
 

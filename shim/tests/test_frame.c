@@ -1,19 +1,9 @@
 /* The parser on crafted frames: every length boundary, every drop reason.
  * Exit 0 pass, 1 fail. */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <stdio.h>
 #include <string.h>
 #include "../mcr_shim.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 static unsigned build(unsigned char *f, unsigned payload)
 {
@@ -84,7 +74,8 @@ static unsigned build6(unsigned char *f, unsigned first, const unsigned char *ex
 	};
 	memcpy(f, eth, 14);
 	memcpy(f + 14, ip, 40);
-	memcpy(f + 54, ext, ext_len);
+	if (ext_len > 0) /* ext may be NULL */
+		memcpy(f + 54, ext, ext_len);
 	memcpy(f + 54 + ext_len, udp, 8);
 	for (unsigned i = 0; i < payload; i++)
 		f[62 + ext_len + i] = (unsigned char)i;

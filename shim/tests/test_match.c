@@ -1,21 +1,11 @@
 /* The rule lookup (match.c) and the rate limit's token bucket: pure functions, no sockets.
  * Exit 0 pass, 1 fail. */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "../internal.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 static struct mcr_rule_entry rule(uint32_t group, uint16_t port, uint16_t vlan, const char *src,
 				  uint8_t len)

@@ -1,6 +1,7 @@
 /* The poll modes: each returns within its budget, only the sleeping ones count wakeups, and a
  * stream of datagrams over loopback is taken in every mode, with the adaptive spin counted.
  * Exit 0 pass, 1 fail, 77 skip (no permission or no io_uring). */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -18,17 +19,6 @@
 		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
 		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
 	}
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 static double now_ms(void)
 {

@@ -1,6 +1,7 @@
 /* The worker object: creation, rule tables that must be refused, a ring on loopback, and
  * forwarding one datagram over loopback through the whole path.
  * Exit 0 pass, 1 fail, 77 skip (no permission or no io_uring). */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -17,17 +18,6 @@
 		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
 		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
 	}
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 int main(void)
 {
