@@ -25,7 +25,44 @@ export interface RuleSpec {
   name?: string;
   /** Lets the input group be link-local (224.0.0.0/24, e.g. mDNS), with outputs on other interfaces. */
   allowLinkLocal?: boolean;
+  /** A merge rule: the input fields above are its first leg (the primary), `merge.legs` the others. */
+  merge?: MergeSpec;
 }
+
+/** One further input of a merge rule: `--input IFACE:GROUP:PORT[:SOURCE]`. */
+export interface InputLeg {
+  interface: string;
+  group: string;
+  port: number;
+  /** Only datagrams from this source (an address, no prefix); absent: any source. */
+  source?: string;
+}
+
+/**
+ * How a rule's legs (two to four, the first being the rule's own input) become one stream.
+ * "rtp": per SSRC, the first copy of each sequence number goes out, in sequence order (SMPTE ST 2022-7).
+ * "failover": the first leg is forwarded while it is live; after `failoverAfterMs` of silence the
+ * next live leg is; back to the first once it has been steady for `revertAfterMs`.
+ */
+export type MergeSpec =
+  | {
+      mode: "rtp";
+      legs: InputLeg[]; // the second to fourth legs
+      /** The window, in milliseconds (default MERGE_WINDOW_MS) ... */
+      windowMs?: number;
+      /** ... or in packets (one or the other). */
+      windowPackets?: number;
+    }
+  | {
+      mode: "failover";
+      legs: InputLeg[];
+      failoverAfterMs: number;
+      /** Absent: DEFAULT_REVERT_AFTER_MS. */
+      revertAfterMs?: number;
+    };
+
+export const MERGE_WINDOW_MS = 50;
+export const DEFAULT_REVERT_AFTER_MS = 5000;
 
 /** A rule accepted by the supervisor. Ids are small positive integers, never reused in one state file. */
 export interface Rule extends RuleSpec {
