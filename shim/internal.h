@@ -11,6 +11,11 @@
 #define MCR_MAX_INPUTS 32
 #define MCR_PARSE_OK (-1)
 
+/* A send journal entry (MCR_COUNTERS_LEN; worker.c): the datagram's output slot (bits 16..47),
+ * its payload length (bits 0..15), and whether its send was submitted. */
+#define MCR__J_VALID (1ull << 63)
+#define MCR__J_SUBMITTED (1ull << 62)
+
 /* A mapped TPACKET_V2 ring (ring.c). */
 struct mcr_ring {
 	uint8_t *map;
@@ -71,7 +76,7 @@ struct mcr_tx {
 	uint32_t mtu;
 	uint8_t mac[6];
 	uint32_t npend; /* frames filled since the last send */
-	uint32_t *pend_slot; /* their outputs' counter slots, */
+	uint32_t *pend_slot; /* their send journal entries (worker.c), */
 	uint16_t *pend_len; /* and payload lengths, counted once the send completes, */
 	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share a ring) */
 	int kicked; /* a send for them is queued on io_uring */

@@ -44,6 +44,7 @@ enum mcr_drop {
 	MCR_DROP_IP6_TRUNCATED, /* fewer than 40 bytes of IPv6 header */
 	MCR_DROP_IP6_LENGTH, /* payload length 0 (jumbogram) or beyond the frame */
 	MCR_DROP_IP6_EXT, /* an extension header cut short, out of place, or too many of them */
+	MCR_DROP_WORKER_DIED, /* queued by a worker that died before submitting its send (per copy) */
 	MCR_DROP__COUNT
 };
 
@@ -129,9 +130,12 @@ struct mcr_worker;
 int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out);
 
 /* Counter memory: MCR_C__COUNT worker-wide counters, then rule_slots x (packets, bytes), then
- * output_slots x (packets, bytes, errors); uint64 each. */
+ * output_slots x (packets, bytes, errors), then the send journal (MCR_JOURNAL_LEN entries: the
+ * datagrams queued and not yet counted, which a worker's successor counts if it died with
+ * them); uint64 each. */
+#define MCR_JOURNAL_LEN 4096
 #define MCR_COUNTERS_LEN(rule_slots, output_slots)                                                 \
-	((size_t)MCR_C__COUNT + (size_t)(rule_slots)*2 + (size_t)(output_slots)*3)
+	((size_t)MCR_C__COUNT + (size_t)(rule_slots)*2 + (size_t)(output_slots)*3 + MCR_JOURNAL_LEN)
 
 /* Worker: the receive rings, the rule table, the egress sockets, one io_uring.
  * rule_slots/output_slots size the per-rule and per-output counter arrays. counters: caller-owned

@@ -71,6 +71,11 @@ struct mcr_worker {
 	uint64_t *counters; /* MCR_C__COUNT, then the two arrays below */
 	uint64_t *rule_ctr; /* rule_slots x (packets, bytes) */
 	uint64_t *out_ctr; /* output_slots x (packets, bytes, errors) */
+	/* The datagrams queued and not yet counted, in the counter memory: a worker killed in a
+	 * batch leaves them to its successor (journal_recover), so that what it sent is counted
+	 * even when the kill fell between the kernel's send and our look at its completion. */
+	uint64_t *journal; /* MCR_JOURNAL_LEN entries, MCR__J_VALID when in use */
+	uint32_t j_n, j_submitted; /* entries in use; of them, marked submitted */
 	int own_counters;
 	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
@@ -359,6 +364,52 @@ static void count_sent(struct mcr_worker *w, uint32_t slot, int64_t res)
 	}
 }
 
+/* A queued datagram's journal entry; the journal has room (journal_room). */
+static inline uint32_t journal_add(struct mcr_worker *w, uint32_t slot, uint32_t len)
+{
+	uint32_t j = w->j_n++;
+	w->journal[j] = MCR__J_VALID | (uint64_t)slot << 16 | (len & 0xffff);
+	return j;
+}
+
+/* Its send's completion is being counted: the entry goes first, so that a kill in between
+ * loses that one count rather than counting it twice. Returns the output slot. */
+static inline uint32_t journal_take(struct mcr_worker *w, uint32_t j)
+{
+	uint32_t slot = (uint32_t)(w->journal[j] >> 16);
+	__atomic_store_n(&w->journal[j], 0, __ATOMIC_RELAXED);
+	return slot;
+}
+
+/* Before a submit: every entry so far goes to the kernel with it. A signal takes effect only when
+ * the syscall returns, so a worker killed from here on had its sends made. */
+static void journal_submitting(struct mcr_worker *w)
+{
+	for (uint32_t j = w->j_submitted; j < w->j_n; j++)
+		w->journal[j] |= MCR__J_SUBMITTED;
+	w->j_submitted = w->j_n;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* What a predecessor left in the journal: sends it submitted are counted as sent, datagrams it
+ * queued and never submitted as lost. */
+static void journal_recover(struct mcr_worker *w)
+{
+	for (uint32_t j = 0; j < MCR_JOURNAL_LEN; j++) {
+		uint64_t e = w->journal[j];
+		if (!(e & MCR__J_VALID))
+			continue;
+		uint32_t slot = (uint32_t)(e >> 16);
+		w->journal[j] = 0;
+		if (slot >= w->output_slots)
+			continue;
+		if (e & MCR__J_SUBMITTED)
+			count_sent(w, slot, (int64_t)(e & 0xffff));
+		else
+			count_drop(w, slot, MCR_DROP_WORKER_DIED);
+	}
+}
+
 static inline struct tpacket2_hdr *tx_frame(const struct mcr_tx *t, uint32_t i)
 {
 	return (struct tpacket2_hdr *)(t->map + (size_t)i * t->frame_size);
@@ -406,13 +457,14 @@ static void count_kick(struct mcr_worker *w, int ti, int res)
 		tx_mtu_check(w, ti);
 	for (uint32_t i = 0; i < taken; i++) {
 		/* The IP datagram (payload and headers past Ethernet) against the MTU. */
+		uint32_t slot = journal_take(w, t->pend_slot[i]);
 		if (check && t->pend_len[i] + t->pend_hdr[i] - 14u > t->mtu)
-			count_drop(w, t->pend_slot[i], MCR_DROP_SEND_ERROR);
+			count_drop(w, slot, MCR_DROP_SEND_ERROR);
 		else
-			count_sent(w, t->pend_slot[i], t->pend_len[i]);
+			count_sent(w, slot, t->pend_len[i]);
 	}
 	for (uint32_t i = taken; i < t->npend; i++) {
-		count_drop(w, t->pend_slot[i],
+		count_drop(w, journal_take(w, t->pend_slot[i]),
 			   res >= 0 || res == -EAGAIN || res == -ENOBUFS ? MCR_DROP_EGRESS_FULL
 									 : MCR_DROP_SEND_ERROR);
 		__atomic_store_n(&tx_frame(t, (first + i) % t->frame_nr)->tp_status,
@@ -431,7 +483,7 @@ static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 		count_kick(w, (int)(cqe->user_data & ~KICK), cqe->res);
 		return;
 	}
-	count_sent(w, (uint32_t)cqe->user_data, cqe->res);
+	count_sent(w, journal_take(w, (uint32_t)cqe->user_data), cqe->res);
 }
 
 /* An SQE; when the submission queue is full, what it holds is submitted first. */
@@ -439,6 +491,7 @@ static struct io_uring_sqe *get_sqe(struct mcr_worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	if (!sqe) {
+		journal_submitting(w);
 		io_uring_submit(&w->ring);
 		sqe = io_uring_get_sqe(&w->ring);
 	}
@@ -469,6 +522,7 @@ static void flush(struct mcr_worker *w)
 		w->queued++;
 	}
 	unsigned left = w->queued;
+	journal_submitting(w);
 	while (left > 0) {
 		int r = io_uring_submit_and_wait(&w->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
@@ -486,6 +540,7 @@ static void flush(struct mcr_worker *w)
 		left -= seen < left ? seen : left;
 	}
 	w->queued = 0;
+	w->j_n = w->j_submitted = 0; /* every entry was taken */
 	w->flush_epoch++;
 }
 
@@ -507,8 +562,8 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 		count_sent(w, o->slot, o->err);
 		return;
 	}
-	if (w->queued >= SQ_DEPTH - MCR_MAX_TX) /* room for the rings' sends */
-		flush(w);
+	if (w->queued >= SQ_DEPTH - MCR_MAX_TX || w->j_n == MCR_JOURNAL_LEN)
+		flush(w); /* room for the rings' sends, and in the journal */
 	struct io_uring_sqe *sqe = w->broken ? NULL : get_sqe(w);
 	if (!sqe) {
 		count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
@@ -535,7 +590,7 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
 	io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
-	io_uring_sqe_set_data64(sqe, o->slot);
+	io_uring_sqe_set_data64(sqe, journal_add(w, o->slot, len));
 }
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
@@ -544,15 +599,22 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 			       uint8_t tos, uint8_t ttl)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
-	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs, tos, ttl) == 0)
+	if (w->j_n == MCR_JOURNAL_LEN)
+		flush(w);
+	/* The ring keeps the journal entry's index; the entry, the output's slot. */
+	if (mcr__tx_put(t, &o->hdr, sport, payload, len, w->j_n, cs, tos, ttl) == 0) {
+		journal_add(w, o->slot, len);
 		return;
+	}
 	/* The ring is full: send what is pending (on veth that frees frames at once) and try once
 	 * more. Past that the output drops, counted, without waiting for the device: a slow output
 	 * must not hold up the others. Found full once, it drops until the next flush. */
 	if (w->tx_full[o->tx] != w->flush_epoch + 1) {
 		flush(w);
-		if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs, tos, ttl) == 0)
+		if (mcr__tx_put(t, &o->hdr, sport, payload, len, w->j_n, cs, tos, ttl) == 0) {
+			journal_add(w, o->slot, len);
 			return;
+		}
 		w->tx_full[o->tx] = w->flush_epoch + 1;
 	}
 	count_drop(w, o->slot, MCR_DROP_EGRESS_FULL);
@@ -910,6 +972,8 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t 
 	w->counters = counters;
 	w->rule_ctr = counters + MCR_C__COUNT;
 	w->out_ctr = w->rule_ctr + (size_t)rule_slots * 2;
+	w->journal = w->out_ctr + (size_t)output_slots * 3;
+	journal_recover(w);
 	/* One issuer (the worker's JS thread); cooperative task running saves an IPI per
 	 * completion. Older kernels refuse the flags: fall back to a plain ring. */
 	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER |

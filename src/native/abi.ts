@@ -33,6 +33,7 @@ export const DROP_REASONS = [
   "ip6_truncated", // fewer than 40 bytes of IPv6 header
   "ip6_length", // IPv6 payload length 0 (jumbogram) or beyond the frame
   "ip6_ext", // an IPv6 extension header cut short, out of place, or more than 8 of them
+  "worker_died", // queued by a worker that died before it submitted the send (per output copy)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -72,6 +73,13 @@ export const FANOUT_NEW = 0x10000;
 /** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;
 export const OUTPUT_COUNTER = { PACKETS: 0, BYTES: 1, ERRORS: 2, COUNT: 3 } as const;
+/** MCR_JOURNAL_LEN: the send journal's entries, after the output counters (read by the shim only). */
+export const JOURNAL_LEN = 4096;
+
+/** MCR_COUNTERS_LEN: the uint64 words of a worker's counter memory. */
+export function countersLen(ruleSlots: number, outputSlots: number): number {
+  return N_COUNTERS + ruleSlots * RULE_COUNTER.COUNT + outputSlots * OUTPUT_COUNTER.COUNT + JOURNAL_LEN;
+}
 
 /**
  * struct mcr_rule_entry: one rule of the flat table TypeScript writes for mcr_worker_rules_set.

@@ -3,6 +3,7 @@
 import { dlopen, FFIType, ptr, type Pointer } from "bun:ffi";
 import { writeSync, closeSync } from "node:fs";
 import {
+  countersLen,
   FRAME_INFO as FI,
   N_COUNTERS,
   POLL_MODES,
@@ -255,6 +256,10 @@ export function openDataPlane(opts: {
   if (s.mcr_worker_counter_count() !== N_COUNTERS)
     throw new Error(
       `shim counts ${s.mcr_worker_counter_count()} worker counters, TypeScript ${N_COUNTERS}: rebuild both`,
+    );
+  if (opts.counters.length < countersLen(opts.ruleSlots, opts.outputSlots))
+    throw new Error(
+      `the counter area holds ${opts.counters.length} words, the shim needs ${countersLen(opts.ruleSlots, opts.outputSlots)}`,
     );
   const out = new BigUint64Array(1);
   check(

@@ -4,13 +4,21 @@
 //
 // Layout (little-endian): a 64-byte header {magic u32, version u32, ruleSlots u32, outputSlots u32},
 // then uint64 counters: the worker-wide ones (COUNTER in src/native/abi.ts, then one per drop
-// reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors).
-import { COUNTER, DROP_REASONS, N_COUNTERS, OUTPUT_COUNTER as OC, RULE_COUNTER as RC } from "../native/abi.ts";
+// reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors), then the shim's
+// send journal (JOURNAL_LEN words: shim/worker.c says what it holds).
+import {
+  COUNTER,
+  countersLen,
+  DROP_REASONS,
+  N_COUNTERS,
+  OUTPUT_COUNTER as OC,
+  RULE_COUNTER as RC,
+} from "../native/abi.ts";
 import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
-const VERSION = 2; // 2: HEARTBEAT among the worker-wide counters
+const VERSION = 3; // 2: HEARTBEAT among the worker-wide counters; 3: the send journal after them
 
 // Re-exported for the region's readers (tests, the fake worker); the numbers are the shim's.
 export { COUNTER, N_COUNTERS };
@@ -19,7 +27,7 @@ export const DEFAULT_RULE_SLOTS = 4096;
 export const DEFAULT_OUTPUT_SLOTS = 16384;
 
 export function regionBytes(ruleSlots: number, outputSlots: number): number {
-  return HEADER_BYTES + (N_COUNTERS + ruleSlots * RC.COUNT + outputSlots * OC.COUNT) * 8;
+  return HEADER_BYTES + countersLen(ruleSlots, outputSlots) * 8;
 }
 
 export interface Region {
@@ -46,7 +54,7 @@ export function openRegion(bytes: Uint8Array): Region {
   if (h.getUint32(0, true) !== MAGIC || h.getUint32(4, true) !== VERSION) throw new Error("not an mcr counter region");
   const ruleSlots = h.getUint32(8, true);
   const outputSlots = h.getUint32(12, true);
-  const n = N_COUNTERS + ruleSlots * RC.COUNT + outputSlots * OC.COUNT;
+  const n = countersLen(ruleSlots, outputSlots);
   const words = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
   return { bytes, words, ruleSlots, outputSlots };
 }

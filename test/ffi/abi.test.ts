@@ -32,6 +32,7 @@ function tsValue(name: string): number | undefined {
     MCR_UDP_MAX_DESTS: abi.UDP_MAX_DESTS,
     MCR_RULE_COUNTERS: abi.RULE_COUNTER.COUNT,
     MCR_OUTPUT_COUNTERS: abi.OUTPUT_COUNTER.COUNT,
+    MCR_JOURNAL_LEN: abi.JOURNAL_LEN,
     MCR_FANOUT_NEW: abi.FANOUT_NEW,
   };
   if (name in fixed) return fixed[name];
@@ -95,7 +96,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(52);
+    expect(consts.length).toBe(53);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));
@@ -161,7 +162,7 @@ describe("closed handles", () => {
   });
 
   test.skipIf(process.getuid?.() !== 0)("the data plane refuses use after close() (root: io_uring)", () => {
-    const counters = new BigUint64Array(abi.N_COUNTERS + 4 * abi.RULE_COUNTER.COUNT + 4 * abi.OUTPUT_COUNTER.COUNT);
+    const counters = new BigUint64Array(abi.countersLen(4, 4));
     const dp = openDataPlane({ ruleSlots: 4, outputSlots: 4, ringBytes: 1 << 20, counters });
     expect(dp.poll(0, 1)).toBe(0);
     dp.close();

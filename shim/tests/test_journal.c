@@ -1,0 +1,111 @@
+/* The send journal: what a worker killed in a batch left there is counted by its successor, sent
+ * if the send was submitted, lost (worker_died) if not; a worker that finished its batches leaves
+ * it empty, so that a successor counts nothing twice.
+ * Exit 0 pass, 1 fail, 77 skip (no permission or no io_uring). */
+#include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
+#include <arpa/inet.h>
+#include "../internal.h"
+
+#define V4(a)                                                                                      \
+	{                                                                                          \
+		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
+		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
+	}
+
+#define SLOTS 4
+static uint64_t mem[MCR_COUNTERS_LEN(SLOTS, SLOTS)];
+static uint64_t *const out_ctr = mem + MCR_C__COUNT + SLOTS * 2;
+static uint64_t *const journal = mem + MCR_C__COUNT + SLOTS * 2 + SLOTS * 3;
+
+static int journal_empty(void)
+{
+	for (int j = 0; j < MCR_JOURNAL_LEN; j++)
+		if (journal[j])
+			return 0;
+	return 1;
+}
+
+int main(void)
+{
+	if (lab_private_lo() < 0)
+		return 77;
+	/* What a predecessor left: two submitted sends (slot 1, 100 and 200 bytes), one datagram
+	 * queued and never submitted (slot 2), one entry naming a slot past the region (ignored). */
+	journal[0] = MCR__J_VALID | MCR__J_SUBMITTED | 1ull << 16 | 100;
+	journal[7] = MCR__J_VALID | 2ull << 16 | 300;
+	journal[8] = MCR__J_VALID | MCR__J_SUBMITTED | 1ull << 16 | 200;
+	journal[9] = MCR__J_VALID | MCR__J_SUBMITTED | 99ull << 16 | 5;
+	journal[10] = MCR__J_SUBMITTED | 3ull << 16 | 5; /* not in use: stale bits, not counted */
+	out_ctr[1 * 3] = 10; /* what the predecessor had counted */
+	struct mcr_worker *w = NULL;
+	int r = mcr_worker_new(SLOTS, SLOTS, 1 << 20, mem, &w);
+	if (r == -EPERM || r == -ENOSYS)
+		return 77;
+	CHECK(r == 0 && w, "mcr_worker_new: %d", r);
+	if (!w)
+		return 1;
+	CHECK(out_ctr[3] == 12 && out_ctr[4] == 300 && out_ctr[5] == 0, "slot 1: %lu %lu %lu",
+	      (unsigned long)out_ctr[3], (unsigned long)out_ctr[4], (unsigned long)out_ctr[5]);
+	CHECK(out_ctr[6] == 0 && out_ctr[8] == 1, "slot 2: packets %lu errors %lu",
+	      (unsigned long)out_ctr[6], (unsigned long)out_ctr[8]);
+	CHECK(out_ctr[9] == 0 && out_ctr[11] == 0, "slot 3 untouched");
+	CHECK(mem[MCR_C_TX_PACKETS] == 2 && mem[MCR_C_TX_BYTES] == 300 && mem[MCR_C_TX_ERRORS] == 1,
+	      "tx %lu/%lu errors %lu", (unsigned long)mem[MCR_C_TX_PACKETS],
+	      (unsigned long)mem[MCR_C_TX_BYTES], (unsigned long)mem[MCR_C_TX_ERRORS]);
+	CHECK(mem[MCR_C_DROPS + MCR_DROP_WORKER_DIED] == 1, "worker_died: %lu",
+	      (unsigned long)mem[MCR_C_DROPS + MCR_DROP_WORKER_DIED]);
+	journal[10] = 0;
+	CHECK(journal_empty(), "the journal is emptied by its reader");
+
+	/* A live relay over lo, through a UDP socket output: its journal is empty after each batch. */
+	int lo = (int)if_nametoindex("lo");
+	uint32_t localhost = htonl(INADDR_LOOPBACK);
+	int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = localhost };
+	socklen_t alen = sizeof(a);
+	bind(rx, (struct sockaddr *)&a, sizeof(a));
+	getsockname(rx, (struct sockaddr *)&a, &alen);
+	struct mcr_output_entry out = { .ifindex = (uint32_t)lo,
+					.source = V4(localhost),
+					.dest = V4(localhost),
+					.family = 4,
+					.port = ntohs(a.sin_port),
+					.ttl = 1,
+					.counter_slot = 3 };
+	struct mcr_rule_entry rule = { .in_ifindex = (uint32_t)lo,
+				       .group = V4(localhost),
+				       .family = 4,
+				       .source_len = 96,
+				       .source = V4(0u),
+				       .port = 40998,
+				       .n_outputs = 1,
+				       .first_output = 0,
+				       .counter_slot = 0 };
+	CHECK(mcr_worker_rules_set(w, &rule, 1, &out, 1) == 0, "rules_set");
+	r = mcr_worker_input_add(w, lo, -1);
+	if (r == -EPERM) {
+		mcr_worker_free(w);
+		return 77;
+	}
+	CHECK(r >= 0, "input on lo: %d", r);
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_port = htons(40998),
+				  .sin_addr.s_addr = localhost };
+	/* One at a time: lo's 64 KiB MTU leaves a 1 MiB ring 8 frames. */
+	for (int i = 0; i < 20; i++) {
+		CHECK(sendto(tx, "journal", 7, 0, (struct sockaddr *)&in, sizeof(in)) == 7,
+		      "sendto");
+		for (int k = 0; k < 50 && out_ctr[9] < (uint64_t)i + 1; k++) {
+			r = mcr_worker_poll(w, 20, 64);
+			CHECK(r >= 0, "poll: %d", r);
+			CHECK(journal_empty(), "journal left in use after a batch (%lu sent)",
+			      (unsigned long)out_ctr[9]);
+		}
+	}
+	CHECK(out_ctr[9] == 20 && out_ctr[10] == 140, "relayed %lu (%lu bytes)",
+	      (unsigned long)out_ctr[9], (unsigned long)out_ctr[10]);
+	mcr_worker_free(w);
+	close(rx);
+	close(tx);
+	return failures ? 1 : 0;
+}
