@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 10
+#define MCR_SHIM_ABI 11
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
