@@ -82,14 +82,6 @@ static const struct mcr_filter_key KEYS[] = {
 	{ { 0 }, 7000, 20 },
 };
 
-/* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a filter
- * key's initializer (as in test_install.c). */
-#define V4(a)                                                                                      \
-	{                                                                                          \
-		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
-		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
-	}
-
 /* An IPv4 group, IPv4-mapped as filter keys hold it. */
 static void group4(uint8_t out[16], uint32_t g_be)
 {

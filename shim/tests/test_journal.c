@@ -6,12 +6,6 @@
 #include <arpa/inet.h>
 #include "../internal.h"
 
-#define V4(a)                                                                                      \
-	{                                                                                          \
-		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
-		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
-	}
-
 #define SLOTS 4
 static uint64_t mem[MCR_COUNTERS_LEN(SLOTS, SLOTS)];
 static uint64_t *const out_ctr = mem + MCR_C__COUNT + SLOTS * 2;

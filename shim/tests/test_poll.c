@@ -14,11 +14,6 @@
 
 /* An IPv4 address (network order, as a uint32_t holds it) as the 16 IPv4-mapped bytes of a table
  * entry's initializer. */
-#define V4(a)                                                                                      \
-	{                                                                                          \
-		[10] = 0xff, [11] = 0xff, [12] = (uint8_t)(a), [13] = (uint8_t)((a) >> 8),         \
-		[14] = (uint8_t)((a) >> 16), [15] = (uint8_t)((a) >> 24)                           \
-	}
 
 static double now_ms(void)
 {

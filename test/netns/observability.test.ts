@@ -136,28 +136,23 @@ describeNetns("observability", (labs) => {
     return JSON.parse(r.stdout) as { status: number; type: string; body: string };
   }
 
-  test("a worker SIGKILLed mid-stream: its counts stay in the totals, to the last packet", async () => {
+  /** Two workers relaying `count` datagrams sent `gapUs` apart in 16 flows to one sink. */
+  async function killableStream(count: number, gapUs: number, seed: number) {
     const lab = labs.chain();
     const sup = await startSupervisor(lab, ["--workers", "2"]);
     sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
-    const N = 3000;
-    const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: N, idleMs: 2500 });
+    const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count, idleMs: 2500 });
     await rx.listening;
-    // About 1000 pps in 16 flows: slow enough that nothing is lost on the way, so every difference
-    // would be a counting error.
-    const sender = lab.spawn("gen", [
-      ...bunArgv("test/helpers/udp-send.ts"),
-      JSON.stringify({
-        source: "10.0.0.1",
-        dest: "239.1.1.1",
-        port: 5001,
-        count: N,
-        size: SIZE,
-        seed: 50,
-        flows: 16,
-        gapUs: 1000,
-      }),
-    ]);
+    const spec = { source: "10.0.0.1", dest: "239.1.1.1", port: 5001, count, size: SIZE, seed, flows: 16, gapUs };
+    const sender = lab.spawn("gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify(spec)]);
+    return { sup, rx, sender };
+  }
+
+  test("a worker SIGKILLed mid-stream: its counts stay in the totals, to the last packet", async () => {
+    const N = 3000;
+    // About 1000 pps: slow enough that nothing is lost on the way, so every difference would be
+    // a counting error.
+    const { sup, rx, sender } = await killableStream(N, 1000, 50);
     await Bun.sleep(1200);
     const before = sup.stats();
     const victim = before.workers[0];
@@ -196,27 +191,10 @@ describeNetns("observability", (labs) => {
   }, 60000);
 
   test("six SIGKILLs under 5,000 pps: every datagram the sink got is counted as sent, once", async () => {
-    const lab = labs.chain();
-    const sup = await startSupervisor(lab, ["--workers", "2"]);
-    sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
     const N = 30000;
-    const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: N, idleMs: 2500 });
-    await rx.listening;
     // Fast enough that a kill often lands while a worker is inside its send (the window the
     // journal covers), slow enough that the sink's socket keeps up.
-    const sender = lab.spawn("gen", [
-      ...bunArgv("test/helpers/udp-send.ts"),
-      JSON.stringify({
-        source: "10.0.0.1",
-        dest: "239.1.1.1",
-        port: 5001,
-        count: N,
-        size: SIZE,
-        seed: 51,
-        flows: 16,
-        gapUs: 200,
-      }),
-    ]);
+    const { sup, rx, sender } = await killableStream(N, 200, 51);
     await Bun.sleep(500);
     for (let k = 0; k < 6; k++) {
       const w = k % 2;
