@@ -12,6 +12,21 @@ const FAKE = join(ROOT, "test", "fixtures", "fake-worker.ts");
 const IFS: Record<string, string> = { eth0: "10.0.0.2", eth1: "10.0.1.1", eth2: "10.0.2.1" };
 const lookup: LookupInterface = (name) => (name in IFS ? { name, ifindex: 5, ipv4: IFS[name] } : undefined);
 
+/** The command line of a fake worker (test/fixtures/fake-worker.ts) on eth0, with `extra` flags. */
+export function fakeWorkerArgv(extra: string[] = []) {
+  return (a: WorkerArgs) => [
+    process.execPath,
+    FAKE,
+    "worker",
+    "--cpu",
+    String(a.cpu),
+    "--interface",
+    "eth0",
+    ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
+    ...extra,
+  ];
+}
+
 /** Starts one on `socket` and waits until every worker holds the table. */
 export async function startFakeSupervisor(o: { socket: string; stateFile: string; workers?: number }) {
   const sup = await Supervisor.start({
@@ -22,17 +37,7 @@ export async function startFakeSupervisor(o: { socket: string; stateFile: string
     workers: o.workers ?? 2,
     lookup,
     joinGroups: false,
-    workerArgv: (a: WorkerArgs) => [
-      process.execPath,
-      FAKE,
-      "worker",
-      "--cpu",
-      String(a.cpu),
-      "--interface",
-      "eth0",
-      "--counters-fd",
-      String(a.countersFd),
-    ],
+    workerArgv: fakeWorkerArgv(),
   });
   for (const deadline = Date.now() + 5000; ; await Bun.sleep(20)) {
     const st = await call(o.socket, "status", {});

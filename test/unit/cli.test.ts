@@ -10,10 +10,10 @@ import type { LookupInterface } from "../../src/rules/validate.ts";
 import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
 import { add, withArg, wrongInvocations } from "./cli-cases.ts";
+import { fakeWorkerArgv } from "../helpers/fake-supervisor.ts";
 
 log.level = -999;
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
-const FAKE = join(import.meta.dir, "..", "fixtures", "fake-worker.ts");
 const dir = mkdtempSync(join(tmpdir(), "mcr-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -253,16 +253,7 @@ describe("against a supervisor (fake workers)", () => {
       workers: 2,
       lookup,
       joinGroups: false,
-      workerArgv: (a) => [
-        process.execPath,
-        FAKE,
-        "worker",
-        "--cpu",
-        String(a.cpu),
-        "--interface",
-        "eth0",
-        ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
-      ],
+      workerArgv: fakeWorkerArgv(),
     });
     const deadline = Date.now() + 5000;
     while (!(await call(socket, "status", {})).workers.every((w) => w.state === "ready")) {

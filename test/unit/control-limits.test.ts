@@ -15,10 +15,9 @@ import type { ControlServer } from "../../src/types/control.ts";
 import { EX, type McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
+import { fakeWorkerArgv } from "../helpers/fake-supervisor.ts";
 
 log.level = -999;
-const ROOT = join(import.meta.dir, "..", "..");
-const FAKE = join(ROOT, "test", "fixtures", "fake-worker.ts");
 const dir = mkdtempSync(join(tmpdir(), "mcr-limits-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
@@ -155,17 +154,7 @@ describe("counter slots", () => {
       joinGroups: false,
       controlServer: startControlServer,
       counterSlots: { rules: 3, outputs: 5 },
-      workerArgv: (a) => [
-        process.execPath,
-        FAKE,
-        "worker",
-        "--cpu",
-        String(a.cpu),
-        "--interface",
-        "eth0",
-        "--counters-fd",
-        String(a.countersFd),
-      ],
+      workerArgv: fakeWorkerArgv(),
     });
     sups.push(sup);
     return socket;

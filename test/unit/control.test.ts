@@ -16,6 +16,7 @@ import { addCounters, emptyCounters, StatsBook } from "../../src/stats/aggregate
 import { BACKOFF_MIN_MS, restartBackoff } from "../../src/supervisor/backoff.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
 import type { WorkerArgs } from "../../src/types/worker.ts";
+import { fakeWorkerArgv } from "../helpers/fake-supervisor.ts";
 
 log.level = -999; // the supervisor's info lines would bury the test report
 
@@ -622,16 +623,7 @@ describe("supervisor", () => {
       lookup,
       joinGroups: false,
       notify: (s) => said.push(s),
-      workerArgv: (a) => [
-        process.execPath,
-        FAKE,
-        "worker",
-        "--cpu",
-        String(a.cpu),
-        "--interface",
-        "eth0",
-        ...countersFd(a),
-      ],
+      workerArgv: fakeWorkerArgv(),
     });
     running.push(sup);
     // The lifecycle, without the STATUS= lines that come between (checked after).
@@ -667,16 +659,7 @@ describe("supervisor", () => {
       joinGroups: false,
       notify: (m) => said.push(m.split("\n")[0]!),
       config: loadConfig(path, { interfaces: ["eth0"] }),
-      workerArgv: (a) => [
-        process.execPath,
-        FAKE,
-        "worker",
-        "--cpu",
-        String(a.cpu),
-        "--interface",
-        "eth0",
-        ...countersFd(a),
-      ],
+      workerArgv: fakeWorkerArgv(),
     });
     running.push(sup);
     const socket = (sup as unknown as { cfg: { socketPath: string } }).cfg.socketPath;

@@ -28,14 +28,13 @@ import { ANSI, renderStats, watchFrame } from "../../src/stats/render.ts";
 import { parseListen } from "../../src/values/listen.ts";
 import { startControlServer } from "../../src/control/server.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
-import type { WorkerArgs } from "../../src/types/worker.ts";
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
 import { checkSchema, schemaKeys } from "../helpers/stats-schema.ts";
+import { fakeWorkerArgv } from "../helpers/fake-supervisor.ts";
 
 log.level = -999;
 const ROOT = join(import.meta.dir, "..", "..");
 const MAIN = join(ROOT, "src", "main.ts");
-const FAKE = join(ROOT, "test", "fixtures", "fake-worker.ts");
 const dir = mkdtempSync(join(tmpdir(), "mcr-obs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
@@ -432,19 +431,7 @@ async function start(o: { mode?: string; config?: string; workers?: number } = {
     joinGroups: false,
     metricsListen: { hostname: "127.0.0.1", port: 0 },
     ...(o.config ? { config: loadConfig(o.config, { interfaces: ["eth0"] }) } : {}),
-    workerArgv: (a: WorkerArgs) => [
-      process.execPath,
-      FAKE,
-      "worker",
-      "--cpu",
-      String(a.cpu),
-      "--interface",
-      "eth0",
-      "--counters-fd",
-      String(a.countersFd),
-      "--fake-mode",
-      o.mode ?? "normal",
-    ],
+    workerArgv: fakeWorkerArgv(["--fake-mode", o.mode ?? "normal"]),
   });
   running.push(sup);
   const deadline = Date.now() + 5000;

@@ -11,10 +11,9 @@ import { startControlServer } from "../../src/control/server.ts";
 import { log } from "../../src/log.ts";
 import { RING_ROUND_MS } from "../../src/supervisor/pool.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
+import { fakeWorkerArgv } from "../helpers/fake-supervisor.ts";
 
 log.level = -999;
-const ROOT = join(import.meta.dir, "..", "..");
-const FAKE = join(ROOT, "test", "fixtures", "fake-worker.ts");
 const dir = mkdtempSync(join(tmpdir(), "mcr-flood-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const running: Supervisor[] = [];
@@ -36,19 +35,7 @@ test("a flood of stats and /metrics requests: each worker gets at most one ring 
     joinGroups: false,
     controlServer: startControlServer,
     metricsListen: { hostname: "127.0.0.1", port: 0 },
-    workerArgv: (a) => [
-      process.execPath,
-      FAKE,
-      "worker",
-      "--cpu",
-      String(a.cpu),
-      "--interface",
-      "eth0",
-      "--counters-fd",
-      String(a.countersFd),
-      "--fake-stats-log",
-      statsLog,
-    ],
+    workerArgv: fakeWorkerArgv(["--fake-stats-log", statsLog]),
   });
   running.push(sup);
   for (const deadline = Date.now() + 5000; ; await Bun.sleep(20)) {
