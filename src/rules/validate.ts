@@ -142,7 +142,7 @@ function checkMerge(x: unknown, spec: RuleInput): MergeSpec {
       throw new RuleError(
         `merge.${k}`,
         MERGE_KEYS[other].includes(k)
-          ? `${k} is a ${other} merge's setting, and this is a ${mode} merge (it takes ${takes.slice(2).join(" and ")})`
+          ? `${k} is ${article(other)} ${other} merge's setting, and this is ${article(mode)} ${mode} merge (it takes ${takes.slice(2).join(" and ")})`
           : `unknown field "${k}"`,
       );
     }
@@ -208,6 +208,8 @@ function checkMerge(x: unknown, spec: RuleInput): MergeSpec {
   checkOwnLegs({ ...spec, merge });
   return merge;
 }
+
+const article = (mode: string) => (mode === "rtp" ? "an" : "a");
 
 function checkLeg(x: unknown, i: number, allowLinkLocal: boolean): InputLeg {
   const at = `merge.legs[${i}]`;
