@@ -624,7 +624,13 @@ MCR_API int mcr_udp_sender_legs(struct mcr_udp_sender *s, const int32_t *ifindex
 				return -EOPNOTSUPP;
 		} else {
 			struct ip_mreqn mr = { .imr_ifindex = ifindex[l] };
+			struct sockaddr_in sa = { .sin_family = AF_INET,
+						  .sin_addr.s_addr = s->dests[l].addr,
+						  .sin_port = htons(s->dests[l].port) };
 			if (setsockopt(s->fds[l], IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0)
+				return -errno;
+			/* connected again: the route (and so the interface) is chosen at connect */
+			if (connect(s->fds[l], (struct sockaddr *)&sa, sizeof(sa)) < 0)
 				return -errno;
 		}
 	}

@@ -106,8 +106,9 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
     return i;
   };
   const legIfs = o.legs?.interfaces?.map(indexOf);
-  // Packet mode binds its one socket to the legs' one interface.
-  const main = o.interface ?? (legIfs && new Set(legIfs).size === 1 ? o.legs!.interfaces![0] : undefined);
+  // The sender opens on the first leg's interface (packet mode binds its one socket there); the
+  // legs then point each socket at its own.
+  const main = o.interface ?? o.legs?.interfaces?.[0];
   const ifindex = main !== undefined ? indexOf(main) : 0;
   const count = o.count ?? (o.rate > 0 && o.durationS !== undefined ? Math.round(o.durationS * o.rate) : 0);
   const timeLimited = o.durationS !== undefined && !(o.rate > 0 && o.count === undefined);
