@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadBatch } from "../../src/config/batch.ts";
+import { type Config, loadConfig } from "../../src/config/load.ts";
 import { call } from "../../src/control/client.ts";
 import { startControlServer } from "../../src/control/server.ts";
 import { EX, McrError } from "../../src/errors.ts";
@@ -40,7 +41,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 
-async function start(stateFile = join(fresh("state"), "rules.json")): Promise<Harness> {
+async function start(stateFile = join(fresh("state"), "rules.json"), config?: Config): Promise<Harness> {
   const socket = fresh("mcr.sock");
   const workerLog = fresh("workers.log");
   writeFileSync(workerLog, "");
@@ -52,6 +53,7 @@ async function start(stateFile = join(fresh("state"), "rules.json")): Promise<Ha
     workers: 2,
     lookup,
     joinGroups: false, // real joins: test/netns
+    ...(config ? { config } : {}),
     workerArgv: (a) => [
       process.execPath,
       FAKE,
@@ -338,5 +340,47 @@ outputs = ["239.10.10.13:6001:eth2"]
       stdout: "",
       stderr: 'mcr: --failover-after: "200" is not a duration (write a number and ms or s, e.g. 200ms or 5s)\n',
     });
+  });
+
+  test("rule replace gives a merge rule new outputs and keeps its legs; an output into a leg is a loop", async () => {
+    const h = await start();
+    await call(h.socket, "rule.add", rtp);
+    const outputs = [{ group: "239.10.10.20", port: 6001, interface: "eth2", ttl: 3 }];
+    const r = await call(h.socket, "rule.replace", { id: "cam", outputs });
+    expect(r.rule).toEqual({ id: 1, ...rtp, outputs });
+    expect(
+      await refusal(
+        call(h.socket, "rule.replace", {
+          id: "cam",
+          outputs: [{ group: "239.2.1.1", port: 5001, interface: "eth1", ttl: 1 }],
+        }),
+      ),
+    ).toEqual({
+      code: "invalid_rule",
+      field: "outputs[0]",
+      message: "output 1 (239.2.1.1:5001:eth1) sends back into the rule's own input 2",
+      exitCode: EX.DATAERR,
+    });
+    expect((await call(h.socket, "rule.list", {})).rules).toEqual([{ id: 1, ...rtp, outputs }]);
+  });
+
+  test("a config file's merge rule: loaded, listed as config, and edited in place on reload", async () => {
+    const path = fresh("mcr.toml");
+    const text = (window: string) => `interfaces = ["eth0", "eth1", "eth2"]
+[[rule]]
+name = "cam"
+inputs = ["eth0:239.1.1.1:5001:10.0.0.7", "eth1:239.2.1.1:5001:10.0.1.7"]
+merge = "rtp"
+merge_window = "${window}"
+outputs = ["239.10.10.10:6001:eth2"]
+`;
+    writeFileSync(path, text("10ms"));
+    const h = await start(undefined, loadConfig(path, { interfaces: IFS }));
+    expect((await call(h.socket, "rule.list", {})).rules).toEqual([{ id: 1, ...rtp, origin: "config" }]);
+    writeFileSync(path, text("450ms"));
+    await h.sup.reload();
+    const wider = { ...rtp, merge: { ...rtp.merge, windowMs: 450 } };
+    expect((await call(h.socket, "rule.list", {})).rules).toEqual([{ id: 1, ...wider, origin: "config" }]);
+    for (const t of lastTables(h)) expect(t).toEqual([{ id: 1, ...wider, origin: "config" }]);
   });
 });
