@@ -6,28 +6,12 @@ import { expect, test } from "bun:test";
 import type { GenResult } from "../../src/tools/gen.ts";
 import type { SinkResult } from "../../src/tools/sink.ts";
 import type { Lab } from "../helpers/lab.ts";
+import { legDrops as drops, lostOnAll } from "../helpers/legs.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 import { describeNetns } from "../helpers/suite.ts";
 
 const COUNT = 5000;
 const SEED = 2022;
-
-/** Which packets leg `leg` drops: splitmix64 from (seed << 8 | leg), one draw per packet. */
-function drops(seed: number, leg: number, lossPpm: number, count: number): boolean[] {
-  const M = (1n << 64n) - 1n;
-  let x = ((BigInt(seed) << 8n) | BigInt(leg)) & M;
-  const thresh = (BigInt(lossPpm) << 32n) / 1_000_000n;
-  const out: boolean[] = [];
-  for (let i = 0; i < count; i++) {
-    x = (x + 0x9e3779b97f4a7c15n) & M;
-    let z = x;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
-    z ^= z >> 31n;
-    out.push(z >> 32n < thresh);
-  }
-  return out;
-}
 
 /** gen (veth0, veth4) -> sink (veth1, veth5): two independent networks, red and blue. */
 function twoNetworks(lab: Lab): void {
@@ -144,7 +128,7 @@ describeNetns("mcr gen --legs: one RTP stream on two legs with independent loss"
       rtpSeqStart: 0,
       lossPct: 1,
       seed: SEED,
-      lostOnAllLegs: d0.filter((x, i) => x && d1[i]).length,
+      lostOnAllLegs: lostOnAll([d0, d1]),
       perLeg: [
         { dest: "239.1.1.1:5001", interface: "veth0", packets: COUNT - n(d0), dropped: n(d0) },
         { dest: "239.2.1.1:5001", interface: "veth4", packets: COUNT - n(d1), dropped: n(d1) },
