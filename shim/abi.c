@@ -88,12 +88,16 @@ AT(struct mcr_udp_record, entry, 22);
 AT(struct mcr_udp_record, length, 24);
 AT(struct mcr_udp_record, status, 28);
 AT(struct mcr_udp_record, flags, 29);
+AT(struct mcr_udp_record, rtp_seq, 30);
 
 IS(MCR_UDP_OK, 0);
 IS(MCR_UDP_FOREIGN, 1);
 IS(MCR_UDP_CORRUPT, 2);
 IS(MCR_UDP_TRUNCATED, 3);
 IS(MCR_UDP_REC_KERNEL_TS, 1);
+IS(MCR_UDP_REC_RTP, 2);
+IS(MCR_RTP_HDR_LEN, 12);
+IS(MCR_UDP_MAX_LEGS, 4);
 IS(MCR_UDP_TX_LOOP, 1);
 IS(MCR_UDP_TX_PACKET, 2);
 IS(MCR_UDP_TX_PACKETS, 0);

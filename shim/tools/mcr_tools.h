@@ -37,7 +37,7 @@ struct mcr_udp_record {
 	uint32_t length; /* bytes received */
 	uint8_t status; /* enum mcr_udp_status */
 	uint8_t flags; /* MCR_UDP_REC_* */
-	uint16_t reserved;
+	uint16_t rtp_seq; /* MCR_UDP_REC_RTP: the RTP sequence number (run_id is then the SSRC) */
 };
 
 enum mcr_udp_status {
@@ -48,6 +48,17 @@ enum mcr_udp_status {
 };
 
 #define MCR_UDP_REC_KERNEL_TS 1u
+/* The datagram starts with an RTP version 2 header: rtp_seq is its sequence number and run_id its
+ * SSRC. A gen payload behind it (`mcr gen --legs`) is checked as any gen payload (status OK,
+ * CORRUPT, ...), and its SSRC must be its run id; any other RTP payload is FOREIGN. */
+#define MCR_UDP_REC_RTP 2u
+
+/* `mcr gen --legs`: an RTP header (version 2, payload type 96, no CSRC, no extension) in front
+ * of the gen header; its SSRC is the run id, its sequence number the gen sequence number plus a
+ * start, modulo 2^16; its timestamp the send time at 90 kHz. */
+#define MCR_RTP_HDR_LEN 12u
+#define MCR_RTP_PT 96u
+#define MCR_UDP_MAX_LEGS 4u
 
 /* Sender counters (uint64 each, mcr_udp_sender_stats). */
 enum mcr_udp_tx_stat {
@@ -103,8 +114,22 @@ int mcr_udp_sender_start(struct mcr_udp_sender *s, double rate, double count, ui
  * sendmmsg; the schedule never shifts. Returns the packets handled (sent or failed) or -errno. */
 int mcr_udp_sender_send(struct mcr_udp_sender *s, int budget_ms);
 int mcr_udp_sender_stats(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n);
-/* Next sequence number per destination: out[n_dests]. */
+/* Next sequence number per destination: out[n_dests]. In legs mode: the packets each leg sent
+ * (or failed to), the dropped ones left out. */
 int mcr_udp_sender_seq(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n);
+/* Legs mode (`mcr gen --legs N`), set between open and start: every packet of the schedule goes to
+ * each destination (2 to MCR_UDP_MAX_LEGS legs) rather than to one in turn, as one RTP stream
+ * (MCR_RTP_HDR_LEN bytes in front of the gen header, stream 0 on every leg; size must hold both).
+ * ifindex[leg] (NULL or 0: the sender's) is each leg's multicast interface; in packet mode every
+ * leg must be on the sender's (-EOPNOTSUPP otherwise). Each leg drops a packet before sending it
+ * with probability loss_ppm / 10^6, drawn from its own splitmix64 stream that starts at
+ * (seed << 8 | leg): one value per packet, so the same seed drops the same packets whatever the
+ * batching. rtp_seq0: the RTP sequence number of packet 0. batch must be >= the legs. */
+int mcr_udp_sender_legs(struct mcr_udp_sender *s, const int32_t *ifindex, uint32_t loss_ppm,
+			uint32_t seed, uint32_t rtp_seq0);
+/* Legs mode counters: out[2 * leg] the packets the leg handled, out[2 * leg + 1] those it
+ * dropped, out[2 * legs] the packets dropped on every leg. Returns the values written. */
+int mcr_udp_sender_leg_stats(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n);
 
 /* Sockets (one per distinct port) that join the multicast entries on ifindex (0: the kernel's
  * choice) or listen on the unicast ones, with SO_RCVBUF(FORCE) rcvbuf bytes, kernel receive

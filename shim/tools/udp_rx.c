@@ -185,7 +185,7 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 	const uint8_t *p = m->msg_hdr.msg_iov->iov_base;
 	uint32_t len = m->msg_len;
 	uint64_t rx_ns = 0, tx_ns, seq;
-	uint32_t dst = 0, claimed;
+	uint32_t dst = 0, claimed, ssrc = 0;
 	uint16_t hlen;
 	struct cmsghdr *c;
 
@@ -210,7 +210,20 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 	else
 		rx_ns = now_rt;
 
-	if (len < MCR_UDP_HDR_LEN || get_be32(p) != MCR_UDP_MAGIC) {
+	/* RTP (gen's MCR1 magic starts with 0x4d: version 1, never an RTP header) */
+	if (len >= MCR_RTP_HDR_LEN && (p[0] >> 6) == 2) {
+		rec->flags |= MCR_UDP_REC_RTP;
+		rec->rtp_seq = get_be16(p + 2);
+		ssrc = get_be32(p + 8);
+		rec->run_id = ssrc;
+		if (len < MCR_RTP_HDR_LEN + MCR_UDP_HDR_LEN ||
+		    get_be32(p + MCR_RTP_HDR_LEN) != MCR_UDP_MAGIC) {
+			rec->status = MCR_UDP_FOREIGN;
+			return;
+		}
+		p += MCR_RTP_HDR_LEN; /* a gen payload behind it: checked as any */
+		len -= MCR_RTP_HDR_LEN;
+	} else if (len < MCR_UDP_HDR_LEN || get_be32(p) != MCR_UDP_MAGIC) {
 		rec->status = MCR_UDP_FOREIGN;
 		return;
 	}
@@ -231,6 +244,11 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 		return;
 	}
 	if (memcmp(p + hlen, mcr__pattern + ((seq + hlen) & 0xff), len - hlen) != 0) {
+		rec->status = MCR_UDP_CORRUPT;
+		return;
+	}
+	if ((rec->flags & MCR_UDP_REC_RTP) && ssrc != rec->run_id) {
+		rec->run_id = ssrc; /* the stream it claims to be, by its RTP header */
 		rec->status = MCR_UDP_CORRUPT;
 		return;
 	}

@@ -55,6 +55,15 @@ struct mcr_udp_sender {
 	uint16_t ip_id;
 	uint64_t filler_sum
 		[256]; /* packet mode: sum of the filler, by (seq + MCR_UDP_HDR_LEN) & 0xff */
+	/* legs mode (mcr_udp_sender_legs): every packet to each destination, behind an RTP header */
+	uint32_t n_legs; /* 0: round-robin over the destinations */
+	uint32_t
+		hdr; /* bytes before the filler: MCR_UDP_HDR_LEN, plus MCR_RTP_HDR_LEN in legs mode */
+	uint64_t loss_thresh; /* a leg drops a packet when its draw's high 32 bits are below this */
+	uint64_t rng[MCR_UDP_MAX_LEGS]; /* splitmix64 state per leg */
+	uint32_t rtp_seq0;
+	uint64_t leg_dropped[MCR_UDP_MAX_LEGS];
+	uint64_t lost_all; /* packets dropped on every leg */
 	/* schedule */
 	double rate; /* packets per second over all destinations; 0 = as fast as possible */
 	uint64_t count; /* 0 = unlimited */
@@ -232,6 +241,7 @@ MCR_API int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_des
 	s->packet = !!(flags & MCR_UDP_TX_PACKET);
 	s->off = s->packet ? FRAME_HDR : 0;
 	s->n_fds = s->packet ? 1 : n_dests;
+	s->hdr = MCR_UDP_HDR_LEN;
 	buf_len = s->off + size;
 	s->fds = malloc(s->n_fds * sizeof(*s->fds));
 	s->dests = calloc(n_dests, sizeof(*s->dests));
@@ -352,11 +362,103 @@ static void fill_frame(struct mcr_udp_sender *s, uint8_t *f, const struct tx_des
 	memcpy(f + 24, &sum, 2);
 	memcpy(f + 30, &d->addr, 4);
 	put_be16(f + 36, d->port);
-	sum = mcr__csum_fold(mcr__csum_add(f + FRAME_HDR, MCR_UDP_HDR_LEN, d->udp_sum) +
+	sum = mcr__csum_fold(mcr__csum_add(f + FRAME_HDR, s->hdr, d->udp_sum) +
 			     s->filler_sum[(seq + MCR_UDP_HDR_LEN) & 0xff]);
 	if (sum == 0)
 		sum = 0xffff; /* 0 would mean "no checksum" */
 	memcpy(f + 40, &sum, 2);
+}
+
+/* The gen header (and in legs mode the RTP header before it) and the filler of packet seq. */
+static void fill_payload(struct mcr_udp_sender *s, uint8_t *p, uint16_t stream, uint64_t seq,
+			 uint64_t now_rt)
+{
+	if (s->n_legs) {
+		p[0] = 0x80; /* version 2, no padding, no extension, no CSRC */
+		p[1] = MCR_RTP_PT;
+		put_be16(p + 2, (uint16_t)(s->rtp_seq0 + seq));
+		put_be32(p + 4, (uint32_t)(now_rt / 100000u * 9u)); /* 90 kHz */
+		put_be32(p + 8, s->run_id);
+		p += MCR_RTP_HDR_LEN;
+	}
+	put_be32(p + 0, MCR_UDP_MAGIC);
+	put_be16(p + 4, stream);
+	put_be16(p + 6, MCR_UDP_HDR_LEN);
+	put_be64(p + 8, seq);
+	put_be64(p + 16, now_rt);
+	put_be32(p + 24, s->run_id);
+	put_be32(p + 28, s->size - (s->hdr - MCR_UDP_HDR_LEN)); /* the gen part's length */
+	memcpy(p + MCR_UDP_HDR_LEN, mcr__pattern + ((seq + MCR_UDP_HDR_LEN) & 0xff),
+	       s->size - s->hdr);
+}
+
+/* splitmix64: one draw of a leg's loss stream. */
+static uint64_t leg_draw(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Legs mode: packets next .. next+n-1 (n * legs <= batch) to every leg that does not drop them.
+ * The frames are laid out leg by leg, so that each leg's go in one sendmmsg (socket mode). */
+static int send_legs(struct mcr_udp_sender *s, uint32_t n)
+{
+	uint64_t now_rt = mcr__clock_ns(CLOCK_REALTIME);
+	uint32_t buf_len = s->off + s->size;
+	uint32_t all = (1u << s->n_legs) - 1;
+	uint8_t dropped[UDP_BATCH_MAX];
+	uint32_t start[MCR_UDP_MAX_LEGS + 1];
+	uint32_t m = 0;
+	int ret;
+
+	memset(dropped, 0, n);
+	/* each leg draws once per packet, in packet order: the batching never changes what drops */
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t l = 0; l < s->n_legs; l++)
+			if ((leg_draw(&s->rng[l]) >> 32) < s->loss_thresh)
+				dropped[k] |= (uint8_t)(1u << l);
+	for (uint32_t l = 0; l < s->n_legs; l++) {
+		start[l] = m;
+		for (uint32_t k = 0; k < n; k++) {
+			uint64_t seq = s->next + k;
+			uint8_t *f = s->bufs + (size_t)m * buf_len;
+
+			if (dropped[k] & (1u << l)) {
+				s->leg_dropped[l]++;
+				continue;
+			}
+			fill_payload(s, f + s->off, 0, seq, now_rt);
+			if (s->packet)
+				fill_frame(s, f, &s->dests[l], seq);
+			memset(&s->msgs[m], 0, sizeof(s->msgs[m]));
+			s->msgs[m].msg_hdr.msg_iov = &s->iov[m];
+			s->msgs[m].msg_hdr.msg_iovlen = 1;
+			s->seq[l]++;
+			m++;
+		}
+	}
+	start[s->n_legs] = m;
+	for (uint32_t k = 0; k < n; k++)
+		if (dropped[k] == all)
+			s->lost_all++;
+	if (s->packet) {
+		if (m > 0 && (ret = send_group(s, s->fds[0], s->msgs, m)) < 0)
+			return ret;
+	} else {
+		for (uint32_t l = 0; l < s->n_legs; l++) {
+			uint32_t c = start[l + 1] - start[l];
+			if (c > 0 && (ret = send_group(s, s->fds[l], s->msgs + start[l], c)) < 0)
+				return ret;
+		}
+	}
+	if (!s->st[MCR_UDP_TX_FIRST_NS])
+		s->st[MCR_UDP_TX_FIRST_NS] = now_rt;
+	s->st[MCR_UDP_TX_LAST_NS] = mcr__clock_ns(CLOCK_REALTIME);
+	s->st[MCR_UDP_TX_BATCHES]++;
+	s->next += n;
+	return (int)n;
 }
 
 /* Fills and sends packets next .. next+n-1 (n <= batch). Returns n, or -errno on a fatal error
@@ -372,17 +474,8 @@ static int send_batch(struct mcr_udp_sender *s, uint32_t n)
 		uint32_t d = (uint32_t)(i % s->n_dests);
 		uint64_t seq = s->seq[d]++;
 		uint8_t *f = s->bufs + (size_t)k * buf_len;
-		uint8_t *p = f + s->off;
 
-		put_be32(p + 0, MCR_UDP_MAGIC);
-		put_be16(p + 4, (uint16_t)d);
-		put_be16(p + 6, MCR_UDP_HDR_LEN);
-		put_be64(p + 8, seq);
-		put_be64(p + 16, now_rt);
-		put_be32(p + 24, s->run_id);
-		put_be32(p + 28, s->size);
-		memcpy(p + MCR_UDP_HDR_LEN, mcr__pattern + ((seq + MCR_UDP_HDR_LEN) & 0xff),
-		       s->size - MCR_UDP_HDR_LEN);
+		fill_payload(s, f + s->off, (uint16_t)d, seq, now_rt);
 		if (s->packet)
 			fill_frame(s, f, &s->dests[d], seq);
 	}
@@ -479,9 +572,9 @@ MCR_API int mcr_udp_sender_send(struct mcr_udp_sender *s, int budget_ms)
 			if (s->count && s->count - s->next < n)
 				n = s->count - s->next;
 		}
-		if (n > s->batch)
-			n = s->batch;
-		r = send_batch(s, (uint32_t)n);
+		if (n > s->batch / (s->n_legs ? s->n_legs : 1))
+			n = s->batch / (s->n_legs ? s->n_legs : 1);
+		r = s->n_legs ? send_legs(s, (uint32_t)n) : send_batch(s, (uint32_t)n);
 		if (r < 0)
 			return total > 0 ? total : r;
 		total += r;
@@ -509,4 +602,61 @@ MCR_API int mcr_udp_sender_seq(const struct mcr_udp_sender *s, uint64_t *out, ui
 		n = s->n_dests;
 	memcpy(out, s->seq, n * sizeof(uint64_t));
 	return (int)n;
+}
+
+MCR_API int mcr_udp_sender_legs(struct mcr_udp_sender *s, const int32_t *ifindex, uint32_t loss_ppm,
+				uint32_t seed, uint32_t rtp_seq0)
+{
+	if (!s || s->started || s->n_legs || s->n_dests < 2 || s->n_dests > MCR_UDP_MAX_LEGS ||
+	    s->batch < s->n_dests || loss_ppm > 1000000u || rtp_seq0 > 0xffffu ||
+	    s->size < MCR_UDP_HDR_LEN + MCR_RTP_HDR_LEN)
+		return -EINVAL;
+	for (uint32_t l = 0; ifindex && l < s->n_dests; l++) {
+		if (ifindex[l] <= 0)
+			continue;
+		if (s->packet) {
+			struct sockaddr_ll ll;
+			socklen_t len = sizeof(ll);
+			/* one AF_PACKET socket, bound to one interface */
+			if (getsockname(s->fds[0], (struct sockaddr *)&ll, &len) < 0)
+				return -errno;
+			if (ll.sll_ifindex != ifindex[l])
+				return -EOPNOTSUPP;
+		} else {
+			struct ip_mreqn mr = { .imr_ifindex = ifindex[l] };
+			struct sockaddr_in sa = { .sin_family = AF_INET,
+						  .sin_addr.s_addr = s->dests[l].addr,
+						  .sin_port = htons(s->dests[l].port) };
+			if (setsockopt(s->fds[l], IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0)
+				return -errno;
+			/* connected again: the route (and so the interface) is chosen at connect */
+			if (connect(s->fds[l], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+				return -errno;
+		}
+	}
+	s->n_legs = s->n_dests;
+	s->hdr = MCR_UDP_HDR_LEN + MCR_RTP_HDR_LEN;
+	s->loss_thresh = ((uint64_t)loss_ppm << 32) / 1000000u;
+	s->rtp_seq0 = rtp_seq0;
+	for (uint32_t l = 0; l < s->n_legs; l++)
+		s->rng[l] = (uint64_t)seed << 8 | l;
+	if (s->packet) /* the filler is shorter by the RTP header */
+		for (uint32_t o = 0; o < 256; o++)
+			s->filler_sum[o] = mcr__csum_add(mcr__pattern + o, s->size - s->hdr, 0);
+	return 0;
+}
+
+MCR_API int mcr_udp_sender_leg_stats(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n)
+{
+	uint32_t w = 0;
+
+	if (!s || !out || !s->n_legs)
+		return -EINVAL;
+	for (uint32_t l = 0; l < s->n_legs && w + 2 <= n; l++) {
+		out[w++] = s->seq[l];
+		out[w++] = s->leg_dropped[l];
+	}
+	if (w < n && w == 2 * s->n_legs)
+		out[w++] = s->lost_all;
+	return (int)w;
 }

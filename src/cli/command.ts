@@ -86,7 +86,7 @@ type ValueOf<F> = F extends { parse: (t: string, f: string) => infer T } ? T : s
 export type Parsed<A extends Flags> = {
   [K in keyof A]: A[K] extends BooleanFlag
     ? boolean
-    : A[K] extends ListFlag
+    : A[K] extends ListFlag<any>
       ? ValueOf<A[K]>[]
       : A[K] extends EnumFlag<infer O>
         ? A[K] extends { default: string } | { required: true }

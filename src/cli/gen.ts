@@ -1,13 +1,15 @@
 import { pinToCpu } from "../native/shim.ts";
-import { formatGen, runGen } from "../tools/gen.ts";
+import { formatGen, type GenLegs, runGen } from "../tools/gen.ts";
 import { HEADER_LEN, MAX_PAYLOAD } from "../tools/payload.ts";
 import { parseEndpoint } from "../values/endpoint.ts";
 import { ValueError } from "../values/error.ts";
 import { ifName } from "../values/ifname.ts";
 import { parseInteger } from "../values/integer.ts";
 import { parseNumber } from "../values/number.ts";
+import { parsePercentPpm } from "../values/percent.ts";
 import { parseSeconds } from "../values/seconds.ts";
-import { asUsage } from "./args.ts";
+import { UDP_MAX_LEGS } from "../native/abi.ts";
+import { asUsage, UsageError } from "./args.ts";
 import { defineCommand } from "./command.ts";
 import { endpointList } from "./endpoints.ts";
 import { json } from "./shared.ts";
@@ -48,9 +50,35 @@ const args = {
   },
   interface: {
     type: "string",
+    multiple: true,
     valueHint: "IF",
-    description: "multicast egress interface",
+    description: "multicast egress interface; with --legs, once for every leg or once per leg, in --dest's order",
     parse: (t: string, f: string) => ifName(t, f),
+  },
+  legs: {
+    type: "string",
+    valueHint: "N",
+    description: `send one RTP stream on N legs (2..${UDP_MAX_LEGS}): every packet to each --dest, one --dest per leg; --rate and --count are the stream's`,
+    parse: (t: string, f: string) => parseInteger(t, f, { min: 2, max: UDP_MAX_LEGS }),
+  },
+  loss: {
+    type: "string",
+    valueHint: "P%",
+    description: "with --legs: each leg drops this share of the packets, on its own (e.g. 1%)",
+    parse: (t: string, f: string) => parsePercentPpm(t, f),
+  },
+  seed: {
+    type: "string",
+    valueHint: "N",
+    description:
+      "with --loss: the seed of the legs' drops (0..4294967295; default random, printed): the same seed drops the same packets",
+    parse: (t: string, f: string) => parseInteger(t, f, { min: 0, max: 0xffffffff }),
+  },
+  "rtp-seq": {
+    type: "string",
+    valueHint: "N",
+    description: "with --legs: the RTP sequence number of the first packet (0..65535, default 0; 65500 wraps soon)",
+    parse: (t: string, f: string) => parseInteger(t, f, { min: 0, max: 65535 }),
   },
   source: {
     type: "string",
@@ -112,10 +140,12 @@ export default defineCommand({
     } catch (e) {
       throw asUsage(e, "--dest");
     }
+    const legs = legsOf(a, dests.length);
     if (a.cpu !== undefined) pinToCpu(a.cpu);
     const r = await runGen({
       dests,
-      interface: a.interface,
+      interface: legs?.interfaces ? undefined : a.interface[0],
+      ...(legs ? { legs } : {}),
       source: a.source?.addr,
       sourcePort: a.source && a.source.port > 0 ? a.source.port : undefined,
       ttl: a.ttl ?? 0,
@@ -131,3 +161,30 @@ export default defineCommand({
     console.log(a.json ? JSON.stringify(r) : formatGen(r));
   },
 });
+
+/** --legs and the flags that go with it, checked against --dest and --interface. */
+function legsOf(
+  a: { legs?: number; loss?: number; seed?: number; "rtp-seq"?: number; interface: string[] },
+  dests: number,
+): GenLegs | undefined {
+  if (a.legs === undefined) {
+    for (const k of ["loss", "seed", "rtp-seq"] as const)
+      if (a[k] !== undefined) throw new UsageError(`--${k} goes with --legs N`, k);
+    if (a.interface.length > 1)
+      throw new UsageError("--interface: one interface, or one per leg with --legs", "interface");
+    return undefined;
+  }
+  if (dests !== a.legs) throw new UsageError(`--legs ${a.legs}: give one --dest per leg (${dests} given)`, "dest");
+  if (a.interface.length > 1 && a.interface.length !== a.legs)
+    throw new UsageError(
+      `--interface: give it once for every leg or once per leg (${a.legs}), not ${a.interface.length} times`,
+      "interface",
+    );
+  if (a.seed !== undefined && a.loss === undefined) throw new UsageError("--seed goes with --loss", "seed");
+  return {
+    ...(a.interface.length > 1 ? { interfaces: a.interface } : {}),
+    lossPpm: a.loss ?? 0,
+    seed: a.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!,
+    rtpSeqStart: a["rtp-seq"] ?? 0,
+  };
+}

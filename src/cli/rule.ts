@@ -2,20 +2,32 @@
 import { loadBatch } from "../config/batch.ts";
 import { call } from "../control/client.ts";
 import { McrError } from "../errors.ts";
-import { flagOf, parseOutputs, parseRuleFlags } from "../rules/parse.ts";
+import {
+  flagOf,
+  parseFailoverAfter,
+  parseInputLeg,
+  parseMergeWindow,
+  parseOutputs,
+  parseRevertAfter,
+  parseRuleFlags,
+} from "../rules/parse.ts";
 import { checkTtl, VLAN } from "../rules/validate.ts";
 import { renderRuleList } from "../stats/render.ts";
-import type { Rule } from "../types/rules.ts";
+import { DEFAULT_REVERT_AFTER_MS, MERGE_WINDOW_MS, type Rule } from "../types/rules.ts";
+import { formatDuration } from "../values/duration.ts";
 import { PORT, parseIntegerSyntax, TTL } from "../values/integer.ts";
 import { parseRuleRef, ruleName } from "../values/name.ts";
 import { UsageError } from "./args.ts";
 import { defineCommand } from "./command.ts";
 import { json, socketPath } from "./shared.ts";
 
-/** Puts the flag an error is about in front of its message: "--input-port: 0 is not a port ...". */
-function withFlag(e: unknown): unknown {
+/**
+ * Puts the flag an error is about in front of its message: "--input-port: 0 is not a port ...".
+ * viaInput: the rule's input came with --input, so that is the flag its fields name.
+ */
+function withFlag(e: unknown, viaInput = false): unknown {
   if (!(e instanceof McrError) || e.field === undefined) return e;
-  return new McrError(`${flagOf(e.field)}: ${e.message}`, e.exitCode, e.field, e.code);
+  return new McrError(`${flagOf(e.field, viaInput)}: ${e.message}`, e.exitCode, e.field, e.code);
 }
 
 const ttl = {
@@ -35,15 +47,13 @@ const add = defineCommand({
   args: {
     "input-group": {
       type: "string",
-      required: true,
       valueHint: "GROUP",
-      description: "multicast group to relay, e.g. 239.1.1.1",
+      description: "multicast group to relay, e.g. 239.1.1.1 (or give --input)",
     },
     // Written as an integer or refused here (64); its range is the rule's to judge (65), as the
     // supervisor judges it for any client.
     "input-port": {
       type: "string",
-      required: true,
       valueHint: "PORT",
       description: "UDP destination port to relay",
       parse: (t, f) => parseIntegerSyntax(t, f, PORT),
@@ -84,10 +94,57 @@ const add = defineCommand({
       description: "take only frames tagged with this VLAN (0-4094; default: untagged frames only)",
       parse: (t, f) => parseIntegerSyntax(t, f, VLAN),
     },
+    input: {
+      type: "string",
+      multiple: true,
+      valueHint: "IF:GROUP:PORT[:SOURCE]",
+      description:
+        "an input as one value (IPv6 group in brackets: eth0:[ff3e::1]:5001); repeat for a merge rule's 2 to 4 legs, the first the primary",
+      parse: (t, f) => parseInputLeg(t, f),
+    },
+    merge: {
+      type: "enum",
+      options: ["rtp", "failover"] as const,
+      valueHint: "rtp|failover",
+      what: "merge mode",
+      description:
+        "how several --input become one stream: rtp (per SSRC the first copy of each sequence number, SMPTE ST 2022-7) or failover (the first live leg)",
+    },
+    "merge-window": {
+      type: "string",
+      valueHint: "10ms|50ms|450ms|Npkts",
+      description: `rtp: how long (1ms to 1000ms) or how many packets (1 to 32767) a copy may lag behind the first (default ${MERGE_WINDOW_MS}ms)`,
+      parse: (t, f) => parseMergeWindow(t, f),
+    },
+    "failover-after": {
+      type: "string",
+      valueHint: "DURATION",
+      description:
+        "failover (required): how long the primary may be silent before the next live leg is taken, e.g. 200ms",
+      parse: (t, f) => parseFailoverAfter(t, f),
+    },
+    "revert-after": {
+      type: "string",
+      valueHint: "DURATION",
+      description: `failover: how long the primary must be steady again before it is taken back (default ${formatDuration(DEFAULT_REVERT_AFTER_MS)})`,
+      parse: (t, f) => parseRevertAfter(t, f),
+    },
     "socket-path": socketPath,
   },
   async run({ args }) {
+    const viaInput = args.input.length > 0;
+    if (!viaInput)
+      for (const [k, hint] of [
+        ["input-group", "GROUP"],
+        ["input-port", "PORT"],
+      ] as const)
+        if (args[k] === undefined)
+          throw new UsageError(
+            `--${k} is required (${hint}), or give the input as --input IF:GROUP:PORT (see mcr rule add --help)`,
+            k,
+          );
     try {
+      const window = args["merge-window"];
       // Checked here first: a malformed rule is refused without a supervisor, with the same message.
       const spec = parseRuleFlags({
         inputGroup: args["input-group"],
@@ -99,13 +156,20 @@ const add = defineCommand({
         allowLinkLocal: args["allow-link-local"],
         ...(args["input-source"].length > 0 ? { inputSource: args["input-source"] } : {}),
         inputVlan: args["input-vlan"],
+        ...(viaInput ? { inputs: args.input } : {}),
+        merge: {
+          mode: args.merge,
+          window,
+          failoverAfterMs: args["failover-after"],
+          revertAfterMs: args["revert-after"],
+        },
       });
       const dry = args["dry-run"];
       const { rule, warnings } = await call(args["socket-path"], "rule.add", dry ? { ...spec, dryRun: true } : spec);
       for (const w of warnings) console.error(`mcr: warning: rule ${rule.id}: ${w}`);
       console.log(dry ? `dry run: rule ${rule.id} would be added (nothing changed)` : String(rule.id));
     } catch (e) {
-      throw withFlag(e);
+      throw withFlag(e, viaInput);
     }
   },
 });

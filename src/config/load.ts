@@ -9,12 +9,25 @@
 //   input_group = "239.1.1.1"
 //   input_port = 5001
 //   outputs = ["239.10.10.10:6001:eth1", "10.0.2.7:7000:eth2:16"]
+//   [[rule]]                     # a merge rule: two to four inputs, as --input writes them
+//   name = "cam-2"
+//   inputs = ["eth0:239.1.1.1:5001", "eth1:239.2.1.1:5001:10.0.0.7"]
+//   merge = "rtp"                # merge_window = "50ms" or "500pkts"
+//   outputs = ["239.10.10.11:6001:eth2"]
+//   (merge = "failover" takes failover_after = "200ms" and revert_after = "5s")
 import { readFileSync } from "node:fs";
 import { EX, McrError } from "../errors.ts";
 import { LOG_FORMATS } from "../log.ts";
-import { parseOutputs } from "../rules/parse.ts";
-import type { Output, RuleInput } from "../types/rules.ts";
-import { checkSpec, checkTtl, RuleError, sameInput } from "../rules/validate.ts";
+import {
+  mergeOf,
+  parseFailoverAfter,
+  parseInputLeg,
+  parseMergeWindow,
+  parseOutputs,
+  parseRevertAfter,
+} from "../rules/parse.ts";
+import type { InputLeg, Output, RuleInput } from "../types/rules.ts";
+import { checkSpec, checkTtl, overlap, RuleError } from "../rules/validate.ts";
 import { ValueError } from "../values/error.ts";
 import { isIfName } from "../values/ifname.ts";
 import { checkInteger, type IntegerRule } from "../values/integer.ts";
@@ -86,6 +99,11 @@ const RULE_KEYS = [
   "outputs",
   "name",
   "allow_link_local",
+  "inputs",
+  "merge",
+  "merge_window",
+  "failover_after",
+  "revert_after",
 ];
 const OUTPUT_KEYS = ["group", "port", "interface", "ttl", "dscp", "rate", "burst"];
 
@@ -154,7 +172,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
       throw new ConfigError(path, keyLine(text, key, where) ?? header, key ? `${key}: ${message}` : message, key);
     };
     const rule = parseRule(raw, served, fail);
-    const first = seen.find((r) => sameInput(r, rule));
+    const first = seen.find((r) => overlap(r, rule) !== undefined);
     if (first)
       fail(
         "input_group",
@@ -177,7 +195,8 @@ export function parseRule(
   fail: (key: string | undefined, message: string) => never,
 ): RuleInput {
   for (const k of Object.keys(raw)) if (!RULE_KEYS.includes(k)) fail(k, `unknown key (known: ${RULE_KEYS.join(", ")})`);
-  let inputInterface = raw.input_interface;
+  const legs = parseInputs(raw, served, fail);
+  let inputInterface = legs ? legs.inputInterface : raw.input_interface;
   if (inputInterface === undefined && served?.length === 1) inputInterface = served[0];
   if (inputInterface === undefined && served !== undefined)
     fail(undefined, `input_interface is missing: the supervisor serves ${served.join(", ")}`);
@@ -189,16 +208,103 @@ export function parseRule(
     const outputs = (raw.outputs as unknown[]).map((o, i) => parseOutput(o, i, ttl, fail));
     return checkSpec({
       ...(inputInterface !== undefined ? { inputInterface } : {}),
-      inputGroup: raw.input_group,
-      inputPort: raw.input_port,
+      inputGroup: legs ? legs.inputGroup : raw.input_group,
+      inputPort: legs ? legs.inputPort : raw.input_port,
       ...(raw.sources !== undefined ? { inputSources: raw.sources } : {}),
+      ...(legs?.inputSources !== undefined ? { inputSources: legs.inputSources } : {}),
+      ...(legs?.merge !== undefined ? { merge: legs.merge } : {}),
       ...(raw.input_vlan !== undefined ? { inputVlan: raw.input_vlan } : {}),
       outputs,
       ...(raw.name !== undefined ? { name: raw.name } : {}),
       ...(raw.allow_link_local !== undefined ? { allowLinkLocal: raw.allow_link_local } : {}),
     });
   } catch (e) {
-    if (e instanceof RuleError) fail(snake(e.field), e.message);
+    if (e instanceof RuleError) fail(snake(e.field, legs !== undefined), e.message);
+    throw e;
+  }
+}
+
+const MERGE_KEYS = ["merge", "merge_window", "failover_after", "revert_after"] as const;
+/** A merge's field as the file names it. */
+const MERGE_FIELD_KEYS: Record<string, string> = {
+  merge: "merge",
+  "merge.legs": "inputs",
+  "merge.windowMs": "merge_window",
+  "merge.failoverAfterMs": "failover_after",
+  "merge.revertAfterMs": "revert_after",
+};
+
+/**
+ * `inputs` (the command line's --input strings) and the merge keys -> the rule's own input and
+ * its merge; undefined when the rule gives its input as input_group and input_port.
+ */
+function parseInputs(
+  raw: Record<string, unknown>,
+  served: string[] | undefined,
+  fail: (key: string | undefined, message: string) => never,
+): Partial<RuleInput> | undefined {
+  if (raw.inputs === undefined) {
+    const stray = MERGE_KEYS.find((k) => raw[k] !== undefined);
+    if (stray) fail(stray, "a merge takes two to four inputs: list them in inputs (and leave input_group out)");
+    return undefined;
+  }
+  for (const k of ["input_interface", "input_group", "input_port", "sources"])
+    if (raw[k] !== undefined) fail(k, "inputs names the input already: write IFACE:GROUP:PORT[:SOURCE] there alone");
+  if (!Array.isArray(raw.inputs) || raw.inputs.length === 0 || raw.inputs.some((x) => typeof x !== "string"))
+    fail("inputs", 'must be a list of "IFACE:GROUP:PORT[:SOURCE]", e.g. ["eth0:239.1.1.1:5001"]');
+  const text = (k: string) => {
+    const v = raw[k];
+    if (v !== undefined && typeof v !== "string")
+      fail(k, `must be a string, e.g. ${k === "merge_window" ? '"50ms"' : '"200ms"'}`);
+    return v as string | undefined;
+  };
+  const valued = <T>(k: string, parse: (t: string, f: string) => T): T | undefined => {
+    const t = text(k);
+    if (t === undefined) return undefined;
+    try {
+      return parse(t, k);
+    } catch (e) {
+      if (e instanceof ValueError) fail(k, e.message);
+      throw e;
+    }
+  };
+  const legs = (raw.inputs as string[]).map((t, i) => {
+    try {
+      return parseInputLeg(t, "inputs");
+    } catch (e) {
+      if (e instanceof ValueError) fail("inputs", `input ${i + 1}: ${e.message}`);
+      throw e;
+    }
+  });
+  legs.forEach((l, i) => {
+    if (served !== undefined && !served.includes(l.interface))
+      fail("inputs", `input ${i + 1}: ${l.interface} is not one of the interfaces served (${served.join(", ")})`);
+  });
+  const mode = text("merge");
+  if (mode !== undefined && mode !== "rtp" && mode !== "failover") fail("merge", 'must be "rtp" or "failover"');
+  const m = {
+    mode: mode as "rtp" | "failover" | undefined,
+    window: valued("merge_window", parseMergeWindow),
+    failoverAfterMs: valued("failover_after", parseFailoverAfter),
+    revertAfterMs: valued("revert_after", parseRevertAfter),
+  };
+  const [first] = legs as [InputLeg, ...InputLeg[]];
+  const own = {
+    inputInterface: first.interface,
+    inputGroup: first.group,
+    inputPort: first.port,
+    ...(first.source !== undefined ? { inputSources: [first.source] } : {}),
+  };
+  if (legs.length === 1) {
+    const stray = MERGE_KEYS.find((k) => raw[k] !== undefined);
+    if (stray) fail(stray, "a merge takes two to four inputs, and inputs lists one");
+    return own;
+  }
+  try {
+    return { ...own, merge: mergeOf(legs, m) };
+  } catch (e) {
+    if (e instanceof ValueError)
+      fail(MERGE_FIELD_KEYS[e.field ?? ""] ?? "merge", e.message.replace(/--merge /g, "merge = "));
     throw e;
   }
 }
@@ -230,8 +336,12 @@ function parseOutput(
 }
 
 /** RuleSpec field path -> the config's key: "outputs[1].port" -> "outputs", "inputPort" -> "input_port". */
-function snake(field: string | undefined): string | undefined {
+function snake(field: string | undefined, viaInputs = false): string | undefined {
   if (field === undefined) return undefined;
+  if (field.startsWith("merge.legs")) return "inputs";
+  if (field.startsWith("merge.window")) return "merge_window";
+  if (field.startsWith("merge.")) return MERGE_FIELD_KEYS[field] ?? "merge";
+  if (viaInputs && /^input(Group|Port|Interface|Sources)\b/.test(field)) return "inputs";
   const head = field.replace(/[.[].*$/, "");
   if (head === "inputSources") return "sources"; // the issue's name for the key
   return head.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -150,13 +150,18 @@ export const UDP_RECORD = {
   LENGTH: 24, // u32
   STATUS: 28, // u8, UDP_STATUS
   FLAGS: 29, // u8, UDP_RECORD_FLAG
+  RTP_SEQ: 30, // u16, with UDP_RECORD_FLAG.RTP (RUN_ID is then the SSRC)
 } as const;
 
 /** enum mcr_udp_status. */
 export const UDP_STATUS = { OK: 0, FOREIGN: 1, CORRUPT: 2, TRUNCATED: 3 } as const;
 
 /** MCR_UDP_REC_* bits of UDP_RECORD.FLAGS. */
-export const UDP_RECORD_FLAG = { KERNEL_TS: 1 } as const;
+export const UDP_RECORD_FLAG = { KERNEL_TS: 1, RTP: 2 } as const;
+
+/** MCR_RTP_HDR_LEN: the RTP header `mcr gen --legs` puts before its own; MCR_UDP_MAX_LEGS. */
+export const RTP_HDR_LEN = 12;
+export const UDP_MAX_LEGS = 4;
 
 /** MCR_UDP_TX_* bits of mcr_udp_sender_open's flags. */
 export const UDP_TX_FLAG = { LOOP: 1, PACKET: 2 } as const;

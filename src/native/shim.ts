@@ -52,6 +52,8 @@ const symbols = {
   mcr_udp_sender_send: { args: [P, i32], returns: i32 },
   mcr_udp_sender_stats: { args: [P, P, u32], returns: i32 },
   mcr_udp_sender_seq: { args: [P, P, u32], returns: i32 },
+  mcr_udp_sender_legs: { args: [P, P, u32, u32, u32], returns: i32 },
+  mcr_udp_sender_leg_stats: { args: [P, P, u32], returns: i32 },
   mcr_udp_receiver_open: { args: [P, u32, i32, u32, P], returns: i32 },
   mcr_udp_receiver_close: { args: [P], returns: V },
   mcr_udp_receiver_recv: { args: [P, P, u32, i32], returns: i32 },
@@ -474,9 +476,19 @@ export interface UdpSender {
   /** Sends on the schedule for about budgetMs; returns the packets handled (sent or failed). */
   run(budgetMs: number): number;
   stats(): UdpSenderStats;
-  /** Packets handled per destination (their next sequence numbers). */
+  /** Packets handled per destination (their next sequence numbers); in legs mode, per leg. */
   perDest(): number[];
+  /** Legs mode: what each leg dropped, and how many packets every leg dropped. */
+  legStats(): { dropped: number[]; lostOnAll: number } | undefined;
   close(): void;
+}
+
+/** Legs mode (mcr_udp_sender_legs): one RTP stream to every destination, each dropping on its own. */
+export interface UdpLegs {
+  ifindex: number[]; // per leg; 0: the sender's
+  lossPpm: number; // 0 .. 1e6
+  seed: number; // u32
+  rtpSeq0: number; // u16
 }
 
 export function openUdpSender(o: {
@@ -492,6 +504,7 @@ export function openUdpSender(o: {
   loop?: boolean;
   /** Build frames and send them on AF_PACKET (multicast destinations, ifindex required). */
   packet?: boolean;
+  legs?: UdpLegs;
 }): UdpSender {
   const s = shim();
   const out = new BigUint64Array(1);
@@ -514,8 +527,15 @@ export function openUdpSender(o: {
     "opening the sending socket",
   );
   const h = Number(out[0]) as Pointer;
+  if (o.legs) {
+    const ifs = Int32Array.from(o.legs.ifindex);
+    const r = s.mcr_udp_sender_legs(h, ptr(ifs), o.legs.lossPpm, o.legs.seed >>> 0, o.legs.rtpSeq0);
+    if (r < 0) s.mcr_udp_sender_close(h);
+    check(r, "setting up the legs");
+  }
   const st = new BigUint64Array(TX.COUNT);
   const seq = new BigUint64Array(o.dests.length);
+  const legStats = new BigUint64Array(o.dests.length * 2 + 1);
   const g = guard("the UDP sender");
   return {
     start(rate, count, tickUs) {
@@ -547,6 +567,16 @@ export function openUdpSender(o: {
       g.live();
       check(s.mcr_udp_sender_seq(h, ptr(seq), seq.length), "reading sequence numbers");
       return Array.from(seq, Number);
+    },
+    legStats() {
+      g.live();
+      if (!o.legs) return undefined;
+      check(s.mcr_udp_sender_leg_stats(h, ptr(legStats), legStats.length), "reading the legs' counters");
+      const n = o.dests.length;
+      return {
+        dropped: Array.from({ length: n }, (_, l) => Number(legStats[2 * l + 1]!)),
+        lostOnAll: Number(legStats[2 * n]!),
+      };
     },
     close() {
       if (g.close()) s.mcr_udp_sender_close(h);

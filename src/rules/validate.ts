@@ -6,7 +6,7 @@
 // Every refusal is a RuleError naming the field (a path into RuleSpec, e.g. "outputs[1].port").
 import { EX, McrError } from "../errors.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
-import { kind, ValueError } from "../values/error.ts";
+import { kind, show, ValueError } from "../values/error.ts";
 import { ifName } from "../values/ifname.ts";
 import { ruleName } from "../values/name.ts";
 import { checkInteger, PORT, TTL } from "../values/integer.ts";
@@ -19,7 +19,16 @@ import {
   parseIPv6,
   unicastProblemIPv6,
 } from "../values/ipv6.ts";
-import { DEFAULT_TTL, type Output, type Rule, type RuleInput, type RuleSpec, TTL_FROM_INPUT } from "../types/rules.ts";
+import {
+  DEFAULT_TTL,
+  type InputLeg,
+  type MergeSpec,
+  type Output,
+  type Rule,
+  type RuleInput,
+  type RuleSpec,
+  TTL_FROM_INPUT,
+} from "../types/rules.ts";
 
 export const MAX_OUTPUTS_PER_RULE = 256;
 export const MAX_SOURCES_PER_RULE = 256;
@@ -28,6 +37,18 @@ export const RATE = { min: 1, max: 100_000_000, what: "a rate in packets per sec
 export const BURST = { min: 1, max: 100_000_000, what: "a burst in packets" };
 export const DSCP = { min: 0, max: 63, what: "a DSCP value" };
 export const VLAN = { min: 0, max: 4094, what: "a VLAN id" };
+/** A merge rule's inputs, its own (the first) included. */
+export const MERGE_LEGS = { min: 2, max: 4 };
+/**
+ * An RTP merge's window. In time: from 1 ms to a second (ST 2022-7's class C, the widest, is
+ * 450 ms). In packets: up to half the 16-bit sequence space, beyond which "older" and "newer" can
+ * no longer be told apart across a wrap.
+ */
+export const MERGE_WINDOW_MS = { min: 1, max: 1000 };
+export const MERGE_WINDOW_PACKETS = { min: 1, max: 32767, what: "a window in packets" };
+/** Failover: the primary's silence before the next leg is taken, and its steadiness before it is taken back. */
+export const FAILOVER_AFTER_MS = { min: 1, max: 60_000 };
+export const REVERT_AFTER_MS = { min: 0, max: 3_600_000 };
 
 export class RuleError extends McrError {
   constructor(field: string, message: string, code = "invalid_rule") {
@@ -45,7 +66,13 @@ const SPEC_KEYS = new Set([
   "outputs",
   "name",
   "allowLinkLocal",
+  "merge",
 ]);
+const MERGE_KEYS: Record<MergeSpec["mode"], readonly string[]> = {
+  rtp: ["mode", "legs", "windowMs", "windowPackets"],
+  failover: ["mode", "legs", "failoverAfterMs", "revertAfterMs"],
+};
+const LEG_KEYS = new Set(["interface", "group", "port", "source"]);
 const OUTPUT_KEYS = new Set(["group", "port", "interface", "ttl", "dscp", "rate", "burst"]);
 
 /** The rule on its own: shape, types and ranges. Returns a clean copy (defaults filled in). */
@@ -93,8 +120,181 @@ export function checkSpec(x: unknown): RuleInput {
     ...(name !== undefined ? { name } : {}),
     ...(allowLinkLocal ? { allowLinkLocal } : {}),
   };
+  if (x.merge !== undefined) spec.merge = checkMerge(x.merge, spec);
   checkLoop(spec);
   return spec;
+}
+
+/**
+ * A merge rule's mode, its further legs and the mode's settings. Every leg is a multicast group
+ * (a merge takes copies of one stream from several networks), with one source host at most, so
+ * that a leg is one (interface, group, port, source) that the workers can tell from every other.
+ */
+function checkMerge(x: unknown, spec: RuleInput): MergeSpec {
+  if (!isObject(x)) throw new RuleError("merge", `must be an object with mode and legs, got ${kind(x)}`);
+  const mode = x.mode;
+  if (mode !== "rtp" && mode !== "failover")
+    throw new RuleError("merge.mode", `must be "rtp" or "failover", got ${show(mode)}`);
+  const takes = MERGE_KEYS[mode];
+  for (const k of Object.keys(x))
+    if (!takes.includes(k)) {
+      const other = mode === "rtp" ? "failover" : "rtp";
+      throw new RuleError(
+        `merge.${k}`,
+        MERGE_KEYS[other].includes(k)
+          ? `${k} is ${article(other)} ${other} merge's setting, and this is ${article(mode)} ${mode} merge (it takes ${takes.slice(2).join(" and ")})`
+          : `unknown field "${k}"`,
+      );
+    }
+  if (!Array.isArray(x.legs)) throw new RuleError("merge.legs", `must be a list of inputs, got ${kind(x.legs)}`);
+  const total = x.legs.length + 1;
+  if (total < MERGE_LEGS.min || total > MERGE_LEGS.max)
+    throw new RuleError(
+      "merge.legs",
+      `a merge rule has ${MERGE_LEGS.min} to ${MERGE_LEGS.max} inputs (its own and ${MERGE_LEGS.min - 1} to ${MERGE_LEGS.max - 1} more), this one has ${total}`,
+    );
+  if (spec.inputVlan !== undefined)
+    throw new RuleError("inputVlan", "a merge rule takes untagged frames only: VLANs are not merged yet");
+  if (isUnicastInput(spec.inputGroup))
+    throw new RuleError(
+      "inputGroup",
+      `input 1: ${spec.inputGroup} is not a multicast group: a merge rule's inputs are groups`,
+    );
+  const sources = spec.inputSources;
+  if (sources !== undefined && (sources.length > 1 || sources[0]!.includes("/")))
+    throw new RuleError(
+      "inputSources",
+      `input 1: a merge rule's input takes one source address at most (no prefix), got ${sources.join(", ")}`,
+    );
+  const legs = x.legs.map((l, i) => checkLeg(l, i, spec.allowLinkLocal === true));
+  const settings = (): Partial<MergeSpec> => {
+    if (mode === "rtp") {
+      if (x.windowMs !== undefined && x.windowPackets !== undefined)
+        throw new RuleError("merge.windowPackets", "give the window in milliseconds or in packets, not both");
+      return {
+        ...(x.windowMs !== undefined
+          ? { windowMs: asRule(() => checkInteger(x.windowMs, "", MERGE_WINDOW_MS), "merge.windowMs", "") }
+          : {}),
+        ...(x.windowPackets !== undefined
+          ? {
+              windowPackets: asRule(
+                () => checkInteger(x.windowPackets, "", MERGE_WINDOW_PACKETS),
+                "merge.windowPackets",
+                "",
+              ),
+            }
+          : {}),
+      };
+    }
+    if (x.failoverAfterMs === undefined)
+      throw new RuleError(
+        "merge.failoverAfterMs",
+        "a failover merge needs failoverAfterMs: how long the primary may be silent",
+      );
+    return {
+      failoverAfterMs: asRule(
+        () => checkInteger(x.failoverAfterMs, "", FAILOVER_AFTER_MS),
+        "merge.failoverAfterMs",
+        "",
+      ),
+      ...(x.revertAfterMs !== undefined
+        ? {
+            revertAfterMs: asRule(() => checkInteger(x.revertAfterMs, "", REVERT_AFTER_MS), "merge.revertAfterMs", ""),
+          }
+        : {}),
+    };
+  };
+  const merge = { mode, legs, ...settings() } as MergeSpec;
+  checkOwnLegs({ ...spec, merge });
+  return merge;
+}
+
+const article = (mode: string) => (mode === "rtp" ? "an" : "a");
+
+function checkLeg(x: unknown, i: number, allowLinkLocal: boolean): InputLeg {
+  const at = `merge.legs[${i}]`;
+  const label = `input ${i + 2}: `;
+  if (!isObject(x)) throw new RuleError(at, `${label}must be an object, got ${kind(x)}`);
+  for (const k of Object.keys(x))
+    if (!LEG_KEYS.has(k)) throw new RuleError(`${at}.${k}`, `${label}unknown field "${k}"`);
+  const iface = checkIfName(x.interface, `${at}.interface`, label);
+  const group = asLabel(() => checkGroup(x.group, `${at}.group`, allowLinkLocal), label);
+  if (isUnicastInput(group))
+    throw new RuleError(`${at}.group`, `${label}${group} is not a multicast group: a merge rule's inputs are groups`);
+  const port = checkPort(x.port, `${at}.port`, label);
+  const leg: InputLeg = { interface: iface, group, port };
+  if (x.source !== undefined) {
+    if (typeof x.source !== "string" || x.source.includes("/"))
+      throw new RuleError(`${at}.source`, `${label}the source must be one address (no prefix), got ${show(x.source)}`);
+    const [s] = asLabel(() => checkSources([x.source], `${at}.source`, isIPv6(group)), label);
+    leg.source = s!;
+  }
+  return leg;
+}
+
+/** A refusal with "input N: " in front of its message. */
+function asLabel<T>(f: () => T, label: string): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RuleError) throw new RuleError(e.field ?? "", label + e.message.replace(/^source 1: /, ""));
+    throw e;
+  }
+}
+
+/** One input of a rule as the overlap and loop checks see it: the rule's own fields, or a leg. */
+export interface RuleInputLeg {
+  inputInterface?: string;
+  inputGroup: string;
+  inputPort: number;
+  inputSources?: string[];
+  inputVlan?: number;
+}
+
+/** Every input of a rule: its own first, then a merge rule's further legs. */
+export function inputsOf(s: RuleInput): RuleInputLeg[] {
+  const own: RuleInputLeg = {
+    ...(s.inputInterface !== undefined ? { inputInterface: s.inputInterface } : {}),
+    inputGroup: s.inputGroup,
+    inputPort: s.inputPort,
+    ...(s.inputSources !== undefined ? { inputSources: s.inputSources } : {}),
+    ...(s.inputVlan !== undefined ? { inputVlan: s.inputVlan } : {}),
+  };
+  const legs = (s.merge?.legs ?? []).map(
+    (l): RuleInputLeg => ({
+      inputInterface: l.interface,
+      inputGroup: l.group,
+      inputPort: l.port,
+      ...(l.source !== undefined ? { inputSources: [l.source] } : {}),
+    }),
+  );
+  return [own, ...legs];
+}
+
+/** The field that names a rule's input i: its own fields for the first, merge.legs[i-1] after. */
+export const legField = (i: number) => (i === 0 ? "inputGroup" : `merge.legs[${i - 1}]`);
+
+/** Two inputs of one rule that take the same datagrams would count every packet twice. */
+function checkOwnLegs(spec: RuleInput): void {
+  const legs = inputsOf(spec);
+  for (let j = 1; j < legs.length; j++)
+    for (let i = 0; i < j; i++) {
+      const [a, b] = [legs[i]!, legs[j]!];
+      if (a.inputInterface === undefined) continue; // judged once the supervisor fills it in
+      if (sameInput(a, b))
+        throw new RuleError(
+          legField(j),
+          `input ${j + 1} (${describeInput(b)}) takes the same datagrams as input ${i + 1} (${describeInput(a)})`,
+        );
+    }
+}
+
+/** Inputs i of a and j of b that take the same datagrams, if any. */
+export function overlap(a: RuleInput, b: RuleInput): [number, number] | undefined {
+  const la = inputsOf(a);
+  const lb = inputsOf(b);
+  for (const [i, x] of la.entries()) for (const [j, y] of lb.entries()) if (sameInput(x, y)) return [i, j];
+  return undefined;
 }
 
 /** An output that equals the input would feed the relay its own packets, forever. */
@@ -102,21 +302,26 @@ function checkLoop(spec: RuleInput): void {
   if (spec.inputInterface === undefined) return;
   // A link-local group never crosses a router: relaying it back onto its own segment would
   // repeat every packet there (and answer mDNS queries with themselves).
+  const legs = inputsOf(spec);
   if (spec.allowLinkLocal)
     spec.outputs.forEach((o, i) => {
-      if (o.interface === spec.inputInterface)
+      if (legs.some((l) => l.inputInterface === o.interface))
         throw new RuleError(
           `outputs[${i}].interface`,
           `output ${i + 1} (${describeOutput(o)}) is on the input interface ${o.interface}: a rule with allowLinkLocal must send to another interface`,
         );
     });
   spec.outputs.forEach((o, i) => {
-    if (o.interface === spec.inputInterface && o.group === spec.inputGroup && o.port === spec.inputPort)
+    const k = legs.findIndex(
+      (l) => o.interface === l.inputInterface && o.group === l.inputGroup && o.port === l.inputPort,
+    );
+    if (k >= 0)
       throw new RuleError(
         `outputs[${i}]`,
-        `output ${i + 1} (${describeOutput(o)}) sends back into the rule's own input`,
+        `output ${i + 1} (${describeOutput(o)}) sends back into the rule's own input${legs.length > 1 ? ` ${k + 1}` : ""}`,
       );
   });
+  checkOwnLegs(spec);
 }
 
 /**
@@ -127,21 +332,26 @@ function checkLoop(spec: RuleInput): void {
  * inputs, and its input against the others' outputs.
  */
 export function checkLoops(spec: RuleSpec, rules: readonly Rule[], served: readonly string[]): void {
-  const feeds = (o: Output, r: { inputGroup: string; inputPort: number }) =>
+  const feeds = (o: Output, r: RuleInputLeg) =>
     served.includes(o.interface) && o.group === r.inputGroup && o.port === r.inputPort;
+  const mine = inputsOf(spec);
   for (const r of rules) {
-    const i = spec.outputs.findIndex((o) => feeds(o, r));
-    if (i >= 0)
-      throw new RuleError(
-        `outputs[${i}]`,
-        `output ${i + 1} (${describeOutput(spec.outputs[i]!)}) sends into the input of rule ${r.id} (${describeInput(r)}): the relay would take its own packets again`,
-      );
-    const j = r.outputs.findIndex((o) => feeds(o, spec));
-    if (j >= 0)
-      throw new RuleError(
-        "inputGroup",
-        `rule ${r.id}'s output ${j + 1} (${describeOutput(r.outputs[j]!)}) sends into this rule's input (${describeInput(spec)}): the relay would take its own packets again`,
-      );
+    for (const leg of inputsOf(r)) {
+      const i = spec.outputs.findIndex((o) => feeds(o, leg));
+      if (i >= 0)
+        throw new RuleError(
+          `outputs[${i}]`,
+          `output ${i + 1} (${describeOutput(spec.outputs[i]!)}) sends into the input of rule ${r.id} (${describeInput(leg)}): the relay would take its own packets again`,
+        );
+    }
+    for (const [k, leg] of mine.entries()) {
+      const j = r.outputs.findIndex((o) => feeds(o, leg));
+      if (j >= 0)
+        throw new RuleError(
+          legField(k),
+          `rule ${r.id}'s output ${j + 1} (${describeOutput(r.outputs[j]!)}) sends into this rule's input (${describeInput(leg)}): the relay would take its own packets again`,
+        );
+    }
   }
 }
 
@@ -181,6 +391,9 @@ export type LookupInterface = (name: string) => InterfaceInfo | undefined;
 export function checkCarried<S extends RuleInput>(spec: S): S {
   const why = "IPv6 is not relayed yet: this mcr's data plane carries IPv4 only";
   if (isIPv6(spec.inputGroup)) throw new RuleError("inputGroup", `${spec.inputGroup}: ${why}`);
+  spec.merge?.legs.forEach((l, i) => {
+    if (isIPv6(l.group)) throw new RuleError(`merge.legs[${i}].group`, `input ${i + 2}: ${l.group}: ${why}`);
+  });
   spec.outputs.forEach((o, i) => {
     if (isIPv6(o.group)) throw new RuleError(`outputs[${i}].group`, `output ${i + 1} (${describeOutput(o)}): ${why}`);
   });
@@ -231,6 +444,15 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
         );
     }
   });
+  spec.merge?.legs.forEach((l, i) => {
+    const at = `merge.legs[${i}].interface`;
+    if (!served.includes(l.interface))
+      throw new RuleError(
+        at,
+        `input ${i + 2}: the supervisor does not serve ${l.interface} (it serves ${served.join(", ")}): start it with --interface ${l.interface}`,
+      );
+    if (!lookup(l.interface)) throw new RuleError(at, `input ${i + 2}: no interface named ${l.interface} on this host`);
+  });
   const full: RuleSpec = { ...spec, inputInterface };
   checkLoop(full);
   return full;
@@ -245,17 +467,24 @@ export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
   const named = spec.name === undefined ? undefined : rules.find((r) => r.name === spec.name);
   if (named)
     throw new RuleError("name", `rule ${named.id} is already named ${spec.name}: a name names one rule`, "duplicate");
-  const other = rules.find((r) => sameInput(r, spec));
-  if (other)
+  for (const r of rules) {
+    const hit = overlap(spec, r);
+    if (!hit) continue;
+    const [mine, theirs] = hit;
+    const leg = inputsOf(spec)[mine]!;
+    const merge = spec.merge !== undefined || r.merge !== undefined;
     throw new RuleError(
-      "inputGroup",
-      `rule ${other.id} already relays ${describeInput(spec)}: add outputs to it, or remove it first (mcr rule remove ${other.id})`,
+      legField(mine),
+      `rule ${r.id} already relays ${describeInput(leg)}${inputsOf(r).length > 1 ? ` (its input ${theirs + 1})` : ""}: ${
+        merge ? "a datagram goes to one rule" : "add outputs to it"
+      }, or remove it first (mcr rule remove ${r.id})`,
       "duplicate",
     );
+  }
 }
 
-/** Whether two rules would take the same datagrams: same input, VLAN, and a source in common (or both any). */
-export function sameInput(a: RuleInput, b: RuleInput): boolean {
+/** Whether two inputs would take the same datagrams: same input, VLAN, and a source in common (or both any). */
+export function sameInput(a: RuleInputLeg, b: RuleInputLeg): boolean {
   if (a.inputInterface !== b.inputInterface || a.inputGroup !== b.inputGroup || a.inputPort !== b.inputPort)
     return false;
   if ((a.inputVlan ?? 0) !== (b.inputVlan ?? 0)) return false;
@@ -271,10 +500,13 @@ export const isUnicastInput = (group: string) => !isIPv6(group) && !isMulticast(
 /** Whether a rule's address (as checkSpec leaves it) is IPv6. */
 export const isIPv6 = (addr: string) => addr.includes(":");
 
-export const describeInput = (s: RuleInput) =>
+export const describeInput = (s: RuleInputLeg) =>
   `${s.inputSources ? `(${s.inputSources.join(",")}) ` : ""}${addressPort(s.inputGroup, s.inputPort)}${
     s.inputVlan ? ` VLAN ${s.inputVlan}` : ""
   }${s.inputInterface ? ` on ${s.inputInterface}` : ""}`;
+/** All of a rule's inputs: the one, or a merge rule's legs and mode. */
+export const describeInputs = (s: RuleInput) =>
+  s.merge ? `${s.merge.mode} merge of ${inputsOf(s).map(describeInput).join(" + ")}` : describeInput(s);
 export const describeOutput = (o: Pick<Output, "group" | "port" | "interface">) =>
   `${addressPort(o.group, o.port)}:${o.interface}`;
 

@@ -2,7 +2,8 @@
 // print the data as is). Drops, ring drops and send errors are marked when colour is on: red
 // while they grow, so they stand out in a live view.
 import type { RuleList, WorkerView } from "../types/control.ts";
-import type { Output } from "../types/rules.ts";
+import { DEFAULT_REVERT_AFTER_MS, MERGE_WINDOW_MS, type MergeSpec, type Output } from "../types/rules.ts";
+import { formatDuration } from "../values/duration.ts";
 import { addressPort } from "../values/ipv6.ts";
 import { DROP_REASONS } from "./reasons.ts";
 import type { StatsReport } from "../types/stats.ts";
@@ -67,29 +68,56 @@ export function renderRuleList(list: RuleList): string {
   // Names, sources, VLANs and output options only where some rule has them: plain tables stay as
   // they were.
   const withOptions = list.rules.some((r) => r.outputs.some((o) => outputOptions(o) !== ""));
+  // A merge rule's legs one to a row, its mode beside the first: the MERGE column only once a
+  // rule merges.
+  const merging = list.rules.some((r) => r.merge !== undefined);
   for (const r of list.rules) {
-    const input = `${addressPort(r.inputGroup, r.inputPort)}${r.inputSources ? ` from ${r.inputSources.join(",")}` : ""}${
+    const own = `${addressPort(r.inputGroup, r.inputPort)}${r.inputSources ? ` from ${r.inputSources.join(",")}` : ""}${
       r.inputVlan ? ` vlan ${r.inputVlan}` : ""
     }`;
-    r.outputs.forEach((o, i) => {
-      const cells = [out(o), String(o.ttl), ...(withOptions ? [outputOptions(o)] : [])];
-      rows.push(
-        i === 0
-          ? [String(r.id), ...(named ? [r.name ?? "-"] : []), r.inputInterface, input, ...cells]
-          : ["", ...(named ? [""] : []), "", "", ...cells],
-      );
-    });
+    const legs: [string, string][] = [
+      [r.inputInterface, own],
+      ...(r.merge?.legs ?? []).map((l): [string, string] => [
+        l.interface,
+        `${addressPort(l.group, l.port)}${l.source ? ` from ${l.source}` : ""}`,
+      ]),
+    ];
+    const lines = Math.max(legs.length, r.outputs.length);
+    for (let i = 0; i < lines; i++) {
+      const o = r.outputs[i];
+      const cells = o
+        ? [out(o), String(o.ttl), ...(withOptions ? [outputOptions(o)] : [])]
+        : ["", "", ...(withOptions ? [""] : [])];
+      const [iface, input] = legs[i] ?? ["", ""];
+      rows.push([
+        i === 0 ? String(r.id) : "",
+        ...(named ? [i === 0 ? (r.name ?? "-") : ""] : []),
+        iface,
+        input,
+        ...(merging ? [i === 0 && r.merge ? describeMerge(r.merge) : ""] : []),
+        ...cells,
+      ]);
+    }
   }
   const head = [
     "ID",
     ...(named ? ["NAME"] : []),
     "INTERFACE",
     "INPUT",
+    ...(merging ? ["MERGE"] : []),
     "OUTPUT",
     "TTL",
     ...(withOptions ? ["OPTIONS"] : []),
   ];
   return [table(head, rows), ...workerNotes(list.workers)].join("\n");
+}
+
+/** A merge as the command line writes it, defaults shown: "rtp 50ms", "failover 200ms revert 5s". */
+export function describeMerge(m: MergeSpec): string {
+  const d = formatDuration;
+  if (m.mode === "rtp")
+    return `rtp ${m.windowPackets !== undefined ? `${m.windowPackets}pkts` : d(m.windowMs ?? MERGE_WINDOW_MS)}`;
+  return `failover ${d(m.failoverAfterMs)} revert ${d(m.revertAfterMs ?? DEFAULT_REVERT_AFTER_MS)}`;
 }
 
 /** An output's options as the command line writes them: "dscp=10 rate=2000 burst=200". */

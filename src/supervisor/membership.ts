@@ -10,7 +10,7 @@
 import { closeSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import type { Rule } from "../types/rules.ts";
-import { isUnicastInput, type LookupInterface } from "../rules/validate.ts";
+import { inputsOf, isUnicastInput, type LookupInterface } from "../rules/validate.ts";
 import { address16 } from "../values/ipv6.ts";
 
 interface Joined {
@@ -38,7 +38,7 @@ export class Memberships {
 
   /** Joins the groups the rules need and leaves those no rule needs any more. */
   sync(rules: readonly Rule[]): Promise<void> {
-    this.wanted = new Set(rules.flatMap(joinsOf));
+    this.wanted = new Set(rules.flatMap((r) => joinsOf(r)));
     this.busy = this.busy
       .then(() => this.reconcile())
       .catch((e) => this.log.warn(`group membership: ${(e as Error).message}`));
@@ -115,10 +115,16 @@ export class Memberships {
 
 const key = (iface: string, group: string, source = "") => `${iface}|${group}|${source}`;
 
-/** The joins a rule needs: one per source when every source is a host, else one any-source join. */
-function joinsOf(r: Rule): string[] {
-  if (isUnicastInput(r.inputGroup)) return []; // no group to join: the port is held (ports.ts)
-  const sources = r.inputSources;
-  if (!sources || sources.some((s) => s.includes("/"))) return [key(r.inputInterface, r.inputGroup)];
-  return sources.map((s) => key(r.inputInterface, r.inputGroup, s));
+/**
+ * The joins a rule needs, for each of its inputs (a merge rule's every leg, each on its own
+ * interface): one per source when every source is a host, else one any-source join.
+ */
+export function joinsOf(r: Rule): string[] {
+  return inputsOf(r).flatMap((leg) => {
+    const iface = leg.inputInterface ?? r.inputInterface;
+    if (isUnicastInput(leg.inputGroup)) return []; // no group to join: the port is held (ports.ts)
+    const sources = leg.inputSources;
+    if (!sources || sources.some((s) => s.includes("/"))) return [key(iface, leg.inputGroup)];
+    return sources.map((s) => key(iface, leg.inputGroup, s));
+  });
 }

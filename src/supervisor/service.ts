@@ -18,8 +18,9 @@ import {
   checkHost,
   checkLoops,
   checkSpec,
-  describeInput,
+  describeInputs,
   describeOutput,
+  inputsOf,
   missingSource,
   RuleError,
   type LookupInterface,
@@ -172,11 +173,13 @@ export class Supervisor {
 
   private async begin(): Promise<void> {
     const { cfg, log } = this;
-    for (const r of this.table.rules)
-      if (!cfg.interfaces.includes(r.inputInterface))
+    for (const r of this.table.rules) {
+      const away = inputsOf(r).find((l) => !cfg.interfaces.includes(l.inputInterface!))?.inputInterface;
+      if (away !== undefined)
         log.warn(
-          `rule ${r.id} (${describeInput(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${r.inputInterface} does`,
+          `rule ${r.id} (${describeInputs(r)}) names an interface this supervisor does not serve: it relays nothing until one started with --interface ${away} does`,
         );
+    }
     if (this.table.rules.length > 0) log.info(`restored ${this.table.rules.length} rule(s) from ${cfg.stateFile}`);
     const orphans = cfg.config ? [] : this.table.rules.filter((r) => r.origin === "config");
     if (orphans.length > 0)
@@ -765,7 +768,7 @@ function withField<T>(at: string, f: () => T): T {
 }
 
 export const describeRule = (r: Rule) =>
-  `${r.name ? `[${r.name}] ` : ""}${describeInput(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
+  `${r.name ? `[${r.name}] ` : ""}${describeInputs(r)} -> ${r.outputs.map((o) => `${describeOutput(o)}${o.ttl !== 1 ? ` ttl ${o.ttl}` : ""}`).join(", ")}`;
 
 const describeDiff = (d: ConfigDiff) =>
   d.added.length + d.removed.length + d.changed.length === 0

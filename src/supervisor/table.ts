@@ -2,7 +2,7 @@
 // saves to disk before it adopts it, so a failed write leaves nothing half-changed.
 import { controlError } from "../types/control.ts";
 import type { Output, Rule, RuleRef, RuleSpec } from "../types/rules.ts";
-import { checkTable, describeInput, RuleError, sameInput as takesSame } from "../rules/validate.ts";
+import { checkTable, describeInputs, overlap, RuleError } from "../rules/validate.ts";
 
 export interface RuleTable {
   nextId: number; // ids are never reused within one state file
@@ -96,7 +96,8 @@ export function applyConfigRules(t: RuleTable, specs: readonly RuleSpec[]): Conf
       continue;
     }
     const runtime = t.rules.find(
-      (r) => r.origin !== "config" && (sameInput(r, spec) || (spec.name !== undefined && r.name === spec.name)),
+      (r) =>
+        r.origin !== "config" && (overlap(r, spec) !== undefined || (spec.name !== undefined && r.name === spec.name)),
     );
     if (runtime && spec.name !== undefined && runtime.name === spec.name)
       throw new RuleError(
@@ -107,7 +108,7 @@ export function applyConfigRules(t: RuleTable, specs: readonly RuleSpec[]): Conf
     if (runtime)
       throw new RuleError(
         `rules[${i}].inputGroup`,
-        `rule ${runtime.id}, added at runtime, already relays ${describeInput(spec)}: remove it (mcr rule remove ${runtime.id}) or drop this rule from the config`,
+        `rule ${runtime.id}, added at runtime, already relays ${describeInputs(spec)}: remove it (mcr rule remove ${runtime.id}) or drop this rule from the config`,
         "duplicate",
       );
     const named = spec.name === undefined ? undefined : old.find((r) => r.name === spec.name && !edits.has(r));
@@ -124,7 +125,6 @@ export function applyConfigRules(t: RuleTable, specs: readonly RuleSpec[]): Conf
   return { table: { nextId, rules }, added, removed, unchanged, changed };
 }
 
-const sameInput = (a: RuleSpec, b: RuleSpec) => takesSame(a, b);
 const outputKey = (s: RuleSpec) =>
   JSON.stringify(s.outputs.map((o) => [o.group, o.port, o.interface, o.ttl, o.dscp, o.rate, o.burst]));
 // The same datagrams (sources and VLAN too), the same outputs and the same name: a rule the file
@@ -137,4 +137,5 @@ const sameRule = (a: RuleSpec, b: RuleSpec) =>
   inputKey(a) === inputKey(b) &&
   outputKey(a) === outputKey(b) &&
   a.name === b.name &&
+  JSON.stringify(a.merge) === JSON.stringify(b.merge) &&
   !a.allowLinkLocal === !b.allowLinkLocal;

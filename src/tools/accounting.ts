@@ -54,7 +54,7 @@ export interface LatencySummary {
   kernelTimestamps: number; // samples timed by the kernel's receive timestamp
 }
 
-class Stream {
+export class Stream {
   first = Infinity;
   last = -Infinity;
   received = 0;

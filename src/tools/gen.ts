@@ -18,6 +18,19 @@ export interface GenOptions {
   /** socket: UDP sockets; packet: frames on AF_PACKET; auto: packet where it can (see resolveMode) */
   mode: "auto" | "socket" | "packet";
   tickUs: number; // the shortest sleep between batches
+  /**
+   * --legs: every packet to each destination (a leg, 2..4 of them) as one RTP stream, rather than
+   * to one in turn; rate and count are then the stream's, which each leg carries.
+   */
+  legs?: GenLegs;
+}
+
+export interface GenLegs {
+  /** Each leg's multicast interface (absent: the one --interface); one per destination. */
+  interfaces?: string[];
+  lossPpm: number; // each leg drops a packet with this probability, on its own
+  seed: number; // u32: the same seed drops the same packets
+  rtpSeqStart: number; // the RTP sequence number of packet 0
 }
 
 export interface GenResult {
@@ -40,6 +53,15 @@ export interface GenResult {
   cpuPct: number; // this process's CPU time (the kernel's send path included) over the run, % of one core
   stoppedBy: "count" | "duration" | "signal";
   startedAt: string;
+  /** --legs: the RTP stream and what each leg sent and dropped. */
+  legs?: {
+    ssrc: string; // the run id
+    rtpSeqStart: number;
+    lossPct: number; // per leg
+    seed: number;
+    lostOnAllLegs: number; // packets no leg sent: what a merge of the legs cannot recover
+    perLeg: { dest: string; interface: string | null; packets: number; dropped: number }[];
+  };
 }
 
 /**
@@ -47,10 +69,17 @@ export interface GenResult {
  * and multicast destinations (a unicast one would need its neighbour's MAC), and it never loops
  * back to this host's own sockets.
  */
-export function resolveMode(o: Pick<GenOptions, "mode" | "dests" | "interface" | "loop">): "socket" | "packet" {
-  const possible = o.interface !== undefined && o.dests.every((d) => isMulticast(d.addr));
+export function resolveMode(
+  o: Pick<GenOptions, "mode" | "dests" | "interface" | "loop" | "legs">,
+): "socket" | "packet" {
+  // One AF_PACKET socket sends on one interface: legs on several need sockets.
+  const ifs = new Set([...(o.interface !== undefined ? [o.interface] : []), ...(o.legs?.interfaces ?? [])]);
+  const iface = ifs.size === 1 ? [...ifs][0] : undefined;
+  const possible = iface !== undefined && o.dests.every((d) => isMulticast(d.addr));
   if (o.mode === "packet") {
-    if (o.interface === undefined) throw new McrError("--mode packet: needs --interface", EX.USAGE, "mode");
+    if (ifs.size > 1)
+      throw new McrError("--mode packet: legs on several interfaces need --mode socket", EX.USAGE, "mode");
+    if (iface === undefined) throw new McrError("--mode packet: needs --interface", EX.USAGE, "mode");
     const u = o.dests.find((d) => !isMulticast(d.addr));
     if (u)
       throw new McrError(
@@ -70,12 +99,17 @@ const BUDGET_MS = 50; // back to the event loop (signals) at least this often
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 export async function runGen(o: GenOptions): Promise<GenResult> {
-  let ifindex = 0;
-  if (o.interface !== undefined) {
-    ifindex = ifIndex(o.interface);
-    if (ifindex === 0)
-      throw new McrError(`--interface: no interface "${o.interface}" in this network namespace`, EX.USAGE, "interface");
-  }
+  const indexOf = (name: string) => {
+    const i = ifIndex(name);
+    if (i === 0)
+      throw new McrError(`--interface: no interface "${name}" in this network namespace`, EX.USAGE, "interface");
+    return i;
+  };
+  const legIfs = o.legs?.interfaces?.map(indexOf);
+  // The sender opens on the first leg's interface (packet mode binds its one socket there); the
+  // legs then point each socket at its own.
+  const main = o.interface ?? o.legs?.interfaces?.[0];
+  const ifindex = main !== undefined ? indexOf(main) : 0;
   const count = o.count ?? (o.rate > 0 && o.durationS !== undefined ? Math.round(o.durationS * o.rate) : 0);
   const timeLimited = o.durationS !== undefined && !(o.rate > 0 && o.count === undefined);
   const runId = crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -93,6 +127,16 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
       batch: o.batch,
       loop: o.loop,
       packet,
+      ...(o.legs
+        ? {
+            legs: {
+              ifindex: legIfs ?? o.dests.map(() => 0),
+              lossPpm: o.legs.lossPpm,
+              seed: o.legs.seed,
+              rtpSeq0: o.legs.rtpSeqStart,
+            },
+          }
+        : {}),
     });
   let sender;
   try {
@@ -145,6 +189,7 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
     const wallMs = performance.now() - t0;
     const st = sender.stats();
     const perDest = sender.perDest();
+    const legStats = sender.legStats();
     const durationS = st.packets > 0 ? Number(st.lastNs - st.firstNs) / 1e9 : 0;
     // the rate over the intervals between the first and the last packet
     const achievedPps = durationS > 0 ? (st.packets + st.errors - 1) / durationS : 0;
@@ -168,6 +213,23 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
       cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
       stoppedBy,
       startedAt: startedAt.toISOString(),
+      ...(o.legs && legStats
+        ? {
+            legs: {
+              ssrc: runId.toString(16).padStart(8, "0"),
+              rtpSeqStart: o.legs.rtpSeqStart,
+              lossPct: o.legs.lossPpm / 10_000,
+              seed: o.legs.seed,
+              lostOnAllLegs: legStats.lostOnAll,
+              perLeg: o.dests.map((d, i) => ({
+                dest: formatAddr(d),
+                interface: o.legs!.interfaces?.[i] ?? o.interface ?? null,
+                packets: perDest[i]!,
+                dropped: legStats.dropped[i]!,
+              })),
+            },
+          }
+        : {}),
     };
   } finally {
     process.off("SIGINT", onSignal);
@@ -208,7 +270,15 @@ export function formatGen(r: GenResult): string {
     `schedule: fell behind by ${r.maxLagUs} us at worst; ${r.batches} batches, ${r.syscalls} sendmmsg calls; CPU ${r.cpuPct}% of a core`,
   ];
   if (r.sendErrors > 0) lines.push(`send errors: ${r.sendErrors} (last: ${r.lastError})`);
-  if (r.dests.length > 1) lines.push(`per destination: ${r.dests.map((d) => `${d.dest} ${d.packets}`).join(", ")}`);
+  if (r.legs) {
+    const l = r.legs;
+    lines.push(
+      `RTP stream ssrc ${l.ssrc} from sequence ${l.rtpSeqStart}; loss ${l.lossPct}% per leg (seed ${l.seed}); lost on every leg: ${l.lostOnAllLegs}`,
+    );
+    for (const x of l.perLeg)
+      lines.push(`  leg ${x.dest}${x.interface ? ` via ${x.interface}` : ""}: sent ${x.packets}, dropped ${x.dropped}`);
+  } else if (r.dests.length > 1)
+    lines.push(`per destination: ${r.dests.map((d) => `${d.dest} ${d.packets}`).join(", ")}`);
   lines.push(`run id ${r.runId}, stopped by ${r.stoppedBy}`);
   return lines.join("\n");
 }

@@ -4,6 +4,7 @@ import { EX, McrError } from "../errors.ts";
 import { UDP_RECORD as R, UDP_RECORD_FLAG } from "../native/abi.ts";
 import { errnoName, ifIndex, openUdpReceiver, ShimError, type UdpAddr } from "../native/shim.ts";
 import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
+import { RtpAccounting, type RtpStreamSummary } from "./rtp.ts";
 import { formatEndpoint as formatAddr } from "../values/endpoint.ts";
 
 export interface SinkOptions {
@@ -30,6 +31,8 @@ export interface SinkResult extends Totals {
   rcvbuf: number;
   stoppedBy: "count" | "timeout" | "duration" | "signal";
   streams: (Omit<StreamSummary, "entry" | "runId"> & { entry: string; runId: string })[];
+  /** RTP streams (any datagram with an RTP version 2 header), by listen entry and SSRC. */
+  rtp: (Omit<RtpStreamSummary, "entry" | "ssrc"> & { entry: string; ssrc: string })[];
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -42,6 +45,7 @@ const LATENCY = R.LATENCY_NS / 8;
 const RUN_ID = R.RUN_ID / 4;
 const STREAM = R.STREAM / 2;
 const ENTRY = R.ENTRY / 2;
+const RTP_SEQ = R.RTP_SEQ / 2;
 
 export async function runSink(o: SinkOptions, onReady?: () => void): Promise<SinkResult> {
   let ifindex = 0;
@@ -69,6 +73,7 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
   }
   const lingerOk = rx.stats().rcvbuf >= 4 << 20;
   const acc = new SinkAccounting({ expect: o.expect, entries: o.entries.length });
+  const rtp = new RtpAccounting();
   let stop = false;
   const onSignal = () => void (stop = true);
   process.on("SIGINT", onSignal);
@@ -120,6 +125,8 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
             (u8[b8 + R.FLAGS]! & UDP_RECORD_FLAG.KERNEL_TS) !== 0,
           );
           if (ok) unique++;
+          if (u8[b8 + R.FLAGS]! & UDP_RECORD_FLAG.RTP)
+            rtp.add(u16[b16 + ENTRY]!, u32[b32 + RUN_ID]!, u16[b16 + RTP_SEQ]!);
         }
         cpuLast = process.cpuUsage();
         if (o.count !== undefined && unique >= o.count) {
@@ -158,6 +165,11 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
         entry: s.entry < o.entries.length ? formatAddr(o.entries[s.entry]!) : "?",
         runId: s.runId.toString(16).padStart(8, "0"),
       })),
+      rtp: rtp.summaries().map((s) => ({
+        ...s,
+        entry: s.entry < o.entries.length ? formatAddr(o.entries[s.entry]!) : "?",
+        ssrc: s.ssrc.toString(16).padStart(8, "0"),
+      })),
     };
   } finally {
     process.off("SIGINT", onSignal);
@@ -178,6 +190,10 @@ export function formatSink(r: SinkResult): string {
       : "latency: no samples",
     `socket drops ${r.socketDrops} (receive buffer ${r.rcvbuf} bytes); CPU ${r.cpuPct}% of a core; stopped by ${r.stoppedBy}`,
   ];
+  for (const s of r.rtp)
+    lines.push(
+      `RTP ssrc ${s.ssrc} on ${s.entry}: packets ${s.packets}, unique ${s.unique}, lost ${s.lost}, duplicates ${s.duplicates}, out of order ${s.outOfOrder}, seq ${s.firstSeq}..${s.lastSeq}${s.wraps ? ` (${s.wraps} wrap${s.wraps > 1 ? "s" : ""})` : ""}`,
+    );
   if (r.streams.length > 1)
     for (const s of r.streams)
       lines.push(

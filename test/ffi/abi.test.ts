@@ -26,6 +26,9 @@ function tsValue(name: string): number | undefined {
     MCR_DROP__COUNT: abi.DROP_REASONS.length,
     MCR_C__COUNT: abi.N_COUNTERS,
     MCR_UDP_REC_KERNEL_TS: abi.UDP_RECORD_FLAG.KERNEL_TS,
+    MCR_UDP_REC_RTP: abi.UDP_RECORD_FLAG.RTP,
+    MCR_RTP_HDR_LEN: abi.RTP_HDR_LEN,
+    MCR_UDP_MAX_LEGS: abi.UDP_MAX_LEGS,
     MCR_UDP_TX__COUNT: abi.UDP_TX_STAT.COUNT,
     MCR_UDP_RX__COUNT: abi.UDP_RX_STAT.COUNT,
     MCR_UDP_HDR_LEN: HEADER_LEN,
@@ -86,7 +89,7 @@ describe("ABI", () => {
       seen.get(struct!)?.add(key);
       n++;
     }
-    expect(n).toBe(5 + 11 + 11 + 8 + 2 + 8);
+    expect(n).toBe(5 + 11 + 11 + 8 + 2 + 9);
     for (const [struct, table] of Object.entries(STRUCTS))
       expect({ struct, keys: [...(seen.get(struct) ?? [])].sort() }).toEqual({
         struct,
@@ -96,7 +99,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(53);
+    expect(consts.length).toBe(56);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));

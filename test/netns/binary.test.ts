@@ -118,39 +118,43 @@ describeNetns(
   { skip: haveDist ? undefined : "dist/mcr is missing" },
 );
 
-test.if(haveDist)("refuses every wrong invocation in the table with 64 and its message", async () => {
-  const never = join(dir, "never.sock");
-  const cases = wrongInvocations(join(dir, "nobody.sock"), never);
-  const results = [];
-  for (
-    let i = 0;
-    i < cases.length;
-    i += 8 // a few at a time: the machine is shared
-  )
-    results.push(
-      ...(await Promise.all(
-        cases.slice(i, i + 8).map(async ([args, message]) => {
-          const p = Bun.spawn([DIST, ...args], {
-            stdout: "pipe",
-            stderr: "pipe",
-            env: { ...process.env, MCR_SOCKET: undefined, NO_COLOR: "1" },
-          });
-          const [stdout, stderr, code] = await Promise.all([
-            new Response(p.stdout).text(),
-            new Response(p.stderr).text(),
-            p.exited,
-          ]);
-          // "" marks a command group without its command: its help goes to stderr
-          const got = message === "" ? stderr.includes("Commands:") : stderr.trim();
-          return { args, code, stdout, stderr: got };
-        }),
-      )),
+test.if(haveDist)(
+  "refuses every wrong invocation in the table with 64 and its message",
+  async () => {
+    const never = join(dir, "never.sock");
+    const cases = wrongInvocations(join(dir, "nobody.sock"), never);
+    const results = [];
+    for (
+      let i = 0;
+      i < cases.length;
+      i += 8 // a few at a time: the machine is shared
+    )
+      results.push(
+        ...(await Promise.all(
+          cases.slice(i, i + 8).map(async ([args, message]) => {
+            const p = Bun.spawn([DIST, ...args], {
+              stdout: "pipe",
+              stderr: "pipe",
+              env: { ...process.env, MCR_SOCKET: undefined, NO_COLOR: "1" },
+            });
+            const [stdout, stderr, code] = await Promise.all([
+              new Response(p.stdout).text(),
+              new Response(p.stderr).text(),
+              p.exited,
+            ]);
+            // "" marks a command group without its command: its help goes to stderr
+            const got = message === "" ? stderr.includes("Commands:") : stderr.trim();
+            return { args, code, stdout, stderr: got };
+          }),
+        )),
+      );
+    expect(results).toEqual(
+      cases.map(([args, message]) => ({ args, code: 64, stdout: "", stderr: message === "" ? true : message })),
     );
-  expect(results).toEqual(
-    cases.map(([args, message]) => ({ args, code: 64, stdout: "", stderr: message === "" ? true : message })),
-  );
-  expect(existsSync(never)).toBe(false);
-});
+    expect(existsSync(never)).toBe(false);
+  },
+  30_000,
+); // some 100 processes, 8 at a time, on a shared machine
 
 test.if(!haveDist)("dist/mcr is built before the tests run", () => {
   throw new Error("dist/mcr is missing: run `make build` (make test does)");

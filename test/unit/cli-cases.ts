@@ -12,6 +12,17 @@ export const add = [
   "--outputs",
   "239.10.10.10:6001:eth1",
 ];
+/** Two legs and an output: a merge rule without its mode. */
+export const merge = [
+  "rule",
+  "add",
+  "--input",
+  "eth0:239.1.1.1:5001",
+  "--input",
+  "eth1:239.2.1.1:5001",
+  "--outputs",
+  "239.10.10.10:6001:eth2",
+];
 export const withArg = (flag: string, value: string) => add.map((a, i) => (add[i - 1] === flag ? value : a));
 
 /** nobody: a socket no supervisor listens on; neverSocket: one the supervisor must never create. */
@@ -42,6 +53,46 @@ export function wrongInvocations(nobody: string, neverSocket: string): [string[]
     ],
     [[...add, "--ttl", "1e2", ...sock], 'mcr: --ttl: "1e2" is not a TTL (use an integer from 1 to 255)'],
     [[...add, "--json=yes", ...sock], `mcr: unknown option --json ${see("rule add")}`],
+    // Merge rules (issue 14): malformed legs, settings and combinations never reach a supervisor.
+    [
+      [...merge, ...sock],
+      "mcr: --merge: 2 inputs need a merge mode: rtp (the first copy of each RTP packet) or failover (one input at a time)",
+    ],
+    [[...merge, "--merge", "best", ...sock], 'mcr: --merge: unknown merge mode "best" (use rtp or failover)'],
+    [
+      [...merge, "--merge", "rtp", "--merge-window", "50", ...sock],
+      'mcr: --merge-window: "50" is not a window: write a duration (10ms, 50ms, 450ms) or a count of packets (500pkts)',
+    ],
+    [
+      [...merge, "--merge", "rtp", "--merge-window", "2s", ...sock],
+      'mcr: --merge-window: "2s" is out of range (use from 1ms to 1s)',
+    ],
+    [
+      [...merge, "--merge", "rtp", "--failover-after", "200ms", ...sock],
+      "mcr: --failover-after: applies to --merge failover only, not to --merge rtp",
+    ],
+    [
+      [...merge, "--merge", "failover", ...sock],
+      "mcr: --failover-after: a failover merge needs it: how long the first input may be silent",
+    ],
+    [
+      [...merge, "--merge", "failover", "--failover-after", "1m", ...sock],
+      'mcr: --failover-after: "1m" is not a duration (write a number and ms or s, e.g. 200ms or 5s)',
+    ],
+    [
+      [...merge, "--merge", "failover", "--failover-after", "200ms", "--merge-window", "10ms", ...sock],
+      "mcr: --merge-window: applies to --merge rtp only, not to --merge failover",
+    ],
+    [
+      ["rule", "add", "--input", "eth0:ff3e::1:5001", "--outputs", "239.10.10.10:6001:eth2", ...sock],
+      'mcr: --input: "eth0:ff3e::1:5001" looks like an IPv6 group (write it in brackets, e.g. eth0:[ff3e::1]:5001)',
+    ],
+    [
+      ["rule", "add", "--outputs", "239.10.10.10:6001:eth2", ...sock],
+      "mcr: --input-group is required (GROUP), or give the input as --input IF:GROUP:PORT (see mcr rule add --help)",
+    ],
+    [["gen", "--legs", "2", "--dest", "239.1.1.1:5001"], "mcr: --legs 2: give one --dest per leg (1 given)"],
+    [["gen", "--dest", "239.1.1.1:5001,239.2.1.1:5001", "--loss", "1%"], "mcr: --loss goes with --legs N"],
     [
       ["rule", "frob"],
       'mcr: unknown command "frob" (mcr rule takes a command: add, list, remove, replace, apply; see mcr rule --help)',
