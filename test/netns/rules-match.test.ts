@@ -1,7 +1,7 @@
 // What a rule matches and what its outputs do (issue 12), against dist/mcr with crafted frames
 // through namespaces: sources split exactly, source-specific joins in the kernel's tables, VLAN
 // against untagged on one group and port, DSCP/ECN kept or set and ttl=-1 (on the transmit ring
-// and on the socket path), a rate limit counted where it drops, malformed options refused naming
+// and on the socket path), a rate limit counted where it drops and held for the output across 2 workers, malformed options refused naming
 // the field, and a table of 1,000 (S,G) rules that still relays byte for byte.
 import { beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { startSupervisor, type SupervisorDriver } from "../helpers/supervisor.ts
 import { gen } from "../helpers/tools.ts";
 import { receiveInSink } from "../helpers/traffic.ts";
 import { buildWireTools, type Captured, capture, inject } from "../helpers/wire.ts";
+import { mcrArgv } from "../helpers/mcr.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const SIZE = 120;
@@ -247,7 +248,7 @@ describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 
 
   test("rate=2000 at 5,000 pps for 3 s: 2,000 a second past the burst, the rest rate_limited on that output", async () => {
     const lab = labs.chain();
-    // One worker: the bucket is per output in each worker, and this is one flow anyway.
+    // One worker: this is one flow (the two-worker case is the next test).
     const sup = await startSupervisor(lab, ["--workers", "1"]);
     sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3:rate=2000,239.10.10.11:6002:veth3");
     const limited = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 100000, idleMs: 2000 });
@@ -280,6 +281,75 @@ describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 
       const inWindow = got.at.filter((t) => t >= t0 + from * 1000 && t < t0 + (from + 1) * 1000).length;
       expect({ from, inWindow, ok: inWindow >= 1800 && inWindow <= 2200 }).toEqual({ from, inWindow, ok: true });
     }
+  }, 30000);
+
+  test("rate=1000 on an ASM rule that 8 sources spread over 2 workers: the output passes 1000/s + burst in all, not per worker", async () => {
+    const lab = labs.chain();
+    const SOURCES = 8;
+    for (let i = 0; i < SOURCES; i++) lab.addr("gen", "veth0", `10.0.0.${11 + i}/24`);
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    const RATE = 1000;
+    const BURST = 100; // the default, a tenth of a second's worth
+    sup.addRule("239.1.1.1", 5001, `239.10.10.10:6001:veth3:rate=${RATE}`);
+    const limited = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 100000, idleMs: 2000 });
+    await limited.listening;
+    // 8 senders at 750 pps each for 2 s: 6,000 pps offered, each its own flow for PACKET_FANOUT.
+    const started = performance.timeOrigin + performance.now(); // before the first datagram is sent
+    const gens = [...Array(SOURCES).keys()].map(
+      (i) =>
+        lab.spawn("gen", [
+          ...mcrArgv(),
+          "gen",
+          "--dest",
+          "239.1.1.1:5001",
+          "--interface",
+          "veth0",
+          "--source",
+          `10.0.0.${11 + i}`,
+          "--rate",
+          "750",
+          "--duration",
+          "2",
+          "--size",
+          "200",
+          "--json",
+        ]).exited,
+    );
+    expect(await Promise.all(gens)).toEqual(Array(SOURCES).fill(0));
+    const got = await limited.result;
+    const s = await poll(
+      () => sup.stats(),
+      (x) =>
+        x.rules[0].packets > 0 && x.rules[0].packets === x.rules[0].outputs[0].packets + x.rules[0].outputs[0].errors,
+    );
+    const rule = s.rules[0];
+    const out = rule.outputs[0];
+    // What the output sent arrived; the rest of what the rule took it counted as rate_limited.
+    expect(got.count).toBe(out.packets);
+    expect(out.packets + out.errors).toBe(rule.packets);
+    expect(s.drops.rate_limited).toBe(out.errors);
+    // Every grant is made after the first datagram was sent and before the last one arrived: over
+    // that span the shared bucket passes at most floor(rate x span) + 1 + burst, exactly.
+    const spanS = (got.at[got.at.length - 1]! - started) / 1000;
+    const most = Math.floor(RATE * spanS) + 1 + BURST;
+    // Both workers carried the rule, each so much that a bucket per worker would have passed
+    // more than `most` between them (each up to rate x span + burst of its own share).
+    const perWorker: number[] = s.workers.map((w: any) => w.rxFrames);
+    expect(perWorker.length).toBe(2);
+    const perWorkerLimit = perWorker.reduce((a, n) => a + Math.min(n, Math.floor(RATE * spanS) + 1 + BURST), 0);
+    expect({ perWorker, perWorkerLimit, exceeds: perWorkerLimit > most }).toEqual({
+      perWorker,
+      perWorkerLimit,
+      exceeds: true,
+    });
+    expect({ passed: out.packets, most, ok: out.packets <= most }).toEqual({ passed: out.packets, most, ok: true });
+    // And the limit is not starved by the two workers' leases: the rate over the 2 s the stream
+    // lasted, past the burst, is within 10% of 1000/s.
+    const rate = (out.packets - BURST) / 2;
+    expect({ rate, ok: rate >= 900 && rate <= 1100 }).toEqual({ rate, ok: true });
+    console.log(
+      `2 workers (${perWorker.join(" + ")} frames), rate=${RATE}: passed ${out.packets} of ${rule.packets} over ${spanS.toFixed(3)} s (at most ${most}; per-worker buckets: up to ${perWorkerLimit})`,
+    );
   }, 30000);
 
   test("malformed sources, VLANs and output options are refused naming the field, and change nothing", async () => {
