@@ -1,8 +1,9 @@
 // What a rule matches and what its outputs do (issue 12), against dist/mcr with crafted frames
 // through namespaces: sources split exactly, source-specific joins in the kernel's tables, VLAN
 // against untagged on one group and port, DSCP/ECN kept or set and ttl=-1 (on the transmit ring
-// and on the socket path), a rate limit counted where it drops and held for the output across 2 workers, malformed options refused naming
-// the field, and a table of 1,000 (S,G) rules that still relays byte for byte.
+// and on the socket path), a rate limit counted where it drops and held for the output across 2
+// workers, malformed options refused naming the field, and a table of 1,000 (S,G) rules that
+// still relays byte for byte.
 import { beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { buildFrame } from "../helpers/frames.ts";
