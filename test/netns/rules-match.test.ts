@@ -433,6 +433,52 @@ describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 
     );
   }, 30000);
 
+  test("rule replace keeps a limited output's bucket (no fresh burst) and gives a new one a full bucket", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    // 10/s, burst 50: a blast of 200 passes the burst; a second blast soon after, only what 10/s
+    // refilled in between (unless the bucket were new, then 50 again).
+    const A = "239.10.10.10:6001:veth3:rate=10:burst=50";
+    const B = "239.10.10.11:6002:veth3:rate=10:burst=50";
+    const id = sup.addRule("239.1.1.1", 5001, A, ["--name", "lim"]);
+    const blast = async (seed: number, groups: [string, number][]) => {
+      const rs = groups.map(([group, port]) => receiveInSink(lab, { group, port, count: 201, idleMs: 1000 }));
+      await Promise.all(rs.map((r) => r.listening));
+      inject(
+        lab,
+        "gen",
+        "veth0",
+        [...Array(200).keys()].map((i) => frame("10.0.0.1", seed, i)),
+      );
+      return Promise.all(rs.map((r) => r.result));
+    };
+    const t0 = performance.now(); // before the first blast: A's bucket is full from here
+    const [first] = await blast(50, [["239.10.10.10", 6001]]);
+    expect(first!.count).toBeGreaterThanOrEqual(50);
+    const r = sup.mcr(["rule", "replace", "lim", "--outputs", `${A},${B}`]);
+    expect(r.code).toBe(0);
+    const [a, b] = await blast(51, [
+      ["239.10.10.10", 6001],
+      ["239.10.10.11", 6002],
+    ]);
+    const elapsedS = (performance.now() - t0) / 1000;
+    // A over both blasts: one burst and what 10/s gave over the whole time, exactly bounded.
+    const mostA = 50 + Math.floor(10 * elapsedS) + 1;
+    expect({ a: first!.count + a!.count, mostA, ok: first!.count + a!.count <= mostA }).toEqual({
+      a: first!.count + a!.count,
+      mostA,
+      ok: true,
+    });
+    // B, new: a full bucket at once.
+    expect(b!.count).toBeGreaterThanOrEqual(50);
+    expect(b!.count).toBeLessThanOrEqual(mostA);
+    const s = await settled(sup, 400);
+    expect(s.rules.find((x: any) => x.id === id).packets).toBe(400);
+    console.log(
+      `replace: A ${first!.count} + ${a!.count} (at most ${mostA} over ${elapsedS.toFixed(2)} s), new B ${b!.count}`,
+    );
+  }, 30000);
+
   test("malformed sources, VLANs and output options are refused naming the field, and change nothing", async () => {
     const lab = labs.chain();
     const sup = await startSupervisor(lab);
