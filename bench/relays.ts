@@ -73,12 +73,35 @@ export interface RelaySpec {
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
+  /**
+   * mcr only: the table is this many (S,G) rules, the stream's among them as (its source, the
+   * input group); undefined: the one any-source rule. See sgRules.
+   */
+  sgRules?: number;
 }
 
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w`;
+  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}`;
+}
+
+/**
+ * The rules beside the stream's in an (S,G) table of n: half other sources on the input group and
+ * port (the stream's own key but for the source), half other groups, one source each; each to an
+ * output group of its own that no sink listens to. No datagram matches them: they are the table
+ * the stream's datagrams are looked up in.
+ */
+export function otherSgRules(n: number, outIface: string): { group: string; source: string; output: string }[] {
+  return Array.from({ length: Math.max(0, n - 1) }, (_, k) => {
+    const hi = (k >> 8) & 255;
+    const lo = k & 255;
+    return {
+      group: k % 2 ? INPUT_GROUP : `239.2.${hi}.${lo}`,
+      source: `10.200.${hi}.${lo}`,
+      output: `239.20.${hi}.${lo}:${OUTPUT_PORT}:${outIface}`,
+    };
+  });
 }
 
 export interface Placement {
@@ -114,7 +137,7 @@ async function drain(s: ReadableStream<Uint8Array>, sink: { text: string }) {
   }
 }
 
-export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
   const socket = `/tmp/${lab.id}-mcr.sock`;
   const state = `/tmp/${lab.id}-mcr-state.json`;
   rmSync(state, { force: true });
@@ -159,9 +182,27 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
     String(INPUT_PORT),
     "--outputs",
     outputs.join(","),
+    ...(spec.sgRules !== undefined ? ["--input-source", source] : []),
   ]);
   if (r.code !== 0)
     throw new Error(`mcr rule add failed (${r.code}): ${r.stderr.trim()} ${err.text.trim().slice(-500)}`);
+  // The rest of an (S,G) table, in batches that keep each control message under its 64 KiB.
+  const others = otherSgRules(spec.sgRules ?? 0, t.relay.outIface);
+  const batchFile = `/tmp/${lab.id}-mcr-sg.toml`;
+  for (let i = 0; i < others.length; i += 200) {
+    const toml = others
+      .slice(i, i + 200)
+      .map(
+        (x) =>
+          `[[change]]\nop = "add"\ninput_group = "${x.group}"\ninput_port = ${INPUT_PORT}\nsources = ["${x.source}"]\noutputs = ["${x.output}"]\n`,
+      )
+      .join("");
+    writeFileSync(batchFile, toml);
+    const b = client(["rule", "apply", batchFile]);
+    rmSync(batchFile, { force: true });
+    if (b.code !== 0)
+      throw new Error(`mcr rule apply failed (${b.code}): ${b.stderr.trim()} ${err.text.trim().slice(-500)}`);
+  }
 
   const relay: Relay = {
     spec,
@@ -324,5 +365,5 @@ export async function startKernel(lab: Lab, t: Topology, spec: RelaySpec, source
 
 export function startRelay(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
   if (spec.kind === "kernel") return startKernel(lab, t, spec, source);
-  return spec.kind === "mcr" ? startMcr(lab, t, spec) : startSocat(lab, t, spec);
+  return spec.kind === "mcr" ? startMcr(lab, t, spec, source) : startSocat(lab, t, spec);
 }

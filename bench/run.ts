@@ -20,6 +20,8 @@
 //   --max-minutes N    stop starting new experiments after N minutes (default 60; quick 5)
 //   --poll MODE        mcr's worker poll mode (adaptive|busy|sleep), passed to its supervisor;
 //                      the ingress experiment compares all three whatever this says
+//   experiments: ceiling flatout loss150 trafgen sweep maxrate small fanout workers unrelated
+//                ingress rules
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { renderChart, type ChartSeries } from "./chart.ts";
@@ -44,6 +46,7 @@ export const EXPERIMENTS = [
   "workers",
   "unrelated",
   "ingress",
+  "rules",
 ] as const;
 const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 type PollMode = (typeof POLL_MODES)[number];
@@ -97,7 +100,7 @@ function parseArgs(argv: string[]): Args {
     console.log(
       readFileSync(import.meta.path, "utf8")
         .split("\n")
-        .slice(1, 21)
+        .slice(1, 23)
         .map((l) => l.replace(/^\/\/ ?/, ""))
         .join("\n"),
     );
@@ -574,6 +577,29 @@ async function main(): Promise<number> {
               genMax,
               q ? 1 : 3,
             );
+    }
+
+    // The rule lookup's cost (issue 12): the same stream, 150k pps of 1024 B, through a table of
+    // 1 (S,G) rule and through one of 1,000, the stream's rule among them; CPU per packet compared.
+    if (a.only.has("rules") && wanted("A", mcr1) && timeLeft("rules")) {
+      log(`rules A: 1 (S,G) rule against 1,000 at 150,000 pps, ${count150} packets`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++)
+        for (const sgRules of [1, 1000])
+          await run(
+            "rules",
+            "A",
+            {
+              path: "relay",
+              relay: { ...mcr1, sgRules },
+              generator: "mcr",
+              rate: 150_000,
+              count: count150,
+              size,
+              outputs: 1,
+            },
+            genMax,
+            q ? 1 : 3,
+          );
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

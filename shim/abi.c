@@ -35,6 +35,8 @@ AT(struct mcr_output_entry, rate, 44);
 AT(struct mcr_output_entry, burst, 48);
 AT(struct mcr_output_entry, dscp, 52);
 AT(struct mcr_output_entry, family, 53);
+AT(struct mcr_output_entry, bucket, 54);
+IS(MCR_BUCKET_WORDS, 8);
 IS(MCR_OUT_TTL_INPUT, 1);
 IS(MCR_OUT_DSCP_SET, 2);
 

@@ -278,35 +278,56 @@ static inline int32_t mcr__match_find(const struct mcr_match *m, uint32_t ifinde
 int mcr__match_build(struct mcr_match *m, const struct mcr_rule_entry *rules, uint32_t n);
 void mcr__match_free(struct mcr_match *m);
 
-/* A token bucket for an output's rate= (packets per second) and burst= (packets), refilled from
- * the batch's clock (no clock read per packet). Tokens are counted in 1e-9 packet. */
-struct mcr_bucket {
-	uint64_t tokens;
-	int64_t at_ns; /* the clock of the last refill; 0: never (starts full) */
+/* An output's rate= (packets per second) and burst= (packets): a token bucket in one word that
+ * every worker of the supervisor may share (bucket.c). Takes up to want tokens at the clock
+ * now_ns; returns how many it got. */
+uint32_t mcr__bucket_take(uint64_t *bucket, int64_t now_ns, uint32_t rate, uint32_t burst,
+			  uint32_t want);
+/* Puts back n tokens taken and not used. */
+void mcr__bucket_give(uint64_t *bucket, uint32_t n);
+
+/* A worker's hold on one output's bucket for the batch in hand: tokens are taken from the
+ * (shared) bucket once per batch, for as many frames as the batch has, handed out one per packet
+ * here, and what is left goes back when the batch ends (mcr__leases_settle). */
+struct mcr_lease {
+	uint64_t *bucket; /* the supervisor's shared word, or own */
+	uint64_t own; /* the bucket of an output that has no shared one */
+	uint32_t rate, burst;
+	uint32_t left; /* tokens taken for this batch, not used yet */
+	uint8_t dry; /* the bucket gave fewer than asked: none more this batch */
+	uint8_t listed; /* on the worker's list of leases to settle */
+	struct mcr_lease *next;
 };
 
-#define MCR_BUCKET_ONE 1000000000ull
+/* shared: the output's word in the shared region, NULL: a bucket of its own (starts full). */
+void mcr__lease_init(struct mcr_lease *l, uint64_t *shared, uint32_t rate, uint32_t burst);
+/* Takes up to want tokens for the batch, and puts l on the held list. Returns l->left. */
+uint32_t mcr__lease_refill(struct mcr_lease *l, struct mcr_lease **held, int64_t now_ns,
+			   uint32_t want);
+/* The batch is over: every lease on the list gives back what it did not use. */
+void mcr__leases_settle(struct mcr_lease **held);
 
-/* 1: the packet may go (a token taken); 0: over the rate. */
-static inline int mcr__bucket_take(struct mcr_bucket *b, int64_t now_ns, uint32_t rate,
-				   uint32_t burst)
+/* Frames ready on a ring from its head on, at most max (the head's own included). */
+static inline uint32_t mcr__rx_ready(const struct mcr_rx *rx, uint32_t max)
 {
-	uint64_t cap = (uint64_t)burst * MCR_BUCKET_ONE;
-	if (b->at_ns == 0) {
-		b->tokens = cap;
-	} else if (now_ns > b->at_ns) {
-		/* dt capped so that dt x rate stays in 64 bits; by then the bucket is full anyway. */
-		uint64_t dt = (uint64_t)(now_ns - b->at_ns);
-		uint64_t full = cap / rate + 1;
-		b->tokens += (dt < full ? dt : full) * rate;
-		if (b->tokens > cap)
-			b->tokens = cap;
-	}
-	if (now_ns > b->at_ns)
-		b->at_ns = now_ns;
-	if (b->tokens < MCR_BUCKET_ONE)
+	uint32_t n = 0;
+	for (uint32_t i = rx->head; n < max; i = i + 1 == rx->frame_nr ? 0 : i + 1, n++)
+		if (!(__atomic_load_n(&mcr__rx_frame(rx, i)->tp_status, __ATOMIC_ACQUIRE) &
+		      TP_STATUS_USER))
+			break;
+	return n;
+}
+
+/* 1: the packet may go (a token used); 0: over the rate. The packet is the frame at rx's head,
+ * and the batch may take `budget` frames more from there, it included: when the lease is empty,
+ * it asks for as many as are ready of those. */
+static inline int mcr__lease_pass(struct mcr_lease *l, struct mcr_lease **held, int64_t now_ns,
+				  const struct mcr_rx *rx, uint32_t budget)
+{
+	if (l->left == 0 &&
+	    (l->dry || mcr__lease_refill(l, held, now_ns, mcr__rx_ready(rx, budget)) == 0))
 		return 0;
-	b->tokens -= MCR_BUCKET_ONE;
+	l->left--;
 	return 1;
 }
 

@@ -120,7 +120,9 @@ struct mcr_output_entry {
 	uint32_t burst; /* packets the bucket holds (rate != 0; at least 1) */
 	uint8_t dscp; /* 0..63, with MCR_OUT_DSCP_SET (IPv6: the traffic class's upper six bits) */
 	uint8_t family; /* 4 or 6: dest's and source's */
-	uint8_t pad[2]; /* 0 */
+	/* With rate: 1 + the index of the output's bucket among those of mcr_worker_buckets_set,
+	 * shared by every worker that sends on it; 0: a bucket of this worker's own. */
+	uint16_t bucket;
 };
 
 struct mcr_worker;
@@ -172,6 +174,13 @@ int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rule
 #define MCR_OWN_MAX 64
 int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
 		       const uint32_t *addrs, uint32_t n_addrs);
+/* The rate limits' buckets, for the outputs whose entry names one (bucket = 1 + index): n of
+ * them, MCR_BUCKET_WORDS uint64 apart, in memory the caller owns and keeps mapped for as long as
+ * the worker lives; the supervisor shares it with every worker, so that an output's rate= holds
+ * for the output whatever the workers its packets spread over. A bucket word of 0 is a full
+ * bucket: zero it before handing it to a new output. Set it before a table that names buckets. */
+#define MCR_BUCKET_WORDS 8 /* a cache line each: workers taking from two outputs do not collide */
+int mcr_worker_buckets_set(struct mcr_worker *w, uint64_t *buckets, uint32_t n);
 /* For each output of the installed table, in table order: 0, or the -errno it failed with.
  * Writes at most n; returns the table's output count. */
 int mcr_worker_output_errors(struct mcr_worker *w, int32_t *errs, uint32_t n);

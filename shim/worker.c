@@ -29,7 +29,7 @@ struct out {
 	uint64_t path_epoch; /* the flush that datagram goes out with */
 	struct mcr_tx_header hdr;
 	struct mcr_output_entry e; /* to build hdr again when the interface's MTU changes */
-	struct mcr_bucket bucket; /* e.rate != 0 */
+	struct mcr_lease rate; /* e.rate != 0 */
 };
 
 /* A UDP socket's send with the frame's TOS and TTL (cmsg): one per queued send, kept until the
@@ -84,6 +84,12 @@ struct mcr_worker {
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
 	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
 	int64_t batch_ns; /* the clock at the start of this round of batches: rate limits refill by it */
+	uint32_t
+		batch_left; /* frames the batch in hand may still take, the one being classified included */
+	struct mcr_lease
+		*leases; /* rate limits that took tokens in this batch (settled at its end) */
+	uint64_t *buckets; /* mcr_worker_buckets_set: the shared rate-limit buckets */
+	uint32_t n_buckets;
 	/* mcr_worker_own_set: what the relay's own frames come from (looked at for link-local
 	 * groups only, whose rules may loop back to their input through another segment). */
 	uint32_t n_own_mac, n_own_addr;
@@ -228,7 +234,8 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		int ttl_input = o->flags & MCR_OUT_TTL_INPUT;
 		if (o->counter_slot >= w->output_slots || (o->ttl == 0) != (ttl_input != 0) ||
 		    (o->flags & ~(MCR_OUT_TTL_INPUT | MCR_OUT_DSCP_SET)) || o->dscp > 63 ||
-		    (o->rate != 0 && o->burst == 0) || !out_family_ok(o))
+		    (o->rate != 0 && o->burst == 0) || !out_family_ok(o) ||
+		    o->bucket > w->n_buckets)
 			goto fail;
 		t->n_outs = i + 1;
 		/* One output the kernel refuses (a broadcast address, a source address gone) fails
@@ -239,6 +246,12 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 			continue;
 		}
 		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot, .e = *o };
+		if (o->rate)
+			mcr__lease_init(
+				&t->outs[i].rate,
+				o->bucket ? &w->buckets[(size_t)(o->bucket - 1) * MCR_BUCKET_WORDS]
+					  : NULL,
+				o->rate, o->burst);
 		if (out_multicast(o)) {
 			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
 			if (t->outs[i].tx >= 0)
@@ -275,6 +288,20 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 fail:
 	table_free(t, old);
 	return err;
+}
+
+MCR_API int mcr_worker_buckets_set(struct mcr_worker *w, uint64_t *buckets, uint32_t n)
+{
+	/* The table's outputs point into the region: it may change only under a table that names
+	 * none of its buckets. */
+	for (uint32_t i = 0; w->table && i < w->table->n_outs; i++)
+		if (w->table->outs[i].e.rate && w->table->outs[i].e.bucket)
+			return -EBUSY;
+	if (n > UINT16_MAX || (n && !buckets))
+		return -EINVAL;
+	w->buckets = buckets;
+	w->n_buckets = n;
+	return 0;
 }
 
 MCR_API int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
@@ -713,7 +740,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 			ttl = in_ttl - 1;
 		}
 		if (o->e.rate &&
-		    !mcr__bucket_take(&o->bucket, w->batch_ns, o->e.rate, o->e.burst)) {
+		    !mcr__lease_pass(&o->rate, &w->leases, w->batch_ns, rx, w->batch_left)) {
 			count_drop(w, o->slot, MCR_DROP_RATE_LIMITED);
 			continue;
 		}
@@ -752,12 +779,14 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 		struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
 		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
 			break;
+		w->batch_left = (uint32_t)(batch_max - n);
 		classify(w, rx, h);
 		rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
 		n++;
 	}
 	if (n == 0)
 		return 0;
+	mcr__leases_settle(&w->leases); /* tokens this batch did not use go back to the buckets */
 	flush(w);
 	if (w->broken)
 		return n; /* sends may still read these frames: they never go back */

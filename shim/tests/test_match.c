@@ -1,4 +1,4 @@
-/* The rule lookup (match.c) and the rate limit's token bucket: pure functions, no sockets.
+/* The rule lookup (match.c): pure functions, no sockets (test_bucket.c has the rate limit's).
  * Exit 0 pass, 1 fail. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <arpa/inet.h>
@@ -121,40 +121,11 @@ static void test_match_many(void)
 	free(r);
 }
 
-static void test_bucket(void)
-{
-	/* rate 2000/s, burst 200: a full bucket of 200, then 2 per millisecond. */
-	struct mcr_bucket b = { 0 };
-	int64_t t = 1000000000;
-	int sent = 0;
-	for (int i = 0; i < 1000; i++)
-		sent += mcr__bucket_take(&b, t, 2000, 200);
-	CHECK(sent == 200, "burst: %d", sent);
-	/* 5,000 packets over one second, in batches of 5 each millisecond. */
-	sent = 0;
-	for (int ms = 1; ms <= 1000; ms++)
-		for (int k = 0; k < 5; k++)
-			sent += mcr__bucket_take(&b, t + ms * 1000000ll, 2000, 200);
-	CHECK(sent == 2000, "one second at 2000/s: %d", sent);
-	/* Idle for an hour: full again, not more. */
-	sent = 0;
-	for (int i = 0; i < 1000; i++)
-		sent += mcr__bucket_take(&b, t + 3600ll * 1000000000, 2000, 200);
-	CHECK(sent == 200, "after idling: %d", sent);
-	/* A clock that does not move gives nothing back; 10M/s with burst 1 works in 64 bits. */
-	struct mcr_bucket c = { 0 };
-	CHECK(mcr__bucket_take(&c, t, 10000000, 1) == 1 &&
-		      mcr__bucket_take(&c, t, 10000000, 1) == 0,
-	      "burst 1");
-	CHECK(mcr__bucket_take(&c, t + 100, 10000000, 1) == 1, "100 ns at 10M/s is one packet");
-}
-
 int main(void)
 {
 	test_match();
 	test_match_many();
 	test_match_v6();
-	test_bucket();
 	if (failures)
 		fprintf(stderr, "test_match: %d failures\n", failures);
 	return failures ? 1 : 0;

@@ -25,6 +25,12 @@ export default defineCommand({
       description: "inherited memfd with the counter region",
       parse: int(-1, 2 ** 31 - 1),
     },
+    "buckets-fd": {
+      type: "string",
+      default: "-1",
+      description: "inherited memfd with the rate limits' shared buckets",
+      parse: int(-1, 2 ** 31 - 1),
+    },
     poll: {
       type: "enum",
       options: POLL_MODES,
@@ -40,6 +46,7 @@ export default defineCommand({
       fanoutId: args["fanout-id"],
       ringMb: args["ring-mb"],
       countersFd: args["counters-fd"],
+      bucketsFd: args["buckets-fd"],
       poll: args.poll,
     });
   },

@@ -114,7 +114,11 @@ export const OUTPUT_ENTRY = {
   BURST: 48, // u32, packets
   DSCP: 52, // u8, with OUTPUT_FLAG.DSCP_SET
   FAMILY: 53, // u8, 4 or 6
+  BUCKET: 54, // u16, with RATE: 1 + the output's bucket in the shared bucket region; 0: the worker's own
 } as const;
+
+/** MCR_BUCKET_WORDS: uint64 words from one rate-limit bucket to the next (a cache line), the first one the bucket. */
+export const BUCKET_WORDS = 8;
 
 /** MCR_OUT_* bits of OUTPUT_ENTRY.FLAGS: TTL_INPUT: the input's TTL less one; DSCP_SET: DSCP given (else kept). */
 export const OUTPUT_FLAG = { TTL_INPUT: 1, DSCP_SET: 2 } as const;

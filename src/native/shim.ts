@@ -3,6 +3,7 @@
 import { dlopen, FFIType, ptr, type Pointer } from "bun:ffi";
 import { writeSync, closeSync } from "node:fs";
 import {
+  BUCKET_WORDS,
   countersLen,
   FRAME_INFO as FI,
   N_COUNTERS,
@@ -33,6 +34,7 @@ const symbols = {
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_own_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_buckets_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
@@ -233,6 +235,11 @@ export interface DataPlane {
    * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
    */
   setOwn(macs: readonly string[], addrs: readonly string[]): void;
+  /**
+   * The rate limits' shared buckets (BUCKET_WORDS words each; src/worker/buckets.ts), which the
+   * outputs of later tables name by OUTPUT_ENTRY.BUCKET. The memory must outlive the data plane.
+   */
+  setBuckets(words: BigUint64Array): void;
   /** How poll() waits when the rings are empty (see PollMode); sleep until set. */
   setPollMode(mode: PollMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
@@ -314,6 +321,11 @@ export function openDataPlane(opts: {
       const ab = new Uint32Array(Math.max(1, a.length));
       a.forEach((addr, i) => (ab[i] = ipv4Raw(addr)));
       check(s.mcr_worker_own_set(w, ptr(mb), m.length, ptr(ab), a.length), "setting the relay's own addresses");
+    },
+    setBuckets(words) {
+      g.live();
+      const n = Math.floor(words.length / BUCKET_WORDS);
+      check(s.mcr_worker_buckets_set(w, n > 0 ? ptr(words) : null, n), "attaching the rate-limit buckets");
     },
     setPollMode(mode) {
       g.live();

@@ -7,7 +7,8 @@ import type { WorkerView } from "../types/control.ts";
 import type { Rule } from "../types/rules.ts";
 import { StatsBook } from "../stats/aggregate.ts";
 import type { WorkerCounters } from "../types/counters.ts";
-import type { WorkerArgs } from "../types/worker.ts";
+import type { ToWorker, WorkerArgs } from "../types/worker.ts";
+import { BUCKETS_FD } from "../worker/buckets.ts";
 import { cpuFor } from "./cpus.ts";
 import type { Beat } from "./systemd.ts";
 import { COUNTERS_FD, WorkerSlot, type NewRegion } from "./worker.ts";
@@ -28,6 +29,11 @@ export interface PoolOptions {
   log: ConsolaInstance;
   /** Makes each run's counter region; without it workers count into their own, unseen. */
   newRegion?: NewRegion;
+  /**
+   * The rate limits' bucket region, one for all workers and runs (with newRegion only): its fd,
+   * which every worker inherits, and the bucket of each rate-limited output of a table.
+   */
+  buckets?: { fd: number; assign(rules: readonly Rule[]): Record<string, number> };
 }
 
 export interface ApplyResult {
@@ -60,8 +66,9 @@ export class WorkerPool {
         ringMb: o.ringMb,
         ...(o.poll !== undefined ? { poll: o.poll } : {}),
         ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
+        ...(o.newRegion && o.buckets ? { bucketsFd: BUCKETS_FD } : {}),
       });
-      return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion);
+      return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion, o.newRegion ? o.buckets?.fd : undefined);
     });
   }
 
@@ -88,7 +95,7 @@ export class WorkerPool {
     ready: (slot: WorkerSlot) => {
       slot.send({ type: "fanout", groups: this.fanoutFor(slot) });
       const t = this.o.table();
-      slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
+      slot.send(this.rulesMessage(t.version, t.rules));
       this.wake();
     },
     applied: () => this.wake(),
@@ -116,6 +123,12 @@ export class WorkerPool {
       this.wake();
     },
   };
+
+  /** A table for the workers, with the bucket of each of its rate-limited outputs. */
+  private rulesMessage(version: number, rules: readonly Rule[]): ToWorker {
+    const buckets = this.o.newRegion ? this.o.buckets?.assign(rules) : undefined;
+    return { type: "rules", version, rules: [...rules], ...(buckets ? { buckets } : {}) };
+  }
 
   start(): void {
     for (const s of this.slots) s.start();
@@ -155,9 +168,8 @@ export class WorkerPool {
    * exits meanwhile is not waited for: it gets the table when it is back.
    */
   async apply(version: number, rules: readonly Rule[], timeoutMs: number): Promise<ApplyResult> {
-    const running = this.slots.filter(
-      (s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules] }),
-    );
+    const message = this.rulesMessage(version, rules);
+    const running = this.slots.filter((s) => s.state === "ready" && s.send(message));
     const outcomes = await Promise.all(running.map((s) => s.waitApplied(version, timeoutMs)));
     const late = running.filter((_, i) => outcomes[i] === "timeout").map((s) => s.view());
     const errors = running

@@ -30,6 +30,8 @@ import type { StatsReport } from "../types/stats.ts";
 import { renderMetrics } from "../stats/prometheus.ts";
 import { renderProcessMetrics } from "../stats/process.ts";
 import { DEFAULT_OUTPUT_SLOTS, DEFAULT_RULE_SLOTS, initRegion, regionBytes } from "../stats/shared.ts";
+import { bucketRegionBytes, initBuckets, MAX_BUCKETS } from "../worker/buckets.ts";
+import { RateBuckets } from "./buckets.ts";
 import { VERSION } from "../version.ts";
 import type { WorkerArgs } from "../types/worker.ts";
 import { allowedCpus } from "./cpus.ts";
@@ -146,9 +148,28 @@ export class Supervisor {
         const { fd, map } = sharedMemory(regionBytes(rules, outputs));
         return { fd, region: initRegion(map, rules, outputs) };
       },
+      buckets: this.rateBuckets(sharedMemory),
     });
     if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log, native!.joinGroup);
     if (native) this.ports = new PortHolds(native.holdPort, this.log);
+  }
+
+  /** The rate limits' buckets, one region for every worker and run: as many as outputs may be. */
+  private rateBuckets(sharedMemory: (bytes: number) => { fd: number; map: Uint8Array }) {
+    const n = Math.min(this.slots.outputs, MAX_BUCKETS);
+    const { fd, map } = sharedMemory(bucketRegionBytes(n));
+    const book = new RateBuckets(initBuckets(map, n));
+    return {
+      fd,
+      assign: (rules: readonly Rule[]) => {
+        const b = book.assign(rules);
+        if (book.short > 0 && this.repeats.pass("buckets") !== undefined)
+          this.log.warn(
+            `${book.short} rate-limited output(s) found no shared bucket left: each worker limits them alone`,
+          );
+        return b;
+      },
+    };
   }
 
   /** Loads the state, takes the control socket, starts the workers. Throws McrError if it cannot. */

@@ -18,6 +18,7 @@ export function workerArgv(a: WorkerArgs): string[] {
     ...(a.ringMb !== undefined ? ["--ring-mb", String(a.ringMb)] : []),
     ...(a.poll !== undefined ? ["--poll", a.poll] : []),
     ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
+    ...(a.bucketsFd !== undefined ? ["--buckets-fd", String(a.bucketsFd)] : []),
   ];
 }
 

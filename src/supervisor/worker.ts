@@ -84,6 +84,8 @@ export class WorkerSlot {
     private readonly events: SlotEvents,
     private readonly log: ConsolaInstance,
     private readonly newRegion?: NewRegion,
+    /** The rate limits' bucket region, shared by every run (its fd 4, after the counters). */
+    private readonly bucketsFd?: number,
   ) {}
 
   get pid(): number | null {
@@ -106,7 +108,13 @@ export class WorkerSlot {
       // would run other code in the worker. Bun closes every other fd in the child.
       proc = Bun.spawn({
         cmd: [...this.argv],
-        stdio: ["pipe", "pipe", "inherit", ...(mem ? [mem.fd] : [])],
+        stdio: [
+          "pipe",
+          "pipe",
+          "inherit",
+          ...(mem ? [mem.fd] : []),
+          ...(mem && this.bucketsFd !== undefined ? [this.bucketsFd] : []),
+        ],
         env: workerEnv(),
       }) as Subprocess<"pipe", "pipe", "inherit">;
     } catch (e) {

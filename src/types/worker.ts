@@ -5,7 +5,9 @@ import type { SlotMap, WorkerCounters } from "./counters.ts";
 import type { Rule } from "./rules.ts";
 
 export type ToWorker =
-  | { type: "rules"; version: number; rules: Rule[] } // the whole table; applied between two batches
+  // the whole table, applied between two batches; buckets: the shared rate-limit bucket of each
+  // rate-limited output, by `${ruleId}:${outputIndex}` (src/supervisor/buckets.ts)
+  | { type: "rules"; version: number; rules: Rule[]; buckets?: Record<string, number> }
   | { type: "stats"; seq: number } // ask for a counters snapshot
   // the PACKET_FANOUT group of each input: an id to join, or "new" for this worker to make one
   // (and report its id in `inputs`); an input not named waits until it is
@@ -53,4 +55,6 @@ export interface WorkerArgs {
   poll?: PollMode;
   /** An inherited memfd holding the counter region (src/stats/shared.ts), set up by the supervisor. */
   countersFd?: number;
+  /** An inherited memfd holding the rate limits' buckets (src/worker/buckets.ts), shared by all workers. */
+  bucketsFd?: number;
 }

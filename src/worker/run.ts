@@ -28,6 +28,7 @@ import { encode, lineReader } from "./protocol.ts";
 import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
+import { openBuckets, type BucketRegion } from "./buckets.ts";
 import { addressPort } from "../values/ipv6.ts";
 
 const BATCH_MAX = 256;
@@ -62,6 +63,8 @@ export interface WorkerHost {
   dieWithParent: (signo: number) => void;
   /** The counter region: the supervisor's (by fd) or a private one. */
   counterRegion: (fd: number | undefined) => Region;
+  /** The supervisor's rate-limit buckets (by fd); without them each worker limits on its own. */
+  bucketRegion?: (fd: number) => BucketRegion;
   send: (m: FromWorker) => void;
   /** Hands over the supervisor's bytes as they come, and calls stop when it is time to leave. */
   listen: (onData: (chunk: Uint8Array | string) => void, stop: () => void) => void;
@@ -74,6 +77,7 @@ export const processHost: WorkerHost = {
   pinToCpu,
   dieWithParent,
   counterRegion,
+  bucketRegion: (fd) => openBuckets(mapShared(fd)),
   send: (m) => process.stdout.write(encode(m)),
   listen: (onData, stop) => {
     process.stdin.on("data", onData);
@@ -104,6 +108,10 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     counters: region.words,
   });
   dp.setPollMode(args.poll ?? "sleep");
+  // Mapped for the worker's life: the shim's outputs point into it.
+  const bucketRegion =
+    args.bucketsFd !== undefined && args.bucketsFd >= 0 ? host.bucketRegion?.(args.bucketsFd) : undefined;
+  if (bucketRegion) dp.setBuckets(bucketRegion.words);
   const compiler = new TableCompiler(
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),
@@ -111,6 +119,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
   );
   let slots: SlotMap = { rules: {}, outputs: {} };
   let rules: Rule[] = [];
+  let buckets: Record<string, number> = {};
   let resolved = new Map<string, string>();
   let lastErrors = "";
 
@@ -176,11 +185,16 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
   // Rings open only once the first table is in: a ring joins its fanout group at once and takes
   // its share of the flows, which would otherwise meet an empty table and be dropped.
   let haveTable = false;
-  const applyRules = (version: number, next: Rule[]) => {
+  const applyRules = (version: number, next: Rule[], nextBuckets = buckets) => {
     rules = next;
+    buckets = nextBuckets;
     const first = !haveTable;
     haveTable = true;
-    const t = compiler.compile(rules, lookupInterface);
+    const t = compiler.compile(
+      rules,
+      lookupInterface,
+      bucketRegion ? { of: buckets, count: bucketRegion.count } : undefined,
+    );
     resolved = t.resolved;
     const errors = [...t.errors];
     let failedOutputs: FailedOutput[] = [];
@@ -228,7 +242,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       case "rules":
         if (typeof m.version !== "number" || !Array.isArray(m.rules))
           return log.warn("malformed rules message ignored");
-        return applyRules(m.version, m.rules);
+        return applyRules(m.version, m.rules, typeof m.buckets === "object" && m.buckets !== null ? m.buckets : {});
       case "stats":
         return send({ type: "stats", seq: m.seq, counters: snapshot() });
       case "fanout":

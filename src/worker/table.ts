@@ -56,7 +56,15 @@ export class TableCompiler {
     private readonly onReuse: (kind: "rule" | "output", slot: number) => void,
   ) {}
 
-  compile(rules: Rule[], resolve: (name: string) => InterfaceInfo | undefined): CompiledTable {
+  /**
+   * buckets: the shared rate-limit bucket of each rate-limited output (by `${ruleId}:${index}`)
+   * and how many the region holds; without one an output's limit is the worker's own.
+   */
+  compile(
+    rules: Rule[],
+    resolve: (name: string) => InterfaceInfo | undefined,
+    buckets?: { of: Record<string, number>; count: number },
+  ): CompiledTable {
     const errors: CompiledTable["errors"] = [];
     // One entry per source of a rule (they share its outputs and counters); one for any source.
     const nEntries = rules.reduce((n, r) => n + (r.inputSources?.length ?? 1), 0);
@@ -141,6 +149,9 @@ export class TableCompiler {
         ov.setUint32(at + OE.RATE, o.rate ?? 0, true);
         ov.setUint32(at + OE.BURST, o.rate !== undefined ? (o.burst ?? Math.max(1, Math.round(o.rate / 10))) : 0, true);
         ov.setUint8(at + OE.DSCP, o.dscp ?? 0);
+        const bucket = o.rate !== undefined ? buckets?.of[key] : undefined;
+        if (bucket !== undefined && Number.isInteger(bucket) && bucket >= 0 && bucket < buckets!.count)
+          ov.setUint16(at + OE.BUCKET, bucket + 1, true);
         outputKeys[nOutputs] = key;
         nOutputs++;
       }

@@ -1,18 +1,21 @@
 // What a rule matches and what its outputs do (issue 12), against dist/mcr with crafted frames
 // through namespaces: sources split exactly, source-specific joins in the kernel's tables, VLAN
 // against untagged on one group and port, DSCP/ECN kept or set and ttl=-1 (on the transmit ring
-// and on the socket path), a rate limit counted where it drops, malformed options refused naming
-// the field, and a table of 1,000 (S,G) rules that still relays byte for byte.
+// and on the socket path), a rate limit counted where it drops and held for the output across 2
+// workers, malformed options refused naming the field, and a table of 1,000 (S,G) rules that
+// still relays byte for byte.
 import { beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { buildFrame } from "../helpers/frames.ts";
-import { poll } from "../helpers/lab.ts";
+import { type Lab, poll } from "../helpers/lab.ts";
 import { payloadFor } from "../helpers/payloads.ts";
 import { describeNetns } from "../helpers/suite.ts";
 import { startSupervisor, type SupervisorDriver } from "../helpers/supervisor.ts";
 import { gen } from "../helpers/tools.ts";
 import { receiveInSink } from "../helpers/traffic.ts";
 import { buildWireTools, type Captured, capture, inject } from "../helpers/wire.ts";
+import { mcrArgv } from "../helpers/mcr.ts";
+import type { GenResult } from "../../src/tools/gen.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const SIZE = 120;
@@ -31,6 +34,63 @@ const settled = (sup: SupervisorDriver, packets: number) =>
   poll(
     () => sup.stats(),
     (s) => s.rules.reduce((a: number, r: any) => a + r.packets, 0) >= packets,
+  );
+
+const SOURCES = 8;
+
+/**
+ * `mcr gen` from 8 source addresses of the generator at once, 750 pps each (6,000 pps in all) to
+ * 239.1.1.1:5001 for `seconds`: 8 flows, which PACKET_FANOUT spreads over the workers. `started`:
+ * the wall clock (ms) before the first datagram left; `done`: the span (wall clock ms) in which
+ * all 8 were sending, once they are through.
+ */
+function spreadSenders(lab: Lab, seconds: number) {
+  for (let i = 0; i < SOURCES; i++) lab.addr("gen", "veth0", `10.0.0.${11 + i}/24`);
+  const started = performance.timeOrigin + performance.now();
+  const runs = Promise.all(
+    [...Array(SOURCES).keys()].map(async (i) => {
+      const p = lab.spawn("gen", [
+        ...mcrArgv(),
+        "gen",
+        "--dest",
+        "239.1.1.1:5001",
+        "--interface",
+        "veth0",
+        "--source",
+        `10.0.0.${11 + i}`,
+        "--rate",
+        "750",
+        "--duration",
+        String(seconds),
+        "--size",
+        "200",
+        "--json",
+      ]);
+      const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      expect(code).toBe(0);
+      const r = JSON.parse(out) as GenResult;
+      expect(r.sendErrors).toBe(0);
+      const from = Date.parse(r.startedAt);
+      return { from, to: from + r.durationS * 1000 };
+    }),
+  );
+  const done = runs.then((rs) => ({
+    from: Math.max(...rs.map((r) => r.from)),
+    to: Math.min(...rs.map((r) => r.to)),
+  }));
+  return { started, done };
+}
+
+/** Datagrams that arrived in [from, to] (wall clock ms). */
+const arrivedIn = (got: { at: number[] }, from: number, to: number) =>
+  got.at.filter((t) => t >= from && t <= to).length;
+
+/** The rule's counters once every datagram it took is either sent or counted as a drop. */
+const limitedSettled = (sup: SupervisorDriver) =>
+  poll(
+    () => sup.stats(),
+    (x) =>
+      x.rules[0].packets > 0 && x.rules[0].packets === x.rules[0].outputs[0].packets + x.rules[0].outputs[0].errors,
   );
 
 describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 1,000 (S,G)", (labs) => {
@@ -247,7 +307,7 @@ describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 
 
   test("rate=2000 at 5,000 pps for 3 s: 2,000 a second past the burst, the rest rate_limited on that output", async () => {
     const lab = labs.chain();
-    // One worker: the bucket is per output in each worker, and this is one flow anyway.
+    // One worker: this is one flow (the two-worker case is the next test).
     const sup = await startSupervisor(lab, ["--workers", "1"]);
     sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3:rate=2000,239.10.10.11:6002:veth3");
     const limited = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 100000, idleMs: 2000 });
@@ -280,6 +340,143 @@ describeNetns("rules: sources, VLANs, DSCP/TTL, rate limits, malformed options, 
       const inWindow = got.at.filter((t) => t >= t0 + from * 1000 && t < t0 + (from + 1) * 1000).length;
       expect({ from, inWindow, ok: inWindow >= 1800 && inWindow <= 2200 }).toEqual({ from, inWindow, ok: true });
     }
+  }, 30000);
+
+  test("rate=1000 on an ASM rule that 8 sources spread over 2 workers: the output passes 1000/s + burst in all, not per worker", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    const RATE = 1000;
+    const BURST = 100; // the default, a tenth of a second's worth
+    sup.addRule("239.1.1.1", 5001, `239.10.10.10:6001:veth3:rate=${RATE}`);
+    const limited = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 100000, idleMs: 2000 });
+    await limited.listening;
+    // 8 senders at 750 pps each for 2 s: 6,000 pps offered, each its own flow for PACKET_FANOUT.
+    const { started, done } = spreadSenders(lab, 3);
+    const all = await done;
+    const got = await limited.result;
+    const s = await limitedSettled(sup);
+    const rule = s.rules[0];
+    const out = rule.outputs[0];
+    // What the output sent arrived; the rest of what the rule took it counted as rate_limited.
+    expect(got.count).toBe(out.packets);
+    expect(out.packets + out.errors).toBe(rule.packets);
+    expect(s.drops.rate_limited).toBe(out.errors);
+    // Every grant is made after the first datagram was sent and before the last one arrived: over
+    // that span the shared bucket passes at most floor(rate x span) + 1 + burst, exactly.
+    const spanS = (got.at[got.at.length - 1]! - started) / 1000;
+    const most = Math.floor(RATE * spanS) + 1 + BURST;
+    // Both workers carried the rule, each so much that a bucket per worker would have passed
+    // more than `most` between them (each up to rate x span + burst of its own share).
+    const perWorker: number[] = s.workers.map((w: any) => w.rxFrames);
+    expect(perWorker.length).toBe(2);
+    const perWorkerLimit = perWorker.reduce((a, n) => a + Math.min(n, Math.floor(RATE * spanS) + 1 + BURST), 0);
+    expect({ perWorker, perWorkerLimit, exceeds: perWorkerLimit > most }).toEqual({
+      perWorker,
+      perWorkerLimit,
+      exceeds: true,
+    });
+    expect({ passed: out.packets, most, ok: out.packets <= most }).toEqual({ passed: out.packets, most, ok: true });
+    // And the two workers' leases do not starve it: while all 8 sent (6x the rate offered), it
+    // passed 1000/s within 10% (by the sink's clock, a millisecond from the relay's send).
+    const allS = (all.to - all.from) / 1000;
+    expect(allS).toBeGreaterThan(1.5);
+    const rate = arrivedIn(got, all.from, all.to) / allS;
+    expect({ rate, ok: rate >= 900 && rate <= 1100 }).toEqual({ rate, ok: true });
+    console.log(
+      `2 workers (${perWorker.join(" + ")} frames), rate=${RATE}: passed ${out.packets} of ${rule.packets} over ${spanS.toFixed(3)} s (at most ${most}; per-worker buckets: up to ${perWorkerLimit})`,
+    );
+  }, 30000);
+
+  test("rate=1000 over 2 workers, one SIGKILLed mid-stream: still at most rate x span + burst, and the limit passes 1000/s after its restart", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    const RATE = 1000;
+    const BURST = 100;
+    sup.addRule("239.1.1.1", 5001, `239.10.10.10:6001:veth3:rate=${RATE}`);
+    const limited = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 100000, idleMs: 2000 });
+    await limited.listening;
+    const { started, done } = spreadSenders(lab, 5);
+    // A second in, while both workers take from the bucket: the one that carries more dies,
+    // whatever tokens it holds with it.
+    await Bun.sleep(1000);
+    const before = sup.stats();
+    const victim = [...before.workers].sort((a: any, b: any) => b.rxFrames - a.rxFrames)[0];
+    expect(victim.rxFrames).toBeGreaterThan(0);
+    process.kill(victim.pid, "SIGKILL");
+    // Back, and holding the table again (its bucket the same shared one), well before the end.
+    const back = await poll(
+      () => sup.stats(),
+      (x) => x.workers.every((w: any) => w.pid && w.pid !== victim.pid && w.state === "ready"),
+      2000,
+    );
+    const backAt = Date.now();
+    expect(back.workers.find((w: any) => w.index === victim.index).restarts).toBeGreaterThanOrEqual(1);
+    const all = await done;
+    const got = await limited.result;
+    const s = await limitedSettled(sup);
+    const out = s.rules[0].outputs[0];
+    // A run killed keeps its counts (read from its region), so these are the whole stream's.
+    expect(got.count).toBe(out.packets);
+    expect(s.drops.rate_limited).toBe(out.errors);
+    const last = got.at[got.at.length - 1]!;
+    const spanS = (last - started) / 1000;
+    const most = Math.floor(RATE * spanS) + 1 + BURST;
+    expect({ passed: out.packets, most, ok: out.packets <= most }).toEqual({ passed: out.packets, most, ok: true });
+    // Not starved by what the dead one held: from its return to the end of the stream (all 8
+    // still sending), 1000/s within 10%, by the sink's clock.
+    const afterS = (all.to - backAt) / 1000;
+    expect(afterS).toBeGreaterThan(1.5);
+    const after = arrivedIn(got, backAt, all.to) / afterS;
+    expect({ after, ok: after >= 900 && after <= 1100 }).toEqual({ after, ok: true });
+    console.log(
+      `worker ${victim.index} SIGKILLed at 1 s: passed ${out.packets} over ${spanS.toFixed(3)} s (at most ${most}), ${after.toFixed(0)}/s after its restart`,
+    );
+  }, 30000);
+
+  test("rule replace keeps a limited output's bucket (no fresh burst) and gives a new one a full bucket", async () => {
+    const lab = labs.chain();
+    const sup = await startSupervisor(lab, ["--workers", "2"]);
+    // 10/s, burst 50: a blast of 200 passes the burst; a second blast soon after, only what 10/s
+    // refilled in between (unless the bucket were new, then 50 again).
+    const A = "239.10.10.10:6001:veth3:rate=10:burst=50";
+    const B = "239.10.10.11:6002:veth3:rate=10:burst=50";
+    const id = sup.addRule("239.1.1.1", 5001, A, ["--name", "lim"]);
+    const blast = async (seed: number, groups: [string, number][]) => {
+      const rs = groups.map(([group, port]) => receiveInSink(lab, { group, port, count: 201, idleMs: 1000 }));
+      await Promise.all(rs.map((r) => r.listening));
+      inject(
+        lab,
+        "gen",
+        "veth0",
+        [...Array(200).keys()].map((i) => frame("10.0.0.1", seed, i)),
+      );
+      return Promise.all(rs.map((r) => r.result));
+    };
+    const t0 = performance.now(); // before the first blast: A's bucket is full from here
+    const [first] = await blast(50, [["239.10.10.10", 6001]]);
+    expect(first!.count).toBeGreaterThanOrEqual(50);
+    const r = sup.mcr(["rule", "replace", "lim", "--outputs", `${A},${B}`]);
+    expect(r.code).toBe(0);
+    const [a, b] = await blast(51, [
+      ["239.10.10.10", 6001],
+      ["239.10.10.11", 6002],
+    ]);
+    const elapsedS = (performance.now() - t0) / 1000;
+    // A over both blasts: one burst and what 10/s gave over the whole time, exactly bounded.
+    const mostA = 50 + Math.floor(10 * elapsedS) + 1;
+    expect({ a: first!.count + a!.count, mostA, ok: first!.count + a!.count <= mostA }).toEqual({
+      a: first!.count + a!.count,
+      mostA,
+      ok: true,
+    });
+    // B, new: a full bucket at once.
+    expect(b!.count).toBeGreaterThanOrEqual(50);
+    expect(b!.count).toBeLessThanOrEqual(mostA);
+    const s = await settled(sup, 400);
+    expect(s.rules.find((x: any) => x.id === id).packets).toBe(400);
+    console.log(
+      `replace: A ${first!.count} + ${a!.count} (at most ${mostA} over ${elapsedS.toFixed(2)} s), new B ${b!.count}`,
+    );
   }, 30000);
 
   test("malformed sources, VLANs and output options are refused naming the field, and change nothing", async () => {

@@ -44,6 +44,10 @@ class FakeDataPlane implements DataPlane {
   setOwn(macs: readonly string[], addrs: readonly string[]): void {
     this.own.push({ macs, addrs });
   }
+  buckets?: BigUint64Array;
+  setBuckets(words: BigUint64Array): void {
+    this.buckets = words;
+  }
   setRules(_r: Uint8Array, nRules: number, _o: Uint8Array, nOutputs: number): Int32Array {
     this.calls.push({ op: "setRules", nRules, nOutputs });
     return new Int32Array(nOutputs); // every output in service
