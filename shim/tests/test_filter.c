@@ -297,7 +297,8 @@ static void shared_macs(void)
 	for (int round = 0; round < 2; round++)
 		for (int which = 0; which < 2; which++) {
 			uint32_t n = which ? 3 : N;
-			CHECK(mcr__filter_attach(s, k, n) == MCR_FILTER_EXACT, "attach %d", which);
+			CHECK(mcr__filter_attach(s, 0, k, n) == MCR_FILTER_EXACT, "attach %d",
+			      which);
 			int want = mcr__filter_build(k, n, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
 			socklen_t got = BPF_MAXINSNS;
 			CHECK(getsockopt(s, SOL_SOCKET, SO_GET_FILTER, b, &got) == 0 &&
@@ -336,7 +337,7 @@ static void unicast_key(void)
 	}
 	many[MANY] = uk[1];
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int level = mcr__filter_attach(s, many, MANY + 1);
+	int level = mcr__filter_attach(s, 0, many, MANY + 1);
 	CHECK(level > MCR_FILTER_EXACT, "3001 keys attached at level %d", level);
 	int n = mcr__filter_build(many, MANY + 1, level, up, BPF_MAXINSNS);
 	uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
@@ -395,7 +396,7 @@ int main(void)
 	CHECK(mcr__filter_build(many, MANY, MCR_FILTER_EXACT, big, BPF_MAXINSNS) == -E2BIG,
 	      "3000 keys fit the exact level?");
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int level = mcr__filter_attach(s, many, MANY);
+	int level = mcr__filter_attach(s, 0, many, MANY);
 	CHECK(level > MCR_FILTER_EXACT, "3000 keys attached at level %d", level);
 	int bl = mcr__filter_build(many, MANY, level, big, BPF_MAXINSNS);
 	for (uint32_t i = 0; i < MANY; i += 97) {
@@ -406,7 +407,7 @@ int main(void)
 		len = frame(f, (struct spec){ .dst = dst, .dport = (uint16_t)(5000 + i % 4) });
 		CHECK(run(big, bl, f, len, &HOST) != 0, "key %u turned away at level %d", i, level);
 	}
-	int small = mcr__filter_attach(s, many, 40);
+	int small = mcr__filter_attach(s, 0, many, 40);
 	CHECK(small == MCR_FILTER_EXACT, "40 keys attached at level %d", small);
 	close(s);
 	free(many);
