@@ -73,12 +73,19 @@ export interface RelaySpec {
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
+  /** mcr only: a unicast input (issue 16): the rule takes the datagrams sent to the relay's own input address. */
+  unicastIn?: boolean;
+}
+
+/** Where the stream enters the relay: the input group, or with a unicast input the relay's address. */
+export function inputDest(t: Topology, s?: RelaySpec): string {
+  return `${s?.unicastIn ? t.relay.inAddr : INPUT_GROUP}:${INPUT_PORT}`;
 }
 
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w`;
+  return `mcr ${s.workers ?? 1}w${s.unicastIn ? " unicast in" : ""}`;
 }
 
 export interface Placement {
@@ -154,7 +161,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
     "rule",
     "add",
     "--input-group",
-    INPUT_GROUP,
+    spec.unicastIn ? t.relay.inAddr : INPUT_GROUP,
     "--input-port",
     String(INPUT_PORT),
     "--outputs",
