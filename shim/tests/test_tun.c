@@ -1,6 +1,6 @@
 /* Rings on a tun device (no link header), in a network namespace of the test's own: the receive
  * ring knows it reads IP, its filter (offsets for IP) passes the rule's datagram and a malformed
- * one to its group and nothing else, frames start at the IP header; the transmit ring writes the
+ * one to its group and nothing else, IPv4 and IPv6, frames start at the IP header; the transmit ring writes the
  * bare datagram, right checksums included, and its send names the frames' EtherType (seen by a
  * packet socket on the device), one family per send. Exit 0 pass, 1 fail, 77 skip. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
@@ -111,6 +111,54 @@ static void receive(int tun, int ifindex)
 	mcr__rx_close(&rx);
 }
 
+/* An IPv6/UDP datagram 2001:db8::7 -> ff3e::1:<low> port, 50 bytes of payload. */
+static uint32_t datagram6(uint8_t *p, uint8_t low, uint16_t port)
+{
+	memset(p, 0, 48);
+	p[0] = 0x60, p[5] = 58, p[6] = IPPROTO_UDP, p[7] = 8;
+	p[8] = 0x20, p[9] = 0x01, p[10] = 0x0d, p[11] = 0xb8, p[23] = 7;
+	p[24] = 0xff, p[25] = 0x3e, p[37] = 1, p[39] = low;
+	p[40] = 0x9c, p[41] = 0x40, p[42] = (uint8_t)(port >> 8), p[43] = (uint8_t)port, p[45] = 58;
+	for (int i = 0; i < 50; i++)
+		p[48 + i] = (uint8_t)i;
+	return 98;
+}
+
+/* IPv6 on the same link: the filter's IPv6 part reads from byte 0 too. */
+static void receive6(int tun, int ifindex)
+{
+	struct mcr_rx rx;
+	int err = mcr__rx_open(&rx, ifindex, -1, 1u << 20);
+	CHECK(err == 0, "rx ring on tun: %d", err);
+	if (err)
+		return;
+	struct mcr_filter_key keys[2] = { { .port = 5001 }, { .port = 5001 } };
+	uint32_t g = inet_addr("239.1.1.1");
+	mcr__addr_v4(keys[0].group, (const uint8_t *)&g);
+	keys[1].group[0] = 0xff, keys[1].group[1] = 0x3e, keys[1].group[13] = 1,
+	keys[1].group[15] = 1;
+	CHECK(mcr__filter_attach(rx.fd, rx.ip_only, keys, 2) == MCR_FILTER_EXACT, "attach v6");
+	uint8_t d[3][128];
+	uint32_t n[3] = { datagram6(d[0], 2, 5001), datagram6(d[1], 1, 5002),
+			  datagram6(d[2], 1, 5001) };
+	for (int i = 0; i < 3; i++)
+		CHECK(write(tun, d[i], n[i]) == (ssize_t)n[i], "write v6 %d: %s", i,
+		      strerror(errno));
+	usleep(20000);
+	struct tpacket2_hdr *h = mcr__rx_frame(&rx, 0);
+	struct mcr_frame_info fi;
+	CHECK((h->tp_status & TP_STATUS_USER) && h->tp_snaplen == n[2] &&
+		      memcmp((uint8_t *)h + h->tp_mac, d[2], n[2]) == 0,
+	      "the IPv6 datagram to the rule's group and port not in the ring");
+	CHECK(mcr__frame_parse_ip((uint8_t *)h + h->tp_mac, h->tp_snaplen, &fi) == MCR_PARSE_OK &&
+		      fi.family == 6 && fi.payload_off == 48 && fi.payload_len == 50,
+	      "IPv6 from a tun ring: family %u payload %u+%u", fi.family, fi.payload_off,
+	      fi.payload_len);
+	CHECK(!(mcr__rx_frame(&rx, 1)->tp_status & TP_STATUS_USER),
+	      "IPv6 to another group or port reached the ring");
+	mcr__rx_close(&rx);
+}
+
 /* Reads the next packet from the tun device (what the relay sent) and, from the packet socket
  * watching the device, the protocol it went with. */
 static ssize_t sent(int tun, int watch, uint8_t *buf, uint16_t *proto)
@@ -214,6 +262,7 @@ int main(void)
 	CHECK(tun >= 0, "tun: %s", strerror(-tun));
 	if (tun >= 0) {
 		receive(tun, ifindex);
+		receive6(tun, ifindex);
 		transmit(tun, ifindex);
 	}
 	if (failures)
