@@ -7,7 +7,7 @@
  *
  * On an interface without a link header (tun, WireGuard, IPIP, GRE: mcr__ip_only) a frame is the
  * IP datagram alone, and the send names its EtherType (kick_addr), the protocol the device and
- * anyone reading it (a tun's packet information, PPP's protocol field) take it for. */
+ * anyone reading it (a tun's packet information, a tunnel's transmit code) take it for. */
 #include <errno.h>
 #include <unistd.h>
 #include <sys/mman.h>

@@ -40,7 +40,7 @@ struct mcr_rx {
 
 /* 1 when an interface of this ARPHRD_* type carries IP with no link header, so that an AF_PACKET
  * socket reads and writes frames that start at the IP header: tun and WireGuard (ARPHRD_NONE),
- * IPIP, SIT, GRE with a fixed remote, ip6tnl, PPP, raw IP. Decided once per input and output, at
+ * IPIP, SIT, GRE with a fixed remote, ip6tnl, raw IP. Decided once per input and output, at
  * open: a device's type never changes. */
 int mcr__ip_only(int arptype);
 

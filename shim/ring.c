@@ -45,10 +45,11 @@ int mcr__ip_only(int arptype)
 	 * the outer IPv4 and GRE headers in front, which this does not read. */
 	case ARPHRD_IPGRE:
 	case ARPHRD_IP6GRE:
-	case ARPHRD_PPP:
-	case ARPHRD_RAWIP:
+	case ARPHRD_RAWIP: /* cellular modems (rmnet, qmi_wwan) */
 		return 1;
 	}
+	/* Not PPP yet: it reads as IP, but its hard header length (4) makes the kernel take a
+	 * transmit ring frame's first bytes for a link header. */
 	return 0;
 }
 
