@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "csum.h"
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes)
 {
 	int ver = TPACKET_V2, one = 1, err;
 	memset(t, 0, sizeof(*t));
@@ -36,7 +36,11 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 		err = -EPFNOSUPPORT; /* a link header of another kind: the UDP path serves it */
 		goto fail;
 	}
-	t->kick_addr = (struct sockaddr_ll){ .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	t->family = (uint8_t)family;
+	t->kick_addr =
+		(struct sockaddr_ll){ .sll_family = AF_PACKET,
+				      .sll_protocol = htons(family == 6 ? ETH_P_IPV6 : ETH_P_IP),
+				      .sll_ifindex = ifindex };
 	t->kick = (struct msghdr){ .msg_name = &t->kick_addr, .msg_namelen = sizeof(t->kick_addr) };
 	memcpy(t->mac, facts.mac, 6);
 	t->mtu = facts.mtu;
@@ -169,9 +173,8 @@ uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t u
 	return usum == 0 ? 0xffff : usum; /* 0 would mean "no checksum" */
 }
 
-/* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
- * kernel's, or (an IP-only ring) -EAGAIN when the pending frames are of the other family: the
- * caller sends what is pending and tries again. */
+/* Builds one frame in the ring (an IP-only ring's: of its family). Returns 0, or -ENOBUFS when
+ * the next frame is still the kernel's (the caller sends what is pending and tries again). */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
 		uint8_t ttl)
@@ -179,13 +182,6 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
 		return -ENOBUFS;
-	if (t->ip_only) {
-		/* One send names one protocol for all the frames it takes. */
-		if (t->npend > 0 && t->pend_family != h->family)
-			return -EAGAIN;
-		t->pend_family = h->family;
-		t->kick_addr.sll_protocol = htons(h->family == 4 ? ETH_P_IP : ETH_P_IPV6);
-	}
 	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 	memcpy(f, h->bytes, h->len);
 	uint8_t *ip = f + (t->ip_only ? 0 : MCR_ETH_HLEN), *udp = f + h->len - 8;

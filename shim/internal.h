@@ -80,14 +80,15 @@ struct mcr_tx {
 	uint32_t npend; /* frames filled since the last send */
 	uint32_t *pend_slot; /* their outputs' counter slots, */
 	uint16_t *pend_len; /* and payload lengths, counted once the send completes, */
-	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share a ring) */
+	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share an Ethernet ring) */
 	int kicked; /* a send for them is queued on io_uring */
 	/* An interface without a link header (mcr__ip_only): frames are the IP datagram, and the
-	 * send that hands them over names their protocol (kick: a sockaddr_ll with the pending
-	 * frames' EtherType), which the kernel would otherwise leave 0 for a tun device. Pending
-	 * frames are all of one family (pend_family), so that one send covers them. */
+	 * send that hands them over names their protocol (kick: a sockaddr_ll with the EtherType),
+	 * which the kernel would otherwise leave 0 for a tun device. One send takes every frame
+	 * the ring holds, so such a ring carries one family, fixed at open, and an interface with
+	 * outputs of both has a ring for each. */
 	uint8_t ip_only;
-	uint8_t pend_family;
+	uint8_t family; /* ip_only: 4 or 6 */
 	struct sockaddr_ll kick_addr;
 	struct msghdr kick;
 };
@@ -142,7 +143,9 @@ static inline uint32_t mcr__csum_fields(const uint8_t *addrs, uint32_t n, const 
 	return s + v;
 }
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
+/* family: of the frames the ring carries if the interface is IP-only (one send names one
+ * protocol for all of them); an Ethernet ring carries both. */
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
 /* source, dest: 16 bytes, IPv4 as IPv4-mapped (both of one family). */
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,

@@ -87,7 +87,7 @@ struct mcr_worker {
 	struct msg_slot msgs[SQ_DEPTH];
 };
 
-static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
+static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd);
 
 static inline int64_t now_ns(void)
 {
@@ -235,7 +235,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		}
 		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot, .e = *o };
 		if (out_multicast(o)) {
-			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
+			t->outs[i].tx = tx_for(w, (int)o->ifindex, o->family, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
 						    o->source, o->dest, o->port, o->ttl);
@@ -308,15 +308,17 @@ static int own_frame(const struct mcr_worker *w, const struct mcr_rx *rx, const 
 	return 0;
 }
 
-/* The transmit ring of an interface: open, or opened now. -1 when it cannot be (neither Ethernet
+/* The transmit ring of an interface (of an IP-only one, for the family): open, or opened now. -1 when it cannot be (neither Ethernet
  * nor IP-only, no memory): that output's datagrams then go by its UDP socket. Its link type is
  * asked on probe_fd (the output's UDP socket) and remembered: opening and closing a
  * packet socket to find out costs ~12 ms, for every such output of every install. */
-static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
+static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd)
 {
 	int free_slot = -1;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
-		if (w->tx[i].fd >= 0 && w->tx[i].ifindex == ifindex)
+		/* An IP-only interface has a ring per family (egress_packet.c). */
+		if (w->tx[i].fd >= 0 && w->tx[i].ifindex == ifindex &&
+		    (!w->tx[i].ip_only || w->tx[i].family == family))
 			return i;
 		if (w->tx[i].fd < 0 && free_slot < 0)
 			free_slot = i;
@@ -331,7 +333,7 @@ static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
 		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
 		return -1;
 	}
-	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
+	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, family, TX_RING_BYTES) < 0)
 		return -1;
 	return free_slot;
 }
