@@ -37,7 +37,9 @@ export async function tunPair(lab: Lab, a: TunEnd, b: TunEnd): Promise<TunPair> 
     [b, a],
   ] as const) {
     must(["ip", "-n", lab.ns(end.role), "addr", "add", end.addr, "peer", peer.addr, "dev", end.iface]);
-    must(["ip", "-n", lab.ns(end.role), "link", "set", end.iface, "up"]);
+    // A deep queue on each device: what the kernel sends waits there until tunpair reads it, and
+    // a process descheduled on a busy machine must not make the tunnel lose packets.
+    must(["ip", "-n", lab.ns(end.role), "link", "set", end.iface, "txqueuelen", "20000", "up"]);
   }
   return {
     async close() {
