@@ -62,7 +62,8 @@ struct mcr_worker {
 	struct mcr_rx in[MCR_MAX_INPUTS];
 	struct mcr_tx tx[MCR_MAX_TX]; /* opened as outputs need them, kept for the worker's life */
 	/* Interfaces learned to have a link header the ring does not write (lo, InfiniBand): no
-	 * transmit ring is tried for them again (Ethernet and IP-only links have one). A device's type never changes, and the kernel does not reuse an index soon. */
+	 * transmit ring is tried for them again (Ethernet and IP-only links have one). A device's
+	 * type never changes, and the kernel does not reuse an index soon. */
 	int no_ring[MCR_MAX_TX];
 	unsigned no_ring_next;
 	struct table *table;
@@ -308,10 +309,11 @@ static int own_frame(const struct mcr_worker *w, const struct mcr_rx *rx, const 
 	return 0;
 }
 
-/* The transmit ring of an interface (of an IP-only one, for the family): open, or opened now. -1 when it cannot be (neither Ethernet
- * nor IP-only, no memory): that output's datagrams then go by its UDP socket. Its link type is
- * asked on probe_fd (the output's UDP socket) and remembered: opening and closing a
- * packet socket to find out costs ~12 ms, for every such output of every install. */
+/* The transmit ring of an interface (of an IP-only one, for the family): open, or opened now.
+ * -1 when it cannot be (neither Ethernet nor IP-only, no memory): that output's datagrams then go
+ * by its UDP socket. Its link type is asked on probe_fd (the output's UDP socket) and remembered:
+ * opening and closing a packet socket to find out costs ~12 ms, for every such output of every
+ * install. */
 static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd)
 {
 	int free_slot = -1;

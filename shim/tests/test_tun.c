@@ -1,8 +1,9 @@
 /* Rings on a tun device (no link header), in a network namespace of the test's own: the receive
  * ring knows it reads IP, its filter (offsets for IP) passes the rule's datagram and a malformed
- * one to its group and nothing else, IPv4 and IPv6, frames start at the IP header; the transmit ring writes the
- * bare datagram, right checksums included, and its send names the frames' EtherType (seen by a
- * packet socket on the device), a ring for each family. Exit 0 pass, 1 fail, 77 skip. */
+ * one to its group and nothing else, IPv4 and IPv6, frames start at the IP header; the transmit
+ * ring writes the bare datagram, right checksums included, and its send names the frames'
+ * EtherType (seen by a packet socket on the device), a ring for each family; and the whole worker
+ * between two tun devices. Exit 0 pass, 1 fail, 77 skip. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <errno.h>
 #include <fcntl.h>
