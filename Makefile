@@ -89,7 +89,13 @@ test/tools/build/capture: test/tools/capture.c
 	@mkdir -p test/tools/build
 	$(CC) -O2 $(WARN) -o $@ $<
 
-test: deps build c-tests test/tools/build/inject test/tools/build/capture
+# ...and one that joins two tun devices in two namespaces: a point-to-point IP link with no
+# Ethernet header, as WireGuard or a VPN gives.
+test/tools/build/tunpair: test/tools/tunpair.c
+	@mkdir -p test/tools/build
+	$(CC) -O2 $(WARN) -o $@ $<
+
+test: deps build c-tests test/tools/build/inject test/tools/build/capture test/tools/build/tunpair
 	@bash scripts/test.sh
 
 typecheck: node_modules/.installed $(SHIM_SO)

@@ -16,6 +16,7 @@ import {
   INPUT_PORT,
   OUTPUT_PORT,
   deliveredTo,
+  inputDest,
   relayLabel,
   startRelay,
   type Placement,
@@ -135,7 +136,7 @@ async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number):
       role: t.gen.role,
       iface: t.gen.iface,
       source: t.gen.addr,
-      dest: `${INPUT_GROUP}:${INPUT_PORT}`,
+      dest: inputDest(t, relay),
       rate: PREFLIGHT.rate,
       count: PREFLIGHT.count,
       size: 256,
@@ -249,7 +250,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
           role: t.gen.role,
           iface: overBare ? t.bare.genIface : t.gen.iface,
           source: overBare ? t.bare.genAddr : t.gen.addr,
-          dest: genDest(t, spec.path, traffic),
+          dest: genDest(t, spec, traffic),
           rate: spec.rate,
           count: spec.count,
           size: spec.size,
@@ -405,14 +406,14 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
 }
 
 /** Where the generator sends: the rule's stream, or traffic that no rule wants (see RunSpec.traffic). */
-function genDest(t: Topology, path: RunSpec["path"], traffic: NonNullable<RunSpec["traffic"]>): string {
+function genDest(t: Topology, spec: RunSpec, traffic: NonNullable<RunSpec["traffic"]>): string {
   if (traffic === "idle") return `${t.bare.sinkAddr}:${UNRELATED_PORT}`;
   if (traffic === "unrelated")
     // the relay's own address (no listener there), another group, the rule's group on another port
     return [`${t.relay.inAddr}:${UNRELATED_PORT}`, `239.5.5.5:${INPUT_PORT}`, `${INPUT_GROUP}:${INPUT_PORT + 1}`].join(
       ",",
     );
-  return path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : `${INPUT_GROUP}:${INPUT_PORT}`;
+  return spec.path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : inputDest(t, spec.relay);
 }
 
 export const UNRELATED_PORT = 7000;

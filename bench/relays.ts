@@ -78,12 +78,19 @@ export interface RelaySpec {
    * input group); undefined: the one any-source rule. See sgRules.
    */
   sgRules?: number;
+  /** mcr only: a unicast input (issue 16): the rule takes the datagrams sent to the relay's own input address. */
+  unicastIn?: boolean;
+}
+
+/** Where the stream enters the relay: the input group, or with a unicast input the relay's address. */
+export function inputDest(t: Topology, s?: RelaySpec): string {
+  return `${s?.unicastIn ? t.relay.inAddr : INPUT_GROUP}:${INPUT_PORT}`;
 }
 
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}`;
+  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}`;
 }
 
 /**
@@ -177,7 +184,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     "rule",
     "add",
     "--input-group",
-    INPUT_GROUP,
+    spec.unicastIn ? t.relay.inAddr : INPUT_GROUP,
     "--input-port",
     String(INPUT_PORT),
     "--outputs",

@@ -424,6 +424,37 @@ function ingressTable(res: Results): string[] {
   ];
 }
 
+/** Unicast in against multicast in (issue 16), same run: rows by rate, then by input. */
+function unicastTable(res: Results): string[] {
+  const all = res.runs.filter((r) => r.experiment === "unicast");
+  const rows: string[] = [];
+  for (const rate of [...new Set(all.map((r) => r.spec.rate))]) {
+    const at = (unicast: boolean) => all.filter((r) => r.spec.rate === rate && !!r.spec.relay?.unicastIn === unicast);
+    const multicastPps = medOrU(aggOf(at(false), deliveredPps));
+    for (const unicast of [false, true]) {
+      const rs = at(unicast);
+      if (!rs.length) continue;
+      const pps = medOrU(aggOf(rs, deliveredPps));
+      rows.push(
+        `| ${rate > 0 ? `${fmtPps(rate)} pps` : "flat out"} | ${unicast ? "unicast to the relay's address" : "multicast group"} | ${rs.length} | **${fmtPps(pps)} pps** | ${unicast ? fmtRatios(pps, [["multicast in", multicastPps]]) || "–" : "–"} | ${fmtLossAgg(aggOf(rs, (r) => r.relayLossRatio))} | ${fmtAgg(
+          aggOf(rs, (r) => r.relayCpu?.percent),
+          1,
+          "%",
+        )} | ${fmtAgg(
+          aggOf(rs, (r) => cpuPerM(r)),
+          2,
+        )} | ${latCells(rs)} | ${flagsOf(rs)} |`,
+      );
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    "| Rate | Input | Runs | Delivered per second of sending | Against the multicast input (same run) | Loss less the sink's drops | Relay CPU | Relay CPU-s per M packets | Latency p50 / p99 / p99.9 / mean, µs | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
 function aimsTable(res: Results): string[] {
   const rows: string[] = [];
   const loss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.lossRatio);
@@ -501,6 +532,28 @@ function aimsTable(res: Results): string[] {
     const more = unCpu.median - idleCpu.median;
     rows.push(
       `| 100k pps no rule wants: < 1% of a core more for the worker, no drop counted | +${more.toFixed(1)} points (${unCpu.median.toFixed(1)}% against ${idleCpu.median.toFixed(1)}% idle); drops ${Number.isFinite(drops) ? drops : "?"} | ${more < 1 && drops === 0 ? "yes" : "**no**"} |`,
+    );
+  }
+  const uni = res.runs.filter((r) => r.experiment === "unicast" && r.spec.relay?.unicastIn);
+  const uni150 = aggOf(
+    uni.filter((r) => r.spec.rate === 150_000),
+    (r) => r.relayLossRatio ?? r.lossRatio,
+  );
+  if (uni150)
+    rows.push(
+      `| unicast in at 150k pps: 0 loss (A, every run) | ${fmtLossAgg(uni150)} over ${uni150.n} run(s) | ${uni150.max === 0 ? "yes" : "**no**"} |`,
+    );
+  const flat = (unicast: boolean) =>
+    aggOf(
+      res.runs.filter((r) => r.experiment === "unicast" && r.spec.rate === 0 && !!r.spec.relay?.unicastIn === unicast),
+      deliveredPps,
+    );
+  const uf = flat(true);
+  const mf = flat(false);
+  if (uf && mf) {
+    const x = uf.median / mf.median;
+    rows.push(
+      `| unicast in flat out within 10% of multicast in (A, same run) | ${fmtPps(uf.median)} pps against ${fmtPps(mf.median)} pps: ${x.toFixed(2)}× | ${x >= 0.9 ? "yes" : "**no**"} |`,
     );
   }
   if (!rows.length) return [];
@@ -581,6 +634,9 @@ export function renderTables(res: Results, file: string): string {
   sec("mcr's poll modes (`--poll`)", ingressTable(res));
   sec("A table of 1,000 (S,G) rules against 1, 150,000 pps", rulesTable(res), [
     "The same stream (source 10.0.0.1 to 239.1.1.1:5001, 1024 B) through a table of its own (S,G) rule alone, and through 1,000: its rule, 499 other sources on its group and port, 500 other groups. The worker's CPU is its own process's (utime + stime, /proc/<worker pid>/stat) over the send window, per million packets sent; the relay's adds the supervisor's.",
+  ]);
+  sec("Unicast in (a tunnel's far end) against multicast in", unicastTable(res), [
+    "The rule's input is the relay's own address on its input (`--input-group 10.0.0.2`, issue 16), the generator sends there; the multicast runs, interleaved with these, are the reference. Delivered: unique datagrams at the receiving socket per second of sending.",
   ]);
   sec(
     "Run quality",

@@ -47,6 +47,7 @@ export const EXPERIMENTS = [
   "unrelated",
   "ingress",
   "rules",
+  "unicast",
 ] as const;
 const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 type PollMode = (typeof POLL_MODES)[number];
@@ -600,6 +601,25 @@ async function main(): Promise<number> {
             genMax,
             q ? 1 : 3,
           );
+    }
+
+    // Unicast in (issue 16): the rule takes the datagrams sent to the relay's own input address, as
+    // from the far end of a tunnel, against the multicast input, interleaved in the same run: at
+    // 150,000 pps (the aim: no loss) and flat out (the aim: within 10% of the multicast input).
+    if (a.only.has("unicast") && wanted("A", mcr1) && timeLeft("unicast")) {
+      const n = q ? 100_000 : 1_000_000;
+      const unicast: RelaySpec = { ...mcr1, unicastIn: true };
+      log(`unicast A: unicast in against multicast in, at 150,000 pps and flat out, ${n} packets of ${size} B`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++)
+        for (const rate of [150_000, 0])
+          for (const relay of [mcr1, unicast])
+            await run(
+              "unicast",
+              "A",
+              { path: "relay", relay, generator: "mcr", rate, count: n, size, outputs: 1 },
+              genMax,
+              q ? 1 : 3,
+            );
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

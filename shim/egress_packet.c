@@ -3,7 +3,11 @@
  * The worker writes whole frames (Ethernet, IPv4 or IPv6, UDP, payload) into the ring and one send(2)
  * per batch - issued through io_uring - hands every frame written to the kernel. Compared with
  * a UDP socket per datagram this skips the IP output path (a route lookup per multicast
- * datagram, skb building, neighbour output) and the per-datagram submission. */
+ * datagram, skb building, neighbour output) and the per-datagram submission.
+ *
+ * On an interface without a link header (tun, WireGuard, IPIP, GRE: mcr__ip_only) a frame is the
+ * IP datagram alone, and the send names its EtherType (kick_addr), the protocol the device and
+ * anyone reading it (a tun's packet information, a tunnel's transmit code) take it for. */
 #include <errno.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -14,7 +18,7 @@
 #include "internal.h"
 #include "csum.h"
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes)
 {
 	int ver = TPACKET_V2, one = 1, err;
 	memset(t, 0, sizeof(*t));
@@ -27,10 +31,17 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes)
 	err = mcr__if_facts(t->fd, ifindex, &facts);
 	if (err < 0)
 		goto fail;
-	if (facts.arptype != ARPHRD_ETHER) {
-		err = -EPFNOSUPPORT; /* no Ethernet header to build: the UDP path serves it */
+	t->ip_only = (uint8_t)mcr__ip_only(facts.arptype);
+	if (facts.arptype != ARPHRD_ETHER && !t->ip_only) {
+		err = -EPFNOSUPPORT; /* a link header of another kind: the UDP path serves it */
 		goto fail;
 	}
+	t->family = (uint8_t)family;
+	t->kick_addr =
+		(struct sockaddr_ll){ .sll_family = AF_PACKET,
+				      .sll_protocol = htons(family == 6 ? ETH_P_IPV6 : ETH_P_IP),
+				      .sll_ifindex = ifindex };
+	t->kick = (struct msghdr){ .msg_name = &t->kick_addr, .msg_namelen = sizeof(t->kick_addr) };
 	memcpy(t->mac, facts.mac, 6);
 	t->mtu = facts.mtu;
 	if (setsockopt(t->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0 ||
@@ -88,14 +99,18 @@ static void mcast_mac6(const uint8_t *group, uint8_t mac[6])
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
 			 const uint8_t *dest, uint16_t port, uint8_t ttl)
 {
-	uint8_t *f = h->bytes, *ip = f + 14, *udp;
+	uint32_t link = t->ip_only ? 0 : MCR_ETH_HLEN;
+	uint8_t *f = h->bytes, *ip = f + link, *udp;
 	memset(h, 0, sizeof(*h));
-	memcpy(f + 6, t->mac, 6);
+	if (!t->ip_only)
+		memcpy(f + 6, t->mac, 6);
 	if (mcr__addr_is_v4(dest)) {
 		h->family = 4;
-		h->len = MCR_TX_HEADER_LEN;
-		mcr__mcast_mac(mcr__addr_u32(dest), f);
-		f[12] = 0x08, f[13] = 0x00;
+		h->len = (uint8_t)(MCR_TX_HEADER_LEN - MCR_ETH_HLEN + link);
+		if (!t->ip_only) {
+			mcr__mcast_mac(mcr__addr_u32(dest), f);
+			f[12] = 0x08, f[13] = 0x00;
+		}
 		ip[0] = 0x45;
 		ip[8] = ttl;
 		ip[9] = IPPROTO_UDP;
@@ -111,9 +126,11 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 	} else {
 		/* No header checksum, no identification; the flow label stays 0. */
 		h->family = 6;
-		h->len = MCR_TX_HEADER6_LEN;
-		mcast_mac6(dest, f);
-		f[12] = 0x86, f[13] = 0xdd;
+		h->len = (uint8_t)(MCR_TX_HEADER6_LEN - MCR_ETH_HLEN + link);
+		if (!t->ip_only) {
+			mcast_mac6(dest, f);
+			f[12] = 0x86, f[13] = 0xdd;
+		}
 		ip[0] = 0x60;
 		ip[6] = IPPROTO_UDP;
 		ip[7] = ttl;
@@ -126,7 +143,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 	/* Pseudo-header (the addresses, the protocol; the length is added per frame), dest port. */
 	h->udp_sum = h->udp_rewritten + htons(IPPROTO_UDP);
 	/* An MTU below the headers (a dummy device allows 0) carries no payload, not 4 GiB of it. */
-	uint32_t over = h->len - 14u,
+	uint32_t over = h->len - link,
 		 room = t->frame_size - TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) - h->len;
 	h->max_payload = t->mtu > over ? t->mtu - over : 0;
 	if (h->max_payload > room)
@@ -156,8 +173,8 @@ uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t u
 	return usum == 0 ? 0xffff : usum; /* 0 would mean "no checksum" */
 }
 
-/* Builds one frame in the ring. Returns 0, or -ENOBUFS when the next frame is still the
- * kernel's (the caller sends what is pending and tries again). */
+/* Builds one frame in the ring (an IP-only ring's: of its family). Returns 0, or -ENOBUFS when
+ * the next frame is still the kernel's (the caller sends what is pending and tries again). */
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
 		uint8_t ttl)
@@ -167,7 +184,7 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 		return -ENOBUFS;
 	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
 	memcpy(f, h->bytes, h->len);
-	uint8_t *ip = f + 14, *udp = f + h->len - 8;
+	uint8_t *ip = f + (t->ip_only ? 0 : MCR_ETH_HLEN), *udp = f + h->len - 8;
 	uint16_t ulen = htons((uint16_t)(len + 8)), sp = htons(sport);
 	if (h->family == 4) {
 		uint16_t total = htons((uint16_t)(len + 28)), id = htons(h->ip_id++), w0, w8;

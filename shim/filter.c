@@ -17,6 +17,10 @@
  *     sent to the group's MAC address (33:33 and its low 32 bits).
  * A second tag with IPv4 or IPv6 behind it is another VLAN's datagram: turned away. With no IPv6
  * key the program is the IPv4 one alone, instruction for instruction.
+ * On an input without a link header (tun, WireGuard, IPIP, GRE: the frame starts at the IP
+ * header) the same program reads every IP field 14 bytes sooner, tells IPv4 from IPv6 by the
+ * version nibble instead of the EtherType, and has no MAC address to judge a cut frame by: one too
+ * short for its destination address is turned away.
  *
  * The program is built here, in C, inside the table install: the install already walks the
  * table, the sockets are the shim's, and the order "attach the union, swap the table, attach the
@@ -52,6 +56,7 @@ struct prog {
 	struct sock_filter *ins;
 	uint32_t n, max;
 	uint16_t *vlans; /* scratch for vlan_check, one per key */
+	uint32_t l2; /* link header bytes before IP: 14 (Ethernet) or 0 (an IP-only link) */
 	int overflow;
 };
 
@@ -202,10 +207,10 @@ static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6,
 {
 	int any_vlan = level >= MCR_FILTER_CLASS_D_ANY_VLAN;
 	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 54);
+	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, p->l2 + 40);
 	jump_to(p, by_mac); /* no room for a destination address */
 	if (level >= MCR_FILTER_CLASS_D) {
-		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 38);
+		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, p->l2 + 24);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xff);
 		jump_to(p, reject);
 		vlan_check(p, k6, n6, 0, any_key, any_vlan, accept, reject);
@@ -216,7 +221,7 @@ static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6,
 		if (!first_of(k6, i, same_group))
 			continue;
 		for (int w = 0; w < 4; w++) {
-			emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 38 + 4 * (uint32_t)w);
+			emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, p->l2 + 24 + 4 * (uint32_t)w);
 			emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * w),
 			     word(k6[i].group, w));
 		}
@@ -229,16 +234,16 @@ static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6,
 		struct label any = { 0 }, udp = { 0 };
 		place(p, &blocks[i]);
 		if (level == MCR_FILTER_EXACT) {
-			emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 20);
+			emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, p->l2 + 6);
 			jeq_far(p, IPPROTO_UDP, &udp);
 			jeq_far(p, IPPROTO_TCP, reject);
 			jeq_far(p, IPPROTO_ICMPV6, reject);
 			jump_to(p, &any); /* an extension header: the parser finds what follows */
 			place(p, &udp);
 			emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-			emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 58);
+			emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, p->l2 + 44);
 			jump_to(p, &any);
-			emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 56);
+			emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, p->l2 + 42);
 			for (uint32_t j = i; j < n6 && same_group(&k6[j], &k6[i]); j++)
 				if (first_of(k6, j, same_pair))
 					jeq_far(p, k6[j].port, &ports[j]);
@@ -310,29 +315,43 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, AD(SKF_AD_VLAN_TAG));
 	emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0x0fff);
 	emit(p, BPF_ST, 0, 0, 0);
-	/* The kernel delivers no frame shorter than an Ethernet header; a load past the end would
-	 * end the program with "reject", so every length is checked before its load. */
-	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 14);
-	jump_to(p, &reject);
-	emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 12);
-	jeq_far(p, ETH_IPV4, &ipv4);
-	if (n6)
-		jeq_far(p, ETH_IPV6, &ipv6);
-	jeq_far(p, ETH_VLAN, &tagged);
-	jeq_far(p, ETH_QINQ, &tagged);
-	jump_to(p, &by_mac);
+	if (p->l2 == 0) {
+		/* An IP-only link (tun, WireGuard, IPIP, GRE): the frame is the datagram, its
+		 * version nibble says which. Anything else has no group to be told by. */
+		emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+		emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 1);
+		jump_to(p, &reject);
+		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 0);
+		emit(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, 0xf0);
+		jeq_far(p, 0x40, &ipv4);
+		if (n6)
+			jeq_far(p, 0x60, &ipv6);
+		jump_to(p, &reject);
+	} else {
+		/* The kernel delivers no frame shorter than an Ethernet header; a load past the end would
+		 * end the program with "reject", so every length is checked before its load. */
+		emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+		emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 14);
+		jump_to(p, &reject);
+		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 12);
+		jeq_far(p, ETH_IPV4, &ipv4);
+		if (n6)
+			jeq_far(p, ETH_IPV6, &ipv6);
+		jeq_far(p, ETH_VLAN, &tagged);
+		jeq_far(p, ETH_QINQ, &tagged);
+		jump_to(p, &by_mac);
 
-	/* A tag left in the frame: nested or cut ones are the parser's to count; a single one with
-	 * IPv4 behind it belongs to another VLAN. */
-	place(p, &tagged);
-	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 18);
-	jump_to(p, &by_mac);
-	emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 16);
-	jeq_far(p, ETH_VLAN, &by_mac);
-	jeq_far(p, ETH_QINQ, &by_mac);
-	jump_to(p, &reject);
+		/* A tag left in the frame: nested or cut ones are the parser's to count; a single one with
+		 * IPv4 behind it belongs to another VLAN. */
+		place(p, &tagged);
+		emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+		emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 18);
+		jump_to(p, &by_mac);
+		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 16);
+		jeq_far(p, ETH_VLAN, &by_mac);
+		jeq_far(p, ETH_QINQ, &by_mac);
+		jump_to(p, &reject);
+	}
 
 	if (n6) {
 		place(p, &ipv6);
@@ -343,9 +362,9 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 	if (n4 == 0)
 		jump_to(p, &reject); /* no IPv4 key */
 	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 34);
+	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, p->l2 + 20);
 	jump_to(p, &by_mac); /* no room for a destination address */
-	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 30);
+	emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, p->l2 + 16);
 	if (level >= MCR_FILTER_CLASS_D) {
 		/* Any group; the classifier sorts them out. A unicast key (an address of the relay's
 		 * own, for a unicast input) is no group: it is kept by name at every level. */
@@ -373,19 +392,19 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 			if (level == MCR_FILTER_EXACT) {
 				/* Not plain UDP (protocol, version/IHL, fragment) or too short for a port: the
 				 * parser's to judge, if the VLAN is one the group is asked for on. */
-				emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 23);
+				emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, p->l2 + 9);
 				emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, IPPROTO_UDP);
 				jump_to(p, &any);
-				emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, 14);
+				emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, p->l2);
 				emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x45);
 				jump_to(p, &any);
-				emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 20);
+				emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, p->l2 + 6);
 				emit(p, BPF_JMP | BPF_JSET | BPF_K, 0, 1, 0x3fff);
 				jump_to(p, &any);
 				emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
-				emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, 38);
+				emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, p->l2 + 24);
 				jump_to(p, &any);
-				emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 36);
+				emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, p->l2 + 22);
 				for (uint32_t j = i; j < n4 && same_group(&keys[j], &keys[i]); j++)
 					if (first_of(keys, j, same_pair))
 						jeq_far(p, keys[j].port, &ports[j]);
@@ -406,11 +425,11 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 
 	/* Judged by the destination MAC address: a group's is 01:00:5e and its low 23 bits. */
 	place(p, &by_mac);
-	if (n6) {
+	if (n6 && p->l2) {
 		emit(p, BPF_LD | BPF_H | BPF_ABS, 0, 0, 0);
 		jeq_far(p, 0x3333, &by_mac6);
 	}
-	if (n4 == 0) {
+	if (n4 == 0 || p->l2 == 0) { /* an IP-only link has no MAC address to judge by */
 		jump_to(p, &reject);
 	} else if (level >= MCR_FILTER_CLASS_D) {
 		emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 2);
@@ -441,7 +460,7 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 		jump_to(p, &reject);
 	}
 
-	if (n6) {
+	if (n6 && p->l2) {
 		place(p, &by_mac6);
 		mac6(p, k6, n6, level, macs + n4, &accept, &reject);
 	}
@@ -454,6 +473,12 @@ static void build(struct prog *p, const struct mcr_filter_key *keys, uint32_t n,
 
 int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		      struct sock_filter *out, uint32_t max)
+{
+	return mcr__filter_build_link(0, keys, n, level, out, max);
+}
+
+int mcr__filter_build_link(int ip_only, const struct mcr_filter_key *keys, uint32_t n, int level,
+			   struct sock_filter *out, uint32_t max)
 {
 	struct mcr_filter_key *sorted = malloc(sizeof(*sorted) * (n ? n : 1));
 	struct label *lab = calloc(3 * (size_t)(n ? n : 1), sizeof(*lab));
@@ -468,7 +493,7 @@ int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		for (uint32_t i = 0; i < n; i++)
 			if (m == 0 || key_cmp(&sorted[m - 1], &sorted[i]) != 0)
 				sorted[m++] = sorted[i];
-		struct prog p = { .ins = out, .max = max, .vlans = vlans };
+		struct prog p = { .ins = out, .max = max, .vlans = vlans, .l2 = ip_only ? 0 : 14 };
 		build(&p, sorted, m, level, lab);
 		r = p.overflow ? -E2BIG : (int)p.n;
 	}
@@ -488,7 +513,7 @@ static int attached_is(int fd, const struct sock_filter *ins, int len, struct so
 	return memcmp(buf, ins, sizeof(*ins) * (size_t)len) == 0;
 }
 
-int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n)
+int mcr__filter_attach(int fd, int ip_only, const struct mcr_filter_key *keys, uint32_t n)
 {
 	struct sock_filter *ins = malloc(sizeof(*ins) * BPF_MAXINSNS * 2);
 	int err = -ENOMEM;
@@ -497,7 +522,7 @@ int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n)
 	/* The finest program that fits the kernel's limits; a coarser one still passes every frame
 	 * a key could take, and the classifier sorts out the rest. */
 	for (int level = MCR_FILTER_EXACT; level <= MCR_FILTER_CLASS_D_ANY_VLAN; level++) {
-		int len = mcr__filter_build(keys, n, level, ins, BPF_MAXINSNS);
+		int len = mcr__filter_build_link(ip_only, keys, n, level, ins, BPF_MAXINSNS);
 		if (len < 0) {
 			err = len;
 			continue;

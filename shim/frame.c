@@ -1,5 +1,6 @@
-/* Ethernet [802.1Q] / IPv4 or IPv6 / UDP parsing. Every length is checked against the frame
- * before it is read: a frame off the wire may be anything. */
+/* Ethernet [802.1Q] / IPv4 or IPv6 / UDP parsing, and the same from the IP header on for links
+ * without one (tun, WireGuard, IPIP, GRE). Every length is checked against the frame before it is
+ * read: a frame off the wire may be anything. */
 #include "internal.h"
 #include "csum.h"
 
@@ -70,6 +71,8 @@ static int parse6(const uint8_t *f, uint32_t off, uint32_t len, struct mcr_frame
 	return MCR_PARSE_OK;
 }
 
+static int parse4(const uint8_t *f, uint32_t off, uint32_t len, struct mcr_frame_info *o);
+
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 {
 	uint32_t off = ETH_HLEN_;
@@ -90,6 +93,22 @@ int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
 		return parse6(f, off, len, o);
 	if (type != ETHERTYPE_IPV4)
 		return MCR_DROP_NOT_IPV4;
+	return parse4(f, off, len, o);
+}
+
+int mcr__frame_parse_ip(const uint8_t *f, uint32_t len, struct mcr_frame_info *o)
+{
+	/* No EtherType: the version nibble says which header follows. */
+	if (len >= 1 && f[0] >> 4 == 6)
+		return parse6(f, 0, len, o);
+	if (len >= 1 && f[0] >> 4 != 4)
+		return MCR_DROP_IP_VERSION;
+	return parse4(f, 0, len, o);
+}
+
+/* The IPv4 datagram at f + off. */
+static int parse4(const uint8_t *f, uint32_t off, uint32_t len, struct mcr_frame_info *o)
+{
 	uint32_t avail = len - off;
 	if (avail < 20)
 		return MCR_DROP_IP_TRUNCATED;

@@ -40,7 +40,14 @@ struct mcr_rx {
 	uint32_t frame_nr;
 	uint32_t head; /* next frame to look at */
 	int fanout_id; /* the fanout group it joined, -1: none */
+	uint8_t ip_only; /* the interface has no link header: frames start at IP (mcr__ip_only) */
 };
+
+/* 1 when an interface of this ARPHRD_* type carries IP with no link header, so that an AF_PACKET
+ * socket reads and writes frames that start at the IP header: tun and WireGuard (ARPHRD_NONE),
+ * IPIP, SIT, GRE with a fixed remote, ip6tnl, raw IP. Decided once per input and output, at
+ * open: a device's type never changes. */
+int mcr__ip_only(int arptype);
 
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes);
 void mcr__rx_close(struct mcr_rx *rx);
@@ -78,11 +85,21 @@ struct mcr_tx {
 	uint32_t npend; /* frames filled since the last send */
 	uint32_t *pend_slot; /* their send journal entries (worker.c), */
 	uint16_t *pend_len; /* and payload lengths, counted once the send completes, */
-	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share a ring) */
+	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share an Ethernet ring) */
 	int kicked; /* a send for them is queued on io_uring */
+	/* An interface without a link header (mcr__ip_only): frames are the IP datagram, and the
+	 * send that hands them over names their protocol (kick: a sockaddr_ll with the EtherType),
+	 * which the kernel would otherwise leave 0 for a tun device. One send takes every frame
+	 * the ring holds, so such a ring carries one family, fixed at open, and an interface with
+	 * outputs of both has a ring for each. */
+	uint8_t ip_only;
+	uint8_t family; /* ip_only: 4 or 6 */
+	struct sockaddr_ll kick_addr;
+	struct msghdr kick;
 };
 
 #define MCR_TX_HEADER_LEN 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
+#define MCR_ETH_HLEN 14
 #define MCR_TX_HEADER6_LEN 62 /* Ethernet 14 + IPv6 40 + UDP 8 */
 
 /* An output's frame header, built once; per frame only lengths, id, ports and sums change. */
@@ -131,7 +148,9 @@ static inline uint32_t mcr__csum_fields(const uint8_t *addrs, uint32_t n, const 
 	return s + v;
 }
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
+/* family: of the frames the ring carries if the interface is IP-only (one send names one
+ * protocol for all of them); an Ethernet ring carries both. */
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes);
 void mcr__tx_close(struct mcr_tx *t);
 /* source, dest: 16 bytes, IPv4 as IPv4-mapped (both of one family). */
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
@@ -165,9 +184,12 @@ struct sock_filter;
  * -E2BIG when it needs more than max instructions. */
 int mcr__filter_build(const struct mcr_filter_key *keys, uint32_t n, int level,
 		      struct sock_filter *out, uint32_t max);
+/* The same for an input of either link type: ip_only, frames that start at the IP header. */
+int mcr__filter_build_link(int ip_only, const struct mcr_filter_key *keys, uint32_t n, int level,
+			   struct sock_filter *out, uint32_t max);
 /* Attaches the finest program that the kernel takes (nothing when fd holds that program
  * already); the level it got, or -errno. */
-int mcr__filter_attach(int fd, const struct mcr_filter_key *keys, uint32_t n);
+int mcr__filter_attach(int fd, int ip_only, const struct mcr_filter_key *keys, uint32_t n);
 
 /* The rule lookup (match.c). */
 #define MCR_MATCH_MAX (1u << 24) /* the hash (twice the entries, a power of two) stays in 32 bits */
@@ -336,7 +358,9 @@ int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen);
 /* The same for IPv6: ip the IPv6 header, udp the UDP header (after any extension headers). */
 int mcr__udp6_csum_ok(const uint8_t *ip, const uint8_t *udp, uint32_t ulen);
 
-/* Parses a frame; MCR_PARSE_OK or an enum mcr_drop. */
+/* Parses an Ethernet frame; MCR_PARSE_OK or an enum mcr_drop. */
 int mcr__frame_parse(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);
+/* The same for a frame of an IP-only link (mcr__ip_only): an IPv4 or IPv6 datagram from byte 0. */
+int mcr__frame_parse_ip(const uint8_t *f, uint32_t len, struct mcr_frame_info *o);
 
 #endif

@@ -1,10 +1,11 @@
-/* What the receive and transmit rings share: the interface's facts, the frame size for its MTU,
- * and a TPACKET_V2 ring set up and mapped with shrink-and-retry. */
+/* What the receive and transmit rings share: the interface's facts and link type, the frame size
+ * for its MTU, and a TPACKET_V2 ring set up and mapped with shrink-and-retry. */
 #include <errno.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include "internal.h"
 
 #define MIN_RING_BYTES (1u << 20)
@@ -22,6 +23,33 @@ int mcr__if_facts(int fd, int ifindex, struct mcr_if_facts *out)
 	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
 		return -errno;
 	out->mtu = (uint32_t)ifr.ifr_mtu;
+	return 0;
+}
+
+/* Newer than glibc's <net/if_arp.h>: the kernel's numbers (linux/if_arp.h). */
+#ifndef ARPHRD_RAWIP
+#define ARPHRD_RAWIP 519
+#endif
+#ifndef ARPHRD_IP6GRE
+#define ARPHRD_IP6GRE 823
+#endif
+
+int mcr__ip_only(int arptype)
+{
+	switch (arptype) {
+	case ARPHRD_NONE: /* tun, WireGuard */
+	case ARPHRD_TUNNEL: /* IPIP */
+	case ARPHRD_TUNNEL6: /* ip6tnl */
+	case ARPHRD_SIT:
+	/* GRE with a fixed unicast remote; one without (NBMA) or with a multicast remote puts
+	 * the outer IPv4 and GRE headers in front, which this does not read. */
+	case ARPHRD_IPGRE:
+	case ARPHRD_IP6GRE:
+	case ARPHRD_RAWIP: /* cellular modems (rmnet, qmi_wwan) */
+		return 1;
+	}
+	/* Not PPP yet: it reads as IP, but its hard header length (4) makes the kernel take a
+	 * transmit ring frame's first bytes for a link header. */
 	return 0;
 }
 

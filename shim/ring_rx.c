@@ -2,7 +2,11 @@
  *
  * V2 rather than V3: a V3 block reaches user space only when it is full or its retire timer
  * (1 ms at the least) fires, which at a few thousand packets per second adds most of a
- * millisecond to every packet. V2 hands over each frame as soon as it is written. */
+ * millisecond to every packet. V2 hands over each frame as soon as it is written.
+ *
+ * A SOCK_RAW socket reads a frame from its link header on: on an interface without one (tun,
+ * WireGuard, IPIP, GRE) that is the IP header, so the input remembers which it reads (ip_only), for
+ * its filter and its parser. */
 #include <errno.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -37,6 +41,7 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	if (err < 0)
 		goto fail;
 	rx->frame_size = mcr__frame_size(facts.mtu);
+	rx->ip_only = (uint8_t)mcr__ip_only(facts.arptype);
 	if (setsockopt(rx->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0)
 		goto fail_errno;
 	/* Our own egress on this interface must not come back in. */
@@ -52,7 +57,7 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	/* Nothing enters the ring until the caller attaches the table's program: between bind() and
 	 * joining the fanout group every frame would reach this socket and the group both (relayed
 	 * twice), and before a table is installed no frame has a rule. */
-	err = mcr__filter_attach(rx->fd, NULL, 0);
+	err = mcr__filter_attach(rx->fd, rx->ip_only, NULL, 0);
 	if (err < 0)
 		goto fail;
 	struct sockaddr_ll sll = {

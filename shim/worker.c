@@ -61,8 +61,9 @@ struct mcr_worker {
 	struct io_uring ring;
 	struct mcr_rx in[MCR_MAX_INPUTS];
 	struct mcr_tx tx[MCR_MAX_TX]; /* opened as outputs need them, kept for the worker's life */
-	/* Interfaces learned to have no Ethernet header (lo, tunnels): no transmit ring is tried for
-	 * them again. A device's type never changes, and the kernel does not reuse an index soon. */
+	/* Interfaces learned to have a link header the ring does not write (lo, InfiniBand): no
+	 * transmit ring is tried for them again (Ethernet and IP-only links have one). A device's
+	 * type never changes, and the kernel does not reuse an index soon. */
 	int no_ring[MCR_MAX_TX];
 	unsigned no_ring_next;
 	struct table *table;
@@ -98,7 +99,7 @@ struct mcr_worker {
 	struct msg_slot msgs[SQ_DEPTH];
 };
 
-static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
+static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd);
 
 static inline int64_t now_ns(void)
 {
@@ -120,7 +121,7 @@ static int input_filter(const struct mcr_rx *rx, const struct table *a, const st
 								   .vlan = t->rules[i].vlan };
 				memcpy(keys[k++].group, t->rules[i].group, 16);
 			}
-	int r = mcr__filter_attach(rx->fd, keys, k);
+	int r = mcr__filter_attach(rx->fd, rx->ip_only, keys, k);
 	free(keys);
 	return r < 0 ? r : 0;
 }
@@ -253,7 +254,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 					  : NULL,
 				o->rate, o->burst);
 		if (out_multicast(o)) {
-			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
+			t->outs[i].tx = tx_for(w, (int)o->ifindex, o->family, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
 						    o->source, o->dest, o->port, o->ttl);
@@ -328,26 +329,30 @@ static inline int link_local(const struct mcr_frame_info *fi)
 
 /* Whether a frame to a link-local group is the relay's own: its source MAC or (IPv4) address
  * is. The own addresses are IPv4 only: an IPv6 frame is known by its MAC. */
-static int own_frame(const struct mcr_worker *w, const uint8_t *f, const struct mcr_frame_info *fi)
+static int own_frame(const struct mcr_worker *w, const struct mcr_rx *rx, const uint8_t *f,
+		     const struct mcr_frame_info *fi)
 {
 	for (uint32_t i = 0; fi->family == 4 && i < w->n_own_addr; i++)
 		if (w->own_addr[i] == mcr__addr_u32(fi->source))
 			return 1;
-	for (uint32_t i = 0; i < w->n_own_mac; i++)
+	for (uint32_t i = 0; !rx->ip_only && i < w->n_own_mac; i++)
 		if (memcmp(w->own_mac[i], f + 6, 6) == 0)
 			return 1;
 	return 0;
 }
 
-/* The transmit ring of an interface: open, or opened now. -1 when it cannot be (not Ethernet,
- * no memory): that output's datagrams then go by its UDP socket. Whether the interface is
- * Ethernet is asked on probe_fd (the output's UDP socket) and remembered: opening and closing a
- * packet socket to find out costs ~12 ms, for every such output of every install. */
-static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
+/* The transmit ring of an interface (of an IP-only one, for the family): open, or opened now.
+ * -1 when it cannot be (neither Ethernet nor IP-only, no memory): that output's datagrams then go
+ * by its UDP socket. Its link type is asked on probe_fd (the output's UDP socket) and remembered:
+ * opening and closing a packet socket to find out costs ~12 ms, for every such output of every
+ * install. */
+static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd)
 {
 	int free_slot = -1;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
-		if (w->tx[i].fd >= 0 && w->tx[i].ifindex == ifindex)
+		/* An IP-only interface has a ring per family (egress_packet.c). */
+		if (w->tx[i].fd >= 0 && w->tx[i].ifindex == ifindex &&
+		    (!w->tx[i].ip_only || w->tx[i].family == family))
 			return i;
 		if (w->tx[i].fd < 0 && free_slot < 0)
 			free_slot = i;
@@ -358,11 +363,11 @@ static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
 	struct mcr_if_facts facts;
 	if (mcr__if_facts(probe_fd, ifindex, &facts) < 0)
 		return -1;
-	if (facts.arptype != ARPHRD_ETHER) {
+	if (facts.arptype != ARPHRD_ETHER && !mcr__ip_only(facts.arptype)) {
 		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
 		return -1;
 	}
-	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
+	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, family, TX_RING_BYTES) < 0)
 		return -1;
 	return free_slot;
 }
@@ -483,9 +488,10 @@ static void count_kick(struct mcr_worker *w, int ti, int res)
 	if (check)
 		tx_mtu_check(w, ti);
 	for (uint32_t i = 0; i < taken; i++) {
-		/* The IP datagram (payload and headers past Ethernet) against the MTU. */
+		/* The IP datagram (payload and headers past any Ethernet header) against the MTU. */
 		uint32_t slot = journal_take(w, t->pend_slot[i]);
-		if (check && t->pend_len[i] + t->pend_hdr[i] - 14u > t->mtu)
+		if (check &&
+		    t->pend_len[i] + t->pend_hdr[i] - (t->ip_only ? 0u : MCR_ETH_HLEN) > t->mtu)
 			count_drop(w, slot, MCR_DROP_SEND_ERROR);
 		else
 			count_sent(w, slot, t->pend_len[i]);
@@ -543,7 +549,10 @@ static void flush(struct mcr_worker *w)
 		}
 		/* With a transmit ring, any send takes every frame marked for sending. Never waiting
 		 * for the device: a slow one must not hold up the other outputs. */
-		io_uring_prep_send(sqe, t->fd, NULL, 0, MSG_DONTWAIT);
+		if (t->ip_only) /* the address names the frames' protocol (egress_packet.c) */
+			io_uring_prep_sendmsg(sqe, t->fd, &t->kick, MSG_DONTWAIT);
+		else
+			io_uring_prep_send(sqe, t->fd, NULL, 0, MSG_DONTWAIT);
 		io_uring_sqe_set_data64(sqe, KICK | (uint64_t)i);
 		t->kicked = 1;
 		w->queued++;
@@ -678,7 +687,8 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		return;
 	/* A VLAN no rule asks for is not input (the filter turns it away unless coarsened). */
 	struct table *t = w->table;
-	int vlan = frame_vlan(h, sll, f);
+	/* A link without a header (tun, WireGuard, IPIP, GRE) has no tags. */
+	int vlan = rx->ip_only ? 0 : frame_vlan(h, sll, f);
 	if (vlan < 0 || (vlan > 0 && !(t && (t->vlans[vlan / 64] >> (vlan % 64) & 1)))) {
 		w->counters[MCR_C_RX_FOREIGN]++;
 		return;
@@ -689,7 +699,8 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		w->counters[MCR_C_DROPS + MCR_DROP_FRAME_TRUNCATED]++;
 		return;
 	}
-	int r = mcr__frame_parse(f, h->tp_snaplen, &fi);
+	int r = rx->ip_only ? mcr__frame_parse_ip(f, h->tp_snaplen, &fi)
+			    : mcr__frame_parse(f, h->tp_snaplen, &fi);
 	if (r != MCR_PARSE_OK) {
 		w->counters[MCR_C_DROPS + r]++;
 		return;
@@ -704,7 +715,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	/* One compare for every other group: only a link-local rule sends back to a segment that
 	 * may reflect to its input (it must use another interface, but a bridge or a loop joins
 	 * them), and then the relay would take its own frames again, without end. */
-	if (link_local(&fi) && own_frame(w, f, &fi)) {
+	if (link_local(&fi) && own_frame(w, rx, f, &fi)) {
 		w->counters[MCR_C_DROPS + MCR_DROP_LOOP]++;
 		return;
 	}

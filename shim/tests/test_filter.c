@@ -289,7 +289,8 @@ static void shared_macs(void)
 	for (int round = 0; round < 2; round++)
 		for (int which = 0; which < 2; which++) {
 			uint32_t n = which ? 3 : N;
-			CHECK(mcr__filter_attach(s, k, n) == MCR_FILTER_EXACT, "attach %d", which);
+			CHECK(mcr__filter_attach(s, 0, k, n) == MCR_FILTER_EXACT, "attach %d",
+			      which);
 			int want = mcr__filter_build(k, n, MCR_FILTER_EXACT, a, BPF_MAXINSNS);
 			socklen_t got = BPF_MAXINSNS;
 			CHECK(getsockopt(s, SOL_SOCKET, SO_GET_FILTER, b, &got) == 0 &&
@@ -328,7 +329,7 @@ static void unicast_key(void)
 	}
 	many[MANY] = uk[1];
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int level = mcr__filter_attach(s, many, MANY + 1);
+	int level = mcr__filter_attach(s, 0, many, MANY + 1);
 	CHECK(level > MCR_FILTER_EXACT, "3001 keys attached at level %d", level);
 	int n = mcr__filter_build(many, MANY + 1, level, up, BPF_MAXINSNS);
 	uint32_t len = frame(f, (struct spec){ .dst = "10.0.0.2", .dport = 5005 });
@@ -336,6 +337,151 @@ static void unicast_key(void)
 	      "unicast key among 3000 turned away at level %d", level);
 	close(s);
 	free(many);
+}
+
+/* Ethernet + IPv6 to dst (next header nh, UDP to dport when nh is 17), cut to cut bytes (0: whole):
+ * the IP-only programs read it from byte 14 on. */
+static uint32_t frame6(uint8_t *f, const uint8_t dst[16], uint8_t nh, uint16_t dport, uint32_t cut)
+{
+	memset(f, 0, 128);
+	f[0] = f[1] = 0x33;
+	memcpy(f + 2, dst + 12, 4);
+	f[6] = 2, f[11] = 2, f[12] = 0x86, f[13] = 0xdd;
+	uint8_t *ip = f + 14;
+	ip[0] = 0x60, ip[5] = 8 + 10, ip[6] = nh, ip[7] = 8;
+	ip[8] = 0x20, ip[9] = 0x01, ip[23] = 7;
+	memcpy(ip + 24, dst, 16);
+	uint8_t *udp = ip + 40;
+	udp[0] = 0x9c, udp[1] = 0x40, udp[2] = (uint8_t)(dport >> 8), udp[3] = (uint8_t)dport;
+	udp[5] = 18;
+	return cut ? cut : 14 + 40 + 18;
+}
+
+/* Inputs without a link header (tun, WireGuard): the program reads the datagram from byte 0. Where
+ * the frame holds the destination address, it judges the datagram as the Ethernet program judges
+ * the same datagram behind an Ethernet header (EtherType from the version nibble, as the kernel
+ * sets a tun packet's protocol), at every level; a shorter frame, or one of another IP version,
+ * has no group to be told by and is turned away. The kernel takes every level. */
+static void ip_only(int sock_pair[2])
+{
+	static const uint8_t g6[16] = { 0xff, 0x3e, [13] = 1, [15] = 1 },
+			     other6[16] = { 0xff, 0x3e, [13] = 1, [15] = 2 };
+	struct mcr_filter_key k[6];
+	memcpy(k, keys, sizeof(keys));
+	k[4] = (struct mcr_filter_key){ .port = 5001 };
+	memcpy(k[4].group, g6, 16);
+	k[5] = (struct mcr_filter_key){ .port = 6000, .vlan = 20 };
+	memcpy(k[5].group, g6, 16);
+	static struct sock_filter eth[4][BPF_MAXINSNS], ipo[4][BPF_MAXINSNS];
+	int le[4], li[4];
+	for (int l = 0; l < 4; l++) {
+		le[l] = mcr__filter_build_link(0, k, 6, l, eth[l], BPF_MAXINSNS);
+		li[l] = mcr__filter_build_link(1, k, 6, l, ipo[l], BPF_MAXINSNS);
+		CHECK(le[l] > 0 && li[l] > 0, "IP-only level %d: %d", l, li[l]);
+		struct sock_fprog fp = { .len = (unsigned short)li[l], .filter = ipo[l] };
+		CHECK(setsockopt(sock_pair[1], SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) == 0,
+		      "the kernel refused IP-only level %d: %s", l, strerror(errno));
+	}
+	CHECK(mcr__filter_build(k, 6, 0, eth[0], BPF_MAXINSNS) == le[0], "the Ethernet entry");
+
+	/* Samples, at the exact level. */
+	const struct cbpf_meta mcast = { PACKET_MULTICAST, 0, 0 };
+	uint8_t f[128];
+	const struct {
+		const char *what;
+		struct spec s;
+		int pass;
+	} v4[] = {
+		{ "a rule's stream", { 0 }, 1 },
+		{ "another port", { .dport = 5002 }, 0 },
+		{ "another group", { .dst = "239.1.1.9" }, 0 },
+		{ "IP options to a rule's group", { .ver_ihl = 0x46 }, 1 },
+		{ "TCP to a rule's group", { .proto = 6 }, 1 },
+		{ "a fragment to a rule's group", { .frag = 0x2000 }, 1 },
+		{ "cut before the port", { .cut = 36 }, 1 },
+		{ "cut before the address", { .cut = 26 }, 0 },
+	};
+	for (unsigned i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		uint32_t len = frame(f, v4[i].s);
+		CHECK((run(ipo[0], li[0], f + 14, len - 14, &mcast) != 0) == v4[i].pass,
+		      "IP-only IPv4, %s: %s", v4[i].what, v4[i].pass ? "turned away" : "passed");
+	}
+	const struct {
+		const char *what;
+		const uint8_t *dst;
+		uint8_t nh;
+		uint16_t port;
+		uint32_t cut;
+		const struct cbpf_meta *m;
+		int pass;
+	} v6[] = {
+		{ "an IPv6 rule's stream", g6, 17, 5001, 0, &mcast, 1 },
+		{ "another port", g6, 17, 5002, 0, &mcast, 0 },
+		{ "another group", other6, 17, 5001, 0, &mcast, 0 },
+		{ "an extension header", g6, 0, 0, 0, &mcast, 1 },
+		{ "TCP", g6, 6, 5001, 0, &mcast, 0 },
+		{ "cut before the port", g6, 17, 5001, 14 + 41, &mcast, 1 },
+		{ "cut before the address", g6, 17, 5001, 14 + 30, &mcast, 0 },
+	};
+	for (unsigned i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		uint32_t len = frame6(f, v6[i].dst, v6[i].nh, v6[i].port, v6[i].cut);
+		CHECK((run(ipo[0], li[0], f + 14, len - 14, v6[i].m) != 0) == v6[i].pass,
+		      "IP-only IPv6, %s: %s", v6[i].what, v6[i].pass ? "turned away" : "passed");
+		CHECK((run(eth[0], le[0], f, len, v6[i].m) != 0) == v6[i].pass || v6[i].cut,
+		      "Ethernet IPv6, %s", v6[i].what);
+	}
+
+	/* Random datagrams, both families, changed and cut; every level. */
+	uint64_t st = 0x51afd7ed558ccd1dull;
+	int kernel = 0;
+	for (int n = 0; n < 200000; n++) {
+		st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+		uint32_t r = (uint32_t)st, len;
+		static const uint16_t ports[] = { 5001, 5002, 5003, 6000, 7000 };
+		static const char *groups[] = { "239.1.1.1", "239.2.2.2", "239.3.3.3", "239.1.1.9",
+						"10.0.0.2" };
+		if (r % 3 == 0)
+			len = frame6(f, (r >> 2) % 2 ? g6 : other6, (r >> 3) % 4 ? 17 : 0,
+				     ports[(r >> 5) % 5], 0);
+		else
+			len = frame(f, (struct spec){ .dst = groups[(r >> 2) % 5],
+						      .dport = ports[(r >> 5) % 5] });
+		for (int j = 0; j < (int)((r >> 8) % 3); j++) {
+			st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+			f[14 + (st >> 8) % (len - 14)] = (uint8_t)(st >> 20);
+		}
+		if ((r >> 10) % 4 == 0)
+			len = 14 + (r >> 12) % (len - 14);
+		struct cbpf_meta m = { (r >> 20) % 4 == 0 ? PACKET_OTHERHOST : PACKET_MULTICAST,
+				       (r >> 22) % 4 == 0,
+				       (uint16_t)((r >> 24) % 3 == 0 ? 20 : 0) };
+		int ver = len > 14 ? f[14] >> 4 : 0;
+		f[12] = ver == 6 ? 0x86 : 0x08, f[13] = ver == 6 ? 0xdd : 0x00;
+		uint32_t room = ver == 6 ? 14 + 40 : 14 + 20; /* the destination address's end */
+		for (int l = 0; l < 4; l++) {
+			uint32_t vi = run(ipo[l], li[l], f + 14, len - 14, &m);
+			if ((ver == 4 || ver == 6) && len >= room)
+				CHECK((vi != 0) == (run(eth[l], le[l], f, len, &m) != 0),
+				      "random %d, level %d: IP-only %s, Ethernet not", n, l,
+				      vi ? "passes" : "turns away");
+			else
+				CHECK(vi == 0, "random %d, level %d: no address, passed", n, l);
+		}
+		if (m.pkttype != PACKET_OTHERHOST && !m.tagged && n % 20 == 0 && len > 14) {
+			struct cbpf_meta host = HOST;
+			uint32_t want = run(ipo[3], li[3], f + 14, len - 14, &host);
+			char buf[256];
+			if (send(sock_pair[0], f + 14, len - 14, 0) != (ssize_t)(len - 14)) {
+				CHECK(0, "send: %s", strerror(errno));
+				break;
+			}
+			ssize_t got = recv(sock_pair[1], buf, sizeof(buf), MSG_DONTWAIT);
+			CHECK((got >= 0) == (want != 0),
+			      "random %d: the kernel and the interpreter differ", n);
+			kernel++;
+		}
+	}
+	CHECK(kernel > 1000, "only %d IP-only frames checked against the kernel", kernel);
 }
 
 int main(void)
@@ -373,6 +519,7 @@ int main(void)
 		      "the kernel refused level %d: %s", l, strerror(errno));
 	}
 	random_frames(sp);
+	ip_only(sp);
 	close(sp[0]);
 	close(sp[1]);
 
@@ -387,7 +534,7 @@ int main(void)
 	CHECK(mcr__filter_build(many, MANY, MCR_FILTER_EXACT, big, BPF_MAXINSNS) == -E2BIG,
 	      "3000 keys fit the exact level?");
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int level = mcr__filter_attach(s, many, MANY);
+	int level = mcr__filter_attach(s, 0, many, MANY);
 	CHECK(level > MCR_FILTER_EXACT, "3000 keys attached at level %d", level);
 	int bl = mcr__filter_build(many, MANY, level, big, BPF_MAXINSNS);
 	for (uint32_t i = 0; i < MANY; i += 97) {
@@ -398,7 +545,7 @@ int main(void)
 		len = frame(f, (struct spec){ .dst = dst, .dport = (uint16_t)(5000 + i % 4) });
 		CHECK(run(big, bl, f, len, &HOST) != 0, "key %u turned away at level %d", i, level);
 	}
-	int small = mcr__filter_attach(s, many, 40);
+	int small = mcr__filter_attach(s, 0, many, 40);
 	CHECK(small == MCR_FILTER_EXACT, "40 keys attached at level %d", small);
 	close(s);
 	free(many);

@@ -1,9 +1,10 @@
-/* The parser on crafted frames: every length boundary, every drop reason.
+/* The parser on crafted frames: every length boundary, every drop reason; and its entry for links
+ * without an Ethernet header (tun, WireGuard), which must judge the same datagram the same way.
  * Exit 0 pass, 1 fail. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <stdio.h>
 #include <string.h>
-#include "../mcr_shim.h"
+#include "../internal.h"
 
 static unsigned build(unsigned char *f, unsigned payload)
 {
@@ -177,6 +178,80 @@ static void test_ipv6(void)
 	      "v6 vlan");
 }
 
+/* The same IPv4 or IPv6 datagram with and without its Ethernet header: the same verdict, the
+ * same fields, every offset 14 less. */
+static void same_as_ethernet(const unsigned char *f, unsigned len, const char *what)
+{
+	struct mcr_frame_info e, i;
+	memset(&e, 0, sizeof(e));
+	memset(&i, 0, sizeof(i));
+	int re = mcr__frame_parse(f, len, &e), ri = mcr__frame_parse_ip(f + 14, len - 14, &i);
+	CHECK(re == ri, "%s: %d with Ethernet, %d without", what, re, ri);
+	if (re != MCR_PARSE_OK || ri != MCR_PARSE_OK)
+		return;
+	CHECK(i.ip_off == 0 && i.payload_off + 14 == e.payload_off, "%s: offsets %u %u, %u %u",
+	      what, i.ip_off, i.payload_off, e.ip_off, e.payload_off);
+	i.ip_off = e.ip_off, i.payload_off = e.payload_off;
+	CHECK(memcmp(&i, &e, sizeof(i)) == 0, "%s: another reading", what);
+}
+
+static void test_ip_only(void)
+{
+	unsigned char f[2048], g[2048];
+	struct mcr_frame_info fi;
+	unsigned len = build(f, 100), n = len - 14;
+	const unsigned char *ip = f + 14;
+
+	CHECK(mcr__frame_parse_ip(ip, n, &fi) == MCR_PARSE_OK, "IPv4 without Ethernet refused");
+	CHECK(fi.family == 4 && fi.ip_off == 0 && fi.payload_off == 28 && fi.payload_len == 100 &&
+		      fi.port == 5001 && fi.sport == 40000,
+	      "IPv4 without Ethernet: family %u ip_off %u payload %u+%u", fi.family, fi.ip_off,
+	      fi.payload_off, fi.payload_len);
+	for (unsigned k = 0; k < n; k++)
+		CHECK(mcr__frame_parse_ip(ip, k, &fi) != MCR_PARSE_OK, "IP-only prefix %u accepted",
+		      k);
+	CHECK(mcr__frame_parse_ip(ip, 0, &fi) == MCR_DROP_IP_TRUNCATED, "empty: ip_truncated");
+	CHECK(mcr__frame_parse_ip(ip, 19, &fi) == MCR_DROP_IP_TRUNCATED, "19 bytes: ip_truncated");
+	memcpy(g, ip, n);
+	g[0] = 0x55;
+	CHECK(mcr__frame_parse_ip(g, n, &fi) == MCR_DROP_IP_VERSION, "version 5: ip_version");
+	g[0] = 0x46;
+	CHECK(mcr__frame_parse_ip(g, n, &fi) == MCR_DROP_IP_OPTIONS, "IHL 6: ip_options");
+	same_as_ethernet(f, len, "IPv4");
+
+	static const unsigned char ext[8] = { 17, 0 }; /* one hop-by-hop header, then UDP */
+	len = build6(f, 0, ext, sizeof(ext), 100);
+	CHECK(mcr__frame_parse_ip(f + 14, len - 14, &fi) == MCR_PARSE_OK && fi.family == 6 &&
+		      fi.payload_off == 56 && fi.ip_off == 0,
+	      "IPv6 without Ethernet: payload_off %u", fi.payload_off);
+	for (unsigned k = 0; k < len - 14; k++)
+		CHECK(mcr__frame_parse_ip(f + 14, k, &fi) != MCR_PARSE_OK,
+		      "IP-only IPv6 prefix %u accepted", k);
+	same_as_ethernet(f, len, "IPv6");
+
+	/* Bytes of the datagram changed and its length cut at random, the EtherType set from the
+	 * version nibble as the kernel sets a tun packet's protocol: the two entries agree. */
+	uint64_t st = 0x2545f4914f6cdd1dull;
+	for (int r = 0; r < 200000; r++) {
+		st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+		len = (st & 1) ? build(f, 60) : build6(f, 0, ext, sizeof(ext), 60);
+		for (int k = 0; k < (int)((st >> 1) % 4); k++) {
+			st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+			f[14 + (st >> 8) % (len - 14)] = (unsigned char)(st >> 20);
+		}
+		if ((st >> 40) % 3 == 0)
+			len = 14 + (unsigned)(st >> 42) % (len - 14);
+		int ver = len > 14 ? f[14] >> 4 : 4;
+		if (ver != 4 && ver != 6) {
+			CHECK(mcr__frame_parse_ip(f + 14, len - 14, &fi) == MCR_DROP_IP_VERSION,
+			      "random %d: version %d taken", r, ver);
+			continue;
+		}
+		f[12] = ver == 4 ? 0x08 : 0x86, f[13] = ver == 4 ? 0x00 : 0xdd;
+		same_as_ethernet(f, len, "random");
+	}
+}
+
 int main(void)
 {
 	unsigned char f[2048];
@@ -217,6 +292,7 @@ int main(void)
 	CHECK(mcr_frame_parse(g, len, &fi) == 1 + MCR_DROP_NOT_IPV4, "ARP");
 
 	test_ipv6();
+	test_ip_only();
 
 	/* A tag in front of the same datagram. */
 	memcpy(g, f, 12);

@@ -4,7 +4,8 @@
  * taken off and its TCI); 8 bytes per key (group, port, VLAN); the rest the frame. Every level's
  * program must be one the interpreter runs to a return; the levels nest; another host's frame
  * or an outgoing one never passes; a datagram the parser would hand to a key passes every level,
- * and a well-formed one that no key asks for does not pass the exact level. */
+ * and a well-formed one that no key asks for does not pass the exact level; and the programs for
+ * a link without an Ethernet header judge the datagram behind it the same way. */
 #include "../../internal.h"
 #include "../cbpf.h"
 #include "fuzz.h"
@@ -61,5 +62,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		MUST(v[0]);
 	else if (parsed)
 		MUST(!v[0]);
+
+	/* The same datagram on a link without an Ethernet header (the EtherType agreeing with the
+	 * version nibble, as on a tun device): every level's IP-only program judges it as the
+	 * Ethernet one does, or, too short for its destination address or of a family no key has,
+	 * turns it away. */
+	uint32_t type = len >= 14 ? (uint32_t)f[12] << 8 | f[13] : 0,
+		 ver = len > 14 ? f[14] >> 4 : 0;
+	if ((type == 0x0800 && ver == 4) || (type == 0x86dd && ver == 6))
+		for (int l = 0; l < LEVELS; l++) {
+			int plen = mcr__filter_build_link(1, keys, n, l, prog, BPF_MAXINSNS), at;
+			uint32_t vi;
+			MUST(plen > 0);
+			MUST(cbpf_run(prog, plen, f + 14, len - 14, &m, &vi, &at) == CBPF_OK);
+			/* The keys here are IPv4: an IPv6 datagram, which the Ethernet program may
+			 * pass by its MAC address, has no key of its family. */
+			if (ver == 4 && len >= 34)
+				MUST(!vi == !v[l]);
+			else
+				MUST(!vi);
+		}
 	return 0;
 }
