@@ -78,13 +78,6 @@ void mcr__tx_close(struct mcr_tx *t)
 	t->fd = -1;
 }
 
-/* RFC 2464: an IPv6 group's Ethernet address is its low 32 bits under 33:33. */
-static void mcast_mac6(const uint8_t *group, uint8_t mac[6])
-{
-	mac[0] = mac[1] = 0x33;
-	memcpy(mac + 2, group + 12, 4);
-}
-
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
 			 const uint8_t *dest, uint16_t port, uint8_t ttl)
 {
@@ -112,7 +105,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		/* No header checksum, no identification; the flow label stays 0. */
 		h->family = 6;
 		h->len = MCR_TX_HEADER6_LEN;
-		mcast_mac6(dest, f);
+		mcr__mcast_mac6(dest, f);
 		f[12] = 0x86, f[13] = 0xdd;
 		ip[0] = 0x60;
 		ip[6] = IPPROTO_UDP;

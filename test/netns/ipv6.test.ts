@@ -9,6 +9,7 @@ import { CHAIN6, type Lab, poll } from "../helpers/lab.ts";
 import { snmp6Counters, udpCounters } from "../helpers/snmp.ts";
 import { describeNetns } from "../helpers/suite.ts";
 import { startSupervisor, type SupervisorDriver } from "../helpers/supervisor.ts";
+import { mcrArgv } from "../helpers/mcr.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
 
 const N = 400;
@@ -111,4 +112,84 @@ describeNetns("IPv6 end to end, and across families", (labs) => {
     expect(csumErrors(lab)).toEqual(before);
     expect(await counted(sup, id, N)).toEqual({ in: N, out: [N, N, N] });
   }, 30000);
+});
+
+describeNetns("mcr gen and mcr sink on IPv6 groups", (labs) => {
+  for (const mode of ["packet", "socket"] as const)
+    test(`gen (${mode} mode, an IPv6 and an IPv4 destination) -> relay -> sink on two IPv6 groups: exact`, async () => {
+      const lab = labs.chain({ ipv6: true });
+      const sup = await startSupervisor(lab, ["--workers", "1"]);
+      const a = sup.addRule("ff3e::1:1", 5001, "[ff3e::9:9]:6001:veth3");
+      const b = sup.addRule("239.1.1.2", 5002, "[ff3e::9:8]:6002:veth3");
+      const PER_STREAM = 1500;
+      const sink = lab.spawn("sink", [
+        ...mcrArgv(),
+        "sink",
+        "--group",
+        "[ff3e::9:9]:6001,[ff3e::9:8]:6002",
+        "--interface",
+        "veth2",
+        "--expect",
+        String(PER_STREAM),
+        "--timeout",
+        "2",
+        "--json",
+      ]);
+      // The sink's MLD joins are made once it listens.
+      await poll(
+        () => igmp6(lab, "sink", "veth2"),
+        (g) => g.includes("ff3e0000000000000000000000090009") && g.includes("ff3e0000000000000000000000090008"),
+      );
+      const before = csumErrors(lab);
+      const gen = lab.exec(
+        "gen",
+        [
+          ...mcrArgv(),
+          "gen",
+          "--dest",
+          "[ff3e::1:1]:5001,239.1.1.2:5002",
+          "--interface",
+          "veth0",
+          "--mode",
+          mode,
+          "--ttl",
+          "4",
+          "--rate",
+          "3000",
+          "--count",
+          String(2 * PER_STREAM),
+          "--size",
+          "600",
+          "--json",
+        ],
+        { timeoutMs: 20000 },
+      );
+      expect(gen.stderr).toBe("");
+      expect(gen.code).toBe(0);
+      const sent = JSON.parse(gen.stdout);
+      await sink.exited;
+      const got = JSON.parse(await new Response(sink.stdout).text());
+      expect(sent).toMatchObject({ mode, packets: 2 * PER_STREAM, sendErrors: 0 });
+      expect(sent.dests).toEqual([
+        { dest: "[ff3e::1:1]:5001", packets: PER_STREAM },
+        { dest: "239.1.1.2:5002", packets: PER_STREAM },
+      ]);
+      expect(got).toMatchObject({
+        entries: ["[ff3e::9:9]:6001", "[ff3e::9:8]:6002"],
+        valid: 2 * PER_STREAM,
+        unique: 2 * PER_STREAM,
+        lost: 0,
+        duplicates: 0,
+        reordered: 0,
+        integrityFailures: 0,
+        foreign: 0,
+      });
+      expect(got.streams.map((s: { entry: string; unique: number }) => [s.entry, s.unique])).toEqual([
+        ["[ff3e::9:9]:6001", PER_STREAM],
+        ["[ff3e::9:8]:6002", PER_STREAM],
+      ]);
+      expect(csumErrors(lab)).toEqual(before);
+      expect(await counted(sup, a, PER_STREAM)).toEqual({ in: PER_STREAM, out: [PER_STREAM] });
+      expect(await counted(sup, b, PER_STREAM)).toEqual({ in: PER_STREAM, out: [PER_STREAM] });
+    }, 40000);
 });
