@@ -283,3 +283,38 @@ describeNetns("IPv6 frames on the wire", (labs) => {
     expect(relayed).toBeGreaterThanOrEqual(200);
   }, 60000);
 });
+
+describeNetns("IPv6 source-specific rules", (labs) => {
+  test("two sources of one ff3e:: group split exactly between two rules, joined source-specifically (MLDv2)", async () => {
+    const lab = labs.chain({ ipv6: true });
+    const second = "2001:db8::3";
+    lab.addr("gen", "veth0", `${second}/64`);
+    const sup = await startSupervisor(lab);
+    const a = sup.addRule("ff3e::1:1", 5001, "[ff3e::9:9]:6001:veth3", ["--input-source", CHAIN6.gen]);
+    const b = sup.addRule("ff3e::1:1", 5001, "[ff3e::9:8]:6002:veth3", ["--input-source", second]);
+    // mcfilter6: Idx Device Multicast-Address Source-Address INC EXC, 32 hex digits each.
+    const filters = await poll(
+      () =>
+        lab
+          .exec("relay", ["cat", "/proc/net/mcfilter6"])
+          .stdout.split("\n")
+          .map((l) => l.trim().split(/\s+/))
+          .filter((f) => f[1] === "veth1")
+          .map((f) => [f[2], f[3], f[4], f[5]]),
+      (x) => x.length >= 2,
+    );
+    expect(filters.sort()).toEqual([
+      ["ff3e0000000000000000000000010001", "20010db8000000000000000000000001", "1", "0"],
+      ["ff3e0000000000000000000000010001", "20010db8000000000000000000000003", "1", "0"],
+    ]);
+    const ra = receiveInSink(lab, { group: "ff3e::9:9", port: 6001, count: N + 1 });
+    const rb = receiveInSink(lab, { group: "ff3e::9:8", port: 6002, count: N + 1 });
+    await Promise.all([ra.listening, rb.listening]);
+    sendFromGen(lab, { dest: "ff3e::1:1", port: 5001, count: N, size: 200, seed: 71, gapUs: 200 });
+    sendFromGen(lab, { dest: "ff3e::1:1", port: 5001, count: N, size: 200, seed: 72, gapUs: 200, source: second });
+    expectPayloads((await ra.result).payloads, 71, N, 200);
+    expectPayloads((await rb.result).payloads, 72, N, 200);
+    expect(await counted(sup, a, N)).toEqual({ in: N, out: [N] });
+    expect(await counted(sup, b, N)).toEqual({ in: N, out: [N] });
+  }, 40000);
+});
