@@ -6,7 +6,7 @@
 // they were (the UDP checksums mcr wrote across families are right).
 import { expect, test } from "bun:test";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
-import { buildFrame6, type Frame6Spec } from "../helpers/frames.ts";
+import { buildFrame, buildFrame6, type Frame6Spec, setUdpChecksum } from "../helpers/frames.ts";
 import { CHAIN6, type Lab, poll } from "../helpers/lab.ts";
 import { payloadFor } from "../helpers/payloads.ts";
 import { snmp6Counters, udpCounters } from "../helpers/snmp.ts";
@@ -14,7 +14,7 @@ import { describeNetns } from "../helpers/suite.ts";
 import { startSupervisor, type SupervisorDriver } from "../helpers/supervisor.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
-import { buildWireTools, INJECT, inject } from "../helpers/wire.ts";
+import { buildWireTools, capture, INJECT, inject } from "../helpers/wire.ts";
 
 const N = 400;
 
@@ -317,4 +317,51 @@ describeNetns("IPv6 source-specific rules", (labs) => {
     expect(await counted(sup, a, N)).toEqual({ in: N, out: [N] });
     expect(await counted(sup, b, N)).toEqual({ in: N, out: [N] });
   }, 40000);
+});
+
+describeNetns("IPv6 hop limit and traffic class", (labs) => {
+  test("hop limit set like the TTL, traffic class kept or set like DSCP (ECN kept), across families", async () => {
+    buildWireTools();
+    const lab = labs.chain({ ipv6: true });
+    const sup = await startSupervisor(lab);
+    sup.addRule(
+      "ff3e::1:1",
+      5001,
+      "[ff3e::9:9]:5099:veth3:ttl=7:dscp=10,[ff3e::9:8]:5098:veth3:ttl=-1,239.9.9.9:5097:veth3:ttl=-1",
+    );
+    sup.addRule("239.1.1.1", 5002, "[ff3e::9:7]:5096:veth3:ttl=-1:dscp=46");
+    const PER = 5;
+    const cap = capture(lab, "sink", "veth2", { count: 4 * PER });
+    await cap.listening;
+    const payload = payloadFor(81, 0, 120);
+    // DSCP 46 (EF) with ECN 1, hop limit / TTL 9.
+    const v6 = buildFrame6({ payload, trafficClass: 0xb9, hopLimit: 9 });
+    const v4 = setUdpChecksum(buildFrame({ dst: "239.1.1.1", dport: 5002, payload, tos: 0xb9, ttl: 9 }));
+    inject(lab, "gen", "veth0", Array.from({ length: PER }, () => [v6, v4]).flat());
+    const got = await cap.result;
+    const seen = got.map(
+      (c): Record<string, unknown> => ({
+        family: c.family,
+        group: c.group,
+        dport: c.dport,
+        source: c.source,
+        tos: c.tos,
+        ttl: c.ttl,
+        payload: c.payload,
+      }),
+    );
+    const hex = Buffer.from(payload).toString("hex");
+    const want: Record<string, unknown>[] = [
+      { family: 6, group: "ff3e::9:9", dport: 5099, source: CHAIN6.relayOut, tos: (10 << 2) | 1, ttl: 7, payload: hex },
+      { family: 6, group: "ff3e::9:8", dport: 5098, source: CHAIN6.relayOut, tos: 0xb9, ttl: 8, payload: hex },
+      { family: 4, group: "239.9.9.9", dport: 5097, source: "10.0.1.1", tos: 0xb9, ttl: 8, payload: hex },
+      { family: 6, group: "ff3e::9:7", dport: 5096, source: CHAIN6.relayOut, tos: (46 << 2) | 1, ttl: 8, payload: hex },
+    ];
+    const key = (x: Record<string, unknown>) => String(x.group);
+    const sorted = [...seen].sort((x, y) => key(x).localeCompare(key(y)));
+    const expected = want
+      .flatMap((w) => Array.from({ length: PER }, () => w))
+      .sort((x, y) => key(x).localeCompare(key(y)));
+    expect(sorted).toEqual(expected);
+  }, 30000);
 });
