@@ -365,3 +365,69 @@ describeNetns("IPv6 hop limit and traffic class", (labs) => {
     expect(sorted).toEqual(expected);
   }, 30000);
 });
+
+describeNetns("mcr sink on both families at once", (labs) => {
+  test("one port in both families and an IPv6 unicast listen: each entry gets its own copy, exactly", async () => {
+    const lab = labs.chain({ ipv6: true });
+    const sup = await startSupervisor(lab, ["--workers", "1"]);
+    sup.addRule("ff3e::1:1", 5001, `[ff3e::9:9]:6001:veth3,239.9.9.9:6001:veth3,[${CHAIN6.sink}]:7007:veth3`);
+    const PER = 1000;
+    const sink = lab.spawn("sink", [
+      ...mcrArgv(),
+      "sink",
+      "--group",
+      "[ff3e::9:9]:6001,239.9.9.9:6001",
+      "--listen",
+      "[::]:7007",
+      "--interface",
+      "veth2",
+      "--expect",
+      String(PER),
+      "--timeout",
+      "2",
+      "--json",
+    ]);
+    // Listening once all three are there: the MLD and IGMP joins, and the IPv6 socket on 7007.
+    const ready = () =>
+      igmp6(lab, "sink", "veth2").includes("ff3e0000000000000000000000090009") &&
+      lab.exec("sink", ["cat", "/proc/net/igmp"]).stdout.includes("090909EF") &&
+      lab.exec("sink", ["cat", "/proc/net/udp6"]).stdout.includes(":1B5F ");
+    expect(await poll(ready, (x) => x)).toBe(true);
+    const gen = lab.exec(
+      "gen",
+      [
+        ...mcrArgv(),
+        "gen",
+        "--dest",
+        "[ff3e::1:1]:5001",
+        "--interface",
+        "veth0",
+        "--rate",
+        "3000",
+        "--count",
+        String(PER),
+        "--size",
+        "400",
+        "--json",
+      ],
+      { timeoutMs: 20000 },
+    );
+    expect(gen.code).toBe(0);
+    await sink.exited;
+    const got = JSON.parse(await new Response(sink.stdout).text());
+    expect(got).toMatchObject({
+      entries: ["[ff3e::9:9]:6001", "239.9.9.9:6001", "[::]:7007"],
+      valid: 3 * PER,
+      lost: 0,
+      duplicates: 0,
+      reordered: 0,
+      integrityFailures: 0,
+      foreign: 0,
+    });
+    expect(got.streams.map((s: { entry: string; unique: number }) => [s.entry, s.unique])).toEqual([
+      ["[ff3e::9:9]:6001", PER],
+      ["239.9.9.9:6001", PER],
+      ["[::]:7007", PER],
+    ]);
+  }, 40000);
+});
