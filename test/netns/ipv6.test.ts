@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
 import { buildFrame, buildFrame6, type Frame6Spec, setUdpChecksum } from "../helpers/frames.ts";
-import { CHAIN6, type Lab, poll } from "../helpers/lab.ts";
+import { CHAIN6, type Lab, must, poll } from "../helpers/lab.ts";
 import { payloadFor } from "../helpers/payloads.ts";
 import { snmp6Counters, udpCounters } from "../helpers/snmp.ts";
 import { describeNetns } from "../helpers/suite.ts";
@@ -429,5 +429,44 @@ describeNetns("mcr sink on both families at once", (labs) => {
       ["239.9.9.9:6001", PER],
       ["[::]:7007", PER],
     ]);
+  }, 40000);
+});
+
+describeNetns("IPv6 source addresses that cannot send yet", (labs) => {
+  test("a tentative address (duplicate address detection running) is not sent from; once usable, the output is", async () => {
+    const lab = labs.chain({ ipv6: true });
+    lab.addNs("sink2", { ipv6: true });
+    lab.veth("relay", "veth5", "sink2", "veth4");
+    // Detection that lasts: 3 probes 10 s apart, so the address stays tentative for the test.
+    lab.sysctl("relay", { "net.ipv6.conf.veth5.dad_transmits": 3, "net.ipv6.neigh.veth5.retrans_time_ms": 10000 });
+    must(["ip", "-n", lab.ns("relay"), "addr", "add", "2001:db8:2::1/64", "dev", "veth5"]);
+    lab.addr("sink2", "veth4", "2001:db8:2::2/64");
+    expect(lab.exec("relay", ["ip", "-6", "addr", "show", "dev", "veth5", "tentative"]).stdout).toContain(
+      "2001:db8:2::1",
+    );
+    const sup = await startSupervisor(lab);
+    const refused = sup.mcr([
+      "rule",
+      "add",
+      "--input-group",
+      "ff3e::1:1",
+      "--input-port",
+      "5001",
+      "--outputs",
+      "[ff3e::9:9]:6001:veth5",
+    ]);
+    expect(refused.code).toBe(65);
+    expect(refused.stderr).toContain("interface veth5 has no global IPv6 address to send from");
+    // The same address without detection: usable at once, and the rule goes through.
+    must(["ip", "-n", lab.ns("relay"), "addr", "del", "2001:db8:2::1/64", "dev", "veth5"]);
+    lab.addr("relay", "veth5", "2001:db8:2::1/64");
+    const id = sup.addRule("ff3e::1:1", 5001, "[ff3e::9:9]:6001:veth5");
+    const rx = receiveInSink(lab, { role: "sink2", group: "ff3e::9:9", iface: "veth4", port: 6001, count: N + 1 });
+    await rx.listening;
+    sendFromGen(lab, { dest: "ff3e::1:1", port: 5001, count: N, size: 256, seed: 91, gapUs: 200 });
+    const got = await rx.result;
+    expectPayloads(got.payloads, 91, N, 256);
+    expect(new Set(got.sources.map((s) => s.slice(0, s.lastIndexOf(":"))))).toEqual(new Set(["2001:db8:2::1"]));
+    expect(await counted(sup, id, N)).toEqual({ in: N, out: [N] });
   }, 40000);
 });
