@@ -1,9 +1,11 @@
 // IPv6 end to end and across families (issue 13), against the compiled dist/mcr, in the chain lab
 // with IPv6 on (CHAIN6's addresses): v6 -> v6 with the MLD join in the relay's /proc/net/igmp6,
-// v4 -> v6, v6 -> v4, and a fan-out mixing both families. Every stream is checked byte for byte
-// and in order at a receiving socket, exactly (a receiver that would take one more datagram
-// than was sent finds none: no duplicate), and the receiver's checksum-error counters stay as
-// they were (the UDP checksums mcr wrote across families are right).
+// v4 -> v6, v6 -> v4, a fan-out mixing both; mcr gen and mcr sink on IPv6 groups; IPv6 frames
+// written on the wire (extension headers, fragments, every malformed kind, random ones); an SSM
+// split of two sources; hop limit and traffic class; a tentative source address. Every stream is
+// checked byte for byte and in order at a receiving socket, exactly (a receiver that would take
+// one more datagram than was sent finds none: no duplicate), and the receiver's checksum-error
+// counters stay as they were (the UDP checksums mcr wrote across families are right).
 import { expect, test } from "bun:test";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
 import { buildFrame, buildFrame6, type Frame6Spec, setUdpChecksum } from "../helpers/frames.ts";
