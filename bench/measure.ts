@@ -12,8 +12,9 @@
 //   - the sink's own socket drops: a sink that could not keep up makes the point "sink-limited".
 import { forksSince, otherLoad, softnetDrops, treeOf, TreeSampler, waitQuiet } from "./cpu.ts";
 import {
-  INPUT_GROUP,
+  bareGroup,
   INPUT_PORT,
+  inputGroup,
   OUTPUT_PORT,
   deliveredTo,
   inputDest,
@@ -35,6 +36,7 @@ import {
 import { macOf, runMcrGen, runTrafgen, startSink, type GenSummary } from "./traffic.ts";
 import type { SinkResult } from "../src/tools/sink.ts";
 import type { Lab } from "../test/helpers/lab.ts";
+import { addressPort } from "../src/values/ipv6.ts";
 
 export const GEN_CPU = 0;
 export const SINK_CPU = 0;
@@ -63,6 +65,8 @@ export interface RunSpec {
   count: number;
   size: number;
   outputs: number; // fan-out (streams the sink listens to)
+  /** 6: IPv6 in and out, over scenario A's IPv6 lab (mcr gen and mcr only); absent: IPv4. */
+  family?: 6;
 }
 
 export interface RunResult {
@@ -120,7 +124,7 @@ const PREFLIGHT = { rate: 20000, count: 200 };
 
 /** Checks the relay forwards at all before a long run is spent on it. */
 async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number): Promise<void> {
-  const { groups, port } = deliveredTo(relay);
+  const { groups, port } = deliveredTo(relay, t.family);
   const sink = await startSink(lab, {
     role: t.sink.role,
     iface: t.sink.iface,
@@ -202,12 +206,16 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
   let relay: Relay | undefined;
   const traffic = spec.traffic ?? "stream";
   // Where the stream is received: the bare wire's far end, the relay's input (wire), or the sink.
+  if ((spec.family ?? 4) !== t.family)
+    throw new Error(`a run of family ${spec.family ?? 4} on a lab of family ${t.family}`);
+  if (t.family === 6 && (spec.generator !== "mcr" || traffic !== "stream"))
+    throw new Error("IPv6 runs: mcr gen and the rule's stream only");
   const { groups, port } =
     spec.path === "bare"
-      ? { groups: ["239.9.9.9"], port: OUTPUT_PORT }
+      ? { groups: [bareGroup(t.family)], port: OUTPUT_PORT }
       : spec.path === "wire"
-        ? { groups: [INPUT_GROUP], port: INPUT_PORT }
-        : deliveredTo(spec.relay!);
+        ? { groups: [inputGroup(t.family)], port: INPUT_PORT }
+        : deliveredTo(spec.relay!, t.family);
   try {
     if (spec.path === "relay") {
       relay = await startRelay(lab, t, spec.relay!, t.gen.addr);
@@ -234,8 +242,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     });
     const mcrBefore = relay ? mcrCounters(relay.stats()) : undefined;
     const if0 = snapshotCounters(lab, t);
-    const udpSink0 = readUdpCounters(lab, sinkRole);
-    const udpRelay0 = readUdpCounters(lab, t.relay.role);
+    const udpSink0 = readUdpCounters(lab, sinkRole, t.family);
+    const udpRelay0 = readUdpCounters(lab, t.relay.role, t.family);
     const softnet0 = softnetDrops();
     const forks0 = forksSince(0);
     const sampler = new TreeSampler();
@@ -265,7 +273,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
           iface,
           source: spec.path === "bare" ? t.bare.genAddr : t.gen.addr,
           srcMac: macOf(lab, t.gen.role, iface),
-          group: spec.path === "bare" ? "239.9.9.9" : INPUT_GROUP,
+          group: spec.path === "bare" ? bareGroup() : inputGroup(),
           port: spec.path === "bare" ? OUTPUT_PORT : INPUT_PORT,
           rate: spec.rate,
           count: spec.count,
@@ -283,8 +291,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const sinkSummary = await sink.done;
     const softnet1 = softnetDrops();
     const if1 = snapshotCounters(lab, t);
-    const udpSink = diffUdp(udpSink0, readUdpCounters(lab, sinkRole));
-    const udpRelay = diffUdp(udpRelay0, readUdpCounters(lab, t.relay.role));
+    const udpSink = diffUdp(udpSink0, readUdpCounters(lab, sinkRole, t.family));
+    const udpRelay = diffUdp(udpRelay0, readUdpCounters(lab, t.relay.role, t.family));
     const mcrAfter = relay ? mcrCounters(relay.stats()) : undefined;
 
     const from = gen.startedAtMs;
@@ -410,10 +418,10 @@ function genDest(t: Topology, spec: RunSpec, traffic: NonNullable<RunSpec["traff
   if (traffic === "idle") return `${t.bare.sinkAddr}:${UNRELATED_PORT}`;
   if (traffic === "unrelated")
     // the relay's own address (no listener there), another group, the rule's group on another port
-    return [`${t.relay.inAddr}:${UNRELATED_PORT}`, `239.5.5.5:${INPUT_PORT}`, `${INPUT_GROUP}:${INPUT_PORT + 1}`].join(
+    return [`${t.relay.inAddr}:${UNRELATED_PORT}`, `239.5.5.5:${INPUT_PORT}`, `${inputGroup()}:${INPUT_PORT + 1}`].join(
       ",",
     );
-  return spec.path === "bare" ? `239.9.9.9:${OUTPUT_PORT}` : inputDest(t, spec.relay);
+  return spec.path === "bare" ? addressPort(bareGroup(t.family), OUTPUT_PORT) : inputDest(t, spec.relay);
 }
 
 export const UNRELATED_PORT = 7000;

@@ -14,6 +14,7 @@ import type { Subprocess } from "bun";
 import { affinityOf, allStats, treeOf } from "./cpu.ts";
 import { type Lab, sh } from "../test/helpers/lab.ts";
 import type { Topology } from "./topology.ts";
+import { addressPort } from "../src/values/ipv6.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const DIST = join(ROOT, "dist", "mcr");
@@ -62,10 +63,19 @@ export const INPUT_GROUP = "239.1.1.1";
 export const INPUT_PORT = 5001;
 export const OUTPUT_PORT = 5099;
 
-/** Output groups: 239.9.9.9, then 239.9.9.10, ... */
-export function outputGroups(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `239.9.9.${9 + i}`);
+/** The address family a run's groups (in and out) are of: IPv6 runs go over scenario A's IPv6 lab. */
+export type Family = 4 | 6;
+
+/** The rule's input group: 239.1.1.1, or ff3e::1:1 (issue 13's example, global scope). */
+export const inputGroup = (f: Family = 4) => (f === 6 ? "ff3e::1:1" : INPUT_GROUP);
+
+/** Output groups: 239.9.9.9, then 239.9.9.10, ...; IPv6: ff3e::9:9, ff3e::9:a, ... */
+export function outputGroups(n: number, f: Family = 4): string[] {
+  return Array.from({ length: n }, (_, i) => (f === 6 ? `ff3e::9:${(9 + i).toString(16)}` : `239.9.9.${9 + i}`));
 }
+
+/** The group the bare wire (no relay) carries: the first output group. */
+export const bareGroup = (f: Family = 4) => outputGroups(1, f)[0]!;
 
 export interface RelaySpec {
   kind: "mcr" | "socat" | "kernel";
@@ -84,7 +94,7 @@ export interface RelaySpec {
 
 /** Where the stream enters the relay: the input group, or with a unicast input the relay's address. */
 export function inputDest(t: Topology, s?: RelaySpec): string {
-  return `${s?.unicastIn ? t.relay.inAddr : INPUT_GROUP}:${INPUT_PORT}`;
+  return s?.unicastIn ? `${t.relay.inAddr}:${INPUT_PORT}` : addressPort(inputGroup(t.family), INPUT_PORT);
 }
 
 export function relayLabel(s: RelaySpec): string {
@@ -179,12 +189,12 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
       throw new Error(`mcr supervisor: no control socket after 15 s: ${err.text.trim().slice(-800)}`);
     await Bun.sleep(50);
   }
-  const outputs = outputGroups(spec.outputs).map((g) => `${g}:${OUTPUT_PORT}:${t.relay.outIface}`);
+  const outputs = outputGroups(spec.outputs, t.family).map((g) => `${addressPort(g, OUTPUT_PORT)}:${t.relay.outIface}`);
   const r = client([
     "rule",
     "add",
     "--input-group",
-    spec.unicastIn ? t.relay.inAddr : INPUT_GROUP,
+    spec.unicastIn ? t.relay.inAddr : inputGroup(t.family),
     "--input-port",
     String(INPUT_PORT),
     "--outputs",
@@ -271,6 +281,7 @@ export function socatArgv(t: Topology, group: string): string[] {
 }
 
 export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promise<Relay> {
+  if (t.family === 6) throw new Error("socat: the benchmark's socat relay is the brief's IPv4 command line");
   const procs = outputGroups(spec.outputs).map((g) =>
     lab.spawn(t.relay.role, socatArgv(t, g), { cpu: spec.cpus, stdin: "ignore" }),
   );
@@ -308,10 +319,10 @@ export async function startSocat(lab: Lab, t: Topology, spec: RelaySpec): Promis
 }
 
 /** Where a relay's output arrives: kernel forwarding keeps the input's group and port. */
-export function deliveredTo(spec: RelaySpec): { groups: string[]; port: number } {
+export function deliveredTo(spec: RelaySpec, f: Family = 4): { groups: string[]; port: number } {
   return spec.kind === "kernel"
-    ? { groups: [INPUT_GROUP], port: INPUT_PORT }
-    : { groups: outputGroups(spec.outputs), port: OUTPUT_PORT };
+    ? { groups: [inputGroup(f)], port: INPUT_PORT }
+    : { groups: outputGroups(spec.outputs, f), port: OUTPUT_PORT };
 }
 
 /** Why kernel forwarding cannot run here, or undefined when it can. */
@@ -329,6 +340,7 @@ export function kernelUnavailable(): string | undefined {
  */
 export async function startKernel(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
   if (spec.outputs !== 1) throw new Error("kernel forwarding: one output only (it cannot rewrite the group)");
+  if (t.family === 6) throw new Error("kernel forwarding: IPv4 only in this benchmark (smcroute's IPv6 routes differ)");
   const role = t.relay.role;
   for (const k of ["all", t.relay.inIface]) lab.exec(role, ["sysctl", "-qw", `net.ipv4.conf.${k}.rp_filter=0`]);
   const net = source.replace(/\.\d+$/, ".0/24");

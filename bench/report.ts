@@ -584,6 +584,38 @@ function flaggedLines(res: Results): string[] {
   return out;
 }
 
+/** IPv6 in and out (the ipv6 experiment): each family's 150,000 pps loss and flat-out rate, same run. */
+function ipv6Table(res: Results): string[] {
+  const of = (experiment: string, family: 4 | 6, label: string) =>
+    res.runs.filter(
+      (r) => r.experiment === experiment && r.label === label && (r.spec.family ?? 4) === family && r.scenario === "A",
+    );
+  const flat = (family: 4 | 6, label: string) => medOrU(aggOf(of("ipv6-flatout", family, label), deliveredPps));
+  const rows: string[] = [];
+  for (const family of [6, 4] as const) {
+    const loss = of("ipv6-loss150", family, "mcr 1w");
+    const wireRuns = of("ipv6-flatout", family, "wire");
+    const mcrRuns = of("ipv6-flatout", family, "mcr 1w");
+    if (!loss.length && !mcrRuns.length) continue;
+    const mcr = flat(family, "mcr 1w");
+    const refs: [string, number | undefined][] = [[`IPv${family} bare wire`, flat(family, "wire")]];
+    if (family === 6) refs.push(["mcr over IPv4", flat(4, "mcr 1w")]);
+    rows.push(
+      `| IPv${family} | ${loss.length} | ${fmtLossAgg(aggOf(loss, (r) => r.relayLossRatio))} | ${fmtAgg(
+        aggOf(loss, (r) => r.relayCpu?.percent),
+        1,
+        "%",
+      )} | ${wireRuns.length + mcrRuns.length} | ${fmtPps(flat(family, "wire"))} | **${fmtPps(mcr)} pps** | ${fmtRatios(mcr, refs) || "–"} | ${flagsOf([...loss, ...wireRuns, ...mcrRuns])} |`,
+    );
+  }
+  if (!rows.length) return [];
+  return [
+    "| In and out | Runs at 150k | Loss at 150,000 pps (less the sink's drops) | Relay CPU at 150k | Flat-out runs | Bare wire flat out | mcr flat out | Against | Flags |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
 export function renderTables(res: Results, file: string): string {
   const m = res.meta;
   const when = `${m.startedAt.slice(0, 16).replace("T", " ")} UTC`;
@@ -637,6 +669,9 @@ export function renderTables(res: Results, file: string): string {
   ]);
   sec("Unicast in (a tunnel's far end) against multicast in", unicastTable(res), [
     "The rule's input is the relay's own address on its input (`--input-group 10.0.0.2`, issue 16), the generator sends there; the multicast runs, interleaved with these, are the reference. Delivered: unique datagrams at the receiving socket per second of sending.",
+  ]);
+  sec("IPv6 in and out, scenario A (mcr, 1 worker, 1024 B)", ipv6Table(res), [
+    "The chain again in a lab with IPv6 on (its own namespaces), the rule `ff3e::1:1` → `[ff3e::9:9]`; the IPv4 rows beside it are the same runs over the IPv4 lab, interleaved. Flat out, each family against its own bare wire (a socket in the relay's namespace), and IPv6 against IPv4.",
   ]);
   sec(
     "Run quality",

@@ -48,6 +48,7 @@ export const EXPERIMENTS = [
   "ingress",
   "rules",
   "unicast",
+  "ipv6",
 ] as const;
 const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 type PollMode = (typeof POLL_MODES)[number];
@@ -228,13 +229,15 @@ async function main(): Promise<number> {
   const size = 1024;
   const count150 = q ? 100_000 : 1_000_000;
 
-  const labs = new Map<ScenarioName, { lab: Lab; t: Topology }>();
-  const topo = (s: ScenarioName) => {
-    let l = labs.get(s);
+  // One lab per scenario and family: IPv6 runs have a lab of their own (IPv6 on), so that the
+  // IPv4 runs' wires carry no neighbour discovery or MLD.
+  const labs = new Map<string, { lab: Lab; t: Topology }>();
+  const topo = (s: ScenarioName, family: 4 | 6 = 4) => {
+    let l = labs.get(`${s}${family}`);
     if (!l) {
       const lab = newBenchLab();
-      l = { lab, t: build(lab, s) };
-      labs.set(s, l);
+      l = { lab, t: build(lab, s, family) };
+      labs.set(`${s}${family}`, l);
       log(`scenario ${s}: ${l.t.description} (namespaces ${lab.id}-*)`);
     }
     return l;
@@ -261,7 +264,7 @@ async function main(): Promise<number> {
   const wanted = (s: ScenarioName, relay?: RelaySpec) => a.scenarios.has(s) && (!relay || a.relays.has(relay.kind));
   const run = async (experiment: string, s: ScenarioName, spec: RunSpec, genMaxPps?: number, attempts = 3) => {
     if (!wanted(s, spec.relay)) return undefined;
-    const { lab, t } = topo(s);
+    const { lab, t } = topo(s, spec.family ?? 4);
     try {
       const r = await measure(lab, t, spec, { workDir, attempts, genMaxPps, log });
       record(experiment, r);
@@ -278,7 +281,7 @@ async function main(): Promise<number> {
   const search = async (experiment: string, s: ScenarioName, base: Omit<RunSpec, "rate" | "count">, start: number) => {
     if (!wanted(s, base.relay)) return;
     if (!timeLeft(`${experiment} ${s} ${base.relay ? base.relay.kind : "bare"}`)) return;
-    const { lab, t } = topo(s);
+    const { lab, t } = topo(s, base.family ?? 4);
     const opts: SearchOptions = {
       start,
       step: 2,
@@ -620,6 +623,22 @@ async function main(): Promise<number> {
               genMax,
               q ? 1 : 3,
             );
+    }
+
+    // IPv6 in and out (issue 13): scenario A at 150,000 pps (0 loss is the aim), and flat out
+    // against IPv4 in the same run (within 10% is the aim), each beside its own family's bare wire.
+    if (a.only.has("ipv6") && wanted("A", mcr1) && timeLeft("ipv6")) {
+      const n = q ? 100_000 : 1_000_000;
+      log(`ipv6 A: IPv6 in and out, ${n} packets of ${size} B at 150,000 pps and flat out, IPv4 beside it`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++) {
+        for (const family of [6, 4] as const) {
+          const f = family === 6 ? { family } : {};
+          const base = { generator: "mcr", count: n, size, outputs: 1, ...f } as const;
+          await run("ipv6-loss150", "A", { ...base, path: "relay", relay: mcr1, rate: 150_000 }, genMax, q ? 1 : 3);
+          await run("ipv6-flatout", "A", { ...base, path: "wire", rate: 0 }, undefined, q ? 1 : 3);
+          await run("ipv6-flatout", "A", { ...base, path: "relay", relay: mcr1, rate: 0 }, undefined, q ? 1 : 3);
+        }
+      }
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

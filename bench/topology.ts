@@ -8,17 +8,22 @@
 //
 // Scenario A (chain, the tests' chainLab):
 //   gen veth0 10.0.0.1  <->  veth1 10.0.0.2 [relay] veth3 10.0.1.1  <->  veth2 10.0.1.2 sink
+// and, for its IPv6 row, the same chain in a lab of its own with IPv6 on (the tests' CHAIN6
+// addresses; the bare wire fd00:9::1 <-> fd00:9::2): the IPv4 runs keep lab without it, whose
+// wires carry no neighbour discovery or MLD.
 // Scenario B (dual bridge), the bridges in a fourth namespace "sw" with snooping off (they flood):
 //   gen veth-gen 10.0.0.10 - br0 - veth-mcr0 10.0.0.20 [relay] veth-mcr1 10.0.1.20 - br1 - veth-sink 10.0.1.30 sink
 // Both also have a bare path for latency: gen vethd0 10.0.9.1 <-> vethd1 10.0.9.2 sink, one wire
 // with no relay, so "added latency" is measured in the same lab, by the same tools.
-import { BENCH_PREFIX, buildChain as buildChainLab, Lab, type LinkCounters } from "../test/helpers/lab.ts";
+import { BENCH_PREFIX, buildChain as buildChainLab, CHAIN6, Lab, type LinkCounters } from "../test/helpers/lab.ts";
+import type { Family } from "./relays.ts";
 
 export type ScenarioName = "A" | "B";
 
 /** Where each piece of a scenario lives (the lab's role of its namespace) and which addresses it uses. */
 export interface Topology {
   scenario: ScenarioName;
+  family: Family; // the addresses below, and the groups the runs use
   description: string;
   gen: { role: string; iface: string; addr: string };
   relay: { role: string; inIface: string; inAddr: string; outIface: string; outAddr: string };
@@ -33,24 +38,33 @@ export function newBenchLab(): Lab {
   return new Lab({ prefix: BENCH_PREFIX });
 }
 
-function bareWire(lab: Lab, gen: string, sink: string): Topology["bare"] {
+function bareWire(lab: Lab, gen: string, sink: string, family: Family = 4): Topology["bare"] {
   lab.veth(gen, "vethd0", sink, "vethd1");
   lab.addr(gen, "vethd0", "10.0.9.1/24");
   lab.addr(sink, "vethd1", "10.0.9.2/24");
+  if (family === 6) {
+    lab.addr(gen, "vethd0", "fd00:9::1/64");
+    lab.addr(sink, "vethd1", "fd00:9::2/64");
+    return { genIface: "vethd0", genAddr: "fd00:9::1", sinkIface: "vethd1", sinkAddr: "fd00:9::2" };
+  }
   return { genIface: "vethd0", genAddr: "10.0.9.1", sinkIface: "vethd1", sinkAddr: "10.0.9.2" };
 }
 
-/** Scenario A, the chain: the tests' chain plus the bare wire. */
-export function buildChain(lab: Lab): Topology {
+/** Scenario A, the chain: the tests' chain plus the bare wire; family 6: with IPv6 on, its addresses. */
+export function buildChain(lab: Lab, family: Family = 4): Topology {
   const [gen, relay, sink] = ["gen", "relay", "sink"];
-  buildChainLab(lab);
-  const bare = bareWire(lab, gen, sink);
+  const v6 = family === 6;
+  buildChainLab(lab, { ipv6: v6 });
+  const bare = bareWire(lab, gen, sink, family);
   return {
     scenario: "A",
-    description: "chain: gen veth0 -> veth1 relay veth3 -> veth2 sink",
-    gen: { role: gen, iface: "veth0", addr: "10.0.0.1" },
-    relay: { role: relay, inIface: "veth1", inAddr: "10.0.0.2", outIface: "veth3", outAddr: "10.0.1.1" },
-    sink: { role: sink, iface: "veth2", addr: "10.0.1.2" },
+    family,
+    description: `chain: gen veth0 -> veth1 relay veth3 -> veth2 sink${v6 ? ", IPv6" : ""}`,
+    gen: { role: gen, iface: "veth0", addr: v6 ? CHAIN6.gen : "10.0.0.1" },
+    relay: v6
+      ? { role: relay, inIface: "veth1", inAddr: CHAIN6.relayIn, outIface: "veth3", outAddr: CHAIN6.relayOut }
+      : { role: relay, inIface: "veth1", inAddr: "10.0.0.2", outIface: "veth3", outAddr: "10.0.1.1" },
+    sink: { role: sink, iface: "veth2", addr: v6 ? CHAIN6.sink : "10.0.1.2" },
     bare,
     counters: [
       [gen, "veth0", "gen.veth0"],
@@ -90,6 +104,7 @@ export function buildDualBridge(lab: Lab): Topology {
   const bare = bareWire(lab, gen, sink);
   return {
     scenario: "B",
+    family: 4,
     description:
       "dual bridge: gen veth-gen - br0 - veth-mcr0 relay veth-mcr1 - br1 - veth-sink sink (bridge netfilter off)",
     gen: { role: gen, iface: "veth-gen", addr: "10.0.0.10" },
@@ -107,8 +122,9 @@ export function buildDualBridge(lab: Lab): Topology {
   };
 }
 
-export function build(lab: Lab, s: ScenarioName): Topology {
-  return s === "A" ? buildChain(lab) : buildDualBridge(lab);
+export function build(lab: Lab, s: ScenarioName, family: Family = 4): Topology {
+  if (s === "B" && family === 6) throw new Error("scenario B has no IPv6 row");
+  return s === "A" ? buildChain(lab, family) : buildDualBridge(lab);
 }
 
 export type IfCounters = LinkCounters;
@@ -140,7 +156,22 @@ export interface UdpCounters {
   noPorts: number;
 }
 
-export function readUdpCounters(lab: Lab, role: string): UdpCounters {
+export function readUdpCounters(lab: Lab, role: string, family: Family = 4): UdpCounters {
+  if (family === 6) {
+    // /proc/net/snmp6: one "Udp6InDatagrams N" per line
+    const v: Record<string, number> = {};
+    for (const l of lab.exec(role, ["cat", "/proc/net/snmp6"]).stdout.split("\n")) {
+      const [k, n] = l.trim().split(/\s+/);
+      if (k?.startsWith("Udp6") && n !== undefined) v[k] = Number(n);
+    }
+    const get6 = (k: string) => v[`Udp6${k}`] ?? NaN;
+    return {
+      inDatagrams: get6("InDatagrams"),
+      rcvbufErrors: get6("RcvbufErrors"),
+      inErrors: get6("InErrors"),
+      noPorts: get6("NoPorts"),
+    };
+  }
   const r = lab.exec(role, ["cat", "/proc/net/snmp"]);
   const lines = r.stdout.split("\n").filter((l) => l.startsWith("Udp:"));
   if (lines.length < 2) return { inDatagrams: NaN, rcvbufErrors: NaN, inErrors: NaN, noPorts: NaN };

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { GenResult } from "../src/tools/gen.ts";
 import type { SinkResult } from "../src/tools/sink.ts";
 import { type Lab, sh } from "../test/helpers/lab.ts";
+import { addressPort, ipv6Bytes, parseIPv6 } from "../src/values/ipv6.ts";
 import { mcrArgv } from "./relays.ts";
 
 /**
@@ -56,14 +57,16 @@ function lastJson<T>(text: string): T | undefined {
   return line ? (JSON.parse(line) as T) : undefined;
 }
 
-/** Port and group as /proc/net/udp and /proc/net/igmp print them. */
+/** Port and group as /proc/net/udp{,6} and /proc/net/igmp (igmp6: 32 hex digits, lower case) print them. */
 const hexPort = (p: number) => p.toString(16).toUpperCase().padStart(4, "0");
 const hexGroup = (g: string) =>
-  g
-    .split(".")
-    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
-    .reverse()
-    .join("");
+  g.includes(":")
+    ? Buffer.from(ipv6Bytes(parseIPv6(g)!)).toString("hex")
+    : g
+        .split(".")
+        .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
+        .reverse()
+        .join("");
 
 /** Waits until a socket in `ns` is bound to `port` and every group is joined: the sink is listening. */
 export async function waitListening(
@@ -75,8 +78,9 @@ export async function waitListening(
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    const udp = lab.exec(role, ["cat", "/proc/net/udp"]).stdout;
-    const igmp = lab.exec(role, ["cat", "/proc/net/igmp"]).stdout;
+    const v6 = groups.some((g) => g.includes(":"));
+    const udp = lab.exec(role, ["cat", v6 ? "/proc/net/udp6" : "/proc/net/udp"]).stdout;
+    const igmp = lab.exec(role, ["cat", v6 ? "/proc/net/igmp6" : "/proc/net/igmp"]).stdout;
     if (udp.includes(`:${hexPort(port)} `) && groups.every((g) => igmp.includes(hexGroup(g)))) return;
     await Bun.sleep(20);
   }
@@ -112,7 +116,7 @@ export async function startSink(
     "sink",
     "--interface",
     o.iface,
-    ...o.groups.flatMap((g) => ["--group", `${g}:${o.port}`]),
+    ...o.groups.flatMap((g) => ["--group", addressPort(g, o.port)]),
     "--timeout",
     String(o.idleS),
     "--duration",

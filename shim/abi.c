@@ -77,9 +77,9 @@ IS(MCR_POLL_SLEEP, 2);
 IS(MCR_RULE_COUNTERS, 2);
 IS(MCR_OUTPUT_COUNTERS, 3);
 
-SIZE(struct mcr_udp_addr, 8);
+SIZE(struct mcr_udp_addr, 20);
 AT(struct mcr_udp_addr, addr, 0);
-AT(struct mcr_udp_addr, port, 4);
+AT(struct mcr_udp_addr, port, 16);
 
 SIZE(struct mcr_udp_record, 32);
 AT(struct mcr_udp_record, seq, 0);

@@ -89,13 +89,6 @@ void mcr__tx_close(struct mcr_tx *t)
 	t->fd = -1;
 }
 
-/* RFC 2464: an IPv6 group's Ethernet address is its low 32 bits under 33:33. */
-static void mcast_mac6(const uint8_t *group, uint8_t mac[6])
-{
-	mac[0] = mac[1] = 0x33;
-	memcpy(mac + 2, group + 12, 4);
-}
-
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
 			 const uint8_t *dest, uint16_t port, uint8_t ttl)
 {
@@ -128,7 +121,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		h->family = 6;
 		h->len = (uint8_t)(MCR_TX_HEADER6_LEN - MCR_ETH_HLEN + link);
 		if (!t->ip_only) {
-			mcast_mac6(dest, f);
+			mcr__mcast_mac6(dest, f);
 			f[12] = 0x86, f[13] = 0xdd;
 		}
 		ip[0] = 0x60;

@@ -211,21 +211,6 @@ static inline void mcr__addr_v4(uint8_t out[16], const uint8_t *v4)
 	memcpy(out + 12, v4, 4);
 }
 
-/* The IPv4 address of an IPv4-mapped one, network order. */
-static inline uint32_t mcr__addr_u32(const uint8_t a[16])
-{
-	uint32_t v;
-	memcpy(&v, a + 12, 4);
-	return v;
-}
-
-/* 1 when a is IPv4-mapped (::ffff:0:0/96). */
-static inline int mcr__addr_is_v4(const uint8_t a[16])
-{
-	static const uint8_t pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, pre, 12) == 0;
-}
-
 /* A prefix length's mask, network order (len 0..32). */
 static inline uint32_t mcr__prefix_mask(uint32_t len)
 {

@@ -1,6 +1,7 @@
-/* The input filter (filter.c) on sample and random frames: run by a small cBPF interpreter here
- * (cbpf.h: it can play other hosts' frames and VLAN tags) and by the kernel itself (a socket
- * pair with the program attached: host frames, no tag). Every level the kernel must accept.
+/* The input filter (filter.c) on sample and random frames, IPv4 and IPv6 keys: run by a small
+ * cBPF interpreter here (cbpf.h: it can play other hosts' frames and VLAN tags) and by the kernel
+ * itself (a socket pair with the program attached: host frames, no tag). Every level the kernel
+ * must accept.
  * Exit 0 pass, 1 fail. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <errno.h>
@@ -339,9 +340,221 @@ static void unicast_key(void)
 	free(many);
 }
 
+/* ---- IPv6 keys, beside an IPv4 one ---- */
+
+struct spec6 {
+	const char *dst; /* default ff3e::1:1 */
+	uint16_t dport;
+	uint8_t nh; /* the IPv6 header's next header (default UDP) */
+	int hbh; /* an empty hop-by-hop header before UDP */
+	uint8_t version; /* default 6 */
+	uint32_t cut;
+	int unicast_mac;
+};
+
+static uint32_t frame6(uint8_t *f, struct spec6 s)
+{
+	uint8_t g[16];
+	inet_pton(AF_INET6, s.dst ? s.dst : "ff3e::1:1", g);
+	memset(f, 0, 128);
+	if (s.unicast_mac || g[0] != 0xff) {
+		uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+		memcpy(f, mac, 6);
+	} else {
+		mcr__mcast_mac6(g, f);
+	}
+	f[6] = 2, f[11] = 2;
+	f[12] = 0x86, f[13] = 0xdd;
+	uint8_t *ip = f + 14, *udp = ip + 40 + (s.hbh ? 8 : 0);
+	ip[0] = (uint8_t)((s.version ? s.version : 6) << 4);
+	ip[5] = (uint8_t)((s.hbh ? 8 : 0) + 8 + 10);
+	ip[6] = s.hbh ? 0 : s.nh ? s.nh : IPPROTO_UDP;
+	ip[7] = 8;
+	ip[8] = 0x20, ip[9] = 0x01, ip[10] = 0x0d, ip[11] = 0xb8, ip[23] = 1;
+	memcpy(ip + 24, g, 16);
+	if (s.hbh)
+		ip[40] = s.nh ? s.nh : IPPROTO_UDP, ip[42] = 1, ip[43] = 4; /* PadN */
+	uint16_t dport = s.dport ? s.dport : 5001;
+	udp[0] = 0x9c, udp[1] = 0x40, udp[2] = (uint8_t)(dport >> 8), udp[3] = (uint8_t)dport;
+	udp[5] = 18;
+	uint32_t len = (uint32_t)(udp - f) + 18;
+	return s.cut ? s.cut : len;
+}
+
+static struct mcr_filter_key keys6[5];
+static struct sock_filter prog6[4][BPF_MAXINSNS];
+static int plen6[4];
+
+static void expect6(const char *what, struct spec6 s, const struct cbpf_meta *m, int e, int g,
+		    int d, int any)
+{
+	int want[4] = { e, g, d, any };
+	uint8_t f[128];
+	uint32_t len = frame6(f, s);
+	for (int l = 0; l < 4; l++) {
+		uint32_t v = run(prog6[l], plen6[l], f, len, m);
+		CHECK((v != 0) == want[l], "IPv6: %s at level %d: %s", what, l,
+		      v ? "passed" : "turned away");
+	}
+}
+
+static void samples6(void)
+{
+	const struct cbpf_meta tag20 = { PACKET_MULTICAST, 1, 20 },
+			       other = { PACKET_OTHERHOST, 0, 0 },
+			       mcast = { PACKET_MULTICAST, 0, 0 };
+	expect6("a rule's stream", (struct spec6){ 0 }, &mcast, 1, 1, 1, 1);
+	expect6("a rule's second port", (struct spec6){ .dport = 5003 }, &mcast, 1, 1, 1, 1);
+	expect6("another port of a rule's group", (struct spec6){ .dport = 5002 }, &mcast, 0, 1, 1,
+		1);
+	expect6("another group", (struct spec6){ .dst = "ff3e::9:9" }, &mcast, 0, 0, 1, 1);
+	expect6("another group with the rule group's low 32 bits",
+		(struct spec6){ .dst = "ff3e:1::1:1" }, &mcast, 0, 0, 1, 1);
+	expect6("unicast to this host", (struct spec6){ .dst = "2001:db8::2" }, &HOST, 0, 0, 0, 0);
+	expect6("ICMPv6 (MLD, neighbour discovery) to a rule's group",
+		(struct spec6){ .nh = IPPROTO_ICMPV6 }, &mcast, 0, 1, 1, 1);
+	expect6("TCP to a rule's group", (struct spec6){ .nh = IPPROTO_TCP }, &mcast, 0, 1, 1, 1);
+	expect6("another host's frame", (struct spec6){ 0 }, &other, 0, 0, 0, 0);
+	/* What the parser must see to count or to relay: the filter cannot walk extension headers. */
+	expect6("a hop-by-hop header, then UDP", (struct spec6){ .hbh = 1 }, &mcast, 1, 1, 1, 1);
+	expect6("a hop-by-hop header, then UDP to another port",
+		(struct spec6){ .hbh = 1, .dport = 5002 }, &mcast, 1, 1, 1, 1);
+	expect6("a fragment header", (struct spec6){ .nh = IPPROTO_FRAGMENT }, &mcast, 1, 1, 1, 1);
+	expect6("a fragment header, another group", (struct spec6){ .dst = "ff3e::9:9", .nh = 44 },
+		&mcast, 0, 0, 1, 1);
+	expect6("version 4 behind the IPv6 EtherType", (struct spec6){ .version = 4 }, &mcast, 1, 1,
+		1, 1);
+	expect6("cut before the port", (struct spec6){ .cut = 57 }, &mcast, 1, 1, 1, 1);
+	expect6("cut before the address, the group's MAC", (struct spec6){ .cut = 40 }, &mcast, 1,
+		1, 1, 1);
+	expect6("cut before the address, another group's MAC",
+		(struct spec6){ .dst = "ff3e::9:9", .cut = 40 }, &mcast, 0, 0, 1, 1);
+	expect6("a rule on VLAN 20, tagged 20", (struct spec6){ .dst = "ff05::3:3", .dport = 7000 },
+		&tag20, 1, 1, 1, 1);
+	expect6("a rule on VLAN 20, untagged", (struct spec6){ .dst = "ff05::3:3", .dport = 7000 },
+		&mcast, 0, 0, 1, 1);
+	expect6("an untagged rule's stream on VLAN 20", (struct spec6){ 0 }, &tag20, 0, 0, 1, 1);
+	/* The IPv4 key beside them is unharmed. */
+	uint8_t f[128];
+	uint32_t len = frame(f, (struct spec){ 0 });
+	const struct cbpf_meta m4 = { PACKET_MULTICAST, 0, 0 };
+	for (int l = 0; l < 4; l++)
+		CHECK(run(prog6[l], plen6[l], f, len, &m4) != 0,
+		      "IPv6 table: the IPv4 key's stream turned away at level %d", l);
+	len = frame(f, (struct spec){ .dst = "239.1.1.1", .dport = 5002 });
+	CHECK(run(prog6[0], plen6[0], f, len, &m4) == 0,
+	      "IPv6 table: another port of the IPv4 key passed the exact level");
+}
+
+/* As random_frames, for IPv6 frames (half of them behind a hop-by-hop header). */
+static void random_frames6(int sock_pair[2])
+{
+	uint64_t st = 0x2545f4914f6cdd1dull;
+	int agreed = 0, wanted_n = 0;
+	for (int n = 0; n < 200000; n++) {
+		st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+		uint32_t r = (uint32_t)st;
+		static const uint16_t ports[] = { 5001, 5002, 5003, 6000, 7000 };
+		static const char *groups[] = { "ff3e::1:1", "ff3e::2:2", "ff05::3:3", "ff3e::9:9",
+						"2001:db8::2" };
+		struct spec6 s = { .dst = groups[r % 5],
+				   .dport = ports[(r >> 3) % 5],
+				   .hbh = (r >> 26) % 2 };
+		uint8_t f[128];
+		uint32_t len = frame6(f, s);
+		for (int k = 0; k < (int)((r >> 6) % 3); k++) {
+			st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+			f[12 + (st >> 8) % 60] = (uint8_t)(st >> 20);
+		}
+		if ((r >> 9) % 4 == 0)
+			len = 10 + (r >> 11) % (len - 10);
+		struct cbpf_meta m = { (r >> 20) % 4 == 0 ? PACKET_OTHERHOST : PACKET_MULTICAST,
+				       (r >> 22) % 4 == 0,
+				       (uint16_t)((r >> 24) % 3 == 0 ? 20 : 0) };
+		uint16_t vid = m.tagged ? m.tci & 0xfff : 0;
+		uint32_t v[4];
+		for (int l = 0; l < 4; l++)
+			v[l] = run(prog6[l], plen6[l], f, len, &m);
+		for (int l = 1; l < 4; l++)
+			CHECK(!v[l - 1] || v[l], "IPv6 frame %d passes level %d, not %d", n, l - 1,
+			      l);
+		struct mcr_frame_info fi;
+		int parsed = len >= 14 && mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK;
+		int wanted = 0;
+		for (int k = 0; k < 5 && parsed; k++)
+			wanted |= memcmp(keys6[k].group, fi.group, 16) == 0 &&
+				  keys6[k].port == fi.port && keys6[k].vlan == vid;
+		wanted_n += wanted && m.pkttype != PACKET_OTHERHOST;
+		if (m.pkttype == PACKET_OTHERHOST)
+			CHECK(!v[3], "IPv6 frame %d: another host's frame passed", n);
+		else if (wanted)
+			CHECK(v[0], "IPv6 frame %d: a datagram a rule takes was turned away", n);
+		else if (parsed && fi.family == 6 && fi.payload_off == 62)
+			/* no extension header: the filter reads the port as the parser does */
+			CHECK(!v[0],
+			      "IPv6 frame %d: a datagram no rule takes passed the exact level", n);
+		if (sock_pair && m.pkttype != PACKET_OTHERHOST && !m.tagged && n % 20 == 0) {
+			struct cbpf_meta host = HOST;
+			uint32_t want = run(prog6[0], plen6[0], f, len, &host);
+			char buf[256];
+			if (send(sock_pair[0], f, len, 0) != (ssize_t)len) {
+				CHECK(0, "send: %s", strerror(errno));
+				break;
+			}
+			ssize_t got = recv(sock_pair[1], buf, sizeof(buf), MSG_DONTWAIT);
+			CHECK((got >= 0) == (want != 0),
+			      "IPv6 frame %d: the kernel %s, the interpreter %s", n,
+			      got >= 0 ? "passed it" : "turned it away",
+			      want ? "passes it" : "turns it away");
+			agreed++;
+		}
+	}
+	CHECK(wanted_n > 5000, "only %d IPv6 frames a rule takes among the random ones", wanted_n);
+	if (sock_pair)
+		CHECK(agreed > 1000, "only %d IPv6 frames checked against the kernel", agreed);
+}
+
+static void ipv6_keys(void)
+{
+	static const char *g[] = { "ff3e::1:1", "ff3e::1:1", "ff3e::2:2", "ff05::3:3" };
+	static const uint16_t port[] = { 5001, 5003, 6000, 7000 }, vlan[] = { 0, 0, 0, 20 };
+	for (int i = 0; i < 4; i++) {
+		keys6[i] = (struct mcr_filter_key){ .port = port[i], .vlan = vlan[i] };
+		inet_pton(AF_INET6, g[i], keys6[i].group);
+	}
+	keys6[4] = (struct mcr_filter_key){ .port = 5001 };
+	group4(keys6[4].group, inet_addr("239.1.1.1"));
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		perror("socketpair");
+		failures++;
+		return;
+	}
+	for (int l = 3; l >= 0; l--) {
+		plen6[l] = mcr__filter_build(keys6, 5, l, prog6[l], BPF_MAXINSNS);
+		CHECK(plen6[l] > 0, "IPv6 keys, level %d: %d", l, plen6[l]);
+		struct sock_fprog fp = { .len = (unsigned short)plen6[l], .filter = prog6[l] };
+		CHECK(setsockopt(sp[1], SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) == 0,
+		      "the kernel refused the IPv6 level %d: %s", l, strerror(errno));
+	}
+	/* The IPv6 keys given in another order build the same program. */
+	struct mcr_filter_key r[5] = { keys6[3], keys6[4], keys6[1], keys6[2], keys6[0] };
+	static struct sock_filter b[BPF_MAXINSNS];
+	for (int l = 0; l < 4; l++) {
+		int lb = mcr__filter_build(r, 5, l, b, BPF_MAXINSNS);
+		CHECK(lb == plen6[l] && memcmp(b, prog6[l], sizeof(*b) * (size_t)lb) == 0,
+		      "IPv6 level %d: another order of the same keys gave another program", l);
+	}
+	samples6();
+	random_frames6(sp);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /* Ethernet + IPv6 to dst (next header nh, UDP to dport when nh is 17), cut to cut bytes (0: whole):
  * the IP-only programs read it from byte 14 on. */
-static uint32_t frame6(uint8_t *f, const uint8_t dst[16], uint8_t nh, uint16_t dport, uint32_t cut)
+static uint32_t ip6_frame(uint8_t *f, const uint8_t dst[16], uint8_t nh, uint16_t dport,
+			  uint32_t cut)
 {
 	memset(f, 0, 128);
 	f[0] = f[1] = 0x33;
@@ -424,7 +637,7 @@ static void ip_only(int sock_pair[2])
 		{ "cut before the address", g6, 17, 5001, 14 + 30, &mcast, 0 },
 	};
 	for (unsigned i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
-		uint32_t len = frame6(f, v6[i].dst, v6[i].nh, v6[i].port, v6[i].cut);
+		uint32_t len = ip6_frame(f, v6[i].dst, v6[i].nh, v6[i].port, v6[i].cut);
 		CHECK((run(ipo[0], li[0], f + 14, len - 14, v6[i].m) != 0) == v6[i].pass,
 		      "IP-only IPv6, %s: %s", v6[i].what, v6[i].pass ? "turned away" : "passed");
 		CHECK((run(eth[0], le[0], f, len, v6[i].m) != 0) == v6[i].pass || v6[i].cut,
@@ -441,8 +654,8 @@ static void ip_only(int sock_pair[2])
 		static const char *groups[] = { "239.1.1.1", "239.2.2.2", "239.3.3.3", "239.1.1.9",
 						"10.0.0.2" };
 		if (r % 3 == 0)
-			len = frame6(f, (r >> 2) % 2 ? g6 : other6, (r >> 3) % 4 ? 17 : 0,
-				     ports[(r >> 5) % 5], 0);
+			len = ip6_frame(f, (r >> 2) % 2 ? g6 : other6, (r >> 3) % 4 ? 17 : 0,
+					ports[(r >> 5) % 5], 0);
 		else
 			len = frame(f, (struct spec){ .dst = groups[(r >> 2) % 5],
 						      .dport = ports[(r >> 5) % 5] });
@@ -498,6 +711,7 @@ int main(void)
 	samples();
 	shared_macs();
 	unicast_key();
+	ipv6_keys();
 
 	/* No keys: nothing passes. */
 	struct sock_filter none[8];

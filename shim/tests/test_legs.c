@@ -53,8 +53,11 @@ static int send_all(struct mcr_udp_sender *tx)
 
 int main(void)
 {
-	struct mcr_udp_addr legs[2] = { { .addr = htonl(INADDR_LOOPBACK), .port = 47621 },
-					{ .addr = htonl(INADDR_LOOPBACK), .port = 47622 } };
+	/* 127.0.0.1, IPv4-mapped */
+	struct mcr_udp_addr legs[2] = {
+		{ .addr = { [10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1 }, .port = 47621 },
+		{ .addr = { [10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1 }, .port = 47622 }
+	};
 	struct mcr_udp_sender *tx = NULL;
 	struct mcr_udp_receiver *rx = NULL;
 	uint64_t ls[5];

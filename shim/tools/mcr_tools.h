@@ -18,10 +18,11 @@
 #define MCR_UDP_HDR_LEN 32u
 #define MCR_UDP_MAX_DESTS 1024u /* gen: one connected socket each */
 
-/* An IPv4 address and port: a destination (gen), or a group / local address to listen on (sink;
- * addr 0 = any local address). */
+/* An address and port: a destination (gen), or a group / local address to listen on (sink; the
+ * unspecified address of its family, 0.0.0.0 or ::, = any local address). The address is 16
+ * bytes, network order, an IPv4 one IPv4-mapped (::ffff:a.b.c.d) as in the data plane's tables. */
 struct mcr_udp_addr {
-	uint32_t addr; /* network order */
+	uint8_t addr[16];
 	uint16_t port; /* host order */
 	uint16_t reserved;
 };
@@ -90,17 +91,20 @@ enum mcr_udp_rx_stat {
 struct mcr_udp_sender;
 struct mcr_udp_receiver;
 
-/* UDP sockets, one connected to each of dests, sent to round-robin. source/source_port: bind address (0: none);
- * ifindex: multicast egress interface (0: the routing table's); ttl 0: the kernel's default;
- * size: payload bytes (>= MCR_UDP_HDR_LEN); batch: packets per sendmmsg at most (<= 256);
- * flags: MCR_UDP_TX_LOOP to loop multicast back to this host's own sockets (IP_MULTICAST_LOOP);
- * MCR_UDP_TX_PACKET to build Ethernet/IPv4/UDP frames and send them on an AF_PACKET socket on
- * ifindex, past the IP stack and the qdisc (multicast destinations on a non-loopback interface
- * only: -EOPNOTSUPP otherwise;
- * the source address is the interface's unless given; -EMSGSIZE if size does not fit the MTU). */
+/* UDP sockets, one connected to each of dests (IPv4 or IPv6, each its own), sent to round-robin.
+ * source: 16 bytes to bind to (NULL: none; every destination must then be of its family, else
+ * -EAFNOSUPPORT), source_port: the port to bind (0: any); ifindex: multicast egress interface (0:
+ * the routing table's); ttl (the hop limit for IPv6) 0: the kernel's default; size: payload bytes
+ * (>= MCR_UDP_HDR_LEN); batch: packets per sendmmsg at most (<= 256); flags: MCR_UDP_TX_LOOP to
+ * loop multicast back to this host's own sockets (IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP);
+ * MCR_UDP_TX_PACKET to build Ethernet/IPv4/UDP or Ethernet/IPv6/UDP frames and send them on an
+ * AF_PACKET socket on ifindex, past the IP stack and the qdisc (multicast destinations on a
+ * non-loopback interface only: -EOPNOTSUPP otherwise; the source address is the interface's
+ * unless given: its first IPv4 address, or its first global IPv6 one (its link-local one for an
+ * ff02:: group); -EADDRNOTAVAIL without one; -EMSGSIZE if size does not fit the MTU). */
 #define MCR_UDP_TX_LOOP 1u
 #define MCR_UDP_TX_PACKET 2u /* build frames, send on AF_PACKET (multicast only; needs ifindex) */
-int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_dests, uint32_t source,
+int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_dests, const uint8_t *source,
 			uint16_t source_port, int ifindex, int ttl, uint32_t size, uint32_t run_id,
 			uint32_t batch, uint32_t flags, struct mcr_udp_sender **out);
 void mcr_udp_sender_close(struct mcr_udp_sender *s);
@@ -131,9 +135,9 @@ int mcr_udp_sender_legs(struct mcr_udp_sender *s, const int32_t *ifindex, uint32
  * dropped, out[2 * legs] the packets dropped on every leg. Returns the values written. */
 int mcr_udp_sender_leg_stats(const struct mcr_udp_sender *s, uint64_t *out, uint32_t n);
 
-/* Sockets (one per distinct port) that join the multicast entries on ifindex (0: the kernel's
- * choice) or listen on the unicast ones, with SO_RCVBUF(FORCE) rcvbuf bytes, kernel receive
- * timestamps and drop counters. */
+/* Sockets (one per distinct family and port) that join the multicast entries on ifindex (0: the
+ * kernel's choice; IGMP for IPv4 groups, MLD for IPv6 ones) or listen on the unicast ones, with
+ * SO_RCVBUF(FORCE) rcvbuf bytes, kernel receive timestamps and drop counters. */
 int mcr_udp_receiver_open(const struct mcr_udp_addr *entries, uint32_t n_entries, int ifindex,
 			  uint32_t rcvbuf, struct mcr_udp_receiver **out);
 void mcr_udp_receiver_close(struct mcr_udp_receiver *r);

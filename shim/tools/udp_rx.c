@@ -19,6 +19,9 @@
 #ifndef IP_MULTICAST_ALL
 #define IP_MULTICAST_ALL 49
 #endif
+#ifndef IPV6_MULTICAST_ALL
+#define IPV6_MULTICAST_ALL 29
+#endif
 
 #define UDP_RX_VLEN 64u
 #define UDP_RX_BUF 65536u
@@ -26,6 +29,7 @@
 
 struct udp_rx_sock {
 	int fd;
+	int v6; /* an AF_INET6 socket, for the IPv6 entries on its port */
 	uint16_t port;
 	uint32_t drops; /* SO_RXQ_OVFL: the socket's drop counter, as last reported */
 	int rcvbuf;
@@ -44,53 +48,111 @@ struct mcr_udp_receiver {
 	uint64_t st[MCR_UDP_RX__COUNT];
 };
 
-static int rx_sock_open(struct mcr_udp_receiver *r, uint16_t port, int ifindex, uint32_t rcvbuf)
+static int entry_v6(const struct mcr_udp_addr *e)
+{
+	return !mcr__addr_is_v4(e->addr);
+}
+
+/* The unspecified address of its family (0.0.0.0 or ::): any local address. */
+static int entry_any(const struct mcr_udp_addr *e)
+{
+	static const uint8_t zero[16];
+	return entry_v6(e) ? memcmp(e->addr, zero, 16) == 0 : mcr__addr_u32(e->addr) == 0;
+}
+
+static int entry_multicast(const struct mcr_udp_addr *e)
+{
+	return entry_v6(e) ? e->addr[0] == 0xff : IN_MULTICAST(ntohl(mcr__addr_u32(e->addr)));
+}
+
+/* Joins the socket's multicast entries: MCAST_JOIN_GROUP by interface index, IGMP or MLD. */
+static int rx_join(const struct mcr_udp_receiver *r, int fd, int v6, uint16_t port, int ifindex)
+{
+	for (uint32_t i = 0; i < r->n_entries; i++) {
+		const struct mcr_udp_addr *e = &r->entries[i];
+		if (e->port != port || entry_v6(e) != v6 || !entry_multicast(e))
+			continue;
+		if (v6) {
+			struct ipv6_mreq m = { .ipv6mr_interface = (unsigned)ifindex };
+			memcpy(&m.ipv6mr_multiaddr, e->addr, 16);
+			if (setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof(m)) < 0)
+				return -errno;
+		} else {
+			struct ip_mreqn m = { .imr_ifindex = ifindex };
+			m.imr_multiaddr.s_addr = mcr__addr_u32(e->addr);
+			if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)) < 0)
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+static int rx_sock_open(struct mcr_udp_receiver *r, int v6, uint16_t port, int ifindex,
+			uint32_t rcvbuf)
 {
 	struct udp_rx_sock *k = &r->socks[r->n_socks];
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	uint32_t n_here = 0, bind_addr = 0;
-	socklen_t sl = sizeof(k->rcvbuf);
+	struct sockaddr_storage ss = { 0 };
+	socklen_t ss_len, sl = sizeof(k->rcvbuf);
+	const uint8_t *bind_addr = NULL;
+	uint32_t n_here = 0;
 	int fd, ret;
 
 	for (uint32_t i = 0; i < r->n_entries; i++) {
-		if (r->entries[i].port != port)
+		if (r->entries[i].port != port || entry_v6(&r->entries[i]) != v6)
 			continue;
 		n_here++;
 		bind_addr = r->entries[i].addr;
 	}
 	/* one entry on this port: bind to its address (the group, or the local address), so the socket
-	 * sees nothing else; several: bind the wildcard and tell them apart by IP_PKTINFO */
-	sa.sin_addr.s_addr = n_here == 1 ? bind_addr : 0;
+	 * sees nothing else; several: bind the wildcard and tell them apart by the packet info */
+	if (n_here != 1)
+		bind_addr = NULL;
+	if (v6) {
+		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+		sa->sin6_family = AF_INET6;
+		sa->sin6_port = htons(port);
+		if (bind_addr) {
+			memcpy(&sa->sin6_addr, bind_addr, 16);
+			/* a link-local group or address means nothing without its interface */
+			if (IN6_IS_ADDR_MC_LINKLOCAL(&sa->sin6_addr) ||
+			    IN6_IS_ADDR_LINKLOCAL(&sa->sin6_addr))
+				sa->sin6_scope_id = (uint32_t)ifindex;
+		}
+		ss_len = sizeof(*sa);
+	} else {
+		struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons(port);
+		sa->sin_addr.s_addr = bind_addr ? mcr__addr_u32(bind_addr) : 0;
+		ss_len = sizeof(*sa);
+	}
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0 ||
-	    (ret = set_int(fd, IPPROTO_IP, IP_PKTINFO, 1)) < 0 ||
+	    (ret = v6 ? set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) : 0) < 0 ||
+	    (ret = v6 ? set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+		      : set_int(fd, IPPROTO_IP, IP_PKTINFO, 1)) < 0 ||
 	    (ret = set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1)) < 0 ||
 	    (ret = set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1)) < 0)
 		goto fail;
-	(void)set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0); /* only the groups joined here */
+	/* only the groups joined here */
+	(void)(v6 ? set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+		  : set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0));
 	if (rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)rcvbuf) < 0)
 		(void)set_int(fd, SOL_SOCKET, SO_RCVBUF,
 			      (int)rcvbuf); /* capped by net.core.rmem_max */
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &k->rcvbuf, &sl) < 0)
 		k->rcvbuf = 0;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, ss_len) < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	for (uint32_t i = 0; i < r->n_entries; i++) {
-		struct ip_mreqn m = { .imr_ifindex = ifindex };
-		if (r->entries[i].port != port || !IN_MULTICAST(ntohl(r->entries[i].addr)))
-			continue;
-		m.imr_multiaddr.s_addr = r->entries[i].addr;
-		if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)) < 0) {
-			ret = -errno;
-			goto fail;
-		}
-	}
+	if ((ret = rx_join(r, fd, v6, port, ifindex)) < 0)
+		goto fail;
 	k->fd = fd;
+	k->v6 = v6;
 	k->port = port;
 	r->n_socks++;
 	return 0;
@@ -123,20 +185,20 @@ MCR_API int mcr_udp_receiver_open(const struct mcr_udp_addr *entries, uint32_t n
 	memcpy(r->entries, entries, n_entries * sizeof(*entries));
 	for (uint32_t i = 0; i < n_entries; i++) {
 		uint16_t port = entries[i].port;
-		int seen = 0;
+		int seen = 0, v6 = entry_v6(&entries[i]);
 		if (port == 0) {
 			ret = -EINVAL;
 			goto fail;
 		}
 		for (uint32_t j = 0; j < r->n_socks; j++)
-			seen |= r->socks[j].port == port;
+			seen |= r->socks[j].port == port && r->socks[j].v6 == v6;
 		if (seen)
 			continue;
 		if (r->n_socks == UDP_RX_MAX_SOCKS) {
 			ret = -E2BIG;
 			goto fail;
 		}
-		if ((ret = rx_sock_open(r, port, ifindex, rcvbuf)) < 0)
+		if ((ret = rx_sock_open(r, v6, port, ifindex, rcvbuf)) < 0)
 			goto fail;
 	}
 	for (uint32_t i = 0; i < UDP_RX_VLEN; i++) {
@@ -162,17 +224,19 @@ MCR_API void mcr_udp_receiver_close(struct mcr_udp_receiver *r)
 	free(r);
 }
 
-/* Which entry a datagram to (dst, port) belongs to: the exact group or address, else a wildcard
- * (0.0.0.0) entry on the port, else 0xffff. */
-static uint16_t entry_of(const struct mcr_udp_receiver *r, uint32_t dst, uint16_t port)
+/* Which entry a datagram to (dst, port) belongs to, on a socket of family v6: the exact group or
+ * address, else a wildcard (0.0.0.0 or ::) entry on the port, else 0xffff. dst: 16 bytes. */
+static uint16_t entry_of(const struct mcr_udp_receiver *r, const uint8_t *dst, int v6,
+			 uint16_t port)
 {
 	uint32_t any = 0xffff;
 	for (uint32_t i = 0; i < r->n_entries; i++) {
-		if (r->entries[i].port != port)
+		const struct mcr_udp_addr *e = &r->entries[i];
+		if (e->port != port || entry_v6(e) != v6)
 			continue;
-		if (r->entries[i].addr == dst)
+		if (memcmp(e->addr, dst, 16) == 0)
 			return (uint16_t)i;
-		if (r->entries[i].addr == 0 && any == 0xffff)
+		if (entry_any(e) && any == 0xffff)
 			any = i;
 	}
 	return (uint16_t)any;
@@ -185,7 +249,8 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 	const uint8_t *p = m->msg_hdr.msg_iov->iov_base;
 	uint32_t len = m->msg_len;
 	uint64_t rx_ns = 0, tx_ns, seq;
-	uint32_t dst = 0, claimed, ssrc = 0;
+	uint8_t dst[16] = { 0 };
+	uint32_t claimed, ssrc = 0;
 	uint16_t hlen;
 	struct cmsghdr *c;
 
@@ -199,12 +264,17 @@ static void parse_one(const struct mcr_udp_receiver *r, const struct udp_rx_sock
 		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-			dst = pi.ipi_addr.s_addr;
+			dst[10] = dst[11] = 0xff;
+			memcpy(dst + 12, &pi.ipi_addr.s_addr, 4);
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memcpy(dst, &pi.ipi6_addr, 16);
 		}
 	}
 	memset(rec, 0, sizeof(*rec));
 	rec->length = len;
-	rec->entry = r->n_socks == 1 && r->n_entries == 1 ? 0 : entry_of(r, dst, k->port);
+	rec->entry = r->n_socks == 1 && r->n_entries == 1 ? 0 : entry_of(r, dst, k->v6, k->port);
 	if (rx_ns)
 		rec->flags |= MCR_UDP_REC_KERNEL_TS;
 	else

@@ -7,9 +7,11 @@
  * - socket mode: one connected UDP socket per destination, sendmmsg. The kernel's whole UDP/IP
  *   output path runs per packet (for a multicast group that includes a route lookup and a fresh
  *   dst: a connected socket does not keep one for multicast).
- * - packet mode (MCR_UDP_TX_PACKET, multicast only): whole Ethernet/IPv4/UDP frames built here and
- *   sent with sendmmsg on an AF_PACKET socket bound to the interface, past the qdisc. About half
- *   the CPU per packet; what a receiver sees is the same datagram. */
+ * - packet mode (MCR_UDP_TX_PACKET, multicast only): whole Ethernet/IPv4/UDP or Ethernet/IPv6/UDP
+ *   frames built here and sent with sendmmsg on an AF_PACKET socket bound to the interface, past
+ *   the qdisc. About half the CPU per packet; what a receiver sees is the same datagram.
+ * Destinations may be of both families, each with its own socket (socket mode) or header (packet
+ * mode). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <sys/socket.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <linux/if_packet.h>
 #include <arpa/inet.h>
@@ -27,13 +30,16 @@
 
 #define UDP_BATCH_MAX 256u
 #define SNDBUF_BYTES (4 << 20) /* a burst after a late wake-up must not block on the buffer */
-#define FRAME_HDR 42u /* Ethernet 14 + IPv4 20 + UDP 8 */
+#define FRAME_HDR4 42u /* Ethernet 14 + IPv4 20 + UDP 8 */
+#define FRAME_HDR6 62u /* Ethernet 14 + IPv6 40 + UDP 8 */
+#define FRAME_HDR FRAME_HDR6 /* room for either in front of each payload */
 
 struct tx_dest {
-	uint32_t addr; /* network order */
+	uint8_t addr[16]; /* network order, IPv4 as IPv4-mapped */
+	int v6;
 	uint16_t port; /* host order */
-	uint8_t mac[6]; /* packet mode: 01:00:5e + the group's low 23 bits */
-	uint64_t ip_sum; /* packet mode: RFC 1071 sum of the IPv4 header without id and checksum */
+	uint8_t mac[6]; /* packet mode: the group's multicast MAC */
+	uint64_t ip_sum; /* packet mode, IPv4: RFC 1071 sum of the header without id and checksum */
 	uint64_t udp_sum; /* packet mode: pseudo-header + UDP header, without the payload */
 };
 
@@ -43,7 +49,8 @@ struct mcr_udp_sender {
 	uint32_t run_id;
 	uint32_t batch;
 	int packet; /* packet mode */
-	uint32_t off; /* payload offset in a buffer: FRAME_HDR in packet mode, else 0 */
+	uint32_t off; /* payload offset in a buffer: FRAME_HDR in packet mode (a frame starts
+		       * FRAME_HDR - its header's length in), else 0 */
 	uint32_t n_fds;
 	int *fds; /* socket mode: per destination; packet mode: one */
 	struct tx_dest *dests;
@@ -51,7 +58,8 @@ struct mcr_udp_sender {
 	uint8_t *bufs; /* batch x (off + size) */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
-	uint8_t tmpl[FRAME_HDR];
+	uint8_t tmpl[FRAME_HDR4]; /* packet mode: the IPv4 frame's headers */
+	uint8_t tmpl6[FRAME_HDR6]; /* ... the IPv6 frame's */
 	uint16_t ip_id;
 	uint64_t filler_sum
 		[256]; /* packet mode: sum of the filler, by (seq + MCR_UDP_HDR_LEN) & 0xff */
@@ -74,57 +82,158 @@ struct mcr_udp_sender {
 	uint64_t st[MCR_UDP_TX__COUNT];
 };
 
-static int tx_sock_open(const struct mcr_udp_addr *dest, uint32_t source, uint16_t source_port,
-			int ifindex, int ttl, uint32_t flags)
+static int tx_sock_open4(int fd, const struct mcr_udp_addr *dest, const uint8_t *source,
+			 uint16_t source_port, int ifindex, int ttl, uint32_t flags)
 {
+	uint32_t src_addr = source ? mcr__addr_u32(source) : 0;
 	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = dest->addr,
+				  .sin_addr.s_addr = mcr__addr_u32(dest->addr),
 				  .sin_port = htons(dest->port) };
-	int fd, ret;
+	int ret;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	mcr__sndbuf_set(fd, SNDBUF_BYTES);
 	if (source || source_port) {
 		struct sockaddr_in src = { .sin_family = AF_INET,
-					   .sin_addr.s_addr = source,
+					   .sin_addr.s_addr = src_addr,
 					   .sin_port = htons(source_port) };
 		/* several destinations share the source port */
 		if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
-			goto fail;
-		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
-			ret = -errno;
-			goto fail;
-		}
+			return ret;
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+			return -errno;
 	}
 	if (ifindex > 0 || source) {
-		struct ip_mreqn m = { .imr_address.s_addr = source, .imr_ifindex = ifindex };
-		if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) < 0) {
-			ret = -errno;
-			goto fail;
-		}
+		struct ip_mreqn m = { .imr_address.s_addr = src_addr, .imr_ifindex = ifindex };
+		if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) < 0)
+			return -errno;
 	}
 	/* no copy to this host's own sockets unless asked: it costs a clone and a local delivery per packet */
 	if ((ret = set_int(fd, IPPROTO_IP, IP_MULTICAST_LOOP, !!(flags & MCR_UDP_TX_LOOP))) < 0)
-		goto fail;
+		return ret;
 	if (ttl > 0) {
 		if ((ret = set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL, ttl)) < 0 ||
 		    (ret = set_int(fd, IPPROTO_IP, IP_TTL, ttl)) < 0)
-			goto fail;
+			return ret;
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto fail;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* As tx_sock_open4; the interface is an index (IPv6 names no interface by an address), and it is
+ * the scope of a link-local destination or source too. */
+static int tx_sock_open6(int fd, const struct mcr_udp_addr *dest, const uint8_t *source,
+			 uint16_t source_port, int ifindex, int ttl, uint32_t flags)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(dest->port),
+				   .sin6_scope_id = ifindex > 0 ? (uint32_t)ifindex : 0 };
+	int ret;
+
+	memcpy(&sa.sin6_addr, dest->addr, 16);
+	if ((ret = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1)) < 0)
+		return ret;
+	if (source || source_port) {
+		struct sockaddr_in6 src = { .sin6_family = AF_INET6,
+					    .sin6_port = htons(source_port),
+					    .sin6_scope_id = sa.sin6_scope_id };
+		if (source)
+			memcpy(&src.sin6_addr, source, 16);
+		if ((ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
+			return ret;
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+			return -errno;
+	}
+	if (ifindex > 0 && (ret = set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex)) < 0)
+		return ret;
+	if ((ret = set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, !!(flags & MCR_UDP_TX_LOOP))) < 0)
+		return ret;
+	if (ttl > 0) {
+		if ((ret = set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ttl)) < 0 ||
+		    (ret = set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl)) < 0)
+			return ret;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int tx_sock_open(const struct mcr_udp_addr *dest, const uint8_t *source,
+			uint16_t source_port, int ifindex, int ttl, uint32_t flags)
+{
+	int v6 = !mcr__addr_is_v4(dest->addr), fd, ret;
+
+	if (source && mcr__addr_is_v4(source) == v6)
+		return -EAFNOSUPPORT; /* a source of the other family */
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mcr__sndbuf_set(fd, SNDBUF_BYTES);
+	ret = v6 ? tx_sock_open6(fd, dest, source, source_port, ifindex, ttl, flags)
+		 : tx_sock_open4(fd, dest, source, source_port, ifindex, ttl, flags);
+	if (ret < 0) {
+		close(fd);
+		return ret;
 	}
 	return fd;
-fail:
-	close(fd);
+}
+
+/* The interface's IPv6 address to send to a group from: its first global one, or for a link-local
+ * group (ff02::) its first link-local one. 0 or -EADDRNOTAVAIL. */
+static int if_addr6(int ifindex, int link_local, uint8_t out[16])
+{
+	char name[IF_NAMESIZE];
+	struct ifaddrs *all, *a;
+	int ret = -EADDRNOTAVAIL;
+
+	if (!if_indextoname((unsigned)ifindex, name))
+		return -errno;
+	if (getifaddrs(&all) < 0)
+		return -errno;
+	for (a = all; a; a = a->ifa_next) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)a->ifa_addr;
+		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET6 || strcmp(a->ifa_name, name))
+			continue;
+		if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) != link_local ||
+		    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+			continue;
+		memcpy(out, &sin6->sin6_addr, 16);
+		ret = 0;
+		break;
+	}
+	freeifaddrs(all);
 	return ret;
 }
 
-/* Packet mode: the AF_PACKET socket and the frame template (addresses from the interface). */
-static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t source_port,
+/* Packet mode, IPv6: the headers of the frames to d (the template's addresses, lengths, hop
+ * limit) and the sum of the pseudo-header and UDP header. No header checksum, no identification;
+ * the flow label 0. */
+static void tx_header6(struct mcr_udp_sender *s, struct tx_dest *d, const uint8_t *source,
+		       uint16_t sport, int ttl)
+{
+	uint8_t *t = s->tmpl6, ph[40];
+	memcpy(t + 6, s->tmpl + 6, 6); /* the interface's MAC */
+	put_be16(t + 12, 0x86dd);
+	t[14] = 0x60;
+	put_be16(t + 18, (uint16_t)(8 + s->size));
+	t[20] = IPPROTO_UDP;
+	t[21] = (uint8_t)(ttl > 0 ? ttl : 1); /* 1: the kernel's multicast default */
+	memcpy(t + 22, source, 16);
+	put_be16(t + 54, sport);
+	put_be16(t + 58, (uint16_t)(8 + s->size));
+	mcr__mcast_mac6(d->addr, d->mac);
+	/* pseudo-header (RFC 8200 8.1: source, destination, UDP length, next header) and the UDP
+	 * header with dport */
+	memcpy(ph, source, 16);
+	memcpy(ph + 16, d->addr, 16);
+	put_be32(ph + 32, 8 + s->size);
+	put_be32(ph + 36, IPPROTO_UDP);
+	put_be16(t + 56, d->port);
+	d->udp_sum = mcr__csum_add(t + 54, 8, mcr__csum_add(ph, 40, 0));
+	memset(t + 56, 0, 2);
+}
+
+/* Packet mode: the AF_PACKET socket and the frame templates (addresses from the interface). */
+static int tx_packet_open(struct mcr_udp_sender *s, const uint8_t *source, uint16_t source_port,
 			  int ifindex, int ttl)
 {
 	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
@@ -132,13 +241,22 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 	struct mcr_if_facts facts;
 	uint8_t *t = s->tmpl;
 	uint16_t sport = source_port ? source_port : (uint16_t)(49152 + s->run_id % 16384);
-	int fd, io, ret;
+	uint32_t source4 = 0, need = 28;
+	int fd, io, ret, any4 = 0;
 
 	if (ifindex <= 0)
 		return -EINVAL;
-	for (uint32_t i = 0; i < s->n_dests; i++)
-		if (!IN_MULTICAST(ntohl(s->dests[i].addr)))
-			return -EOPNOTSUPP; /* a unicast destination needs its neighbour's MAC: socket mode */
+	for (uint32_t i = 0; i < s->n_dests; i++) {
+		const struct tx_dest *d = &s->dests[i];
+		/* a unicast destination needs its neighbour's MAC: socket mode */
+		if (d->v6 ? d->addr[0] != 0xff : !IN_MULTICAST(ntohl(mcr__addr_u32(d->addr))))
+			return -EOPNOTSUPP;
+		if (source && mcr__addr_is_v4(source) == d->v6)
+			return -EAFNOSUPPORT;
+		any4 |= !d->v6;
+		if (d->v6)
+			need = 48;
+	}
 	io = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (io < 0)
 		return -errno;
@@ -149,12 +267,16 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 		ret = -EOPNOTSUPP;
 		goto fail_io;
 	}
-	if (facts.mtu < s->size + 28) {
+	if (facts.mtu < s->size + need) {
 		ret = -EMSGSIZE;
 		goto fail_io;
 	}
 	memcpy(t + 6, facts.mac, 6);
-	if (!source) {
+	if (source && !any4) {
+		/* IPv6 only: no IPv4 address to find */
+	} else if (source) {
+		source4 = mcr__addr_u32(source);
+	} else if (any4) {
 		ifr.ifr_ifindex = ifindex;
 		if (ioctl(io, SIOCGIFNAME, &ifr) < 0) {
 			ret = -errno;
@@ -165,7 +287,7 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 			ret = -errno;
 			goto fail_io;
 		}
-		source = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+		source4 = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
 	}
 	close(io);
 
@@ -175,19 +297,28 @@ static int tx_packet_open(struct mcr_udp_sender *s, uint32_t source, uint16_t so
 	put_be16(t + 20, 0x4000); /* DF: never fragmented, the size was checked against the MTU */
 	t[22] = (uint8_t)(ttl > 0 ? ttl : 1); /* 1: the kernel's multicast default */
 	t[23] = IPPROTO_UDP;
-	memcpy(t + 26, &source, 4);
+	memcpy(t + 26, &source4, 4);
 	put_be16(t + 34, sport);
 	put_be16(t + 38, (uint16_t)(8 + s->size));
 	for (uint32_t i = 0; i < s->n_dests; i++) {
 		struct tx_dest *d = &s->dests[i];
 		uint8_t ph[12];
-		mcr__mcast_mac(d->addr, d->mac);
-		memcpy(t + 30, &d->addr, 4);
+		if (d->v6) {
+			uint8_t src6[16] = { 0 };
+			if (source)
+				memcpy(src6, source, 16);
+			else if ((ret = if_addr6(ifindex, d->addr[1] == 0x02, src6)) < 0)
+				return ret;
+			tx_header6(s, d, src6, sport, ttl);
+			continue;
+		}
+		mcr__mcast_mac(mcr__addr_u32(d->addr), d->mac);
+		memcpy(t + 30, d->addr + 12, 4);
 		/* IPv4 header with id and checksum 0 */
 		d->ip_sum = mcr__csum_add(t + 14, 20, 0);
 		/* pseudo-header (source, destination, protocol, UDP length) and the UDP header with dport */
-		memcpy(ph, &source, 4);
-		memcpy(ph + 4, &d->addr, 4);
+		memcpy(ph, &source4, 4);
+		memcpy(ph + 4, d->addr + 12, 4);
 		ph[8] = 0;
 		ph[9] = IPPROTO_UDP;
 		put_be16(ph + 10, (uint16_t)(8 + s->size));
@@ -217,9 +348,9 @@ fail_io:
 	return ret;
 }
 
-MCR_API int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_dests, uint32_t source,
-				uint16_t source_port, int ifindex, int ttl, uint32_t size,
-				uint32_t run_id, uint32_t batch, uint32_t flags,
+MCR_API int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_dests,
+				const uint8_t *source, uint16_t source_port, int ifindex, int ttl,
+				uint32_t size, uint32_t run_id, uint32_t batch, uint32_t flags,
 				struct mcr_udp_sender **out)
 {
 	struct mcr_udp_sender *s;
@@ -258,9 +389,11 @@ MCR_API int mcr_udp_sender_open(const struct mcr_udp_addr *dests, uint32_t n_des
 	for (uint32_t i = 0; i < s->n_fds; i++)
 		s->fds[i] = -1;
 	for (uint32_t i = 0; i < n_dests; i++) {
-		s->dests[i].addr = dests[i].addr;
+		memcpy(s->dests[i].addr, dests[i].addr, 16);
+		s->dests[i].v6 = !mcr__addr_is_v4(dests[i].addr);
 		s->dests[i].port = dests[i].port;
 	}
+	/* packet mode: each send_batch points a slot's iov at its frame's start */
 	for (uint32_t i = 0; i < batch; i++) {
 		s->iov[i].iov_base = s->bufs + (size_t)i * buf_len;
 		s->iov[i].iov_len = buf_len;
@@ -348,25 +481,43 @@ static int send_group(struct mcr_udp_sender *s, int fd, struct mmsghdr *msgs, ui
 	return 0;
 }
 
-/* Packet mode: the Ethernet, IPv4 and UDP headers in front of payload p (at f + FRAME_HDR). */
-static void fill_frame(struct mcr_udp_sender *s, uint8_t *f, const struct tx_dest *d, uint64_t seq)
+/* Packet mode: the Ethernet, IP and UDP headers in front of the payload at p; returns where the
+ * frame starts (p less the header's length). */
+static uint8_t *fill_frame(struct mcr_udp_sender *s, uint8_t *p, const struct tx_dest *d,
+			   uint64_t seq)
 {
-	uint16_t id = htons(s->ip_id++);
 	uint16_t sum;
+	uint8_t *f;
 
-	memcpy(f, s->tmpl, FRAME_HDR);
+	if (d->v6) {
+		f = p - FRAME_HDR6;
+		memcpy(f, s->tmpl6, FRAME_HDR6);
+		memcpy(f, d->mac, 6);
+		memcpy(f + 38, d->addr, 16);
+		put_be16(f + 56, d->port);
+		sum = mcr__csum_fold(mcr__csum_add(p, s->hdr, d->udp_sum) +
+				     s->filler_sum[(seq + MCR_UDP_HDR_LEN) & 0xff]);
+		if (sum == 0)
+			sum = 0xffff; /* 0 would mean "no checksum", which IPv6 does not allow */
+		memcpy(f + 60, &sum, 2);
+		return f;
+	}
+	uint16_t id = htons(s->ip_id++);
+	f = p - FRAME_HDR4;
+	memcpy(f, s->tmpl, FRAME_HDR4);
 	memcpy(f, d->mac, 6);
 	/* sums of native-order loads: the id goes in, and the sums come out, as stored */
 	memcpy(f + 18, &id, 2);
 	sum = mcr__csum_fold(d->ip_sum + id);
 	memcpy(f + 24, &sum, 2);
-	memcpy(f + 30, &d->addr, 4);
+	memcpy(f + 30, d->addr + 12, 4);
 	put_be16(f + 36, d->port);
-	sum = mcr__csum_fold(mcr__csum_add(f + FRAME_HDR, s->hdr, d->udp_sum) +
+	sum = mcr__csum_fold(mcr__csum_add(p, s->hdr, d->udp_sum) +
 			     s->filler_sum[(seq + MCR_UDP_HDR_LEN) & 0xff]);
 	if (sum == 0)
 		sum = 0xffff; /* 0 would mean "no checksum" */
 	memcpy(f + 40, &sum, 2);
+	return f;
 }
 
 /* The gen header (and in legs mode the RTP header before it) and the filler of packet seq. */
@@ -429,9 +580,14 @@ static int send_legs(struct mcr_udp_sender *s, uint32_t n)
 				s->leg_dropped[l]++;
 				continue;
 			}
-			fill_payload(s, f + s->off, 0, seq, now_rt);
-			if (s->packet)
-				fill_frame(s, f, &s->dests[l], seq);
+			uint8_t *p = f + s->off;
+
+			fill_payload(s, p, 0, seq, now_rt);
+			if (s->packet) {
+				uint8_t *start = fill_frame(s, p, &s->dests[l], seq);
+				s->iov[m].iov_base = start;
+				s->iov[m].iov_len = (size_t)(p - start) + s->size;
+			}
 			memset(&s->msgs[m], 0, sizeof(s->msgs[m]));
 			s->msgs[m].msg_hdr.msg_iov = &s->iov[m];
 			s->msgs[m].msg_hdr.msg_iovlen = 1;
@@ -475,9 +631,14 @@ static int send_batch(struct mcr_udp_sender *s, uint32_t n)
 		uint64_t seq = s->seq[d]++;
 		uint8_t *f = s->bufs + (size_t)k * buf_len;
 
-		fill_payload(s, f + s->off, (uint16_t)d, seq, now_rt);
-		if (s->packet)
-			fill_frame(s, f, &s->dests[d], seq);
+		uint8_t *p = f + s->off;
+
+		fill_payload(s, p, (uint16_t)d, seq, now_rt);
+		if (s->packet) {
+			uint8_t *start = fill_frame(s, p, &s->dests[d], seq);
+			s->iov[k].iov_base = start;
+			s->iov[k].iov_len = (size_t)(p - start) + s->size;
+		}
 	}
 	if (s->packet) {
 		for (uint32_t k = 0; k < n; k++) {
@@ -622,10 +783,22 @@ MCR_API int mcr_udp_sender_legs(struct mcr_udp_sender *s, const int32_t *ifindex
 				return -errno;
 			if (ll.sll_ifindex != ifindex[l])
 				return -EOPNOTSUPP;
+		} else if (s->dests[l].v6) {
+			struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+						   .sin6_port = htons(s->dests[l].port),
+						   .sin6_scope_id = (uint32_t)ifindex[l] };
+			memcpy(&sa.sin6_addr, s->dests[l].addr, 16);
+			int r = set_int(s->fds[l], IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex[l]);
+			if (r < 0)
+				return r;
+			/* connected again: the route (and so the interface) is chosen at connect */
+			if (connect(s->fds[l], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+				return -errno;
 		} else {
 			struct ip_mreqn mr = { .imr_ifindex = ifindex[l] };
 			struct sockaddr_in sa = { .sin_family = AF_INET,
-						  .sin_addr.s_addr = s->dests[l].addr,
+						  .sin_addr.s_addr =
+							  mcr__addr_u32(s->dests[l].addr),
 						  .sin_port = htons(s->dests[l].port) };
 			if (setsockopt(s->fds[l], IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0)
 				return -errno;

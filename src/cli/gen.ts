@@ -20,7 +20,8 @@ const args = {
     multiple: true,
     required: true,
     valueHint: "GROUP:PORT",
-    description: "destination (multicast or unicast); repeat or comma-separate for several, sent round-robin",
+    description:
+      "destination (multicast or unicast; IPv6 in brackets: [ff3e::1:1]:5001); repeat or comma-separate for several, sent round-robin",
   },
   rate: {
     type: "string",
@@ -83,13 +84,13 @@ const args = {
   source: {
     type: "string",
     valueHint: "ADDR[:PORT]",
-    description: "bind to this local address (and port)",
+    description: "bind to this local address (and port; IPv6 with a port in brackets)",
     parse: (t: string, f: string) => parseEndpoint(t, f, { portOptional: true }),
   },
   ttl: {
     type: "string",
     valueHint: "N",
-    description: "IP TTL (default: the kernel's, 1 for multicast)",
+    description: "IP TTL or IPv6 hop limit (default: the kernel's, 1 for multicast)",
     parse: (t: string, f: string) => parseInteger(t, f, { min: 1, max: 255 }),
   },
   batch: {

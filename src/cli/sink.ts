@@ -20,13 +20,13 @@ const args = {
     type: "string",
     multiple: true,
     valueHint: "GROUP:PORT",
-    description: "multicast group to join; repeat or comma-separate for several",
+    description: "multicast group to join (IPv6 in brackets: [ff3e::1:1]:5001); repeat or comma-separate for several",
   },
   listen: {
     type: "string",
     multiple: true,
     valueHint: "[ADDR:]PORT",
-    description: "unicast address to listen on; repeatable",
+    description: "unicast address to listen on (IPv6 in brackets: [::]:5001); repeatable",
   },
   interface: {
     type: "string",

@@ -30,6 +30,7 @@ import type { InputLeg, Output, RuleInput } from "../types/rules.ts";
 import { checkSpec, checkTtl, overlap, RuleError } from "../rules/validate.ts";
 import { ValueError } from "../values/error.ts";
 import { isIfName } from "../values/ifname.ts";
+import { addressPort } from "../values/ipv6.ts";
 import { checkInteger, type IntegerRule } from "../values/integer.ts";
 import { describeRange } from "../values/number.ts";
 import { parseListen } from "../values/listen.ts";
@@ -176,7 +177,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     if (first)
       fail(
         "input_group",
-        `this rule relays the same input as the rule at line ${first.line} (${rule.inputGroup}:${rule.inputPort} on ${rule.inputInterface})`,
+        `this rule relays the same input as the rule at line ${first.line} (${addressPort(rule.inputGroup, rule.inputPort)} on ${rule.inputInterface})`,
       );
     const sameName = rule.name === undefined ? undefined : names.get(rule.name);
     if (sameName) fail("name", `${rule.name} already names the rule at line ${sameName.line}`);

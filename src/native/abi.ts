@@ -138,9 +138,9 @@ export const FRAME_INFO = {
 
 /** struct mcr_udp_addr: a destination (gen) or a listen entry (sink). */
 export const UDP_ADDR = {
-  BYTES: 8,
-  ADDR: 0, // u32, network order
-  PORT: 4, // u16
+  BYTES: 20,
+  ADDR: 0, // 16 bytes, network order, IPv4 as ::ffff:a.b.c.d
+  PORT: 16, // u16
 } as const;
 
 /** struct mcr_udp_record: one received datagram, as mcr_udp_receiver_recv writes it. */

@@ -48,7 +48,7 @@ const symbols = {
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   mcr_port_hold: { args: [u32, FFIType.u16], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
-  mcr_udp_sender_open: { args: [P, u32, u32, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
+  mcr_udp_sender_open: { args: [P, u32, P, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
   mcr_udp_sender_start: { args: [P, FFIType.f64, FFIType.f64, u32], returns: i32 },
   mcr_udp_sender_send: { args: [P, i32], returns: i32 },
@@ -440,12 +440,6 @@ export function notifySystemd(state: string): void {
 
 // ---- traffic tools (gen, sink) ----
 
-/** An IPv4 address in dotted form and a port (struct mcr_udp_addr). */
-export interface UdpAddr {
-  addr: string;
-  port: number;
-}
-
 /** IPv4 dotted quad -> the uint32 whose bytes in memory are the address (network order). */
 function ipv4Raw(addr: string): number {
   const o = addr.split(".").map(Number);
@@ -454,12 +448,22 @@ function ipv4Raw(addr: string): number {
   return new Uint32Array(new Uint8Array(o).buffer)[0]!;
 }
 
+/**
+ * An address and a port (struct mcr_udp_addr): the address as 16 bytes, network order, IPv4 as
+ * ::ffff:a.b.c.d (values/ipv6.ts address16 makes them from text); `text` names it in errors.
+ */
+export interface UdpAddr {
+  addr16: Uint8Array;
+  port: number;
+  text: string;
+}
+
 function udpAddrs(list: UdpAddr[]): Uint8Array {
   const b = new Uint8Array(list.length * UDP_ADDR.BYTES);
   const v = new DataView(b.buffer);
   list.forEach((a, i) => {
-    // ipv4Raw's number is the address's bytes in memory order: little-endian, as it was read.
-    v.setUint32(i * UDP_ADDR.BYTES + UDP_ADDR.ADDR, ipv4Raw(a.addr), true);
+    if (a.addr16.length !== 16) throw new Error(`not a 16-byte address: ${a.text}`);
+    b.set(a.addr16, i * UDP_ADDR.BYTES + UDP_ADDR.ADDR);
     v.setUint16(i * UDP_ADDR.BYTES + UDP_ADDR.PORT, a.port, true);
   });
   return b;
@@ -505,7 +509,8 @@ export interface UdpLegs {
 
 export function openUdpSender(o: {
   dests: UdpAddr[];
-  source?: string;
+  /** 16 bytes to bind to (IPv4 as ::ffff:a.b.c.d), of the destinations' family. */
+  source?: Uint8Array;
   sourcePort?: number;
   ifindex: number;
   ttl: number;
@@ -521,12 +526,12 @@ export function openUdpSender(o: {
   const s = shim();
   const out = new BigUint64Array(1);
   const dests = udpAddrs(o.dests);
-  const src = o.source ? ipv4Raw(o.source) : 0;
+  const src = o.source ?? null;
   check(
     s.mcr_udp_sender_open(
       ptr(dests),
       o.dests.length,
-      src,
+      src ? ptr(src) : null,
       o.sourcePort ?? 0,
       o.ifindex,
       o.ttl,
@@ -633,10 +638,7 @@ export function openUdpReceiver(o: {
   const s = shim();
   const out = new BigUint64Array(1);
   const entries = udpAddrs(o.entries);
-  const what =
-    o.entries.length === 1
-      ? `listening on ${o.entries[0]!.addr}:${o.entries[0]!.port}`
-      : "opening the receiving sockets";
+  const what = o.entries.length === 1 ? `listening on ${o.entries[0]!.text}` : "opening the receiving sockets";
   check(s.mcr_udp_receiver_open(ptr(entries), o.entries.length, o.ifindex, o.rcvbuf >>> 0, ptr(out)), what);
   const h = Number(out[0]) as Pointer;
   const capacity = o.capacity ?? 4096;

@@ -384,22 +384,6 @@ export type LookupInterface = (name: string) => InterfaceInfo | undefined;
  * filled in when it serves exactly one), every output interface must exist and have an address
  * of the output's family to send from (missingSource).
  */
-/**
- * What this build's data plane relays: IPv4 alone so far. IPv6 rules parse and validate (the
- * control plane knows both families), but are refused here rather than accepted and never carried.
- */
-export function checkCarried<S extends RuleInput>(spec: S): S {
-  const why = "IPv6 is not relayed yet: this mcr's data plane carries IPv4 only";
-  if (isIPv6(spec.inputGroup)) throw new RuleError("inputGroup", `${spec.inputGroup}: ${why}`);
-  spec.merge?.legs.forEach((l, i) => {
-    if (isIPv6(l.group)) throw new RuleError(`merge.legs[${i}].group`, `input ${i + 2}: ${l.group}: ${why}`);
-  });
-  spec.outputs.forEach((o, i) => {
-    if (isIPv6(o.group)) throw new RuleError(`outputs[${i}].group`, `output ${i + 1} (${describeOutput(o)}): ${why}`);
-  });
-  return spec;
-}
-
 export function checkHost(spec: RuleInput, served: readonly string[], lookup: LookupInterface): RuleSpec {
   let inputInterface = spec.inputInterface;
   if (inputInterface === undefined) {

@@ -14,7 +14,6 @@ import {
 import { fields, log as rootLog, Repeats, setLogFormat, setLogLevel } from "../log.ts";
 import type { Rule, RuleChange, RuleRef, RuleSpec } from "../types/rules.ts";
 import {
-  checkCarried,
   checkHost,
   checkLoops,
   checkSpec,
@@ -304,7 +303,7 @@ export class Supervisor {
   private add(args: Record<string, unknown>): Promise<Commands["rule.add"]["result"]> {
     const { dryRun, ...rest } = args ?? {};
     const dry = checkDryRun(dryRun);
-    const spec = checkCarried(checkHost(checkSpec(rest), this.cfg.interfaces, this.cfg.lookup));
+    const spec = checkHost(checkSpec(rest), this.cfg.interfaces, this.cfg.lookup);
     return this.change(async () => {
       const { table, rule } = this.addTo(this.table, spec);
       if (dry) return { rule, warnings: [], dryRun: true as const };
@@ -409,9 +408,7 @@ export class Supervisor {
     const change = x as unknown as RuleChange;
     switch (change.op) {
       case "add": {
-        const spec = withField("rule", () =>
-          checkCarried(checkHost(checkSpec(change.rule), this.cfg.interfaces, this.cfg.lookup)),
-        );
+        const spec = withField("rule", () => checkHost(checkSpec(change.rule), this.cfg.interfaces, this.cfg.lookup));
         const { table, rule } = withField("rule", () => this.addTo(t, spec));
         out.added.push(rule);
         return table;
@@ -442,7 +439,7 @@ export class Supervisor {
   private replaceIn(t: RuleTable, ref: RuleRef, outputs: unknown) {
     const before = findRule(t, ref);
     const { id: _, origin: __, ...spec } = before;
-    const next = checkCarried(checkHost(checkSpec({ ...spec, outputs }), this.cfg.interfaces, this.cfg.lookup));
+    const next = checkHost(checkSpec({ ...spec, outputs }), this.cfg.interfaces, this.cfg.lookup);
     const others = t.rules.filter((r) => r !== before);
     this.checkRoom(others, next.outputs.length);
     checkLoops(next, others, this.cfg.interfaces);

@@ -1,12 +1,13 @@
 // `mcr gen`: the schedule and the report; the sending itself is shim/tools/udp_tx.c (sendmmsg).
 import { EX, McrError } from "../errors.ts";
-import { errnoName, ifIndex, openUdpSender, ShimError, type UdpAddr } from "../native/shim.ts";
-import { formatEndpoint as formatAddr, isMulticastAddr as isMulticast } from "../values/endpoint.ts";
+import { errnoName, ifIndex, openUdpSender, ShimError } from "../native/shim.ts";
+import { type Endpoint, formatEndpoint as formatAddr, isMulticastAddr as isMulticast } from "../values/endpoint.ts";
+import { address16 } from "../values/ipv6.ts";
 
 export interface GenOptions {
-  dests: UdpAddr[];
+  dests: Endpoint[]; // IPv4 and IPv6 alike, each its own socket (or frame header)
   interface?: string;
-  source?: string;
+  source?: string; // of the destinations' family
   sourcePort?: number;
   ttl: number; // 0: the kernel's default (1 for multicast, 64 for unicast)
   size: number;
@@ -117,8 +118,8 @@ export async function runGen(o: GenOptions): Promise<GenResult> {
 
   const open = (packet: boolean) =>
     openUdpSender({
-      dests: o.dests,
-      source: o.source,
+      dests: o.dests.map((d) => ({ addr16: address16(d.addr), port: d.port, text: formatAddr(d) })),
+      source: o.source !== undefined ? address16(o.source) : undefined,
       sourcePort: o.sourcePort,
       ifindex,
       ttl: o.ttl,
@@ -246,17 +247,22 @@ function asOperatorError(e: unknown, o: GenOptions, mode: "socket" | "packet"): 
     1: mode === "packet" ? "--mode packet needs CAP_NET_RAW" : "not permitted",
     100: `${o.interface ?? "the interface"} is down`,
     6: `${o.interface ?? "the interface"} is down (ENXIO)`,
-    99: o.source ? `--source ${o.source} is not an address of this host` : "no such local address",
+    99: o.source
+      ? `--source ${o.source} is not an address of this host`
+      : o.dests.some((d) => d.addr.includes(":")) && mode === "packet"
+        ? `${o.interface ?? "the interface"} has no IPv6 address to send from (a global one; link-local for ff02::)`
+        : "no such local address",
+    97: `--source ${o.source ?? ""} is not of the destinations' family (one --source serves IPv4 or IPv6 destinations, not both)`,
     101:
       isMulticast(o.dests[0]!.addr) && !o.interface
         ? "no route to the group: give --interface"
         : "no route to the destination",
     19: "the interface has gone",
     13: "sending to a broadcast address is not allowed",
-    90: `--size ${o.size} does not fit the interface's MTU (payload + 28 bytes of IPv4 and UDP headers)`,
+    90: `--size ${o.size} does not fit the interface's MTU (payload + 28 bytes of IPv4 and UDP headers, 48 of IPv6 and UDP)`,
   };
   // errors an option caused are usage errors; the rest are the system's
-  const usage = e.errno === 95 || e.errno === 90 || (e.errno === 99 && o.source !== undefined);
+  const usage = e.errno === 95 || e.errno === 90 || e.errno === 97 || (e.errno === 99 && o.source !== undefined);
   const code = e.errno === 1 || e.errno === 13 ? EX.NOPERM : usage ? EX.USAGE : EX.OSERR;
   const name = e.errno === 90 ? "EMSGSIZE (message too long)" : errnoName(e.errno);
   return new McrError(`${e.what} (to ${where}): ${name}${hint[e.errno] ? `: ${hint[e.errno]}` : ""}`, code);

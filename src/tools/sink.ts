@@ -2,13 +2,14 @@
 // shim/tools/udp_rx.c; the counting is accounting.ts; this file moves records from one to the other.
 import { EX, McrError } from "../errors.ts";
 import { UDP_RECORD as R, UDP_RECORD_FLAG } from "../native/abi.ts";
-import { errnoName, ifIndex, openUdpReceiver, ShimError, type UdpAddr } from "../native/shim.ts";
+import { errnoName, ifIndex, openUdpReceiver, ShimError } from "../native/shim.ts";
 import { SinkAccounting, type LatencySummary, type StreamSummary, type Totals } from "./accounting.ts";
 import { RtpAccounting, type RtpStreamSummary } from "./rtp.ts";
-import { formatEndpoint as formatAddr } from "../values/endpoint.ts";
+import { type Endpoint, formatEndpoint as formatAddr } from "../values/endpoint.ts";
+import { address16 } from "../values/ipv6.ts";
 
 export interface SinkOptions {
-  entries: UdpAddr[]; // groups to join and unicast addresses to listen on
+  entries: Endpoint[]; // groups to join and unicast addresses to listen on, IPv4 or IPv6
   interface?: string;
   rcvbuf: number;
   count?: number; // stop after this many unique packets
@@ -56,14 +57,15 @@ export async function runSink(o: SinkOptions, onReady?: () => void): Promise<Sin
   }
   let rx;
   try {
-    rx = openUdpReceiver({ entries: o.entries, ifindex, rcvbuf: o.rcvbuf });
+    const entries = o.entries.map((e) => ({ addr16: address16(e.addr), port: e.port, text: formatAddr(e) }));
+    rx = openUdpReceiver({ entries, ifindex, rcvbuf: o.rcvbuf });
   } catch (e) {
     if (!(e instanceof ShimError)) throw e;
     const hint: Record<number, string> = {
       98: "the port is taken by a socket without SO_REUSEADDR",
       99: "not an address of this host",
       19: o.interface === undefined ? "no route to choose an interface by: give --interface" : "no such interface",
-      105: "too many groups on one port for net.ipv4.igmp_max_memberships (default 20)",
+      105: "too many groups on one port for net.ipv4.igmp_max_memberships (default 20) or net.ipv6.mld_max_memberships (64)",
       7: "too many different ports",
     };
     throw new McrError(

@@ -2,7 +2,7 @@
 
 /** One destination of a rule: a multicast group (or unicast host), a port, the interface to send from. */
 export interface Output {
-  group: string; // dotted IPv4; multicast group or unicast host
+  group: string; // IPv4 (dotted) or IPv6 (RFC 5952 text, no brackets), of either family whatever the input's; multicast group or unicast host
   port: number; // 1..65535
   interface: string; // egress interface name
   ttl: number; // 1..255; 1 is the kernel's multicast default; TTL_FROM_INPUT: the input's less one
@@ -14,9 +14,10 @@ export interface Output {
 /** What an operator asks for: input (interface, group, port) mapped to outputs. */
 export interface RuleSpec {
   inputInterface: string;
+  /** A multicast group, IPv4 (dotted) or IPv6 (RFC 5952 text, no brackets); or an IPv4 address of the input interface (a unicast input). */
   inputGroup: string;
   inputPort: number;
-  /** Only datagrams from these sources (IPv4 addresses or prefixes, "10.1.0.0/16"); absent: any source. */
+  /** Only datagrams from these sources, of the group's family (addresses or prefixes: "10.1.0.0/16", "2001:db8::/32"); absent: any source. */
   inputSources?: string[];
   /** Only frames tagged with this VLAN (1..4094); absent: untagged frames only. */
   inputVlan?: number;

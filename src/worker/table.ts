@@ -6,7 +6,7 @@ import { OUTPUT_ENTRY as OE, OUTPUT_FLAG, RULE_ENTRY as RE } from "../native/abi
 import { TTL_FROM_INPUT } from "../types/rules.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { address16 } from "../values/ipv6.ts";
-import { isIPv6 } from "../rules/validate.ts";
+import { anySource, isIPv6, missingSource, sourceAddress } from "../rules/validate.ts";
 
 export interface CompiledTable {
   rules: Uint8Array;
@@ -99,22 +99,21 @@ export class TableCompiler {
         rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
         continue;
       }
-      if (isIPv6(rule.inputGroup) || rule.outputs.some((o) => isIPv6(o.group))) {
-        // Until the shim's tables carry 16-byte addresses (issue 13, data plane), an IPv6 rule is
-        // held (its slots kept) and reported, never written as a garbled IPv4 entry.
-        errors.push({ ruleId: rule.id, message: "IPv6 is not carried by this data plane yet" });
-        this.hold(rule.id, this.ruleSlots, keepRules);
-        rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
-        continue;
-      }
       const first = nOutputs;
       for (let i = 0; i < rule.outputs.length; i++) {
         const o = rule.outputs[i]!;
         const oif = look(o.interface);
-        if (!oif?.ipv4) {
+        // The address each output sends from is its own family's, whatever the input's (a rule may
+        // cross families): IPv4, the interface's first address; IPv6, its first global or ULA
+        // address, and for a link-local group (ff02::/16) its link-local one, which a router never
+        // forwards but every receiver on the link takes. A global group is never sent from a
+        // link-local address (routers past the link would drop it): without a global address
+        // the output waits, reported, until the interface has one.
+        const source = oif ? sourceAddress(o, oif) : undefined;
+        if (!oif || source === undefined) {
           errors.push({
             ruleId: rule.id,
-            message: `output ${i} (${o.interface}): ${oif ? "no IPv4 address" : "no such interface"}`,
+            message: `output ${i} (${o.interface}): ${oif ? missingSource(o, oif) : "no such interface"}`,
           });
           this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs);
           continue;
@@ -135,9 +134,9 @@ export class TableCompiler {
         }
         const at = nOutputs * OE.BYTES;
         ov.setUint32(at + OE.IFINDEX, oif.ifindex, true);
-        outBuf.set(address16(oif.ipv4), at + OE.SOURCE);
+        outBuf.set(address16(source), at + OE.SOURCE);
         outBuf.set(address16(o.group), at + OE.DEST);
-        ov.setUint8(at + OE.FAMILY, 4);
+        ov.setUint8(at + OE.FAMILY, isIPv6(o.group) ? 6 : 4);
         ov.setUint16(at + OE.PORT, o.port, true);
         const fromInput = o.ttl === TTL_FROM_INPUT;
         ov.setUint8(at + OE.TTL, fromInput ? 0 : o.ttl);
@@ -162,7 +161,8 @@ export class TableCompiler {
         outputKeys.length = first;
         continue;
       }
-      for (const source of rule.inputSources ?? ["0.0.0.0/0"]) {
+      const v6 = isIPv6(rule.inputGroup);
+      for (const source of rule.inputSources ?? [anySource(rule.inputGroup)]) {
         const [addr, len] = source.split("/");
         const at = nRules * RE.BYTES;
         rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
@@ -171,11 +171,12 @@ export class TableCompiler {
         rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
         rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
         rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
-        // IPv4-mapped: an IPv4 prefix counts the mapped prefix's 96 bits too.
         ruleBuf.set(address16(addr!), at + RE.SOURCE);
         rv.setUint16(at + RE.VLAN, rule.inputVlan ?? 0, true);
-        rv.setUint8(at + RE.SOURCE_LEN, 96 + (len === undefined ? 32 : Number(len)));
-        rv.setUint8(at + RE.FAMILY, 4);
+        // IPv4-mapped: an IPv4 prefix counts the mapped prefix's 96 bits too.
+        const bits = len === undefined ? (v6 ? 128 : 32) : Number(len);
+        rv.setUint8(at + RE.SOURCE_LEN, v6 ? bits : 96 + bits);
+        rv.setUint8(at + RE.FAMILY, v6 ? 6 : 4);
         nRules++;
       }
     }

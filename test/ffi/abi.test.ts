@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import * as abi from "../../src/native/abi.ts";
 import { checkAbi, openDataPlane, openUdpReceiver, openUdpSender, parseFrame } from "../../src/native/shim.ts";
+import { address16 } from "../../src/values/ipv6.ts";
 import { HEADER_LEN } from "../../src/tools/payload.ts";
 
 const root = `${import.meta.dir}/../..`;
@@ -140,7 +141,11 @@ describe("ABI", () => {
 
 describe("closed handles", () => {
   test("a UDP receiver refuses use after close() instead of reading freed memory", () => {
-    const rx = openUdpReceiver({ entries: [{ addr: "127.0.0.1", port: 0x7fff }], ifindex: 0, rcvbuf: 0 });
+    const rx = openUdpReceiver({
+      entries: [{ addr16: address16("127.0.0.1"), port: 0x7fff, text: "127.0.0.1:32767" }],
+      ifindex: 0,
+      rcvbuf: 0,
+    });
     expect(rx.recv(0)).toBe(0);
     expect(rx.stats().sockets).toBe(1);
     rx.close();
@@ -151,7 +156,7 @@ describe("closed handles", () => {
 
   test("a UDP sender refuses use after close()", () => {
     const tx = openUdpSender({
-      dests: [{ addr: "127.0.0.1", port: 9 }],
+      dests: [{ addr16: address16("127.0.0.1"), port: 9, text: "127.0.0.1:9" }],
       ifindex: 0,
       ttl: 0,
       size: 64,

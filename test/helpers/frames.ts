@@ -1,5 +1,5 @@
-// Builds Ethernet/IPv4/UDP frames, well-formed or broken in one chosen way, for parser and
-// injection tests.
+// Builds Ethernet/IPv4/UDP and Ethernet/IPv6/UDP frames, well-formed or broken in one chosen way,
+// for parser and injection tests (test/tools/inject puts them on a wire).
 export interface FrameSpec {
   src?: string;
   dst?: string;
@@ -96,3 +96,101 @@ export function setUdpChecksum(f: Uint8Array, wrongBy = 0): Uint8Array {
 }
 
 export const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** An IPv6 extension header to put before UDP: hop-by-hop (0), routing (43), fragment (44), destination options (60). */
+export interface Ext6 {
+  type: 0 | 43 | 44 | 60;
+  /** Its length in 8-byte units past the first 8 (hop-by-hop, routing, destination options); default 0. */
+  units?: number;
+  /** A fragment header's offset (8-byte units) and M flag; default a first fragment with more to come. */
+  fragment?: { offset?: number; more?: boolean };
+}
+
+export interface Frame6Spec {
+  src?: string; // default 2001:db8::1
+  dst?: string; // default ff3e::1:1
+  sport?: number;
+  dport?: number;
+  payload?: Uint8Array;
+  vlans?: number[];
+  ext?: Ext6[]; // in order, before UDP
+  nextHeader?: number; // override the last header's next header (17: UDP)
+  payloadLength?: number; // override the IPv6 payload length
+  udpLength?: number; // override the UDP length
+  trafficClass?: number; // default 0
+  hopLimit?: number; // default 8
+  udpChecksum?: "right" | "zero" | "wrong"; // default right: IPv6 has no "no checksum"
+  truncateTo?: number;
+  srcMac?: number[];
+}
+
+/** An IPv6 address's 16 bytes (the test's own small parser: "::" once, no dotted tail). */
+export function ip6Bytes(text: string): number[] {
+  const [head = "", tail] = text.split("::");
+  const groups = (s: string) => (s === "" ? [] : s.split(":").map((g) => Number.parseInt(g, 16)));
+  const l = groups(head);
+  const r = tail === undefined ? [] : groups(tail);
+  const all = [...l, ...new Array<number>(8 - l.length - r.length).fill(0), ...r];
+  return all.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+/** RFC 2464: an IPv6 group's Ethernet address is its low 32 bits under 33:33. */
+export const macFor6 = (dst: string) => {
+  const b = ip6Bytes(dst);
+  return b[0] === 0xff ? [0x33, 0x33, ...b.slice(12)] : [0x02, 0, 0, 0, 0, 0x01];
+};
+
+/** An Ethernet/IPv6/UDP frame, well-formed unless the spec breaks it one way. */
+export function buildFrame6(s: Frame6Spec = {}): Uint8Array {
+  const payload = s.payload ?? new Uint8Array([1, 2, 3, 4]);
+  const dst = s.dst ?? "ff3e::1:1";
+  const eth: number[] = [...macFor6(dst), ...(s.srcMac ?? [0x02, 0, 0, 0, 0, 0x02])];
+  for (const v of s.vlans ?? []) eth.push(0x81, 0x00, (v >> 8) & 0x0f, v & 0xff);
+  eth.push(0x86, 0xdd);
+  const exts = s.ext ?? [];
+  const extBytes: number[] = [];
+  exts.forEach((e, i) => {
+    const next = i + 1 < exts.length ? exts[i + 1]!.type : (s.nextHeader ?? 17);
+    if (e.type === 44) {
+      const off = ((e.fragment?.offset ?? 0) << 3) | (e.fragment?.more === false ? 0 : 1);
+      extBytes.push(next, 0, off >> 8, off & 0xff, 0, 0, 0x12, 0x34);
+    } else {
+      const units = e.units ?? 0;
+      const h = new Array<number>(8 + units * 8).fill(0);
+      h[0] = next;
+      h[1] = units;
+      if (e.type === 43)
+        h[2] = 0; // routing type 0 ... with segments left 0: skipped
+      else [h[2], h[3]] = [1, 4 + units * 8]; // PadN over the rest
+      extBytes.push(...h);
+    }
+  });
+  const udpLen = 8 + payload.length;
+  const ip = new Uint8Array(40);
+  const iv = new DataView(ip.buffer);
+  const tc = s.trafficClass ?? 0;
+  iv.setUint32(0, (6 << 28) | (tc << 20));
+  iv.setUint16(4, s.payloadLength ?? extBytes.length + udpLen);
+  ip[6] = exts.length > 0 ? exts[0]!.type : (s.nextHeader ?? 17);
+  ip[7] = s.hopLimit ?? 8;
+  ip.set(ip6Bytes(s.src ?? "2001:db8::1"), 8);
+  ip.set(ip6Bytes(dst), 24);
+  const udp = new Uint8Array(udpLen);
+  const uv = new DataView(udp.buffer);
+  uv.setUint16(0, s.sport ?? 40000);
+  uv.setUint16(2, s.dport ?? 5001);
+  uv.setUint16(4, s.udpLength ?? udpLen);
+  udp.set(payload, 8);
+  if ((s.udpChecksum ?? "right") !== "zero") {
+    // Pseudo-header (RFC 8200 8.1): addresses, UDP length, next header 17; then the datagram.
+    let sum = 17 + udpLen;
+    for (let i = 8; i < 40; i += 2) sum += (ip[i]! << 8) | ip[i + 1]!;
+    for (let i = 0; i < udpLen; i += 2) sum += (udp[i]! << 8) | (i + 1 < udpLen ? udp[i + 1]! : 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    let c = ~sum & 0xffff || 0xffff;
+    if (s.udpChecksum === "wrong") c = c ^ 0x0101;
+    uv.setUint16(6, c);
+  }
+  const frame = new Uint8Array([...eth, ...ip, ...extBytes, ...udp]);
+  return s.truncateTo !== undefined ? frame.slice(0, s.truncateTo) : frame;
+}

@@ -188,8 +188,9 @@ export class Lab {
     must(["ip", "-n", this.ns(role), "link", "set", iface, "master", bridge]);
   }
 
+  /** An address; an IPv6 one skips duplicate address detection, so that it is usable at once. */
   addr(role: string, iface: string, cidr: string): void {
-    must(["ip", "-n", this.ns(role), "addr", "add", cidr, "dev", iface]);
+    must(["ip", "-n", this.ns(role), "addr", "add", cidr, "dev", iface, ...(cidr.includes(":") ? ["nodad"] : [])]);
   }
 
   route(role: string, prefix: string, iface: string): void {
@@ -270,10 +271,19 @@ export class Lab {
   }
 }
 
+/** The chain's IPv6 addresses (with `ipv6: true`), /64 each: gen and relay's veth1 share one link, relay's veth3 and sink the other. */
+export const CHAIN6 = {
+  gen: "2001:db8::1",
+  relayIn: "2001:db8::2",
+  relayOut: "2001:db8:1::1",
+  sink: "2001:db8:1::2",
+} as const;
+
 /**
  * The brief's chain: gen (veth0 10.0.0.1) -> relay (veth1 10.0.0.2 | veth3 10.0.1.1) -> sink (veth2 10.0.1.2).
- * Multicast from gen leaves by veth0; the sink's multicast arrives on veth2. A lab whose build
- * fails is destroyed before the error is thrown.
+ * Multicast from gen leaves by veth0; the sink's multicast arrives on veth2. With `ipv6: true`
+ * each interface has its CHAIN6 address too. A lab whose build fails is destroyed before the
+ * error is thrown.
  */
 export function chainLab(o: LabOptions & NsOptions = {}): Lab {
   const lab = new Lab(o);
@@ -297,4 +307,10 @@ export function buildChain(lab: Lab, o: NsOptions = {}): void {
   lab.addr("sink", "veth2", "10.0.1.2/24");
   lab.route("gen", "224.0.0.0/4", "veth0");
   lab.route("sink", "224.0.0.0/4", "veth2");
+  if (o.ipv6) {
+    lab.addr("gen", "veth0", `${CHAIN6.gen}/64`);
+    lab.addr("relay", "veth1", `${CHAIN6.relayIn}/64`);
+    lab.addr("relay", "veth3", `${CHAIN6.relayOut}/64`);
+    lab.addr("sink", "veth2", `${CHAIN6.sink}/64`);
+  }
 }

@@ -19,3 +19,14 @@ export function snmpCounters(lab: Lab, role: string, proto: "Udp" | "Icmp" | "Ip
 }
 
 export const udpCounters = (lab: Lab, role: string) => snmpCounters(lab, role, "Udp");
+
+/** A namespace's IPv6 counters from /proc/net/snmp6 (e.g. Udp6InCsumErrors, Udp6InDatagrams). */
+export function snmp6Counters(lab: Lab, role: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of lab.exec(role, ["cat", "/proc/net/snmp6"]).stdout.split("\n")) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined) out[k] = Number(v);
+  }
+  if (out.Udp6InDatagrams === undefined) throw new Error(`no Udp6 lines in ${role}'s /proc/net/snmp6 (IPv6 off?)`);
+  return out;
+}

@@ -1,6 +1,6 @@
 // Senders and receivers for the chain lab, with byte-for-byte checks.
 import { expect } from "bun:test";
-import type { Lab } from "./lab.ts";
+import { CHAIN6, type Lab } from "./lab.ts";
 import { bunArgv } from "./mcr.ts";
 import { payloadFor } from "./payloads.ts";
 
@@ -11,17 +11,33 @@ export interface Received {
   at: number[]; // when each was read, wall clock ms
 }
 
-/** A UDP receiver in a namespace (default: the sink, joined on veth2's 10.0.1.2). */
+/**
+ * A UDP receiver in a namespace (default: the sink, joined on veth2's 10.0.1.2; an IPv6 group on
+ * veth2 itself). `v6`: an IPv6 socket for unicast (a group's family chooses for itself).
+ */
 export function receiveInSink(
   lab: Lab,
-  o: { group?: string; port: number; count: number; idleMs?: number; role?: string; ifaddr?: string; maxMs?: number },
+  o: {
+    group?: string;
+    port: number;
+    count: number;
+    idleMs?: number;
+    role?: string;
+    ifaddr?: string;
+    iface?: string;
+    v6?: boolean;
+    maxMs?: number;
+  },
 ) {
+  const v6 = o.v6 ?? o.group?.includes(":") ?? false;
   const p = lab.spawn(o.role ?? "sink", [
     ...bunArgv("test/helpers/udp-recv.ts"),
     JSON.stringify({
       port: o.port,
       group: o.group,
-      ifaddr: o.group ? (o.ifaddr ?? "10.0.1.2") : undefined,
+      ifaddr: o.group && !v6 ? (o.ifaddr ?? "10.0.1.2") : undefined,
+      iface: o.group && v6 ? (o.iface ?? "veth2") : undefined,
+      v6,
       count: o.count,
       idleMs: o.idleMs ?? 1500,
       maxMs: o.maxMs,
@@ -46,7 +62,10 @@ export function receiveInSink(
   return { listening, result, proc: p };
 }
 
-/** Sends count deterministic payloads from the generator namespace (blocking until sent). */
+/**
+ * Sends count deterministic payloads from the generator namespace (blocking until sent): from
+ * 10.0.0.1, or to an IPv6 destination from veth0's CHAIN6.gen.
+ */
 export function sendFromGen(
   lab: Lab,
   o: {
@@ -56,16 +75,16 @@ export function sendFromGen(
     size: number;
     seed: number;
     source?: string;
+    iface?: string;
     gapUs?: number;
     role?: string;
     flows?: number;
   },
 ) {
-  const r = lab.exec(
-    o.role ?? "gen",
-    [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ source: "10.0.0.1", ...o })],
-    { timeoutMs: 60000 },
-  );
+  const from = o.dest.includes(":") ? { source: CHAIN6.gen, iface: "veth0" } : { source: "10.0.0.1" };
+  const r = lab.exec(o.role ?? "gen", [...bunArgv("test/helpers/udp-send.ts"), JSON.stringify({ ...from, ...o })], {
+    timeoutMs: 60000,
+  });
   if (r.code !== 0) throw new Error(`sender failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { sent: number; sentAt: number[] };
 }

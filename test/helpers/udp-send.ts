@@ -1,5 +1,5 @@
-// Sends datagrams described on the command line: JSON {dest, port, source?, count, size, seed,
-// gapUs?, flows?}. With flows = N, N sockets (N source ports) take turns: datagram i goes out on
+// Sends datagrams described on the command line: JSON {dest, port, source?, iface?, count, size,
+// seed, gapUs?, flows?}; an IPv6 dest goes from an IPv6 socket, out of `iface` for a group. With flows = N, N sockets (N source ports) take turns: datagram i goes out on
 // flow i % N as sequence i / N of seed + flow. Run inside a namespace by the tests.
 // Prints {sent, sentAt} when done.
 import dgram from "node:dgram";
@@ -9,6 +9,7 @@ const spec = JSON.parse(process.argv[2]!) as {
   dest: string;
   port: number;
   source?: string;
+  iface?: string; // an IPv6 group's egress interface
   ttl?: number;
   count: number;
   size: number;
@@ -19,9 +20,11 @@ const spec = JSON.parse(process.argv[2]!) as {
 const flows = Math.max(1, spec.flows ?? 1);
 const socks = await Promise.all(
   Array.from({ length: flows }, async () => {
-    const sock = dgram.createSocket("udp4");
-    await new Promise<void>((r) => sock.bind({ address: spec.source ?? "0.0.0.0", port: 0 }, () => r()));
-    if (spec.source) sock.setMulticastInterface(spec.source);
+    const v6 = spec.dest.includes(":");
+    const sock = dgram.createSocket(v6 ? "udp6" : "udp4");
+    await new Promise<void>((r) => sock.bind({ address: spec.source ?? (v6 ? "::" : "0.0.0.0"), port: 0 }, () => r()));
+    if (v6 && spec.iface) sock.setMulticastInterface(`::%${spec.iface}`);
+    else if (spec.source) sock.setMulticastInterface(spec.source);
     sock.setMulticastTTL(spec.ttl ?? 4);
     return sock;
   }),

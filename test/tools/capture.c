@@ -1,7 +1,8 @@
 /* Reads frames off a wire for the tests, where a UDP socket cannot tell what they need (the IPv4
- * TOS and TTL a datagram arrived with: Bun's sockets give neither IP_RECVTOS nor IP_RECVTTL).
- * `capture IFACE COUNT IDLE_MS`: an AF_PACKET socket on IFACE takes the IPv4/UDP frames that
- * arrive there (not those this host sends) and prints each as one line of hex, from its Ethernet
+ * TOS and TTL, the IPv6 traffic class and hop limit a datagram arrived with: Bun's sockets give
+ * none of them). `capture IFACE COUNT IDLE_MS`: an AF_PACKET socket on IFACE takes the IPv4/UDP
+ * and IPv6/UDP (UDP right after the fixed header) frames that arrive there (not those this host
+ * sends) and prints each as one line of hex, from its Ethernet
  * header on (a VLAN tag the kernel took off is put back, so the line is the frame on the wire);
  * it stops after COUNT frames or IDLE_MS without one. "listening" goes to stderr once bound.
  * Exit 0 ok, 1 error. */
@@ -94,12 +95,17 @@ int main(int argc, char **argv)
 			memmove(f + 12, f + 16, (size_t)n - 12);
 			len = (size_t)n;
 		}
-		/* IPv4/UDP only (ARP, IGMP and the like are not what a test counts). */
+		/* IPv4/UDP and IPv6/UDP only (ARP, IGMP, neighbour discovery and MLD are not what a
+		 * test counts). */
 		size_t ip = 14;
 		if (len >= 18 &&
 		    ((f[12] == 0x81 && f[13] == 0x00) || (f[12] == 0x88 && f[13] == 0xa8)))
 			ip = 18;
-		if (len < ip + 20 || f[ip - 2] != 0x08 || f[ip - 1] != 0x00 || f[ip + 9] != 17)
+		int v4 =
+			len >= ip + 20 && f[ip - 2] == 0x08 && f[ip - 1] == 0x00 && f[ip + 9] == 17;
+		int v6 =
+			len >= ip + 48 && f[ip - 2] == 0x86 && f[ip - 1] == 0xdd && f[ip + 6] == 17;
+		if (!v4 && !v6)
 			continue;
 		for (size_t i = 0; i < len; i++)
 			sprintf(line + 2 * i, "%02x", f[i]);

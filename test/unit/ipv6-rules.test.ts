@@ -4,10 +4,11 @@ import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import type { InterfaceInfo } from "../../src/net/interfaces.ts";
 import { parseOutputs, parseRuleFlags, type RuleFlags } from "../../src/rules/parse.ts";
-import { checkCarried, checkHost, checkLoops, checkTable, RuleError, sameInput } from "../../src/rules/validate.ts";
+import { checkHost, checkLoops, checkTable, RuleError, sameInput } from "../../src/rules/validate.ts";
 import { renderRuleList } from "../../src/stats/render.ts";
 import type { Rule } from "../../src/types/rules.ts";
 import { TTL_FROM_INPUT } from "../../src/types/rules.ts";
+import { OUTPUT_ENTRY as OE, RULE_ENTRY as RE } from "../../src/native/abi.ts";
 import { SlotAllocator, TableCompiler } from "../../src/worker/table.ts";
 import { addressPort, ipv6Bytes, parseIPv6, unicastProblemIPv6 } from "../../src/values/ipv6.ts";
 
@@ -225,10 +226,51 @@ describe("the config file and rule list", () => {
   });
 });
 
-describe("the worker's table until the shim carries IPv6", () => {
-  test("an IPv6 rule is held and reported, an IPv4 rule beside it compiles", () => {
+describe("the worker's table carries both families", () => {
+  const info = (name: string): InterfaceInfo => ({
+    name,
+    ifindex: name === "eth0" ? 7 : 9,
+    ipv4: "10.0.0.1",
+    ipv6: "2001:db8::1",
+    ipv6LinkLocal: "fe80::1",
+  });
+  const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+  const entry = (buf: Uint8Array, i: number, bytes: number) => buf.subarray(i * bytes, (i + 1) * bytes);
+
+  test("an IPv6 rule with sources: 16-byte group and sources, prefix lengths, family 6", () => {
     const c = new TableCompiler(new SlotAllocator(8), new SlotAllocator(8), () => {});
-    const info = (name: string): InterfaceInfo => ({ name, ifindex: 7, ipv4: "10.0.0.1", ipv6: "2001:db8::1" });
+    const rule = {
+      id: 1,
+      ...parseRuleFlags({ ...good, inputInterface: "eth0", inputSource: "2001:db8::7,2001:db8:1::/48" }),
+    } as Rule;
+    const t = c.compile([rule], info);
+    expect(t.errors).toEqual([]);
+    expect(t.nRules).toBe(2);
+    for (const [i, source, len] of [
+      [0, "20010db8000000000000000000000007", 128],
+      [1, "20010db8000100000000000000000000", 48],
+    ] as const) {
+      const e = entry(t.rules, i, RE.BYTES);
+      const v = new DataView(e.buffer, e.byteOffset, e.byteLength);
+      expect(v.getUint32(RE.IN_IFINDEX, true)).toBe(7);
+      expect(hex(e.subarray(RE.GROUP, RE.GROUP + 16))).toBe("ff3e0000000000000000000000010001");
+      expect(hex(e.subarray(RE.SOURCE, RE.SOURCE + 16))).toBe(source);
+      expect(v.getUint8(RE.SOURCE_LEN)).toBe(len);
+      expect(v.getUint8(RE.FAMILY)).toBe(6);
+      expect(v.getUint16(RE.PORT, true)).toBe(5001);
+      expect(v.getUint16(RE.N_OUTPUTS, true)).toBe(1);
+    }
+    const o = entry(t.outputs, 0, OE.BYTES);
+    const ov = new DataView(o.buffer, o.byteOffset, o.byteLength);
+    expect(ov.getUint32(OE.IFINDEX, true)).toBe(9);
+    expect(hex(o.subarray(OE.SOURCE, OE.SOURCE + 16))).toBe("20010db8000000000000000000000001");
+    expect(hex(o.subarray(OE.DEST, OE.DEST + 16))).toBe("ff3e0000000000000000000000090009");
+    expect(ov.getUint8(OE.FAMILY)).toBe(6);
+    expect(ov.getUint16(OE.PORT, true)).toBe(5099);
+  });
+
+  test("any source is ::/0 for an IPv6 group, 0.0.0.0/0 (mapped: 96 bits) for an IPv4 one", () => {
+    const c = new TableCompiler(new SlotAllocator(8), new SlotAllocator(8), () => {});
     const v6 = { id: 1, ...parseRuleFlags({ ...good, inputInterface: "eth0" }) } as Rule;
     const v4 = {
       id: 2,
@@ -240,24 +282,60 @@ describe("the worker's table until the shim carries IPv6", () => {
       }),
     } as Rule;
     const t = c.compile([v6, v4], info);
+    expect(t.errors).toEqual([]);
+    expect(t.nRules).toBe(2);
+    const r6 = entry(t.rules, 0, RE.BYTES);
+    const r4 = entry(t.rules, 1, RE.BYTES);
+    expect(hex(r6.subarray(RE.SOURCE, RE.SOURCE + 16))).toBe("0".repeat(32));
+    expect([r6[RE.SOURCE_LEN], r6[RE.FAMILY]]).toEqual([0, 6]);
+    expect(hex(r4.subarray(RE.SOURCE, RE.SOURCE + 16))).toBe(`${"0".repeat(20)}ffff00000000`);
+    expect([r4[RE.SOURCE_LEN], r4[RE.FAMILY]]).toEqual([96, 4]);
+    expect(hex(r4.subarray(RE.GROUP, RE.GROUP + 16))).toBe(`${"0".repeat(20)}ffffef010101`);
+  });
+
+  test("across families: each output takes its own family's source, link-local for ff02", () => {
+    const c = new TableCompiler(new SlotAllocator(8), new SlotAllocator(8), () => {});
+    const v4in = {
+      id: 1,
+      ...parseRuleFlags({
+        inputGroup: "239.1.1.1",
+        inputPort: 5001,
+        inputInterface: "eth0",
+        allowLinkLocal: true,
+        outputs: "[ff3e::9:9]:5099:eth1,239.9.9.9:5099:eth1,[ff02::9]:5099:eth1,[2001:db8::5]:7000:eth1",
+      }),
+    } as Rule;
+    const t = c.compile([v4in], info);
+    expect(t.errors).toEqual([]);
+    expect(t.nOutputs).toBe(4);
+    const got = [0, 1, 2, 3].map((i) => {
+      const o = entry(t.outputs, i, OE.BYTES);
+      return [hex(o.subarray(OE.SOURCE, OE.SOURCE + 16)), o[OE.FAMILY]];
+    });
+    expect(got).toEqual([
+      ["20010db8000000000000000000000001", 6],
+      [`${"0".repeat(20)}ffff0a000001`, 4],
+      ["fe800000000000000000000000000001", 6],
+      ["20010db8000000000000000000000001", 6],
+    ]);
+    const r = entry(t.rules, 0, RE.BYTES);
+    expect(r[RE.FAMILY]).toBe(4);
+  });
+
+  test("an IPv6 output on an interface without a global address is held and named; the rest compiles", () => {
+    const c = new TableCompiler(new SlotAllocator(8), new SlotAllocator(8), () => {});
+    const look = (name: string): InterfaceInfo =>
+      name === "v4only" ? { name, ifindex: 11, ipv4: "10.0.2.1", ipv6LinkLocal: "fe80::2" } : info(name);
+    const rule = {
+      id: 1,
+      ...parseRuleFlags({ ...good, inputInterface: "eth0", outputs: "[ff3e::9:9]:5099:v4only,239.9.9.9:5099:eth1" }),
+    } as Rule;
+    const t = c.compile([rule], look);
+    expect(t.errors).toEqual([
+      { ruleId: 1, message: "output 0 (v4only): interface v4only has no global IPv6 address to send from" },
+    ]);
     expect(t.nRules).toBe(1);
     expect(t.nOutputs).toBe(1);
-    expect(t.errors).toEqual([{ ruleId: 1, message: "IPv6 is not carried by this data plane yet" }]);
-  });
-});
-
-describe("checkCarried: the data plane relays IPv4 only so far", () => {
-  test("an IPv6 input or output is refused at add, naming the field; IPv4 passes", () => {
-    expect(refusal(() => checkCarried(parseRuleFlags(good)))).toEqual({
-      field: "inputGroup",
-      message: "ff3e::1:1: IPv6 is not relayed yet: this mcr's data plane carries IPv4 only",
-    });
-    const v4in = parseRuleFlags({ inputGroup: "239.1.1.1", inputPort: "5001", outputs: "[ff3e::9:9]:5099:eth1" });
-    expect(refusal(() => checkCarried(v4in))).toEqual({
-      field: "outputs[0].group",
-      message: "output 1 ([ff3e::9:9]:5099:eth1): IPv6 is not relayed yet: this mcr's data plane carries IPv4 only",
-    });
-    const v4 = parseRuleFlags({ inputGroup: "239.1.1.1", inputPort: "5001", outputs: "239.9.9.9:5099:eth1" });
-    expect(checkCarried(v4)).toBe(v4);
+    expect(t.outputKeys).toEqual(["1:1"]);
   });
 });

@@ -247,6 +247,55 @@ describe("UDP endpoints", () => {
   });
 });
 
+describe("UDP endpoints, IPv6", () => {
+  test("[ADDR]:PORT in canonical text; an address alone where the port is optional", () => {
+    expect(parseEndpoint("[FF3E:0::1:1]:5001", "--dest")).toEqual({ addr: "ff3e::1:1", port: 5001 });
+    expect(parseEndpoint("[ff3e::1:1]:5001", "--group", { want: "multicast" })).toEqual({
+      addr: "ff3e::1:1",
+      port: 5001,
+    });
+    expect(parseEndpoint("[::]:7000", "--listen", { want: "unicast", defaultAddr: "0.0.0.0" })).toEqual({
+      addr: "::",
+      port: 7000,
+    });
+    expect(parseEndpoint("2001:db8::1", "--source", { portOptional: true })).toEqual({ addr: "2001:db8::1", port: 0 });
+    expect(parseEndpoint("[2001:db8::1]", "--source", { portOptional: true })).toEqual({
+      addr: "2001:db8::1",
+      port: 0,
+    });
+    expect(parseEndpoint("[2001:db8::1]:4000", "--source", { portOptional: true })).toEqual({
+      addr: "2001:db8::1",
+      port: 4000,
+    });
+  });
+  test("refused, naming the item", () => {
+    expect(refusal(() => parseEndpoint("ff3e::1:1:5001", "--dest")).message).toBe(
+      '"ff3e::1:1:5001": write an IPv6 address in brackets when a port follows, e.g. [ff3e::1:1]:5001',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::1:1]", "--dest")).message).toBe(
+      '"[ff3e::1:1]" has no port (use [ADDRESS]:PORT, e.g. [ff3e::1:1]:5001)',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::1:1]5001", "--dest")).message).toBe(
+      '"[ff3e::1:1]5001": an IPv6 address in brackets is followed by :PORT, e.g. [ff3e::1:1]:5001',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::1:1:5001", "--dest")).message).toBe(
+      '"[ff3e::1:1:5001": an IPv6 address in brackets is followed by :PORT, e.g. [ff3e::1:1]:5001',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::g]:5001", "--dest")).message).toBe(
+      '"[ff3e::g]:5001": "ff3e::g" is not an IPv6 address',
+    );
+    expect(refusal(() => parseEndpoint("[2001:db8::1]:5", "--group", { want: "multicast" })).message).toBe(
+      '"[2001:db8::1]:5": 2001:db8::1 is not a multicast group (ff00::/8)',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::1]:5", "--listen", { want: "unicast" })).message).toBe(
+      '"[ff3e::1]:5": ff3e::1 is a multicast group',
+    );
+    expect(refusal(() => parseEndpoint("[ff3e::1]:0", "--dest")).message).toBe(
+      '"[ff3e::1]:0": the port must be 1..65535',
+    );
+  });
+});
+
 test("IPv4 in network order as the shim reads it: the bytes in memory are the address", () => {
   const u = ipv4NetworkU32("239.1.2.3");
   const b = new Uint8Array(new Uint32Array([u]).buffer);

@@ -1,7 +1,8 @@
 /* The input filter's builder (filter.c) against the parser, through the cBPF interpreter of
- * cbpf.h. Input: byte 0 the number of keys (low 3 bits) and whether key 0 copies the frame's own
- * group, port and VLAN (bit 3); bytes 1-4 what the kernel knows of the frame (packet type, a tag
- * taken off and its TCI); 8 bytes per key (group, port, VLAN); the rest the frame. Every level's
+ * cbpf.h. Input: byte 0 the number of keys (low 3 bits), whether key 0 copies the frame's own
+ * group, port and VLAN (bit 3), and which keys are IPv6 (bit 4: the even ones, bit 5: the odd
+ * ones); bytes 1-4 what the kernel knows of the frame (packet type, a tag taken off and its TCI);
+ * per key its group (4 bytes, IPv6: 15 after the ff), port and VLAN; the rest the frame. Every level's
  * program must be one the interpreter runs to a return; the levels nest; another host's frame
  * or an outgoing one never passes; a datagram the parser would hand to a key passes every level,
  * and a well-formed one that no key asks for does not pass the exact level; and the programs for
@@ -25,9 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mcr_filter_key keys[8];
 	for (uint32_t i = 0; i < n; i++) {
 		/* A rule's group is multicast (src/rules/validate.ts): the coarse levels rely on it. */
-		uint32_t g = htonl(0xe0000000u | (take32(&b) & 0x0fffffffu));
+		uint8_t g6[16] = { 0xff };
+		uint32_t g = 0;
+		int v6 = (head >> (4 + (i & 1))) & 1;
+		if (v6)
+			for (int k = 1; k < 16; k++)
+				g6[k] = take8(&b);
+		else
+			g = htonl(0xe0000000u | (take32(&b) & 0x0fffffffu));
 		keys[i] = (struct mcr_filter_key){ .port = take16(&b) };
-		mcr__addr_v4(keys[i].group, (const uint8_t *)&g);
+		if (v6)
+			memcpy(keys[i].group, g6, 16);
+		else
+			mcr__addr_v4(keys[i].group, (const uint8_t *)&g);
 		keys[i].vlan = take16(&b);
 	}
 	const uint8_t *f = b.p;
@@ -35,10 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t vid = m.tagged ? m.tci & 0x0fff : 0;
 
 	struct mcr_frame_info fi;
-	/* A tag left in the frame over IPv4 is another VLAN's datagram: no key's (worker.c). */
-	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.family == 4 &&
-		     fi.payload_off == 42;
-	if (parsed && n > 0 && (head & 8) && (ntohl(mcr__addr_u32(fi.group)) >> 28) == 14) {
+	/* A tag left in the frame over IP is another VLAN's datagram: no key's (worker.c). */
+	int parsed = mcr__frame_parse(f, len, &fi) == MCR_PARSE_OK && fi.ip_off == 14;
+	/* Past IPv6 extension headers the filter cannot read the port: it passes them to the group
+	 * for the parser to judge, so only a datagram without them must be turned away. */
+	int plain = parsed && fi.payload_off == (fi.family == 4 ? 42 : 62);
+	int multicast =
+		fi.family == 4 ? (ntohl(mcr__addr_u32(fi.group)) >> 28) == 14 : fi.group[0] == 0xff;
+	if (parsed && n > 0 && (head & 8) && multicast) {
 		keys[0] = (struct mcr_filter_key){ .port = fi.port, .vlan = vid };
 		memcpy(keys[0].group, fi.group, 16);
 	}
@@ -60,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		MUST(!v[LEVELS - 1]);
 	else if (wanted)
 		MUST(v[0]);
-	else if (parsed)
+	else if (plain)
 		MUST(!v[0]);
 
 	/* The same datagram on a link without an Ethernet header (the EtherType agreeing with the
