@@ -35,6 +35,7 @@ struct mcr_rx {
 	uint32_t frame_nr;
 	uint32_t head; /* next frame to look at */
 	int fanout_id; /* the fanout group it joined, -1: none */
+	int merge_only; /* MCR_INPUT_MERGE: takes the table's merge legs, and only those */
 };
 
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes);
