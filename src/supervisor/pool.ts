@@ -80,6 +80,11 @@ export class WorkerPool {
     return groups;
   }
 
+  /** Which worker this is of how many: a merge rule is merged by worker `id % count` alone (docs/merge.md). */
+  private place(slot: WorkerSlot) {
+    return { index: slot.index, count: this.slots.length };
+  }
+
   private tellFanout(): void {
     for (const s of this.slots) if (s.state === "ready") s.send({ type: "fanout", groups: this.fanoutFor(s) });
   }
@@ -88,7 +93,7 @@ export class WorkerPool {
     ready: (slot: WorkerSlot) => {
       slot.send({ type: "fanout", groups: this.fanoutFor(slot) });
       const t = this.o.table();
-      slot.send({ type: "rules", version: t.version, rules: [...t.rules] });
+      slot.send({ type: "rules", version: t.version, rules: [...t.rules], worker: this.place(slot) });
       this.wake();
     },
     applied: () => this.wake(),
@@ -156,7 +161,7 @@ export class WorkerPool {
    */
   async apply(version: number, rules: readonly Rule[], timeoutMs: number): Promise<ApplyResult> {
     const running = this.slots.filter(
-      (s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules] }),
+      (s) => s.state === "ready" && s.send({ type: "rules", version, rules: [...rules], worker: this.place(s) }),
     );
     const outcomes = await Promise.all(running.map((s) => s.waitApplied(version, timeoutMs)));
     const late = running.filter((_, i) => outcomes[i] === "timeout").map((s) => s.view());
