@@ -321,10 +321,11 @@ struct mcr_merge_slot *mcr__merge_pop(struct mcr_merge *m, int64_t now, uint64_t
 		}
 		struct mcr_merge_slot *s = &m->slots[m->next & m->mask];
 		if (s->state == SLOT_HELD && s->seq == m->next) {
+			/* at_ns stays its arrival: a later copy is a duplicate within the window
+			 * of the first copy's arrival, not of its going out. */
 			s->state = SLOT_DONE;
 			s->copied = 1;
 			s->epoch = epoch;
-			s->at_ns = now;
 			m->next++;
 			m->ctr[MCR_MC_HELD] = --m->held;
 			leg_ctr(m, s->leg)[MCR_ML_UNIQUE]++;

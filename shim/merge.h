@@ -49,7 +49,7 @@ struct mcr_merge_slot {
 	uint8_t leg;
 	uint16_t len;
 	uint8_t copied; /* DONE from a held copy: a send reads data until flush epoch `epoch` ends */
-	int64_t at_ns; /* HELD: when it came; DONE or LOST: when it went out or was given up */
+	int64_t at_ns; /* HELD or DONE: when its first copy came; LOST: when it was given up */
 	uint64_t epoch;
 	struct mcr_merge_meta meta;
 	uint8_t *data;

@@ -220,8 +220,14 @@ static void hold_and_expire(void)
 	CHECK(ctr[MCR_MC_LOST] == 1 && ctr[MCR_MC_HELD] == 0, "3 lost on every leg");
 	CHECK(mcr__merge_deadline(m) == INT64_MAX, "nothing held, no deadline");
 	CHECK(feed(m, 1, 5, 3, 60 * MS) == MCR_MERGE_LATE, "3 after its hole was given up: late");
-	CHECK(feed(m, 1, 5, 4, 61 * MS) == MCR_MERGE_DUP, "4 again within the window: duplicate");
-	CHECK(feed(m, 1, 5, 2, 120 * MS) == MCR_MERGE_LATE, "2 again beyond the window: late");
+	CHECK(feed(m, 1, 5, 4, 61 * MS) == MCR_MERGE_LATE,
+	      "4 again, 59 ms after its first copy: late");
+	/* A copy that waited and then went out is a duplicate within the window of its arrival. */
+	CHECK(feed(m, 0, 5, 7, 70 * MS) == MCR_MERGE_HELD, "7 held behind 6");
+	CHECK(feed(m, 1, 5, 6, 80 * MS) == MCR_MERGE_SEND && n_out == 6, "6 from leg 1, then 7");
+	CHECK(feed(m, 1, 5, 7, 119 * MS) == MCR_MERGE_DUP,
+	      "7 again, 49 ms after it came: duplicate");
+	CHECK(feed(m, 0, 5, 6, 131 * MS) == MCR_MERGE_LATE, "6 again 51 ms after it came: late");
 	CHECK(leg(1, MCR_ML_LATE) == 2 && leg(1, MCR_ML_DUPLICATES) == 1, "leg 1: 2 late, 1 dup");
 	mcr__merge_free(m);
 }

@@ -102,6 +102,9 @@ interface Legs {
   perMs: number; // packets a millisecond on each leg
   lagMs?: number; // leg B this much behind leg A
   aDown?: [number, number]; // leg A sends none of these (from, to) sequence offsets
+  // from this offset on, another SSRC and sequence numbers from 30000 (the sender restarted);
+  // neither leg loses a packet within 300 of it
+  restartAt?: number;
   seed: number;
 }
 
@@ -113,22 +116,25 @@ function twoLegs(o: Legs) {
   const rnd = random(o.seed);
   const events: { at: number; line: string }[] = [];
   const want: string[] = [];
+  const onA: string[] = []; // what leg A brought
   let bothLost = 0;
   let keptA = 0;
   let keptB = 0;
   for (let i = 0; i < o.n; i++) {
-    const seq = (o.first + i) & 0xffff;
+    const restarted = o.restartAt !== undefined && i >= o.restartAt;
+    const seq = restarted ? 30000 + i - o.restartAt! : (o.first + i) & 0xffff;
     // The first and the last are on both legs: the stream starts there, and no hole is left open.
-    const edge = i === 0 || i === o.n - 1;
+    const edge = i === 0 || i === o.n - 1 || (o.restartAt !== undefined && Math.abs(i - o.restartAt) < 300);
     const a = (edge || rnd() >= o.loss) && !(o.aDown && i >= o.aDown[0] && i < o.aDown[1]);
     const b = edge || rnd() >= o.loss;
-    const p = rtp(seq);
+    const p = rtp(seq, restarted ? 0xbeef0002 : undefined);
     const at = i / o.perMs;
     // Within a millisecond, leg B's copy comes first now and then.
     if (a) events.push({ at: at + (rnd() < 0.3 ? 0.001 : 0), line: `0 ${frameOn(LEG_A, p)}` });
     if (b) events.push({ at: at + (o.lagMs ?? 0), line: `1 ${frameOn(LEG_B, p)}` });
     keptA += a ? 1 : 0;
     keptB += b ? 1 : 0;
+    if (a) onA.push(toHex(p));
     if (a || b) want.push(toHex(p));
     else bothLost++;
   }
@@ -139,12 +145,12 @@ function twoLegs(o: Legs) {
     for (; ms + 1 <= e.at; ms++) lines.push("w 1");
     lines.push(e.line);
   }
-  return { lines, want, bothLost, keptA, keptB };
+  return { lines, want, onA, bothLost, keptA, keptB };
 }
 
 const LOSSY: Legs = { first: 65535 - 1500, n: 4000, loss: 0.05, perMs: 8, seed: 14 };
 
-async function lossyRun(lab: Lab, workers: WorkerDriver[], o: Legs = LOSSY) {
+async function lossyRun(lab: Lab, workers: WorkerDriver[], o: Legs = LOSSY, lateOk = false) {
   const s = twoLegs(o);
   const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: s.want.length, idleMs: 2000 });
   await rx.listening;
@@ -160,7 +166,9 @@ async function lossyRun(lab: Lab, workers: WorkerDriver[], o: Legs = LOSSY) {
   expect([a!.packets, b!.packets]).toEqual([s.keptA, s.keptB]);
   expect(a!.unique + b!.unique).toBe(s.want.length);
   expect(a!.duplicates + b!.duplicates).toBe(s.keptA + s.keptB - s.want.length);
-  expect([a!.late, b!.late, a!.notRtp, b!.notRtp]).toEqual([0, 0, 0, 0]);
+  expect([a!.notRtp, b!.notRtp]).toEqual([0, 0]);
+  // A restart: copies of the old stream read after the new one began are late.
+  if (!lateOk) expect([a!.late, b!.late]).toEqual([0, 0]);
   expect(a!.lastSeenNs).toBeGreaterThan(0);
   expect(b!.lastSeenNs).toBeGreaterThan(0);
   return m;
@@ -246,6 +254,37 @@ describeNetns(
       60000,
     );
 
+    test("rtp, the sender restarts (a new SSRC, the sequence far away): taken up without a hole", async () => {
+      const lab = mergeLab(labs);
+      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
+      await w.ready();
+      expect((await w.setRules([rule(RTP_MERGE)])).errors).toEqual([]);
+      const m = await lossyRun(lab, [w], { ...LOSSY, n: 3000, perMs: 4, restartAt: 1500 }, true);
+      expect(m.restarts).toBe(1);
+    }, 60000);
+
+    test("rtp, leg B 150 ms behind a 50 ms window: its copies late, counted; A's holes lost", async () => {
+      const lab = mergeLab(labs);
+      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
+      await w.ready();
+      expect((await w.setRules([rule(RTP_MERGE)])).errors).toEqual([]);
+      const s = twoLegs({ first: 7, n: 2000, loss: 0.05, perMs: 2, lagMs: 150, seed: 9 });
+      const want = s.onA; // what A brought, alone, in order
+      const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: want.length, idleMs: 2000 });
+      await rx.listening;
+      send(lab, s.lines);
+      const got = await rx.result;
+      expect(got.payloads).toEqual(want);
+      const m = (await w.stats()).merges!["1"]!;
+      expect([m.out, m.lost]).toEqual([want.length, 2000 - want.length]);
+      expect([m.legs[1]!.packets, m.legs[1]!.late, m.legs[1]!.unique, m.legs[1]!.duplicates]).toEqual([
+        s.keptB,
+        s.keptB,
+        0,
+        0,
+      ]);
+    }, 60000);
+
     test("a hole no leg fills: what waits behind it goes after the window, with nothing else to wake the worker", async () => {
       const lab = mergeLab(labs);
       const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
@@ -274,41 +313,45 @@ describeNetns(
       expect([after.out, after.legs[1]!.late]).toEqual([9, 1]);
     }, 30000);
 
-    test("failover: leg B after 100 ms of silence on leg A, back to A after 300 ms of steadiness; each switch counted", async () => {
-      const lab = mergeLab(labs);
-      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
-      await w.ready();
-      const merge: Rule["merge"] = {
-        mode: "failover",
-        legs: [{ interface: LEG_B.interface, group: LEG_B.group, port: LEG_B.port }],
-        failoverAfterMs: 100,
-        revertAfterMs: 300,
-      };
-      expect((await w.setRules([rule(merge)])).errors).toEqual([]);
-      // The same packets on both legs, one every ms or so; leg A silent from 200 to 599.
-      const lines: string[] = [];
-      for (let seq = 0; seq < 1200; seq++) {
-        const p = rtp(seq);
-        if (seq < 200 || seq >= 600) lines.push(`0 ${frameOn(LEG_A, p)}`);
-        lines.push(`1 ${frameOn(LEG_B, p)}`, "w 1");
-      }
-      const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: 1200, idleMs: 1500 });
-      await rx.listening;
-      send(lab, lines);
-      const got = (await rx.result).payloads.map((h) => Buffer.from(h, "hex").readUInt16BE(2));
-      // 0..199 from A; nothing for the 100 ms of silence; then every one to the end, once, in order.
-      expect(got.slice(0, 200)).toEqual(Array.from({ length: 200 }, (_, i) => i));
-      const resumed = got[200]!;
-      expect(resumed).toBeGreaterThan(200);
-      expect(resumed).toBeLessThan(400);
-      expect(got.slice(200)).toEqual(Array.from({ length: 1200 - resumed }, (_, i) => resumed + i));
-      const m = (await w.stats()).merges!["1"]!;
-      expect([m.switches, m.active]).toEqual([2, 0]);
-      expect(m.out).toBe(got.length);
-      expect(m.legs[0]!.unique + m.legs[1]!.unique).toBe(got.length);
-      expect(w.stderr).toContain("rule cam: input 1 (veth5 239.2.1.1:5001) forwarded now (switch 1)");
-      expect(w.stderr).toContain("rule cam: input 0 (veth1 239.1.1.1:5001) forwarded now (switch 2)");
-    }, 30000);
+    for (const n of [1, 2])
+      test(`failover, ${n} worker(s): leg B after 100 ms of silence on leg A, back to A after 300 ms of steadiness; each switch counted`, async () => {
+        const lab = mergeLab(labs);
+        const fanout = ["--fanout-id", String(4300 + (process.pid % 1000))];
+        const workers = Array.from({ length: n }, () => new WorkerDriver(lab, "relay", ["veth1", "veth5"], fanout));
+        await Promise.all(workers.map((x) => x.ready()));
+        const w = workers[1 % n]!; // rule 1's owner
+        const merge: Rule["merge"] = {
+          mode: "failover",
+          legs: [{ interface: LEG_B.interface, group: LEG_B.group, port: LEG_B.port }],
+          failoverAfterMs: 100,
+          revertAfterMs: 300,
+        };
+        for (const [index, x] of workers.entries())
+          expect((await x.setRules([rule(merge)], { index, count: n })).errors).toEqual([]);
+        // The same packets on both legs, one every ms or so; leg A silent from 200 to 599.
+        const lines: string[] = [];
+        for (let seq = 0; seq < 1200; seq++) {
+          const p = rtp(seq);
+          if (seq < 200 || seq >= 600) lines.push(`0 ${frameOn(LEG_A, p)}`);
+          lines.push(`1 ${frameOn(LEG_B, p)}`, "w 1");
+        }
+        const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: 1200, idleMs: 1500 });
+        await rx.listening;
+        send(lab, lines);
+        const got = (await rx.result).payloads.map((h) => Buffer.from(h, "hex").readUInt16BE(2));
+        // 0..199 from A; nothing for the 100 ms of silence; then every one to the end, once, in order.
+        expect(got.slice(0, 200)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+        const resumed = got[200]!;
+        expect(resumed).toBeGreaterThan(200);
+        expect(resumed).toBeLessThan(400);
+        expect(got.slice(200)).toEqual(Array.from({ length: 1200 - resumed }, (_, i) => resumed + i));
+        const m = (await w.stats()).merges!["1"]!;
+        expect([m.switches, m.active]).toEqual([2, 0]);
+        expect(m.out).toBe(got.length);
+        expect(m.legs[0]!.unique + m.legs[1]!.unique).toBe(got.length);
+        expect(w.stderr).toContain("rule cam: input 1 (veth5 239.2.1.1:5001) forwarded now (switch 1)");
+        expect(w.stderr).toContain("rule cam: input 0 (veth1 239.1.1.1:5001) forwarded now (switch 2)");
+      }, 30000);
   },
   { skip: sh(["tc", "-V"]).code !== 0 ? "needs tc (iproute2)" : undefined },
 );
