@@ -266,6 +266,7 @@ int mcr_worker_counter_count(void);
 /* Process helpers. */
 int mcr_affinity_pin(int cpu); /* pins every thread of the process to cpu */
 int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
+int mcr_clock_monotonic(uint64_t *out); /* CLOCK_MONOTONIC, ns: the workers' clock */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
 int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */

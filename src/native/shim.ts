@@ -40,6 +40,7 @@ const symbols = {
   mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
+  mcr_clock_monotonic: { args: [P], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
   mcr_file_lock: { args: [i32], returns: i32 },
   mcr_membership_open: { args: [i32, P, P], returns: i32 },
@@ -386,6 +387,13 @@ export function ifIndex(name: string): number {
 
 export function pinToCpu(cpu: number): void {
   check(shim().mcr_affinity_pin(cpu), `pinning to CPU ${cpu}`);
+}
+
+const clockOut = new BigUint64Array(1);
+/** CLOCK_MONOTONIC in ns: the clock the workers' times are in (Bun's count from the process's start). */
+export function monotonicNs(): number {
+  shim().mcr_clock_monotonic(ptr(clockOut));
+  return Number(clockOut[0]);
 }
 
 export function dieWithParent(signo = 9): void {

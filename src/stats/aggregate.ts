@@ -7,6 +7,7 @@ import type { MergeCount, WorkerCounters } from "../types/counters.ts";
 import type { Rule } from "../types/rules.ts";
 import { type MergeStats, STATS_SCHEMA, type StatsReport, type Totals } from "../types/stats.ts";
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
+import { monotonicNs } from "../native/shim.ts";
 
 export function emptyCounters(): WorkerCounters {
   return {
@@ -160,7 +161,7 @@ export interface ReportInput {
   startedAt: number;
   stale: number[];
   version: string;
-  /** CLOCK_MONOTONIC now, ns (the clock the workers' last-seen times are in); default the process's. */
+  /** CLOCK_MONOTONIC now, ns (the clock the workers' last-seen times are in); default: read now. */
   monotonicNs?: number;
   config?: StatsReport["config"];
   now?: number;
@@ -170,7 +171,7 @@ export function buildReport(x: ReportInput): StatsReport {
   let total = emptyCounters();
   for (const w of x.workers) total = addCounters(total, w.counters);
   const now = x.now ?? Date.now();
-  const nowNs = x.monotonicNs ?? Number(process.hrtime.bigint());
+  const nowNs = x.monotonicNs ?? (x.rules.some((r) => r.merge) ? monotonicNs() : 0);
   const running = x.workers.filter((w) => w.state === "ready");
   return {
     schema: STATS_SCHEMA,
