@@ -264,6 +264,25 @@ static void merges_unshare(struct table *from, const struct table *other)
 				from->merges[i] = NULL;
 }
 
+static void flush(struct mcr_worker *w);
+static void merge_send_held(struct mcr_worker *w, struct table *t, struct mcr_merge *m);
+
+/* Sends what the merges of a table on its way out hold, in order, holes given up. */
+static void merges_retire(struct mcr_worker *w, struct table *old)
+{
+	int sent = 0;
+	for (uint32_t i = 0; old && i < old->n_merges; i++) {
+		struct mcr_merge *m = old->merges[i];
+		if (!m || m->held == 0)
+			continue;
+		m->retire = 1;
+		merge_send_held(w, old, m);
+		sent = 1;
+	}
+	if (sent)
+		flush(w);
+}
+
 MCR_API int mcr_worker_merges_set(struct mcr_worker *w, const struct mcr_merge_entry *merges,
 				  uint32_t n)
 {
@@ -368,9 +387,12 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 					input_filter(&w->in[i], old, NULL);
 			goto fail;
 		}
+	/* A merge that goes (its rule removed, or its settings changed) sends what it holds first:
+	 * those packets were wanted, and a new merge starts empty. */
+	merges_unshare(old, t);
+	merges_retire(w, old);
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
-	merges_unshare(old, t);
 	table_free(old, t);
 	/* Should this fail, the union stays: a superset, whose extra frames count as no_rule. */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)

@@ -385,6 +385,43 @@ static void failover(void)
 	mcr__merge_free(m);
 }
 
+/* Three legs: leg 0 and leg 1 silent, leg 2 forwarded; then leg 1 back, and leg 2 silent: the
+ * next live leg after 2 in leg order is 1 (0 still silent). */
+static void three_legs(void)
+{
+	memset(ctr, 0, sizeof(ctr));
+	n_out = 0;
+	struct mcr_merge_entry e = {
+		.mode = MCR_MERGE_FAILOVER, .n_legs = 3, .failover_ms = 100, .revert_ms = 1000
+	};
+	struct mcr_merge *m;
+	CHECK(mcr__merge_new(&e, ctr, &m) == 0, "three legs");
+	int64_t t = 0;
+	for (; t < 50; t++)
+		for (unsigned l = 0; l < 3; l++)
+			feed(m, l, 1, (uint16_t)t, t * MS);
+	for (; t < 300; t++)
+		feed(m, 2, 1, (uint16_t)t, t * MS);
+	CHECK(ctr[MCR_MC_ACTIVE] == 2 && ctr[MCR_MC_SWITCHES] == 1, "to leg 2: %lu",
+	      (unsigned long)ctr[MCR_MC_ACTIVE]);
+	for (; t < 500; t++)
+		feed(m, 1, 1, (uint16_t)t, t * MS);
+	CHECK(ctr[MCR_MC_ACTIVE] == 1 && ctr[MCR_MC_SWITCHES] == 2, "then to leg 1");
+	CHECK(n_out == 50 + (300 - 149) + (500 - 399), "%d out", n_out);
+	mcr__merge_free(m);
+	/* rtp over three legs, each missing every third packet in turn: nothing lost. */
+	struct mcr_merge_entry r = { .mode = MCR_MERGE_RTP, .n_legs = 3, .window_ms = 50 };
+	memset(ctr, 0, sizeof(ctr));
+	n_out = 0;
+	CHECK(mcr__merge_new(&r, ctr, &m) == 0, "rtp, three legs");
+	for (int i = 0; i < 300; i++)
+		for (unsigned l = 0; l < 3; l++)
+			if (i % 3 != (int)l || i == 0)
+				feed(m, l, 2, (uint16_t)i, i * MS / 10);
+	CHECK(in_order(0, 300) && ctr[MCR_MC_LOST] == 0, "three legs: %d out", n_out);
+	mcr__merge_free(m);
+}
+
 static void bad_entries(void)
 {
 	struct mcr_merge *m;
@@ -413,6 +450,7 @@ int main(void)
 	not_rtp();
 	busy();
 	failover();
+	three_legs();
 	bad_entries();
 	if (failures)
 		fprintf(stderr, "test_merge: %d failures\n", failures);

@@ -314,6 +314,30 @@ describeNetns(
       expect([after.out, after.legs[1]!.late]).toEqual([9, 1]);
     }, 30000);
 
+    test("a merge whose settings change sends what it held first, in order", async () => {
+      const lab = mergeLab(labs);
+      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
+      await w.ready();
+      const slow = rule({ ...RTP_MERGE, windowMs: 5000 } as Rule["merge"]);
+      expect((await w.setRules([slow])).errors).toEqual([]);
+      const seqs = [1, 2, 3, 4, 6, 7, 8, 9, 10];
+      const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: seqs.length, idleMs: 3000 });
+      await rx.listening;
+      const started = Date.now();
+      send(
+        lab,
+        seqs.map((s) => `0 ${frameOn(LEG_A, rtp(s))}`),
+      );
+      await Bun.sleep(300);
+      expect((await w.stats()).merges!["1"]!.held).toBe(5);
+      expect((await w.setRules([rule(RTP_MERGE)])).errors).toEqual([]);
+      const got = await rx.result;
+      expect(got.payloads).toEqual(seqs.map((s) => toHex(rtp(s))));
+      expect(got.at[8]! - started).toBeLessThan(2500); // not at the old window's 5 s
+      const m = (await w.stats()).merges!["1"]!;
+      expect([m.out, m.lost, m.held]).toEqual([9, 1, 0]);
+    }, 30000);
+
     for (const n of [1, 2])
       test(`failover, ${n} worker(s): leg B after 100 ms of silence on leg A, back to A after 300 ms of steadiness; each switch counted`, async () => {
         const lab = mergeLab(labs);
