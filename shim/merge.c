@@ -232,6 +232,17 @@ int mcr__merge_in(struct mcr_merge *m, unsigned leg, const uint8_t *p, uint32_t 
 	}
 	int32_t d = (int16_t)(uint16_t)(seq - m->next);
 	int32_t behind = (int32_t)(m->mask + 1 - m->span);
+	/* The stream goes on past what the ring can hold back while a hole waits (a window in ms
+	 * at a high rate): the hole is given up early, making room, rather than the stream
+	 * dropped. A packet far from the held ones too is a jump (below). */
+	if (d >= (int32_t)m->span && m->held > 0) {
+		int32_t past_top = (int16_t)(uint16_t)(seq - m->top);
+		if (past_top > 0 && past_top < (int32_t)m->span) {
+			m->room = 1;
+			m->room_to = (uint16_t)(seq - m->span + 1);
+			return MCR_MERGE_DRAIN;
+		}
+	}
 	if (d >= (int32_t)m->span || d < -behind) {
 		if (!far_restarts(m, leg, seq, now)) {
 			lc[MCR_ML_PACKETS]++;
@@ -311,7 +322,13 @@ static void skip(struct mcr_merge *m, int64_t now)
 struct mcr_merge_slot *mcr__merge_pop(struct mcr_merge *m, int64_t now, uint64_t epoch)
 {
 	for (;;) {
+		if (m->room && (int16_t)(uint16_t)(m->room_to - m->next) <= 0)
+			m->room = 0;
 		if (m->held == 0) {
+			/* Room made past the last held packet: what lies between was lost too. */
+			while (m->room && m->next != m->room_to)
+				skip(m, now);
+			m->room = 0;
 			if (m->retire) {
 				m->retire = 0;
 				m->live = 0; /* the caller's packet starts the next stream */
@@ -334,8 +351,9 @@ struct mcr_merge_slot *mcr__merge_pop(struct mcr_merge *m, int64_t now, uint64_t
 		}
 		/* A hole. A window in packets gives it up once a packet that far ahead is held; a
 		 * stream that restarts gives up all of its holes. */
-		if (!m->retire && !(m->e.window_packets && (int16_t)(uint16_t)(m->top - m->next) >=
-								   (int32_t)m->e.window_packets))
+		if (!m->retire && !m->room &&
+		    !(m->e.window_packets &&
+		      (int16_t)(uint16_t)(m->top - m->next) >= (int32_t)m->e.window_packets))
 			return NULL;
 		skip(m, now);
 	}

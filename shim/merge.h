@@ -32,7 +32,8 @@ enum {
 	MCR_MERGE_TOO_LARGE, /* had to wait, and no slot holds it: counted, dropped */
 	MCR_MERGE_STANDBY, /* failover: a leg that is not the one forwarded */
 	MCR_MERGE_BUSY, /* its slot's copy is still read by a send in flight: flush, then again */
-	MCR_MERGE_DRAIN, /* the stream restarts: send what mcr__merge_pop hands out, then again */
+	MCR_MERGE_DRAIN, /* the stream restarts, or runs past the ring while a hole waits: send what
+			  * mcr__merge_pop hands out, then again */
 };
 
 /* What a held packet needs to go out later as classify() would have sent it. */
@@ -79,6 +80,8 @@ struct mcr_merge {
 	uint8_t live; /* a stream (ssrc) is being merged */
 	uint8_t retire; /* it restarts: its held packets go out (holes given up), then the new one */
 	uint8_t prev_valid;
+	uint8_t room; /* the stream runs past the ring: holes before room_to are given up */
+	uint16_t room_to;
 	uint32_t ssrc, prev_ssrc;
 	uint16_t next; /* the sequence that goes out next */
 	uint16_t top; /* the highest sequence held */
