@@ -986,10 +986,12 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 {
 	int total = 0;
 	w->batch_ns = now_ns(); /* one clock read a round, whatever the frames */
-	merge_expire_all(w);
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0)
 			total += rx_batch(w, &w->in[i], batch_max);
+	/* After the rings: a copy already waiting in another leg's ring fills its hole before the
+	 * hole is given up, however late the worker came round to it. */
+	merge_expire_all(w);
 	return total;
 }
 
