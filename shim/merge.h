@@ -87,8 +87,6 @@ struct mcr_merge {
 	uint16_t top; /* the highest sequence held */
 	uint32_t held;
 	int64_t deadline_ns; /* held: the earliest time mcr__merge_expire may give up a hole */
-	/* the worker's: the outputs its stream goes to */
-	uint32_t first_output, n_outputs;
 	/* failover */
 	uint8_t active;
 	int64_t t0_ns; /* the first packet on any leg: a leg never heard from is silent since */

@@ -46,6 +46,11 @@ struct msg_slot {
 
 enum { PATH_NONE, PATH_RING, PATH_SOCKET };
 
+/* The outputs a merge's stream goes to: its legs' (the same for each). */
+struct merge_out {
+	uint32_t first, n;
+};
+
 /* An installed rule table: immutable once built; replaced whole by mcr_worker_rules_set. */
 struct table {
 	uint32_t n_rules;
@@ -57,6 +62,7 @@ struct table {
 	struct mcr_egress_sock *socks;
 	uint32_t n_socks;
 	struct mcr_merge **merges; /* by mcr_rule_entry.merge; kept across tables (same settings) */
+	struct merge_out *merge_outs; /* this table's outputs of each merge */
 	uint32_t n_merges;
 };
 
@@ -142,6 +148,7 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 	for (uint32_t i = 0; i < t->n_merges; i++)
 		mcr__merge_free(t->merges[i]);
 	free(t->merges);
+	free(t->merge_outs);
 	free(t);
 }
 
@@ -216,8 +223,14 @@ static int merges_build(struct mcr_worker *w, struct table *t, const struct tabl
 	if (n == 0)
 		return 0;
 	t->merges = calloc(n, sizeof(*t->merges));
-	if (!t->merges)
+	t->merge_outs = calloc(n, sizeof(*t->merge_outs));
+	if (!t->merges || !t->merge_outs) {
+		free(t->merges);
+		free(t->merge_outs);
+		t->merges = NULL;
+		t->merge_outs = NULL;
 		return -ENOMEM;
+	}
 	t->n_merges = n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct mcr_merge_entry *e = &w->merge_next[i];
@@ -235,23 +248,23 @@ static int merges_build(struct mcr_worker *w, struct table *t, const struct tabl
 			if (err < 0)
 				return err;
 		}
-		t->merges[i]->n_outputs = UINT32_MAX; /* no leg seen yet */
+		t->merge_outs[i].n = UINT32_MAX; /* no leg seen yet */
 	}
 	for (uint32_t i = 0; i < t->n_rules; i++) {
 		const struct mcr_rule_entry *e = &t->rules[i];
 		if (!(e->flags & MCR_RULE_MERGE))
 			continue;
-		struct mcr_merge *m = t->merges[e->merge];
-		if (m->n_outputs == UINT32_MAX) {
-			m->first_output = e->first_output;
-			m->n_outputs = e->n_outputs;
-		} else if (m->first_output != e->first_output || m->n_outputs != e->n_outputs) {
+		struct merge_out *o = &t->merge_outs[e->merge];
+		if (o->n == UINT32_MAX) {
+			o->first = e->first_output;
+			o->n = e->n_outputs;
+		} else if (o->first != e->first_output || o->n != e->n_outputs) {
 			return -EINVAL;
 		}
 	}
 	for (uint32_t i = 0; i < n; i++)
-		if (t->merges[i]->n_outputs == UINT32_MAX)
-			t->merges[i]->n_outputs = 0;
+		if (t->merge_outs[i].n == UINT32_MAX)
+			t->merge_outs[i].n = 0;
 	return 0;
 }
 
@@ -265,7 +278,7 @@ static void merges_unshare(struct table *from, const struct table *other)
 }
 
 static void flush(struct mcr_worker *w);
-static void merge_send_held(struct mcr_worker *w, struct table *t, struct mcr_merge *m);
+static void merge_send_held(struct mcr_worker *w, struct table *t, uint32_t i);
 
 /* Sends what the merges of a table on its way out hold, in order, holes given up. */
 static void merges_retire(struct mcr_worker *w, struct table *old)
@@ -276,7 +289,7 @@ static void merges_retire(struct mcr_worker *w, struct table *old)
 		if (!m || m->held == 0)
 			continue;
 		m->retire = 1;
-		merge_send_held(w, old, m);
+		merge_send_held(w, old, i);
 		sent = 1;
 	}
 	if (sent)
@@ -782,8 +795,10 @@ static inline void send_copies(struct mcr_worker *w, struct table *t, uint32_t f
 
 /* A merge's held packets that may go now, in sequence order. A send reads a copy until the flush
  * of the epoch it was queued in: the slot says which (send_copies may flush on the way). */
-static void merge_send_held(struct mcr_worker *w, struct table *t, struct mcr_merge *m)
+static void merge_send_held(struct mcr_worker *w, struct table *t, uint32_t i)
 {
+	struct mcr_merge *m = t->merges[i];
+	const struct merge_out *o = &t->merge_outs[i];
 	struct mcr_merge_slot *s;
 	while ((s = mcr__merge_pop(m, w->batch_ns, w->flush_epoch))) {
 		struct copy_src c = { .payload = s->data,
@@ -793,7 +808,7 @@ static void merge_send_held(struct mcr_worker *w, struct table *t, struct mcr_me
 				      .ttl = s->meta.ttl,
 				      .cs = s->meta.cs,
 				      .wrong = s->meta.wrong };
-		send_copies(w, t, m->first_output, m->n_outputs, &c);
+		send_copies(w, t, o->first, o->n, &c);
 		s->epoch = w->flush_epoch;
 	}
 }
@@ -821,14 +836,14 @@ static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_
 			flush(w);
 			continue;
 		case MCR_MERGE_DRAIN:
-			merge_send_held(w, t, m);
+			merge_send_held(w, t, e->merge);
 			continue;
 		case MCR_MERGE_SEND:
 			send_copies(w, t, e->first_output, e->n_outputs, c);
-			merge_send_held(w, t, m);
+			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_HELD:
-			merge_send_held(w, t, m);
+			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_NOT_RTP:
 			w->counters[MCR_C_DROPS + MCR_DROP_NOT_RTP]++;
@@ -849,7 +864,7 @@ static void merge_expire_all(struct mcr_worker *w)
 		if (w->batch_ns < mcr__merge_deadline(m))
 			continue;
 		while (mcr__merge_expire(m, w->batch_ns)) {
-			merge_send_held(w, t, m);
+			merge_send_held(w, t, i);
 			sent = 1;
 		}
 	}
