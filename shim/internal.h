@@ -41,6 +41,7 @@ struct mcr_rx {
 	uint32_t head; /* next frame to look at */
 	int fanout_id; /* the fanout group it joined, -1: none */
 	uint8_t ip_only; /* the interface has no link header: frames start at IP (mcr__ip_only) */
+	int merge_only; /* MCR_INPUT_MERGE: takes the table's merge legs, and only those */
 };
 
 /* 1 when an interface of this ARPHRD_* type carries IP with no link header, so that an AF_PACKET
@@ -327,12 +328,13 @@ static inline uint32_t mcr__rx_ready(const struct mcr_rx *rx, uint32_t max)
 
 /* 1: the packet may go (a token used); 0: over the rate. The packet is the frame at rx's head,
  * and the batch may take `budget` frames more from there, it included: when the lease is empty,
- * it asks for as many as are ready of those. */
+ * it asks for as many as are ready of those. rx NULL: a packet from no ring (a merge's held
+ * one), which asks for itself alone. */
 static inline int mcr__lease_pass(struct mcr_lease *l, struct mcr_lease **held, int64_t now_ns,
 				  const struct mcr_rx *rx, uint32_t budget)
 {
 	if (l->left == 0 &&
-	    (l->dry || mcr__lease_refill(l, held, now_ns, mcr__rx_ready(rx, budget)) == 0))
+	    (l->dry || mcr__lease_refill(l, held, now_ns, rx ? mcr__rx_ready(rx, budget) : 1) == 0))
 		return 0;
 	l->left--;
 	return 1;

@@ -45,6 +45,7 @@ enum mcr_drop {
 	MCR_DROP_IP6_LENGTH, /* payload length 0 (jumbogram) or beyond the frame */
 	MCR_DROP_IP6_EXT, /* an extension header cut short, out of place, or too many of them */
 	MCR_DROP_WORKER_DIED, /* queued by a worker that died before submitting its send (per copy) */
+	MCR_DROP_NOT_RTP, /* on a leg of an rtp merge: no RTP version 2 header */
 	MCR_DROP__COUNT
 };
 
@@ -99,9 +100,59 @@ struct mcr_rule_entry {
 	uint16_t vlan; /* 0: untagged frames only; 1..4094: frames tagged so */
 	uint8_t source_len; /* prefix length 0..128 (IPv4: 96..128); the longest that matches wins */
 	uint8_t family; /* 4 or 6: the group's */
-	uint8_t flags; /* reserved, 0 */
-	uint8_t pad[3]; /* 0 */
+	uint8_t flags; /* MCR_RULE_* */
+	uint8_t leg; /* MCR_RULE_MERGE: which leg of the merge (0: the primary); else 0 */
+	uint16_t merge; /* MCR_RULE_MERGE: index into the merge table (mcr_worker_merges_set) */
 };
+
+/* Bits of mcr_rule_entry.flags. */
+/* A leg of a merge rule: its frames go to the merge engine, which sends one stream to the
+ * entry's outputs (every leg of a merge names the same ones). Such entries are read only on
+ * the worker's merge inputs (MCR_INPUT_MERGE), never on fanout inputs. */
+#define MCR_RULE_MERGE 1
+
+/* A merge rule: how its legs (entries with MCR_RULE_MERGE and this entry's index) become one
+ * stream. */
+#define MCR_MERGE_LEGS_MAX 4
+enum mcr_merge_mode {
+	MCR_MERGE_RTP = 1, /* per SSRC, the first copy of each sequence number, in sequence order */
+	MCR_MERGE_FAILOVER = 2, /* one leg at a time: the first while it is live */
+};
+
+struct mcr_merge_entry {
+	uint32_t counter_slot; /* index into the merge counters (MCR_MERGE_COUNTERS words each) */
+	uint8_t mode; /* enum mcr_merge_mode */
+	uint8_t n_legs; /* 2..MCR_MERGE_LEGS_MAX */
+	uint16_t pad; /* 0 */
+	uint32_t window_ms; /* rtp: the window in ms (1..60000), or 0 with window_packets */
+	uint32_t window_packets; /* rtp: the window in packets (1..4096), or 0 with window_ms */
+	uint32_t failover_ms; /* failover: silence (1..) after which the next live leg goes */
+	uint32_t revert_ms; /* failover: how long the first leg is steady before it is back */
+};
+
+/* A merge's counters: MCR_MERGE_COUNTERS uint64 per merge slot, these for the rule, then
+ * MCR_MERGE_LEGS_MAX x MCR_MERGE_LEG_COUNTERS for its legs. */
+enum mcr_merge_counter {
+	MCR_MC_OUT, /* packets sent on (each to every output) */
+	MCR_MC_LOST, /* sequence numbers that no leg brought within the window */
+	MCR_MC_SWITCHES, /* failover: changes of the leg forwarded */
+	MCR_MC_ACTIVE, /* failover: the leg forwarded now (a gauge) */
+	MCR_MC_HELD, /* rtp: packets held now, waiting for a hole to fill (a gauge) */
+	MCR_MC_TOO_LARGE, /* rtp: had to wait and were longer than a slot: dropped */
+	MCR_MC_RESTARTS, /* rtp: streams taken up anew (a new SSRC, a jump past the window) */
+	MCR_MC__RULE = 8,
+};
+enum mcr_merge_leg_counter {
+	MCR_ML_PACKETS, /* packets that came on the leg */
+	MCR_ML_UNIQUE, /* of them, the copies that went out */
+	MCR_ML_DUPLICATES, /* another leg's copy went out (failover: the leg was standing by) */
+	MCR_ML_LATE, /* beyond the window, or after their hole was given up */
+	MCR_ML_GAPS, /* sequence numbers missing on this leg */
+	MCR_ML_NOT_RTP, /* rtp: no RTP version 2 header */
+	MCR_ML_LAST_NS, /* CLOCK_MONOTONIC of its last packet, ns (0: none yet) */
+	MCR_ML__COUNT = 8,
+};
+#define MCR_MERGE_COUNTERS (MCR_MC__RULE + MCR_MERGE_LEGS_MAX * MCR_ML__COUNT)
 
 /* Bits of mcr_output_entry.flags. */
 #define MCR_OUT_TTL_INPUT                                                                          \
@@ -153,6 +204,10 @@ void mcr_worker_free(struct mcr_worker *w);
  * group in the network namespace has (mcr_worker_input_fanout reads it, for the other workers to
  * join). Returns the input's slot (>= 0). */
 #define MCR_FANOUT_NEW 0x10000
+/* As fanout_id: a ring of the worker's own, in no fanout group, that takes the frames of the
+ * table's merge legs (MCR_RULE_MERGE) on ifindex and nothing else: every leg of a merge must
+ * meet in one worker, and the kernel picks a fanout member before that member's filter runs. */
+#define MCR_INPUT_MERGE 0x20000
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
 /* The fanout group id the input is in (>= 0), or -ENOENT. */
 int mcr_worker_input_fanout(struct mcr_worker *w, int slot);
@@ -167,6 +222,13 @@ int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
  * the table works. On error (a malformed table) the old table stays in force. */
 int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules, uint32_t n_rules,
 			 const struct mcr_output_entry *outputs, uint32_t n_outputs);
+/* The merges (n, at most 65536) that the next mcr_worker_rules_set installs, for the entries
+ * with MCR_RULE_MERGE. A merge kept from the table in force (same counter slot, same settings)
+ * keeps its state and held packets. Copied; -EINVAL for a malformed entry. */
+int mcr_worker_merges_set(struct mcr_worker *w, const struct mcr_merge_entry *merges, uint32_t n);
+/* Where merges count: slots x MCR_MERGE_COUNTERS uint64, caller-owned (zeroed), or NULL for the
+ * worker's own. Before the first table with merges; a merge slot must be below slots. */
+int mcr_worker_merge_counters(struct mcr_worker *w, uint64_t *counters, uint32_t slots);
 /* The relay's own interface MACs (6 bytes each) and IPv4 addresses (network order), at most
  * MCR_OWN_MAX of each: a frame to a link-local group (224.0.0.0/24) that comes in from one of
  * them is the relay's own, come back (a segment that reflects it), and is dropped as LOOP rather
@@ -217,6 +279,7 @@ int mcr_worker_counter_count(void);
 /* Process helpers. */
 int mcr_affinity_pin(int cpu); /* pins every thread of the process to cpu */
 int mcr_proc_parent_death(int signo); /* PR_SET_PDEATHSIG */
+int mcr_clock_monotonic(uint64_t *out); /* CLOCK_MONOTONIC, ns: the workers' clock */
 int mcr_notify_send(const char *path,
 		    const char *msg); /* one datagram to a unix socket (sd_notify) */
 int mcr_file_lock(int fd); /* flock(LOCK_EX | LOCK_NB) */

@@ -148,3 +148,11 @@ MCR_API int mcr_port_hold(uint32_t addr, uint16_t port)
 	}
 	return fd;
 }
+
+/* CLOCK_MONOTONIC in ns, the clock of the workers' times (a merge input's last packet), for the
+ * supervisor to tell how long ago they were: Bun's clocks count from the process's start. */
+MCR_API int mcr_clock_monotonic(uint64_t *out)
+{
+	*out = mcr__clock_ns(CLOCK_MONOTONIC);
+	return 0;
+}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <liburing.h>
 #include "internal.h"
+#include "merge.h"
 
 #define SQ_DEPTH 1024
 #define MCR_MAX_TX 32
@@ -45,6 +46,11 @@ struct msg_slot {
 
 enum { PATH_NONE, PATH_RING, PATH_SOCKET };
 
+/* The outputs a merge's stream goes to: its legs' (the same for each). */
+struct merge_out {
+	uint32_t first, n;
+};
+
 /* An installed rule table: immutable once built; replaced whole by mcr_worker_rules_set. */
 struct table {
 	uint32_t n_rules;
@@ -55,6 +61,9 @@ struct table {
 	uint64_t vlans[4096 / 64]; /* bit v: some rule takes VLAN v (bit 0, untagged, always) */
 	struct mcr_egress_sock *socks;
 	uint32_t n_socks;
+	struct mcr_merge **merges; /* by mcr_rule_entry.merge; kept across tables (same settings) */
+	struct merge_out *merge_outs; /* this table's outputs of each merge */
+	uint32_t n_merges;
 };
 
 struct mcr_worker {
@@ -97,6 +106,12 @@ struct mcr_worker {
 	uint8_t own_mac[MCR_OWN_MAX][6];
 	uint32_t own_addr[MCR_OWN_MAX];
 	struct msg_slot msgs[SQ_DEPTH];
+	/* mcr_worker_merges_set: the next table's merges; merge_ctr: where merges count. */
+	struct mcr_merge_entry *merge_next;
+	uint32_t n_merge_next;
+	uint64_t *merge_ctr;
+	uint32_t merge_slots;
+	int own_merge_ctr;
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd);
@@ -116,7 +131,8 @@ static int input_filter(const struct mcr_rx *rx, const struct table *a, const st
 		return -ENOMEM;
 	for (const struct table *t = a; t; t = t == a ? b : NULL)
 		for (uint32_t i = 0; i < t->n_rules; i++)
-			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex) {
+			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex &&
+			    !(t->rules[i].flags & MCR_RULE_MERGE) == !rx->merge_only) {
 				keys[k] = (struct mcr_filter_key){ .port = t->rules[i].port,
 								   .vlan = t->rules[i].vlan };
 				memcpy(keys[k++].group, t->rules[i].group, 16);
@@ -141,6 +157,10 @@ static void table_free(struct table *t, const struct table *keep_socks_of)
 	free(t->outs);
 	mcr__match_free(&t->match);
 	free(t->socks);
+	for (uint32_t i = 0; i < t->n_merges; i++)
+		mcr__merge_free(t->merges[i]);
+	free(t->merges);
+	free(t->merge_outs);
 	free(t);
 }
 
@@ -196,6 +216,136 @@ static void out_failed(struct out *o, uint32_t slot, int err)
 	*o = (struct out){ .fd = -1, .err = err, .tx = -1, .slot = slot };
 }
 
+/* A rule entry's merge fields: a merge leg names a staged merge and one of its legs; any other
+ * entry leaves them 0. */
+static int entry_merge_ok(const struct mcr_worker *w, const struct mcr_rule_entry *e)
+{
+	if (!(e->flags & MCR_RULE_MERGE))
+		return e->flags == 0 && e->leg == 0 && e->merge == 0;
+	return e->flags == MCR_RULE_MERGE && e->merge < w->n_merge_next &&
+	       e->leg < w->merge_next[e->merge].n_legs;
+}
+
+/* The merges of table t (mcr_worker_merges_set): one of the table in force with the same
+ * settings is kept, held packets and all; the others are made. Every leg of a merge must send
+ * to the same outputs. */
+static int merges_build(struct mcr_worker *w, struct table *t, const struct table *old)
+{
+	uint32_t n = w->n_merge_next;
+	if (n == 0)
+		return 0;
+	t->merges = calloc(n, sizeof(*t->merges));
+	t->merge_outs = calloc(n, sizeof(*t->merge_outs));
+	if (!t->merges || !t->merge_outs) {
+		free(t->merges);
+		free(t->merge_outs);
+		t->merges = NULL;
+		t->merge_outs = NULL;
+		return -ENOMEM;
+	}
+	t->n_merges = n;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct mcr_merge_entry *e = &w->merge_next[i];
+		if (e->counter_slot >= w->merge_slots)
+			return -EINVAL;
+		for (uint32_t j = 0; old && j < old->n_merges && !t->merges[i]; j++)
+			if (old->merges[j] && mcr__merge_same(old->merges[j], e))
+				t->merges[i] = old->merges[j];
+		for (uint32_t j = 0; j < i && t->merges[i]; j++)
+			if (t->merges[j] == t->merges[i])
+				return -EINVAL; /* two merges on one counter slot */
+		if (!t->merges[i]) {
+			uint64_t *ctr = w->merge_ctr + (size_t)e->counter_slot * MCR_MERGE_COUNTERS;
+			int err = mcr__merge_new(e, ctr, &t->merges[i]);
+			if (err < 0)
+				return err;
+		}
+		t->merge_outs[i].n = UINT32_MAX; /* no leg seen yet */
+	}
+	for (uint32_t i = 0; i < t->n_rules; i++) {
+		const struct mcr_rule_entry *e = &t->rules[i];
+		if (!(e->flags & MCR_RULE_MERGE))
+			continue;
+		struct merge_out *o = &t->merge_outs[e->merge];
+		if (o->n == UINT32_MAX) {
+			o->first = e->first_output;
+			o->n = e->n_outputs;
+		} else if (o->first != e->first_output || o->n != e->n_outputs) {
+			return -EINVAL;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (t->merge_outs[i].n == UINT32_MAX)
+			t->merge_outs[i].n = 0;
+	return 0;
+}
+
+/* Forgets in `from` the merges that `other` holds too, so that freeing `from` keeps them. */
+static void merges_unshare(struct table *from, const struct table *other)
+{
+	for (uint32_t i = 0; from && other && i < from->n_merges; i++)
+		for (uint32_t j = 0; j < other->n_merges; j++)
+			if (from->merges[i] == other->merges[j])
+				from->merges[i] = NULL;
+}
+
+static void flush(struct mcr_worker *w);
+static void merge_send_held(struct mcr_worker *w, struct table *t, uint32_t i);
+
+/* Sends what the merges of a table on its way out hold, in order, holes given up. */
+static void merges_retire(struct mcr_worker *w, struct table *old)
+{
+	int sent = 0;
+	for (uint32_t i = 0; old && i < old->n_merges; i++) {
+		struct mcr_merge *m = old->merges[i];
+		if (!m || m->held == 0)
+			continue;
+		m->retire = 1;
+		merge_send_held(w, old, i);
+		sent = 1;
+	}
+	if (sent) {
+		mcr__leases_settle(&w->leases);
+		flush(w);
+	}
+}
+
+MCR_API int mcr_worker_merges_set(struct mcr_worker *w, const struct mcr_merge_entry *merges,
+				  uint32_t n)
+{
+	if (n > 65536)
+		return -EINVAL;
+	if (n && !w->merge_ctr) {
+		int err = mcr_worker_merge_counters(w, NULL, MCR_MERGE_OWN_SLOTS);
+		if (err < 0)
+			return err;
+	}
+	struct mcr_merge_entry *copy = malloc(sizeof(*copy) * (n ? n : 1));
+	if (!copy)
+		return -ENOMEM;
+	if (n)
+		memcpy(copy, merges, sizeof(*copy) * n);
+	free(w->merge_next);
+	w->merge_next = copy;
+	w->n_merge_next = n;
+	return 0;
+}
+
+MCR_API int mcr_worker_merge_counters(struct mcr_worker *w, uint64_t *counters, uint32_t slots)
+{
+	if (w->table && w->table->n_merges)
+		return -EBUSY; /* merges in force count where they count */
+	int own = counters == NULL;
+	if (own && !(counters = calloc((size_t)slots * MCR_MERGE_COUNTERS + 1, sizeof(uint64_t))))
+		return -ENOMEM;
+	if (w->own_merge_ctr)
+		free(w->merge_ctr);
+	w->own_merge_ctr = own;
+	w->merge_ctr = counters;
+	w->merge_slots = slots;
+	return 0;
+}
+
 MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_entry *rules,
 				 uint32_t n_rules, const struct mcr_output_entry *outputs,
 				 uint32_t n_outputs)
@@ -220,7 +370,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		const struct mcr_rule_entry *e = &rules[i];
 		/* In 64 bits: first_output near 2^32 must not wrap into range. */
 		if ((uint64_t)e->first_output + e->n_outputs > n_outputs ||
-		    e->counter_slot >= w->rule_slots || e->vlan > 4094 || e->flags != 0)
+		    e->counter_slot >= w->rule_slots || e->vlan > 4094 || !entry_merge_ok(w, e))
 			goto fail;
 		t->rules[i] = *e;
 		t->vlans[e->vlan / 64] |= 1ull << (e->vlan % 64);
@@ -228,8 +378,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	/* The caller refuses duplicates; a table with one is a bug. */
 	if ((err = mcr__match_build(&t->match, t->rules, n_rules)) < 0)
 		goto fail;
-	err = -EINVAL;
 	t->n_rules = n_rules;
+	if ((err = merges_build(w, t, old)) < 0)
+		goto fail;
+	err = -EINVAL;
 	for (uint32_t i = 0; i < n_outputs; i++) {
 		const struct mcr_output_entry *o = &outputs[i];
 		int ttl_input = o->flags & MCR_OUT_TTL_INPUT;
@@ -269,6 +421,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 					input_filter(&w->in[i], old, NULL);
 			goto fail;
 		}
+	/* A merge that goes (its rule removed, or its settings changed) sends what it holds first:
+	 * those packets were wanted, and a new merge starts empty. */
+	merges_unshare(old, t);
+	merges_retire(w, old);
 	/* Between two calls of mcr_worker_poll nothing is in flight: the swap is whole. */
 	w->table = t;
 	table_free(old, t);
@@ -287,6 +443,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 	}
 	return 0;
 fail:
+	merges_unshare(t, old);
 	table_free(t, old);
 	return err;
 }
@@ -675,6 +832,163 @@ static inline int frame_vlan(const struct tpacket2_hdr *h, const struct sockaddr
 	return vid;
 }
 
+/* A datagram for a rule's outputs: a frame's, or a merge's held copy. */
+struct copy_src {
+	uint8_t *payload;
+	uint32_t len;
+	uint16_t sport;
+	uint8_t tos, ttl; /* the input's */
+	struct mcr_csum_in cs;
+	int wrong; /* is the input's checksum wrong: -1 until a UDP socket needs to know */
+	const uint8_t *ip, *udp; /* a frame's headers, to work that out */
+	int v6;
+	uint32_t tp_status;
+	const struct mcr_rx *rx; /* the ring it came from; NULL: a merge's held packet */
+};
+
+static inline int copy_wrong(struct copy_src *c)
+{
+	if (c->wrong < 0)
+		c->wrong = c->cs.mode == MCR_CSUM_UPDATE &&
+			   !(c->tp_status & TP_STATUS_CSUM_VALID) &&
+			   !(c->v6 ? mcr__udp6_csum_ok(c->ip, c->udp, c->len + 8u)
+				   : mcr__udp_csum_ok(c->ip, c->len + 8u));
+	return c->wrong;
+}
+
+static inline void send_copies(struct mcr_worker *w, struct table *t, uint32_t first, uint32_t n,
+			       struct copy_src *c)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		struct out *o = &t->outs[first + k];
+		/* DSCP and ECN kept from the input unless the output sets DSCP (ECN kept still). */
+		uint8_t tos = (o->e.flags & MCR_OUT_DSCP_SET)
+				      ? (uint8_t)(o->e.dscp << 2 | (c->tos & 3))
+				      : c->tos,
+			ttl = o->e.ttl;
+		if (o->e.flags & MCR_OUT_TTL_INPUT) {
+			if (c->ttl <= 1) {
+				count_drop(w, o->slot, MCR_DROP_TTL_EXPIRED);
+				continue;
+			}
+			ttl = c->ttl - 1;
+		}
+		if (o->e.rate &&
+		    !mcr__lease_pass(&o->rate, &w->leases, w->batch_ns, c->rx, w->batch_left)) {
+			count_drop(w, o->slot, MCR_DROP_RATE_LIMITED);
+			continue;
+		}
+		if (o->tx >= 0 && c->len <= o->hdr.max_payload) {
+			keep_order(w, o, PATH_RING);
+			queue_frame(w, o, c->sport, c->payload, c->len, &c->cs, tos, ttl);
+		} else {
+			/* A UDP socket gives the datagram a right checksum whatever the input's: a wrong
+			 * one (that the device did not vouch for) is not relayed there. */
+			if (copy_wrong(c)) {
+				w->counters[MCR_C_DROPS + MCR_DROP_UDP_CHECKSUM]++;
+				continue;
+			}
+			keep_order(w, o, PATH_SOCKET);
+			queue_send(w, o, c->payload, c->len, tos, ttl);
+		}
+	}
+}
+
+/* A merge's held packets that may go now, in sequence order. A send reads a copy until the flush
+ * of the epoch it was queued in: the slot says which (send_copies may flush on the way). */
+static void merge_send_held(struct mcr_worker *w, struct table *t, uint32_t i)
+{
+	struct mcr_merge *m = t->merges[i];
+	const struct merge_out *o = &t->merge_outs[i];
+	struct mcr_merge_slot *s;
+	while ((s = mcr__merge_pop(m, w->batch_ns, w->flush_epoch))) {
+		struct copy_src c = { .payload = s->data,
+				      .len = s->len,
+				      .sport = s->meta.sport,
+				      .tos = s->meta.tos,
+				      .ttl = s->meta.ttl,
+				      .cs = s->meta.cs,
+				      .wrong = s->meta.wrong };
+		send_copies(w, t, o->first, o->n, &c);
+		s->epoch = w->flush_epoch;
+	}
+}
+
+/* A frame of a merge leg: the engine says whether it goes now, waits, or was another leg's. */
+static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_rule_entry *e,
+			struct copy_src *c)
+{
+	struct mcr_merge *m = t->merges[e->merge];
+	/* A copy that waits has no headers left to check its checksum against: checked now, where
+	 * a socket path may need it (a frame whose device vouched for it, or a local sender's
+	 * unfinished one, costs nothing). */
+	struct mcr_merge_meta meta = {
+		.cs = c->cs, .sport = c->sport, .tos = c->tos, .ttl = c->ttl
+	};
+	if (m->e.mode == MCR_MERGE_RTP)
+		meta.wrong = (uint8_t)copy_wrong(c);
+	for (;;) {
+		int a = mcr__merge_in(m, e->leg, c->payload, c->len, &meta, w->batch_ns,
+				      w->flush_epoch);
+		switch (a) {
+		case MCR_MERGE_BUSY:
+			if (w->broken)
+				return;
+			flush(w);
+			continue;
+		case MCR_MERGE_DRAIN:
+			merge_send_held(w, t, e->merge);
+			continue;
+		case MCR_MERGE_SEND:
+			send_copies(w, t, e->first_output, e->n_outputs, c);
+			merge_send_held(w, t, e->merge);
+			return;
+		case MCR_MERGE_HELD:
+			merge_send_held(w, t, e->merge);
+			return;
+		case MCR_MERGE_NOT_RTP:
+			w->counters[MCR_C_DROPS + MCR_DROP_NOT_RTP]++;
+			return;
+		default: /* duplicates, late, standing by: the leg's counters say */
+			return;
+		}
+	}
+}
+
+/* Held packets whose hole has been waited on for the window go, once per round. */
+static void merge_expire_all(struct mcr_worker *w)
+{
+	struct table *t = w->table;
+	int sent = 0;
+	for (uint32_t i = 0; t && i < t->n_merges; i++) {
+		struct mcr_merge *m = t->merges[i];
+		if (w->batch_ns < mcr__merge_deadline(m))
+			continue;
+		while (mcr__merge_expire(m, w->batch_ns)) {
+			merge_send_held(w, t, i);
+			sent = 1;
+		}
+	}
+	if (sent) {
+		mcr__leases_settle(&w->leases);
+		flush(w);
+	}
+}
+
+/* The earliest time a merge has held packets to give up on (INT64_MAX: none): the worker's
+ * waits end by then. */
+static int64_t merge_due(const struct mcr_worker *w)
+{
+	const struct table *t = w->table;
+	int64_t due = INT64_MAX;
+	for (uint32_t i = 0; t && i < t->n_merges; i++) {
+		int64_t d = mcr__merge_deadline(t->merges[i]);
+		if (d < due)
+			due = d;
+	}
+	return due;
+}
+
 static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
 {
 	uint8_t *f = (uint8_t *)h + h->tp_mac;
@@ -720,61 +1034,42 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 		return;
 	}
 	const struct mcr_rule_entry *e = &t->rules[ri];
+	/* A merge leg's frame on a fanout ring, or another rule's on a merge ring, got past a
+	 * filter coarsened past the kernel's limits: the other ring takes it; not input here. */
+	if (!(e->flags & MCR_RULE_MERGE) != !rx->merge_only) {
+		w->counters[MCR_C_RX_FRAMES]--;
+		w->counters[MCR_C_RX_BYTES] -= h->tp_len;
+		w->counters[MCR_C_RX_FOREIGN]++;
+		return;
+	}
 	uint64_t *rc = &w->rule_ctr[e->counter_slot * 2];
 	rc[0]++;
 	rc[1] += fi.payload_len;
 	/* The output's UDP checksum comes from the input's (egress_packet.c, mcr__udp_csum). */
 	const uint8_t *ip = f + fi.ip_off, *udp = f + fi.payload_off - 8;
 	int v6 = fi.family == 6;
-	struct mcr_csum_in cs = { .replaced = v6 ? mcr__csum_fields(ip + 8, 32, udp + 2)
-						 : mcr__csum_fields(ip + 12, 8, udp + 2) };
+	struct copy_src c = { .payload = f + fi.payload_off,
+			      .len = fi.payload_len,
+			      .sport = fi.sport,
+			      .wrong = -1,
+			      .ip = ip,
+			      .udp = udp,
+			      .v6 = v6,
+			      .tp_status = h->tp_status,
+			      .rx = rx };
+	c.cs.replaced =
+		v6 ? mcr__csum_fields(ip + 8, 32, udp + 2) : mcr__csum_fields(ip + 12, 8, udp + 2);
 	/* TOS and TTL, or traffic class and hop limit: they map one to one. */
-	uint8_t in_tos = v6 ? (uint8_t)(ip[0] << 4 | ip[1] >> 4) : ip[1],
-		in_ttl = v6 ? ip[7] : ip[8];
-	memcpy(&cs.sum, udp + 6, 2);
-	cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
-		  : cs.sum == 0				  ? MCR_CSUM_NONE
-							  : MCR_CSUM_UPDATE;
-	int wrong = -1; /* is the input's checksum wrong: worked out when a UDP socket needs it */
-	for (uint32_t k = 0; k < e->n_outputs; k++) {
-		struct out *o = &t->outs[e->first_output + k];
-		/* DSCP and ECN kept from the input unless the output sets DSCP (ECN kept still). */
-		uint8_t tos = (o->e.flags & MCR_OUT_DSCP_SET)
-				      ? (uint8_t)(o->e.dscp << 2 | (in_tos & 3))
-				      : in_tos,
-			ttl = o->e.ttl;
-		if (o->e.flags & MCR_OUT_TTL_INPUT) {
-			if (in_ttl <= 1) {
-				count_drop(w, o->slot, MCR_DROP_TTL_EXPIRED);
-				continue;
-			}
-			ttl = in_ttl - 1;
-		}
-		if (o->e.rate &&
-		    !mcr__lease_pass(&o->rate, &w->leases, w->batch_ns, rx, w->batch_left)) {
-			count_drop(w, o->slot, MCR_DROP_RATE_LIMITED);
-			continue;
-		}
-		if (o->tx >= 0 && fi.payload_len <= o->hdr.max_payload) {
-			keep_order(w, o, PATH_RING);
-			queue_frame(w, o, fi.sport, f + fi.payload_off, fi.payload_len, &cs, tos,
-				    ttl);
-		} else {
-			/* A UDP socket gives the datagram a right checksum whatever the input's: a wrong
-			 * one (that the device did not vouch for) is not relayed there. */
-			if (wrong < 0)
-				wrong = cs.mode == MCR_CSUM_UPDATE &&
-					!(h->tp_status & TP_STATUS_CSUM_VALID) &&
-					!(v6 ? mcr__udp6_csum_ok(ip, udp, fi.payload_len + 8u)
-					     : mcr__udp_csum_ok(ip, fi.payload_len + 8u));
-			if (wrong) {
-				w->counters[MCR_C_DROPS + MCR_DROP_UDP_CHECKSUM]++;
-				continue;
-			}
-			keep_order(w, o, PATH_SOCKET);
-			queue_send(w, o, f + fi.payload_off, fi.payload_len, tos, ttl);
-		}
-	}
+	c.tos = v6 ? (uint8_t)(ip[0] << 4 | ip[1] >> 4) : ip[1];
+	c.ttl = v6 ? ip[7] : ip[8];
+	memcpy(&c.cs.sum, udp + 6, 2);
+	c.cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
+		    : c.cs.sum == 0			    ? MCR_CSUM_NONE
+							    : MCR_CSUM_UPDATE;
+	if (e->flags & MCR_RULE_MERGE)
+		merge_frame(w, t, e, &c);
+	else
+		send_copies(w, t, e->first_output, e->n_outputs, &c);
 }
 
 /* One batch from one ring. Returns the frames taken. */
@@ -817,6 +1112,9 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0)
 			total += rx_batch(w, &w->in[i], batch_max);
+	/* After the rings: a copy already waiting in another leg's ring fills its hole before the
+	 * hole is given up, however late the worker came round to it. */
+	merge_expire_all(w);
 	return total;
 }
 
@@ -954,8 +1252,15 @@ MCR_API int mcr_worker_poll(struct mcr_worker *w, int budget_ms, int batch_max)
 			continue;
 		}
 		int timeout_ms = (int)((left + 999999) / 1000000);
+		/* A merge's held packets go when their window ends, whatever comes in meanwhile. */
+		int64_t due = merge_due(w);
+		if (due < INT64_MAX) {
+			int64_t ms = due <= now ? 0 : (due - now + 999999) / 1000000;
+			if (ms < timeout_ms)
+				timeout_ms = (int)ms;
+		}
 		if (w->poll_mode == MCR_POLL_BUSY && have_inputs(w)) {
-			if (spin(w, deadline))
+			if (spin(w, due < deadline ? due : deadline))
 				continue;
 			timeout_ms = 0; /* never sleeps, but still sees an input's error */
 		} else if (w->poll_mode == MCR_POLL_ADAPTIVE && after_batch) {
@@ -1046,6 +1351,9 @@ MCR_API void mcr_worker_free(struct mcr_worker *w)
 	io_uring_queue_exit(&w->ring);
 	if (w->own_counters)
 		free(w->counters);
+	if (w->own_merge_ctr)
+		free(w->merge_ctr);
+	free(w->merge_next);
 	free(w);
 }
 
@@ -1054,9 +1362,12 @@ MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_i
 	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
 		if (w->in[i].fd >= 0)
 			continue;
-		int err = mcr__rx_open(&w->in[i], ifindex, fanout_id, w->ring_bytes);
+		int merge_only = fanout_id >= 0 && (fanout_id & MCR_INPUT_MERGE);
+		int err = mcr__rx_open(&w->in[i], ifindex, merge_only ? -1 : fanout_id,
+				       w->ring_bytes);
 		if (err < 0)
 			return err;
+		w->in[i].merge_only = merge_only;
 		/* The ring opened taking nothing, and is in its fanout group: now the table's frames. */
 		err = input_filter(&w->in[i], w->table, NULL);
 		if (err < 0) {

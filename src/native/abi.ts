@@ -34,6 +34,7 @@ export const DROP_REASONS = [
   "ip6_length", // IPv6 payload length 0 (jumbogram) or beyond the frame
   "ip6_ext", // an IPv6 extension header cut short, out of place, or more than 8 of them
   "worker_died", // queued by a worker that died before it submitted the send (per output copy)
+  "not_rtp", // on a leg of an rtp merge rule: no RTP version 2 header
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -69,6 +70,8 @@ export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
 
 /** mcr_worker_input_add's fanout id for a new group with an id the kernel picks (MCR_FANOUT_NEW). */
 export const FANOUT_NEW = 0x10000;
+/** mcr_worker_input_add's fanout id for a ring of the worker's own that reads its merge legs (MCR_INPUT_MERGE). */
+export const INPUT_MERGE = 0x20000;
 
 /** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;
@@ -97,7 +100,51 @@ export const RULE_ENTRY = {
   VLAN: 48, // u16, 0: untagged
   SOURCE_LEN: 50, // u8, prefix length 0..128 (IPv4 96..128); 0 (IPv4 96): any source
   FAMILY: 51, // u8, 4 or 6
-  FLAGS: 52, // u8, reserved: 0
+  FLAGS: 52, // u8, RULE_FLAG bits
+  LEG: 53, // u8, with RULE_FLAG.MERGE: the leg of the merge (0: the primary)
+  MERGE: 54, // u16, with RULE_FLAG.MERGE: index into the merge table
+} as const;
+
+/** MCR_RULE_* bits of RULE_ENTRY.FLAGS: MERGE: a leg of a merge rule (read on merge inputs only). */
+export const RULE_FLAG = { MERGE: 1 } as const;
+
+/** struct mcr_merge_entry: one merge rule of the table mcr_worker_merges_set takes. */
+export const MERGE_ENTRY = {
+  BYTES: 24,
+  COUNTER_SLOT: 0, // u32, merge counter slot
+  MODE: 4, // u8, MERGE_MODE
+  N_LEGS: 5, // u8, 2..MERGE_LEGS_MAX
+  WINDOW_MS: 8, // u32, rtp: the window in ms, or 0 with WINDOW_PACKETS
+  WINDOW_PACKETS: 12, // u32, rtp: the window in packets (1..4096), or 0 with WINDOW_MS
+  FAILOVER_MS: 16, // u32, failover: the silence after which the next live leg goes
+  REVERT_MS: 20, // u32, failover: how long the first leg is steady before it is back
+} as const;
+
+/** enum mcr_merge_mode. */
+export const MERGE_MODE = { RTP: 1, FAILOVER: 2 } as const;
+export const MERGE_LEGS_MAX = 4;
+
+/** A merge slot's counters (MCR_MERGE_COUNTERS uint64): the rule's at RULE, then each leg's at LEGS + leg x LEG. */
+export const MERGE_COUNTER = {
+  OUT: 0, // packets sent on
+  LOST: 1, // sequence numbers no leg brought within the window
+  SWITCHES: 2, // failover: changes of the forwarded leg
+  ACTIVE: 3, // failover: the forwarded leg (a gauge)
+  HELD: 4, // rtp: packets held now (a gauge)
+  TOO_LARGE: 5, // rtp: had to wait, longer than a slot: dropped
+  RESTARTS: 6, // rtp: streams taken up anew (new SSRC, jump past the window)
+  RULE: 8, // the rule's counters take this many words (MCR_MC__RULE)
+  COUNT: 40, // MCR_MERGE_COUNTERS
+} as const;
+export const MERGE_LEG_COUNTER = {
+  PACKETS: 0,
+  UNIQUE: 1, // its copy went out
+  DUPLICATES: 2, // another leg's copy went out (failover: standing by)
+  LATE: 3, // beyond the window, or after the hole was given up
+  GAPS: 4, // sequence numbers missing on this leg
+  NOT_RTP: 5,
+  LAST_NS: 6, // CLOCK_MONOTONIC of its last packet (0: none)
+  COUNT: 8, // MCR_ML__COUNT
 } as const;
 
 /** struct mcr_output_entry. */

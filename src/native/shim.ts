@@ -35,12 +35,15 @@ const symbols = {
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_own_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_buckets_set: { args: [P, P, u32], returns: i32 },
+  mcr_worker_merges_set: { args: [P, P, u32], returns: i32 },
+  mcr_worker_merge_counters: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
   mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
   mcr_proc_parent_death: { args: [i32], returns: i32 },
+  mcr_clock_monotonic: { args: [P], returns: i32 },
   mcr_notify_send: { args: [cstring, cstring], returns: i32 },
   mcr_file_lock: { args: [i32], returns: i32 },
   mcr_membership_open: { args: [i32, P, P], returns: i32 },
@@ -230,6 +233,8 @@ export interface DataPlane {
    * is out of service, the rest of the table is in.
    */
   setRules(rules: Uint8Array, nRules: number, outputs: Uint8Array, nOutputs: number): Int32Array;
+  /** The merges (n x MERGE_ENTRY.BYTES) that the next setRules installs, for its merge-leg entries. */
+  setMerges(merges: Uint8Array, n: number): void;
   /**
    * The relay's own MACs ("aa:bb:cc:dd:ee:ff") and IPv4 addresses: a link-local frame from one of
    * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
@@ -260,6 +265,8 @@ export function openDataPlane(opts: {
   outputSlots: number;
   ringBytes: number;
   counters: BigUint64Array;
+  /** The region's merge counters (mergeSlots x MERGE_COUNTER.COUNT); absent: the shim's own, few. */
+  merge?: { counters: BigUint64Array; slots: number };
 }): DataPlane {
   const s = shim();
   if (s.mcr_worker_counter_count() !== N_COUNTERS)
@@ -276,6 +283,11 @@ export function openDataPlane(opts: {
     "creating the worker",
   );
   const w = Number(out[0]) as Pointer;
+  if (opts.merge && opts.merge.slots > 0) {
+    const r = s.mcr_worker_merge_counters(w, ptr(opts.merge.counters), opts.merge.slots);
+    if (r < 0) s.mcr_worker_free(w);
+    check(r, "setting the merge counters");
+  }
   const info = new Uint32Array(2);
   const g = guard("the data plane");
   const empty = new Uint8Array(8);
@@ -306,6 +318,10 @@ export function openDataPlane(opts: {
       const errs = new Int32Array(Math.max(1, nOutputs));
       s.mcr_worker_output_errors(w, ptr(errs), nOutputs);
       return errs.subarray(0, nOutputs).map((e) => -e);
+    },
+    setMerges(merges, n) {
+      g.live();
+      check(s.mcr_worker_merges_set(w, ptr(n > 0 ? merges : empty), n), "installing the merge table");
     },
     setOwn(macs, addrs) {
       g.live();
@@ -390,6 +406,13 @@ export function ifIndex(name: string): number {
 
 export function pinToCpu(cpu: number): void {
   check(shim().mcr_affinity_pin(cpu), `pinning to CPU ${cpu}`);
+}
+
+const clockOut = new BigUint64Array(1);
+/** CLOCK_MONOTONIC in ns: the clock the workers' times are in (Bun's count from the process's start). */
+export function monotonicNs(): number {
+  shim().mcr_clock_monotonic(ptr(clockOut));
+  return Number(clockOut[0]);
 }
 
 export function dieWithParent(signo = 9): void {

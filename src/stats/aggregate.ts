@@ -3,10 +3,11 @@
 // keeps, per worker slot, the total of its finished runs (each run's region read once more after
 // the process is gone, so to the last packet) and reads the running one's region in place.
 import type { WorkerView } from "../types/control.ts";
-import type { WorkerCounters } from "../types/counters.ts";
+import type { MergeCount, WorkerCounters } from "../types/counters.ts";
 import type { Rule } from "../types/rules.ts";
-import { STATS_SCHEMA, type StatsReport, type Totals } from "../types/stats.ts";
+import { type MergeStats, STATS_SCHEMA, type StatsReport, type Totals } from "../types/stats.ts";
 import { DROP_REASONS, type DropReason } from "./reasons.ts";
+import { monotonicNs } from "../native/shim.ts";
 
 export function emptyCounters(): WorkerCounters {
   return {
@@ -57,7 +58,69 @@ export function addCounters(a: WorkerCounters, b: WorkerCounters): WorkerCounter
     bytes: num(x?.bytes) + num(y?.bytes),
     errors: num(x?.errors) + num(y?.errors),
   }));
+  if (a.merges || b.merges) out.merges = mergeRecords(a.merges, b.merges, addMerge);
   return out;
+}
+
+/** Counts add up; the gauges (active, held) are the later one's (b: the running worker), and
+ * each input's last packet the latest. */
+function addMerge(x: MergeCount | undefined, y: MergeCount | undefined): MergeCount {
+  const legs = Math.max(x?.legs?.length ?? 0, y?.legs?.length ?? 0);
+  const now = y ?? x;
+  return {
+    out: num(x?.out) + num(y?.out),
+    lost: num(x?.lost) + num(y?.lost),
+    switches: num(x?.switches) + num(y?.switches),
+    active: num(now?.active),
+    held: num(now?.held),
+    tooLarge: num(x?.tooLarge) + num(y?.tooLarge),
+    restarts: num(x?.restarts) + num(y?.restarts),
+    legs: Array.from({ length: legs }, (_, i) => {
+      const p = x?.legs?.[i];
+      const q = y?.legs?.[i];
+      return {
+        packets: num(p?.packets) + num(q?.packets),
+        unique: num(p?.unique) + num(q?.unique),
+        duplicates: num(p?.duplicates) + num(q?.duplicates),
+        late: num(p?.late) + num(q?.late),
+        gaps: num(p?.gaps) + num(q?.gaps),
+        notRtp: num(p?.notRtp) + num(q?.notRtp),
+        lastSeenNs: Math.max(num(p?.lastSeenNs), num(q?.lastSeenNs)),
+      };
+    }),
+  };
+}
+
+/** A merge rule's part of the report; nowNs: CLOCK_MONOTONIC now (the workers' clock). */
+function mergeStats(r: Rule, c: MergeCount | undefined, nowNs: number): MergeStats | undefined {
+  if (!r.merge) return undefined;
+  const inputs = [{ interface: r.inputInterface, group: r.inputGroup, port: r.inputPort }, ...r.merge.legs];
+  return {
+    mode: r.merge.mode,
+    out: c?.out ?? 0,
+    lost: c?.lost ?? 0,
+    switches: c?.switches ?? 0,
+    active: c?.active ?? 0,
+    held: c?.held ?? 0,
+    tooLarge: c?.tooLarge ?? 0,
+    restarts: c?.restarts ?? 0,
+    inputs: inputs.map((l, i) => {
+      const k = c?.legs[i];
+      const seen = k?.lastSeenNs ?? 0;
+      return {
+        interface: l.interface,
+        group: l.group,
+        port: l.port,
+        packets: k?.packets ?? 0,
+        unique: k?.unique ?? 0,
+        duplicates: k?.duplicates ?? 0,
+        late: k?.late ?? 0,
+        gaps: k?.gaps ?? 0,
+        notRtp: k?.notRtp ?? 0,
+        lastSeenSecondsAgo: seen > 0 ? Math.max(0, Math.round((nowNs - seen) / 1e6) / 1000) : null,
+      };
+    }),
+  };
 }
 
 function mergeRecords<T>(
@@ -98,6 +161,8 @@ export interface ReportInput {
   startedAt: number;
   stale: number[];
   version: string;
+  /** CLOCK_MONOTONIC now, ns (the clock the workers' last-seen times are in); default: read now. */
+  monotonicNs?: number;
   config?: StatsReport["config"];
   now?: number;
 }
@@ -106,6 +171,7 @@ export function buildReport(x: ReportInput): StatsReport {
   let total = emptyCounters();
   for (const w of x.workers) total = addCounters(total, w.counters);
   const now = x.now ?? Date.now();
+  const nowNs = x.monotonicNs ?? (x.rules.some((r) => r.merge) ? monotonicNs() : 0);
   const running = x.workers.filter((w) => w.state === "ready");
   return {
     schema: STATS_SCHEMA,
@@ -134,6 +200,7 @@ export function buildReport(x: ReportInput): StatsReport {
           errors: c?.errors ?? 0,
         };
       }),
+      ...(r.merge ? { merge: mergeStats(r, total.merges?.[r.id], nowNs) } : {}),
     })),
     workers: x.workers.map((w) => {
       const t = totals(w.counters);

@@ -66,6 +66,27 @@ export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
       labels: { rule: x.id, name: x.name ?? "", output: index, group: o.group, port: o.port, interface: o.interface },
     })),
   );
+  const merges = r.rules.flatMap((x) => (x.merge ? [{ labels: { rule: x.id, name: x.name ?? "" }, m: x.merge }] : []));
+  const inputs = merges.flatMap(({ labels, m }) =>
+    m.inputs.map((i, input) => ({
+      i,
+      labels: { ...labels, input, interface: i.interface, group: i.group, port: i.port },
+    })),
+  );
+  const mergeFamily = (name: string, help: string, value: (m: (typeof merges)[number]["m"]) => number) =>
+    f(
+      name,
+      name.endsWith("_total") ? "counter" : "gauge",
+      help,
+      merges.map((x) => ({ labels: x.labels, value: value(x.m) })),
+    );
+  const inputFamily = (name: string, help: string, value: (i: (typeof inputs)[number]["i"]) => number) =>
+    f(
+      name,
+      name.endsWith("_total") ? "counter" : "gauge",
+      help,
+      inputs.map((x) => ({ labels: x.labels, value: value(x.i) })),
+    );
   const lastReload = r.config?.lastReload;
   return renderFamilies([
     f("mcr_build_info", "gauge", "mcr's version, as a label; the value is always 1.", [
@@ -107,6 +128,34 @@ export function renderMetrics(r: StatsReport, meta: MetricsMeta): string {
       "counter",
       "Sends of the output that the kernel refused.",
       outputs.map(({ o, labels }) => ({ labels, value: o.errors })),
+    ),
+    mergeFamily("mcr_merge_packets_total", "Packets a merge rule sent on (each to every output).", (m) => m.out),
+    mergeFamily(
+      "mcr_merge_lost_total",
+      "Sequence numbers no input of the merge brought within the window.",
+      (m) => m.lost,
+    ),
+    mergeFamily("mcr_merge_switches_total", "Failover: changes of the input forwarded.", (m) => m.switches),
+    mergeFamily("mcr_merge_active_input", "Failover: the input forwarded now (0: the rule's own).", (m) => m.active),
+    mergeFamily("mcr_merge_held_packets", "RTP merge: packets waiting now for a hole to fill.", (m) => m.held),
+    mergeFamily(
+      "mcr_merge_restarts_total",
+      "RTP merge: streams taken up anew (a new SSRC, a jump past the window).",
+      (m) => m.restarts,
+    ),
+    inputFamily("mcr_merge_input_packets_total", "Packets that came on the merge input.", (i) => i.packets),
+    inputFamily("mcr_merge_input_unique_total", "Packets of the input whose copy went out.", (i) => i.unique),
+    inputFamily(
+      "mcr_merge_input_duplicates_total",
+      "Packets of the input another input's copy went out for (failover: it stood by).",
+      (i) => i.duplicates,
+    ),
+    inputFamily("mcr_merge_input_late_total", "Packets of the input beyond the window.", (i) => i.late),
+    inputFamily("mcr_merge_input_gaps_total", "Sequence numbers missing on the input.", (i) => i.gaps),
+    inputFamily(
+      "mcr_merge_input_last_seen_seconds",
+      "Seconds since the input's last packet (NaN: none yet).",
+      (i) => i.lastSeenSecondsAgo ?? NaN,
     ),
     f(
       "mcr_drops_total",

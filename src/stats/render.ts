@@ -182,6 +182,9 @@ function tableSection(title: string, tableText: string, what: string, gap = true
 
 const fixedSection = (...lines: string[]): Section => ({ lines, fixed: lines.length });
 
+/** An input without a packet for this long shows as silent. */
+const SILENT_SECONDS = 1;
+
 function statsSections(r: StatsReport, opts: { color?: boolean }): Section[] {
   const color = opts.color ?? false;
   const rated = r.intervalSeconds !== undefined;
@@ -249,6 +252,61 @@ function statsSections(r: StatsReport, opts: { color?: boolean }): Section[] {
         "outputs",
       ),
     );
+
+  const merged = r.rules.filter((x) => x.merge);
+  if (merged.length > 0) {
+    parts.push(
+      tableSection(
+        "merges",
+        table(
+          ["RULE", ...nameCol, "MODE", "OUT", "LOST", "SWITCHES", "HELD"],
+          merged.map((x) => {
+            const m = x.merge!;
+            return [String(x.id), ...nameOf(x), m.mode, m.out, trouble(m.lost, undefined), m.switches, m.held];
+          }),
+          "  ",
+          color,
+        ),
+        "merges",
+      ),
+    );
+    // Each input's health at a glance: forwarding, standing by, or silent (red).
+    const health = (m: NonNullable<(typeof merged)[number]["merge"]>, i: number) => {
+      const ago = m.inputs[i]!.lastSeenSecondsAgo;
+      if (ago === null || ago >= SILENT_SECONDS) return { text: ago === null ? "no packets" : "silent", alert: true };
+      if (m.mode === "failover") return m.active === i ? "forwarded" : "standby";
+      return "up";
+    };
+    parts.push(
+      tableSection(
+        "merge inputs",
+        table(
+          ["RULE", ...nameCol, "#", "INPUT", "HEALTH", "PACKETS", "UNIQUE", "DUPLICATES", "LATE", "GAPS", "LAST SEEN"],
+          merged.flatMap((x) =>
+            x.merge!.inputs.map(
+              (i, n) =>
+                [
+                  String(x.id),
+                  ...nameOf(x),
+                  String(n),
+                  `${i.interface} ${addressPort(i.group, i.port)}`,
+                  health(x.merge!, n),
+                  i.packets,
+                  i.unique,
+                  i.duplicates,
+                  trouble(i.late, undefined),
+                  i.gaps,
+                  { text: i.lastSeenSecondsAgo === null ? "-" : `${i.lastSeenSecondsAgo.toFixed(1)} s`, right: true },
+                ] as Cell[],
+            ),
+          ),
+          "  ",
+          color,
+        ),
+        "merge inputs",
+      ),
+    );
+  }
 
   const drops = DROP_REASONS.filter((d) => r.drops[d] > 0).map(
     (d) => [d, trouble(r.drops[d], r.dropRates?.[d]), ...(rated ? [rate(r.dropRates?.[d])] : [])] as Cell[],

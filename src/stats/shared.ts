@@ -2,32 +2,41 @@
 // supervisor creates and maps before starting the worker, so the counts of a worker that died
 // are still there to be added to the totals, to the last packet.
 //
-// Layout (little-endian): a 64-byte header {magic u32, version u32, ruleSlots u32, outputSlots u32},
-// then uint64 counters: the worker-wide ones (COUNTER in src/native/abi.ts, then one per drop
-// reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors), then the shim's
-// send journal (JOURNAL_LEN words: shim/worker.c says what it holds).
+// Layout (little-endian): a 64-byte header {magic u32, version u32, ruleSlots u32, outputSlots u32,
+// mergeSlots u32}, then uint64 counters: the worker-wide ones (COUNTER in src/native/abi.ts, then
+// one per drop reason), ruleSlots x (packets, bytes), outputSlots x (packets, bytes, errors), the
+// shim's send journal (JOURNAL_LEN words: shim/worker.c says what it holds), then mergeSlots x
+// MERGE_COUNTER.COUNT (a merge rule's, then its legs').
 import {
   COUNTER,
   countersLen,
   DROP_REASONS,
+  MERGE_COUNTER as MC,
+  MERGE_LEG_COUNTER as ML,
+  MERGE_LEGS_MAX,
   N_COUNTERS,
   OUTPUT_COUNTER as OC,
   RULE_COUNTER as RC,
 } from "../native/abi.ts";
-import type { SlotMap, WorkerCounters } from "../types/counters.ts";
+import type { MergeCount, SlotMap, WorkerCounters } from "../types/counters.ts";
 
 export const HEADER_BYTES = 64;
 const MAGIC = 0x6d637243; // "Crcm"
-const VERSION = 3; // 2: HEARTBEAT among the worker-wide counters; 3: the send journal after them
+const VERSION = 3; // 2: HEARTBEAT among the worker-wide counters; 3: the send journal, merge slots
 
 // Re-exported for the region's readers (tests, the fake worker); the numbers are the shim's.
 export { COUNTER, N_COUNTERS };
 
 export const DEFAULT_RULE_SLOTS = 4096;
 export const DEFAULT_OUTPUT_SLOTS = 16384;
+export const DEFAULT_MERGE_SLOTS = 256;
 
-export function regionBytes(ruleSlots: number, outputSlots: number): number {
-  return HEADER_BYTES + countersLen(ruleSlots, outputSlots) * 8;
+function words(ruleSlots: number, outputSlots: number, mergeSlots: number): number {
+  return countersLen(ruleSlots, outputSlots) + mergeSlots * MC.COUNT;
+}
+
+export function regionBytes(ruleSlots: number, outputSlots: number, mergeSlots = DEFAULT_MERGE_SLOTS): number {
+  return HEADER_BYTES + words(ruleSlots, outputSlots, mergeSlots) * 8;
 }
 
 export interface Region {
@@ -35,16 +44,24 @@ export interface Region {
   words: BigUint64Array; // the counters after the header
   ruleSlots: number;
   outputSlots: number;
+  mergeSlots: number;
+  merge: BigUint64Array; // the merge slots' counters, within words
 }
 
 /** Writes the header of a fresh (zeroed) region. */
-export function initRegion(bytes: Uint8Array, ruleSlots: number, outputSlots: number): Region {
-  if (bytes.byteLength < regionBytes(ruleSlots, outputSlots)) throw new Error("counter region too small");
+export function initRegion(
+  bytes: Uint8Array,
+  ruleSlots: number,
+  outputSlots: number,
+  mergeSlots = DEFAULT_MERGE_SLOTS,
+): Region {
+  if (bytes.byteLength < regionBytes(ruleSlots, outputSlots, mergeSlots)) throw new Error("counter region too small");
   const h = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   h.setUint32(0, MAGIC, true);
   h.setUint32(4, VERSION, true);
   h.setUint32(8, ruleSlots, true);
   h.setUint32(12, outputSlots, true);
+  h.setUint32(16, mergeSlots, true);
   return openRegion(bytes);
 }
 
@@ -54,9 +71,11 @@ export function openRegion(bytes: Uint8Array): Region {
   if (h.getUint32(0, true) !== MAGIC || h.getUint32(4, true) !== VERSION) throw new Error("not an mcr counter region");
   const ruleSlots = h.getUint32(8, true);
   const outputSlots = h.getUint32(12, true);
-  const n = countersLen(ruleSlots, outputSlots);
-  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
-  return { bytes, words, ruleSlots, outputSlots };
+  const mergeSlots = h.getUint32(16, true);
+  const n = words(ruleSlots, outputSlots, mergeSlots);
+  const all = new BigUint64Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, n);
+  const merge = all.subarray(n - mergeSlots * MC.COUNT);
+  return { bytes, words: all, ruleSlots, outputSlots, mergeSlots, merge };
 }
 
 /** Reads a region. Ring statistics are as fresh as the worker's last PACKET_STATISTICS read. */
@@ -75,7 +94,10 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
       bytes: n(outBase + s * OC.COUNT + OC.BYTES),
       errors: n(outBase + s * OC.COUNT + OC.ERRORS),
     };
+  const merges: Record<string, MergeCount> = {};
+  for (const [id, s] of Object.entries(slots.merges ?? {})) merges[id] = readMerge(r, s);
   return {
+    ...(slots.merges ? { merges } : {}),
     rxFrames: n(COUNTER.RX_FRAMES),
     rxBytes: n(COUNTER.RX_BYTES),
     batches: n(COUNTER.BATCHES),
@@ -96,14 +118,42 @@ export function readCounters(r: Region, slots: SlotMap): WorkerCounters {
   };
 }
 
+/** A merge slot's counters. */
+export function readMerge(r: Region, slot: number): MergeCount {
+  const at = slot * MC.COUNT;
+  const n = (i: number) => Number(r.merge[at + i] ?? 0n);
+  return {
+    out: n(MC.OUT),
+    lost: n(MC.LOST),
+    switches: n(MC.SWITCHES),
+    active: n(MC.ACTIVE),
+    held: n(MC.HELD),
+    tooLarge: n(MC.TOO_LARGE),
+    restarts: n(MC.RESTARTS),
+    legs: Array.from({ length: MERGE_LEGS_MAX }, (_, leg) => {
+      const l = (i: number) => n(MC.RULE + leg * ML.COUNT + i);
+      return {
+        packets: l(ML.PACKETS),
+        unique: l(ML.UNIQUE),
+        duplicates: l(ML.DUPLICATES),
+        late: l(ML.LATE),
+        gaps: l(ML.GAPS),
+        notRtp: l(ML.NOT_RTP),
+        lastSeenNs: l(ML.LAST_NS),
+      };
+    }),
+  };
+}
+
 /** The worker's heartbeat: it moves as long as the worker's data-plane loop turns. */
 export function readHeartbeat(r: Region): bigint {
   return r.words[COUNTER.HEARTBEAT]!;
 }
 
 /** Zeroes a slot's counters before it is handed to a new rule or output. */
-export function zeroSlot(r: Region, kind: "rule" | "output", slot: number): void {
-  if (kind === "rule") r.words.fill(0n, N_COUNTERS + slot * RC.COUNT, N_COUNTERS + (slot + 1) * RC.COUNT);
+export function zeroSlot(r: Region, kind: "rule" | "output" | "merge", slot: number): void {
+  if (kind === "merge") r.merge.fill(0n, slot * MC.COUNT, (slot + 1) * MC.COUNT);
+  else if (kind === "rule") r.words.fill(0n, N_COUNTERS + slot * RC.COUNT, N_COUNTERS + (slot + 1) * RC.COUNT);
   else {
     const base = N_COUNTERS + r.ruleSlots * RC.COUNT + slot * OC.COUNT;
     r.words.fill(0n, base, base + OC.COUNT);

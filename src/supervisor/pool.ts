@@ -87,6 +87,11 @@ export class WorkerPool {
     return groups;
   }
 
+  /** Which worker this is of how many: a merge rule is merged by worker `id % count` alone (docs/merge.md). */
+  private place(slot: WorkerSlot) {
+    return { index: slot.index, count: this.slots.length };
+  }
+
   private tellFanout(): void {
     for (const s of this.slots) if (s.state === "ready") s.send({ type: "fanout", groups: this.fanoutFor(s) });
   }
@@ -95,7 +100,7 @@ export class WorkerPool {
     ready: (slot: WorkerSlot) => {
       slot.send({ type: "fanout", groups: this.fanoutFor(slot) });
       const t = this.o.table();
-      slot.send(this.rulesMessage(t.version, t.rules));
+      slot.send({ ...this.rulesMessage(t.version, t.rules), worker: this.place(slot) });
       this.wake();
     },
     applied: () => this.wake(),
@@ -125,7 +130,7 @@ export class WorkerPool {
   };
 
   /** A table for the workers, with the bucket of each of its rate-limited outputs. */
-  private rulesMessage(version: number, rules: readonly Rule[]): ToWorker {
+  private rulesMessage(version: number, rules: readonly Rule[]): Extract<ToWorker, { type: "rules" }> {
     const buckets = this.o.newRegion ? this.o.buckets?.assign(rules) : undefined;
     return { type: "rules", version, rules: [...rules], ...(buckets ? { buckets } : {}) };
   }
@@ -169,7 +174,7 @@ export class WorkerPool {
    */
   async apply(version: number, rules: readonly Rule[], timeoutMs: number): Promise<ApplyResult> {
     const message = this.rulesMessage(version, rules);
-    const running = this.slots.filter((s) => s.state === "ready" && s.send(message));
+    const running = this.slots.filter((s) => s.state === "ready" && s.send({ ...message, worker: this.place(s) }));
     const outcomes = await Promise.all(running.map((s) => s.waitApplied(version, timeoutMs)));
     const late = running.filter((_, i) => outcomes[i] === "timeout").map((s) => s.view());
     const errors = running

@@ -30,6 +30,33 @@ export interface OutputStats extends OutputCount {
   rate?: PacketRate & { errorsPerSecond: number };
 }
 
+/** One input (leg) of a merge rule; input 0 is the rule's own. */
+export interface MergeInputStats {
+  interface: string;
+  group: string;
+  port: number;
+  packets: number; // came on this input
+  unique: number; // of them, the copies that went out
+  duplicates: number; // another input's copy went out (failover: this one stood by)
+  late: number; // beyond the window, or after their hole was given up
+  gaps: number; // sequence numbers missing on this input
+  notRtp: number; // rtp: without an RTP version 2 header
+  lastSeenSecondsAgo: number | null; // null: nothing yet
+}
+
+/** A merge rule's counters (issue 14; docs/merge.md). */
+export interface MergeStats {
+  mode: "rtp" | "failover";
+  out: number; // packets sent on, each to every output
+  lost: number; // sequence numbers that no input brought within the window
+  switches: number; // failover: changes of the input forwarded
+  active: number; // failover: the input forwarded now
+  held: number; // rtp: packets waiting now for a hole to fill
+  tooLarge: number; // rtp: had to wait, longer than a slot (2048 bytes): dropped
+  restarts: number; // rtp: streams taken up anew (a new SSRC, a jump past the window)
+  inputs: MergeInputStats[];
+}
+
 export interface RuleStats extends PacketCount {
   id: number;
   name?: string; // absent when the rule has none
@@ -38,6 +65,7 @@ export interface RuleStats extends PacketCount {
   inputPort: number;
   outputs: OutputStats[];
   rate?: PacketRate;
+  merge?: MergeStats; // merge rules only
 }
 
 export interface Totals {

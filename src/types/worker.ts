@@ -5,14 +5,22 @@ import type { SlotMap, WorkerCounters } from "./counters.ts";
 import type { Rule } from "./rules.ts";
 
 export type ToWorker =
-  // the whole table, applied between two batches; buckets: the shared rate-limit bucket of each
-  // rate-limited output, by `${ruleId}:${outputIndex}` (src/supervisor/buckets.ts)
-  | { type: "rules"; version: number; rules: Rule[]; buckets?: Record<string, number> }
+  // the whole table, applied between two batches. buckets: the shared rate-limit bucket of each
+  // rate-limited output, by `${ruleId}:${outputIndex}` (src/supervisor/buckets.ts). worker: this
+  // worker's place among the supervisor's (index 0..count-1): a merge rule is merged by worker
+  // `id % count` alone (docs/merge.md); absent: index 0 of 1, this worker merges every merge rule
+  | { type: "rules"; version: number; rules: Rule[]; buckets?: Record<string, number>; worker?: WorkerPlace }
   | { type: "stats"; seq: number } // ask for a counters snapshot
   // the PACKET_FANOUT group of each input: an id to join, or "new" for this worker to make one
   // (and report its id in `inputs`); an input not named waits until it is
   | { type: "fanout"; groups: Record<string, number | "new"> }
   | { type: "stop" }; // finish the batch in hand and exit 0
+
+/** Which of the supervisor's workers this is (ToWorker rules). */
+export interface WorkerPlace {
+  index: number;
+  count: number;
+}
 
 export interface InputState {
   interface: string;

@@ -10,7 +10,7 @@ import {
   sharedMemory,
   ShimError,
 } from "../native/shim.ts";
-import { FANOUT_NEW } from "../native/abi.ts";
+import { FANOUT_NEW, INPUT_MERGE } from "../native/abi.ts";
 import { lookupInterface, ownAddresses, type InterfaceInfo } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
@@ -19,13 +19,14 @@ import {
   initRegion,
   openRegion,
   readCounters,
+  readMerge,
   regionBytes,
   zeroSlot,
   type Region,
 } from "../stats/shared.ts";
 import type { SlotMap } from "../types/counters.ts";
 import { encode, lineReader } from "./protocol.ts";
-import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs } from "../types/worker.ts";
+import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs, WorkerPlace } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
 import { openBuckets, type BucketRegion } from "./buckets.ts";
@@ -106,6 +107,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     outputSlots: region.outputSlots,
     ringBytes: (args.ringMb ?? 64) * 1024 * 1024,
     counters: region.words,
+    merge: { counters: region.merge, slots: region.mergeSlots },
   });
   dp.setPollMode(args.poll ?? "sleep");
   // Mapped for the worker's life: the shim's outputs point into it.
@@ -116,7 +118,16 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),
     (kind, slot) => zeroSlot(region, kind, slot),
+    new SlotAllocator(region.mergeSlots),
   );
+  // Every leg of a merge rule meets in one worker: worker `id % count` (docs/merge.md).
+  let place: WorkerPlace = { index: 0, count: 1 };
+  const owns = (ruleId: number) => ruleId % place.count === place.index;
+  // The rings of this worker's own that read its merge legs, by interface (not in any fanout
+  // group: the kernel picks a fanout member before that member's filter runs).
+  const mergeRings = new Map<string, { slot: number; ifindex: number }>();
+  // Failover switches seen, per merge rule, to log each one.
+  let switchWatch: { ruleId: number; slot: number; seen: number }[] = [];
   let slots: SlotMap = { rules: {}, outputs: {} };
   let rules: Rule[] = [];
   let buckets: Record<string, number> = {};
@@ -182,6 +193,41 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       ...(state === "up" && fanoutId !== undefined ? { fanoutId } : {}),
     }));
 
+  /** Opens a merge ring on each interface a merge leg of the table comes in on; closes the rest. */
+  const reconcileMergeRings = (wanted: Set<string>, errors: { ruleId: number; message: string }[]) => {
+    for (const [name, ring] of mergeRings) {
+      const info = wanted.has(name) ? lookupInterface(name) : undefined;
+      if (info?.ifindex === ring.ifindex) continue;
+      dp.removeInput(ring.slot);
+      mergeRings.delete(name);
+    }
+    for (const name of wanted) {
+      const info = lookupInterface(name);
+      if (mergeRings.has(name) || !info) continue;
+      try {
+        mergeRings.set(name, { slot: dp.addInput(info.ifindex, INPUT_MERGE), ifindex: info.ifindex });
+        log.info(`${name}: merge ring open`);
+      } catch (e) {
+        errors.push({ ruleId: 0, message: `merge ring on ${name}: ${(e as Error).message}` });
+      }
+    }
+  };
+
+  /** Logs each failover switch since the last look: one load per merge rule, once per poll. */
+  const watchSwitches = () => {
+    for (const w of switchWatch) {
+      const m = readMerge(region, w.slot);
+      if (m.switches === w.seen) continue;
+      w.seen = m.switches;
+      const rule = rules.find((r) => r.id === w.ruleId);
+      const legs = rule ? [{ interface: rule.inputInterface, group: rule.inputGroup, port: rule.inputPort }] : [];
+      legs.push(...(rule?.merge?.legs ?? []));
+      const leg = legs[m.active];
+      const where = leg ? ` (${leg.interface} ${addressPort(leg.group, leg.port)})` : "";
+      log.info(`rule ${rule?.name ?? w.ruleId}: input ${m.active}${where} forwarded now (switch ${m.switches})`);
+    }
+  };
+
   // Rings open only once the first table is in: a ring joins its fanout group at once and takes
   // its share of the flows, which would otherwise meet an empty table and be dropped.
   let haveTable = false;
@@ -190,11 +236,10 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     buckets = nextBuckets;
     const first = !haveTable;
     haveTable = true;
-    const t = compiler.compile(
-      rules,
-      lookupInterface,
-      bucketRegion ? { of: buckets, count: bucketRegion.count } : undefined,
-    );
+    const t = compiler.compile(rules, lookupInterface, {
+      ...(bucketRegion ? { buckets: { of: buckets, count: bucketRegion.count } } : {}),
+      owns,
+    });
     resolved = t.resolved;
     const errors = [...t.errors];
     let failedOutputs: FailedOutput[] = [];
@@ -202,8 +247,19 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       // With each table (every interface change recompiles it): what the relay's frames come from.
       const own = host.ownAddresses();
       dp.setOwn(own.macs, own.ipv4);
+      dp.setMerges(t.merges, t.nMerges);
       const errnos = dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
-      slots = { rules: Object.fromEntries(t.ruleSlots), outputs: Object.fromEntries(t.outputSlots) };
+      slots = {
+        rules: Object.fromEntries(t.ruleSlots),
+        outputs: Object.fromEntries(t.outputSlots),
+        ...(t.mergeSlots.size > 0 ? { merges: Object.fromEntries(t.mergeSlots) } : {}),
+      };
+      reconcileMergeRings(t.mergeInterfaces, errors);
+      switchWatch = [...t.mergeSlots].map(([ruleId, slot]) => ({
+        ruleId,
+        slot,
+        seen: switchWatch.find((w) => w.ruleId === ruleId && w.slot === slot)?.seen ?? readMerge(region, slot).switches,
+      }));
       failedOutputs = [...errnos].flatMap((errno, i) => {
         const output = t.outputKeys[i]!;
         return errno === 0 ? [] : [{ output, errno, error: errnoName(errno) }];
@@ -242,6 +298,12 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       case "rules":
         if (typeof m.version !== "number" || !Array.isArray(m.rules))
           return log.warn("malformed rules message ignored");
+        if (m.worker !== undefined) {
+          const { index, count } = m.worker ?? {};
+          if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count)
+            return log.warn("malformed rules message ignored (worker)");
+          place = { index, count };
+        }
         return applyRules(m.version, m.rules, typeof m.buckets === "object" && m.buckets !== null ? m.buckets : {});
       case "stats":
         return send({ type: "stats", seq: m.seq, counters: snapshot() });
@@ -289,6 +351,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       }
       interfacesSuspect = true;
     }
+    if (switchWatch.length > 0) watchSwitches();
     const now = performance.now();
     if (haveTable && (interfacesSuspect || now - lastHousekeeping >= HOUSEKEEPING_MS)) {
       lastHousekeeping = now;

@@ -2,8 +2,16 @@
 // struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
 // table changes, so counters follow a rule and not its position.
 import type { Rule } from "../types/rules.ts";
-import { OUTPUT_ENTRY as OE, OUTPUT_FLAG, RULE_ENTRY as RE } from "../native/abi.ts";
-import { TTL_FROM_INPUT } from "../types/rules.ts";
+import {
+  MERGE_ENTRY as ME,
+  MERGE_LEGS_MAX,
+  MERGE_MODE,
+  OUTPUT_ENTRY as OE,
+  OUTPUT_FLAG,
+  RULE_ENTRY as RE,
+  RULE_FLAG,
+} from "../native/abi.ts";
+import { DEFAULT_REVERT_AFTER_MS, MERGE_WINDOW_MS, TTL_FROM_INPUT } from "../types/rules.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { address16 } from "../values/ipv6.ts";
 import { anySource, isIPv6, missingSource, sourceAddress } from "../rules/validate.ts";
@@ -14,6 +22,13 @@ export interface CompiledTable {
   outputs: Uint8Array;
   nOutputs: number;
   errors: { ruleId: number; message: string }[];
+  /** The merges of the table's merge rules (struct mcr_merge_entry), for DataPlane.setMerges. */
+  merges: Uint8Array;
+  nMerges: number;
+  /** Merge rule id -> its merge counter slot. */
+  mergeSlots: Map<number, number>;
+  /** The interfaces the merge legs come in on: the worker reads them on rings of its own. */
+  mergeInterfaces: Set<string>;
   /** Slots in use: rule id -> slot, `${ruleId}:${index}` -> slot. */
   ruleSlots: Map<number, number>;
   outputSlots: Map<string, number>;
@@ -53,27 +68,44 @@ export class TableCompiler {
     private readonly ruleAlloc: SlotAllocator,
     private readonly outputAlloc: SlotAllocator,
     /** Called with slots that are about to be handed to a new owner, to zero their counters. */
-    private readonly onReuse: (kind: "rule" | "output", slot: number) => void,
+    private readonly onReuse: (kind: "rule" | "output" | "merge", slot: number) => void,
+    private readonly mergeAlloc: SlotAllocator = new SlotAllocator(0),
   ) {}
+
+  private mergeSlots = new Map<number, number>();
 
   /**
    * buckets: the shared rate-limit bucket of each rate-limited output (by `${ruleId}:${index}`)
    * and how many the region holds; without one an output's limit is the worker's own.
+   * owns: whether this worker merges the rule (every leg of a merge meets in one worker,
+   * docs/merge.md); a merge rule it does not own is left out of its table.
    */
   compile(
     rules: Rule[],
     resolve: (name: string) => InterfaceInfo | undefined,
-    buckets?: { of: Record<string, number>; count: number },
+    opts: { buckets?: { of: Record<string, number>; count: number }; owns?: (ruleId: number) => boolean } = {},
   ): CompiledTable {
     const errors: CompiledTable["errors"] = [];
-    // One entry per source of a rule (they share its outputs and counters); one for any source.
-    const nEntries = rules.reduce((n, r) => n + (r.inputSources?.length ?? 1), 0);
+    const { buckets, owns = () => true } = opts;
+    rules = rules.filter((r) => !r.merge || owns(r.id));
+    // One entry per source of a rule (they share its outputs and counters); one for any source;
+    // a merge rule's further legs one each.
+    const nEntries = rules.reduce((n, r) => n + (r.inputSources?.length ?? 1) + (r.merge?.legs.length ?? 0), 0);
     const ruleBuf = new Uint8Array(Math.max(1, nEntries) * RE.BYTES);
     const nOut = rules.reduce((n, r) => n + r.outputs.length, 0);
     const outBuf = new Uint8Array(Math.max(1, nOut) * OE.BYTES);
     const rv = new DataView(ruleBuf.buffer);
     const ov = new DataView(outBuf.buffer);
     const keepRules = new Map<number, number>();
+    const keepMerges = new Map<number, number>();
+    const nMergeRules = rules.filter((r) => r.merge).length;
+    const mergeBuf = new Uint8Array(Math.max(1, nMergeRules) * ME.BYTES);
+    const mv = new DataView(mergeBuf.buffer);
+    let nMerges = 0;
+    const mergeInterfaces = new Set<string>();
+    // Keys of the entries written: two legs (or a leg and a rule) on one key would make the
+    // shim refuse the whole table.
+    const keys = new Set<string>();
     const keepOutputs = new Map<string, number>();
     let nRules = 0;
     let nOutputs = 0;
@@ -91,8 +123,15 @@ export class TableCompiler {
     };
 
     for (const rule of rules) {
+      const legs = rule.merge ? this.mergeLegs(rule, look, errors) : undefined;
+      if (rule.merge && !legs) {
+        this.hold(rule.id, this.ruleSlots, keepRules);
+        this.hold(rule.id, this.mergeSlots, keepMerges);
+        rule.outputs.forEach((_, i) => this.hold(`${rule.id}:${i}`, this.outputSlots, keepOutputs));
+        continue;
+      }
       const input = look(rule.inputInterface);
-      if (!input) {
+      if (!input && !legs) {
         errors.push({ ruleId: rule.id, message: `input interface ${rule.inputInterface} does not exist` });
         // The rule still exists: its counters keep their slots (and counts) until the interface is back.
         this.hold(rule.id, this.ruleSlots, keepRules);
@@ -161,11 +200,58 @@ export class TableCompiler {
         outputKeys.length = first;
         continue;
       }
+      if (legs) {
+        const mslot = this.slot(rule.id, this.mergeSlots, keepMerges, this.mergeAlloc, "merge");
+        const entries = legs.flatMap((l) => l.entries);
+        const clash = entries.find((e) => keys.has(e.key));
+        if (mslot === undefined || clash || new Set(entries.map((e) => e.key)).size !== entries.length) {
+          errors.push({
+            ruleId: rule.id,
+            message: mslot === undefined ? "too many merge rules: no counter slot left" : "two inputs on one key",
+          });
+          nOutputs = first;
+          outputKeys.length = first;
+          continue;
+        }
+        const m = rule.merge!;
+        const at = nMerges * ME.BYTES;
+        mv.setUint32(at + ME.COUNTER_SLOT, mslot, true);
+        mv.setUint8(at + ME.MODE, m.mode === "rtp" ? MERGE_MODE.RTP : MERGE_MODE.FAILOVER);
+        mv.setUint8(at + ME.N_LEGS, 1 + m.legs.length);
+        if (m.mode === "rtp") {
+          mv.setUint32(at + ME.WINDOW_MS, m.windowPackets ? 0 : (m.windowMs ?? MERGE_WINDOW_MS), true);
+          mv.setUint32(at + ME.WINDOW_PACKETS, m.windowPackets ?? 0, true);
+        } else {
+          mv.setUint32(at + ME.FAILOVER_MS, m.failoverAfterMs, true);
+          mv.setUint32(at + ME.REVERT_MS, m.revertAfterMs ?? DEFAULT_REVERT_AFTER_MS, true);
+        }
+        for (const l of legs) mergeInterfaces.add(l.interface);
+        for (const e of entries) {
+          const at = nRules * RE.BYTES;
+          keys.add(e.key);
+          rv.setUint32(at + RE.IN_IFINDEX, e.ifindex, true);
+          ruleBuf.set(address16(e.group), at + RE.GROUP);
+          rv.setUint16(at + RE.PORT, e.port, true);
+          rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
+          rv.setUint32(at + RE.FIRST_OUTPUT, first, true);
+          rv.setUint32(at + RE.COUNTER_SLOT, slot, true);
+          ruleBuf.set(address16(e.source), at + RE.SOURCE);
+          rv.setUint16(at + RE.VLAN, e.vlan, true);
+          rv.setUint8(at + RE.SOURCE_LEN, e.v6 ? e.len : 96 + e.len);
+          rv.setUint8(at + RE.FAMILY, e.v6 ? 6 : 4);
+          rv.setUint8(at + RE.FLAGS, RULE_FLAG.MERGE);
+          rv.setUint8(at + RE.LEG, e.leg);
+          rv.setUint16(at + RE.MERGE, nMerges, true);
+          nRules++;
+        }
+        nMerges++;
+        continue;
+      }
       const v6 = isIPv6(rule.inputGroup);
       for (const source of rule.inputSources ?? [anySource(rule.inputGroup)]) {
         const [addr, len] = source.split("/");
         const at = nRules * RE.BYTES;
-        rv.setUint32(at + RE.IN_IFINDEX, input.ifindex, true);
+        rv.setUint32(at + RE.IN_IFINDEX, input!.ifindex, true);
         ruleBuf.set(address16(rule.inputGroup), at + RE.GROUP);
         rv.setUint16(at + RE.PORT, rule.inputPort, true);
         rv.setUint16(at + RE.N_OUTPUTS, nOutputs - first, true);
@@ -177,11 +263,14 @@ export class TableCompiler {
         const bits = len === undefined ? (v6 ? 128 : 32) : Number(len);
         rv.setUint8(at + RE.SOURCE_LEN, v6 ? bits : 96 + bits);
         rv.setUint8(at + RE.FAMILY, v6 ? 6 : 4);
+        keys.add(entryKey(input!.ifindex, rule.inputGroup, rule.inputPort, rule.inputVlan ?? 0, addr!, len));
         nRules++;
       }
     }
     // Slots of rules and outputs that left the table go back to the pool.
     for (const [id, slot] of this.ruleSlots) if (!keepRules.has(id)) this.ruleAlloc.give(slot);
+    for (const [id, slot] of this.mergeSlots) if (!keepMerges.has(id)) this.mergeAlloc.give(slot);
+    this.mergeSlots = keepMerges;
     for (const [key, slot] of this.outputSlots) if (!keepOutputs.has(key)) this.outputAlloc.give(slot);
     for (const key of this.outputDest.keys()) if (!keepOutputs.has(key)) this.outputDest.delete(key);
     this.ruleSlots = keepRules;
@@ -191,12 +280,90 @@ export class TableCompiler {
       nRules,
       outputs: outBuf,
       nOutputs,
+      merges: mergeBuf,
+      nMerges,
+      mergeSlots: keepMerges,
+      mergeInterfaces,
       errors,
       ruleSlots: keepRules,
       outputSlots: keepOutputs,
       outputKeys,
       resolved,
     };
+  }
+
+  /**
+   * A merge rule's legs as table entries (leg 0: the rule's own input, its sources and VLAN; the
+   * others untagged, from their source or any). A leg whose interface is missing is left out
+   * (the others merge on) and reported; undefined, reported, when the rule cannot be merged.
+   */
+  private mergeLegs(
+    rule: Rule,
+    look: (name: string) => InterfaceInfo | undefined,
+    errors: CompiledTable["errors"],
+  ): MergeLeg[] | undefined {
+    const m = rule.merge!;
+    const refuse = (message: string) => {
+      errors.push({ ruleId: rule.id, message });
+      return undefined;
+    };
+    if (m.legs.length < 1 || m.legs.length >= MERGE_LEGS_MAX) return refuse("a merge takes two to four inputs");
+    if (m.mode === "rtp") {
+      if (
+        m.windowPackets !== undefined &&
+        !(Number.isInteger(m.windowPackets) && m.windowPackets >= 1 && m.windowPackets <= 4096)
+      )
+        return refuse("merge window: 1 to 4096 packets");
+      if (m.windowMs !== undefined && !(Number.isInteger(m.windowMs) && m.windowMs >= 1 && m.windowMs <= 60000))
+        return refuse("merge window: 1 to 60000 ms");
+    } else if (!(Number.isInteger(m.failoverAfterMs) && m.failoverAfterMs >= 1) || !((m.revertAfterMs ?? 0) >= 0))
+      return refuse("failover: a silence of at least 1 ms");
+    const all = [
+      {
+        interface: rule.inputInterface,
+        group: rule.inputGroup,
+        port: rule.inputPort,
+        sources: rule.inputSources,
+        vlan: rule.inputVlan ?? 0,
+      },
+      ...m.legs.map((l) => ({
+        interface: l.interface,
+        group: l.group,
+        port: l.port,
+        sources: l.source ? [l.source] : undefined,
+        vlan: 0,
+      })),
+    ];
+    if (all.some((l) => (l.sources ?? []).some((src) => isIPv6(src) !== isIPv6(l.group))))
+      return refuse("an input's source is of another family than its group");
+    const legs: MergeLeg[] = [];
+    all.forEach((l, leg) => {
+      const info = look(l.interface);
+      if (!info) {
+        errors.push({ ruleId: rule.id, message: `input ${leg} (${l.interface}): no such interface` });
+        return;
+      }
+      legs.push({
+        interface: l.interface,
+        entries: (l.sources ?? [anySource(l.group)]).map((src) => {
+          const [addr, len] = src.split("/");
+          const v6 = isIPv6(l.group);
+          const n = len === undefined ? (v6 ? 128 : 32) : Number(len);
+          return {
+            leg,
+            v6,
+            ifindex: info.ifindex,
+            group: l.group,
+            port: l.port,
+            vlan: l.vlan,
+            source: addr!,
+            len: n,
+            key: entryKey(info.ifindex, l.group, l.port, l.vlan, addr!, len),
+          };
+        }),
+      });
+    });
+    return legs.length > 0 ? legs : undefined;
   }
 
   /** Keeps a slot the key already has (none is taken for it): its counts stay for when it is back. */
@@ -210,7 +377,7 @@ export class TableCompiler {
     current: Map<K, number>,
     keep: Map<K, number>,
     alloc: SlotAllocator,
-    kind: "rule" | "output",
+    kind: "rule" | "output" | "merge",
   ) {
     let slot = current.get(key);
     if (slot === undefined) {
@@ -221,4 +388,24 @@ export class TableCompiler {
     keep.set(key, slot);
     return slot;
   }
+}
+
+interface MergeLeg {
+  interface: string;
+  entries: {
+    leg: number;
+    v6: boolean;
+    ifindex: number;
+    group: string;
+    port: number;
+    vlan: number;
+    source: string;
+    len: number;
+    key: string;
+  }[];
+}
+
+/** What the shim's lookup tells entries apart by. */
+function entryKey(ifindex: number, group: string, port: number, vlan: number, addr: string, len: string | undefined) {
+  return `${ifindex}|${group}|${port}|${vlan}|${addr}/${len ?? 32}`;
 }

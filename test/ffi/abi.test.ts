@@ -17,6 +17,7 @@ const STRUCTS: Record<string, Record<string, number>> = {
   mcr_rule_entry: abi.RULE_ENTRY,
   mcr_output_entry: abi.OUTPUT_ENTRY,
   mcr_frame_info: abi.FRAME_INFO,
+  mcr_merge_entry: abi.MERGE_ENTRY,
   mcr_udp_addr: abi.UDP_ADDR,
   mcr_udp_record: abi.UDP_RECORD,
 };
@@ -39,11 +40,23 @@ function tsValue(name: string): number | undefined {
     MCR_JOURNAL_LEN: abi.JOURNAL_LEN,
     MCR_FANOUT_NEW: abi.FANOUT_NEW,
     MCR_BUCKET_WORDS: abi.BUCKET_WORDS,
+    MCR_INPUT_MERGE: abi.INPUT_MERGE,
+    MCR_RULE_MERGE: abi.RULE_FLAG.MERGE,
+    MCR_MERGE_LEGS_MAX: abi.MERGE_LEGS_MAX,
+    MCR_MERGE_COUNTERS: abi.MERGE_COUNTER.COUNT,
+    MCR_MC__RULE: abi.MERGE_COUNTER.RULE,
+    MCR_ML__COUNT: abi.MERGE_LEG_COUNTER.COUNT,
   };
   if (name in fixed) return fixed[name];
   const pick = (table: Record<string, number>, key: string) => table[key];
   let m = /^MCR_C_(\w+)$/.exec(name);
   if (m) return pick(abi.COUNTER, m[1]!);
+  m = /^MCR_MC_(\w+)$/.exec(name);
+  if (m) return pick(abi.MERGE_COUNTER, m[1]!);
+  m = /^MCR_ML_(\w+)$/.exec(name);
+  if (m) return pick(abi.MERGE_LEG_COUNTER, m[1]!);
+  m = /^MCR_MERGE_(RTP|FAILOVER)$/.exec(name);
+  if (m) return pick(abi.MERGE_MODE, m[1]!);
   m = /^MCR_OUT_(\w+)$/.exec(name);
   if (m) return pick(abi.OUTPUT_FLAG, m[1]!);
   m = /^MCR_POLL_(\w+)$/.exec(name);
@@ -91,7 +104,7 @@ describe("ABI", () => {
       seen.get(struct!)?.add(key);
       n++;
     }
-    expect(n).toBe(5 + 11 + 12 + 8 + 2 + 9);
+    expect(n).toBe(6 + 13 + 12 + 8 + 2 + 9 + 7);
     for (const [struct, table] of Object.entries(STRUCTS))
       expect({ struct, keys: [...(seen.get(struct) ?? [])].sort() }).toEqual({
         struct,
@@ -101,13 +114,18 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(57);
+    expect(consts.length).toBe(57 + 22);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));
     const want = [
       ...Object.keys(abi.COUNTER).map((k) => `MCR_C_${k}`),
       ...abi.POLL_MODES.map((k) => `MCR_POLL_${k.toUpperCase()}`),
+      ...Object.keys(abi.MERGE_MODE).map((k) => `MCR_MERGE_${k}`),
+      ...Object.keys(abi.MERGE_COUNTER).map((k) =>
+        k === "COUNT" ? "MCR_MERGE_COUNTERS" : k === "RULE" ? "MCR_MC__RULE" : `MCR_MC_${k}`,
+      ),
+      ...Object.keys(abi.MERGE_LEG_COUNTER).map((k) => (k === "COUNT" ? "MCR_ML__COUNT" : `MCR_ML_${k}`)),
       ...Object.keys(abi.UDP_STATUS).map((k) => `MCR_UDP_${k}`),
       ...Object.keys(abi.UDP_TX_FLAG).map((k) => `MCR_UDP_TX_${k}`),
       ...Object.keys(abi.UDP_TX_STAT).map((k) => (k === "COUNT" ? "MCR_UDP_TX__COUNT" : `MCR_UDP_TX_${k}`)),

@@ -10,6 +10,7 @@ type Spec =
   | "boolean"
   | "iso"
   | "count|null"
+  | "number|null"
   | { literal: unknown }
   | { oneOf: string[] }
   | Spec[]
@@ -75,6 +76,30 @@ export const STATS_SCHEMA: Spec = {
           "rate?": { ...packetRate, errorsPerSecond: "number" },
         },
       ],
+      "merge?": {
+        mode: { oneOf: ["rtp", "failover"] },
+        out: "count",
+        lost: "count",
+        switches: "count",
+        active: "count",
+        held: "count",
+        tooLarge: "count",
+        restarts: "count",
+        inputs: [
+          {
+            interface: "string",
+            group: "string",
+            port: "count",
+            packets: "count",
+            unique: "count",
+            duplicates: "count",
+            late: "count",
+            gaps: "count",
+            notRtp: "count",
+            lastSeenSecondsAgo: "number|null",
+          },
+        ],
+      },
     },
   ],
   workers: [
@@ -113,6 +138,10 @@ export function checkSchema(value: unknown, spec: Spec = STATS_SCHEMA, path = "$
         return value === null || (Number.isSafeInteger(value) && (value as number) >= 0)
           ? []
           : bad("not an integer or null");
+      case "number|null":
+        return value === null || (typeof value === "number" && Number.isFinite(value) && value >= 0)
+          ? []
+          : bad("not a finite non-negative number or null");
       case "number":
         return typeof value === "number" && Number.isFinite(value) && value >= 0
           ? []

@@ -2,7 +2,7 @@
 import type { Subprocess } from "bun";
 import type { Lab } from "./lab.ts";
 import type { Rule } from "../../src/types/rules.ts";
-import type { FromWorker } from "../../src/types/worker.ts";
+import type { FromWorker, WorkerPlace } from "../../src/types/worker.ts";
 import { encode, lineReader } from "../../src/worker/protocol.ts";
 import type { WorkerCounters } from "../../src/types/counters.ts";
 import { mcrArgv } from "./mcr.ts";
@@ -61,9 +61,10 @@ export class WorkerDriver {
     return this.waitFor((m): m is Extract<FromWorker, { type: "ready" }> => m.type === "ready");
   }
 
-  async setRules(rules: Rule[]) {
+  /** worker: its place among the supervisor's (which merge rules it merges); absent: alone. */
+  async setRules(rules: Rule[], worker?: WorkerPlace) {
     const version = ++this.version;
-    this.proc.stdin.write(encode({ type: "rules", version, rules }));
+    this.proc.stdin.write(encode({ type: "rules", version, rules, ...(worker ? { worker } : {}) }));
     this.proc.stdin.flush();
     return this.waitFor(
       (m): m is Extract<FromWorker, { type: "applied" }> => m.type === "applied" && m.version === version,

@@ -5,7 +5,10 @@
  * header), or either at random (both), with a few bytes of its headers changed and its length
  * cut at random, so that every layer of the parser is reached.
  * No frame carries a VLAN EtherType (the receiving kernel drops a bad tag before any packet
- * socket sees it, and the test counts every frame). Prints the count sent. Exit 0 ok, 1 error. */
+ * socket sees it, and the test counts every frame). With `--legs IFACE...`, frames go on several
+ * interfaces in one order: each line is `K HEX` (the K-th interface named, from 0) or `w MS` (a
+ * pause of MS milliseconds), so that tests of a merge control how the legs interleave and when
+ * one falls silent. Prints the count sent. Exit 0 ok, 1 error. */
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -124,10 +127,60 @@ static size_t random_frame(unsigned char *f, enum family fam)
 	return len;
 }
 
+static int legs(int n, char **names)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, 0);
+	int ifindex[16];
+	if (fd < 0 || n > 16) {
+		perror("inject");
+		return 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!(ifindex[i] = (int)if_nametoindex(names[i]))) {
+			fprintf(stderr, "inject: no interface %s\n", names[i]);
+			return 1;
+		}
+	static char line[40000];
+	static unsigned char frame[20000];
+	int sent = 0;
+	while (fgets(line, sizeof(line), stdin)) {
+		if (line[0] == 'w') {
+			usleep((useconds_t)(atol(line + 1) * 1000));
+			continue;
+		}
+		char *p;
+		long k = strtol(line, &p, 10);
+		if (p == line || k < 0 || k >= n || *p != ' ')
+			continue;
+		size_t len = 0;
+		for (p++;
+		     p[0] && p[1] && hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && len < sizeof(frame);
+		     p += 2)
+			frame[len++] = (unsigned char)(hexval(p[0]) << 4 | hexval(p[1]));
+		struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+					   .sll_ifindex = ifindex[k],
+					   .sll_halen = 6 };
+		memcpy(sll.sll_addr, frame, 6);
+		while (sendto(fd, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+			if (errno != ENOBUFS && errno != EAGAIN) {
+				fprintf(stderr, "inject: frame %d on %s: %s\n", sent, names[k],
+					strerror(errno));
+				return 1;
+			}
+			usleep(100);
+		}
+		sent++;
+	}
+	printf("%d\n", sent);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long random_n = -1;
 	enum family fam = V4;
+	if (argc >= 3 && strcmp(argv[1], "--legs") == 0)
+		return legs(argc - 2, argv + 2);
 	if ((argc == 5 || argc == 6) && strcmp(argv[2], "--random") == 0) {
 		random_n = atol(argv[3]);
 		rng_state = (uint64_t)atoll(argv[4]) | 1;

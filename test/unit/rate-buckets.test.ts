@@ -109,7 +109,7 @@ describe("TableCompiler: the bucket in the output entry", () => {
     ({ eth0: { ifindex: 2, ipv4: "10.0.0.2" }, eth1: { ifindex: 3, ipv4: "10.0.1.1" } })[name] as never;
   const compile = (rules: Rule[], buckets?: { of: Record<string, number>; count: number }) => {
     const c = new TableCompiler(new SlotAllocator(16), new SlotAllocator(16), () => {});
-    const t = c.compile(rules, iface, buckets);
+    const t = c.compile(rules, iface, buckets ? { buckets } : {});
     const v = new DataView(t.outputs.buffer);
     return [...Array(t.nOutputs).keys()].map((i) => v.getUint16(i * OE.BYTES + OE.BUCKET, true));
   };

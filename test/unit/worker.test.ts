@@ -52,6 +52,10 @@ class FakeDataPlane implements DataPlane {
     this.calls.push({ op: "setRules", nRules, nOutputs });
     return new Int32Array(nOutputs); // every output in service
   }
+  merges: number[] = []; // each setMerges' count
+  setMerges(_m: Uint8Array, n: number): void {
+    this.merges.push(n);
+  }
   inputFanout(_slot: number): number {
     return 100;
   }
