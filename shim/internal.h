@@ -75,6 +75,9 @@ struct mcr_tx {
 	uint16_t *pend_len; /* and payload lengths, counted once the send completes, */
 	uint8_t *pend_hdr; /* and header lengths (IPv4 and IPv6 frames share a ring) */
 	int kicked; /* a send for them is queued on io_uring */
+	int mode; /* MCR_EGRESS_RING: the ring above; MCR_EGRESS_SENDMSG: no ring, msgs below */
+	struct mcr_txm *msgs; /* MCR_TXM_SLOTS sends' headers, kept until the batch's flush */
+	uint32_t nmsg; /* msgs in use since the last flush */
 };
 
 #define MCR_TX_HEADER_LEN 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
@@ -91,6 +94,8 @@ struct mcr_tx_header {
 	uint64_t udp_sum;
 	uint32_t
 		udp_rewritten; /* sum of the fields a relayed datagram gets anew: addresses, port */
+	uint32_t
+		pseudo; /* the pseudo-header's addresses and protocol (a device finishes the sum) */
 };
 
 /* How a relayed datagram's UDP checksum is made from the input's. */
@@ -126,7 +131,8 @@ static inline uint32_t mcr__csum_fields(const uint8_t *addrs, uint32_t n, const 
 	return s + v;
 }
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes);
+/* mode: MCR_EGRESS_RING (a transmit ring of about ring_bytes) or MCR_EGRESS_SENDMSG. */
+int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes, int mode);
 void mcr__tx_close(struct mcr_tx *t);
 /* source, dest: 16 bytes, IPv4 as IPv4-mapped (both of one family). */
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
@@ -136,6 +142,23 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
 		uint8_t ttl);
+/* Writes a frame's per-frame header fields (IP lengths, id, TOS/TTL and its sum; UDP source port
+ * and length) into f, which holds h->bytes; sp and ulen as stored. Not the UDP checksum. */
+void mcr__tx_fill(uint8_t *f, struct mcr_tx_header *h, uint16_t sp, uint16_t ulen, uint32_t len,
+		  uint8_t tos, uint8_t ttl);
+
+/* MCR_EGRESS_SENDMSG (egress_msg.c): a frame is a sendmsg of three pieces (the virtio-net header
+ * PACKET_VNET_HDR asks for, the frame's headers, the payload where it lies in the receive ring). */
+#define MCR_TXM_SLOTS 512
+struct mcr_txm;
+/* Sets up t (its fd open, bound later) for sendmsg: the virtio-net header and the slots. */
+int mcr__txm_setup(struct mcr_tx *t);
+/* The message for one frame, built in the next slot; NULL when every slot is in use (the caller
+ * flushes, which frees them all). payload must stay put until the send completes. */
+struct msghdr *mcr__txm_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport,
+			    const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum,
+			    uint8_t tos, uint8_t ttl);
+
 /* The UDP checksum a relayed datagram leaves with (as stored), from the input's. */
 uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
 		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum);

@@ -19,6 +19,8 @@
 #define MCR_MAX_TX 32
 #define TX_RING_BYTES (4u << 20)
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
+/* user_data of one frame's sendmsg (MCR_EGRESS_SENDMSG): FRAME | payload length << 32 | slot */
+#define FRAME (1ull << 62)
 
 struct out {
 	int fd; /* UDP socket connected to the output's destination; -1: it could not be opened */
@@ -75,6 +77,7 @@ struct mcr_worker {
 	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
 	int poll_mode; /* enum mcr_poll_mode */
+	int egress_mode; /* enum mcr_egress_mode */
 	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
 	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
@@ -234,7 +237,7 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 			continue;
 		}
 		t->outs[i] = (struct out){ .fd = fd, .tx = -1, .slot = o->counter_slot, .e = *o };
-		if (out_multicast(o)) {
+		if (out_multicast(o) && w->egress_mode <= MCR_EGRESS_SENDMSG) {
 			t->outs[i].tx = tx_for(w, (int)o->ifindex, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
@@ -330,7 +333,8 @@ static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd)
 		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
 		return -1;
 	}
-	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES) < 0)
+	if (free_slot < 0 ||
+	    mcr__tx_open(&w->tx[free_slot], ifindex, TX_RING_BYTES, w->egress_mode) < 0)
 		return -1;
 	return free_slot;
 }
@@ -431,6 +435,12 @@ static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 		count_kick(w, (int)(cqe->user_data & ~KICK), cqe->res);
 		return;
 	}
+	if (cqe->user_data & FRAME) {
+		/* The kernel's count is the whole frame's; the counters count payload bytes. */
+		count_sent(w, (uint32_t)cqe->user_data,
+			   cqe->res >= 0 ? (int64_t)(cqe->user_data >> 32 & 0xffff) : cqe->res);
+		return;
+	}
 	count_sent(w, (uint32_t)cqe->user_data, cqe->res);
 }
 
@@ -479,12 +489,20 @@ static void flush(struct mcr_worker *w)
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)
 		{
-			count_cqe(w, cqe);
+			/* A zero-copy send completes twice: its result (F_MORE: a notification
+			 * follows), then the notification that the kernel let go of the payload. */
+			if (!(cqe->flags & IORING_CQE_F_NOTIF))
+				count_cqe(w, cqe);
+			if (cqe->flags & IORING_CQE_F_MORE)
+				left++;
 			seen++;
 		}
 		io_uring_cq_advance(&w->ring, seen);
 		left -= seen < left ? seen : left;
 	}
+	/* Every send completed: the sendmsg frames' slots are free again. */
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		w->tx[i].nmsg = 0;
 	w->queued = 0;
 	w->flush_epoch++;
 }
@@ -534,8 +552,32 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
-	io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
+	if (w->egress_mode == MCR_EGRESS_ZC)
+		io_uring_prep_sendmsg_zc(sqe, o->fd, &m->mh, MSG_DONTWAIT);
+	else
+		io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
 	io_uring_sqe_set_data64(sqe, o->slot);
+}
+
+/* A datagram for a multicast output in MCR_EGRESS_SENDMSG: its headers in a slot of the
+ * interface's, its payload read from the receive ring by the send. */
+static inline void queue_frame_msg(struct mcr_worker *w, struct out *o, uint16_t sport,
+				   const uint8_t *payload, uint32_t len,
+				   const struct mcr_csum_in *cs, uint8_t tos, uint8_t ttl)
+{
+	struct mcr_tx *t = &w->tx[o->tx];
+	if (t->nmsg == MCR_TXM_SLOTS || w->queued >= SQ_DEPTH - MCR_MAX_TX)
+		flush(w);
+	struct io_uring_sqe *sqe = w->broken ? NULL : get_sqe(w);
+	if (!sqe) {
+		count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
+	struct msghdr *mh = mcr__txm_put(t, &o->hdr, sport, payload, len, cs, tos, ttl);
+	/* Never waiting for the device: a slow one must not hold up the other outputs. */
+	io_uring_prep_sendmsg(sqe, t->fd, mh, MSG_DONTWAIT);
+	io_uring_sqe_set_data64(sqe, FRAME | (uint64_t)len << 32 | o->slot);
+	w->queued++;
 }
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
@@ -544,6 +586,10 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 			       uint8_t tos, uint8_t ttl)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
+	if (t->mode == MCR_EGRESS_SENDMSG) {
+		queue_frame_msg(w, o, sport, payload, len, cs, tos, ttl);
+		return;
+	}
 	if (mcr__tx_put(t, &o->hdr, sport, payload, len, o->slot, cs, tos, ttl) == 0)
 		return;
 	/* The ring is full: send what is pending (on veth that frees frames at once) and try once
@@ -815,6 +861,17 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 		down = 1;
 	}
 	return down ? -ENETDOWN : r;
+}
+
+MCR_API int mcr_worker_egress_mode_set(struct mcr_worker *w, int mode)
+{
+	if (mode < MCR_EGRESS_RING || mode > MCR_EGRESS_ZC)
+		return -EINVAL;
+	/* Rings and headers are made for the mode when a table is installed. */
+	if (w->table)
+		return -EBUSY;
+	w->egress_mode = mode;
+	return 0;
 }
 
 MCR_API int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode)

@@ -5,7 +5,7 @@ import { runWorker } from "../worker/run.ts";
 import { defineCommand } from "./command.ts";
 
 const int = (min: number, max: number) => (t: string, f: string) => parseInteger(t, f, { min, max });
-import { POLL_MODES } from "../native/abi.ts";
+import { EGRESS_MODES, POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
@@ -32,6 +32,13 @@ export default defineCommand({
       what: "poll mode",
       description: "sleep (default), adaptive or busy",
     },
+    egress: {
+      type: "enum",
+      options: EGRESS_MODES,
+      default: "ring",
+      what: "egress mode",
+      description: "ring (default), sendmsg, socket or zc",
+    },
   },
   async run({ args }) {
     process.exitCode = await runWorker({
@@ -41,6 +48,7 @@ export default defineCommand({
       ringMb: args["ring-mb"],
       countersFd: args["counters-fd"],
       poll: args.poll,
+      egress: args.egress,
     });
   },
 });

@@ -22,6 +22,7 @@ export interface PoolOptions {
   fanoutId: number;
   ringMb?: number;
   poll?: WorkerArgs["poll"];
+  egress?: WorkerArgs["egress"];
   argv: (a: WorkerArgs) => string[];
   /** The table a worker gets when it (re)starts. */
   table: () => { version: number; rules: readonly Rule[] };
@@ -59,6 +60,7 @@ export class WorkerPool {
         fanoutId: o.fanoutId,
         ringMb: o.ringMb,
         ...(o.poll !== undefined ? { poll: o.poll } : {}),
+        ...(o.egress !== undefined ? { egress: o.egress } : {}),
         ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
       });
       return new WorkerSlot(i, cpu, argv, this.events, o.log, o.newRegion);

@@ -104,6 +104,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     counters: region.words,
   });
   dp.setPollMode(args.poll ?? "sleep");
+  dp.setEgressMode(args.egress ?? "ring");
   const compiler = new TableCompiler(
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),
