@@ -71,6 +71,7 @@ export interface RelaySpec {
   kind: "mcr" | "socat" | "kernel";
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
+  egress?: "ring" | "sendmsg" | "socket" | "zc"; // mcr only: --egress
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
 }
@@ -78,7 +79,7 @@ export interface RelaySpec {
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w`;
+  return `mcr ${s.workers ?? 1}w${s.egress ? ` ${s.egress}` : ""}`;
 }
 
 export interface Placement {
@@ -133,6 +134,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec): Promise<
     "--log-level",
     "warn",
     ...(spec.poll ? ["--poll", spec.poll] : []),
+    ...(spec.egress ? ["--egress", spec.egress] : []),
   ];
   const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });
   const err = { text: "" };
