@@ -71,7 +71,7 @@ export interface RelaySpec {
   kind: "mcr" | "socat" | "kernel";
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
-  egress?: "ring" | "sendmsg" | "socket" | "zc"; // mcr only: --egress
+  egress?: "ring" | "sendmsg" | "socket" | "zc" | "gso"; // mcr only: --egress
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
 }

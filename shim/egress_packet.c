@@ -34,7 +34,7 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, uint32_t ring_bytes, int mode)
 	memcpy(t->mac, facts.mac, 6);
 	t->mtu = facts.mtu;
 	t->mode = mode;
-	if (mode == MCR_EGRESS_SENDMSG) {
+	if (mode != MCR_EGRESS_RING) {
 		err = mcr__txm_setup(t);
 		if (err < 0)
 			goto fail;

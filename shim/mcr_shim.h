@@ -202,6 +202,10 @@ enum mcr_egress_mode {
 	/* As socket, with SENDMSG_ZC: the kernel sends from the receive ring's pages instead of a
 	 * copy, and the frame goes back to the kernel when its notification came. */
 	MCR_EGRESS_ZC,
+	/* As sendmsg, and consecutive datagrams of one output that share size, ports, TOS and TTL
+	 * and whose checksums may be made anew go as one send with UDP segmentation offload
+	 * (VIRTIO_NET_HDR_GSO_UDP_L4): the device, or the kernel as late as it can, cuts them. */
+	MCR_EGRESS_GSO,
 };
 
 /* Sets the egress mode (enum mcr_egress_mode) for the rule tables installed after it: -EINVAL

@@ -75,7 +75,7 @@ export default defineCommand({
       what: "egress mode",
       valueHint: "MODE",
       description:
-        "how workers send to multicast outputs: ring (default: a transmit ring, one send a batch), sendmsg (an io_uring sendmsg a frame on the packet socket, no copy in user space, checksums left to the device), socket (the output's UDP socket), zc (the UDP socket, zero copy)",
+        "how workers send to multicast outputs: ring (default: a transmit ring, one send a batch), sendmsg (an io_uring sendmsg a frame on the packet socket, no copy in user space, checksums left to the device), socket (the output's UDP socket), zc (the UDP socket, zero copy), gso (sendmsg, and runs of like datagrams as one send that the device or the kernel cuts)",
     },
     "log-format": {
       type: "enum",

@@ -37,7 +37,7 @@ export default defineCommand({
       options: EGRESS_MODES,
       default: "ring",
       what: "egress mode",
-      description: "ring (default), sendmsg, socket or zc",
+      description: "ring (default), sendmsg, socket, zc or gso",
     },
   },
   async run({ args }) {

@@ -1,9 +1,9 @@
-// The workers' egress modes (--egress ring|sendmsg|socket|zc) with real packets through
+// The workers' egress modes (--egress ring|sendmsg|socket|zc|gso) with real packets through
 // namespaces: each mode relays a burst byte for byte, in order, with no duplicate; its counters
 // say what was sent; a datagram whose UDP checksum was wrong on input does not leave with a right
-// one; and a datagram whose checksum the relay left to the device (sendmsg) sums right where the
-// kernel finishes it in software (transmit checksum offload off on the egress). Nothing here
-// times performance.
+// one; a datagram whose checksum the relay left to the device (sendmsg, gso) sums right where the
+// kernel finishes it in software (transmit checksum offload off on the egress); and gso sends a
+// batch of like datagrams as runs that the kernel cuts. Nothing here times performance.
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { describeNetns } from "../helpers/suite.ts";
@@ -50,7 +50,7 @@ describeNetns("egress modes", (labs) => {
       expect({ cmd: cmd[0], code: r.exitCode, err: r.stderr.toString().trim() }).toEqual({
         cmd: cmd[0],
         code: 64,
-        err: 'mcr: --egress: unknown egress mode "bogus" (use ring, sendmsg, socket or zc)',
+        err: 'mcr: --egress: unknown egress mode "bogus" (use ring, sendmsg, socket, zc or gso)',
       });
     }
   });
@@ -114,27 +114,59 @@ describeNetns("egress modes", (labs) => {
       expect(w.proc.exitCode).toBeNull();
     }, 30000);
 
-  test("--egress sendmsg: checksums left to the device sum right where the kernel finishes them", async () => {
-    if (!existsSync(TXCSUM)) must(["make", "-C", ROOT, "test/tools/build/txcsum"]);
-    const lab = labs.chain();
-    // Offload off: the kernel sums each CHECKSUM_PARTIAL datagram before veth, and the sink's
-    // UDP verifies it (with offload on, veth's receiver trusts the sender and checks nothing).
-    must(["ip", "netns", "exec", lab.ns("relay"), TXCSUM, "veth3", "off"]);
-    const w = new WorkerDriver(lab, "relay", ["veth1"], ["--egress", "sendmsg"]);
-    await w.ready();
-    expect((await w.setRules([RULE])).errors).toEqual([]);
-    const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
-    for (const [size, seed] of [
-      [1024, 11],
-      [9, 12], // odd lengths: the pad byte
-      [333, 13],
-      [8, 14],
-    ] as const) {
-      const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 200 });
+  for (const mode of ["sendmsg", "gso"] as const)
+    test(`--egress ${mode}: checksums left to the device sum right where the kernel finishes them`, async () => {
+      if (!existsSync(TXCSUM)) must(["make", "-C", ROOT, "test/tools/build/txcsum"]);
+      const lab = labs.chain();
+      // Offload off: the kernel sums (and, for gso, cuts) each CHECKSUM_PARTIAL send before veth,
+      // and the sink's UDP verifies every datagram (with offload on, veth's receiver trusts the
+      // sender and checks nothing).
+      must(["ip", "netns", "exec", lab.ns("relay"), TXCSUM, "veth3", "off"]);
+      const w = new WorkerDriver(lab, "relay", ["veth1"], ["--egress", mode]);
+      await w.ready();
+      expect((await w.setRules([RULE])).errors).toEqual([]);
+      const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
+      for (const [size, seed] of [
+        [1024, 11],
+        [9, 12], // odd lengths: the pad byte
+        [333, 13],
+        [8, 14],
+      ] as const) {
+        const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: 200 });
+        await rx.listening;
+        sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 200, size, seed });
+        expectPayloads((await rx.result).payloads, seed, 200, size);
+      }
+      expect(udpCounters(lab, "sink").InCsumErrors! - csumBefore).toBe(0);
+    }, 30000);
+
+  for (const offload of ["on", "off"] as const)
+    test(`--egress gso: a batch of like datagrams leaves as runs of 64 (offload ${offload}), each datagram whole and in order`, async () => {
+      if (!existsSync(TXCSUM)) must(["make", "-C", ROOT, "test/tools/build/txcsum"]);
+      const lab = labs.chain();
+      must(["ip", "netns", "exec", lab.ns("relay"), TXCSUM, "veth3", offload]);
+      const w = new WorkerDriver(lab, "relay", ["veth1"], ["--egress", "gso"]);
+      await w.ready();
+      expect((await w.setRules([RULE])).errors).toEqual([]);
+      const N = 200;
+      const rx = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: N + 1, idleMs: 1500 });
       await rx.listening;
-      sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 200, size, seed });
-      expectPayloads((await rx.result).payloads, seed, 200, size);
-    }
-    expect(udpCounters(lab, "sink").InCsumErrors! - csumBefore).toBe(0);
-  }, 30000);
+      const before = await w.stats();
+      const link = lab.linkCounters("relay", "veth3");
+      const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
+      // The worker stopped while they arrive: its next batch takes all 200 at once.
+      process.kill(w.proc.pid, "SIGSTOP");
+      try {
+        sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: N, size: 500, seed: 21 });
+      } finally {
+        process.kill(w.proc.pid, "SIGCONT");
+      }
+      expectPayloads((await rx.result).payloads, 21, N, 500);
+      const after = await w.stats();
+      expect(delta(before, after)).toEqual({ txPackets: N, txBytes: N * 500, txErrors: 0, drops: 0 });
+      expect(udpCounters(lab, "sink").InCsumErrors! - csumBefore).toBe(0);
+      // veth counts a send as one packet: with offload on, the 200 went as sends of 64, 64, 64 and
+      // 8; with it off the kernel cut them before the device.
+      expect(lab.linkCounters("relay", "veth3").txPackets - link.txPackets).toBe(offload === "on" ? 4 : N);
+    }, 30000);
 });
