@@ -5,7 +5,13 @@
 // 150k pps at 1024 B (relay CPU, latency). Rounds repeat, so each figure comes with its spread.
 // Not part of `bun run bench`; run it by hand (root; a few minutes):
 //
-//   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc] [--flat-count 1000000] [--count150 600000] [--mcr PATH]
+//   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc,gso] [--flat-count 1000000] [--count150 600000]
+//                       [--attempts 2] [--mcr PATH]
+//
+// On a machine others share, BENCH_QUIET_WAIT_MS=3000 keeps it from waiting a minute before each
+// run for quiet; runs still carry their "disturbed" flag. The relay's own figures that hold up
+// under such load are its CPU per relayed packet and its loss less the sink's drops; the
+// delivered ratio depends on the sink's share of CPU 0 (see bench/README.md, egress paths).
 //
 // Raw results: bench/results/egress-<time>.json.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,6 +37,7 @@ for (const m of modes)
   }
 const flatCount = Number(opt("flat-count", "1000000"));
 const count150 = Number(opt("count150", "600000"));
+const attempts = Number(opt("attempts", "2"));
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
@@ -48,7 +55,19 @@ const dirty =
   Bun.spawnSync(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"]).stdout.toString() !== "";
 const file = join(resultsDir, `egress-${startedAt.replace(/[:.]/g, "-")}.json`);
 const out: { meta: Record<string, unknown>; runs: (RunResult & { round: number; point: string })[] } = {
-  meta: { startedAt, commit, dirty, binary, runs, modes, flatCount, count150, cpus: navigator.hardwareConcurrency },
+  meta: {
+    startedAt,
+    commit,
+    dirty,
+    binary,
+    runs,
+    modes,
+    flatCount,
+    count150,
+    attempts,
+    quietWaitMs: Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000),
+    cpus: navigator.hardwareConcurrency,
+  },
   runs: [],
 };
 const save = () => writeFileSync(file, JSON.stringify(out, null, 1) + "\n");
@@ -59,7 +78,7 @@ try {
   const t = build(lab, "A");
   const mcr = (egress: EgressMode): RelaySpec => ({ kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1, egress });
   const one = async (round: number, point: string, spec: RunSpec) => {
-    const r = await measure(lab, t, spec, { workDir, attempts: 2, log: (s) => console.log(`[${round}] ${point}${s}`) });
+    const r = await measure(lab, t, spec, { workDir, attempts, log: (s) => console.log(`[${round}] ${point}${s}`) });
     out.runs.push({ ...r, round, point });
     save();
     return r;
@@ -103,31 +122,39 @@ for (const size of [1024, 64])
       0,
     )}k`,
   );
+// CPU-seconds per million packets the relay sent: holds up when others take some of its CPU.
+const cpuPerM = (r: RunResult | undefined) =>
+  r?.relayCpu && r.mcr?.txPackets ? ((r.relayCpu.percent / 100) * r.gen.durationS * 1e6) / r.mcr.txPackets : undefined;
 console.log(
-  "| mode | flat out 1024 B, × bare wire | flat out 64 B, × bare wire | relay CPU at 150k pps, 1024 B | loss at 150k | latency p50 at 150k, µs |",
+  "| mode | flat out 1024 B: × bare wire; relay loss less sink drops, % | flat out 64 B: the same | 150k pps 1024 B: relay CPU, %; CPU-s per M sent | loss at 150k, %; less sink drops | p50 at 150k, µs | disturbed |",
 );
-console.log("|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|");
 for (const m of modes) {
-  const flat = (size: number) =>
-    fmt(
-      rounds.map((n) => {
-        const w = at(n, `flat${size} wire`);
-        const r = at(n, `flat${size} ${m}`);
-        return w && r ? ratio(pps(r), pps(w)) : undefined;
-      }),
-    );
-  const r150 = rounds.map((n) => at(n, `150k ${m}`));
-  console.log(
-    `| ${m} | ${flat(1024)} | ${flat(64)} | ${fmt(
-      r150.map((r) => r?.relayCpu?.percent),
+  const flat = (size: number) => {
+    const rs = rounds.map((n) => [at(n, `flat${size} wire`), at(n, `flat${size} ${m}`)] as const);
+    return `${fmt(rs.map(([w, r]) => (w && r ? ratio(pps(r), pps(w)) : undefined)))}; ${fmt(
+      rs.map(([, r]) => r && r.relayLossRatio * 100),
       1,
-    )}% | ${fmt(
-      r150.map((r) => r && r.lossRatio * 100),
-      3,
-    )}% | ${fmt(
-      r150.map((r) => r?.sink.latency.p50Us),
-      0,
-    )} |`,
+    )}`;
+  };
+  const r150 = rounds.map((n) => at(n, `150k ${m}`));
+  const all = rounds.flatMap((n) => [at(n, `flat1024 ${m}`), at(n, `flat64 ${m}`), at(n, `150k ${m}`)]);
+  const cpu = `${fmt(
+    r150.map((r) => r?.relayCpu?.percent),
+    1,
+  )}; ${fmt(r150.map(cpuPerM))}`;
+  const loss = `${fmt(
+    r150.map((r) => r && r.lossRatio * 100),
+    2,
+  )}; ${fmt(
+    r150.map((r) => r && r.relayLossRatio * 100),
+    2,
+  )}`;
+  const p50 = fmt(
+    r150.map((r) => r?.sink.latency.p50Us),
+    0,
   );
+  const dist = `${all.filter((r) => r?.flags.disturbed).length} of ${all.filter(Boolean).length}`;
+  console.log(`| ${m} | ${flat(1024)} | ${flat(64)} | ${cpu} | ${loss} | ${p50} | ${dist} |`);
 }
 console.log(`raw results: ${file}`);
