@@ -96,6 +96,7 @@ struct mcr_worker {
 	 * (each one's SQE is counted in queued already, so there are fewer than SQ_DEPTH). */
 	struct out *open[SQ_DEPTH];
 	unsigned n_open;
+	uint64_t mtu_seen[MCR_MAX_TX]; /* 1 + the flush epoch in which a ring's MTU was read */
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex, int probe_fd);
@@ -623,10 +624,25 @@ static void queue_msg(struct mcr_worker *w, struct out *o, uint32_t mi)
 	io_uring_sqe_set_data64(sqe, FRAME | (uint64_t)o->tx << 48 | (uint64_t)mi << 32 | o->slot);
 }
 
+/* A run is one packet to the device, which drops it whole and uncounted when its datagrams
+ * outgrew a lowered MTU (the kernel checks only a single datagram's length against it). So a
+ * ring's MTU is read once in a flush that sends a run, and a run too large for it is counted as
+ * send errors, not sent. */
 static void gso_close(struct mcr_worker *w, struct out *o)
 {
 	uint32_t mi = o->gso_open - 1;
+	struct mcr_txm *m = &w->tx[o->tx].msgs[mi];
 	o->gso_open = 0;
+	if (m->segs > 1 && w->mtu_seen[o->tx] != w->flush_epoch + 1) {
+		w->mtu_seen[o->tx] = w->flush_epoch + 1;
+		tx_mtu_check(w, o->tx);
+	}
+	if (m->segs > 1 && m->seg_len > o->hdr.max_payload) {
+		w->queued--;
+		for (uint32_t i = 0; i < m->segs; i++)
+			count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
 	queue_msg(w, o, mi);
 }
 
