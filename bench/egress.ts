@@ -6,7 +6,7 @@
 // Not part of `bun run bench`; run it by hand (root; a few minutes):
 //
 //   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc,gso] [--flat-count 1000000] [--count150 600000]
-//                       [--attempts 2] [--mcr PATH]
+//                       [--attempts 2] [--gen socket|packet] [--mcr PATH]
 //
 // On a machine others share, BENCH_QUIET_WAIT_MS=3000 keeps it from waiting a minute before each
 // run for quiet; runs still carry their "disturbed" flag. The relay's own figures that hold up
@@ -38,6 +38,9 @@ for (const m of modes)
 const flatCount = Number(opt("flat-count", "1000000"));
 const count150 = Number(opt("count150", "600000"));
 const attempts = Number(opt("attempts", "2"));
+// socket: the generator's datagrams come with unfinished checksums (as a NIC's verified ones let
+// sendmsg and gso make them anew); packet (mcr gen's default): complete, unverified ones.
+const genMode = argv.includes("--gen") ? (opt("gen", "packet") as "socket" | "packet") : undefined;
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
@@ -65,6 +68,7 @@ const out: { meta: Record<string, unknown>; runs: (RunResult & { round: number; 
     flatCount,
     count150,
     attempts,
+    genMode: genMode ?? "mcr gen's default",
     quietWaitMs: Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000),
     cpus: navigator.hardwareConcurrency,
   },
@@ -85,7 +89,7 @@ try {
   };
   for (let round = 1; round <= runs; round++) {
     for (const size of [1024, 64]) {
-      const base = { generator: "mcr", rate: 0, count: flatCount, size, outputs: 1 } as const;
+      const base = { generator: "mcr", rate: 0, count: flatCount, size, outputs: 1, genMode } as const;
       await one(round, `flat${size} wire`, { ...base, path: "wire" });
       for (const m of modes) await one(round, `flat${size} ${m}`, { ...base, path: "relay", relay: mcr(m) });
     }
@@ -96,6 +100,7 @@ try {
         count: count150,
         size: 1024,
         outputs: 1,
+        genMode,
         path: "relay",
         relay: mcr(m),
       });
