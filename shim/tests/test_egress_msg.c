@@ -125,6 +125,49 @@ int main(void)
 		CHECK(mcr__udp_csum_ok(seg + 14, lens[s] + 8), "segment %d checksum wrong", s);
 		CHECK(memcmp(seg + 42, payload[s], lens[s]) == 0, "segment %d payload", s);
 	}
+
+	/* IPv6: the same for one datagram and for a run (payload length, not total length; no
+	 * header checksum). */
+	uint8_t src6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	uint8_t dst6[16] = { 0xff, 0x0e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34 };
+	struct mcr_tx_header h6;
+	mcr__tx_header_init(&h6, &t, src6, dst6, 5099, 1);
+	t.nmsg = 0;
+	int m6 = mcr__txm_put(&t, &h6, 4000, payload[0], 777, &full, 0, 1);
+	m = &t.msgs[m6];
+	mcr__txm_finish(&t, (uint32_t)m6, &h6);
+	n = flatten(m, frame);
+	CHECK(n == 62 + 777 && m->vnet.csum_start == 54, "IPv6 frame %u, csum_start %u", n,
+	      m->vnet.csum_start);
+	device_finish(frame, n, &m->vnet);
+	CHECK(mcr__udp6_csum_ok(frame + 14, frame + 54, 777 + 8), "IPv6 checksum wrong");
+	m6 = mcr__txm_put(&t, &h6, 4000, payload[0], 400, &full, 0, 1);
+	CHECK(mcr__txm_append(&t, (uint32_t)m6, &h6, 4000, payload[1], 400, &verified, 0, 1) == 0,
+	      "IPv6 run");
+	m = &t.msgs[m6];
+	mcr__txm_finish(&t, (uint32_t)m6, &h6);
+	n = flatten(m, frame);
+	CHECK(((uint32_t)frame[18] << 8 | frame[19]) == 8 + 800, "IPv6 run payload length %u",
+	      (uint32_t)frame[18] << 8 | frame[19]);
+	for (int s6 = 0; s6 < 2; s6++) {
+		static uint8_t seg[2000];
+		uint16_t old_len, new_len = htons(408), check;
+		memcpy(seg, frame, 62);
+		memcpy(seg + 62, frame + 62 + 400 * s6, 400);
+		memcpy(&old_len, frame + 58, 2);
+		memcpy(&check, frame + 60, 2);
+		uint32_t c = (uint32_t)check + (uint16_t)~old_len;
+		c = (c & 0xffff) + (c >> 16);
+		c += new_len;
+		c = (c & 0xffff) + (c >> 16);
+		uint16_t cc = (uint16_t)c;
+		memcpy(seg + 18, &new_len, 2); /* the kernel sets each segment's payload length */
+		memcpy(seg + 58, &new_len, 2);
+		memcpy(seg + 60, &cc, 2);
+		device_finish(seg, 62 + 400, &m->vnet);
+		CHECK(mcr__udp6_csum_ok(seg + 14, seg + 54, 408), "IPv6 segment %d checksum wrong",
+		      s6);
+	}
 	free(t.msgs);
 	return failures ? 1 : 0;
 }
