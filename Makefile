@@ -95,7 +95,13 @@ test/tools/build/tunpair: test/tools/tunpair.c
 	@mkdir -p test/tools/build
 	$(CC) -O2 $(WARN) -o $@ $<
 
-test: deps build c-tests test/tools/build/inject test/tools/build/capture test/tools/build/tunpair
+# ...and one that turns an interface's transmit checksum offload off (ethtool -K tx off).
+test/tools/build/txcsum: test/tools/txcsum.c
+	@mkdir -p test/tools/build
+	$(CC) -O2 $(WARN) -o $@ $<
+
+test: deps build c-tests test/tools/build/inject test/tools/build/capture test/tools/build/tunpair \
+	test/tools/build/txcsum
 	@bash scripts/test.sh
 
 typecheck: node_modules/.installed $(SHIM_SO)

@@ -61,6 +61,7 @@ export interface RunSpec {
    */
   traffic?: "stream" | "unrelated" | "idle";
   ttl?: number; // the generator's IP TTL (kernel forwarding needs 2 or more)
+  genMode?: "socket" | "packet"; // mcr gen --mode (default auto: packet frames, complete checksums)
   rate: number;
   count: number;
   size: number;
@@ -264,6 +265,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
           size: spec.size,
           cpu: GEN_CPU,
           ttl: spec.ttl,
+          mode: spec.genMode,
           onSpawn,
         });
       } else {

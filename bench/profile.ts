@@ -4,11 +4,12 @@
 // own counters. Needs perf (linux-perf). Not part of `bun run bench`; run it by hand:
 //
 //   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B] [--mcr PATH]
+//                        [--egress ring|sendmsg|socket|zc] [--limit 1 (percent: the report's cut)] [--keep (the perf data)]
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
 import { GEN_CPU, RELAY_CPUS, SINK_CPU } from "./measure.ts";
-import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, pinBinary, ROOT, startRelay } from "./relays.ts";
+import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, pinBinary, type RelaySpec, ROOT, startRelay } from "./relays.ts";
 import { destroyAllSync, sh } from "../test/helpers/lab.ts";
 import { build, newBenchLab, type ScenarioName } from "./topology.ts";
 import { runMcrGen, startSink } from "./traffic.ts";
@@ -23,6 +24,8 @@ const rate = Number(opt("rate", "150000"));
 const seconds = Number(opt("seconds", "5"));
 const size = Number(opt("size", "1024"));
 const scenario = opt("scenario", "A") as ScenarioName;
+const egress = argv.includes("--egress") ? (opt("egress", "ring") as RelaySpec["egress"]) : undefined;
+const limit = opt("limit", "1");
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
@@ -36,7 +39,7 @@ if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
 const lab = newBenchLab();
 try {
   const t = build(lab, scenario);
-  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1 }, t.gen.addr);
+  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1, egress }, t.gen.addr);
   const count = Math.round(rate * (seconds + 2));
   const sink = await startSink(lab, {
     role: t.sink.role,
@@ -84,7 +87,7 @@ try {
       "-g",
       "none",
       "--percent-limit",
-      "1",
+      limit,
     ],
     { timeoutMs: 120000 },
   );
@@ -92,7 +95,7 @@ try {
     rep.stdout
       .split("\n")
       .filter((l) => l && !l.startsWith("#"))
-      .slice(0, 40)
+      .slice(0, 60)
       .join("\n"),
   );
   // Inclusive shares of the paths that matter: sending, the receiver's softirq run in our context, waiting.
@@ -108,7 +111,8 @@ try {
       .filter((l) => keys.test(l))
       .join("\n"),
   );
-  rmSync(data, { force: true });
+  if (argv.includes("--keep")) console.log(`perf data kept: ${data}`);
+  else rmSync(data, { force: true });
   await relay.stop();
 } finally {
   await lab.destroy();

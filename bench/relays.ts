@@ -81,6 +81,7 @@ export interface RelaySpec {
   kind: "mcr" | "socat" | "kernel";
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
+  egress?: "ring" | "sendmsg" | "socket" | "zc" | "gso"; // mcr only: --egress
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
   /**
@@ -100,7 +101,7 @@ export function inputDest(t: Topology, s?: RelaySpec): string {
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}`;
+  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}${s.egress ? ` ${s.egress}` : ""}`;
 }
 
 /**
@@ -173,6 +174,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     "--log-level",
     "warn",
     ...(spec.poll ? ["--poll", spec.poll] : []),
+    ...(spec.egress ? ["--egress", spec.egress] : []),
   ];
   const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });
   const err = { text: "" };

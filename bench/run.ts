@@ -21,7 +21,8 @@
 //   --poll MODE        mcr's worker poll mode (adaptive|busy|sleep), passed to its supervisor;
 //                      the ingress experiment compares all three whatever this says
 //   experiments: ceiling flatout loss150 trafgen sweep maxrate small fanout workers unrelated
-//                ingress rules
+//                ingress rules unicast ipv6
+//   --egress MODE      mcr's egress mode (ring|sendmsg|socket|zc|gso), passed to its supervisor
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { renderChart, type ChartSeries } from "./chart.ts";
@@ -52,6 +53,8 @@ export const EXPERIMENTS = [
 ] as const;
 const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 type PollMode = (typeof POLL_MODES)[number];
+const EGRESS_MODES = ["ring", "sendmsg", "socket", "zc", "gso"] as const;
+type EgressMode = (typeof EGRESS_MODES)[number];
 type Experiment = (typeof EXPERIMENTS)[number];
 
 interface Args {
@@ -65,6 +68,7 @@ interface Args {
   relays: Set<string>; // --relay: mcr, socat
   scenarios: Set<ScenarioName>; // --scenario: A, B
   poll?: PollMode;
+  egress?: EgressMode;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -87,6 +91,7 @@ function parseArgs(argv: string[]): Args {
     "--report",
     "--max-minutes",
     "--poll",
+    "--egress",
     "--help",
     "-h",
   ];
@@ -122,6 +127,11 @@ function parseArgs(argv: string[]): Args {
     console.error(`bench: --poll: "${poll}" is not a poll mode (${POLL_MODES.join(", ")})`);
     process.exit(64);
   }
+  const egress = val("--egress");
+  if (egress !== undefined && !EGRESS_MODES.includes(egress as EgressMode)) {
+    console.error(`bench: --egress: "${egress}" is not an egress mode (${EGRESS_MODES.join(", ")})`);
+    process.exit(64);
+  }
   return {
     quick,
     only,
@@ -133,6 +143,7 @@ function parseArgs(argv: string[]): Args {
     relays: new Set((val("--relay") ?? "mcr,socat,kernel").split(",")),
     scenarios: new Set((val("--scenario") ?? "A,B").split(",") as ScenarioName[]),
     poll: poll as PollMode | undefined,
+    egress: egress as EgressMode | undefined,
   };
 }
 
@@ -161,6 +172,7 @@ function meta(a: Args, stale: string[]) {
     placement: { generator: 0, sink: 0, relay: RELAY_CPUS },
     genNice: Number(process.env.GEN_NICE ?? -10),
     poll: a.poll ?? "mcr's default",
+    egress: a.egress ?? "mcr's default",
     smcroute: first("smcrouted -v 2>&1 | head -1"),
   };
 }
@@ -224,7 +236,7 @@ async function main(): Promise<number> {
     );
   const res: Results = { meta: meta(a, stale), runs: [], searches: [], skipped: [], errors: [] };
   const log = (s: string) => console.log(s);
-  const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1, poll: a.poll };
+  const mcr1: RelaySpec = { kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1, poll: a.poll, egress: a.egress };
   const socat1: RelaySpec = { kind: "socat", cpus: RELAY_CPUS, outputs: 1 };
   const size = 1024;
   const count150 = q ? 100_000 : 1_000_000;
@@ -362,7 +374,7 @@ async function main(): Promise<number> {
       }
       const peers: RelaySpec[] = [
         mcr1,
-        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll },
+        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll, egress: a.egress },
         socat1,
         ...(kernelWhy ? [] : [{ kind: "kernel", cpus: RELAY_CPUS, outputs: 1 } satisfies RelaySpec]),
       ];
@@ -523,8 +535,8 @@ async function main(): Promise<number> {
       // Two workers: the supervisor's own placement (worker 0 on CPU 0, worker 1 on CPU 1) and
       // both confined to the relay's CPU. One flow goes to one worker (PACKET_FANOUT by flow hash).
       const two: RelaySpec[] = [
-        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll },
-        { kind: "mcr", workers: 2, cpus: RELAY_CPUS, outputs: 1, poll: a.poll },
+        { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll, egress: a.egress },
+        { kind: "mcr", workers: 2, cpus: RELAY_CPUS, outputs: 1, poll: a.poll, egress: a.egress },
       ];
       if (timeLeft("workers")) {
         log(`workers: 1 worker against 2 at 150,000 pps`);

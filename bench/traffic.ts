@@ -155,6 +155,8 @@ export async function runMcrGen(
     size: number;
     cpu: number;
     ttl?: number; // kernel forwarding drops a multicast datagram whose TTL would reach 0
+    /** mcr gen --mode: socket sends through the kernel's UDP (checksums left unfinished on veth). */
+    mode?: "socket" | "packet";
     onSpawn?: (pid: number) => void;
   },
 ): Promise<GenSummary> {
@@ -174,6 +176,7 @@ export async function runMcrGen(
     "--size",
     String(o.size),
     ...(o.ttl ? ["--ttl", String(o.ttl)] : []),
+    ...(o.mode ? ["--mode", o.mode] : []),
     "--json",
   ];
   const t0 = Date.now();

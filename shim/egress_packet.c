@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "csum.h"
 
-int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes)
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes, int mode)
 {
 	int ver = TPACKET_V2, one = 1, err;
 	memset(t, 0, sizeof(*t));
@@ -44,6 +44,17 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes)
 	t->kick = (struct msghdr){ .msg_name = &t->kick_addr, .msg_namelen = sizeof(t->kick_addr) };
 	memcpy(t->mac, facts.mac, 6);
 	t->mtu = facts.mtu;
+	/* The message modes build Ethernet frames (and a virtio header): a link without an Ethernet
+	 * header takes the ring's bare datagrams. */
+	if (t->ip_only)
+		mode = MCR_EGRESS_RING;
+	t->mode = mode;
+	if (mode != MCR_EGRESS_RING) {
+		err = mcr__txm_setup(t);
+		if (err < 0)
+			goto fail;
+		goto bind;
+	}
 	if (setsockopt(t->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) < 0 ||
 	    /* A frame the kernel finds malformed is skipped, not a stop for the whole ring. */
 	    setsockopt(t->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) < 0)
@@ -63,6 +74,7 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes)
 		err = -ENOMEM;
 		goto fail;
 	}
+bind:;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = 0,
 				   .sll_ifindex = ifindex };
@@ -85,6 +97,7 @@ void mcr__tx_close(struct mcr_tx *t)
 	free(t->pend_slot);
 	free(t->pend_len);
 	free(t->pend_hdr);
+	free(t->msgs);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }
@@ -116,6 +129,7 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		 * TTL+protocol) are summed per frame. */
 		h->ip_sum = mcr__csum_add(ip + 2, 6, 0) + mcr__csum_add(ip + 10, 10, 0);
 		h->udp_rewritten = mcr__csum_fields(ip + 12, 8, udp + 2);
+		h->pseudo = (uint32_t)mcr__csum_add(ip + 12, 8, 0);
 	} else {
 		/* No header checksum, no identification; the flow label stays 0. */
 		h->family = 6;
@@ -132,7 +146,9 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 		udp = ip + 40;
 		udp[2] = (uint8_t)(port >> 8), udp[3] = (uint8_t)port;
 		h->udp_rewritten = mcr__csum_fields(ip + 8, 32, udp + 2);
+		h->pseudo = (uint32_t)mcr__csum_add(ip + 8, 32, 0);
 	}
+	h->pseudo += htons(IPPROTO_UDP);
 	/* Pseudo-header (the addresses, the protocol; the length is added per frame), dest port. */
 	h->udp_sum = h->udp_rewritten + htons(IPPROTO_UDP);
 	/* An MTU below the headers (a dummy device allows 0) carries no payload, not 4 GiB of it. */
@@ -175,10 +191,29 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	struct tpacket2_hdr *fh = (struct tpacket2_hdr *)(t->map + (size_t)t->head * t->frame_size);
 	if (__atomic_load_n(&fh->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
 		return -ENOBUFS;
-	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
-	memcpy(f, h->bytes, h->len);
-	uint8_t *ip = f + (t->ip_only ? 0 : MCR_ETH_HLEN), *udp = f + h->len - 8;
+	uint8_t *f = (uint8_t *)fh + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)),
+		*udp = f + h->len - 8;
 	uint16_t ulen = htons((uint16_t)(len + 8)), sp = htons(sport);
+	memcpy(f, h->bytes, h->len);
+	mcr__tx_fill(f, h, sp, ulen, len, tos, ttl);
+	memcpy(f + h->len, payload, len);
+	uint16_t usum = mcr__udp_csum(h, sp, ulen, payload, len, csum);
+	memcpy(udp + 6, &usum, 2);
+	fh->tp_len = len + h->len;
+	__atomic_store_n(&fh->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+	t->pend_hdr[t->npend] = h->len;
+	t->pend_slot[t->npend] = slot;
+	t->pend_len[t->npend] = len;
+	t->npend++;
+	t->head = t->head + 1 == t->frame_nr ? 0 : t->head + 1;
+	return 0;
+}
+
+void mcr__tx_fill(uint8_t *f, struct mcr_tx_header *h, uint16_t sp, uint16_t ulen, uint32_t len,
+		  uint8_t tos, uint8_t ttl)
+{
+	/* The IP header ends the link header, whatever its length (0: a link without one). */
+	uint8_t *udp = f + h->len - 8, *ip = udp - (h->family == 4 ? 20 : 40);
 	if (h->family == 4) {
 		uint16_t total = htons((uint16_t)(len + 28)), id = htons(h->ip_id++), w0, w8;
 		ip[1] = tos;
@@ -197,15 +232,4 @@ int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const
 	}
 	memcpy(udp, &sp, 2);
 	memcpy(udp + 4, &ulen, 2);
-	memcpy(f + h->len, payload, len);
-	uint16_t usum = mcr__udp_csum(h, sp, ulen, payload, len, csum);
-	memcpy(udp + 6, &usum, 2);
-	fh->tp_len = len + h->len;
-	__atomic_store_n(&fh->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
-	t->pend_hdr[t->npend] = h->len;
-	t->pend_slot[t->npend] = slot;
-	t->pend_len[t->npend] = len;
-	t->npend++;
-	t->head = t->head + 1 == t->frame_nr ? 0 : t->head + 1;
-	return 0;
 }

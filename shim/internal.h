@@ -97,6 +97,10 @@ struct mcr_tx {
 	uint8_t family; /* ip_only: 4 or 6 */
 	struct sockaddr_ll kick_addr;
 	struct msghdr kick;
+	int mode; /* MCR_EGRESS_RING: the ring above; MCR_EGRESS_SENDMSG: no ring, msgs below */
+	struct mcr_txm *msgs; /* MCR_TXM_SLOTS sends' headers, kept until the batch's flush */
+	uint32_t nmsg; /* msgs in use since the last flush */
+	int fixed; /* 1: fd is registered with the worker's io_uring at the ring's index */
 };
 
 #define MCR_TX_HEADER_LEN 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
@@ -114,6 +118,8 @@ struct mcr_tx_header {
 	uint64_t udp_sum;
 	uint32_t
 		udp_rewritten; /* sum of the fields a relayed datagram gets anew: addresses, port */
+	uint32_t
+		pseudo; /* the pseudo-header's addresses and protocol (a device finishes the sum) */
 };
 
 /* How a relayed datagram's UDP checksum is made from the input's. */
@@ -130,6 +136,7 @@ struct mcr_csum_in {
 	uint8_t mode;
 	uint16_t sum; /* the input's checksum field, as stored */
 	uint32_t replaced; /* sum of the input's fields that the output rewrites */
+	uint8_t valid; /* the kernel or the device verified it right (TP_STATUS_CSUM_VALID) */
 };
 
 /* One's complement sum of the fields an output rewrites (addresses, 8 bytes for IPv4 or 32 for
@@ -150,8 +157,9 @@ static inline uint32_t mcr__csum_fields(const uint8_t *addrs, uint32_t n, const 
 }
 
 /* family: of the frames the ring carries if the interface is IP-only (one send names one
- * protocol for all of them); an Ethernet ring carries both. */
-int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes);
+ * protocol for all of them); an Ethernet ring carries both. mode: MCR_EGRESS_RING (a transmit
+ * ring of about ring_bytes) or MCR_EGRESS_SENDMSG. */
+int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes, int mode);
 void mcr__tx_close(struct mcr_tx *t);
 /* source, dest: 16 bytes, IPv4 as IPv4-mapped (both of one family). */
 void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const uint8_t *source,
@@ -161,6 +169,48 @@ void mcr__tx_header_init(struct mcr_tx_header *h, const struct mcr_tx *t, const 
 int mcr__tx_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
 		uint32_t len, uint32_t slot, const struct mcr_csum_in *csum, uint8_t tos,
 		uint8_t ttl);
+/* Writes a frame's per-frame header fields (IP lengths, id, TOS/TTL and its sum; UDP source port
+ * and length) into f, which holds h->bytes; sp and ulen as stored. Not the UDP checksum. */
+void mcr__tx_fill(uint8_t *f, struct mcr_tx_header *h, uint16_t sp, uint16_t ulen, uint32_t len,
+		  uint8_t tos, uint8_t ttl);
+
+/* MCR_EGRESS_SENDMSG and MCR_EGRESS_GSO (egress_msg.c): a send is a sendmsg of the virtio-net
+ * header PACKET_VNET_HDR asks for, the frame's headers, and the payload where it lies in the
+ * receive ring; under GSO, the payloads of up to MCR_GSO_SEGS datagrams of one output, which the
+ * kernel (or the device) cuts into datagrams of the first one's size. */
+#define MCR_TXM_SLOTS 256
+#define MCR_GSO_SEGS 64 /* the kernel's UDP_MAX_SEGMENTS */
+/* struct virtio_net_hdr (little-endian fields), 10 bytes. */
+struct mcr_vnet_hdr {
+	uint8_t flags, gso_type;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset;
+};
+struct mcr_txm {
+	struct msghdr mh;
+	struct iovec iov[2 + MCR_GSO_SEGS];
+	struct mcr_vnet_hdr vnet;
+	uint8_t hdr[MCR_TX_HEADER6_LEN];
+	uint8_t tos, ttl, device_sums;
+	uint16_t sport;
+	uint16_t segs; /* datagrams in this send */
+	uint32_t seg_len; /* the first one's payload length: all but the last have it */
+	uint32_t bytes; /* payload bytes of them all */
+};
+/* Sets up t (its fd open, bound later) for sendmsg: the virtio-net header and the slots. */
+int mcr__txm_setup(struct mcr_tx *t);
+/* Builds one datagram's send in the next slot: its index, or -1 when every slot is in use (the
+ * caller flushes, which frees them all). payload must stay put until the send completes. */
+int mcr__txm_put(struct mcr_tx *t, struct mcr_tx_header *h, uint16_t sport, const uint8_t *payload,
+		 uint32_t len, const struct mcr_csum_in *csum, uint8_t tos, uint8_t ttl);
+/* Adds a datagram of the same output to send mi (not yet queued): 0, or -1 when it cannot go in
+ * the same segmentation (other ports, TOS or TTL, a checksum the device may not make, a size
+ * other than the first's after a shorter one, MCR_GSO_SEGS or 64 KiB reached). */
+int mcr__txm_append(struct mcr_tx *t, uint32_t mi, struct mcr_tx_header *h, uint16_t sport,
+		    const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum,
+		    uint8_t tos, uint8_t ttl);
+/* Before send mi is queued: the headers of a run of several datagrams made to describe it all. */
+void mcr__txm_finish(struct mcr_tx *t, uint32_t mi, const struct mcr_tx_header *h);
+
 /* The UDP checksum a relayed datagram leaves with (as stored), from the input's. */
 uint16_t mcr__udp_csum(const struct mcr_tx_header *h, uint16_t sport, uint16_t ulen,
 		       const uint8_t *payload, uint32_t len, const struct mcr_csum_in *csum);

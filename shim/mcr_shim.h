@@ -261,6 +261,32 @@ enum mcr_poll_mode {
 /* Sets the poll mode (enum mcr_poll_mode); -EINVAL for another value. */
 int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode);
 
+/* How multicast outputs leave (unicast outputs, and datagrams larger than the egress MTU, always
+ * go by their connected UDP socket, which routes, resolves neighbours and fragments). */
+enum mcr_egress_mode {
+	/* Whole frames written into a TPACKET_V2 transmit ring per interface, one send per batch.
+	 * The default. */
+	MCR_EGRESS_RING,
+	/* One io_uring SENDMSG per frame on the interface's packet socket: the headers from the
+	 * worker, the payload straight from the receive ring (no copy in user space), and an
+	 * unfinished input checksum left to the device (PACKET_VNET_HDR, CHECKSUM_PARTIAL). */
+	MCR_EGRESS_SENDMSG,
+	/* One io_uring SENDMSG per datagram on the output's UDP socket: the kernel's IP output path
+	 * (a route lookup per multicast datagram) builds the headers and the checksum. */
+	MCR_EGRESS_SOCKET,
+	/* As socket, with SENDMSG_ZC: the kernel sends from the receive ring's pages instead of a
+	 * copy, and the frame goes back to the kernel when its notification came. */
+	MCR_EGRESS_ZC,
+	/* As sendmsg, and consecutive datagrams of one output that share size, ports, TOS and TTL
+	 * and whose checksums may be made anew go as one send with UDP segmentation offload
+	 * (VIRTIO_NET_HDR_GSO_UDP_L4): the device, or the kernel as late as it can, cuts them. */
+	MCR_EGRESS_GSO,
+};
+
+/* Sets the egress mode (enum mcr_egress_mode) for the rule tables installed after it: -EINVAL
+ * for another value, -EBUSY once a table is installed (set it first). */
+int mcr_worker_egress_mode_set(struct mcr_worker *w, int mode);
+
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
  * waiting as the poll mode says when none are ready; it returns by budget_ms in every mode.
  * Returns the frames processed, or -ENETDOWN (nothing processed, an input reported an error) or

@@ -20,6 +20,9 @@
 #define MCR_MAX_TX 32
 #define TX_RING_BYTES (4u << 20)
 #define KICK (1ull << 63) /* user_data of a transmit ring's send */
+/* user_data of a sendmsg on a packet socket (MCR_EGRESS_SENDMSG, MCR_EGRESS_GSO):
+ * FRAME | ring index << 48 | message index << 32 | output counter slot */
+#define FRAME (1ull << 62)
 
 struct out {
 	int fd; /* UDP socket connected to the output's destination; -1: it could not be opened */
@@ -31,6 +34,8 @@ struct out {
 	struct mcr_tx_header hdr;
 	struct mcr_output_entry e; /* to build hdr again when the interface's MTU changes */
 	struct mcr_lease rate; /* e.rate != 0 */
+	uint32_t
+		gso_open; /* MCR_EGRESS_GSO: 1 + the message its next datagrams may join; 0: none */
 };
 
 /* A UDP socket's send with the frame's TOS and TTL (cmsg): one per queued send, kept until the
@@ -90,6 +95,8 @@ struct mcr_worker {
 	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
 	int poll_mode; /* enum mcr_poll_mode */
+	int egress_mode; /* enum mcr_egress_mode */
+	int fixed_files; /* a sparse file table of MCR_MAX_TX is registered: tx i may sit at index i */
 	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
 	int broken; /* -errno: io_uring failed with sends in flight; the worker must not go on */
@@ -112,9 +119,16 @@ struct mcr_worker {
 	uint64_t *merge_ctr;
 	uint32_t merge_slots;
 	int own_merge_ctr;
+	/* MCR_EGRESS_GSO: outputs with a message still open to more datagrams, queued at the flush
+	 * (each one's SQE is counted in queued already, so there are fewer than SQ_DEPTH). */
+	struct out *open[SQ_DEPTH];
+	unsigned n_open;
+	uint64_t mtu_seen[MCR_MAX_TX]; /* 1 + the flush epoch in which a ring's MTU was read */
 };
 
 static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd);
+static void tx_unregister(struct mcr_worker *w, int i);
+static void gso_close(struct mcr_worker *w, struct out *o);
 
 static inline int64_t now_ns(void)
 {
@@ -405,7 +419,9 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 				o->bucket ? &w->buckets[(size_t)(o->bucket - 1) * MCR_BUCKET_WORDS]
 					  : NULL,
 				o->rate, o->burst);
-		if (out_multicast(o)) {
+		if (out_multicast(o) &&
+		    (w->egress_mode == MCR_EGRESS_RING || w->egress_mode == MCR_EGRESS_SENDMSG ||
+		     w->egress_mode == MCR_EGRESS_GSO)) {
 			t->outs[i].tx = tx_for(w, (int)o->ifindex, o->family, fd);
 			if (t->outs[i].tx >= 0)
 				mcr__tx_header_init(&t->outs[i].hdr, &w->tx[t->outs[i].tx],
@@ -438,8 +454,10 @@ MCR_API int mcr_worker_rules_set(struct mcr_worker *w, const struct mcr_rule_ent
 		int used = 0;
 		for (uint32_t k = 0; k < t->n_outs && !used; k++)
 			used = t->outs[k].tx == i;
-		if (w->tx[i].fd >= 0 && !used)
+		if (w->tx[i].fd >= 0 && !used) {
+			tx_unregister(w, i);
 			mcr__tx_close(&w->tx[i]);
+		}
 	}
 	return 0;
 fail:
@@ -524,9 +542,26 @@ static int tx_for(struct mcr_worker *w, int ifindex, int family, int probe_fd)
 		w->no_ring[w->no_ring_next++ % MCR_MAX_TX] = ifindex;
 		return -1;
 	}
-	if (free_slot < 0 || mcr__tx_open(&w->tx[free_slot], ifindex, family, TX_RING_BYTES) < 0)
+	if (free_slot < 0 ||
+	    mcr__tx_open(&w->tx[free_slot], ifindex, family, TX_RING_BYTES, w->egress_mode) < 0)
 		return -1;
+	/* A send a frame (sendmsg) names its socket by index: no file reference taken and dropped
+	 * per send. Without the table (an old kernel) it names the fd. */
+	struct mcr_tx *t = &w->tx[free_slot];
+	if (t->mode != MCR_EGRESS_RING && w->fixed_files)
+		t->fixed = io_uring_register_files_update(&w->ring, (unsigned)free_slot, &t->fd,
+							  1) == 1;
 	return free_slot;
+}
+
+/* Takes a ring's socket out of the file table before it closes (nothing is in flight between
+ * batches). */
+static void tx_unregister(struct mcr_worker *w, int i)
+{
+	int none = -1;
+	if (w->tx[i].fixed)
+		io_uring_register_files_update(&w->ring, (unsigned)i, &none, 1);
+	w->tx[i].fixed = 0;
 }
 
 /* A datagram an output lost: a send error, or its egress had no room (EGRESS_FULL). */
@@ -673,6 +708,23 @@ static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 		count_kick(w, (int)(cqe->user_data & ~KICK), cqe->res);
 		return;
 	}
+	if (cqe->user_data & FRAME) {
+		/* One send, one or more datagrams; the counters count their payload bytes. */
+		const struct mcr_tx *t = &w->tx[cqe->user_data >> 48 & 0x3fff];
+		const struct mcr_txm *m = &t->msgs[cqe->user_data >> 32 & 0xffff];
+		uint32_t slot = (uint32_t)cqe->user_data;
+		if (cqe->res >= 0) {
+			uint64_t *o = &w->out_ctr[slot * 3];
+			o[0] += m->segs;
+			o[1] += m->bytes;
+			w->counters[MCR_C_TX_PACKETS] += m->segs;
+			w->counters[MCR_C_TX_BYTES] += m->bytes;
+		} else {
+			for (uint32_t i = 0; i < m->segs; i++)
+				count_sent(w, slot, cqe->res);
+		}
+		return;
+	}
 	count_sent(w, journal_take(w, (uint32_t)cqe->user_data), cqe->res);
 }
 
@@ -695,6 +747,10 @@ static void flush(struct mcr_worker *w)
 {
 	if (w->broken)
 		return;
+	for (unsigned i = 0; i < w->n_open; i++)
+		if (w->open[i]->gso_open)
+			gso_close(w, w->open[i]);
+	w->n_open = 0;
 	for (int i = 0; i < MCR_MAX_TX; i++) {
 		struct mcr_tx *t = &w->tx[i];
 		if (t->fd < 0 || t->npend == 0 || t->kicked)
@@ -726,12 +782,20 @@ static void flush(struct mcr_worker *w)
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)
 		{
-			count_cqe(w, cqe);
+			/* A zero-copy send completes twice: its result (F_MORE: a notification
+			 * follows), then the notification that the kernel let go of the payload. */
+			if (!(cqe->flags & IORING_CQE_F_NOTIF))
+				count_cqe(w, cqe);
+			if (cqe->flags & IORING_CQE_F_MORE)
+				left++;
 			seen++;
 		}
 		io_uring_cq_advance(&w->ring, seen);
 		left -= seen < left ? seen : left;
 	}
+	/* Every send completed: the sendmsg frames' slots are free again. */
+	for (int i = 0; i < MCR_MAX_TX; i++)
+		w->tx[i].nmsg = 0;
 	w->queued = 0;
 	w->j_n = w->j_submitted = 0; /* every entry was taken */
 	w->flush_epoch++;
@@ -782,8 +846,80 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &v, sizeof(v));
 	/* A full socket buffer is a drop, counted as EGRESS_FULL, not a wait for the device. */
-	io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
+	if (w->egress_mode == MCR_EGRESS_ZC)
+		io_uring_prep_sendmsg_zc(sqe, o->fd, &m->mh, MSG_DONTWAIT);
+	else
+		io_uring_prep_sendmsg(sqe, o->fd, &m->mh, MSG_DONTWAIT);
 	io_uring_sqe_set_data64(sqe, journal_add(w, o->slot, len));
+}
+
+/* Message mi of the output's ring onto io_uring (its SQE already counted in queued). */
+static void queue_msg(struct mcr_worker *w, struct out *o, uint32_t mi)
+{
+	struct mcr_tx *t = &w->tx[o->tx];
+	mcr__txm_finish(t, mi, &o->hdr);
+	struct io_uring_sqe *sqe = get_sqe(w);
+	if (!sqe) {
+		w->queued--;
+		for (uint32_t i = 0; i < t->msgs[mi].segs; i++)
+			count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
+	/* Never waiting for the device: a slow one must not hold up the other outputs. */
+	io_uring_prep_sendmsg(sqe, t->fixed ? o->tx : t->fd, &t->msgs[mi].mh, MSG_DONTWAIT);
+	if (t->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, FRAME | (uint64_t)o->tx << 48 | (uint64_t)mi << 32 | o->slot);
+}
+
+/* A run is one packet to the device, which drops it whole and uncounted when its datagrams
+ * outgrew a lowered MTU (the kernel checks only a single datagram's length against it). So a
+ * ring's MTU is read once in a flush that sends a run, and a run too large for it is counted as
+ * send errors, not sent. */
+static void gso_close(struct mcr_worker *w, struct out *o)
+{
+	uint32_t mi = o->gso_open - 1;
+	struct mcr_txm *m = &w->tx[o->tx].msgs[mi];
+	o->gso_open = 0;
+	if (m->segs > 1 && w->mtu_seen[o->tx] != w->flush_epoch + 1) {
+		w->mtu_seen[o->tx] = w->flush_epoch + 1;
+		tx_mtu_check(w, o->tx);
+	}
+	if (m->segs > 1 && m->seg_len > o->hdr.max_payload) {
+		w->queued--;
+		for (uint32_t i = 0; i < m->segs; i++)
+			count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
+	queue_msg(w, o, mi);
+}
+
+/* A datagram for a multicast output in MCR_EGRESS_SENDMSG or MCR_EGRESS_GSO: its headers in a
+ * slot of the interface's, its payload read from the receive ring by the send. */
+static inline void queue_frame_msg(struct mcr_worker *w, struct out *o, uint16_t sport,
+				   const uint8_t *payload, uint32_t len,
+				   const struct mcr_csum_in *cs, uint8_t tos, uint8_t ttl)
+{
+	struct mcr_tx *t = &w->tx[o->tx];
+	if (o->gso_open &&
+	    mcr__txm_append(t, o->gso_open - 1, &o->hdr, sport, payload, len, cs, tos, ttl) == 0)
+		return;
+	if (t->nmsg == MCR_TXM_SLOTS || w->queued >= SQ_DEPTH - MCR_MAX_TX)
+		flush(w); /* queues the open messages too */
+	else if (o->gso_open)
+		gso_close(w, o); /* this datagram cannot join: the message goes as it is */
+	if (w->broken) {
+		count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		return;
+	}
+	int mi = mcr__txm_put(t, &o->hdr, sport, payload, len, cs, tos, ttl);
+	w->queued++; /* its SQE, now or at the flush */
+	if (t->mode == MCR_EGRESS_GSO) {
+		o->gso_open = (uint32_t)mi + 1;
+		w->open[w->n_open++] = o;
+	} else {
+		queue_msg(w, o, (uint32_t)mi);
+	}
 }
 
 /* A datagram for a multicast output: built into the interface's transmit ring. */
@@ -792,6 +928,10 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
 			       uint8_t tos, uint8_t ttl)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
+	if (t->mode != MCR_EGRESS_RING) {
+		queue_frame_msg(w, o, sport, payload, len, cs, tos, ttl);
+		return;
+	}
 	if (w->j_n == MCR_JOURNAL_LEN)
 		flush(w);
 	/* The ring keeps the journal entry's index; the entry, the output's slot. */
@@ -1063,6 +1203,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	c.tos = v6 ? (uint8_t)(ip[0] << 4 | ip[1] >> 4) : ip[1];
 	c.ttl = v6 ? ip[7] : ip[8];
 	memcpy(&c.cs.sum, udp + 6, 2);
+	c.cs.valid = (h->tp_status & TP_STATUS_CSUM_VALID) != 0;
 	c.cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
 		    : c.cs.sum == 0			    ? MCR_CSUM_NONE
 							    : MCR_CSUM_UPDATE;
@@ -1217,6 +1358,17 @@ static int wait_ready(struct mcr_worker *w, int timeout_ms)
 	return down ? -ENETDOWN : r;
 }
 
+MCR_API int mcr_worker_egress_mode_set(struct mcr_worker *w, int mode)
+{
+	if (mode < MCR_EGRESS_RING || mode > MCR_EGRESS_GSO)
+		return -EINVAL;
+	/* Rings and headers are made for the mode when a table is installed. */
+	if (w->table)
+		return -EBUSY;
+	w->egress_mode = mode;
+	return 0;
+}
+
 MCR_API int mcr_worker_poll_mode_set(struct mcr_worker *w, int mode)
 {
 	if (mode != MCR_POLL_ADAPTIVE && mode != MCR_POLL_BUSY && mode != MCR_POLL_SLEEP)
@@ -1328,6 +1480,7 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t 
 		err = io_uring_queue_init(SQ_DEPTH, &w->ring, 0);
 	if (err < 0)
 		goto fail;
+	w->fixed_files = io_uring_register_files_sparse(&w->ring, MCR_MAX_TX) == 0;
 	*out = w;
 	return 0;
 fail:

@@ -178,8 +178,8 @@ static void transmit(int tun, int ifindex)
 {
 	/* One ring per family: a send names one protocol for all the frames it takes. */
 	struct mcr_tx t, t6;
-	int err = mcr__tx_open(&t, ifindex, 4, 1u << 20),
-	    err6 = mcr__tx_open(&t6, ifindex, 6, 1u << 20);
+	int err = mcr__tx_open(&t, ifindex, 4, 1u << 20, MCR_EGRESS_RING),
+	    err6 = mcr__tx_open(&t6, ifindex, 6, 1u << 20, MCR_EGRESS_RING);
 	CHECK(err == 0 && err6 == 0, "tx rings on tun: %d %d", err, err6);
 	if (err || err6)
 		return;

@@ -15,7 +15,7 @@ import { controlSocketPath } from "./shared.ts";
 
 /** --workers and the config's workers. */
 const WORKERS = { min: 1, max: 1024 };
-import { POLL_MODES } from "../native/abi.ts";
+import { EGRESS_MODES, POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
@@ -69,6 +69,14 @@ export default defineCommand({
       description:
         "how workers wait for frames: sleep (default: at once, in poll(2)), adaptive (watch the rings a while after a batch, then sleep), busy (never sleep: a core per worker)",
     },
+    egress: {
+      type: "enum",
+      options: EGRESS_MODES,
+      what: "egress mode",
+      valueHint: "MODE",
+      description:
+        "how workers send to multicast outputs: ring (default: a transmit ring, one send a batch), sendmsg (an io_uring sendmsg a frame on the packet socket, no copy in user space, checksums left to the device), socket (the output's UDP socket), zc (the UDP socket, zero copy), gso (sendmsg, and runs of like datagrams as one send that the device or the kernel cuts)",
+    },
     "log-format": {
       type: "enum",
       options: LOG_FORMATS,
@@ -113,6 +121,7 @@ export default defineCommand({
     const workers = args.workers ?? config?.workers;
     const ringMb = args["ring-mb"] ?? config?.ringMb;
     const poll = args.poll ?? config?.poll;
+    const egress = args.egress ?? config?.egress;
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
     const socketGid = group === undefined ? undefined : groupId(group);
 
@@ -143,6 +152,7 @@ export default defineCommand({
       workers,
       ringMb,
       poll,
+      egress,
       lookup: lookupInterface,
       notify: notifySystemd,
       config,

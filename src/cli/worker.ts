@@ -5,7 +5,7 @@ import { runWorker } from "../worker/run.ts";
 import { defineCommand } from "./command.ts";
 
 const int = (min: number, max: number) => (t: string, f: string) => parseInteger(t, f, { min, max });
-import { POLL_MODES } from "../native/abi.ts";
+import { EGRESS_MODES, POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
@@ -38,6 +38,13 @@ export default defineCommand({
       what: "poll mode",
       description: "sleep (default), adaptive or busy",
     },
+    egress: {
+      type: "enum",
+      options: EGRESS_MODES,
+      default: "ring",
+      what: "egress mode",
+      description: "ring (default), sendmsg, socket, zc or gso",
+    },
   },
   async run({ args }) {
     process.exitCode = await runWorker({
@@ -48,6 +55,7 @@ export default defineCommand({
       countersFd: args["counters-fd"],
       bucketsFd: args["buckets-fd"],
       poll: args.poll,
+      egress: args.egress,
     });
   },
 });

@@ -36,7 +36,7 @@ import { describeRange } from "../values/number.ts";
 import { parseListen } from "../values/listen.ts";
 import { RING_MB } from "../values/size.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
-import { POLL_MODES, type PollMode } from "../native/abi.ts";
+import { EGRESS_MODES, POLL_MODES, type EgressMode, type PollMode } from "../native/abi.ts";
 
 export interface Config {
   path: string;
@@ -44,6 +44,7 @@ export interface Config {
   workers?: number;
   ringMb?: number;
   poll?: PollMode;
+  egress?: EgressMode;
   controlSocketPath?: string;
   controlSocketGroup?: string;
   stateFile?: string;
@@ -74,6 +75,10 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     typeof v === "string" && (POLL_MODES as readonly string[]).includes(v)
       ? undefined
       : `must be one of ${POLL_MODES.join(", ")}`,
+  egress: (v) =>
+    typeof v === "string" && (EGRESS_MODES as readonly string[]).includes(v)
+      ? undefined
+      : `must be one of ${EGRESS_MODES.join(", ")}`,
   control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
@@ -147,6 +152,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     workers: doc.workers as number | undefined,
     ringMb: doc.ring_mb as number | undefined,
     poll: doc.poll as PollMode | undefined,
+    egress: doc.egress as EgressMode | undefined,
     controlSocketPath: doc.control_socket_path as string | undefined,
     controlSocketGroup: doc.control_socket_group as string | undefined,
     stateFile: doc.state_file as string | undefined,

@@ -65,6 +65,18 @@ export const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 
 export type PollMode = (typeof POLL_MODES)[number];
 
+/**
+ * enum mcr_egress_mode, in order (mode i is value i): how multicast outputs leave.
+ * ring: a TPACKET_V2 transmit ring, one send a batch (the default); sendmsg: an io_uring SENDMSG a
+ * frame on the packet socket, payload from the receive ring, unfinished checksums left to the
+ * device; socket: an io_uring SENDMSG a datagram on the output's UDP socket; zc: the same with
+ * SENDMSG_ZC; gso: sendmsg, runs of like datagrams of one output as one send that the device or
+ * the kernel cuts (UDP segmentation offload).
+ */
+export const EGRESS_MODES = ["ring", "sendmsg", "socket", "zc", "gso"] as const;
+
+export type EgressMode = (typeof EGRESS_MODES)[number];
+
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
 

@@ -9,6 +9,8 @@ import {
   N_COUNTERS,
   POLL_MODES,
   type PollMode,
+  EGRESS_MODES,
+  type EgressMode,
   SHIM_ABI,
   UDP_ADDR,
   UDP_RECORD,
@@ -39,6 +41,7 @@ const symbols = {
   mcr_worker_merge_counters: { args: [P, P, u32], returns: i32 },
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
+  mcr_worker_egress_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
   mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
@@ -247,6 +250,8 @@ export interface DataPlane {
   setBuckets(words: BigUint64Array): void;
   /** How poll() waits when the rings are empty (see PollMode); sleep until set. */
   setPollMode(mode: PollMode): void;
+  /** How multicast outputs leave (see EgressMode); ring until set. Only before the first table. */
+  setEgressMode(mode: EgressMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
@@ -346,6 +351,10 @@ export function openDataPlane(opts: {
     setPollMode(mode) {
       g.live();
       check(s.mcr_worker_poll_mode_set(w, POLL_MODES.indexOf(mode)), `setting poll mode ${mode}`);
+    },
+    setEgressMode(mode) {
+      g.live();
+      check(s.mcr_worker_egress_mode_set(w, EGRESS_MODES.indexOf(mode)), `setting egress mode ${mode}`);
     },
     poll(budgetMs, batchMax) {
       g.live();

@@ -23,6 +23,7 @@ export interface PoolOptions {
   fanoutId: number;
   ringMb?: number;
   poll?: WorkerArgs["poll"];
+  egress?: WorkerArgs["egress"];
   argv: (a: WorkerArgs) => string[];
   /** The table a worker gets when it (re)starts. */
   table: () => { version: number; rules: readonly Rule[] };
@@ -65,6 +66,7 @@ export class WorkerPool {
         fanoutId: o.fanoutId,
         ringMb: o.ringMb,
         ...(o.poll !== undefined ? { poll: o.poll } : {}),
+        ...(o.egress !== undefined ? { egress: o.egress } : {}),
         ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
         ...(o.newRegion && o.buckets ? { bucketsFd: BUCKETS_FD } : {}),
       });

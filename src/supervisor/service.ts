@@ -68,6 +68,7 @@ export interface SupervisorConfig {
   workers?: number; // default: one per allowed CPU
   ringMb?: number;
   poll?: WorkerArgs["poll"];
+  egress?: WorkerArgs["egress"];
   /** How long a rule change waits for every worker's confirmation. */
   applyTimeoutMs?: number;
   lookup: LookupInterface;
@@ -139,6 +140,7 @@ export class Supervisor {
       fanoutId: process.pid & 0xffff,
       ringMb: cfg.ringMb,
       poll: cfg.poll,
+      egress: cfg.egress,
       argv: cfg.workerArgv ?? workerArgv,
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
@@ -563,6 +565,7 @@ export class Supervisor {
         "workers",
         "ringMb",
         "poll",
+        "egress",
         "controlSocketPath",
         "controlSocketGroup",
         "stateFile",

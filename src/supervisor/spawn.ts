@@ -17,6 +17,7 @@ export function workerArgv(a: WorkerArgs): string[] {
     String(a.fanoutId),
     ...(a.ringMb !== undefined ? ["--ring-mb", String(a.ringMb)] : []),
     ...(a.poll !== undefined ? ["--poll", a.poll] : []),
+    ...(a.egress !== undefined ? ["--egress", a.egress] : []),
     ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
     ...(a.bucketsFd !== undefined ? ["--buckets-fd", String(a.bucketsFd)] : []),
   ];

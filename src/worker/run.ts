@@ -114,6 +114,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
   const bucketRegion =
     args.bucketsFd !== undefined && args.bucketsFd >= 0 ? host.bucketRegion?.(args.bucketsFd) : undefined;
   if (bucketRegion) dp.setBuckets(bucketRegion.words);
+  dp.setEgressMode(args.egress ?? "ring");
   const compiler = new TableCompiler(
     new SlotAllocator(region.ruleSlots),
     new SlotAllocator(region.outputSlots),

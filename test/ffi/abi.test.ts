@@ -61,6 +61,8 @@ function tsValue(name: string): number | undefined {
   if (m) return pick(abi.OUTPUT_FLAG, m[1]!);
   m = /^MCR_POLL_(\w+)$/.exec(name);
   if (m) return (abi.POLL_MODES as readonly string[]).indexOf(m[1]!.toLowerCase());
+  m = /^MCR_EGRESS_(\w+)$/.exec(name);
+  if (m) return (abi.EGRESS_MODES as readonly string[]).indexOf(m[1]!.toLowerCase());
   m = /^MCR_UDP_TX_(LOOP|PACKET)$/.exec(name);
   if (m) return pick(abi.UDP_TX_FLAG, m[1]!);
   m = /^MCR_UDP_(OK|FOREIGN|CORRUPT|TRUNCATED)$/.exec(name);
@@ -114,7 +116,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(57 + 22);
+    expect(consts.length).toBe(57 + 22 + 5);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));
@@ -126,6 +128,7 @@ describe("ABI", () => {
         k === "COUNT" ? "MCR_MERGE_COUNTERS" : k === "RULE" ? "MCR_MC__RULE" : `MCR_MC_${k}`,
       ),
       ...Object.keys(abi.MERGE_LEG_COUNTER).map((k) => (k === "COUNT" ? "MCR_ML__COUNT" : `MCR_ML_${k}`)),
+      ...abi.EGRESS_MODES.map((k) => `MCR_EGRESS_${k.toUpperCase()}`),
       ...Object.keys(abi.UDP_STATUS).map((k) => `MCR_UDP_${k}`),
       ...Object.keys(abi.UDP_TX_FLAG).map((k) => `MCR_UDP_TX_${k}`),
       ...Object.keys(abi.UDP_TX_STAT).map((k) => (k === "COUNT" ? "MCR_UDP_TX__COUNT" : `MCR_UDP_TX_${k}`)),

@@ -51,6 +51,8 @@ describe("parseConfig", () => {
     });
     expect(c.poll).toBeUndefined();
     expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\npoll = "busy"'), "/x.toml").poll).toBe("busy");
+    expect(c.egress).toBeUndefined();
+    expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\negress = "gso"'), "/x.toml").egress).toBe("gso");
     expect(c.rules).toEqual([
       {
         line: 8,
@@ -104,6 +106,11 @@ describe("parseConfig", () => {
       "an unknown poll mode",
       GOOD.replace("workers = 2", 'workers = 2\npoll = "spin"'),
       "/etc/mcr/mcr.toml:4: poll: must be one of adaptive, busy, sleep",
+    ],
+    [
+      "an unknown egress mode",
+      GOOD.replace("workers = 2", 'workers = 2\negress = "fast"'),
+      "/etc/mcr/mcr.toml:4: egress: must be one of ring, sendmsg, socket, zc, gso",
     ],
     [
       "a bad port",

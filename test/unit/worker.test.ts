@@ -1,7 +1,7 @@
 // runWorker (src/worker/run.ts) against a fake data plane and fake interfaces: no root, no packets.
 import { afterEach, describe, expect, test } from "bun:test";
 import { log } from "../../src/log.ts";
-import type { PollMode } from "../../src/native/abi.ts";
+import type { EgressMode, PollMode } from "../../src/native/abi.ts";
 import { type DataPlane, ShimError } from "../../src/native/shim.ts";
 import type { InterfaceInfo } from "../../src/net/interfaces.ts";
 import { initRegion, regionBytes } from "../../src/stats/shared.ts";
@@ -39,6 +39,11 @@ class FakeDataPlane implements DataPlane {
   polls = 0;
   setPollMode(mode: PollMode): void {
     this.pollMode = { mode, pollsBefore: this.polls };
+  }
+  /** The egress mode set, and how many tables were installed before it was. */
+  egressMode?: { mode: EgressMode; tablesBefore: number };
+  setEgressMode(mode: EgressMode): void {
+    this.egressMode = { mode, tablesBefore: this.calls.filter((c) => c.op === "setRules").length };
   }
   own: { macs: readonly string[]; addrs: readonly string[] }[] = []; // each setOwn, apart from calls
   setOwn(macs: readonly string[], addrs: readonly string[]): void {
@@ -84,7 +89,7 @@ interface Harness {
   exit: Promise<number>;
 }
 
-function start(interfaces: string[], fanoutId = 100, poll?: PollMode): Harness {
+function start(interfaces: string[], fanoutId = 100, poll?: PollMode, egress?: EgressMode): Harness {
   const dp = new FakeDataPlane();
   const ifaces = new Map<string, InterfaceInfo>();
   const sent: FromWorker[] = [];
@@ -103,7 +108,10 @@ function start(interfaces: string[], fanoutId = 100, poll?: PollMode): Harness {
       stop = s;
     },
   };
-  const exit = runWorker({ cpu: -1, interfaces, fanoutId, ...(poll ? { poll } : {}) }, host);
+  const exit = runWorker(
+    { cpu: -1, interfaces, fanoutId, ...(poll ? { poll } : {}), ...(egress ? { egress } : {}) },
+    host,
+  );
   return { dp, ifaces, sent, tell: (m) => onData(encode(m)), stop: () => stop(), exit };
 }
 
@@ -238,6 +246,21 @@ describe("runWorker with a fake data plane", () => {
       const h = (running = start(["in0"], 100, asked));
       await until("a poll", () => h.dp.polls > 0);
       expect(h.dp.pollMode).toEqual({ mode: want, pollsBefore: 0 });
+      h.stop();
+      await h.exit;
+      running = undefined;
+    }
+  });
+
+  test("the egress mode asked for is set before the first table; ring when none is asked for", async () => {
+    for (const [asked, want] of [
+      ["sendmsg", "sendmsg"],
+      ["zc", "zc"],
+      [undefined, "ring"],
+    ] as const) {
+      const h = (running = start(["in0"], 100, undefined, asked));
+      await until("a poll", () => h.dp.polls > 0);
+      expect(h.dp.egressMode).toEqual({ mode: want, tablesBefore: 0 });
       h.stop();
       await h.exit;
       running = undefined;
