@@ -460,6 +460,8 @@ const mergeRuns = (res: Results, merged: boolean) =>
   res.runs.filter((r) => r.experiment === "merge" && r.scenario === "A" && !!r.spec.relay?.merge === merged);
 /** The worker's CPU-seconds per million packets delivered (the output's rate is what the two rows share). */
 const workerPerMOut = (r: R) => cpuPerMillion(r.workerCpu, r.gen.durationS, r.delivered);
+/** The same per million frames the worker read (the merge reads every leg's copy). */
+const workerPerMIn = (r: R) => cpuPerMillion(r.workerCpu, r.gen.durationS, r.mcr?.rxFrames ?? NaN);
 
 /** An RTP merge of two lossy legs (issue 14) against a plain rule at the same output rate, same run. */
 function mergeTable(res: Results): string[] {
@@ -480,13 +482,13 @@ function mergeTable(res: Results): string[] {
         aggOf(rs, (r) => r.workerCpu),
         1,
         "%",
-      )} | ${cpu !== undefined ? cpu.toFixed(2) : "–"} | ${merged ? fmtRatios(cpu, [["plain", plainCpu]]) || "–" : "–"} | ${flagsOf(rs)} |`,
+      )} | ${cpu !== undefined ? cpu.toFixed(2) : "–"} | ${merged ? fmtRatios(cpu, [["plain", plainCpu]]) || "–" : "–"} | ${fmtAgg(aggOf(rs, workerPerMIn), 2)} | ${flagsOf(rs)} |`,
     );
   }
   if (!rows.length) return [];
   return [
-    "| Rule | Runs | Sent (pps) | Delivered per second | Lost at the sink | RTP duplicates / out of order | Exact (lost = both legs' loss, 0 duplicates) | The worker's CPU | Worker CPU-s per M packets out | Against the plain rule | Flags |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| Rule | Runs | Sent (pps) | Delivered per second | Lost at the sink | RTP duplicates / out of order | Exact (lost = both legs' loss, 0 duplicates) | The worker's CPU | Worker CPU-s per M packets out | Against the plain rule | Worker CPU-s per M frames read | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ];
 }
