@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import type { GenResult } from "../../src/tools/gen.ts";
 import type { SinkResult } from "../../src/tools/sink.ts";
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
-import { type Lab, poll } from "../helpers/lab.ts";
+import { type Lab, poll, sh } from "../helpers/lab.ts";
 import { legDrops, lostOnAll } from "../helpers/legs.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 import { checkSchema } from "../helpers/stats-schema.ts";
@@ -24,6 +24,9 @@ const SIZE = 400; // UDP payload: RTP header, gen's header, filler
 const COUNT = 10_000;
 const RATE = 10_000; // packets a second on each leg
 const LOSS_PPM = 10_000; // 1%
+
+// Whether this kernel has netem (sch_netem), tried in a network namespace of its own.
+const netem = sh(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]).code === 0;
 
 /**
  * gen (veth0: red, veth4: blue) -> relay (veth1, veth5 | veth3) -> sink (veth2): two independent
@@ -283,6 +286,31 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
         ]);
       }
     }, 60_000);
+
+  test.skipIf(!netem)(
+    "rtp, the blue leg 20 ms behind (tc netem) within the 50 ms window: the same, exactly",
+    async () => {
+      const lab = mergeLab(labs);
+      const tc = lab.exec("gen", [
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        "veth4",
+        "root",
+        "netem",
+        "delay",
+        "20ms",
+        "limit",
+        "100000",
+      ]);
+      expect(tc.stderr).toBe("");
+      const sup = await relay(lab, 1);
+      addCam(sup, ["--merge", "rtp"]);
+      await rtpRun(lab, sup, 80);
+    },
+    60_000,
+  );
 
   test("rule list --json and the state file carry the merge rule across a supervisor restart; it merges on, and /metrics names it", async () => {
     const lab = mergeLab(labs);
