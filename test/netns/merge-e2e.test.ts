@@ -7,6 +7,7 @@
 // revert, each switch counted and logged; the rule kept across a supervisor restart.
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { count } from "../../src/stats/render.ts";
 import type { GenResult } from "../../src/tools/gen.ts";
 import type { SinkResult } from "../../src/tools/sink.ts";
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
@@ -410,6 +411,21 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
       expect({ packets: rule.packets, bytes: rule.bytes }).toEqual({ packets: 7500, bytes: 7500 * SIZE });
       expect(rule.outputs.map((o: any) => [o.packets, o.errors])).toEqual([[out, 0]]);
       expect(s.totals).toMatchObject({ txPackets: out, txErrors: 0, drops: 0, ringDrops: 0 });
+      // `mcr stats` says the same; each input silent now (the sink waited 2 s past the last packet).
+      // A row: its cells in order, from the line's start (an input's row goes on to its last seen).
+      const text = sup.mcr(["stats"]).stdout;
+      const row = (...cells: (string | number)[]) =>
+        new RegExp(
+          `^\\s*${cells.map((c) => (typeof c === "number" ? count(c) : c).replace(/\./g, "\\.")).join("\\s+")}(\\s|$)`,
+          "m",
+        );
+      expect(text).toMatch(row(1, "cam", "failover", out, 0, 2, 0));
+      expect(text).toMatch(
+        row(1, "cam", 0, "veth1", "239.1.1.1:5001", "silent", 3500, r1.unique + r2.unique, 2500 - r2.unique, 0, 0),
+      );
+      expect(text).toMatch(
+        row(1, "cam", 1, "veth5", "239.2.1.1:5001", "silent", 4000, b.unique, 4000 - b.unique, 0, 0),
+      );
       // Each switch in the supervisor's log (the owner worker's line, passed on), and in /metrics.
       expect(sup.stderr).toContain("rule cam: input 1 (veth5 239.2.1.1:5001) forwarded now (switch 1)");
       expect(sup.stderr).toContain("rule cam: input 0 (veth1 239.1.1.1:5001) forwarded now (switch 2)");
