@@ -3,8 +3,9 @@
 // (red and blue) into the relay, `mcr sink` on the output. Every sequence number that some leg
 // carried arrives exactly once, in order, its payload intact; what both legs lost (computed again
 // from the seed) is the only loss; `mcr stats --json` and GET /metrics say exactly what gen sent
-// on each leg and what the sink got; with 1 and 2 workers; through the 16-bit wrap; failover and
-// revert, each switch counted and logged; the rule kept across a supervisor restart.
+// on each leg and what the sink got; with 1 and 2 workers; through the 16-bit wrap; a leg dead for
+// 2 s; a leg 20 ms behind (netem, where the kernel has it); failover and revert, each switch
+// counted and logged; the rule kept across a supervisor restart.
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { count } from "../../src/stats/render.ts";
@@ -312,6 +313,71 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
     },
     60_000,
   );
+
+  test("rtp, the red leg dead for 2 s (a blackhole qdisc on its wire) while blue goes on: no loss", async () => {
+    const lab = mergeLab(labs);
+    const sup = await relay(lab, 1);
+    addCam(sup, ["--merge", "rtp"]);
+    const [n, rate] = [8000, 2000];
+    const received = await sink(lab, n);
+    const redIn = () => lab.linkCounters("relay", RED.interface).rxPackets;
+    const red0 = redIn();
+    const sending = genInBackground(lab, [
+      "--legs",
+      "2",
+      "--dest",
+      `${RED.group}:${RED.port}`,
+      "--dest",
+      `${BLUE.group}:${BLUE.port}`,
+      "--interface",
+      "veth0",
+      "--interface",
+      "veth4",
+      "--rate",
+      String(rate),
+      "--count",
+      String(n),
+      "--size",
+      String(SIZE),
+    ]);
+    const tc = (...args: string[]) => lab.exec("gen", ["tc", ...args]);
+    await Bun.sleep(1000);
+    expect(tc("qdisc", "add", "dev", "veth0", "root", "blackhole").stderr).toBe("");
+    await Bun.sleep(2000);
+    expect(tc("qdisc", "del", "dev", "veth0", "root").stderr).toBe("");
+    const sent = await sending;
+    // What the red wire did not carry: the relay's veth1 counts every frame that came (nothing
+    // but gen's stream comes there).
+    const cut = n - (redIn() - red0);
+    expect(sent.sendErrors).toBe(0);
+    expect(sent.legs?.perLeg.map((l) => l.packets)).toEqual([n, n]);
+    expect(cut).toBeGreaterThan(rate * 1.5); // about 2 s of red
+    const got = await received();
+    expect(got).toMatchObject({
+      datagrams: n,
+      unique: n,
+      lost: 0,
+      duplicates: 0,
+      reordered: 0,
+      integrityFailures: 0,
+      socketDrops: 0,
+    });
+    expect(got.rtp.map((r) => [r.ssrc, r.packets, r.duplicates, r.outOfOrder, r.lost])).toEqual([
+      [sent.runId, n, 0, 0, 0],
+    ]);
+    const s = await settledStats(sup, n, [n - cut, n]);
+    const m = s.rules[0].merge;
+    expect(m).toMatchObject({ out: n, lost: 0, held: 0, restarts: 0 });
+    // Red brought what was not cut; blue filled every hole, once; red, back, was taken up again.
+    expect(m.inputs.map((i: any) => [i.packets, i.late, i.notRtp])).toEqual([
+      [n - cut, 0, 0],
+      [n, 0, 0],
+    ]);
+    expect(m.inputs[1].unique).toBeGreaterThanOrEqual(cut);
+    expect(m.inputs[0].unique + m.inputs[1].unique).toBe(n);
+    expect(m.inputs[0].duplicates + m.inputs[1].duplicates).toBe(n - cut);
+    expect(s.rules[0].outputs.map((o: any) => [o.packets, o.errors])).toEqual([[n, 0]]);
+  }, 60_000);
 
   test("rule list --json and the state file carry the merge rule across a supervisor restart; it merges on, and /metrics names it", async () => {
     const lab = mergeLab(labs);
