@@ -68,6 +68,11 @@ export interface RunSpec {
   outputs: number; // fan-out (streams the sink listens to)
   /** 6: IPv6 in and out, over scenario A's IPv6 lab (mcr gen and mcr only); absent: IPv4. */
   family?: 6;
+  /**
+   * A merge relay's stream (issue 14): one RTP stream on the rule's two legs (mcr gen --legs 2),
+   * each dropping lossPct at random on its own, from `seed`; rate and count are each leg's.
+   */
+  legs?: { lossPct: number; seed: number };
 }
 
 export interface RunResult {
@@ -117,6 +122,20 @@ export interface RunResult {
     workers?: { cpu?: number; pid?: number; rxFrames?: number; ringDrops?: number; restarts?: number }[];
   };
   placement?: Placement[];
+  /**
+   * Runs with legs: what no leg carried (gen's count, from the seed) against what the sink lost,
+   * the sink's RTP report, and the merge's own counters over the run.
+   */
+  merge?: {
+    lostOnAllLegs: number;
+    sinkLost: number; // gen's sequence numbers the sink never got (head and tail included)
+    rtp?: { packets: number; duplicates: number; outOfOrder: number; lost: number };
+    out?: number;
+    lost?: number;
+    duplicates?: number; // over the legs
+    late?: number;
+    exact: boolean; // sinkLost === lostOnAllLegs, no duplicate, nothing out of order
+  };
   flags: { generatorLimited: boolean; sinkLimited: boolean; disturbed: boolean };
   notes: string[];
 }
@@ -124,7 +143,7 @@ export interface RunResult {
 const PREFLIGHT = { rate: 20000, count: 200 };
 
 /** Checks the relay forwards at all before a long run is spent on it. */
-async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number): Promise<void> {
+async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number, legs?: RunSpec["legs"]): Promise<void> {
   const { groups, port } = deliveredTo(relay, t.family);
   const sink = await startSink(lab, {
     role: t.sink.role,
@@ -147,6 +166,7 @@ async function preflight(lab: Lab, t: Topology, relay: RelaySpec, ttl?: number):
       size: 256,
       cpu: GEN_CPU,
       ttl,
+      ...(legs ? { legs: { ...legs, lossPct: 0 } } : {}),
     });
     const got = await Promise.race([sink.done.then((s) => s.datagrams), Bun.sleep(700).then(() => -1)]);
     if (got > 0) {
@@ -221,7 +241,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     if (spec.path === "relay") {
       relay = await startRelay(lab, t, spec.relay!, t.gen.addr);
       // A short run would cost less than its preflight: a broken relay shows as 100% loss anyway.
-      if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.relay!, spec.ttl);
+      if (spec.rate <= 0 || spec.count / spec.rate >= 1.5) await preflight(lab, t, spec.relay!, spec.ttl, spec.legs);
     }
     const sinkRole = spec.path === "wire" ? t.relay.role : t.sink.role;
     const sinkIface = spec.path === "bare" ? t.bare.sinkIface : spec.path === "wire" ? t.relay.inIface : t.sink.iface;
@@ -241,7 +261,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       idleS: 1.0,
       maxS: sendS * 3 + 20,
     });
-    const mcrBefore = relay ? mcrCounters(relay.stats()) : undefined;
+    const relayBefore = relay?.stats();
+    const mcrBefore = relay ? mcrCounters(relayBefore) : undefined;
     const if0 = snapshotCounters(lab, t);
     const udpSink0 = readUdpCounters(lab, sinkRole, t.family);
     const udpRelay0 = readUdpCounters(lab, t.relay.role, t.family);
@@ -266,6 +287,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
           cpu: GEN_CPU,
           ttl: spec.ttl,
           mode: spec.genMode,
+          ...(spec.legs ? { legs: spec.legs } : {}),
           onSpawn,
         });
       } else {
@@ -295,7 +317,8 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const if1 = snapshotCounters(lab, t);
     const udpSink = diffUdp(udpSink0, readUdpCounters(lab, sinkRole, t.family));
     const udpRelay = diffUdp(udpRelay0, readUdpCounters(lab, t.relay.role, t.family));
-    const mcrAfter = relay ? mcrCounters(relay.stats()) : undefined;
+    const relayAfter = relay?.stats();
+    const mcrAfter = relay ? mcrCounters(relayAfter) : undefined;
 
     const from = gen.startedAtMs;
     const to = gen.endedAtMs;
@@ -305,7 +328,9 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     const unexplained = sampler.unexplained(from, to);
     const forks = forksSince(forks0);
 
-    const expected = traffic === "stream" ? gen.packets * groups.length : 0;
+    // With legs the stream is count packets, whatever each leg dropped.
+    const streamPackets = gen.legs ? spec.count : gen.packets;
+    const expected = traffic === "stream" ? streamPackets * groups.length : 0;
     const delivered = spec.generator === "mcr" ? sinkSummary.unique : sinkSummary.datagrams;
     const lossRatio =
       traffic !== "stream"
@@ -352,6 +377,11 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       };
     }
 
+    const merge = gen.legs ? mergeOf(gen.legs.lostOnAllLegs, sinkSummary, relayBefore, relayAfter) : undefined;
+    if (merge && !merge.exact)
+      notes.push(
+        `merge: the sink lost ${merge.sinkLost} where no leg carried ${merge.lostOnAllLegs}; RTP duplicates ${merge.rtp?.duplicates ?? "?"}, out of order ${merge.rtp?.outOfOrder ?? "?"}`,
+      );
     const flags = {
       generatorLimited: !gen.reachedRate,
       sinkLimited: sinkDrops > 0,
@@ -359,7 +389,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
     };
     if (flags.generatorLimited)
       notes.push(
-        `generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.packets} of ${spec.count} packets)`,
+        `generator offered ${gen.achievedPps} pps for ${spec.rate} asked (${gen.legs ? `${gen.packets} frames on ${gen.legs.perLeg.length} legs for a stream` : gen.packets} of ${spec.count} packets)`,
       );
     if (flags.sinkLimited)
       notes.push(`the sink's socket dropped ${sinkDrops} (its own count: ${sinkSummary.socketDrops})`);
@@ -407,6 +437,7 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       udpRelay,
       mcr,
       placement: relay?.placement(),
+      ...(merge ? { merge } : {}),
       flags,
       notes,
     };
@@ -427,6 +458,33 @@ function genDest(t: Topology, spec: RunSpec, traffic: NonNullable<RunSpec["traff
 }
 
 export const UNRELATED_PORT = 7000;
+
+/** A merge run's figures: the sink's against what no leg carried, the merge rule's counters over the run. */
+function mergeOf(lostOnAllLegs: number, sink: SinkResult, before: unknown, after: unknown): RunResult["merge"] {
+  type M = { out: number; lost: number; inputs: { duplicates: number; late: number }[] };
+  const of = (s: unknown) => ((s as { rules?: { merge?: M }[] } | undefined)?.rules ?? []).find((r) => r.merge)?.merge;
+  const [a, b] = [of(before), of(after)];
+  const sum = (m: M | undefined, k: "duplicates" | "late") => m?.inputs.reduce((x, i) => x + i[k], 0) ?? 0;
+  const rtp = sink.rtp.length === 1 ? sink.rtp[0]! : undefined;
+  const d = (f: (m: M | undefined) => number) => (b ? f(b) - f(a) : undefined);
+  return {
+    lostOnAllLegs,
+    sinkLost: sink.lost,
+    ...(rtp
+      ? { rtp: { packets: rtp.packets, duplicates: rtp.duplicates, outOfOrder: rtp.outOfOrder, lost: rtp.lost } }
+      : {}),
+    out: d((m) => m?.out ?? 0),
+    lost: d((m) => m?.lost ?? 0),
+    duplicates: d((m) => sum(m, "duplicates")),
+    late: d((m) => sum(m, "late")),
+    exact:
+      rtp !== undefined &&
+      sink.lost === lostOnAllLegs &&
+      sink.duplicates === 0 &&
+      rtp.duplicates === 0 &&
+      rtp.outOfOrder === 0,
+  };
+}
 
 function diffReasons(a?: Record<string, number>, b?: Record<string, number>): Record<string, number> | undefined {
   if (!b) return undefined;

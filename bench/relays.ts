@@ -61,6 +61,8 @@ export function staleSources(): string[] {
 
 export const INPUT_GROUP = "239.1.1.1";
 export const INPUT_PORT = 5001;
+/** A merge rule's second leg (issue 14): another group on the same port and input interface. */
+export const LEG2_GROUP = "239.1.2.1";
 export const OUTPUT_PORT = 5099;
 
 /** The address family a run's groups (in and out) are of: IPv6 runs go over scenario A's IPv6 lab. */
@@ -91,17 +93,23 @@ export interface RelaySpec {
   sgRules?: number;
   /** mcr only: a unicast input (issue 16): the rule takes the datagrams sent to the relay's own input address. */
   unicastIn?: boolean;
+  /**
+   * mcr only: the rule is an RTP merge (`--merge rtp`, issue 14) of two legs on the input
+   * interface: the input group and LEG2_GROUP, same port. IPv4.
+   */
+  merge?: boolean;
 }
 
 /** Where the stream enters the relay: the input group, or with a unicast input the relay's address. */
 export function inputDest(t: Topology, s?: RelaySpec): string {
+  if (s?.merge) return [INPUT_GROUP, LEG2_GROUP].map((g) => `${g}:${INPUT_PORT}`).join(",");
   return s?.unicastIn ? `${t.relay.inAddr}:${INPUT_PORT}` : addressPort(inputGroup(t.family), INPUT_PORT);
 }
 
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}${s.egress ? ` ${s.egress}` : ""}`;
+  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}${s.merge ? " merge" : ""}${s.egress ? ` ${s.egress}` : ""}`;
 }
 
 /**
@@ -192,13 +200,16 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     await Bun.sleep(50);
   }
   const outputs = outputGroups(spec.outputs, t.family).map((g) => `${addressPort(g, OUTPUT_PORT)}:${t.relay.outIface}`);
+  if (spec.merge && t.family !== 4) throw new Error("mcr merge: the benchmark's merge row is IPv4");
+  const input = spec.merge
+    ? [INPUT_GROUP, LEG2_GROUP]
+        .flatMap((g) => ["--input", `${t.relay.inIface}:${g}:${INPUT_PORT}`])
+        .concat(["--merge", "rtp"])
+    : ["--input-group", spec.unicastIn ? t.relay.inAddr : inputGroup(t.family), "--input-port", String(INPUT_PORT)];
   const r = client([
     "rule",
     "add",
-    "--input-group",
-    spec.unicastIn ? t.relay.inAddr : inputGroup(t.family),
-    "--input-port",
-    String(INPUT_PORT),
+    ...input,
     "--outputs",
     outputs.join(","),
     ...(spec.sgRules !== undefined ? ["--input-source", source] : []),

@@ -455,6 +455,44 @@ function unicastTable(res: Results): string[] {
   ];
 }
 
+/** The merge's runs and the plain rule's beside them: CPU per packet out, and the merge's own figures. */
+const mergeRuns = (res: Results, merged: boolean) =>
+  res.runs.filter((r) => r.experiment === "merge" && r.scenario === "A" && !!r.spec.relay?.merge === merged);
+/** The worker's CPU-seconds per million packets delivered (the output's rate is what the two rows share). */
+const workerPerMOut = (r: R) => cpuPerMillion(r.workerCpu, r.gen.durationS, r.delivered);
+/** The same per million frames the worker read (the merge reads every leg's copy). */
+const workerPerMIn = (r: R) => cpuPerMillion(r.workerCpu, r.gen.durationS, r.mcr?.rxFrames ?? NaN);
+
+/** An RTP merge of two lossy legs (issue 14) against a plain rule at the same output rate, same run. */
+function mergeTable(res: Results): string[] {
+  const plain = mergeRuns(res, false);
+  const plainCpu = medOrU(aggOf(plain, workerPerMOut));
+  const rows: string[] = [];
+  for (const merged of [false, true]) {
+    const rs = mergeRuns(res, merged);
+    if (!rs.length) continue;
+    const cpu = medOrU(aggOf(rs, workerPerMOut));
+    const m = (f: (x: NonNullable<R["merge"]>) => number | undefined) =>
+      fmtAgg(
+        aggOf(rs, (r) => (r.merge ? f(r.merge) : undefined)),
+        0,
+      );
+    rows.push(
+      `| ${merged ? "rtp merge, 2 legs, 1% loss on each" : "plain rule, 1 input"} | ${rs.length} | ${fmtPps(medOrU(aggOf(rs, (r) => r.gen.achievedPps)))}${merged ? " per leg" : ""} | ${fmtPps(medOrU(aggOf(rs, deliveredPps)))} | ${merged ? `${m((x) => x.sinkLost)} (both legs lost ${m((x) => x.lostOnAllLegs)})` : fmtLossAgg(aggOf(rs, (r) => r.relayLossRatio))} | ${merged ? `${m((x) => x.rtp?.duplicates)} / ${m((x) => x.rtp?.outOfOrder)}` : "–"} | ${merged ? `${rs.filter((r) => r.merge?.exact).length} of ${rs.length}` : "–"} | ${fmtAgg(
+        aggOf(rs, (r) => r.workerCpu),
+        1,
+        "%",
+      )} | ${cpu !== undefined ? cpu.toFixed(2) : "–"} | ${merged ? fmtRatios(cpu, [["plain", plainCpu]]) || "–" : "–"} | ${fmtAgg(aggOf(rs, workerPerMIn), 2)} | ${flagsOf(rs)} |`,
+    );
+  }
+  if (!rows.length) return [];
+  return [
+    "| Rule | Runs | Sent (pps) | Delivered per second | Lost at the sink | RTP duplicates / out of order | Exact (lost = both legs' loss, 0 duplicates) | The worker's CPU | Worker CPU-s per M packets out | Against the plain rule | Worker CPU-s per M frames read | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ];
+}
+
 function aimsTable(res: Results): string[] {
   const rows: string[] = [];
   const loss = (s: string, l: string) => aggOf(pick(res, "loss150", s, l), (r) => r.lossRatio);
@@ -554,6 +592,21 @@ function aimsTable(res: Results): string[] {
     const x = uf.median / mf.median;
     rows.push(
       `| unicast in flat out within 10% of multicast in (A, same run) | ${fmtPps(uf.median)} pps against ${fmtPps(mf.median)} pps: ${x.toFixed(2)}× | ${x >= 0.9 ? "yes" : "**no**"} |`,
+    );
+  }
+  const merged = mergeRuns(res, true);
+  const mergeCpu = aggOf(merged, workerPerMOut);
+  const plainCpu = aggOf(mergeRuns(res, false), workerPerMOut);
+  if (merged.length) {
+    const exact = merged.filter((r) => r.merge?.exact).length;
+    rows.push(
+      `| merge of 2 legs at 150k pps, 1% loss each: output loss = what both legs lost, 0 duplicates (every run) | ${exact} of ${merged.length} run(s) exact | ${exact === merged.length ? "yes" : "**no**"} |`,
+    );
+  }
+  if (mergeCpu && plainCpu) {
+    const x = mergeCpu.median / plainCpu.median;
+    rows.push(
+      `| merge: at most 15% more worker CPU per packet out than a plain rule (same run) | ${mergeCpu.median.toFixed(2)} against ${plainCpu.median.toFixed(2)} CPU-s per M packets: ${x.toFixed(2)}× | ${x <= 1.15 ? "yes" : "**no**"} |`,
     );
   }
   if (!rows.length) return [];
@@ -672,6 +725,9 @@ export function renderTables(res: Results, file: string): string {
   ]);
   sec("IPv6 in and out, scenario A (mcr, 1 worker, 1024 B)", ipv6Table(res), [
     "The chain again in a lab with IPv6 on (its own namespaces), the rule `ff3e::1:1` → `[ff3e::9:9]`; the IPv4 rows beside it are the same runs over the IPv4 lab, interleaved. Flat out, each family against its own bare wire (a socket in the relay's namespace), and IPv6 against IPv4.",
+  ]);
+  sec("Merging two legs (ST 2022-7), 150,000 pps on each, against a plain rule", mergeTable(res), [
+    "An RTP merge rule (`--merge rtp`, issue 14) of two legs on the relay's input (239.1.1.1 and 239.1.2.1, port 5001): `mcr gen --legs 2 --loss 1%` sends one RTP stream on both, each leg dropping 1% at random on its own; the plain rule, interleaved with it, carries the same stream once, so both send the same rate out. Lost at the sink: gen's sequence numbers that never arrived, against those no leg carried (gen's count from the seed). The worker's CPU (its own process, over the send window) per million packets delivered: the merge reads two copies of each.",
   ]);
   sec(
     "Run quality",

@@ -21,7 +21,7 @@
 //   --poll MODE        mcr's worker poll mode (adaptive|busy|sleep), passed to its supervisor;
 //                      the ingress experiment compares all three whatever this says
 //   experiments: ceiling flatout loss150 trafgen sweep maxrate small fanout workers unrelated
-//                ingress rules unicast ipv6
+//                ingress rules unicast ipv6 merge
 //   --egress MODE      mcr's egress mode (ring|sendmsg|socket|zc|gso), passed to its supervisor
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -50,6 +50,7 @@ export const EXPERIMENTS = [
   "rules",
   "unicast",
   "ipv6",
+  "merge",
 ] as const;
 const POLL_MODES = ["adaptive", "busy", "sleep"] as const;
 type PollMode = (typeof POLL_MODES)[number];
@@ -651,6 +652,34 @@ async function main(): Promise<number> {
           await run("ipv6-flatout", "A", { ...base, path: "relay", relay: mcr1, rate: 0 }, undefined, q ? 1 : 3);
         }
       }
+    }
+
+    // Merging two legs (issue 14, SMPTE ST 2022-7): one RTP stream at 150,000 pps on each of the
+    // rule's two legs (two groups on the input interface), 1% independent random loss on each,
+    // against a plain rule carrying the same stream once (the same output rate), interleaved: the
+    // output must lose exactly what both legs lost, with no duplicate; the CPU per packet compared.
+    if (a.only.has("merge") && wanted("A", mcr1) && timeLeft("merge")) {
+      const n = q ? 100_000 : 1_000_000;
+      const merge: RelaySpec = { ...mcr1, merge: true };
+      log(`merge A: an RTP merge of 2 legs at 150,000 pps each, 1% loss on each, against a plain rule, ${n} packets`);
+      for (let i = 0; i < Math.min(a.runs, 3); i++)
+        for (const relay of [mcr1, merge])
+          await run(
+            "merge",
+            "A",
+            {
+              path: "relay",
+              relay,
+              generator: "mcr",
+              rate: 150_000,
+              count: n,
+              size,
+              outputs: 1,
+              ...(relay.merge ? { legs: { lossPct: 1, seed: 2022 + i } } : {}),
+            },
+            genMax,
+            q ? 1 : 3,
+          );
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

@@ -37,6 +37,8 @@ export interface GenSummary {
   maxLagUs?: number;
   startedAtMs: number; // wall clock, for the CPU window
   endedAtMs: number;
+  /** --legs: the stream on each leg, what each dropped, and what no leg carried (mcr gen's own report). */
+  legs?: GenResult["legs"];
 }
 
 async function collect(p: {
@@ -157,9 +159,15 @@ export async function runMcrGen(
     ttl?: number; // kernel forwarding drops a multicast datagram whose TTL would reach 0
     /** mcr gen --mode: socket sends through the kernel's UDP (checksums left unfinished on veth). */
     mode?: "socket" | "packet";
+    /**
+     * One RTP stream on every destination of `dest` (a leg each, `--legs N`), each leg dropping
+     * lossPct at random on its own; rate and count are then the stream's, which every leg carries.
+     */
+    legs?: { lossPct: number; seed: number };
     onSpawn?: (pid: number) => void;
   },
 ): Promise<GenSummary> {
+  const nLegs = o.dest.split(",").length;
   const argv = [
     ...mcrArgv(),
     "gen",
@@ -176,7 +184,10 @@ export async function runMcrGen(
     "--size",
     String(o.size),
     ...(o.ttl ? ["--ttl", String(o.ttl)] : []),
-    ...(o.mode ? ["--mode", o.mode] : []),
+    ...(o.mode && !o.legs ? ["--mode", o.mode] : []),
+    ...(o.legs
+      ? ["--legs", String(nLegs), "--loss", `${o.legs.lossPct}%`, "--seed", String(o.legs.seed), "--mode", "packet"]
+      : []),
     "--json",
   ];
   const t0 = Date.now();
@@ -190,20 +201,23 @@ export async function runMcrGen(
   const j = lastJson<GenResult>(out);
   if (!j) throw new Error(`mcr gen exited ${code} without a summary: ${err.trim().slice(-500)}`);
   const started = Date.parse(j.startedAt);
+  // With legs gen's figures are the frames of every leg: the stream's rate is its own packets'.
+  const achievedPps = j.legs && j.durationS > 0 ? Math.round((o.count - 1) / j.durationS) : j.achievedPps;
+  const complete = j.legs ? j.legs.perLeg.every((l) => l.packets + l.dropped >= o.count) : j.packets >= o.count;
   return {
     tool: "mcr gen",
     packets: j.packets,
     sendErrors: j.sendErrors,
     offeredPps: o.rate,
-    achievedPps: j.achievedPps,
+    achievedPps,
     // rate 0 is flat out: whatever it reached is the rate
-    reachedRate:
-      j.packets >= o.count && (o.rate <= 0 || (j.achievedPps >= 0.98 * o.rate && j.achievedPps <= 1.05 * o.rate)),
+    reachedRate: complete && (o.rate <= 0 || (achievedPps >= 0.98 * o.rate && achievedPps <= 1.05 * o.rate)),
     durationS: j.durationS,
     maxLagUs: j.maxLagUs,
     // startedAt is taken just before the first send; fall back on the process window.
     startedAtMs: Number.isFinite(started) ? started : t0,
     endedAtMs: Number.isFinite(started) ? started + j.durationS * 1000 : t1,
+    ...(j.legs ? { legs: j.legs } : {}),
   };
 }
 

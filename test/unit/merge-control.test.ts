@@ -156,6 +156,18 @@ describe("merge rules in the supervisor", () => {
     for (const t of lastTables(h2)) expect(t).toEqual(listed);
   });
 
+  test("stats: the merge counters its owner worker counts (rule 1: worker 1 of 2), by rule, with each leg's", async () => {
+    const h = await start();
+    await call(h.socket, "rule.add", rtp);
+    await call(h.socket, "rule.add", failover);
+    const s = await call(h.socket, "stats", {});
+    const merges = s.rules.map((r) => [r.id, r.merge?.out, r.merge?.inputs.map((i) => i.packets)]);
+    expect(merges).toEqual([
+      [1, 9, [6, 6]],
+      [2, 9, [6, 6, 6]],
+    ]);
+  });
+
   test("a leg that overlaps another rule, or a malformed merge, is refused with its field (65) and changes nothing", async () => {
     const h = await start();
     await call(h.socket, "rule.add", rtp);
