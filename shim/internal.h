@@ -11,11 +11,6 @@
 #define MCR_MAX_INPUTS 32
 #define MCR_PARSE_OK (-1)
 
-/* A send journal entry (MCR_COUNTERS_LEN; worker.c): the datagram's output slot (bits 16..47),
- * its payload length (bits 0..15), and whether its send was submitted. */
-#define MCR__J_VALID (1ull << 63)
-#define MCR__J_SUBMITTED (1ull << 62)
-
 /* A mapped TPACKET_V2 ring (ring.c). */
 struct mcr_ring {
 	uint8_t *map;

@@ -187,6 +187,16 @@ int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *o
  * datagrams queued and not yet counted, which a worker's successor counts if it died with
  * them); uint64 each. */
 #define MCR_JOURNAL_LEN 4096
+/* A journal entry: in use (VALID), its send submitted to the kernel (SUBMITTED; a signal takes
+ * effect only when a system call returns, so such a send was made), the output's counter slot
+ * (bits SLOT_SHIFT..SLOT_SHIFT+31) and the payload's length (bits 0..15). Whoever reads the
+ * counters of a worker that died counts VALID entries: SUBMITTED as sent, the others as lost
+ * (MCR_DROP_WORKER_DIED), each for its output. */
+#define MCR_JOURNAL_VALID_BIT 63
+#define MCR_JOURNAL_SUBMITTED_BIT 62
+#define MCR_JOURNAL_SLOT_SHIFT 16
+#define MCR_JOURNAL_VALID (1ull << MCR_JOURNAL_VALID_BIT)
+#define MCR_JOURNAL_SUBMITTED (1ull << MCR_JOURNAL_SUBMITTED_BIT)
 #define MCR_COUNTERS_LEN(rule_slots, output_slots)                                                 \
 	((size_t)MCR_C__COUNT + (size_t)(rule_slots)*2 + (size_t)(output_slots)*3 + MCR_JOURNAL_LEN)
 

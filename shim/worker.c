@@ -87,9 +87,10 @@ struct mcr_worker {
 	uint64_t *rule_ctr; /* rule_slots x (packets, bytes) */
 	uint64_t *out_ctr; /* output_slots x (packets, bytes, errors) */
 	/* The datagrams queued and not yet counted, in the counter memory: a worker killed in a
-	 * batch leaves them to its successor (journal_recover), so that what it sent is counted
-	 * even when the kill fell between the kernel's send and our look at its completion. */
-	uint64_t *journal; /* MCR_JOURNAL_LEN entries, MCR__J_VALID when in use */
+	 * batch leaves them to whoever reads its counters after it (the supervisor), so that what
+	 * it sent is counted even when the kill fell between the kernel's send and our look at its
+	 * completion. */
+	uint64_t *journal; /* MCR_JOURNAL_LEN entries, MCR_JOURNAL_VALID when in use */
 	uint32_t j_n, j_submitted; /* entries in use; of them, marked submitted */
 	int own_counters;
 	unsigned queued; /* SQEs prepared since the last flush */
@@ -588,11 +589,12 @@ static void count_sent(struct mcr_worker *w, uint32_t slot, int64_t res)
 	}
 }
 
-/* A queued datagram's journal entry; the journal has room (journal_room). */
+/* A queued datagram's journal entry; the caller flushed first if the journal was full. */
 static inline uint32_t journal_add(struct mcr_worker *w, uint32_t slot, uint32_t len)
 {
 	uint32_t j = w->j_n++;
-	w->journal[j] = MCR__J_VALID | (uint64_t)slot << 16 | (len & 0xffff);
+	w->journal[j] =
+		MCR_JOURNAL_VALID | (uint64_t)slot << MCR_JOURNAL_SLOT_SHIFT | (len & 0xffff);
 	return j;
 }
 
@@ -600,7 +602,7 @@ static inline uint32_t journal_add(struct mcr_worker *w, uint32_t slot, uint32_t
  * loses that one count rather than counting it twice. Returns the output slot. */
 static inline uint32_t journal_take(struct mcr_worker *w, uint32_t j)
 {
-	uint32_t slot = (uint32_t)(w->journal[j] >> 16);
+	uint32_t slot = (uint32_t)(w->journal[j] >> MCR_JOURNAL_SLOT_SHIFT);
 	__atomic_store_n(&w->journal[j], 0, __ATOMIC_RELAXED);
 	return slot;
 }
@@ -610,28 +612,9 @@ static inline uint32_t journal_take(struct mcr_worker *w, uint32_t j)
 static void journal_submitting(struct mcr_worker *w)
 {
 	for (uint32_t j = w->j_submitted; j < w->j_n; j++)
-		w->journal[j] |= MCR__J_SUBMITTED;
+		w->journal[j] |= MCR_JOURNAL_SUBMITTED;
 	w->j_submitted = w->j_n;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-/* What a predecessor left in the journal: sends it submitted are counted as sent, datagrams it
- * queued and never submitted as lost. */
-static void journal_recover(struct mcr_worker *w)
-{
-	for (uint32_t j = 0; j < MCR_JOURNAL_LEN; j++) {
-		uint64_t e = w->journal[j];
-		if (!(e & MCR__J_VALID))
-			continue;
-		uint32_t slot = (uint32_t)(e >> 16);
-		w->journal[j] = 0;
-		if (slot >= w->output_slots)
-			continue;
-		if (e & MCR__J_SUBMITTED)
-			count_sent(w, slot, (int64_t)(e & 0xffff));
-		else
-			count_drop(w, slot, MCR_DROP_WORKER_DIED);
-	}
 }
 
 static inline struct tpacket2_hdr *tx_frame(const struct mcr_tx *t, uint32_t i)
@@ -1470,7 +1453,6 @@ MCR_API int mcr_worker_new(uint32_t rule_slots, uint32_t output_slots, uint64_t 
 	w->rule_ctr = counters + MCR_C__COUNT;
 	w->out_ctr = w->rule_ctr + (size_t)rule_slots * 2;
 	w->journal = w->out_ctr + (size_t)output_slots * 3;
-	journal_recover(w);
 	/* One issuer (the worker's JS thread); cooperative task running saves an IPI per
 	 * completion. Older kernels refuse the flags: fall back to a plain ring. */
 	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER |

@@ -88,8 +88,11 @@ export const INPUT_MERGE = 0x20000;
 /** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;
 export const OUTPUT_COUNTER = { PACKETS: 0, BYTES: 1, ERRORS: 2, COUNT: 3 } as const;
-/** MCR_JOURNAL_LEN: the send journal's entries, after the output counters (read by the shim only). */
+/** MCR_JOURNAL_LEN: the send journal's entries, after the output counters. */
 export const JOURNAL_LEN = 4096;
+/** A journal entry's fields (MCR_JOURNAL_*): bit 63 in use, bit 62 submitted, the output slot
+ * from bit SLOT_SHIFT, the payload length in bits 0..15. */
+export const JOURNAL = { VALID_BIT: 63, SUBMITTED_BIT: 62, SLOT_SHIFT: 16 } as const;
 
 /** MCR_COUNTERS_LEN: the uint64 words of a worker's counter memory. */
 export function countersLen(ruleSlots: number, outputSlots: number): number {

@@ -11,6 +11,8 @@ import {
   COUNTER,
   countersLen,
   DROP_REASONS,
+  JOURNAL,
+  JOURNAL_LEN,
   MERGE_COUNTER as MC,
   MERGE_LEG_COUNTER as ML,
   MERGE_LEGS_MAX,
@@ -143,6 +145,45 @@ export function readMerge(r: Region, slot: number): MergeCount {
       };
     }),
   };
+}
+
+/**
+ * Counts what a worker that is gone left in its send journal (shim/mcr_shim.h, MCR_JOURNAL_*):
+ * each datagram whose send it had submitted as sent (the kernel finishes a system call before a
+ * kill takes effect), each one it had queued and never submitted as lost (`worker_died`), both
+ * for their output; then empties the journal. Only for a region no process counts into any more.
+ */
+export function settleJournal(r: Region): { sent: number; lost: number } {
+  const w = r.words;
+  const outBase = N_COUNTERS + r.ruleSlots * RC.COUNT;
+  const start = outBase + r.outputSlots * OC.COUNT;
+  const valid = 1n << BigInt(JOURNAL.VALID_BIT);
+  const submitted = 1n << BigInt(JOURNAL.SUBMITTED_BIT);
+  const died = COUNTER.DROPS + DROP_REASONS.indexOf("worker_died");
+  let sent = 0;
+  let lost = 0;
+  for (let j = start; j < start + JOURNAL_LEN; j++) {
+    const e = w[j]!;
+    if ((e & valid) === 0n) continue;
+    w[j] = 0n;
+    const slot = Number((e >> BigInt(JOURNAL.SLOT_SHIFT)) & 0xffffffffn);
+    if (slot >= r.outputSlots) continue;
+    const o = outBase + slot * OC.COUNT;
+    if (e & submitted) {
+      const len = e & 0xffffn;
+      w[o + OC.PACKETS]! += 1n;
+      w[o + OC.BYTES]! += len;
+      w[COUNTER.TX_PACKETS]! += 1n;
+      w[COUNTER.TX_BYTES]! += len;
+      sent++;
+    } else {
+      w[o + OC.ERRORS]! += 1n;
+      w[COUNTER.TX_ERRORS]! += 1n;
+      w[died]! += 1n;
+      lost++;
+    }
+  }
+  return { sent, lost };
 }
 
 /** The worker's heartbeat: it moves as long as the worker's data-plane loop turns. */

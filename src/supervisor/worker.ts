@@ -8,7 +8,7 @@ import type { ConsolaInstance } from "consola";
 import { closeSync } from "node:fs";
 import type { WorkerView } from "../types/control.ts";
 import { fields, Repeats } from "../log.ts";
-import { readCounters, readHeartbeat, type Region } from "../stats/shared.ts";
+import { readCounters, readHeartbeat, type Region, settleJournal } from "../stats/shared.ts";
 import type { SlotMap, WorkerCounters } from "../types/counters.ts";
 import { encode, lineReader } from "../worker/protocol.ts";
 import type { FailedOutput, FromWorker, InputState, ToWorker } from "../types/worker.ts";
@@ -351,7 +351,15 @@ export class WorkerSlot {
     this.proc = undefined;
     clearInterval(this.heartbeatTimer);
     this.lastExit = { code, signal, at: new Date().toISOString(), ranMs };
-    // The process is gone and its last messages are read: the region holds its final counts.
+    // The process is gone and its last messages are read: the region holds its final counts,
+    // once the sends it had in hand when it died are counted from its journal.
+    if (this.run) {
+      const { sent, lost } = settleJournal(this.run.region);
+      if (sent + lost > 0)
+        this.log.info(
+          `worker ${this.index}: ${sent} sends it had made and ${lost} datagrams it had not, counted from its journal`,
+        );
+    }
     const final = this.liveCounters();
     this.closeRegionFd();
     this.run = undefined;

@@ -38,6 +38,9 @@ function tsValue(name: string): number | undefined {
     MCR_RULE_COUNTERS: abi.RULE_COUNTER.COUNT,
     MCR_OUTPUT_COUNTERS: abi.OUTPUT_COUNTER.COUNT,
     MCR_JOURNAL_LEN: abi.JOURNAL_LEN,
+    MCR_JOURNAL_VALID_BIT: abi.JOURNAL.VALID_BIT,
+    MCR_JOURNAL_SUBMITTED_BIT: abi.JOURNAL.SUBMITTED_BIT,
+    MCR_JOURNAL_SLOT_SHIFT: abi.JOURNAL.SLOT_SHIFT,
     MCR_FANOUT_NEW: abi.FANOUT_NEW,
     MCR_BUCKET_WORDS: abi.BUCKET_WORDS,
     MCR_INPUT_MERGE: abi.INPUT_MERGE,
@@ -116,7 +119,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(57 + 22 + 5);
+    expect(consts.length).toBe(57 + 22 + 5 + 3);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));

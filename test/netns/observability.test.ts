@@ -214,10 +214,19 @@ describeNetns("observability", (labs) => {
     expect(s.workers.map((w: any) => w.restarts)).toEqual([3, 3]);
     const rule = s.rules[0];
     const died = s.drops.worker_died;
-    expect({ out: rule.outputs[0].packets, tx: s.totals.txPackets, in: rule.packets }).toEqual({
+    const nonzero = Object.fromEntries(Object.entries(s.drops).filter(([, v]) => v !== 0));
+    expect({
+      out: rule.outputs[0].packets,
+      tx: s.totals.txPackets,
+      in: rule.packets,
+      errors: rule.outputs[0].errors,
+      drops: nonzero,
+    }).toEqual({
       out: got,
       tx: got,
       in: got + died,
+      errors: died,
+      drops: died ? { worker_died: died } : {},
     });
     expect(rule.outputs[0].bytes).toBe(got * SIZE);
     // A killed worker's socket stays in the fanout group until its process is torn down (the
