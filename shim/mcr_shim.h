@@ -294,5 +294,8 @@ int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_
 /* A UDP socket bound to addr:port (network order), never read (a drop-all filter): holds the port
  * of a unicast input. The socket, or -errno (-EADDRINUSE: another socket has it). */
 int mcr_port_hold(uint32_t addr, uint16_t port);
+/* The same for an IPv6 address (16 bytes, network order); scope: the interface index a link-local
+ * address is on, 0 for any other. */
+int mcr_port_hold6(const uint8_t *addr, uint32_t scope, uint16_t port);
 
 #endif

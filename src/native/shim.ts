@@ -50,6 +50,7 @@ const symbols = {
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   mcr_port_hold: { args: [u32, FFIType.u16], returns: i32 },
+  mcr_port_hold6: { args: [P, u32, FFIType.u16], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
   mcr_udp_sender_open: { args: [P, u32, P, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -437,11 +438,17 @@ export function joinGroup(ifindex: number, group: Uint8Array, source: Uint8Array
 }
 
 /**
- * A socket bound to addr:port (dotted IPv4) that holds the port for a unicast input and is never
- * read; closing it releases the port. Throws ShimError (errno EADDRINUSE: another socket has it).
+ * A socket bound to addr:port that holds the port for a unicast input and is never read; closing
+ * it releases the port. addr16: 16 bytes, IPv4 as ::ffff:a.b.c.d; scope: the interface index of a
+ * link-local IPv6 address (0 otherwise); `text` names it in the error. Throws ShimError (errno
+ * EADDRINUSE: another socket has it).
  */
-export function holdPort(addr: string, port: number): number {
-  return check(shim().mcr_port_hold(ipv4Raw(addr), port), `holding ${addr}:${port}`);
+export function holdPort(addr16: Uint8Array, scope: number, port: number, text: string): number {
+  const v4 = addr16.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff));
+  const r = v4
+    ? shim().mcr_port_hold(new Uint32Array(addr16.slice(12).buffer)[0]!, port)
+    : shim().mcr_port_hold6(ptr(addr16), scope, port);
+  return check(r, `holding ${text}`);
 }
 
 /** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */

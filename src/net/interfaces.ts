@@ -11,6 +11,7 @@ export interface InterfaceInfo {
   ipv4Addresses?: string[]; // every IPv4 address: what a unicast input may take datagrams to
   ipv6?: string; // the first usable global (or ULA) IPv6 address: what mcr sends IPv6 from
   ipv6LinkLocal?: string; // the first usable fe80::/10 address: what link-local (ff02::) outputs send from
+  ipv6Addresses?: string[]; // every usable IPv6 address, link-local ones too: what a unicast input may take datagrams to
   mac?: string;
 }
 
@@ -36,6 +37,7 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
     ipv4Addresses: addrs.filter((a) => a.family === "IPv4").map((a) => a.address),
     ...(global6 !== undefined ? { ipv6: global6 } : {}),
     ...(local6 !== undefined ? { ipv6LinkLocal: local6 } : {}),
+    ipv6Addresses: v6.map((a) => a.address),
     mac: addrs[0]?.mac,
   };
 }

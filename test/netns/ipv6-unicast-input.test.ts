@@ -1,0 +1,82 @@
+// IPv6 unicast inputs (issue 13 with issue 16), against dist/mcr in the chain lab with IPv6 on: a
+// rule whose input is the relay's own IPv6 address takes the datagrams sent to it and relays them
+// to an IPv6 group and an IPv4 one, byte for byte, none twice. The supervisor holds the port with
+// an IPv6 socket, so the kernel answers none of them with ICMPv6 port unreachable.
+import { expect, test } from "bun:test";
+import { CHAIN6, type Lab } from "../helpers/lab.ts";
+import { snmp6Counters } from "../helpers/snmp.ts";
+import { describeNetns } from "../helpers/suite.ts";
+import { startSupervisor } from "../helpers/supervisor.ts";
+import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
+
+const N = 1000;
+const unreachables = (lab: Lab) => ({
+  genIn: snmp6Counters(lab, "gen").Icmp6InDestUnreachs!,
+  relayOut: snmp6Counters(lab, "relay").Icmp6OutDestUnreachs!,
+});
+const udpSockets = (lab: Lab, port: number) =>
+  lab
+    .exec("relay", ["ss", "-Huln", `sport = :${port}`])
+    .stdout.split("\n")
+    .filter(Boolean);
+
+describeNetns("IPv6 unicast inputs", (labs) => {
+  test("unicast to the relay's IPv6 address out to an IPv6 group and an IPv4 one, byte for byte, no ICMPv6 unreachable", async () => {
+    const lab = labs.chain({ ipv6: true });
+    const sup = await startSupervisor(lab);
+    // The counters count: a datagram to a port nobody has is answered with an unreachable.
+    const first = unreachables(lab);
+    sendFromGen(lab, { dest: CHAIN6.relayIn, port: 5009, count: 1, size: 64, seed: 1 });
+    await Bun.sleep(200);
+    expect(unreachables(lab)).toEqual({ genIn: first.genIn + 1, relayOut: first.relayOut + 1 });
+
+    const id = sup.addRule(CHAIN6.relayIn, 5001, "[ff3e::9:9]:5099:veth3,239.10.10.10:6001:veth3");
+    const held = udpSockets(lab, 5001);
+    expect(held.length).toBe(1);
+    expect(held[0]).toContain(`[${CHAIN6.relayIn}]:5001`);
+    // Each receiver would take one more than was sent: a duplicate would show.
+    const a = receiveInSink(lab, { group: "ff3e::9:9", port: 5099, count: N + 1 });
+    const b = receiveInSink(lab, { group: "239.10.10.10", port: 6001, count: N + 1 });
+    await Promise.all([a.listening, b.listening]);
+    const before = unreachables(lab);
+    sendFromGen(lab, { dest: CHAIN6.relayIn, port: 5001, count: N, size: 900, seed: 71, gapUs: 100 });
+    const got6 = await a.result;
+    const got4 = await b.result;
+    expectPayloads(got6.payloads, 71, N, 900);
+    expectPayloads(got4.payloads, 71, N, 900);
+    expect(new Set(got6.sources.map((s) => s.slice(0, s.lastIndexOf(":"))))).toEqual(new Set([CHAIN6.relayOut]));
+    expect(new Set(got4.sources.map((s) => s.split(":")[0]))).toEqual(new Set(["10.0.1.1"]));
+    expect(unreachables(lab)).toEqual(before);
+    const rule = sup.stats().rules.find((r: { id: number }) => r.id === id);
+    expect(rule.packets).toBe(N);
+    expect(rule.outputs.map((o: { packets: number }) => o.packets)).toEqual([N, N]);
+
+    // Released with the rule: the kernel answers the port's datagrams again.
+    expect(sup.mcr(["rule", "remove", String(id)]).code).toBe(0);
+    expect(udpSockets(lab, 5001)).toEqual([]);
+    const after = unreachables(lab);
+    sendFromGen(lab, { dest: CHAIN6.relayIn, port: 5001, count: 1, size: 64, seed: 2 });
+    await Bun.sleep(200);
+    expect(unreachables(lab)).toEqual({ genIn: after.genIn + 1, relayOut: after.relayOut + 1 });
+  }, 40000);
+
+  test("another interface's IPv6 address is refused, naming the field and what the input has", async () => {
+    const lab = labs.chain({ ipv6: true });
+    const sup = await startSupervisor(lab);
+    const r = sup.mcr([
+      "rule",
+      "add",
+      "--input-group",
+      CHAIN6.relayOut,
+      "--input-port",
+      "5001",
+      "--outputs",
+      "[ff3e::9:9]:5099:veth3",
+    ]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain(
+      `${CHAIN6.relayOut} is not an address of veth1 (it has ${CHAIN6.relayIn}): a unicast input takes the datagrams sent to the relay's own address`,
+    );
+    expect(udpSockets(lab, 5001)).toEqual([]);
+  }, 30000);
+});
