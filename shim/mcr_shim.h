@@ -236,6 +236,10 @@ int mcr_worker_merge_counters(struct mcr_worker *w, uint64_t *counters, uint32_t
 #define MCR_OWN_MAX 64
 int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
 		       const uint32_t *addrs, uint32_t n_addrs);
+/* The relay's own IPv6 addresses (16 bytes each, network order; link-local ones among them), at
+ * most MCR_OWN_MAX: as mcr_worker_own_set's IPv4 ones, for frames to ff02::/16 (link-local scope)
+ * groups. Replaces the previous set; n 0 clears it. */
+int mcr_worker_own6_set(struct mcr_worker *w, const uint8_t *addrs, uint32_t n);
 /* The rate limits' buckets, for the outputs whose entry names one (bucket = 1 + index): n of
  * them, MCR_BUCKET_WORDS uint64 apart, in memory the caller owns and keeps mapped for as long as
  * the worker lives; the supervisor shares it with every worker, so that an output's rate= holds

@@ -34,6 +34,7 @@ const symbols = {
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_own_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_own6_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_buckets_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_merges_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_merge_counters: { args: [P, P, u32], returns: i32 },
@@ -237,10 +238,11 @@ export interface DataPlane {
   /** The merges (n x MERGE_ENTRY.BYTES) that the next setRules installs, for its merge-leg entries. */
   setMerges(merges: Uint8Array, n: number): void;
   /**
-   * The relay's own MACs ("aa:bb:cc:dd:ee:ff") and IPv4 addresses: a link-local frame from one of
-   * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
+   * The relay's own MACs ("aa:bb:cc:dd:ee:ff"), IPv4 addresses and IPv6 ones (16 bytes each): a
+   * link-local frame from one of them on an input is its own come back, dropped as `loop`. At most
+   * OWN_MAX of each are kept.
    */
-  setOwn(macs: readonly string[], addrs: readonly string[]): void;
+  setOwn(macs: readonly string[], addrs: readonly string[], addrs6: readonly Uint8Array[]): void;
   /**
    * The rate limits' shared buckets (BUCKET_WORDS words each; src/worker/buckets.ts), which the
    * outputs of later tables name by OUTPUT_ENTRY.BUCKET. The memory must outlive the data plane.
@@ -324,7 +326,7 @@ export function openDataPlane(opts: {
       g.live();
       check(s.mcr_worker_merges_set(w, ptr(n > 0 ? merges : empty), n), "installing the merge table");
     },
-    setOwn(macs, addrs) {
+    setOwn(macs, addrs, addrs6) {
       g.live();
       const m = macs.slice(0, OWN_MAX);
       const a = addrs.slice(0, OWN_MAX);
@@ -338,6 +340,10 @@ export function openDataPlane(opts: {
       const ab = new Uint32Array(Math.max(1, a.length));
       a.forEach((addr, i) => (ab[i] = ipv4Raw(addr)));
       check(s.mcr_worker_own_set(w, ptr(mb), m.length, ptr(ab), a.length), "setting the relay's own addresses");
+      const a6 = addrs6.slice(0, OWN_MAX);
+      const b6 = new Uint8Array(Math.max(1, a6.length) * 16);
+      a6.forEach((addr, i) => b6.set(addr, i * 16));
+      check(s.mcr_worker_own6_set(w, ptr(b6), a6.length), "setting the relay's own IPv6 addresses");
     },
     setBuckets(words) {
       g.live();

@@ -77,13 +77,15 @@ function unusableIPv6(name: string): BlockList {
 }
 
 /**
- * Every MAC and IPv4 address of this network namespace's interfaces: where the relay's own
- * frames come from (the loop guard). MACs are read from sysfs, which lists interfaces without an
- * address too; all-zero ones (lo, tunnels) are left out.
+ * Every MAC, IPv4 and IPv6 address of this network namespace's interfaces: where the relay's own
+ * frames come from (the loop guard; a link-local group's frames come from the link-local IPv6
+ * addresses, written without their zone). MACs are read from sysfs, which lists interfaces
+ * without an address too; all-zero ones (lo, tunnels) are left out.
  */
-export function ownAddresses(): { macs: string[]; ipv4: string[] } {
+export function ownAddresses(): { macs: string[]; ipv4: string[]; ipv6: string[] } {
   const macs = new Set<string>();
   const ipv4 = new Set<string>();
+  const ipv6 = new Set<string>();
   let names: string[] = [];
   try {
     names = readdirSync("/sys/class/net");
@@ -101,9 +103,11 @@ export function ownAddresses(): { macs: string[]; ipv4: string[] } {
     for (const a of addrs ?? []) {
       macs.add(a.mac.toLowerCase());
       if (a.family === "IPv4") ipv4.add(a.address);
+      else if (a.family === "IPv6") ipv6.add(a.address.split("%")[0]!);
     }
   return {
     macs: [...macs].filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m) && m !== "00:00:00:00:00:00"),
     ipv4: [...ipv4],
+    ipv6: [...ipv6],
   };
 }
