@@ -256,7 +256,12 @@ export class WorkerSlot {
       case "applied":
         // Every table the worker compiles says where its counters are, its own re-applies too.
         if (this.run && m.slots && typeof m.slots === "object")
-          this.run.slots = { rules: m.slots.rules ?? {}, outputs: m.slots.outputs ?? {} };
+          this.run.slots = {
+            rules: m.slots.rules ?? {},
+            outputs: m.slots.outputs ?? {},
+            // A merge rule's counters (out, lost, each leg's) live in slots of their own.
+            ...(m.slots.merges ? { merges: m.slots.merges } : {}),
+          };
         // Its own re-applies too: an output that failed may work now, or one stopped working.
         this.failedOutputs = Array.isArray(m.failedOutputs) ? m.failedOutputs : [];
         // version -1: the worker re-applied the table by itself (an interface came back).
