@@ -4,6 +4,7 @@
 // an IPv6 socket, so the kernel answers none of them with ICMPv6 port unreachable.
 import { expect, test } from "bun:test";
 import { CHAIN6, type Lab } from "../helpers/lab.ts";
+import { bunArgv } from "../helpers/mcr.ts";
 import { snmp6Counters } from "../helpers/snmp.ts";
 import { describeNetns } from "../helpers/suite.ts";
 import { startSupervisor } from "../helpers/supervisor.ts";
@@ -91,6 +92,41 @@ describeNetns("IPv6 unicast inputs", (labs) => {
     // (The kernel's own link-local address follows once its duplicate detection is done.)
     expect(r.stderr).toContain("fe80::3 is not an address of veth1 (it has 2001:db8::2, fe80::2");
     expect(r.stderr).toContain("): a unicast input takes the datagrams sent to the relay's own address");
+  }, 30000);
+
+  test("a port another process has on the IPv6 wildcard: the rule is refused, naming it; nothing is added", async () => {
+    const lab = labs.chain({ ipv6: true });
+    const sup = await startSupervisor(lab);
+    const other = lab.spawn("relay", [
+      ...bunArgv("test/helpers/udp-recv.ts"),
+      JSON.stringify({ port: 5001, v6: true, count: 1, idleMs: 20000 }),
+    ]);
+    const reader = other.stderr.getReader();
+    let text = "";
+    while (!text.includes("listening")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toContain("listening");
+    const r = sup.mcr([
+      "rule",
+      "add",
+      "--input-group",
+      CHAIN6.relayIn,
+      "--input-port",
+      "5001",
+      "--outputs",
+      "[ff3e::9:9]:5099:veth3",
+    ]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(
+      /\[2001:db8::2\]:5001 is in use by pid \d+ \(bun\): a unicast input needs the port to itself/,
+    );
+    expect(JSON.parse(sup.mcr(["rule", "list", "--json"]).stdout).rules ?? []).toEqual([]);
+    // The other rules are not disturbed: a port that is free is taken.
+    sup.addRule(CHAIN6.relayIn, 5002, "[ff3e::9:9]:5099:veth3");
+    expect(udpSockets(lab, 5002).length).toBe(1);
   }, 30000);
 
   test("another interface's IPv6 address is refused, naming the field and what the input has", async () => {
