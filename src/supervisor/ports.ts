@@ -105,8 +105,9 @@ const key = (s: Held) =>
 
 /**
  * Who has a UDP socket on addr:port (or on the wildcard address and port), as "pid N (comm)",
- * found through /proc/net/udp's (IPv6: udp6's) inode and the /proc/<pid>/fd links; undefined when
- * /proc does not tell (another user's process, without the rights to read its fds).
+ * found through /proc/net/udp's and udp6's inodes (IPv6: udp6's alone) and the /proc/<pid>/fd
+ * links; undefined when /proc does not tell (another user's process, without the rights to read
+ * its fds).
  */
 export function portHolder(addr: string, port: number, proc = "/proc"): string | undefined {
   let want: Uint8Array;
@@ -115,25 +116,33 @@ export function portHolder(addr: string, port: number, proc = "/proc"): string |
   } catch {
     return undefined;
   }
-  const v6 = addr.includes(":");
-  const bytes = v6 ? want : want.subarray(12);
   const inodes = new Set<string>();
-  let table = "";
-  try {
-    table = readFileSync(`${proc}/net/${v6 ? "udp6" : "udp"}`, "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of table.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    const [a, p] = (f[1] ?? "").split(":");
-    if (!a || !p || a.length !== bytes.length * 2 || Number.parseInt(p, 16) !== port) continue;
-    // The kernel prints the address as the host's u32s of the network-order bytes, 4 at a time.
-    const local = (a.match(/.{8}/g) ?? [])
-      .flatMap((w) => (w.match(/../g) ?? []).reverse())
-      .map((h) => Number.parseInt(h, 16));
-    const wildcard = local.every((b) => b === 0);
-    if ((wildcard || local.every((b, i) => b === bytes[i])) && f[9] && f[9] !== "0") inodes.add(f[9]);
+  // An IPv4 port may be had by an IPv6 socket too: one on [::] that takes both families, or on
+  // the IPv4-mapped address.
+  const tables: [string, Uint8Array][] = addr.includes(":")
+    ? [["udp6", want]]
+    : [
+        ["udp", want.subarray(12)],
+        ["udp6", want],
+      ];
+  for (const [name, bytes] of tables) {
+    let table = "";
+    try {
+      table = readFileSync(`${proc}/net/${name}`, "utf8");
+    } catch {
+      continue; /* no such family here */
+    }
+    for (const line of table.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const [a, p] = (f[1] ?? "").split(":");
+      if (!a || !p || a.length !== bytes.length * 2 || Number.parseInt(p, 16) !== port) continue;
+      // The kernel prints the address as the host's u32s of the network-order bytes, 4 at a time.
+      const local = (a.match(/.{8}/g) ?? [])
+        .flatMap((w) => (w.match(/../g) ?? []).reverse())
+        .map((h) => Number.parseInt(h, 16));
+      const wildcard = local.every((b) => b === 0);
+      if ((wildcard || local.every((b, i) => b === bytes[i])) && f[9] && f[9] !== "0") inodes.add(f[9]);
+    }
   }
   if (inodes.size === 0) return undefined;
   let pids: string[] = [];

@@ -112,7 +112,8 @@ describe("portHolder, IPv6", () => {
       expect(portHolder("2001:db8::2", 6000, proc)).toBe("pid 88");
       expect(portHolder("2001:db8::3", 5001, proc)).toBeUndefined();
       expect(portHolder("2001:db8::2", 5002, proc)).toBeUndefined();
-      // An IPv4 address is looked up in /proc/net/udp, which this one has not.
+      // An IPv4 port is had by an IPv6 socket on [::] (both families) too; not by one on another address.
+      expect(portHolder("10.0.0.2", 6000, proc)).toBe("pid 88");
       expect(portHolder("10.0.0.2", 5001, proc)).toBeUndefined();
     } finally {
       rmSync(proc, { recursive: true, force: true });
