@@ -364,24 +364,6 @@ outputs = ["239.10.10.13:6001:eth2"]
     expect((await call(h.socket, "rule.list", {})).rules).toEqual([{ id: 1, ...rtp, outputs }]);
   });
 
-  test("stats read a merge rule's counters where each worker says its merge slot is", async () => {
-    const h = await start();
-    await call(h.socket, "rule.add", rtp);
-    await call(h.socket, "rule.add", failover);
-    // Each of the 2 fake workers counts 7 out in the merge slot of each merge rule it holds.
-    const deadline = Date.now() + 5000;
-    let rules: { id: number; merge?: { mode: string; out: number } }[] = [];
-    while (Date.now() < deadline) {
-      rules = (await call(h.socket, "stats", {})).rules;
-      if (rules.every((r) => r.merge?.out === 14)) break;
-      await Bun.sleep(20);
-    }
-    expect(rules.map((r) => [r.id, r.merge?.mode, r.merge?.out])).toEqual([
-      [1, "rtp", 14],
-      [2, "failover", 14],
-    ]);
-  });
-
   test("a config file's merge rule: loaded, listed as config, and edited in place on reload", async () => {
     const path = fresh("mcr.toml");
     const text = (window: string) => `interfaces = ["eth0", "eth1", "eth2"]
