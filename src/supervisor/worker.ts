@@ -259,7 +259,6 @@ export class WorkerSlot {
           this.run.slots = {
             rules: m.slots.rules ?? {},
             outputs: m.slots.outputs ?? {},
-            // A merge rule's counters (out, lost, each leg's) live in slots of their own.
             ...(m.slots.merges ? { merges: m.slots.merges } : {}),
           };
         // Its own re-applies too: an output that failed may work now, or one stopped working.
