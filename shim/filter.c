@@ -6,7 +6,8 @@
  *   - never a frame of another host (PACKET_OTHERHOST) or one leaving this host;
  *   - an IPv4 UDP datagram, IHL 5, not a fragment, to a key's group and port on the key's VLAN
  *     (the kernel's tag: 0 = none or a priority tag) with no tag left in the frame; a key's
- *     "group" may be a unicast address of this host's (a unicast input), sent to as a group is;
+ *     "group" may be a unicast address of this host's (a unicast input), sent to as a group is
+ *     (for IPv6 too);
  *   - a malformed frame aimed at a key's group on its VLAN, so that the parser counts it under its
  *     reason: IPv4 to the group that is not plain UDP (another protocol, a fragment, IHL other than
  *     5, not version 4) or too short to hold the port; a frame too short to hold a destination
@@ -199,6 +200,16 @@ static int first_of(const struct mcr_filter_key *keys, uint32_t i, pick_fn same)
 	return i == 0 || !same(&keys[i - 1], &keys[i]);
 }
 
+/* if (the IPv6 destination == addr) goto l: a word at a time, a mismatch skips past the jump. */
+static void dest6_jump(struct prog *p, const uint8_t *addr, struct label *l)
+{
+	for (int w = 0; w < 4; w++) {
+		emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, p->l2 + 24 + 4 * (uint32_t)w);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * w), word(addr, w));
+	}
+	jump_to(p, l);
+}
+
 /* IPv6, at the EtherType's label: keys k6 (n6 > 0, sorted, no repeats), all of them IPv6;
  * blocks and ports: a label per key. */
 static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6, int level,
@@ -210,23 +221,22 @@ static void build6(struct prog *p, const struct mcr_filter_key *k6, uint32_t n6,
 	emit(p, BPF_JMP | BPF_JGE | BPF_K, 1, 0, p->l2 + 40);
 	jump_to(p, by_mac); /* no room for a destination address */
 	if (level >= MCR_FILTER_CLASS_D) {
+		/* Any group; a unicast key (an address of the relay's own, for a unicast input) is
+		 * no group: it is kept by name at every level, as an IPv4 one is. */
+		struct label kept = { 0 };
+		for (uint32_t i = 0; i < n6; i++)
+			if (k6[i].group[0] != 0xff && first_of(k6, i, same_group))
+				dest6_jump(p, k6[i].group, &kept);
 		emit(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, p->l2 + 24);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0xff);
 		jump_to(p, reject);
+		place(p, &kept);
 		vlan_check(p, k6, n6, 0, any_key, any_vlan, accept, reject);
 		return;
 	}
-	/* The destination, a word at a time; a mismatch skips to the next group's compare. */
-	for (uint32_t i = 0; i < n6 && !p->overflow; i++) {
-		if (!first_of(k6, i, same_group))
-			continue;
-		for (int w = 0; w < 4; w++) {
-			emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, p->l2 + 24 + 4 * (uint32_t)w);
-			emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * w),
-			     word(k6[i].group, w));
-		}
-		jump_to(p, &blocks[i]);
-	}
+	for (uint32_t i = 0; i < n6 && !p->overflow; i++)
+		if (first_of(k6, i, same_group))
+			dest6_jump(p, k6[i].group, &blocks[i]);
 	jump_to(p, reject);
 	for (uint32_t i = 0; i < n6 && !p->overflow; i++) {
 		if (!first_of(k6, i, same_group))

@@ -246,6 +246,10 @@ int mcr_worker_merge_counters(struct mcr_worker *w, uint64_t *counters, uint32_t
 #define MCR_OWN_MAX 64
 int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32_t n_macs,
 		       const uint32_t *addrs, uint32_t n_addrs);
+/* The relay's own IPv6 addresses (16 bytes each, network order; link-local ones among them), at
+ * most MCR_OWN_MAX: as mcr_worker_own_set's IPv4 ones, for frames to ff02::/16 (link-local scope)
+ * groups. Replaces the previous set; n 0 clears it. */
+int mcr_worker_own6_set(struct mcr_worker *w, const uint8_t *addrs, uint32_t n);
 /* The rate limits' buckets, for the outputs whose entry names one (bucket = 1 + index): n of
  * them, MCR_BUCKET_WORDS uint64 apart, in memory the caller owns and keeps mapped for as long as
  * the worker lives; the supervisor shares it with every worker, so that an output's rate= holds
@@ -330,5 +334,8 @@ int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid, uint32_
 /* A UDP socket bound to addr:port (network order), never read (a drop-all filter): holds the port
  * of a unicast input. The socket, or -errno (-EADDRINUSE: another socket has it). */
 int mcr_port_hold(uint32_t addr, uint16_t port);
+/* The same for an IPv6 address (16 bytes, network order); scope: the interface index a link-local
+ * address is on, 0 for any other. */
+int mcr_port_hold6(const uint8_t *addr, uint32_t scope, uint16_t port);
 
 #endif

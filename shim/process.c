@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <grp.h>
 #include <stdint.h>
@@ -126,27 +127,45 @@ MCR_API int mcr_proc_switch_user(uint32_t uid, uint32_t gid, uint32_t extra_gid,
 }
 
 /* A UDP socket bound to addr:port (network order) that keeps the port for a unicast input: the
- * kernel then hands the datagrams to it rather than answering with ICMP port unreachable, and no
- * other process can take them. The relay reads them off the packet ring, so this socket is never
- * read: a filter that drops all keeps its queue empty. No SO_REUSEADDR, so that a process already
- * on the port is found (-EADDRINUSE). Returns the socket or -errno. */
-MCR_API int mcr_port_hold(uint32_t addr, uint16_t port)
+ * kernel then hands the datagrams to it rather than answering with ICMP (or ICMPv6) port
+ * unreachable, and no other process can take them. The relay reads them off the packet ring, so
+ * this socket is never read: a filter that drops all keeps its queue empty. No SO_REUSEADDR, so
+ * that a process already on the port is found (-EADDRINUSE). Returns the socket or -errno. */
+static int port_hold(int family, const struct sockaddr *sa, socklen_t len)
 {
 	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
 	struct sock_fprog prog = { .len = 1, .filter = &drop };
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons(port),
-				  .sin_addr.s_addr = addr };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	int on = 1;
+	/* An IPv6 socket on its own address only: never the IPv4-mapped datagrams besides. */
+	if ((family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||
+	    setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    bind(fd, sa, len) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+MCR_API int mcr_port_hold(uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = addr };
+	return port_hold(AF_INET, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+MCR_API int mcr_port_hold6(const uint8_t *addr, uint32_t scope, uint16_t port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(port),
+				   .sin6_scope_id = scope };
+	memcpy(&sa.sin6_addr, addr, 16);
+	return port_hold(AF_INET6, (struct sockaddr *)&sa, sizeof(sa));
 }
 
 /* CLOCK_MONOTONIC in ns, the clock of the workers' times (a merge input's last packet), for the

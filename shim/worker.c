@@ -110,9 +110,10 @@ struct mcr_worker {
 	uint32_t n_buckets;
 	/* mcr_worker_own_set: what the relay's own frames come from (looked at for link-local
 	 * groups only, whose rules may loop back to their input through another segment). */
-	uint32_t n_own_mac, n_own_addr;
+	uint32_t n_own_mac, n_own_addr, n_own_addr6;
 	uint8_t own_mac[MCR_OWN_MAX][6];
 	uint32_t own_addr[MCR_OWN_MAX];
+	uint8_t own_addr6[MCR_OWN_MAX][16];
 	struct msg_slot msgs[SQ_DEPTH];
 	/* mcr_worker_merges_set: the next table's merges; merge_ctr: where merges count. */
 	struct mcr_merge_entry *merge_next;
@@ -495,6 +496,16 @@ MCR_API int mcr_worker_own_set(struct mcr_worker *w, const uint8_t *macs, uint32
 	return 0;
 }
 
+MCR_API int mcr_worker_own6_set(struct mcr_worker *w, const uint8_t *addrs, uint32_t n)
+{
+	if (n > MCR_OWN_MAX)
+		return -EINVAL;
+	if (n)
+		memcpy(w->own_addr6, addrs, (size_t)n * 16);
+	w->n_own_addr6 = n;
+	return 0;
+}
+
 /* 224.0.0.0/24 or ff02::/16. */
 static inline int link_local(const struct mcr_frame_info *fi)
 {
@@ -503,13 +514,17 @@ static inline int link_local(const struct mcr_frame_info *fi)
 	return fi->group[0] == 0xff && (fi->group[1] & 0x0f) == 2;
 }
 
-/* Whether a frame to a link-local group is the relay's own: its source MAC or (IPv4) address
- * is. The own addresses are IPv4 only: an IPv6 frame is known by its MAC. */
+/* Whether a frame to a link-local group is the relay's own: its source MAC or address is (an
+ * IPv6 one's source is the relay's link-local address, which a reflector that rewrites the MAC
+ * keeps). */
 static int own_frame(const struct mcr_worker *w, const struct mcr_rx *rx, const uint8_t *f,
 		     const struct mcr_frame_info *fi)
 {
 	for (uint32_t i = 0; fi->family == 4 && i < w->n_own_addr; i++)
 		if (w->own_addr[i] == mcr__addr_u32(fi->source))
+			return 1;
+	for (uint32_t i = 0; fi->family == 6 && i < w->n_own_addr6; i++)
+		if (memcmp(w->own_addr6[i], fi->source, 16) == 0)
 			return 1;
 	for (uint32_t i = 0; !rx->ip_only && i < w->n_own_mac; i++)
 		if (memcmp(w->own_mac[i], f + 6, 6) == 0)

@@ -514,6 +514,36 @@ static void random_frames6(int sock_pair[2])
 		CHECK(agreed > 1000, "only %d IPv6 frames checked against the kernel", agreed);
 }
 
+/* An IPv6 unicast input's key: as unicast_key, kept by name at every level. */
+static void unicast_key6(void)
+{
+	struct mcr_filter_key uk[3] = { { .port = 5001 }, { .port = 5005 }, { .port = 5001 } };
+	inet_pton(AF_INET6, "ff3e::1:1", uk[0].group);
+	inet_pton(AF_INET6, "2001:db8::2", uk[1].group);
+	group4(uk[2].group, inet_addr("10.0.0.2"));
+	static struct sock_filter up[BPF_MAXINSNS];
+	uint8_t f[128];
+	for (int l = 0; l < 4; l++) {
+		int n = mcr__filter_build(uk, 3, l, up, BPF_MAXINSNS);
+		CHECK(n > 0, "IPv6 unicast key, level %d: %d", l, n);
+		uint32_t len = frame6(f, (struct spec6){ .dst = "2001:db8::2", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) != 0, "IPv6 unicast key turned away at level %d",
+		      l);
+		len = frame6(f, (struct spec6){ .dst = "2001:db8::3", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) == 0,
+		      "another host's IPv6 address passed at level %d", l);
+		len = frame6(f, (struct spec6){ .dst = "2001:db8:1::2", .dport = 5005 });
+		CHECK(run(up, n, f, len, &HOST) == 0,
+		      "an address with the key's last word passed at level %d", l);
+		len = frame6(f, (struct spec6){ 0 });
+		CHECK(run(up, n, f, len, &HOST) != 0, "the IPv6 group key turned away at level %d",
+		      l);
+		len = frame(f, (struct spec){ .dst = "10.0.0.2" });
+		CHECK(run(up, n, f, len, &HOST) != 0,
+		      "the IPv4 unicast key turned away at level %d", l);
+	}
+}
+
 static void ipv6_keys(void)
 {
 	static const char *g[] = { "ff3e::1:1", "ff3e::1:1", "ff3e::2:2", "ff05::3:3" };
@@ -711,6 +741,7 @@ int main(void)
 	samples();
 	shared_macs();
 	unicast_key();
+	unicast_key6();
 	ipv6_keys();
 
 	/* No keys: nothing passes. */

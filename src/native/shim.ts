@@ -36,6 +36,7 @@ const symbols = {
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
   mcr_worker_own_set: { args: [P, P, u32, P, u32], returns: i32 },
+  mcr_worker_own6_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_buckets_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_merges_set: { args: [P, P, u32], returns: i32 },
   mcr_worker_merge_counters: { args: [P, P, u32], returns: i32 },
@@ -53,6 +54,7 @@ const symbols = {
   mcr_proc_caps_pass_only: { args: [u32], returns: i32 },
   mcr_proc_switch_user: { args: [u32, u32, u32, u32], returns: i32 },
   mcr_port_hold: { args: [u32, FFIType.u16], returns: i32 },
+  mcr_port_hold6: { args: [P, u32, FFIType.u16], returns: i32 },
   // traffic tools (gen, sink): shim/tools/mcr_tools.h
   mcr_udp_sender_open: { args: [P, u32, P, FFIType.u16, i32, i32, u32, u32, u32, u32, P], returns: i32 },
   mcr_udp_sender_close: { args: [P], returns: V },
@@ -239,10 +241,11 @@ export interface DataPlane {
   /** The merges (n x MERGE_ENTRY.BYTES) that the next setRules installs, for its merge-leg entries. */
   setMerges(merges: Uint8Array, n: number): void;
   /**
-   * The relay's own MACs ("aa:bb:cc:dd:ee:ff") and IPv4 addresses: a link-local frame from one of
-   * them on an input is its own come back, dropped as `loop`. At most OWN_MAX of each are kept.
+   * The relay's own MACs ("aa:bb:cc:dd:ee:ff"), IPv4 addresses and IPv6 ones (16 bytes each): a
+   * link-local frame from one of them on an input is its own come back, dropped as `loop`. At most
+   * OWN_MAX of each are kept.
    */
-  setOwn(macs: readonly string[], addrs: readonly string[]): void;
+  setOwn(macs: readonly string[], addrs: readonly string[], addrs6: readonly Uint8Array[]): void;
   /**
    * The rate limits' shared buckets (BUCKET_WORDS words each; src/worker/buckets.ts), which the
    * outputs of later tables name by OUTPUT_ENTRY.BUCKET. The memory must outlive the data plane.
@@ -328,7 +331,7 @@ export function openDataPlane(opts: {
       g.live();
       check(s.mcr_worker_merges_set(w, ptr(n > 0 ? merges : empty), n), "installing the merge table");
     },
-    setOwn(macs, addrs) {
+    setOwn(macs, addrs, addrs6) {
       g.live();
       const m = macs.slice(0, OWN_MAX);
       const a = addrs.slice(0, OWN_MAX);
@@ -342,6 +345,10 @@ export function openDataPlane(opts: {
       const ab = new Uint32Array(Math.max(1, a.length));
       a.forEach((addr, i) => (ab[i] = ipv4Raw(addr)));
       check(s.mcr_worker_own_set(w, ptr(mb), m.length, ptr(ab), a.length), "setting the relay's own addresses");
+      const a6 = addrs6.slice(0, OWN_MAX);
+      const b6 = new Uint8Array(Math.max(1, a6.length) * 16);
+      a6.forEach((addr, i) => b6.set(addr, i * 16));
+      check(s.mcr_worker_own6_set(w, ptr(b6), a6.length), "setting the relay's own IPv6 addresses");
     },
     setBuckets(words) {
       g.live();
@@ -446,11 +453,17 @@ export function joinGroup(ifindex: number, group: Uint8Array, source: Uint8Array
 }
 
 /**
- * A socket bound to addr:port (dotted IPv4) that holds the port for a unicast input and is never
- * read; closing it releases the port. Throws ShimError (errno EADDRINUSE: another socket has it).
+ * A socket bound to addr:port that holds the port for a unicast input and is never read; closing
+ * it releases the port. addr16: 16 bytes, IPv4 as ::ffff:a.b.c.d; scope: the interface index of a
+ * link-local IPv6 address (0 otherwise); `text` names it in the error. Throws ShimError (errno
+ * EADDRINUSE: another socket has it).
  */
-export function holdPort(addr: string, port: number): number {
-  return check(shim().mcr_port_hold(ipv4Raw(addr), port), `holding ${addr}:${port}`);
+export function holdPort(addr16: Uint8Array, scope: number, port: number, text: string): number {
+  const v4 = addr16.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff));
+  const r = v4
+    ? shim().mcr_port_hold(new Uint32Array(addr16.slice(12).buffer)[0]!, port)
+    : shim().mcr_port_hold6(ptr(addr16), scope, port);
+  return check(r, `holding ${text}`);
 }
 
 /** This thread: nothing effective, `keep` passed to the programs it runs (ambient). */

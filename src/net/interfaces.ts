@@ -11,6 +11,7 @@ export interface InterfaceInfo {
   ipv4Addresses?: string[]; // every IPv4 address: what a unicast input may take datagrams to
   ipv6?: string; // the first usable global (or ULA) IPv6 address: what mcr sends IPv6 from
   ipv6LinkLocal?: string; // the first usable fe80::/10 address: what link-local (ff02::) outputs send from
+  ipv6Addresses?: string[]; // every usable IPv6 address, link-local ones too: what a unicast input may take datagrams to
   mac?: string;
 }
 
@@ -36,6 +37,7 @@ export function lookupInterface(name: string): InterfaceInfo | undefined {
     ipv4Addresses: addrs.filter((a) => a.family === "IPv4").map((a) => a.address),
     ...(global6 !== undefined ? { ipv6: global6 } : {}),
     ...(local6 !== undefined ? { ipv6LinkLocal: local6 } : {}),
+    ipv6Addresses: v6.map((a) => a.address),
     mac: addrs[0]?.mac,
   };
 }
@@ -75,13 +77,15 @@ function unusableIPv6(name: string): BlockList {
 }
 
 /**
- * Every MAC and IPv4 address of this network namespace's interfaces: where the relay's own
- * frames come from (the loop guard). MACs are read from sysfs, which lists interfaces without an
- * address too; all-zero ones (lo, tunnels) are left out.
+ * Every MAC, IPv4 and IPv6 address of this network namespace's interfaces: where the relay's own
+ * frames come from (the loop guard; a link-local group's frames come from the link-local IPv6
+ * addresses, written without their zone). MACs are read from sysfs, which lists interfaces
+ * without an address too; all-zero ones (lo, tunnels) are left out.
  */
-export function ownAddresses(): { macs: string[]; ipv4: string[] } {
+export function ownAddresses(): { macs: string[]; ipv4: string[]; ipv6: string[] } {
   const macs = new Set<string>();
   const ipv4 = new Set<string>();
+  const ipv6 = new Set<string>();
   let names: string[] = [];
   try {
     names = readdirSync("/sys/class/net");
@@ -99,9 +103,11 @@ export function ownAddresses(): { macs: string[]; ipv4: string[] } {
     for (const a of addrs ?? []) {
       macs.add(a.mac.toLowerCase());
       if (a.family === "IPv4") ipv4.add(a.address);
+      else if (a.family === "IPv6") ipv6.add(a.address.split("%")[0]!);
     }
   return {
     macs: [...macs].filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m) && m !== "00:00:00:00:00:00"),
     ipv4: [...ipv4],
+    ipv6: [...ipv6],
   };
 }

@@ -13,6 +13,7 @@ import { checkInteger, PORT, TTL } from "../values/integer.ts";
 import { formatIPv4, isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
 import {
   addressPort,
+  canonicalIPv6,
   formatIPv6,
   isMulticastIPv6,
   multicastScopeIPv6,
@@ -400,11 +401,14 @@ export function checkHost(spec: RuleInput, served: readonly string[], lookup: Lo
   }
   if (isUnicastInput(spec.inputGroup)) {
     const info = lookup(inputInterface);
-    const own = info?.ipv4Addresses ?? (info?.ipv4 ? [info.ipv4] : []);
+    const v6 = isIPv6(spec.inputGroup);
+    const own = v6
+      ? (info?.ipv6Addresses ?? []).map((a) => canonicalIPv6(a) ?? a)
+      : (info?.ipv4Addresses ?? (info?.ipv4 ? [info.ipv4] : []));
     if (!own.includes(spec.inputGroup))
       throw new RuleError(
         "inputGroup",
-        `${spec.inputGroup} is not an address of ${inputInterface} (${own.length ? `it has ${own.join(", ")}` : "it has no IPv4 address"}): a unicast input takes the datagrams sent to the relay's own address`,
+        `${spec.inputGroup} is not an address of ${inputInterface} (${own.length ? `it has ${own.join(", ")}` : `it has no ${v6 ? "IPv6" : "IPv4"} address`}): a unicast input takes the datagrams sent to the relay's own address`,
       );
   }
   spec.outputs.forEach((o, i) => {
@@ -480,7 +484,8 @@ export function sameInput(a: RuleInputLeg, b: RuleInputLeg): boolean {
 /** The source prefix that stands for "any source" in the group's family. */
 export const anySource = (group: string) => (isIPv6(group) ? "::/0" : "0.0.0.0/0");
 /** Whether a rule's input (as checkSpec leaves it) is a unicast address of the relay's, not a group. */
-export const isUnicastInput = (group: string) => !isIPv6(group) && !isMulticast(parseIPv4(group) ?? 0xe0000000);
+export const isUnicastInput = (group: string) =>
+  isIPv6(group) ? !isMulticastIPv6(parseIPv6(group) ?? [0xff00]) : !isMulticast(parseIPv4(group) ?? 0xe0000000);
 /** Whether a rule's address (as checkSpec leaves it) is IPv6. */
 export const isIPv6 = (addr: string) => addr.includes(":");
 
@@ -610,7 +615,16 @@ function checkGroup(x: unknown, field: string, allowLinkLocal: boolean): string 
   if (x.includes(":")) {
     const g = parseIPv6(x);
     if (!g) throw new RuleError(field, `"${x}" is not an IPv6 address (e.g. ff3e::1:1)`);
-    if (!isMulticastIPv6(g)) throw new RuleError(field, `${x} is not an IPv6 multicast group (ff00::/8)`);
+    if (!isMulticastIPv6(g)) {
+      // A unicast input, as for IPv4 below: an address of the input interface's (checkHost).
+      const problem = unicastProblemIPv6(g);
+      if (problem)
+        throw new RuleError(
+          field,
+          `${x} ${problem}: an input is a multicast group (ff00::/8) or an address of the input interface`,
+        );
+      return formatIPv6(g);
+    }
     const problem = scopeProblemIPv6(g, x, allowLinkLocal);
     if (problem) throw new RuleError(field, problem);
     return formatIPv6(g);

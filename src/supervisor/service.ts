@@ -152,7 +152,7 @@ export class Supervisor {
       buckets: this.rateBuckets(sharedMemory),
     });
     if (cfg.joinGroups !== false) this.memberships = new Memberships(cfg.lookup, this.log, native!.joinGroup);
-    if (native) this.ports = new PortHolds(native.holdPort, this.log);
+    if (native) this.ports = new PortHolds(native.holdPort, cfg.lookup, this.log);
   }
 
   /** The rate limits' buckets, one region for every worker and run: as many as outputs may be. */

@@ -30,7 +30,7 @@ import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs, Worker
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
 import type { Rule } from "../types/rules.ts";
 import { openBuckets, type BucketRegion } from "./buckets.ts";
-import { addressPort } from "../values/ipv6.ts";
+import { address16, addressPort } from "../values/ipv6.ts";
 
 const BATCH_MAX = 256;
 // How long one call stays in C, waiting or (poll mode busy) spinning: bounds how late a control
@@ -59,7 +59,7 @@ export interface WorkerHost {
   openDataPlane: typeof openDataPlane;
   lookupInterface: (name: string) => InterfaceInfo | undefined;
   /** The namespace's own MACs and IPv4 addresses (the data plane's loop guard). */
-  ownAddresses: () => { macs: string[]; ipv4: string[] };
+  ownAddresses: () => { macs: string[]; ipv4: string[]; ipv6: string[] };
   pinToCpu: (cpu: number) => void;
   dieWithParent: (signo: number) => void;
   /** The counter region: the supervisor's (by fd) or a private one. */
@@ -247,7 +247,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     try {
       // With each table (every interface change recompiles it): what the relay's frames come from.
       const own = host.ownAddresses();
-      dp.setOwn(own.macs, own.ipv4);
+      dp.setOwn(own.macs, own.ipv4, own.ipv6.map(address16));
       dp.setMerges(t.merges, t.nMerges);
       const errnos = dp.setRules(t.rules, t.nRules, t.outputs, t.nOutputs);
       slots = {

@@ -87,10 +87,14 @@ describe("IPv6 rules from flags", () => {
     for (const g of ["ff05::1", "ff08::1", "ff0e::1", "ff3e::1:1", "ff15::1"])
       expect(parseRuleFlags({ ...good, inputGroup: g }).inputGroup).toBe(g);
   });
-  test("an input that is not multicast; outputs that cannot be destinations", () => {
-    expect(refusal(() => parseRuleFlags({ ...good, inputGroup: "2001:db8::1" }))).toMatchObject({
+  test("an input that is not multicast is a unicast input (checkHost: the interface's own), never one no host has; outputs that cannot be destinations", () => {
+    // A unicast input: whether it is the input interface's own address is checkHost's to say
+    // (test/unit/ipv6-unicast-input.test.ts).
+    expect(parseRuleFlags({ ...good, inputGroup: "2001:DB8::1" }).inputGroup).toBe("2001:db8::1");
+    expect(refusal(() => parseRuleFlags({ ...good, inputGroup: "::" }))).toMatchObject({
       field: "inputGroup",
-      message: "2001:db8::1 is not an IPv6 multicast group (ff00::/8)",
+      message:
+        ":: is the unspecified address ::, not a destination: an input is a multicast group (ff00::/8) or an address of the input interface",
     });
     for (const d of ["::", "::1", "::ffff:10.0.0.1"])
       expect(refusal(() => parseRuleFlags({ ...good, outputs: `[${d}]:5099:eth1` }))).toMatchObject({
