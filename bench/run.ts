@@ -20,9 +20,9 @@
 //   --max-minutes N    stop starting new experiments after N minutes (default 60; quick 5)
 //   --poll MODE        mcr's worker poll mode (adaptive|busy|sleep), passed to its supervisor;
 //                      the ingress experiment compares all three whatever this says
+//   --egress MODE      mcr's egress mode (ring|sendmsg|socket|zc|gso), passed to its supervisor
 //   experiments: ceiling flatout loss150 trafgen sweep maxrate small fanout workers unrelated
 //                ingress rules unicast ipv6 merge
-//   --egress MODE      mcr's egress mode (ring|sendmsg|socket|zc|gso), passed to its supervisor
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { renderChart, type ChartSeries } from "./chart.ts";
