@@ -1,5 +1,5 @@
 /* The worker object: creation, rule tables that must be refused, a ring on loopback, and
- * forwarding one datagram over loopback through the whole path.
+ * forwarding one datagram over loopback through the whole path (its send journal left empty).
  * Exit 0 pass, 1 fail, 77 skip (no permission or no io_uring). */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <arpa/inet.h>
@@ -118,6 +118,13 @@ int main(void)
 	 * turns it away before the ring (no drop), and nothing loops. */
 	CHECK(c[MCR_C_DROPS + MCR_DROP_NO_RULE] == 0 && c[MCR_C_RX_FOREIGN] == 0, "no_rule %lu",
 	      (unsigned long)c[MCR_C_DROPS + MCR_DROP_NO_RULE]);
+	/* The send journal (after the output counters) is empty once the batch is counted: the
+	 * supervisor, which counts what a killed worker left there, must find nothing to count twice. */
+	const uint64_t *journal = oc + 16 * 3;
+	int left = 0;
+	for (int j = 0; j < MCR_JOURNAL_LEN; j++)
+		left += journal[j] != 0;
+	CHECK(left == 0, "%d send journal entries left after the batch", left);
 	CHECK(mcr_worker_ring_stats(w) == 0, "ring stats");
 	CHECK(mcr_worker_input_remove(w, slot) == 0 && mcr_worker_input_remove(w, slot) == -EBADF,
 	      "remove");
