@@ -134,6 +134,9 @@ export interface RunResult {
     lost?: number;
     duplicates?: number; // over the legs
     late?: number;
+    // Each rule's packets and each leg's counts over the run: where the frames went when the
+    // merge is not exact.
+    rules?: { id: number; packets: number; legs?: { packets: number; unique: number; duplicates: number }[] }[];
     exact: boolean; // sinkLost === lostOnAllLegs, no duplicate, nothing out of order
   };
   flags: { generatorLimited: boolean; sinkLimited: boolean; disturbed: boolean };
@@ -461,8 +464,11 @@ export const UNRELATED_PORT = 7000;
 
 /** A merge run's figures: the sink's against what no leg carried, the merge rule's counters over the run. */
 function mergeOf(lostOnAllLegs: number, sink: SinkResult, before: unknown, after: unknown): RunResult["merge"] {
-  type M = { out: number; lost: number; inputs: { duplicates: number; late: number }[] };
-  const of = (s: unknown) => ((s as { rules?: { merge?: M }[] } | undefined)?.rules ?? []).find((r) => r.merge)?.merge;
+  type L = { packets: number; unique: number; duplicates: number; late: number };
+  type M = { out: number; lost: number; inputs: L[] };
+  type R = { id: number; packets: number; merge?: M };
+  const rulesOf = (s: unknown) => (s as { rules?: R[] } | undefined)?.rules ?? [];
+  const of = (s: unknown) => rulesOf(s).find((r) => r.merge)?.merge;
   const [a, b] = [of(before), of(after)];
   const sum = (m: M | undefined, k: "duplicates" | "late") => m?.inputs.reduce((x, i) => x + i[k], 0) ?? 0;
   const rtp = sink.rtp.length === 1 ? sink.rtp[0]! : undefined;
@@ -477,6 +483,18 @@ function mergeOf(lostOnAllLegs: number, sink: SinkResult, before: unknown, after
     lost: d((m) => m?.lost ?? 0),
     duplicates: d((m) => sum(m, "duplicates")),
     late: d((m) => sum(m, "late")),
+    rules: rulesOf(after).map((r) => {
+      const was = rulesOf(before).find((x) => x.id === r.id);
+      const legs = r.merge?.inputs.map((l, i) => {
+        const w = was?.merge?.inputs[i];
+        return {
+          packets: l.packets - (w?.packets ?? 0),
+          unique: l.unique - (w?.unique ?? 0),
+          duplicates: l.duplicates - (w?.duplicates ?? 0),
+        };
+      });
+      return { id: r.id, packets: r.packets - (was?.packets ?? 0), ...(legs ? { legs } : {}) };
+    }),
     exact:
       rtp !== undefined &&
       sink.lost === lostOnAllLegs &&

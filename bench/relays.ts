@@ -166,7 +166,10 @@ async function drain(s: ReadableStream<Uint8Array>, sink: { text: string }) {
 export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: string): Promise<Relay> {
   const socket = `/tmp/${lab.id}-mcr.sock`;
   const state = `/tmp/${lab.id}-mcr-state.json`;
-  rmSync(state, { force: true });
+  // Each relay starts with no rules: the files of the lab's relay before it (the state file and
+  // its previous table) go too.
+  const forget = () => [state, `${state}.prev`, `${state}.prev.unused`].forEach((f) => rmSync(f, { force: true }));
+  forget();
   const role = t.relay.role;
   const argv = [
     ...mcrArgv(),
@@ -250,7 +253,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     },
     stop: async () => {
       await lab.stop(p, 3000);
-      rmSync(state, { force: true });
+      forget();
       rmSync(socket, { force: true });
     },
   };

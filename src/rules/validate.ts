@@ -12,6 +12,7 @@ import { ruleName } from "../values/name.ts";
 import { checkInteger, PORT, TTL } from "../values/integer.ts";
 import { formatIPv4, isLinkLocalMulticast, isMulticast, parseIPv4, unicastProblem } from "../values/ipv4.ts";
 import {
+  address16,
   addressPort,
   canonicalIPv6,
   formatIPv6,
@@ -290,11 +291,16 @@ function checkOwnLegs(spec: RuleInput): void {
     }
 }
 
-/** Inputs i of a and j of b that take the same datagrams, if any. */
+/**
+ * Inputs i of a and j of b that would take the same datagrams, if any. Plain rules share a group
+ * by source (the longest prefix takes a datagram); beside a merge rule they may not: an (S,G)
+ * rule would take S's datagrams from a merge leg for any source, which would go out unmerged.
+ */
 export function overlap(a: RuleInput, b: RuleInput): [number, number] | undefined {
   const la = inputsOf(a);
   const lb = inputsOf(b);
-  for (const [i, x] of la.entries()) for (const [j, y] of lb.entries()) if (sameInput(x, y)) return [i, j];
+  const taken = a.merge !== undefined || b.merge !== undefined ? inputsMeet : sameInput;
+  for (const [i, x] of la.entries()) for (const [j, y] of lb.entries()) if (taken(x, y)) return [i, j];
   return undefined;
 }
 
@@ -460,10 +466,18 @@ export function checkTable(spec: RuleSpec, rules: readonly Rule[]): void {
     if (!hit) continue;
     const [mine, theirs] = hit;
     const leg = inputsOf(spec)[mine]!;
+    const their = inputsOf(r)[theirs]!;
     const merge = spec.merge !== undefined || r.merge !== undefined;
+    const which = inputsOf(r).length > 1 ? ` (its input ${theirs + 1})` : "";
+    if (!sameInput(leg, their))
+      throw new RuleError(
+        legField(mine),
+        `rule ${r.id} relays ${describeInput(their)}${which}, some of the datagrams of ${describeInput(leg)}: beside a merge rule, sources do not share a group and port (the other rule would take them from the merge), so remove it first (mcr rule remove ${r.id})`,
+        "duplicate",
+      );
     throw new RuleError(
       legField(mine),
-      `rule ${r.id} already relays ${describeInput(leg)}${inputsOf(r).length > 1 ? ` (its input ${theirs + 1})` : ""}: ${
+      `rule ${r.id} already relays ${describeInput(leg)}${which}: ${
         merge ? "a datagram goes to one rule" : "add outputs to it"
       }, or remove it first (mcr rule remove ${r.id})`,
       "duplicate",
@@ -479,6 +493,30 @@ export function sameInput(a: RuleInputLeg, b: RuleInputLeg): boolean {
   const sa = a.inputSources ?? [anySource(a.inputGroup)];
   const sb = b.inputSources ?? [anySource(b.inputGroup)];
   return sa.some((s) => sb.includes(s));
+}
+
+/** Whether some datagram could match both inputs: same input and VLAN, and two source prefixes that meet. */
+function inputsMeet(a: RuleInputLeg, b: RuleInputLeg): boolean {
+  if (a.inputInterface !== b.inputInterface || a.inputGroup !== b.inputGroup || a.inputPort !== b.inputPort)
+    return false;
+  if ((a.inputVlan ?? 0) !== (b.inputVlan ?? 0)) return false;
+  const sa = a.inputSources ?? [anySource(a.inputGroup)];
+  const sb = b.inputSources ?? [anySource(b.inputGroup)];
+  return sa.some((x) => sb.some((y) => prefixesMeet(x, y)));
+}
+
+/** Two source prefixes of one family meet when the shorter holds the longer. */
+function prefixesMeet(a: string, b: string): boolean {
+  const bits = (p: string): [Uint8Array, number] => {
+    const [addr, len] = p.split("/");
+    const v6 = isIPv6(addr!);
+    return [address16(addr!), len === undefined ? 128 : Number(len) + (v6 ? 0 : 96)];
+  };
+  const [x, lx] = bits(a);
+  const [y, ly] = bits(b);
+  const n = Math.min(lx, ly);
+  for (let i = 0; i < n; i++) if (((x[i >> 3]! ^ y[i >> 3]!) >> (7 - (i & 7))) & 1) return false;
+  return true;
 }
 
 /** The source prefix that stands for "any source" in the group's family. */

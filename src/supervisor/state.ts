@@ -15,6 +15,7 @@ import {
   constants as C,
   fstatSync,
   fsyncSync,
+  existsSync,
   linkSync,
   mkdirSync,
   openSync,
@@ -45,6 +46,8 @@ interface StateFile {
 export const prevPath = (path: string) => `${path}.prev`;
 export const lockPath = (path: string) => `${path}.lock`;
 const damagedPath = (path: string) => `${path}.damaged`;
+/** A previous table whose state file was removed: kept for a look, never loaded. */
+export const unusedPath = (path: string) => `${path}.prev.unused`;
 
 // Bun opens every fd O_CLOEXEC: no flag needed for that.
 const errCode = (e: unknown) => (e as { code?: string }).code;
@@ -190,13 +193,21 @@ export function loadState(path: string, warn: (msg: string) => void = () => {}):
   const cur = readState(path);
   if ("table" in cur) return cur.table;
   if ("missing" in cur) {
-    // A crash between the two renames of a save leaves only the previous table.
-    const prev = readState(prevPath(path));
-    if ("table" in prev) {
-      warn(
-        `the state file ${path} is missing but ${prevPath(path)} is there: starting with its ${prev.table.rules.length} rule(s)`,
-      );
-      return prev.table;
+    // No save leaves PATH missing (PATH.prev is a second name for the file a save replaces), so
+    // it was removed, on purpose: the start has no rules, and a PATH.prev left from that old
+    // table is set aside, never taken up later in place of a damaged PATH.
+    if (existsSync(prevPath(path))) {
+      try {
+        renameSync(prevPath(path), unusedPath(path));
+        warn(
+          `the state file ${path} is missing: starting with no rules; its previous table is now ${unusedPath(path)}`,
+        );
+      } catch (e) {
+        throw new McrError(
+          `the state file ${path} is missing and its previous table ${prevPath(path)} cannot be set aside (${(e as Error).message}): remove it to start with no rules`,
+          EX.CONFIG,
+        );
+      }
     }
     return emptyTable();
   }

@@ -8,7 +8,7 @@
 // synchronously by destroyAllSync(), which also runs when this process exits.
 //
 // Methods name a namespace by its role ("gen", "relay"); lab.ns(role) is its full name.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { spawn, spawnSync, type Subprocess } from "bun";
 
 export const TEST_PREFIX = "mcrt";
@@ -267,6 +267,9 @@ export class Lab {
       sh(["ip", "netns", "del", n]);
     }
     this.namespaces = [];
+    // The lab's files in /tmp (control sockets, state files and their previous tables) go too.
+    for (const f of readdirSync("/tmp"))
+      if (f.startsWith(`${this.id}-`)) rmSync(`/tmp/${f}`, { force: true, recursive: true });
     liveLabs.delete(this);
   }
 }

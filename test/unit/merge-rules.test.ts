@@ -450,12 +450,40 @@ describe("a merge rule against the host and the table", () => {
         "rule 1 already relays 239.1.1.1:5001 on eth0 (its input 1): a datagram goes to one rule, or remove it first (mcr rule remove 1)",
       exitCode: EX.DATAERR,
     });
-    // The same group and port from a named source is another input, as between plain rules.
+    // Between plain rules the longest source prefix takes a datagram; beside a merge rule a leg
+    // from a named source would take that source's datagrams from an any-source leg (or a plain
+    // (S,G) rule from a merge leg, which then sent them out unmerged): refused.
     const fromSource = spec({
       inputGroup: "239.5.1.1",
       merge: { mode: "rtp", legs: [{ interface: "eth1", group: "239.2.1.1", port: 5001, source: "10.0.1.7" }] },
     });
-    expect(() => checkTable(fromSource, t.rules)).not.toThrow();
+    expect(refusal(() => checkTable(fromSource, t.rules))).toEqual({
+      field: "merge.legs[0]",
+      message:
+        "rule 1 relays 239.2.1.1:5001 on eth1 (its input 2), some of the datagrams of (10.0.1.7) 239.2.1.1:5001 on eth1: beside a merge rule, sources do not share a group and port (the other rule would take them from the merge), so remove it first (mcr rule remove 1)",
+      exitCode: EX.DATAERR,
+    });
+    const sg = checkHost(
+      checkSpec({
+        inputInterface: "eth0",
+        inputGroup: "239.1.1.1",
+        inputPort: 5001,
+        inputSources: ["10.0.0.0/8"],
+        outputs: merged().outputs,
+      }),
+      IFS,
+      lookup,
+    );
+    expect(refusal(() => checkTable(sg, t.rules))?.message).toStartWith(
+      "rule 1 relays 239.1.1.1:5001 on eth0 (its input 1), some of the datagrams of (10.0.0.0/8) 239.1.1.1:5001 on eth0",
+    );
+    // Sources that never meet do share: a leg from 10.0.1.7 beside a plain rule for 192.168.0.0/16.
+    const t2 = addRule(emptyTable(), { ...sg, inputGroup: "239.7.1.1", inputSources: ["192.168.0.0/16"] }).table;
+    const legFrom = spec({
+      inputGroup: "239.5.1.1",
+      merge: { mode: "rtp", legs: [{ interface: "eth0", group: "239.7.1.1", port: 5001, source: "10.0.1.7" }] },
+    });
+    expect(() => checkTable(legFrom, t2.rules)).not.toThrow();
     // A plain rule on another interface is not a leg's.
     const elsewhere = { ...plain, inputInterface: "eth2" };
     expect(() => checkTable(elsewhere, t.rules)).not.toThrow();

@@ -21,7 +21,7 @@ import { EX, McrError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import type { Rule } from "../../src/types/rules.ts";
 import { Supervisor } from "../../src/supervisor/service.ts";
-import { loadState, prevPath, saveState } from "../../src/supervisor/state.ts";
+import { loadState, prevPath, saveState, unusedPath } from "../../src/supervisor/state.ts";
 
 log.level = -999;
 
@@ -95,6 +95,25 @@ describe("state file", () => {
     saveState(path, table(1, 2));
     expect(loadState(prevPath(path)).rules.map((r) => r.id)).toEqual([1]);
     expect(loadState(path).rules.map((r) => r.id)).toEqual([1, 2]);
+  });
+
+  test("a state file removed on purpose: the start has no rules, and its previous table is set aside", () => {
+    const d = freshDir();
+    const path = join(d, "rules.json");
+    saveState(path, table(1));
+    saveState(path, table(1, 2));
+    rmSync(path);
+    const warned: string[] = [];
+    expect(loadState(path, (m) => warned.push(m)).rules).toEqual([]);
+    expect(warned).toEqual([
+      `the state file ${path} is missing: starting with no rules; its previous table is now ${unusedPath(path)}`,
+    ]);
+    expect(existsSync(prevPath(path))).toBe(false);
+    expect(loadState(unusedPath(path)).rules.map((r) => r.id)).toEqual([1]);
+    // The old table never comes back later: a damaged file after one save has no previous copy.
+    saveState(path, table(3));
+    writeFileSync(path, "{");
+    expect(thrown(() => loadState(path))?.exitCode).toBe(EX.CONFIG);
   });
 
   for (const [what, damage] of [
