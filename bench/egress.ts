@@ -6,7 +6,7 @@
 // Not part of `bun run bench`; run it by hand (root; a few minutes):
 //
 //   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc,gso] [--flat-count 1000000] [--count150 600000]
-//                       [--attempts 2] [--gen socket|packet] [--mcr PATH]
+//                       [--attempts 2] [--gen socket|packet] [--mcr PATH] [--ring-mb N (mcr's input rings)]
 //
 // On a machine others share, BENCH_QUIET_WAIT_MS=3000 keeps it from waiting a minute before each
 // run for quiet; runs still carry their "disturbed" flag. The relay's own figures that hold up
@@ -38,6 +38,7 @@ for (const m of modes)
 const flatCount = Number(opt("flat-count", "1000000"));
 const count150 = Number(opt("count150", "600000"));
 const attempts = Number(opt("attempts", "2"));
+const ringMb = argv.includes("--ring-mb") ? Number(opt("ring-mb", "64")) : undefined;
 // socket: the generator's datagrams come with unfinished checksums (as a NIC's verified ones let
 // sendmsg and gso make them anew); packet (mcr gen's default): complete, unverified ones.
 const genMode = argv.includes("--gen") ? (opt("gen", "packet") as "socket" | "packet") : undefined;
@@ -80,7 +81,14 @@ sweepStale(BENCH_PREFIX);
 const lab = newBenchLab();
 try {
   const t = build(lab, "A");
-  const mcr = (egress: EgressMode): RelaySpec => ({ kind: "mcr", workers: 1, cpus: RELAY_CPUS, outputs: 1, egress });
+  const mcr = (egress: EgressMode): RelaySpec => ({
+    kind: "mcr",
+    workers: 1,
+    cpus: RELAY_CPUS,
+    outputs: 1,
+    egress,
+    ...(ringMb !== undefined ? { ringMb } : {}),
+  });
   const one = async (round: number, point: string, spec: RunSpec) => {
     const r = await measure(lab, t, spec, { workDir, attempts, log: (s) => console.log(`[${round}] ${point}${s}`) });
     out.runs.push({ ...r, round, point });

@@ -137,7 +137,9 @@ export interface RunResult {
     // Each rule's packets and each leg's counts over the run: where the frames went when the
     // merge is not exact.
     rules?: { id: number; packets: number; legs?: { packets: number; unique: number; duplicates: number }[] }[];
-    exact: boolean; // sinkLost === lostOnAllLegs, no duplicate, nothing out of order
+    // sinkLost less the sink's own socket drops (the kernel's exact count) === lostOnAllLegs, no
+    // duplicate, nothing out of order
+    exact: boolean;
   };
   flags: { generatorLimited: boolean; sinkLimited: boolean; disturbed: boolean };
   notes: string[];
@@ -380,7 +382,9 @@ async function once(lab: Lab, t: Topology, spec: RunSpec, workDir: string, attem
       };
     }
 
-    const merge = gen.legs ? mergeOf(gen.legs.lostOnAllLegs, sinkSummary, relayBefore, relayAfter) : undefined;
+    const merge = gen.legs
+      ? mergeOf(gen.legs.lostOnAllLegs, sinkSummary, sinkDrops, relayBefore, relayAfter)
+      : undefined;
     if (merge && !merge.exact)
       notes.push(
         `merge: the sink lost ${merge.sinkLost} where no leg carried ${merge.lostOnAllLegs}; RTP duplicates ${merge.rtp?.duplicates ?? "?"}, out of order ${merge.rtp?.outOfOrder ?? "?"}`,
@@ -463,7 +467,13 @@ function genDest(t: Topology, spec: RunSpec, traffic: NonNullable<RunSpec["traff
 export const UNRELATED_PORT = 7000;
 
 /** A merge run's figures: the sink's against what no leg carried, the merge rule's counters over the run. */
-function mergeOf(lostOnAllLegs: number, sink: SinkResult, before: unknown, after: unknown): RunResult["merge"] {
+function mergeOf(
+  lostOnAllLegs: number,
+  sink: SinkResult,
+  sinkDrops: number,
+  before: unknown,
+  after: unknown,
+): RunResult["merge"] {
   type L = { packets: number; unique: number; duplicates: number; late: number };
   type M = { out: number; lost: number; inputs: L[] };
   type R = { id: number; packets: number; merge?: M };
@@ -497,7 +507,7 @@ function mergeOf(lostOnAllLegs: number, sink: SinkResult, before: unknown, after
     }),
     exact:
       rtp !== undefined &&
-      sink.lost === lostOnAllLegs &&
+      sink.lost - sinkDrops === lostOnAllLegs &&
       sink.duplicates === 0 &&
       rtp.duplicates === 0 &&
       rtp.outOfOrder === 0,

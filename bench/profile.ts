@@ -5,6 +5,8 @@
 //
 //   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B] [--mcr PATH]
 //                        [--egress ring|sendmsg|socket|zc] [--limit 1 (percent: the report's cut)] [--keep (the perf data)]
+//                        [--cpu N (all of CPU N instead of the relay's processes: 0 is the generator's, where the
+//                        relay's ingress is paid on veth)]
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
@@ -26,6 +28,7 @@ const size = Number(opt("size", "1024"));
 const scenario = opt("scenario", "A") as ScenarioName;
 const egress = argv.includes("--egress") ? (opt("egress", "ring") as RelaySpec["egress"]) : undefined;
 const limit = opt("limit", "1");
+const cpu = argv.includes("--cpu") ? opt("cpu", "0") : undefined;
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
@@ -65,8 +68,11 @@ try {
   await Bun.sleep(1000);
   const pids = treeOf(relay.rootPids(), allStats());
   const data = join(out, `perf-${kind}-${process.pid}.data`);
-  console.log(`perf record -g on ${kind} pids ${pids.join(",")} for ${seconds} s at ${rate} pps`);
-  const rec = sh(["perf", "record", "-q", "-g", "-o", data, "-p", pids.join(","), "--", "sleep", String(seconds)], {
+  const what = cpu !== undefined ? ["-C", cpu] : ["-p", pids.join(",")];
+  console.log(
+    `perf record -g on ${cpu !== undefined ? `CPU ${cpu}` : `${kind} pids ${pids.join(",")}`} for ${seconds} s at ${rate} pps`,
+  );
+  const rec = sh(["perf", "record", "-q", "-g", "-o", data, ...what, "--", "sleep", String(seconds)], {
     timeoutMs: (seconds + 30) * 1000,
   });
   if (rec.code !== 0) console.error(rec.stderr.trim());
@@ -103,7 +109,7 @@ try {
     timeoutMs: 120000,
   });
   const keys =
-    /\] (do_syscall_64|__do_sys_io_uring_enter|io_submit_sqes|packet_sendmsg|udp_sendmsg|net_rx_action|br_handle_frame|br_forward|udp_queue_rcv_one_skb|__x64_sys_poll|skb_copy_ubufs|tpacket_rcv)\s*$/;
+    /\] (do_syscall_64|__do_sys_io_uring_enter|io_submit_sqes|packet_sendmsg|udp_sendmsg|net_rx_action|br_handle_frame|br_forward|udp_queue_rcv_one_skb|__x64_sys_poll|skb_copy_ubufs|tpacket_rcv|packet_rcv_fanout|ip_rcv|ip_list_rcv|udp_sendmsg|__netif_receive_skb_core\\S*|sock_def_readable|try_to_wake_up|skb_copy_bits|__udp4_lib_rcv|ip_mc_input|ip_rcv_finish|udp_recvmsg|__sys_recvmmsg|__sys_sendmmsg)\s*$/;
   console.log("inclusive:");
   console.log(
     inc.stdout

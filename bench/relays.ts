@@ -84,6 +84,7 @@ export interface RelaySpec {
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   egress?: "ring" | "sendmsg" | "socket" | "zc" | "gso"; // mcr only: --egress
+  ringMb?: number; // mcr only: --ring-mb (each input ring's size)
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
   /**
@@ -186,6 +187,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     "warn",
     ...(spec.poll ? ["--poll", spec.poll] : []),
     ...(spec.egress ? ["--egress", spec.egress] : []),
+    ...(spec.ringMb !== undefined ? ["--ring-mb", String(spec.ringMb)] : []),
   ];
   const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });
   const err = { text: "" };
