@@ -6,12 +6,12 @@
 //   bun bench/profile.ts [--relay mcr|socat] [--rate 150000] [--seconds 5] [--size 1024] [--scenario A|B] [--mcr PATH]
 //                        [--egress ring|sendmsg|socket|zc] [--limit 1 (percent: the report's cut)] [--keep (the perf data)]
 //                        [--cpu N (all of CPU N instead of the relay's processes: 0 is the generator's, where the
-//                        relay's ingress is paid on veth)]
+//                        relay's ingress is paid on veth)] [--merge (the bench's merge row: 2 legs, 1% loss each)]
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
 import { GEN_CPU, RELAY_CPUS, SINK_CPU } from "./measure.ts";
-import { INPUT_GROUP, INPUT_PORT, OUTPUT_PORT, pinBinary, type RelaySpec, ROOT, startRelay } from "./relays.ts";
+import { inputDest, OUTPUT_PORT, pinBinary, type RelaySpec, ROOT, startRelay } from "./relays.ts";
 import { destroyAllSync, sh } from "../test/helpers/lab.ts";
 import { build, newBenchLab, type ScenarioName } from "./topology.ts";
 import { runMcrGen, startSink } from "./traffic.ts";
@@ -29,6 +29,8 @@ const scenario = opt("scenario", "A") as ScenarioName;
 const egress = argv.includes("--egress") ? (opt("egress", "ring") as RelaySpec["egress"]) : undefined;
 const limit = opt("limit", "1");
 const cpu = argv.includes("--cpu") ? opt("cpu", "0") : undefined;
+// An RTP merge of two legs (1% loss each), the bench's merge row, instead of a plain rule.
+const merge = argv.includes("--merge");
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.on(sig, () => {
@@ -42,7 +44,8 @@ if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
 const lab = newBenchLab();
 try {
   const t = build(lab, scenario);
-  const relay = await startRelay(lab, t, { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1, egress }, t.gen.addr);
+  const spec: RelaySpec = { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1, egress, ...(merge ? { merge } : {}) };
+  const relay = await startRelay(lab, t, spec, t.gen.addr);
   const count = Math.round(rate * (seconds + 2));
   const sink = await startSink(lab, {
     role: t.sink.role,
@@ -59,7 +62,8 @@ try {
     role: t.gen.role,
     iface: t.gen.iface,
     source: t.gen.addr,
-    dest: `${INPUT_GROUP}:${INPUT_PORT}`,
+    dest: inputDest(t, spec),
+    ...(merge ? { legs: { lossPct: 1, seed: 2022 } } : {}),
     rate,
     count,
     size,

@@ -190,6 +190,7 @@ struct mcr_txm {
 	uint16_t segs; /* datagrams in this send */
 	uint32_t seg_len; /* the first one's payload length: all but the last have it */
 	uint32_t bytes; /* payload bytes of them all */
+	uint32_t j0; /* the journal entry of its first datagram (worker.c), once queued */
 };
 /* Sets up t (its fd open, bound later) for sendmsg: the virtio-net header and the slots. */
 int mcr__txm_setup(struct mcr_tx *t);

@@ -300,6 +300,7 @@ int mcr__merge_in(struct mcr_merge *m, unsigned leg, const uint8_t *p, uint32_t 
 	s->copied = 0;
 	s->at_ns = now;
 	s->meta = *meta;
+	m->last_held = s;
 	if (m->held++ == 0)
 		m->deadline_ns = now + m->hold_ns;
 	m->ctr[MCR_MC_HELD] = m->held;

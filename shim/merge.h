@@ -78,6 +78,7 @@ struct mcr_merge {
 	struct mcr_merge_slot *slots;
 	uint8_t *bytes;
 	uint8_t live; /* a stream (ssrc) is being merged */
+	struct mcr_merge_slot *last_held; /* the slot of the packet mcr__merge_in held last */
 	uint8_t retire; /* it restarts: its held packets go out (holes given up), then the new one */
 	uint8_t prev_valid;
 	uint8_t room; /* the stream runs past the ring: holes before room_to are given up */

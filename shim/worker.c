@@ -92,6 +92,7 @@ struct mcr_worker {
 	 * completion. */
 	uint64_t *journal; /* MCR_JOURNAL_LEN entries, MCR_JOURNAL_VALID when in use */
 	uint32_t j_n, j_submitted; /* entries in use; of them, marked submitted */
+	uint32_t j_owed; /* datagrams in messages not yet queued: entries they will take */
 	int own_counters;
 	unsigned queued; /* SQEs prepared since the last flush */
 	uint64_t flush_epoch; /* flushes so far */
@@ -711,6 +712,8 @@ static void count_cqe(struct mcr_worker *w, const struct io_uring_cqe *cqe)
 		const struct mcr_tx *t = &w->tx[cqe->user_data >> 48 & 0x3fff];
 		const struct mcr_txm *m = &t->msgs[cqe->user_data >> 32 & 0xffff];
 		uint32_t slot = (uint32_t)cqe->user_data;
+		for (uint32_t i = 0; i < m->segs; i++)
+			journal_take(w, m->j0 + i);
 		if (cqe->res >= 0) {
 			uint64_t *o = &w->out_ctr[slot * 3];
 			o[0] += m->segs;
@@ -855,12 +858,20 @@ static inline void queue_send(struct mcr_worker *w, const struct out *o, uint8_t
 static void queue_msg(struct mcr_worker *w, struct out *o, uint32_t mi)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
+	struct mcr_txm *m = &t->msgs[mi];
 	mcr__txm_finish(t, mi, &o->hdr);
+	/* One entry a datagram, as the transmit ring's: a worker killed before their completion has
+	 * them counted by the supervisor (queue_frame_msg kept room for them). */
+	m->j0 = w->j_n;
+	for (uint32_t i = 0; i < m->segs; i++)
+		journal_add(w, o->slot,
+			    i + 1 < m->segs ? m->seg_len : m->bytes - (m->segs - 1) * m->seg_len);
+	w->j_owed -= m->segs;
 	struct io_uring_sqe *sqe = get_sqe(w);
 	if (!sqe) {
 		w->queued--;
-		for (uint32_t i = 0; i < t->msgs[mi].segs; i++)
-			count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
+		for (uint32_t i = 0; i < m->segs; i++)
+			count_drop(w, journal_take(w, m->j0 + i), MCR_DROP_SEND_ERROR);
 		return;
 	}
 	/* Never waiting for the device: a slow one must not hold up the other outputs. */
@@ -885,6 +896,7 @@ static void gso_close(struct mcr_worker *w, struct out *o)
 	}
 	if (m->segs > 1 && m->seg_len > o->hdr.max_payload) {
 		w->queued--;
+		w->j_owed -= m->segs;
 		for (uint32_t i = 0; i < m->segs; i++)
 			count_drop(w, o->slot, MCR_DROP_SEND_ERROR);
 		return;
@@ -899,9 +911,14 @@ static inline void queue_frame_msg(struct mcr_worker *w, struct out *o, uint16_t
 				   const struct mcr_csum_in *cs, uint8_t tos, uint8_t ttl)
 {
 	struct mcr_tx *t = &w->tx[o->tx];
+	/* Room in the journal for this datagram's entry, besides those owed already. */
+	if (w->j_n + w->j_owed >= MCR_JOURNAL_LEN)
+		flush(w);
 	if (o->gso_open &&
-	    mcr__txm_append(t, o->gso_open - 1, &o->hdr, sport, payload, len, cs, tos, ttl) == 0)
+	    mcr__txm_append(t, o->gso_open - 1, &o->hdr, sport, payload, len, cs, tos, ttl) == 0) {
+		w->j_owed++;
 		return;
+	}
 	if (t->nmsg == MCR_TXM_SLOTS || w->queued >= SQ_DEPTH - MCR_MAX_TX)
 		flush(w); /* queues the open messages too */
 	else if (o->gso_open)
@@ -912,6 +929,7 @@ static inline void queue_frame_msg(struct mcr_worker *w, struct out *o, uint16_t
 	}
 	int mi = mcr__txm_put(t, &o->hdr, sport, payload, len, cs, tos, ttl);
 	w->queued++; /* its SQE, now or at the flush */
+	w->j_owed++;
 	if (t->mode == MCR_EGRESS_GSO) {
 		o->gso_open = (uint32_t)mi + 1;
 		w->open[w->n_open++] = o;
@@ -1057,14 +1075,9 @@ static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_
 			struct copy_src *c)
 {
 	struct mcr_merge *m = t->merges[e->merge];
-	/* A copy that waits has no headers left to check its checksum against: checked now, where
-	 * a socket path may need it (a frame whose device vouched for it, or a local sender's
-	 * unfinished one, costs nothing). */
 	struct mcr_merge_meta meta = {
 		.cs = c->cs, .sport = c->sport, .tos = c->tos, .ttl = c->ttl
 	};
-	if (m->e.mode == MCR_MERGE_RTP)
-		meta.wrong = (uint8_t)copy_wrong(c);
 	for (;;) {
 		int a = mcr__merge_in(m, e->leg, c->payload, c->len, &meta, w->batch_ns,
 				      w->flush_epoch);
@@ -1082,6 +1095,11 @@ static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_
 			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_HELD:
+			/* A copy that waits has no headers left to check its checksum against: checked
+			 * now, where a socket path may need it. Only the held few pay (summing every
+			 * frame of every leg cost the worker a tenth of its time); one sent at once
+			 * is checked, if at all, by send_copies. */
+			m->last_held->meta.wrong = (uint8_t)copy_wrong(c);
 			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_NOT_RTP:

@@ -9,6 +9,7 @@ import { buildFrame, toHex } from "../helpers/frames.ts";
 import { type Lab, sh } from "../helpers/lab.ts";
 import { describeNetns, type Labs } from "../helpers/suite.ts";
 import { receiveInSink } from "../helpers/traffic.ts";
+import { udpCounters } from "../helpers/snmp.ts";
 import { buildWireTools, INJECT } from "../helpers/wire.ts";
 import { WorkerDriver } from "../helpers/worker.ts";
 import type { Rule } from "../../src/types/rules.ts";
@@ -313,6 +314,38 @@ describeNetns(
       const after = (await w.stats()).merges!["1"]!;
       expect([after.out, after.legs[1]!.late]).toEqual([9, 1]);
     }, 30000);
+
+    // A held copy is checked when it is held (its frame's headers are gone by the time it goes):
+    // the packet path keeps a wrong sum wrong, a UDP socket would make it right and drops it.
+    for (const egress of ["ring", "socket"] as const)
+      test(`--egress ${egress}: a held copy whose UDP checksum was wrong on input does not leave with a right one`, async () => {
+        const lab = mergeLab(labs);
+        const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"], ["--egress", egress]);
+        await w.ready();
+        expect((await w.setRules([rule({ ...RTP_MERGE, windowMs: 2000 } as Rule["merge"])])).errors).toEqual([]);
+        const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: 3, idleMs: 1500 });
+        await rx.listening;
+        const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
+        const bad = buildFrame({ dst: LEG_A.group, dport: LEG_A.port, src: LEG_A.src, payload: rtp(3) });
+        bad[40] = bad[40]! ^ 0x5a; // the UDP checksum, wrong now
+        // 3 (wrong) waits behind the hole at 2, which leg B fills.
+        send(lab, [`0 ${frameOn(LEG_A, rtp(1))}`, `0 ${toHex(bad)}`, "w 100", `1 ${frameOn(LEG_B, rtp(2))}`]);
+        const got = await rx.result;
+        expect(got.payloads).toEqual([1, 2].map((q) => toHex(rtp(q))));
+        const c = await w.stats();
+        const m = c.merges!["1"]!;
+        expect({
+          out: m.out,
+          held: m.held,
+          sent: c.txPackets,
+          udpChecksumDrops: c.drops.udp_checksum,
+          sinkCsumErrors: udpCounters(lab, "sink").InCsumErrors! - csumBefore,
+        }).toEqual(
+          egress === "socket"
+            ? { out: 3, held: 0, sent: 2, udpChecksumDrops: 1, sinkCsumErrors: 0 }
+            : { out: 3, held: 0, sent: 3, udpChecksumDrops: 0, sinkCsumErrors: 1 },
+        );
+      }, 30000);
 
     test("a merge whose settings change sends what it held first, in order", async () => {
       const lab = mergeLab(labs);
