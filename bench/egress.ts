@@ -7,6 +7,7 @@
 //
 //   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc,gso] [--flat-count 1000000] [--count150 600000]
 //                       [--attempts 2] [--gen socket|packet] [--mcr PATH] [--ring-mb N (mcr's input rings)]
+//                       [--fanout N --fanout-rate PPS (a point with N outputs per mode: CPU per packet sent)]
 //
 // On a machine others share, BENCH_QUIET_WAIT_MS=3000 keeps it from waiting a minute before each
 // run for quiet; runs still carry their "disturbed" flag. The relay's own figures that hold up
@@ -39,6 +40,9 @@ const flatCount = Number(opt("flat-count", "1000000"));
 const count150 = Number(opt("count150", "600000"));
 const attempts = Number(opt("attempts", "2"));
 const ringMb = argv.includes("--ring-mb") ? Number(opt("ring-mb", "64")) : undefined;
+// Fan-out: N outputs from one input at a rate the sink takes whole (0: no fan-out point).
+const fanout = Number(opt("fanout", "0"));
+const fanoutRate = Number(opt("fanout-rate", "30000"));
 // socket: the generator's datagrams come with unfinished checksums (as a NIC's verified ones let
 // sendmsg and gso make them anew); packet (mcr gen's default): complete, unverified ones.
 const genMode = argv.includes("--gen") ? (opt("gen", "packet") as "socket" | "packet") : undefined;
@@ -81,11 +85,11 @@ sweepStale(BENCH_PREFIX);
 const lab = newBenchLab();
 try {
   const t = build(lab, "A");
-  const mcr = (egress: EgressMode): RelaySpec => ({
+  const mcr = (egress: EgressMode, outputs = 1): RelaySpec => ({
     kind: "mcr",
     workers: 1,
     cpus: RELAY_CPUS,
-    outputs: 1,
+    outputs,
     egress,
     ...(ringMb !== undefined ? { ringMb } : {}),
   });
@@ -112,6 +116,18 @@ try {
         path: "relay",
         relay: mcr(m),
       });
+    if (fanout > 0)
+      for (const m of modes)
+        await one(round, `fan${fanout} ${m}`, {
+          generator: "mcr",
+          rate: fanoutRate,
+          count: Math.min(count150, fanoutRate * 10),
+          size: 1024,
+          outputs: fanout,
+          genMode,
+          path: "relay",
+          relay: mcr(m, fanout),
+        });
   }
 } finally {
   await lab.destroy();
@@ -170,4 +186,17 @@ for (const m of modes) {
   const dist = `${all.filter((r) => r?.flags.disturbed).length} of ${all.filter(Boolean).length}`;
   console.log(`| ${m} | ${flat(1024)} | ${flat(64)} | ${cpu} | ${loss} | ${p50} | ${dist} |`);
 }
+if (fanout > 0)
+  for (const m of modes) {
+    const rs = rounds.map((n) => at(n, `fan${fanout} ${m}`));
+    console.log(
+      `fan-out to ${fanout} at ${fanoutRate} pps in, ${m}: relay CPU % ${fmt(
+        rs.map((r) => r?.relayCpu?.percent),
+        1,
+      )}; CPU-s per M sent ${fmt(rs.map(cpuPerM))}; loss less sink drops % ${fmt(
+        rs.map((r) => r && r.relayLossRatio * 100),
+        2,
+      )}`,
+    );
+  }
 console.log(`raw results: ${file}`);
