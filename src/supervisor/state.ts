@@ -219,6 +219,13 @@ export function loadState(path: string, warn: (msg: string) => void = () => {}):
     );
   try {
     renameSync(path, damagedPath(path));
+    // The state file is the previous table again at once: a start that changes nothing saves
+    // nothing, and the next one must find this table, not a missing file (which means no rules).
+    try {
+      saveState(path, prev.table);
+    } catch {
+      renameSync(damagedPath(path), path); // as it was: the next start falls back the same way
+    }
   } catch {
     /* a read-only directory: it stays where it is */
   }

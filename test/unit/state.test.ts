@@ -135,6 +135,8 @@ describe("state file", () => {
       expect(warned[0]).toContain(`the state file ${path} is damaged`);
       expect(warned[0]).toContain(prevPath(path));
       expect(readFileSync(`${path}.damaged`, "utf8")).toBe(bad);
+      // A start that changes nothing saves nothing: the next one finds the same table.
+      expect(loadState(path).rules.map((r) => r.id)).toEqual([1]);
       // The next save does not put the damaged table into PATH.prev.
       saveState(path, table(1, 3));
       expect(loadState(prevPath(path)).rules.map((r) => r.id)).toEqual([1]);
