@@ -36,7 +36,10 @@ export async function tunPair(lab: Lab, a: TunEnd, b: TunEnd): Promise<TunPair> 
     [a, b],
     [b, a],
   ] as const) {
-    must(["ip", "-n", lab.ns(end.role), "addr", "add", end.addr, "peer", peer.addr, "dev", end.iface]);
+    // An IPv6 address without duplicate address detection: a point-to-point link has no other
+    // host, and a tentative address cannot be bound or sent from for a second or two.
+    const nodad = end.addr.includes(":") ? ["nodad"] : [];
+    must(["ip", "-n", lab.ns(end.role), "addr", "add", end.addr, "peer", peer.addr, "dev", end.iface, ...nodad]);
     // A deep queue on each device: what the kernel sends waits there until tunpair reads it, and
     // a process descheduled on a busy machine must not make the tunnel lose packets.
     must(["ip", "-n", lab.ns(end.role), "link", "set", end.iface, "txqueuelen", "20000", "up"]);

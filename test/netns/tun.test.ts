@@ -9,6 +9,7 @@ import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
 import { buildFrame, type FrameSpec } from "../helpers/frames.ts";
 import type { Lab } from "../helpers/lab.ts";
 import { describeNetns } from "../helpers/suite.ts";
+import { snmp6Counters } from "../helpers/snmp.ts";
 import { startSupervisor } from "../helpers/supervisor.ts";
 import { expectPayloads, receiveInSink, sendFromGen } from "../helpers/traffic.ts";
 import { tunPair } from "../helpers/tunnel.ts";
@@ -103,6 +104,58 @@ describeNetns("a tun interface (no Ethernet header) as input and output", (labs)
     expect(s.totals.rxForeign).toBe(0);
     const moved = await link.close();
     expect(moved.ab).toBeGreaterThanOrEqual(N + 600 + MALFORMED.length + TURNED_AWAY.length);
+  }, 60000);
+
+  test("IPv6 unicast to the relay's tunnel address, out to an IPv4 group: byte for byte, once each, no ICMPv6 unreachable", async () => {
+    const lab = labs.chain({ ipv6: true });
+    lab.addNs("far", { ipv6: true });
+    const link = await tunPair(
+      lab,
+      { role: "far", iface: "tunA", addr: "2001:db8:98::1" },
+      { role: "relay", iface: "tunB", addr: "2001:db8:98::2" },
+    );
+    // An IPv6 peer address gets no route of its own (unlike IPv4's): one each way.
+    lab.route("far", "2001:db8:98::2/128", "tunA");
+    lab.route("relay", "2001:db8:98::1/128", "tunB");
+    const sup = await startSupervisor(lab, [], { interfaces: ["tunB"] });
+    // The counter counts across the tunnel: a port nobody holds is answered with an unreachable.
+    const unreachables = () => snmp6Counters(lab, "far").Icmp6InDestUnreachs!;
+    const first = unreachables();
+    sendFromGen(lab, {
+      role: "far",
+      source: "2001:db8:98::1",
+      dest: "2001:db8:98::2",
+      port: 5009,
+      count: 1,
+      size: 64,
+      seed: 3,
+    });
+    await Bun.sleep(300);
+    expect(unreachables()).toBe(first + 1);
+    sup.addRule("2001:db8:98::2", 5001, "239.2.2.2:6001:veth3");
+    const N = 2000;
+    const rx = receiveInSink(lab, { group: "239.2.2.2", port: 6001, count: N + 1 });
+    await rx.listening;
+    const before = unreachables();
+    sendFromGen(lab, {
+      role: "far",
+      source: "2001:db8:98::1",
+      dest: "2001:db8:98::2",
+      port: 5001,
+      count: N,
+      size: 700,
+      seed: 64,
+    });
+    const got = await rx.result;
+    expect(lab.linkCounters("far", "tunA").txDropped).toBe(0);
+    expectPayloads(got.payloads, 64, N, 700);
+    expect(new Set(got.sources.map((s) => s.split(":")[0]))).toEqual(new Set(["10.0.1.1"]));
+    // The relay held the port: the far end was never told it was unreachable.
+    expect(unreachables()).toBe(before);
+    const s = sup.stats();
+    expect(s.rules[0].packets).toBe(N);
+    expect(s.totals.drops).toBe(0);
+    await link.close();
   }, 60000);
 
   test("Ethernet in, tunnel out: byte for byte, once each, by the tun device's transmit ring", async () => {
