@@ -1262,13 +1262,72 @@ static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 	return n;
 }
 
+static inline int64_t frame_time(const struct tpacket2_hdr *h)
+{
+	return (int64_t)h->tp_sec * 1000000000 + h->tp_nsec;
+}
+
+/* The merge rings' frames in the order they arrived, across the rings: a failover that reverts
+ * at one leg's frame must have read the other leg's copies that came before it (ring by ring,
+ * the copy of a packet that came between two of the first ring's frames was read after the
+ * switch: lost), and rtp holds fewer copies for holes the other leg has filled already. */
+static int rx_merge_batch(struct mcr_worker *w, int batch_max)
+{
+	struct mcr_rx *r[MCR_MAX_INPUTS];
+	uint32_t start[MCR_MAX_INPUTS];
+	int taken[MCR_MAX_INPUTS], nr = 0, n = 0;
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0 && w->in[i].merge_only) {
+			r[nr] = &w->in[i];
+			start[nr] = w->in[i].head;
+			taken[nr++] = 0;
+		}
+	while (n < batch_max) {
+		int best = -1;
+		int64_t at = 0;
+		for (int k = 0; k < nr; k++) {
+			/* Frames go back to the kernel only after the batch (see rx_batch). */
+			if ((uint32_t)taken[k] >= r[k]->frame_nr)
+				continue;
+			const struct tpacket2_hdr *h = mcr__rx_frame(r[k], r[k]->head);
+			if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+				continue;
+			if (best < 0 || frame_time(h) < at)
+				best = k, at = frame_time(h);
+		}
+		if (best < 0)
+			break;
+		struct mcr_rx *rx = r[best];
+		w->batch_left = (uint32_t)(batch_max - n);
+		classify(w, rx, mcr__rx_frame(rx, rx->head));
+		rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
+		taken[best]++;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	mcr__leases_settle(&w->leases);
+	flush(w);
+	if (w->broken)
+		return n; /* sends may still read these frames: they never go back */
+	for (int k = 0; k < nr; k++)
+		for (int i = 0; i < taken[k]; i++) {
+			__atomic_store_n(&mcr__rx_frame(r[k], start[k])->tp_status,
+					 TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+			start[k] = start[k] + 1 == r[k]->frame_nr ? 0 : start[k] + 1;
+		}
+	w->counters[MCR_C_BATCHES]++;
+	return n;
+}
+
 static int process_ready(struct mcr_worker *w, int batch_max)
 {
 	int total = 0;
 	w->batch_ns = now_ns(); /* one clock read a round, whatever the frames */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0)
+		if (w->in[i].fd >= 0 && !w->in[i].merge_only)
 			total += rx_batch(w, &w->in[i], batch_max);
+	total += rx_merge_batch(w, batch_max);
 	/* After the rings: a copy already waiting in another leg's ring fills its hole before the
 	 * hole is given up, however late the worker came round to it. */
 	merge_expire_all(w);
