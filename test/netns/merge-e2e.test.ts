@@ -12,7 +12,8 @@ import { count } from "../../src/stats/render.ts";
 import type { GenResult } from "../../src/tools/gen.ts";
 import type { SinkResult } from "../../src/tools/sink.ts";
 import { parseExposition, valueOf } from "../helpers/exposition.ts";
-import { type Lab, poll, sh } from "../helpers/lab.ts";
+import { type Lab, poll } from "../helpers/lab.ts";
+import { delaySends, HAVE_NETEM } from "../helpers/netem.ts";
 import { legDrops, lostOnAll } from "../helpers/legs.ts";
 import { mcrArgv } from "../helpers/mcr.ts";
 import { checkSchema } from "../helpers/stats-schema.ts";
@@ -27,8 +28,19 @@ const COUNT = 10_000;
 const RATE = 10_000; // packets a second on each leg
 const LOSS_PPM = 10_000; // 1%
 
-// Whether this kernel has netem (sch_netem), tried in a network namespace of its own.
-const netem = sh(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]).code === 0;
+/** mcr gen's one stream on both legs: red from veth0, blue from veth4. */
+const TWO_LEGS = [
+  "--legs",
+  "2",
+  "--dest",
+  `${RED.group}:${RED.port}`,
+  "--dest",
+  `${BLUE.group}:${BLUE.port}`,
+  "--interface",
+  "veth0",
+  "--interface",
+  "veth4",
+];
 
 /**
  * gen (veth0: red, veth4: blue) -> relay (veth1, veth5 | veth3) -> sink (veth2): two independent
@@ -167,16 +179,7 @@ async function rtpRun(lab: Lab, sup: SupervisorDriver, seed: number, seq0 = 0): 
   for (const d of drops) expect([d[0], d[COUNT - 1]]).toEqual([false, false]);
   const received = await sink(lab, COUNT);
   const sent = gen(lab, [
-    "--legs",
-    "2",
-    "--dest",
-    `${RED.group}:${RED.port}`,
-    "--dest",
-    `${BLUE.group}:${BLUE.port}`,
-    "--interface",
-    "veth0",
-    "--interface",
-    "veth4",
+    ...TWO_LEGS,
     "--loss",
     "1%",
     "--seed",
@@ -289,24 +292,11 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
       }
     }, 60_000);
 
-  test.skipIf(!netem)(
+  test.skipIf(!HAVE_NETEM)(
     "rtp, the blue leg 20 ms behind (tc netem) within the 50 ms window: the same, exactly",
     async () => {
       const lab = mergeLab(labs);
-      const tc = lab.exec("gen", [
-        "tc",
-        "qdisc",
-        "add",
-        "dev",
-        "veth4",
-        "root",
-        "netem",
-        "delay",
-        "20ms",
-        "limit",
-        "100000",
-      ]);
-      expect(tc.stderr).toBe("");
+      expect(delaySends(lab, "gen", "veth4", 20).stderr).toBe("");
       const sup = await relay(lab, 1);
       addCam(sup, ["--merge", "rtp"]);
       await rtpRun(lab, sup, 80);
@@ -323,16 +313,7 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
     const redIn = () => lab.linkCounters("relay", RED.interface).rxPackets;
     const red0 = redIn();
     const sending = genInBackground(lab, [
-      "--legs",
-      "2",
-      "--dest",
-      `${RED.group}:${RED.port}`,
-      "--dest",
-      `${BLUE.group}:${BLUE.port}`,
-      "--interface",
-      "veth0",
-      "--interface",
-      "veth4",
+      ...TWO_LEGS,
       "--rate",
       String(rate),
       "--count",

@@ -7,6 +7,7 @@
 import { beforeAll, expect, test } from "bun:test";
 import { buildFrame, toHex } from "../helpers/frames.ts";
 import { type Lab, sh } from "../helpers/lab.ts";
+import { delaySends, HAVE_NETEM } from "../helpers/netem.ts";
 import { describeNetns, type Labs } from "../helpers/suite.ts";
 import { receiveInSink } from "../helpers/traffic.ts";
 import { udpCounters } from "../helpers/snmp.ts";
@@ -15,9 +16,6 @@ import { WorkerDriver } from "../helpers/worker.ts";
 import type { Rule } from "../../src/types/rules.ts";
 import type { MergeCount } from "../../src/types/counters.ts";
 import { monotonicNs } from "../../src/native/shim.ts";
-
-// Whether this kernel has netem (sch_netem), tried in a network namespace of its own.
-const netem = sh(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]).code === 0;
 
 const OUT = { group: "239.9.9.9", port: 5099, interface: "veth3", ttl: 4 };
 const LEG_A = { interface: "veth1", group: "239.1.1.1", port: 5001, src: "10.0.0.1" };
@@ -230,24 +228,11 @@ describeNetns(
       expect(m.legs[0]!.gaps).toBe(2000);
     }, 60000);
 
-    test.skipIf(!netem)(
+    test.skipIf(!HAVE_NETEM)(
       "rtp, leg B 20 ms behind (tc netem) within a 50 ms window: the same",
       async () => {
         const lab = mergeLab(labs);
-        const tc = lab.exec("gen", [
-          "tc",
-          "qdisc",
-          "add",
-          "dev",
-          "veth4",
-          "root",
-          "netem",
-          "delay",
-          "20ms",
-          "limit",
-          "100000",
-        ]);
-        expect(tc.stderr).toBe("");
+        expect(delaySends(lab, "gen", "veth4", 20).stderr).toBe("");
         const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
         await w.ready();
         expect((await w.setRules([rule(RTP_MERGE)])).errors).toEqual([]);
