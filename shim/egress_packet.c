@@ -60,7 +60,7 @@ int mcr__tx_open(struct mcr_tx *t, int ifindex, int family, uint32_t ring_bytes,
 	    setsockopt(t->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) < 0)
 		goto fail_errno;
 	struct mcr_ring ring;
-	err = mcr__ring_map(t->fd, PACKET_TX_RING, mcr__frame_size(t->mtu), ring_bytes, &ring);
+	err = mcr__ring_map(t->fd, PACKET_TX_RING, mcr__frame_size(t->mtu), ring_bytes, 0, &ring);
 	if (err < 0)
 		goto fail;
 	t->map = ring.map;

@@ -11,32 +11,50 @@
 #define MCR_MAX_INPUTS 32
 #define MCR_PARSE_OK (-1)
 
-/* A mapped TPACKET_V2 ring (ring.c). */
+/* A mapped packet ring (ring.c): TPACKET_V2 frames, or TPACKET_V3 blocks (receive only). */
 struct mcr_ring {
 	uint8_t *map;
 	size_t map_len;
 	uint32_t frame_size;
 	uint32_t frame_nr;
+	uint32_t block_size;
+	uint32_t block_nr;
 };
 
 uint32_t mcr__frame_size(uint32_t mtu);
 /* The ring size to ask for, for `asked` bytes: what 32 bits (and the kernel) can take. */
 uint32_t mcr__ring_bytes(uint64_t asked);
-/* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. */
-int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, struct mcr_ring *r);
+/* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. blocks:
+ * a TPACKET_V3 receive ring (the socket's version set to it first). */
+int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, int blocks,
+		  struct mcr_ring *r);
 
-/* One AF_PACKET TPACKET_V2 receive ring. */
+/* One AF_PACKET receive ring: TPACKET_V2 frames, or TPACKET_V3 blocks (enum mcr_rx_mode). */
 struct mcr_rx {
 	int fd;
 	int ifindex;
 	uint8_t *map;
 	size_t map_len;
 	uint32_t frame_size;
-	uint32_t frame_nr;
-	uint32_t head; /* next frame to look at */
+	uint32_t frame_nr; /* frames: the ring's frames; blocks: its blocks */
+	uint32_t block_size; /* blocks: each block's bytes */
+	uint32_t head; /* the next frame to look at; blocks: the block being read */
+	uint32_t taken; /* frames (blocks) read and not given back: those before head */
+	uint32_t left; /* blocks: the frames of the block at head not read yet (0: not opened) */
+	uint8_t *next; /* blocks: the next of them */
+	uint8_t blocks; /* MCR_RX_BLOCKS */
 	int fanout_id; /* the fanout group it joined, -1: none */
 	uint8_t ip_only; /* the interface has no link header: frames start at IP (mcr__ip_only) */
 	int merge_only; /* MCR_INPUT_MERGE: takes the table's merge legs, and only those */
+};
+
+/* A received frame, whichever ring version wrote it. */
+struct mcr_rx_frame {
+	uint8_t *f; /* the link header, or the IP header on a link without one */
+	const struct sockaddr_ll *sll;
+	uint32_t len, snaplen, status;
+	uint16_t vlan_tci;
+	int64_t ns; /* the kernel's time stamp */
 };
 
 /* 1 when an interface of this ARPHRD_* type carries IP with no link header, so that an AF_PACKET
@@ -45,12 +63,100 @@ struct mcr_rx {
  * open: a device's type never changes. */
 int mcr__ip_only(int arptype);
 
-int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes);
+int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes, int blocks);
 void mcr__rx_close(struct mcr_rx *rx);
+/* Gives the kernel back every frame (block) read since the last time. */
+void mcr__rx_give_back(struct mcr_rx *rx);
 
 static inline struct tpacket2_hdr *mcr__rx_frame(const struct mcr_rx *rx, uint32_t i)
 {
 	return (struct tpacket2_hdr *)(rx->map + (size_t)i * rx->frame_size);
+}
+
+static inline struct tpacket_block_desc *mcr__rx_block(const struct mcr_rx *rx, uint32_t i)
+{
+	return (struct tpacket_block_desc *)(rx->map + (size_t)i * rx->block_size);
+}
+
+/* The block at head, opened for reading if the kernel has handed it over; 0: none yet. A ring
+ * walked round to a block not given back yet waits for the give-back. */
+static inline int mcr__rx_block_open(struct mcr_rx *rx)
+{
+	while (!rx->left) {
+		if (rx->taken >= rx->frame_nr)
+			return 0;
+		struct tpacket_block_desc *b = mcr__rx_block(rx, rx->head);
+		if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+			return 0;
+		rx->left = b->hdr.bh1.num_pkts;
+		rx->next = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
+		if (!rx->left) { /* the kernel closes no empty block; were one closed, it is read */
+			rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
+			rx->taken++;
+		}
+	}
+	return 1;
+}
+
+/* The next frame of a ring, if one is ready: it stays the worker's until mcr__rx_give_back. */
+static inline int mcr__rx_peek(struct mcr_rx *rx, struct mcr_rx_frame *v)
+{
+	if (rx->blocks) {
+		if (!mcr__rx_block_open(rx))
+			return 0;
+		struct tpacket3_hdr *h = (struct tpacket3_hdr *)rx->next;
+		*v = (struct mcr_rx_frame){
+			.f = rx->next + h->tp_mac,
+			.sll = (const struct sockaddr_ll *)(rx->next + TPACKET_ALIGN(sizeof(*h))),
+			.len = h->tp_len,
+			.snaplen = h->tp_snaplen,
+			.status = h->tp_status,
+			.vlan_tci = (uint16_t)h->hv1.tp_vlan_tci,
+			.ns = (int64_t)h->tp_sec * 1000000000 + h->tp_nsec,
+		};
+		return 1;
+	}
+	/* Frames go back after the batch: a ring smaller than the batch is not walked round to
+	 * its start again, whose frames are still marked ours. */
+	if (rx->taken >= rx->frame_nr)
+		return 0;
+	struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
+	if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+		return 0;
+	*v = (struct mcr_rx_frame){
+		.f = (uint8_t *)h + h->tp_mac,
+		.sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h))),
+		.len = h->tp_len,
+		.snaplen = h->tp_snaplen,
+		.status = h->tp_status,
+		.vlan_tci = h->tp_vlan_tci,
+		.ns = (int64_t)h->tp_sec * 1000000000 + h->tp_nsec,
+	};
+	return 1;
+}
+
+/* Past the frame mcr__rx_peek gave. */
+static inline void mcr__rx_step(struct mcr_rx *rx)
+{
+	if (rx->blocks) {
+		rx->next += ((struct tpacket3_hdr *)rx->next)->tp_next_offset;
+		if (--rx->left)
+			return;
+	}
+	rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
+	rx->taken++;
+}
+
+/* Whether a frame waits: one load of the next frame's (block's) status. */
+static inline int mcr__rx_any(const struct mcr_rx *rx)
+{
+	if (rx->left)
+		return 1;
+	if (rx->taken >= rx->frame_nr)
+		return 0;
+	const uint32_t *status = rx->blocks ? &mcr__rx_block(rx, rx->head)->hdr.bh1.block_status
+					    : &mcr__rx_frame(rx, rx->head)->tp_status;
+	return (__atomic_load_n(status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
 }
 
 /* An egress socket, connected to one output's destination: the kernel keeps the route in the
@@ -361,10 +467,24 @@ uint32_t mcr__lease_refill(struct mcr_lease *l, struct mcr_lease **held, int64_t
 /* The batch is over: every lease on the list gives back what it did not use. */
 void mcr__leases_settle(struct mcr_lease **held);
 
-/* Frames ready on a ring from its head on, at most max (the head's own included). */
+/* Frames ready on a ring from the one in hand on, at most max (it included). */
 static inline uint32_t mcr__rx_ready(const struct mcr_rx *rx, uint32_t max)
 {
 	uint32_t n = 0;
+	if (rx->blocks) {
+		/* What is left of the block in hand, then the whole blocks after it. */
+		n = rx->left;
+		for (uint32_t i = rx->head, seen = rx->taken + 1; n < max && seen < rx->frame_nr;
+		     seen++) {
+			i = i + 1 == rx->frame_nr ? 0 : i + 1;
+			const struct tpacket_block_desc *b = mcr__rx_block(rx, i);
+			if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+			      TP_STATUS_USER))
+				break;
+			n += b->hdr.bh1.num_pkts;
+		}
+		return n < max ? n : max;
+	}
 	for (uint32_t i = rx->head; n < max; i = i + 1 == rx->frame_nr ? 0 : i + 1, n++)
 		if (!(__atomic_load_n(&mcr__rx_frame(rx, i)->tp_status, __ATOMIC_ACQUIRE) &
 		      TP_STATUS_USER))

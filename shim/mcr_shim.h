@@ -12,7 +12,7 @@
 /* The version of everything libmcr_shim.so shares with TypeScript (the functions of this header
  * and of tools/mcr_tools.h, and the layouts that shim/abi.c asserts). Bump it on any change;
  * src/native/abi.ts holds the same number and src/native/shim.ts refuses a library with another. */
-#define MCR_SHIM_ABI 11
+#define MCR_SHIM_ABI 12
 
 /* MCR_SHIM_ABI of the library loaded. */
 int mcr_abi_version(void);
@@ -300,6 +300,22 @@ enum mcr_egress_mode {
 /* Sets the egress mode (enum mcr_egress_mode) for the rule tables installed after it: -EINVAL
  * for another value, -EBUSY once a table is installed (set it first). */
 int mcr_worker_egress_mode_set(struct mcr_worker *w, int mode);
+
+/* How the receive rings hand frames over. */
+enum mcr_rx_mode {
+	/* TPACKET_V2: each frame is the worker's as soon as the kernel wrote it; the worker takes
+	 * and gives back frame by frame. The lowest latency at every rate. The default. */
+	MCR_RX_FRAMES,
+	/* TPACKET_V3: frames are packed into blocks, and a block is the worker's when it is full
+	 * or its retire timer fired (1 ms, rounded up to the kernel's clock tick): the kernel's
+	 * work for each frame is less (no frame status to read and write, a wakeup a block, not a
+	 * frame), at the price of up to a tick's latency when the stream is slow. */
+	MCR_RX_BLOCKS,
+};
+
+/* Sets the receive mode (enum mcr_rx_mode) for the inputs added after it: -EINVAL for another
+ * value, -EBUSY once an input is open (set it first). */
+int mcr_worker_rx_mode_set(struct mcr_worker *w, int mode);
 
 /* Runs the data plane for up to budget_ms: batches of at most batch_max frames from every input,
  * waiting as the poll mode says when none are ready; it returns by budget_ms in every mode.

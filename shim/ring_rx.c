@@ -1,9 +1,11 @@
-/* The receive side: an AF_PACKET socket with a TPACKET_V2 ring, bound to one interface.
+/* The receive side: an AF_PACKET socket with a TPACKET_V2 ring of frames, or a TPACKET_V3 ring of
+ * blocks (enum mcr_rx_mode), bound to one interface.
  *
- * V2 rather than V3: a V3 block reaches user space only when it is full or its retire timer
- * (1 ms at the least) fires, which at a few thousand packets per second adds most of a
- * millisecond to every packet. V2 hands over each frame as soon as it is written.
- *
+ * V2 by default: a V3 block reaches user space only when it is full or its retire timer (1 ms at
+ * the least, a clock tick on this kernel) fires, which at a few thousand packets per second adds
+ * most of a tick to every packet. V2 hands over each frame as soon as it is written, but the
+ * kernel then reads and writes each frame's status word (last written by the worker on another
+ * CPU) and wakes a waiting worker for each frame: the sender's CPU pays for that (bench/README.md). *
  * A SOCK_RAW socket reads a frame from its link header on: on an interface without one (tun,
  * WireGuard, IPIP, GRE) that is the IP header, so the input remembers which it reads (ip_only), for
  * its filter and its parser. */
@@ -26,9 +28,9 @@
 #define PACKET_FANOUT_FLAG_UNIQUEID 0x2000
 #endif
 
-int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes)
+int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes, int blocks)
 {
-	int one = 1, ver = TPACKET_V2, err;
+	int one = 1, ver = blocks ? TPACKET_V3 : TPACKET_V2, err;
 	memset(rx, 0, sizeof(*rx));
 	rx->ifindex = ifindex;
 	/* Protocol 0: the socket sees nothing until bind() names the interface, so no frame of
@@ -48,12 +50,14 @@ int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_by
 	if (setsockopt(rx->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		goto fail_errno;
 	struct mcr_ring ring;
-	err = mcr__ring_map(rx->fd, PACKET_RX_RING, rx->frame_size, ring_bytes, &ring);
+	err = mcr__ring_map(rx->fd, PACKET_RX_RING, rx->frame_size, ring_bytes, blocks, &ring);
 	if (err < 0)
 		goto fail;
 	rx->map = ring.map;
 	rx->map_len = ring.map_len;
-	rx->frame_nr = ring.frame_nr;
+	rx->blocks = (uint8_t)(blocks != 0);
+	rx->frame_nr = blocks ? ring.block_nr : ring.frame_nr;
+	rx->block_size = ring.block_size;
 	/* Nothing enters the ring until the caller attaches the table's program: between bind() and
 	 * joining the fanout group every frame would reach this socket and the group both (relayed
 	 * twice), and before a table is installed no frame has a rule. */
@@ -94,6 +98,17 @@ fail_errno:
 fail:
 	mcr__rx_close(rx);
 	return err;
+}
+
+void mcr__rx_give_back(struct mcr_rx *rx)
+{
+	uint32_t i = (rx->head + rx->frame_nr - rx->taken) % rx->frame_nr;
+	for (; rx->taken; rx->taken--) {
+		uint32_t *status = rx->blocks ? &mcr__rx_block(rx, i)->hdr.bh1.block_status
+					      : &mcr__rx_frame(rx, i)->tp_status;
+		__atomic_store_n(status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		i = i + 1 == rx->frame_nr ? 0 : i + 1;
+	}
 }
 
 void mcr__rx_close(struct mcr_rx *rx)

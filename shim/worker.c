@@ -98,6 +98,7 @@ struct mcr_worker {
 	uint64_t flush_epoch; /* flushes so far */
 	int poll_mode; /* enum mcr_poll_mode */
 	int egress_mode; /* enum mcr_egress_mode */
+	int rx_mode; /* enum mcr_rx_mode */
 	int fixed_files; /* a sparse file table of MCR_MAX_TX is registered: tx i may sit at index i */
 	int64_t spin_ns; /* adaptive mode: how long to watch the rings after a batch */
 	uint64_t tx_full[MCR_MAX_TX]; /* 1 + the flush epoch in which that ring was found full */
@@ -973,14 +974,14 @@ static inline void queue_frame(struct mcr_worker *w, struct out *o, uint16_t spo
  * (the parser steps over it); 0: untagged (or priority-tagged). -1: not input, a frame of another
  * host, or a tag in the frame behind the kernel's (QinQ: another VLAN's datagram). Nested or cut
  * tags are the parser's to count (vlan_nested, vlan_truncated). */
-static inline int frame_vlan(const struct tpacket2_hdr *h, const struct sockaddr_ll *sll,
-			     const uint8_t *f)
+static inline int frame_vlan(const struct mcr_rx_frame *v)
 {
-	if (sll->sll_pkttype == PACKET_OTHERHOST)
+	const uint8_t *f = v->f;
+	if (v->sll->sll_pkttype == PACKET_OTHERHOST)
 		return -1;
-	int kernel = (h->tp_status & TP_STATUS_VLAN_VALID) != 0;
-	int vid = kernel ? h->tp_vlan_tci & 0x0fff : 0;
-	if (h->tp_snaplen < 18)
+	int kernel = (v->status & TP_STATUS_VLAN_VALID) != 0;
+	int vid = kernel ? v->vlan_tci & 0x0fff : 0;
+	if (v->snaplen < 18)
 		return vid;
 	uint32_t outer = (uint32_t)f[12] << 8 | f[13], inner = (uint32_t)f[16] << 8 | f[17];
 	if ((outer == 0x8100 || outer == 0x88a8) && inner != 0x8100 && inner != 0x88a8)
@@ -1145,32 +1146,31 @@ static int64_t merge_due(const struct mcr_worker *w)
 	return due;
 }
 
-static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struct tpacket2_hdr *h)
+static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx,
+			    const struct mcr_rx_frame *v)
 {
-	uint8_t *f = (uint8_t *)h + h->tp_mac;
+	uint8_t *f = v->f;
 	struct mcr_frame_info fi;
-	const struct sockaddr_ll *sll =
-		(const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
 	/* Frames leaving this host (our own egress among them) are not input, whatever
 	 * PACKET_IGNORE_OUTGOING managed to filter in the kernel. */
-	if (sll->sll_pkttype == PACKET_OUTGOING)
+	if (v->sll->sll_pkttype == PACKET_OUTGOING)
 		return;
 	/* A VLAN no rule asks for is not input (the filter turns it away unless coarsened). */
 	struct table *t = w->table;
 	/* A link without a header (tun, WireGuard, IPIP, GRE) has no tags. */
-	int vlan = rx->ip_only ? 0 : frame_vlan(h, sll, f);
+	int vlan = rx->ip_only ? 0 : frame_vlan(v);
 	if (vlan < 0 || (vlan > 0 && !(t && (t->vlans[vlan / 64] >> (vlan % 64) & 1)))) {
 		w->counters[MCR_C_RX_FOREIGN]++;
 		return;
 	}
 	w->counters[MCR_C_RX_FRAMES]++;
-	w->counters[MCR_C_RX_BYTES] += h->tp_len;
-	if (h->tp_snaplen < h->tp_len) {
+	w->counters[MCR_C_RX_BYTES] += v->len;
+	if (v->snaplen < v->len) {
 		w->counters[MCR_C_DROPS + MCR_DROP_FRAME_TRUNCATED]++;
 		return;
 	}
-	int r = rx->ip_only ? mcr__frame_parse_ip(f, h->tp_snaplen, &fi)
-			    : mcr__frame_parse(f, h->tp_snaplen, &fi);
+	int r = rx->ip_only ? mcr__frame_parse_ip(f, v->snaplen, &fi)
+			    : mcr__frame_parse(f, v->snaplen, &fi);
 	if (r != MCR_PARSE_OK) {
 		w->counters[MCR_C_DROPS + r]++;
 		return;
@@ -1194,7 +1194,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	 * filter coarsened past the kernel's limits: the other ring takes it; not input here. */
 	if (!(e->flags & MCR_RULE_MERGE) != !rx->merge_only) {
 		w->counters[MCR_C_RX_FRAMES]--;
-		w->counters[MCR_C_RX_BYTES] -= h->tp_len;
+		w->counters[MCR_C_RX_BYTES] -= v->len;
 		w->counters[MCR_C_RX_FOREIGN]++;
 		return;
 	}
@@ -1211,7 +1211,7 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 			      .ip = ip,
 			      .udp = udp,
 			      .v6 = v6,
-			      .tp_status = h->tp_status,
+			      .tp_status = v->status,
 			      .rx = rx };
 	c.cs.replaced =
 		v6 ? mcr__csum_fields(ip + 8, 32, udp + 2) : mcr__csum_fields(ip + 12, 8, udp + 2);
@@ -1219,52 +1219,43 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx, struc
 	c.tos = v6 ? (uint8_t)(ip[0] << 4 | ip[1] >> 4) : ip[1];
 	c.ttl = v6 ? ip[7] : ip[8];
 	memcpy(&c.cs.sum, udp + 6, 2);
-	c.cs.valid = (h->tp_status & TP_STATUS_CSUM_VALID) != 0;
-	c.cs.mode = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
-		    : c.cs.sum == 0			    ? MCR_CSUM_NONE
-							    : MCR_CSUM_UPDATE;
+	c.cs.valid = (v->status & TP_STATUS_CSUM_VALID) != 0;
+	c.cs.mode = (v->status & TP_STATUS_CSUMNOTREADY) ? MCR_CSUM_FULL
+		    : c.cs.sum == 0			 ? MCR_CSUM_NONE
+							 : MCR_CSUM_UPDATE;
 	if (e->flags & MCR_RULE_MERGE)
 		merge_frame(w, t, e, &c);
 	else
 		send_copies(w, t, e->first_output, e->n_outputs, &c);
 }
 
+/* After a batch: tokens it did not use go back to the buckets, its sends are made and completed,
+ * and only then its frames go back to the kernel (sends read them). */
+static void batch_end(struct mcr_worker *w, struct mcr_rx **r, int nr)
+{
+	mcr__leases_settle(&w->leases);
+	flush(w);
+	if (w->broken)
+		return; /* sends may still read these frames: they never go back */
+	for (int k = 0; k < nr; k++)
+		mcr__rx_give_back(r[k]);
+	w->counters[MCR_C_BATCHES]++;
+}
+
 /* One batch from one ring. Returns the frames taken. */
 static int rx_batch(struct mcr_worker *w, struct mcr_rx *rx, int batch_max)
 {
-	uint32_t start = rx->head;
+	struct mcr_rx_frame v;
 	int n = 0;
-	/* Frames go back to the kernel only after the batch: a ring smaller than the batch would be
-	 * walked round to its start again, whose frames are still marked ours. */
-	if ((uint32_t)batch_max > rx->frame_nr)
-		batch_max = (int)rx->frame_nr;
-	while (n < batch_max) {
-		struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
-		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-			break;
+	while (n < batch_max && mcr__rx_peek(rx, &v)) {
 		w->batch_left = (uint32_t)(batch_max - n);
-		classify(w, rx, h);
-		rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
+		classify(w, rx, &v);
+		mcr__rx_step(rx);
 		n++;
 	}
-	if (n == 0)
-		return 0;
-	mcr__leases_settle(&w->leases); /* tokens this batch did not use go back to the buckets */
-	flush(w);
-	if (w->broken)
-		return n; /* sends may still read these frames: they never go back */
-	for (int i = 0; i < n; i++) {
-		struct tpacket2_hdr *h = mcr__rx_frame(rx, start);
-		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-		start = start + 1 == rx->frame_nr ? 0 : start + 1;
-	}
-	w->counters[MCR_C_BATCHES]++;
+	if (n)
+		batch_end(w, &rx, 1);
 	return n;
-}
-
-static inline int64_t frame_time(const struct tpacket2_hdr *h)
-{
-	return (int64_t)h->tp_sec * 1000000000 + h->tp_nsec;
 }
 
 /* The merge rings' frames in the order they arrived, across the rings: a failover that reverts
@@ -1274,49 +1265,29 @@ static inline int64_t frame_time(const struct tpacket2_hdr *h)
 static int rx_merge_batch(struct mcr_worker *w, int batch_max)
 {
 	struct mcr_rx *r[MCR_MAX_INPUTS];
-	uint32_t start[MCR_MAX_INPUTS];
-	int taken[MCR_MAX_INPUTS], nr = 0, n = 0;
+	struct mcr_rx_frame v[MCR_MAX_INPUTS];
+	int ready[MCR_MAX_INPUTS], nr = 0, n = 0;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
 		if (w->in[i].fd >= 0 && w->in[i].merge_only) {
 			r[nr] = &w->in[i];
-			start[nr] = w->in[i].head;
-			taken[nr++] = 0;
+			ready[nr] = mcr__rx_peek(r[nr], &v[nr]);
+			nr++;
 		}
 	while (n < batch_max) {
 		int best = -1;
-		int64_t at = 0;
-		for (int k = 0; k < nr; k++) {
-			/* Frames go back to the kernel only after the batch (see rx_batch). */
-			if ((uint32_t)taken[k] >= r[k]->frame_nr)
-				continue;
-			const struct tpacket2_hdr *h = mcr__rx_frame(r[k], r[k]->head);
-			if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-				continue;
-			if (best < 0 || frame_time(h) < at)
-				best = k, at = frame_time(h);
-		}
+		for (int k = 0; k < nr; k++)
+			if (ready[k] && (best < 0 || v[k].ns < v[best].ns))
+				best = k;
 		if (best < 0)
 			break;
-		struct mcr_rx *rx = r[best];
 		w->batch_left = (uint32_t)(batch_max - n);
-		classify(w, rx, mcr__rx_frame(rx, rx->head));
-		rx->head = rx->head + 1 == rx->frame_nr ? 0 : rx->head + 1;
-		taken[best]++;
+		classify(w, r[best], &v[best]);
+		mcr__rx_step(r[best]);
+		ready[best] = mcr__rx_peek(r[best], &v[best]);
 		n++;
 	}
-	if (n == 0)
-		return 0;
-	mcr__leases_settle(&w->leases);
-	flush(w);
-	if (w->broken)
-		return n; /* sends may still read these frames: they never go back */
-	for (int k = 0; k < nr; k++)
-		for (int i = 0; i < taken[k]; i++) {
-			__atomic_store_n(&mcr__rx_frame(r[k], start[k])->tp_status,
-					 TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-			start[k] = start[k] + 1 == r[k]->frame_nr ? 0 : start[k] + 1;
-		}
-	w->counters[MCR_C_BATCHES]++;
+	if (n)
+		batch_end(w, r, nr);
 	return n;
 }
 
@@ -1345,14 +1316,9 @@ static int have_inputs(const struct mcr_worker *w)
 /* Whether a frame waits on some input: one load of the next frame's status per ring. */
 static inline int frames_waiting(const struct mcr_worker *w)
 {
-	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
-		const struct mcr_rx *rx = &w->in[i];
-		if (rx->fd < 0)
-			continue;
-		const struct tpacket2_hdr *h = mcr__rx_frame(rx, rx->head);
-		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
+	for (int i = 0; i < MCR_MAX_INPUTS; i++)
+		if (w->in[i].fd >= 0 && mcr__rx_any(&w->in[i]))
 			return 1;
-	}
 	return 0;
 }
 
@@ -1441,6 +1407,16 @@ MCR_API int mcr_worker_egress_mode_set(struct mcr_worker *w, int mode)
 	if (w->table)
 		return -EBUSY;
 	w->egress_mode = mode;
+	return 0;
+}
+
+MCR_API int mcr_worker_rx_mode_set(struct mcr_worker *w, int mode)
+{
+	if (mode != MCR_RX_FRAMES && mode != MCR_RX_BLOCKS)
+		return -EINVAL;
+	if (have_inputs(w))
+		return -EBUSY;
+	w->rx_mode = mode;
 	return 0;
 }
 
@@ -1591,7 +1567,7 @@ MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_i
 			continue;
 		int merge_only = fanout_id >= 0 && (fanout_id & MCR_INPUT_MERGE);
 		int err = mcr__rx_open(&w->in[i], ifindex, merge_only ? -1 : fanout_id,
-				       w->ring_bytes);
+				       w->ring_bytes, w->rx_mode == MCR_RX_BLOCKS);
 		if (err < 0)
 			return err;
 		w->in[i].merge_only = merge_only;

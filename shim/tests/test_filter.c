@@ -798,7 +798,7 @@ int main(void)
 	/* A ring opened without a table takes nothing (ring_rx.c attaches "nothing" before bind). */
 	struct mcr_rx rx;
 	int lo = (int)if_nametoindex("lo");
-	int err = mcr__rx_open(&rx, lo, -1, 1u << 20);
+	int err = mcr__rx_open(&rx, lo, -1, 1u << 20, 0);
 	if (err == -EPERM) {
 		fprintf(stderr, "skip the ring check: no CAP_NET_RAW\n");
 	} else {

@@ -60,7 +60,7 @@ static int tun_open(const char *name, int *ifindex)
 static void receive(int tun, int ifindex)
 {
 	struct mcr_rx rx;
-	int err = mcr__rx_open(&rx, ifindex, -1, 1u << 20);
+	int err = mcr__rx_open(&rx, ifindex, -1, 1u << 20, 0);
 	CHECK(err == 0, "rx ring on tun: %d", err);
 	if (err)
 		return;
@@ -129,7 +129,7 @@ static uint32_t datagram6(uint8_t *p, uint8_t low, uint16_t port)
 static void receive6(int tun, int ifindex)
 {
 	struct mcr_rx rx;
-	int err = mcr__rx_open(&rx, ifindex, -1, 1u << 20);
+	int err = mcr__rx_open(&rx, ifindex, -1, 1u << 20, 0);
 	CHECK(err == 0, "rx ring on tun: %d", err);
 	if (err)
 		return;

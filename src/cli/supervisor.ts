@@ -15,7 +15,7 @@ import { controlSocketPath } from "./shared.ts";
 
 /** --workers and the config's workers. */
 const WORKERS = { min: 1, max: 1024 };
-import { EGRESS_MODES, POLL_MODES } from "../native/abi.ts";
+import { EGRESS_MODES, INGRESS_MODES, POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "supervisor", description: "Run the relay: one worker per CPU and the control socket" },
@@ -77,6 +77,14 @@ export default defineCommand({
       description:
         "how workers send to multicast outputs: ring (default: a transmit ring, one send a batch), sendmsg (an io_uring sendmsg a frame on the packet socket, no copy in user space, checksums left to the device), socket (the output's UDP socket), zc (the UDP socket, zero copy), gso (sendmsg, and runs of like datagrams as one send that the device or the kernel cuts)",
     },
+    ingress: {
+      type: "enum",
+      options: INGRESS_MODES,
+      what: "ingress mode",
+      valueHint: "MODE",
+      description:
+        "how workers receive: frames (default: TPACKET_V2, each frame handed over as soon as it is written, the lowest latency), blocks (TPACKET_V3: blocks of frames, each when full or after 1 ms rounded up to the kernel's tick; less work for each frame on the CPU that receives it, more latency on a slow stream)",
+    },
     "log-format": {
       type: "enum",
       options: LOG_FORMATS,
@@ -122,6 +130,7 @@ export default defineCommand({
     const ringMb = args["ring-mb"] ?? config?.ringMb;
     const poll = args.poll ?? config?.poll;
     const egress = args.egress ?? config?.egress;
+    const ingress = args.ingress ?? config?.ingress;
     const group = args["control-socket-group"] ?? config?.controlSocketGroup;
     const socketGid = group === undefined ? undefined : groupId(group);
 
@@ -153,6 +162,7 @@ export default defineCommand({
       ringMb,
       poll,
       egress,
+      ingress,
       lookup: lookupInterface,
       notify: notifySystemd,
       config,

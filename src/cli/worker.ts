@@ -5,7 +5,7 @@ import { runWorker } from "../worker/run.ts";
 import { defineCommand } from "./command.ts";
 
 const int = (min: number, max: number) => (t: string, f: string) => parseInteger(t, f, { min, max });
-import { EGRESS_MODES, POLL_MODES } from "../native/abi.ts";
+import { EGRESS_MODES, INGRESS_MODES, POLL_MODES } from "../native/abi.ts";
 
 export default defineCommand({
   meta: { name: "worker", description: "internal: one data-plane process (started by the supervisor)", hidden: true },
@@ -45,6 +45,13 @@ export default defineCommand({
       what: "egress mode",
       description: "ring (default), sendmsg, socket, zc or gso",
     },
+    ingress: {
+      type: "enum",
+      options: INGRESS_MODES,
+      default: "frames",
+      what: "ingress mode",
+      description: "frames (default) or blocks",
+    },
   },
   async run({ args }) {
     process.exitCode = await runWorker({
@@ -56,6 +63,7 @@ export default defineCommand({
       bucketsFd: args["buckets-fd"],
       poll: args.poll,
       egress: args.egress,
+      ingress: args.ingress,
     });
   },
 });

@@ -36,7 +36,14 @@ import { describeRange } from "../values/number.ts";
 import { parseListen } from "../values/listen.ts";
 import { RING_MB } from "../values/size.ts";
 import { headerLine, keyLine, syntaxErrorLine } from "./lines.ts";
-import { EGRESS_MODES, POLL_MODES, type EgressMode, type PollMode } from "../native/abi.ts";
+import {
+  EGRESS_MODES,
+  INGRESS_MODES,
+  POLL_MODES,
+  type EgressMode,
+  type IngressMode,
+  type PollMode,
+} from "../native/abi.ts";
 
 export interface Config {
   path: string;
@@ -45,6 +52,7 @@ export interface Config {
   ringMb?: number;
   poll?: PollMode;
   egress?: EgressMode;
+  ingress?: IngressMode;
   controlSocketPath?: string;
   controlSocketGroup?: string;
   stateFile?: string;
@@ -79,6 +87,10 @@ const SETTINGS: Record<string, (v: unknown) => string | undefined> = {
     typeof v === "string" && (EGRESS_MODES as readonly string[]).includes(v)
       ? undefined
       : `must be one of ${EGRESS_MODES.join(", ")}`,
+  ingress: (v) =>
+    typeof v === "string" && (INGRESS_MODES as readonly string[]).includes(v)
+      ? undefined
+      : `must be one of ${INGRESS_MODES.join(", ")}`,
   control_socket_path: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
   control_socket_group: (v) => (typeof v === "string" && v !== "" ? undefined : "must be a group name"),
   state_file: (v) => (typeof v === "string" && v.startsWith("/") ? undefined : "must be an absolute path"),
@@ -153,6 +165,7 @@ export function parseConfig(text: string, path: string, opts: { interfaces?: str
     ringMb: doc.ring_mb as number | undefined,
     poll: doc.poll as PollMode | undefined,
     egress: doc.egress as EgressMode | undefined,
+    ingress: doc.ingress as IngressMode | undefined,
     controlSocketPath: doc.control_socket_path as string | undefined,
     controlSocketGroup: doc.control_socket_group as string | undefined,
     stateFile: doc.state_file as string | undefined,

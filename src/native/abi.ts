@@ -4,7 +4,7 @@
 // the two files agree. Change one, change the other, and bump SHIM_ABI with MCR_SHIM_ABI.
 
 /** MCR_SHIM_ABI (shim/mcr_shim.h): src/native/shim.ts refuses a library built with another. */
-export const SHIM_ABI = 11;
+export const SHIM_ABI = 12;
 
 /** Drop reasons, in the order of enum mcr_drop: drop counter i counts reason i. */
 export const DROP_REASONS = [
@@ -76,6 +76,16 @@ export type PollMode = (typeof POLL_MODES)[number];
 export const EGRESS_MODES = ["ring", "sendmsg", "socket", "zc", "gso"] as const;
 
 export type EgressMode = (typeof EGRESS_MODES)[number];
+
+/**
+ * enum mcr_rx_mode, in order (mode i is value i): how the receive rings hand frames over.
+ * frames: TPACKET_V2, each frame as soon as it is written (the default: the lowest latency);
+ * blocks: TPACKET_V3, blocks of frames, each when full or at its retire timer (less work for the
+ * kernel on the receiving CPU for each frame, up to a clock tick of latency on a slow stream).
+ */
+export const INGRESS_MODES = ["frames", "blocks"] as const;
+
+export type IngressMode = (typeof INGRESS_MODES)[number];
 
 /** MCR_C__COUNT: the worker-wide counters, drop counters included. */
 export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;

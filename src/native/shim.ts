@@ -11,6 +11,8 @@ import {
   type PollMode,
   EGRESS_MODES,
   type EgressMode,
+  INGRESS_MODES,
+  type IngressMode,
   SHIM_ABI,
   UDP_ADDR,
   UDP_RECORD,
@@ -43,6 +45,7 @@ const symbols = {
   mcr_worker_poll: { args: [P, i32, i32], returns: i32 },
   mcr_worker_poll_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_egress_mode_set: { args: [P, i32], returns: i32 },
+  mcr_worker_rx_mode_set: { args: [P, i32], returns: i32 },
   mcr_worker_ring_stats: { args: [P], returns: i32 },
   mcr_worker_egress_check: { args: [P], returns: i32 },
   mcr_affinity_pin: { args: [i32], returns: i32 },
@@ -255,6 +258,8 @@ export interface DataPlane {
   setPollMode(mode: PollMode): void;
   /** How multicast outputs leave (see EgressMode); ring until set. Only before the first table. */
   setEgressMode(mode: EgressMode): void;
+  /** How the receive rings hand frames over (see IngressMode); frames until set. Only before the first input. */
+  setIngressMode(mode: IngressMode): void;
   /** Runs the data plane for up to budgetMs, in every mode; returns the frames processed. */
   poll(budgetMs: number, batchMax: number): number;
   /** Adds the kernel's ring statistics (PACKET_STATISTICS) to the counters. */
@@ -362,6 +367,10 @@ export function openDataPlane(opts: {
     setEgressMode(mode) {
       g.live();
       check(s.mcr_worker_egress_mode_set(w, EGRESS_MODES.indexOf(mode)), `setting egress mode ${mode}`);
+    },
+    setIngressMode(mode) {
+      g.live();
+      check(s.mcr_worker_rx_mode_set(w, INGRESS_MODES.indexOf(mode)), `setting ingress mode ${mode}`);
     },
     poll(budgetMs, batchMax) {
       g.live();

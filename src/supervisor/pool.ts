@@ -24,6 +24,7 @@ export interface PoolOptions {
   ringMb?: number;
   poll?: WorkerArgs["poll"];
   egress?: WorkerArgs["egress"];
+  ingress?: WorkerArgs["ingress"];
   argv: (a: WorkerArgs) => string[];
   /** The table a worker gets when it (re)starts. */
   table: () => { version: number; rules: readonly Rule[] };
@@ -67,6 +68,7 @@ export class WorkerPool {
         ringMb: o.ringMb,
         ...(o.poll !== undefined ? { poll: o.poll } : {}),
         ...(o.egress !== undefined ? { egress: o.egress } : {}),
+        ...(o.ingress !== undefined ? { ingress: o.ingress } : {}),
         ...(o.newRegion ? { countersFd: COUNTERS_FD } : {}),
         ...(o.newRegion && o.buckets ? { bucketsFd: BUCKETS_FD } : {}),
       });

@@ -69,6 +69,7 @@ export interface SupervisorConfig {
   ringMb?: number;
   poll?: WorkerArgs["poll"];
   egress?: WorkerArgs["egress"];
+  ingress?: WorkerArgs["ingress"];
   /** How long a rule change waits for every worker's confirmation. */
   applyTimeoutMs?: number;
   lookup: LookupInterface;
@@ -141,6 +142,7 @@ export class Supervisor {
       ringMb: cfg.ringMb,
       poll: cfg.poll,
       egress: cfg.egress,
+      ingress: cfg.ingress,
       argv: cfg.workerArgv ?? workerArgv,
       table: () => ({ version: this.version, rules: this.table.rules }),
       log: this.log,
@@ -566,6 +568,7 @@ export class Supervisor {
         "ringMb",
         "poll",
         "egress",
+        "ingress",
         "controlSocketPath",
         "controlSocketGroup",
         "stateFile",

@@ -18,6 +18,7 @@ export function workerArgv(a: WorkerArgs): string[] {
     ...(a.ringMb !== undefined ? ["--ring-mb", String(a.ringMb)] : []),
     ...(a.poll !== undefined ? ["--poll", a.poll] : []),
     ...(a.egress !== undefined ? ["--egress", a.egress] : []),
+    ...(a.ingress !== undefined ? ["--ingress", a.ingress] : []),
     ...(a.countersFd !== undefined ? ["--counters-fd", String(a.countersFd)] : []),
     ...(a.bucketsFd !== undefined ? ["--buckets-fd", String(a.bucketsFd)] : []),
   ];

@@ -1,6 +1,6 @@
 // The pipe between the supervisor and a worker: one JSON object per line.
 // Supervisor -> worker on the worker's stdin; worker -> supervisor on its stdout. Logs go to stderr.
-import type { EgressMode, PollMode } from "../native/abi.ts";
+import type { EgressMode, IngressMode, PollMode } from "../native/abi.ts";
 import type { SlotMap, WorkerCounters } from "./counters.ts";
 import type { Rule } from "./rules.ts";
 
@@ -63,6 +63,8 @@ export interface WorkerArgs {
   poll?: PollMode;
   /** How multicast outputs leave (default ring). */
   egress?: EgressMode;
+  /** How the receive rings hand frames over (default frames). */
+  ingress?: IngressMode;
   /** An inherited memfd holding the counter region (src/stats/shared.ts), set up by the supervisor. */
   countersFd?: number;
   /** An inherited memfd holding the rate limits' buckets (src/worker/buckets.ts), shared by all workers. */

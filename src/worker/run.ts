@@ -110,6 +110,7 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
     merge: { counters: region.merge, slots: region.mergeSlots },
   });
   dp.setPollMode(args.poll ?? "sleep");
+  dp.setIngressMode(args.ingress ?? "frames");
   // Mapped for the worker's life: the shim's outputs point into it.
   const bucketRegion =
     args.bucketsFd !== undefined && args.bucketsFd >= 0 ? host.bucketRegion?.(args.bucketsFd) : undefined;

@@ -8,6 +8,7 @@ import { buildFrame, toHex, type FrameSpec } from "../helpers/frames.ts";
 import { ROOT } from "../helpers/mcr.ts";
 import { receiveInSink, sendFromGen, expectPayloads } from "../helpers/traffic.ts";
 import { DROP_REASONS, type DropReason } from "../../src/stats/reasons.ts";
+import { INGRESS_MODES } from "../../src/native/abi.ts";
 
 const INJECT = `${ROOT}/test/tools/build/inject`;
 
@@ -42,66 +43,68 @@ const KINDS: [DropReason, FrameSpec][] = [
 const TURNED_AWAY: FrameSpec[] = [{ dport: 5002 }, { dst: "239.1.1.2" }, { vlans: [7, 8, 9] }];
 
 describeNetns("malformed frames", (labs) => {
-  test("each malformed kind is counted under its reason; good traffic still flows byte for byte", async () => {
-    sweepStale();
-    const lab = labs.chain();
-    const w = new WorkerDriver(lab, "relay", ["veth1"]);
-    await w.ready();
-    expect((await w.setRules([RULE])).errors).toEqual([]);
-    const before = await w.stats();
+  for (const ingress of INGRESS_MODES)
+    test(`--ingress ${ingress}: each malformed kind is counted under its reason; good traffic still flows byte for byte`, async () => {
+      sweepStale();
+      const lab = labs.chain();
+      const w = new WorkerDriver(lab, "relay", ["veth1"], ["--ingress", ingress]);
+      await w.ready();
+      expect((await w.setRules([RULE])).errors).toEqual([]);
+      const before = await w.stats();
 
-    const PER_KIND = 3;
-    const lines = [...KINDS.map(([, spec]) => spec), ...TURNED_AWAY].flatMap((spec) =>
-      Array.from({ length: PER_KIND }, () => toHex(buildFrame(spec))),
-    );
-    const inj = lab.exec("gen", [INJECT, "veth0"], { input: lines.join("\n") + "\n" });
-    expect(inj.stderr).toBe("");
-    expect(inj.stdout.trim()).toBe(String(lines.length));
+      const PER_KIND = 3;
+      const lines = [...KINDS.map(([, spec]) => spec), ...TURNED_AWAY].flatMap((spec) =>
+        Array.from({ length: PER_KIND }, () => toHex(buildFrame(spec))),
+      );
+      const inj = lab.exec("gen", [INJECT, "veth0"], { input: lines.join("\n") + "\n" });
+      expect(inj.stderr).toBe("");
+      expect(inj.stdout.trim()).toBe(String(lines.length));
 
-    const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 50 });
-    await rx.listening;
-    sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 50, size: 700, seed: 3 });
-    const got = await rx.result;
-    expectPayloads(got.payloads, 3, 50, 700);
+      const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 50 });
+      await rx.listening;
+      sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 50, size: 700, seed: 3 });
+      const got = await rx.result;
+      expectPayloads(got.payloads, 3, 50, 700);
 
-    const after = await w.stats();
-    for (const reason of DROP_REASONS) {
-      const want = KINDS.filter(([r]) => r === reason).length * PER_KIND;
-      expect({ reason, delta: after.drops[reason] - before.drops[reason] }).toEqual({ reason, delta: want });
-    }
-    expect(after.rules["1"]).toEqual({ packets: 50, bytes: 50 * 700 });
-    expect(after.rxFrames - before.rxFrames).toBe(KINDS.length * PER_KIND + 50);
-    expect(after.rxForeign).toBe(0);
-    expect(w.proc.exitCode).toBeNull();
-  });
-
-  test("a 9000-byte jumbo datagram and a single VLAN tag are relayed", async () => {
-    const lab = labs.chain();
-    for (const [ns, ifs] of [
-      ["gen", ["veth0"]],
-      ["relay", ["veth1", "veth3"]],
-      ["sink", ["veth2"]],
-    ] as const)
-      for (const i of ifs) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
-    const w = new WorkerDriver(lab, "relay", ["veth1"]);
-    await w.ready();
-    await w.setRules([RULE]);
-    const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 2 });
-    await rx.listening;
-    const jumbo = new Uint8Array(8950).map((_, i) => (i * 7) & 0xff);
-    const tagged = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
-    const inj = lab.exec("gen", [INJECT, "veth0"], {
-      input:
-        [
-          toHex(buildFrame({ payload: jumbo })),
-          toHex(buildFrame({ payload: new Uint8Array([4, 2]), vlans: [42] })),
-          toHex(buildFrame({ payload: tagged, vlans: [0] })),
-        ].join("\n") + "\n",
+      const after = await w.stats();
+      for (const reason of DROP_REASONS) {
+        const want = KINDS.filter(([r]) => r === reason).length * PER_KIND;
+        expect({ reason, delta: after.drops[reason] - before.drops[reason] }).toEqual({ reason, delta: want });
+      }
+      expect(after.rules["1"]).toEqual({ packets: 50, bytes: 50 * 700 });
+      expect(after.rxFrames - before.rxFrames).toBe(KINDS.length * PER_KIND + 50);
+      expect(after.rxForeign).toBe(0);
+      expect(w.proc.exitCode).toBeNull();
     });
-    expect(inj.stdout.trim()).toBe("3");
-    const got = await rx.result;
-    expect(got.payloads).toEqual([toHex(jumbo), toHex(tagged)]);
-  });
+
+  for (const ingress of INGRESS_MODES)
+    test(`--ingress ${ingress}: a 9000-byte jumbo datagram and a single VLAN tag are relayed`, async () => {
+      const lab = labs.chain();
+      for (const [ns, ifs] of [
+        ["gen", ["veth0"]],
+        ["relay", ["veth1", "veth3"]],
+        ["sink", ["veth2"]],
+      ] as const)
+        for (const i of ifs) lab.exec(ns, ["ip", "link", "set", i, "mtu", "9000"]);
+      const w = new WorkerDriver(lab, "relay", ["veth1"], ["--ingress", ingress]);
+      await w.ready();
+      await w.setRules([RULE]);
+      const rx = receiveInSink(lab, { group: "239.9.9.9", port: 5099, count: 2 });
+      await rx.listening;
+      const jumbo = new Uint8Array(8950).map((_, i) => (i * 7) & 0xff);
+      const tagged = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
+      const inj = lab.exec("gen", [INJECT, "veth0"], {
+        input:
+          [
+            toHex(buildFrame({ payload: jumbo })),
+            toHex(buildFrame({ payload: new Uint8Array([4, 2]), vlans: [42] })),
+            toHex(buildFrame({ payload: tagged, vlans: [0] })),
+          ].join("\n") + "\n",
+      });
+      expect(inj.stdout.trim()).toBe("3");
+      const got = await rx.result;
+      expect(got.payloads).toEqual([toHex(jumbo), toHex(tagged)]);
+    });
 
   test("a datagram larger than the egress MTU is fragmented on the way out and arrives whole", async () => {
     const lab = labs.chain();

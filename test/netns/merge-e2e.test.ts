@@ -271,14 +271,15 @@ function scrape(lab: Lab) {
 }
 
 describeNetns("merge rules end to end (dist/mcr)", (labs) => {
-  for (const [workers, seed, seq0] of [
-    [1, 275, 0],
-    [2, 117, 0],
-    [1, 178, 65_000],
+  for (const [workers, seed, seq0, ingress] of [
+    [1, 275, 0, "frames"],
+    [2, 117, 0, "frames"],
+    [1, 178, 65_000, "frames"],
+    [2, 117, 0, "blocks"], // the legs' frames in arrival order across two rings of blocks
   ] as const)
-    test(`rtp, ${workers} worker(s), gen --legs 2 --loss 1% --seed ${seed} --rtp-seq ${seq0}: every sequence number on some leg once, in order; stats exact`, async () => {
+    test(`rtp, ${workers} worker(s), --ingress ${ingress}, gen --legs 2 --loss 1% --seed ${seed} --rtp-seq ${seq0}: every sequence number on some leg once, in order; stats exact`, async () => {
       const lab = mergeLab(labs);
-      const sup = await relay(lab, workers);
+      const sup = await relay(lab, workers, ["--ingress", ingress]);
       expect(addCam(sup, ["--merge", "rtp"])).toBe(1);
       const run = await rtpRun(lab, sup, seed, seq0);
       if (seq0 > 0) expect(run.got.rtp[0]!.wraps).toBe(1);

@@ -53,6 +53,10 @@ describe("parseConfig", () => {
     expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\npoll = "busy"'), "/x.toml").poll).toBe("busy");
     expect(c.egress).toBeUndefined();
     expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\negress = "gso"'), "/x.toml").egress).toBe("gso");
+    expect(c.ingress).toBeUndefined();
+    expect(parseConfig(GOOD.replace("workers = 2", 'workers = 2\ningress = "blocks"'), "/x.toml").ingress).toBe(
+      "blocks",
+    );
     expect(c.rules).toEqual([
       {
         line: 8,
@@ -111,6 +115,11 @@ describe("parseConfig", () => {
       "an unknown egress mode",
       GOOD.replace("workers = 2", 'workers = 2\negress = "fast"'),
       "/etc/mcr/mcr.toml:4: egress: must be one of ring, sendmsg, socket, zc, gso",
+    ],
+    [
+      "an unknown ingress mode",
+      GOOD.replace("workers = 2", 'workers = 2\ningress = "v3"'),
+      "/etc/mcr/mcr.toml:4: ingress: must be one of frames, blocks",
     ],
     [
       "a bad port",

@@ -1,7 +1,7 @@
 // runWorker (src/worker/run.ts) against a fake data plane and fake interfaces: no root, no packets.
 import { afterEach, describe, expect, test } from "bun:test";
 import { log } from "../../src/log.ts";
-import type { EgressMode, PollMode } from "../../src/native/abi.ts";
+import type { EgressMode, IngressMode, PollMode } from "../../src/native/abi.ts";
 import { type DataPlane, ShimError } from "../../src/native/shim.ts";
 import type { InterfaceInfo } from "../../src/net/interfaces.ts";
 import { initRegion, regionBytes } from "../../src/stats/shared.ts";
@@ -44,6 +44,11 @@ class FakeDataPlane implements DataPlane {
   egressMode?: { mode: EgressMode; tablesBefore: number };
   setEgressMode(mode: EgressMode): void {
     this.egressMode = { mode, tablesBefore: this.calls.filter((c) => c.op === "setRules").length };
+  }
+  /** The ingress mode set, and how many inputs were added before it was. */
+  ingressMode?: { mode: IngressMode; inputsBefore: number };
+  setIngressMode(mode: IngressMode): void {
+    this.ingressMode = { mode, inputsBefore: this.calls.filter((c) => c.op === "addInput").length };
   }
   own: { macs: readonly string[]; addrs: readonly string[] }[] = []; // each setOwn, apart from calls
   setOwn(macs: readonly string[], addrs: readonly string[]): void {
@@ -89,7 +94,13 @@ interface Harness {
   exit: Promise<number>;
 }
 
-function start(interfaces: string[], fanoutId = 100, poll?: PollMode, egress?: EgressMode): Harness {
+function start(
+  interfaces: string[],
+  fanoutId = 100,
+  poll?: PollMode,
+  egress?: EgressMode,
+  ingress?: IngressMode,
+): Harness {
   const dp = new FakeDataPlane();
   const ifaces = new Map<string, InterfaceInfo>();
   const sent: FromWorker[] = [];
@@ -109,7 +120,14 @@ function start(interfaces: string[], fanoutId = 100, poll?: PollMode, egress?: E
     },
   };
   const exit = runWorker(
-    { cpu: -1, interfaces, fanoutId, ...(poll ? { poll } : {}), ...(egress ? { egress } : {}) },
+    {
+      cpu: -1,
+      interfaces,
+      fanoutId,
+      ...(poll ? { poll } : {}),
+      ...(egress ? { egress } : {}),
+      ...(ingress ? { ingress } : {}),
+    },
     host,
   );
   return { dp, ifaces, sent, tell: (m) => onData(encode(m)), stop: () => stop(), exit };
@@ -261,6 +279,24 @@ describe("runWorker with a fake data plane", () => {
       const h = (running = start(["in0"], 100, undefined, asked));
       await until("a poll", () => h.dp.polls > 0);
       expect(h.dp.egressMode).toEqual({ mode: want, tablesBefore: 0 });
+      h.stop();
+      await h.exit;
+      running = undefined;
+    }
+  });
+
+  test("the ingress mode asked for is set before the first input; frames when none is asked for", async () => {
+    for (const [asked, want] of [
+      ["blocks", "blocks"],
+      [undefined, "frames"],
+    ] as const) {
+      const h = (running = start(["in0"], 100, undefined, undefined, asked));
+      h.ifaces.set("in0", eth("in0", 7));
+      h.ifaces.set("out0", eth("out0", 9));
+      await until("ready", () => h.sent.length === 1);
+      h.tell({ type: "rules", version: 1, rules: [rule] }); // inputs open once a table came
+      await until("the input", () => h.dp.calls.some((c) => c.op === "addInput"));
+      expect(h.dp.ingressMode).toEqual({ mode: want, inputsBefore: 0 });
       h.stop();
       await h.exit;
       running = undefined;
