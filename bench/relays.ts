@@ -84,6 +84,7 @@ export interface RelaySpec {
   workers?: number; // mcr only
   poll?: "adaptive" | "busy" | "sleep"; // mcr only: --poll
   egress?: "ring" | "sendmsg" | "socket" | "zc" | "gso"; // mcr only: --egress
+  ingress?: "frames" | "blocks"; // mcr only: --ingress
   ringMb?: number; // mcr only: --ring-mb (each input ring's size)
   cpus: string; // taskset list for the relay's processes
   outputs: number; // fan-out
@@ -110,7 +111,7 @@ export function inputDest(t: Topology, s?: RelaySpec): string {
 export function relayLabel(s: RelaySpec): string {
   if (s.kind === "socat") return s.outputs > 1 ? `socat x${s.outputs}` : "socat";
   if (s.kind === "kernel") return "kernel";
-  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}${s.merge ? " merge" : ""}${s.egress ? ` ${s.egress}` : ""}`;
+  return `mcr ${s.workers ?? 1}w${s.sgRules !== undefined ? ` ${s.sgRules} (S,G)` : ""}${s.unicastIn ? " unicast in" : ""}${s.merge ? " merge" : ""}${s.egress ? ` ${s.egress}` : ""}${s.ingress === "blocks" ? " blocks" : ""}`;
 }
 
 /**
@@ -187,6 +188,7 @@ export async function startMcr(lab: Lab, t: Topology, spec: RelaySpec, source: s
     "warn",
     ...(spec.poll ? ["--poll", spec.poll] : []),
     ...(spec.egress ? ["--egress", spec.egress] : []),
+    ...(spec.ingress ? ["--ingress", spec.ingress] : []),
     ...(spec.ringMb !== undefined ? ["--ring-mb", String(spec.ringMb)] : []),
   ];
   const p: Subprocess = lab.spawn(role, argv, { cpu: spec.cpus, stdin: "ignore" });

@@ -293,6 +293,7 @@ function workersTable(res: Results): string[] {
 const FLATOUT_ROWS: [label: string, name: string][] = [
   ["wire", "bare wire (a socket in the relay's namespace)"],
   ["mcr 1w", "mcr, 1 worker"],
+  ["mcr 1w blocks", "mcr, 1 worker, --ingress blocks"],
   ["mcr 2w", "mcr, 2 workers"],
   ["socat", "socat"],
   ["kernel", "kernel forwarding (smcroute, no rewrite)"],
@@ -400,12 +401,15 @@ function rulesTable(res: Results): string[] {
   ];
 }
 
+const ingressMode = (r: R) =>
+  `${r.spec.relay?.poll ?? "default"}${r.spec.relay?.ingress === "blocks" ? ", blocks" : ""}`;
+
 function ingressTable(res: Results): string[] {
   const all = res.runs.filter((r) => r.experiment === "ingress");
   const rows: string[] = [];
   for (const rate of [...new Set(all.map((r) => r.spec.rate))])
-    for (const mode of [...new Set(all.map((r) => r.spec.relay?.poll ?? "default"))]) {
-      const rs = all.filter((r) => r.spec.rate === rate && (r.spec.relay?.poll ?? "default") === mode);
+    for (const mode of [...new Set(all.map(ingressMode))]) {
+      const rs = all.filter((r) => r.spec.rate === rate && ingressMode(r) === mode);
       if (!rs.length) continue;
       const perFrame = (f: (r: R) => number | undefined) =>
         fmtAgg(
@@ -424,13 +428,13 @@ function ingressTable(res: Results): string[] {
         )} | ${fmtAgg(
           aggOf(rs, (r) => cpuPerM(r)),
           2,
-        )} | ${perFrame((r) => r.mcr?.wakeups)} | ${perFrame((r) => r.mcr?.spinHits)} | ${latCells(rs)} | ${flagsOf(rs)} |`,
+        )} | ${perFrame((r) => r.mcr?.wakeups)} | ${perFrame((r) => r.mcr?.spinHits)} | ${fmtPps(medOrU(aggOf(rs, (r) => r.gen.achievedPps)))} | ${latCells(rs)} | ${flagsOf(rs)} |`,
       );
     }
   if (!rows.length) return [];
   return [
-    "| Rate | Poll mode | Runs | Delivered per second | Loss less the sink's drops | Relay CPU | Relay CPU-s per M packets | Wakeups per frame | Spin hits per frame | Latency p50 / p99 / p99.9 / mean, µs | Flags |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| Rate | Poll mode, ingress | Runs | Delivered per second | Loss less the sink's drops | Relay CPU | Relay CPU-s per M packets | Wakeups per frame | Spin hits per frame | Generator (pps) | Latency p50 / p99 / p99.9 / mean, µs | Flags |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ];
 }
@@ -467,12 +471,14 @@ function unicastTable(res: Results): string[] {
 }
 
 /** The merge's runs and the plain rule's beside them: CPU per packet out, and the merge's own figures. */
-const mergeRuns = (res: Results, merged: boolean, rate?: number) =>
+/** ingress: the runs with that receive mode (frames: mcr's default); the aims read frames. */
+const mergeRuns = (res: Results, merged: boolean, rate?: number, ingress: "frames" | "blocks" = "frames") =>
   res.runs.filter(
     (r) =>
       r.experiment === "merge" &&
       r.scenario === "A" &&
       !!r.spec.relay?.merge === merged &&
+      (r.spec.relay?.ingress ?? "frames") === ingress &&
       (rate === undefined || r.spec.rate === rate),
   );
 /** The merge row's rates, highest first. */
@@ -489,26 +495,27 @@ const workerPerMIn = (r: R) => cpuPerMillion(r.workerCpu, r.gen.durationS, r.mcr
 /** An RTP merge of two lossy legs (issue 14) against a plain rule at the same output rate, same run. */
 function mergeTable(res: Results): string[] {
   const rows: string[] = [];
-  for (const rate of mergeRates(res)) {
-    const plainCpu = medOrU(aggOf(mergeRuns(res, false, rate), workerPerMOut));
-    for (const merged of [false, true]) {
-      const rs = mergeRuns(res, merged, rate);
-      if (!rs.length) continue;
-      const cpu = medOrU(aggOf(rs, workerPerMOut));
-      const m = (f: (x: NonNullable<R["merge"]>) => number | undefined) =>
-        fmtAgg(
-          aggOf(rs, (r) => (r.merge ? f(r.merge) : undefined)),
-          0,
+  for (const rate of mergeRates(res))
+    for (const ingress of ["frames", "blocks"] as const) {
+      const plainCpu = medOrU(aggOf(mergeRuns(res, false, rate, ingress), workerPerMOut));
+      for (const merged of [false, true]) {
+        const rs = mergeRuns(res, merged, rate, ingress);
+        if (!rs.length) continue;
+        const cpu = medOrU(aggOf(rs, workerPerMOut));
+        const m = (f: (x: NonNullable<R["merge"]>) => number | undefined) =>
+          fmtAgg(
+            aggOf(rs, (r) => (r.merge ? f(r.merge) : undefined)),
+            0,
+          );
+        rows.push(
+          `| ${fmtPps(rate)} | ${merged ? "rtp merge, 2 legs, 1% loss on each" : "plain rule, 1 input"}${ingress === "blocks" ? ", --ingress blocks" : ""} | ${rs.length} | ${fmtPps(medOrU(aggOf(rs, (r) => r.gen.achievedPps)))}${merged ? " per leg" : ""} | ${fmtPps(medOrU(aggOf(rs, deliveredPps)))} | ${merged ? `${m((x) => x.sinkLost)} (both legs lost ${m((x) => x.lostOnAllLegs)})` : fmtLossAgg(aggOf(rs, (r) => r.relayLossRatio))} | ${merged ? `${m((x) => x.rtp?.duplicates)} / ${m((x) => x.rtp?.outOfOrder)}` : "–"} | ${merged ? `${rs.filter((r) => r.merge?.exact).length} of ${rs.length}` : "–"} | ${fmtAgg(
+            aggOf(rs, (r) => r.workerCpu),
+            1,
+            "%",
+          )} | ${cpu !== undefined ? cpu.toFixed(2) : "–"} | ${merged ? fmtRatios(cpu, [["plain", plainCpu]]) || "–" : "–"} | ${fmtAgg(aggOf(rs, workerPerMIn), 2)} | ${flagsOf(rs)} |`,
         );
-      rows.push(
-        `| ${fmtPps(rate)} | ${merged ? "rtp merge, 2 legs, 1% loss on each" : "plain rule, 1 input"} | ${rs.length} | ${fmtPps(medOrU(aggOf(rs, (r) => r.gen.achievedPps)))}${merged ? " per leg" : ""} | ${fmtPps(medOrU(aggOf(rs, deliveredPps)))} | ${merged ? `${m((x) => x.sinkLost)} (both legs lost ${m((x) => x.lostOnAllLegs)})` : fmtLossAgg(aggOf(rs, (r) => r.relayLossRatio))} | ${merged ? `${m((x) => x.rtp?.duplicates)} / ${m((x) => x.rtp?.outOfOrder)}` : "–"} | ${merged ? `${rs.filter((r) => r.merge?.exact).length} of ${rs.length}` : "–"} | ${fmtAgg(
-          aggOf(rs, (r) => r.workerCpu),
-          1,
-          "%",
-        )} | ${cpu !== undefined ? cpu.toFixed(2) : "–"} | ${merged ? fmtRatios(cpu, [["plain", plainCpu]]) || "–" : "–"} | ${fmtAgg(aggOf(rs, workerPerMIn), 2)} | ${flagsOf(rs)} |`,
-      );
+      }
     }
-  }
   if (!rows.length) return [];
   return [
     "| Asked (pps) | Rule | Runs | Sent (pps) | Delivered per second | Lost at the sink | RTP duplicates / out of order | Exact (lost = both legs' loss, 0 duplicates) | The worker's CPU | Worker CPU-s per M packets out | Against the plain rule | Worker CPU-s per M frames read | Flags |",

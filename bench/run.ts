@@ -375,6 +375,7 @@ async function main(): Promise<number> {
       }
       const peers: RelaySpec[] = [
         mcr1,
+        { ...mcr1, ingress: "blocks" },
         { kind: "mcr", workers: 2, cpus: "0,1", outputs: 1, poll: a.poll, egress: a.egress },
         socat1,
         ...(kernelWhy ? [] : [{ kind: "kernel", cpus: RELAY_CPUS, outputs: 1 } satisfies RelaySpec]),
@@ -583,14 +584,28 @@ async function main(): Promise<number> {
     // mcr's worker poll modes (issue 10 item 2) at 150k pps and flat out, 1024 B.
     if (a.only.has("ingress") && wanted("A", mcr1) && timeLeft("ingress")) {
       const n = q ? 100_000 : 1_000_000;
-      log(`ingress A: poll modes ${POLL_MODES.join(", ")} at 150,000 pps and flat out, ${n} packets`);
+      // Receive rings of frames (V2) in each poll mode, and of blocks (V3, sleeping): at 10k pps
+      // (latency where a block waits for its timer), 150k and flat out.
+      const variants: RelaySpec[] = [
+        ...POLL_MODES.map((poll) => ({ ...mcr1, poll })),
+        { ...mcr1, poll: "sleep", ingress: "blocks" },
+      ];
+      log(`ingress A: poll modes ${POLL_MODES.join(", ")} and blocks, at 10,000 pps, 150,000 pps and flat out`);
       for (let i = 0; i < Math.min(a.runs, 3); i++)
-        for (const rate of [150_000, 0])
-          for (const poll of POLL_MODES)
+        for (const rate of [10_000, 150_000, 0])
+          for (const relay of variants)
             await run(
               "ingress",
               "A",
-              { path: "relay", relay: { ...mcr1, poll }, generator: "mcr", rate, count: n, size, outputs: 1 },
+              {
+                path: "relay",
+                relay,
+                generator: "mcr",
+                rate,
+                count: rate === 10_000 ? Math.min(n, 100_000) : n,
+                size,
+                outputs: 1,
+              },
               genMax,
               q ? 1 : 3,
             );
@@ -666,9 +681,11 @@ async function main(): Promise<number> {
       log(
         `merge A: an RTP merge of 2 legs at 150,000, 70,000 and 50,000 pps each, 1% loss on each, against a plain rule, ${n} packets`,
       );
+      // With receive rings of blocks too: the merge's second copy and its wakeups cost less there.
+      const pairs = [mcr1, merge, { ...mcr1, ingress: "blocks" }, { ...merge, ingress: "blocks" }] as RelaySpec[];
       for (let i = 0; i < Math.min(a.runs, 3); i++)
         for (const rate of [150_000, 70_000, 50_000])
-          for (const relay of [mcr1, merge])
+          for (const relay of pairs)
             await run(
               "merge",
               "A",
