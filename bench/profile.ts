@@ -7,6 +7,7 @@
 //                        [--egress ring|sendmsg|socket|zc] [--limit 1 (percent: the report's cut)] [--keep (the perf data)]
 //                        [--cpu N (all of CPU N instead of the relay's processes: 0 is the generator's, where the
 //                        relay's ingress is paid on veth)] [--merge (the bench's merge row: 2 legs, 1% loss each)]
+//                        [--ingress frames|blocks]
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { allStats, treeOf } from "./cpu.ts";
@@ -27,6 +28,7 @@ const seconds = Number(opt("seconds", "5"));
 const size = Number(opt("size", "1024"));
 const scenario = opt("scenario", "A") as ScenarioName;
 const egress = argv.includes("--egress") ? (opt("egress", "ring") as RelaySpec["egress"]) : undefined;
+const ingress = argv.includes("--ingress") ? (opt("ingress", "frames") as RelaySpec["ingress"]) : undefined;
 const limit = opt("limit", "1");
 const cpu = argv.includes("--cpu") ? opt("cpu", "0") : undefined;
 // An RTP merge of two legs (1% loss each), the bench's merge row, instead of a plain rule.
@@ -44,7 +46,15 @@ if (argv.includes("--mcr")) pinBinary(out, opt("mcr", ""));
 const lab = newBenchLab();
 try {
   const t = build(lab, scenario);
-  const spec: RelaySpec = { kind, workers: 1, cpus: RELAY_CPUS, outputs: 1, egress, ...(merge ? { merge } : {}) };
+  const spec: RelaySpec = {
+    kind,
+    workers: 1,
+    cpus: RELAY_CPUS,
+    outputs: 1,
+    egress,
+    ingress,
+    ...(merge ? { merge } : {}),
+  };
   const relay = await startRelay(lab, t, spec, t.gen.addr);
   const count = Math.round(rate * (seconds + 2));
   const sink = await startSink(lab, {
