@@ -579,15 +579,17 @@ function aimsTable(res: Results): string[] {
         deliveredPps,
       );
     const w = at("wire");
-    const mc = at("mcr 1w");
     const runsOf = (label: string) =>
       res.runs.filter((r) => r.experiment === "flatout" && r.label === label && r.spec.size === size);
-    const reached = aggOf(runsOf("mcr 1w"), reachedPps);
-    if (w && mc) {
+    for (const label of ["mcr 1w", "mcr 1w blocks"]) {
+      const mc = at(label);
+      const reached = aggOf(runsOf(label), reachedPps);
+      const loss = aggOf(runsOf(label), (r) => r.relayLossRatio);
+      if (!w || !mc) continue;
       const x = mc.median / w.median;
       const y = reached ? reached.median / w.median : undefined;
       rows.push(
-        `| generator flat out, ${size} B: mcr delivers ≥ 0.95× the bare wire (same run) | ${fmtPps(mc.median)} pps against ${fmtPps(w.median)} pps: ${x.toFixed(2)}×${y !== undefined ? `; reaching the sink's socket (its buffer's drops too) ${y.toFixed(2)}×` : ""} | ${x >= 0.95 ? "yes" : "**no**"} |`,
+        `| generator flat out, ${size} B: mcr${label.endsWith("blocks") ? " (--ingress blocks)" : ""} delivers ≥ 0.95× the bare wire (same run), 0 loss | ${fmtPps(mc.median)} pps against ${fmtPps(w.median)} pps: ${x.toFixed(2)}×${y !== undefined ? `; reaching the sink's socket (its buffer's drops too) ${y.toFixed(2)}×` : ""}; loss less the sink's drops ${fmtLossAgg(loss)} | ${x >= 0.95 && loss?.max === 0 ? "yes" : "**no**"} |`,
       );
     }
   }
