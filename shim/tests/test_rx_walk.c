@@ -80,11 +80,7 @@ static int walk(int mode, uint32_t size)
 
 int main(void)
 {
-	int r = lab_private_lo();
-	if (r == -EPERM) {
-		fprintf(stderr, "skip: cannot make a network namespace\n");
-		return 77;
-	}
+	int r = lab_enter_private_lo();
 	CHECK(r == 0, "private lo: %d", r);
 	if (walk(MCR_RX_FRAMES, 4) == 77 || walk(MCR_RX_BLOCKS, 60000) == 77)
 		return 77;
