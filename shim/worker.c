@@ -1566,8 +1566,13 @@ MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_i
 		if (w->in[i].fd >= 0)
 			continue;
 		int merge_only = fanout_id >= 0 && (fanout_id & MCR_INPUT_MERGE);
+		/* A merge's rings are rings of frames in either mode: failover takes its legs'
+		 * frames in the order they arrived across the rings (rx_merge_batch), and rings of
+		 * blocks hand theirs over each on its own timer, a leg's block up to a timer's span
+		 * after another's (a revert then sent a packet twice). */
+		int blocks = w->rx_mode == MCR_RX_BLOCKS && !merge_only;
 		int err = mcr__rx_open(&w->in[i], ifindex, merge_only ? -1 : fanout_id,
-				       w->ring_bytes, w->rx_mode == MCR_RX_BLOCKS);
+				       w->ring_bytes, blocks);
 		if (err < 0)
 			return err;
 		w->in[i].merge_only = merge_only;

@@ -356,10 +356,16 @@ describeNetns(
       expect([m.out, m.lost, m.held]).toEqual([9, 1, 0]);
     }, 30000);
 
-    for (const n of [1, 2])
-      test(`failover, ${n} worker(s): leg B after 100 ms of silence on leg A, back to A after 300 ms of steadiness; each switch counted`, async () => {
+    // --ingress blocks: a merge's rings stay rings of frames (blocks of the two legs, each handed
+    // over on its own timer, broke the arrival order, and the revert sent a packet twice).
+    for (const [n, ingress] of [
+      [1, "frames"],
+      [2, "frames"],
+      [1, "blocks"],
+    ] as const)
+      test(`failover, ${n} worker(s), --ingress ${ingress}: leg B after 100 ms of silence on leg A, back to A after 300 ms of steadiness; each switch counted`, async () => {
         const lab = mergeLab(labs);
-        const fanout = ["--fanout-id", String(4300 + (process.pid % 1000))];
+        const fanout = ["--fanout-id", String(4300 + (process.pid % 1000)), "--ingress", ingress];
         const workers = Array.from({ length: n }, () => new WorkerDriver(lab, "relay", ["veth1", "veth5"], fanout));
         await Promise.all(workers.map((x) => x.ready()));
         const w = workers[1 % n]!; // rule 1's owner
