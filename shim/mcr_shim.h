@@ -307,9 +307,9 @@ enum mcr_rx_mode {
 	 * and gives back frame by frame. The lowest latency at every rate. The default. */
 	MCR_RX_FRAMES,
 	/* TPACKET_V3: frames are packed into blocks, and a block is the worker's when it is full
-	 * or its retire timer fired (1 ms, rounded up to the kernel's clock tick): the kernel's
-	 * work for each frame is less (no frame status to read and write, a wakeup a block, not a
-	 * frame), at the price of up to a tick's latency when the stream is slow. Merge inputs
+	 * or its retire timer fired (1 ms): the kernel's work for each frame is less (no frame
+	 * status to read and write, a wakeup a block, not a frame), at the price of up to a
+	 * millisecond's latency when the stream is slow. Merge inputs
 	 * (MCR_INPUT_MERGE) stay rings of frames: their legs are read in arrival order across
 	 * rings, which blocks, handed over each on its own timer, do not keep. */
 	MCR_RX_BLOCKS,

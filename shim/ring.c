@@ -12,8 +12,8 @@
 #define MIN_RING_BYTES (1u << 20)
 #define BLOCK_BYTES (1u << 16)
 /* A V3 block is handed over full or at its retire timer: 32 KiB is about 28 frames of 1024-byte
- * datagrams (190 us at 150k pps) and 180 of 64-byte ones; the timer's least is 1 ms, which the
- * kernel rounds up to its clock tick. */
+ * datagrams (190 us at 150k pps) and 180 of 64-byte ones; the timer's least is 1 ms (a kernel
+ * whose timer counts in clock ticks rounds it up to one). */
 #define V3_BLOCK_BYTES (1u << 15)
 #define V3_RETIRE_MS 1
 

@@ -83,7 +83,7 @@ export default defineCommand({
       what: "ingress mode",
       valueHint: "MODE",
       description:
-        "how workers receive: frames (default: TPACKET_V2, each frame handed over as soon as it is written, the lowest latency), blocks (TPACKET_V3: blocks of frames, each when full or after 1 ms rounded up to the kernel's tick; less work for each frame on the CPU that receives it, more latency on a slow stream)",
+        "how workers receive: frames (default: TPACKET_V2, each frame handed over as soon as it is written, the lowest latency), blocks (TPACKET_V3: blocks of frames, each when full or after 1 ms; less work for each frame on the CPU that receives it, up to a millisecond more latency on a slow stream; a merge rule's legs stay on frames)",
     },
     "log-format": {
       type: "enum",

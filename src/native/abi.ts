@@ -81,7 +81,7 @@ export type EgressMode = (typeof EGRESS_MODES)[number];
  * enum mcr_rx_mode, in order (mode i is value i): how the receive rings hand frames over.
  * frames: TPACKET_V2, each frame as soon as it is written (the default: the lowest latency);
  * blocks: TPACKET_V3, blocks of frames, each when full or at its retire timer (less work for the
- * kernel on the receiving CPU for each frame, up to a clock tick of latency on a slow stream).
+ * kernel on the receiving CPU for each frame, up to a millisecond of latency on a slow stream).
  */
 export const INGRESS_MODES = ["frames", "blocks"] as const;
 
