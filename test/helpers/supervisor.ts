@@ -1,6 +1,7 @@
 // Runs `mcr supervisor` in a lab namespace and `mcr` client commands against it.
 import { existsSync } from "node:fs";
 import { call } from "../../src/control/client.ts";
+import { judgeReadiness } from "../../src/supervisor/readiness.ts";
 import type { Command, Commands } from "../../src/types/control.ts";
 import type { Lab } from "./lab.ts";
 import { mcrArgv } from "./mcr.ts";
@@ -16,16 +17,18 @@ export function ctl<C extends Command>(
 }
 
 /**
- * `mcr supervisor` in the lab, answering on its control socket: by default in "relay" with
- * ingress veth1 (the chain's), `extra` appended to its command line.
+ * `mcr supervisor` in the lab, ready as systemd would be told it is (every worker holds the table
+ * and a ring on every input that exists): by default in "relay" with ingress veth1 (the chain's),
+ * `extra` appended to its command line. `socketOnly`: back as soon as the control socket answers,
+ * for a test of a start that is not to get ready.
  */
 export async function startSupervisor(
   lab: Lab,
   extra: string[] = [],
-  o: { role?: string; interfaces?: string[]; readyMs?: number } = {},
+  o: { role?: string; interfaces?: string[]; readyMs?: number; socketOnly?: boolean } = {},
 ): Promise<SupervisorDriver> {
   const sup = new SupervisorDriver(lab, o.role ?? "relay", o.interfaces ?? ["veth1"], extra);
-  await sup.ready(o.readyMs);
+  await sup.ready(o.readyMs, o.socketOnly);
   return sup;
 }
 
@@ -67,8 +70,13 @@ export class SupervisorDriver {
     return p;
   }
 
-  /** Waits until the control socket answers. */
-  async ready(timeoutMs = 10000): Promise<void> {
+  /** Waits until the control socket answers and (unless `socketOnly`) the workers are ready. */
+  async ready(timeoutMs = 10000, socketOnly = false): Promise<void> {
+    await this.answers(timeoutMs);
+    if (!socketOnly) await this.workersReady(timeoutMs);
+  }
+
+  private async answers(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`supervisor exited ${this.proc.exitCode}: ${this.stderr}`);
@@ -76,6 +84,24 @@ export class SupervisorDriver {
       await Bun.sleep(50);
     }
     throw new Error(`supervisor not ready: ${this.stderr}`);
+  }
+
+  /**
+   * Waits until the supervisor would say READY=1: the control socket answers before the workers
+   * have their rings and table, and traffic sent in that gap is (rightly) relayed by no one.
+   */
+  async workersReady(timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let why = "";
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`supervisor exited ${this.proc.exitCode}: ${this.stderr}`);
+      const st = await ctl(this.socket, "status");
+      const r = judgeReadiness(st.workers, st.tableVersion);
+      if (r.state !== "waiting") return;
+      why = r.why;
+      await Bun.sleep(20);
+    }
+    throw new Error(`workers not ready after ${timeoutMs} ms: ${why}`);
   }
 
   /** Runs a client command (inside the namespace) against this supervisor. */

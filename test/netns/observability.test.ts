@@ -432,9 +432,10 @@ describeNetns("observability", (labs) => {
     const lab = labs.chain();
     const sup = await startSupervisor(lab, ["--workers", "2", "--log-format", "json"]);
     sup.addRule("239.1.1.1", 5001, "239.10.10.10:6001:veth3");
+    // The workers' lines come before the rule's (the supervisor is back once they are ready).
     const workerLine = await poll(
       () => sup.stderr,
-      (e) => /"tag":"worker:\d+"/.test(e),
+      (e) => /"tag":"worker:\d+"/.test(e) && /"message":"rule 1 added/.test(e),
     );
     const lines = workerLine
       .trim()
