@@ -51,6 +51,12 @@ describeNetns("two relays across a unicast tunnel (docs/tunnels.md)", (labs) => 
     await rx.listening;
     sendFromGen(lab, { dest: "239.1.1.1", port: 5001, count: 3000, size: 800, seed: 77 });
     const got = await rx.result;
+    // Where a short count was lost: site A's counters, the tunnel's neighbour, site B's counters.
+    if (got.count !== 3000)
+      console.error(
+        `received ${got.count}; site A ${JSON.stringify(a.stats().totals)}; site B ${JSON.stringify(b.stats().totals)};`,
+        lab.exec("siteA", ["ip", "-s", "neigh", "show", "dev", "veth3"]).stdout,
+      );
     expectPayloads(got.payloads, 77, 3000, 800);
     expect(new Set(got.sources.map((s) => s.split(":")[0]))).toEqual(new Set(["10.0.2.1"]));
     expect(a.stats().rules[0].packets).toBe(3000);
