@@ -148,37 +148,30 @@ static int parse4(const uint8_t *f, uint32_t off, uint32_t len, struct mcr_frame
 	return MCR_PARSE_OK;
 }
 
+uint16_t mcr__udp_head_sum(const uint8_t *ip, const uint8_t *udp, int v6, uint32_t ulen)
+{
+	/* The pseudo-header's protocol and length words (RFC 768; RFC 8200 8.1 widens the length
+	 * to 32 bits, whose high half a UDP length leaves 0), as the native loads of csum.h see
+	 * network-order words; then the addresses and the UDP header. */
+	uint8_t words[4] = { 0, IPPROTO_UDP, (uint8_t)(ulen >> 8), (uint8_t)ulen };
+	uint64_t sum = mcr__csum_add(words, 4, 0);
+	sum = mcr__csum_add(ip + (v6 ? 8 : 12), v6 ? 32 : 8, sum);
+	return (uint16_t)~mcr__csum_fold(mcr__csum_add(udp, 8, sum));
+}
+
+int mcr__udp_sum_ok(uint16_t head, const uint8_t *payload, uint32_t len)
+{
+	return mcr__csum_fold(mcr__csum_add(payload, len, head)) == 0;
+}
+
 int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen)
 {
-	/* Pseudo-header (addresses, protocol, length), then the UDP header and payload. */
-	uint64_t sum = IPPROTO_UDP + ulen;
-	for (int i = 12; i < 20; i += 2)
-		sum += rd16(ip + i);
-	const uint8_t *u = ip + 20;
-	uint32_t i = 0;
-	for (; i + 1 < ulen; i += 2)
-		sum += rd16(u + i);
-	if (i < ulen)
-		sum += (uint32_t)u[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum == 0xffff;
+	return ulen >= 8 && mcr__udp_sum_ok(mcr__udp_head_sum(ip, ip + 20, 0, ulen), ip + 28, ulen - 8);
 }
 
 int mcr__udp6_csum_ok(const uint8_t *ip, const uint8_t *udp, uint32_t ulen)
 {
-	/* Pseudo-header (RFC 8200 8.1: addresses, length, next header 17), then UDP and payload. */
-	uint64_t sum = IPPROTO_UDP + ulen;
-	for (int i = 8; i < 40; i += 2)
-		sum += rd16(ip + i);
-	uint32_t i = 0;
-	for (; i + 1 < ulen; i += 2)
-		sum += rd16(udp + i);
-	if (i < ulen)
-		sum += (uint32_t)udp[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum == 0xffff;
+	return ulen >= 8 && mcr__udp_sum_ok(mcr__udp_head_sum(ip, udp, 1, ulen), udp + 8, ulen - 8);
 }
 
 MCR_API int mcr_frame_parse(const uint8_t *frame, uint32_t len, struct mcr_frame_info *out)

@@ -506,6 +506,12 @@ static inline int mcr__lease_pass(struct mcr_lease *l, struct mcr_lease **held, 
 	return 1;
 }
 
+/* The folded sum of a UDP datagram's pseudo-header and its 8-byte header (ip: the IPv4 or IPv6
+ * header, udp: the UDP header, ulen: the UDP length): with the payload's, it checks the datagram
+ * (mcr__udp_sum_ok), so a copy of the payload alone can be checked later. */
+uint16_t mcr__udp_head_sum(const uint8_t *ip, const uint8_t *udp, int v6, uint32_t ulen);
+/* 1 when head (mcr__udp_head_sum) and the len payload bytes at payload make a right checksum. */
+int mcr__udp_sum_ok(uint16_t head, const uint8_t *payload, uint32_t len);
 /* 1 when the UDP checksum of the datagram at ip (IHL 5, ulen bytes of UDP) is right. */
 int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen);
 /* The same for IPv6: ip the IPv6 header, udp the UDP header (after any extension headers). */

@@ -41,7 +41,7 @@ struct mcr_merge_meta {
 	struct mcr_csum_in cs;
 	uint16_t sport;
 	uint8_t tos, ttl;
-	uint8_t wrong; /* its UDP checksum is wrong: no UDP socket path sends it */
+	uint16_t head; /* its headers' checksum sum (mcr__udp_head_sum), for a UDP socket path */
 };
 
 struct mcr_merge_slot {

@@ -997,19 +997,28 @@ struct copy_src {
 	uint8_t tos, ttl; /* the input's */
 	struct mcr_csum_in cs;
 	int wrong; /* is the input's checksum wrong: -1 until a UDP socket needs to know */
-	const uint8_t *ip, *udp; /* a frame's headers, to work that out */
+	const uint8_t *ip, *udp; /* a frame's headers, to work that out; ip NULL: a held copy's */
+	uint16_t head; /* a held copy: its headers' sum (mcr__udp_head_sum), kept when it was held */
 	int v6;
-	uint32_t tp_status;
 	const struct mcr_rx *rx; /* the ring it came from; NULL: a merge's held packet */
 };
+
+/* A sum left unfinished or absent, or one the kernel or the NIC verified, is never wrong. */
+static inline int copy_checked(const struct copy_src *c)
+{
+	return c->cs.mode == MCR_CSUM_UPDATE && !c->cs.valid;
+}
+
+static inline uint16_t copy_head(const struct copy_src *c)
+{
+	return mcr__udp_head_sum(c->ip, c->udp, c->v6, c->len + 8u);
+}
 
 static inline int copy_wrong(struct copy_src *c)
 {
 	if (c->wrong < 0)
-		c->wrong = c->cs.mode == MCR_CSUM_UPDATE &&
-			   !(c->tp_status & TP_STATUS_CSUM_VALID) &&
-			   !(c->v6 ? mcr__udp6_csum_ok(c->ip, c->udp, c->len + 8u)
-				   : mcr__udp_csum_ok(c->ip, c->len + 8u));
+		c->wrong = copy_checked(c) &&
+			   !mcr__udp_sum_ok(c->ip ? copy_head(c) : c->head, c->payload, c->len);
 	return c->wrong;
 }
 
@@ -1065,7 +1074,8 @@ static void merge_send_held(struct mcr_worker *w, struct table *t, uint32_t i)
 				      .tos = s->meta.tos,
 				      .ttl = s->meta.ttl,
 				      .cs = s->meta.cs,
-				      .wrong = s->meta.wrong };
+				      .wrong = -1,
+				      .head = s->meta.head };
 		send_copies(w, t, o->first, o->n, &c);
 		s->epoch = w->flush_epoch;
 	}
@@ -1096,11 +1106,13 @@ static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_
 			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_HELD:
-			/* A copy that waits has no headers left to check its checksum against: checked
-			 * now, where a socket path may need it. Only the held few pay (summing every
-			 * frame of every leg cost the worker a tenth of its time); one sent at once
-			 * is checked, if at all, by send_copies. */
-			m->last_held->meta.wrong = (uint8_t)copy_wrong(c);
+			/* A copy that waits keeps no headers: their sum is kept, so that a UDP socket
+			 * path can still check the copy's checksum when it goes. The payload is summed
+			 * then, if a socket path needs it: a copy that leaves by a packet path (which
+			 * keeps a wrong sum wrong) never is (summing every held copy cost the merge
+			 * worker 1.4% of its time at 70k pps a leg). */
+			if (copy_checked(c))
+				m->last_held->meta.head = copy_head(c);
 			merge_send_held(w, t, e->merge);
 			return;
 		case MCR_MERGE_NOT_RTP:
@@ -1211,7 +1223,6 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx,
 			      .ip = ip,
 			      .udp = udp,
 			      .v6 = v6,
-			      .tp_status = v->status,
 			      .rx = rx };
 	c.cs.replaced =
 		v6 ? mcr__csum_fields(ip + 8, 32, udp + 2) : mcr__csum_fields(ip + 12, 8, udp + 2);

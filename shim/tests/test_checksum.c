@@ -1,6 +1,7 @@
 /* The relayed UDP checksum (egress_packet.c mcr__udp_csum): the RFC 1624 update from the input's
  * equals a full recompute over random datagrams, keeps a wrong checksum wrong, and the checker
- * (frame.c mcr__udp_csum_ok) agrees. Exit 0 pass, 1 fail. */
+ * (frame.c mcr__udp_csum_ok) agrees, as does the check of a merge's held copy (the headers' sum
+ * kept, the payload summed later from wherever it was copied). Exit 0 pass, 1 fail. */
 #include "lab.h" /* first: CHECK, and it defines _GNU_SOURCE */
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,17 @@ int main(void)
 		udp[6] = (uint8_t)(stored >> 8), udp[7] = (uint8_t)stored;
 		CHECK(mcr__udp_csum_ok(ip, ulen) == !wrong, "datagram %d: checker says %d", n,
 		      mcr__udp_csum_ok(ip, ulen));
+		/* A held copy: the payload alone, at an odd address, its headers' sum kept and
+		 * the headers gone when it is checked. */
+		static uint8_t held[1 + 2048];
+		uint8_t headers[28];
+		memcpy(held + 1, payload, len);
+		memcpy(headers, in, 28);
+		uint16_t head = mcr__udp_head_sum(ip, udp, 0, ulen);
+		memset(in, 0xa5, 28);
+		CHECK(mcr__udp_sum_ok(head, held + 1, len) == !wrong, "datagram %d: held copy says %d",
+		      n, mcr__udp_sum_ok(head, held + 1, len));
+		memcpy(in, headers, 28);
 
 		/* The output: another source, group and port; every other one IPv6 (the update
 		 * crosses families: the pseudo-headers differ only in their addresses). */
@@ -97,6 +109,11 @@ int main(void)
 			      ntohs(whole), want);
 		}
 		memcpy(ou + 6, &upd, 2);
+		/* The output's held-copy check, IPv6 included, agrees with the whole one. */
+		uint16_t ohead = mcr__udp_head_sum(out, ou, v6, ulen);
+		memcpy(held + 1, payload, len);
+		CHECK(mcr__udp_sum_ok(ohead, held + 1, len) == OUT_OK(),
+		      "datagram %d: held check of the output differs", n);
 		if (!wrong) {
 			CHECK(upd == whole, "datagram %d: update %04x, full %04x", n, ntohs(upd),
 			      ntohs(whole));

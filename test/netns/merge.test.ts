@@ -5,7 +5,7 @@
 // (tc netem) within a 50 ms window; a hole that no leg fills is given up after the window with no
 // more traffic to wake the worker; failover after silence and revert after steadiness.
 import { beforeAll, expect, test } from "bun:test";
-import { buildFrame, toHex } from "../helpers/frames.ts";
+import { buildFrame, setUdpChecksum, toHex } from "../helpers/frames.ts";
 import { type Lab, sh } from "../helpers/lab.ts";
 import { delaySends, HAVE_NETEM } from "../helpers/netem.ts";
 import { describeNetns, type Labs } from "../helpers/suite.ts";
@@ -300,10 +300,11 @@ describeNetns(
       expect([after.out, after.legs[1]!.late]).toEqual([9, 1]);
     }, 30000);
 
-    // A held copy is checked when it is held (its frame's headers are gone by the time it goes):
-    // the packet path keeps a wrong sum wrong, a UDP socket would make it right and drops it.
+    // A held copy keeps its headers' sum (its frame's headers are gone by the time it goes):
+    // the packet path keeps a wrong sum wrong, a UDP socket would make it right and drops it;
+    // a right one held beside it goes by either.
     for (const egress of ["ring", "socket"] as const)
-      test(`--egress ${egress}: a held copy whose UDP checksum was wrong on input does not leave with a right one`, async () => {
+      test(`--egress ${egress}: a held copy whose UDP checksum was wrong on input does not leave with a right one; a right one held beside it goes`, async () => {
         const lab = mergeLab(labs);
         const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"], ["--egress", egress]);
         await w.ready();
@@ -311,12 +312,19 @@ describeNetns(
         const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: 3, idleMs: 1500 });
         await rx.listening;
         const csumBefore = udpCounters(lab, "sink").InCsumErrors!;
-        const bad = buildFrame({ dst: LEG_A.group, dport: LEG_A.port, src: LEG_A.src, payload: rtp(3) });
-        bad[40] = bad[40]! ^ 0x5a; // the UDP checksum, wrong now
-        // 3 (wrong) waits behind the hole at 2, which leg B fills.
-        send(lab, [`0 ${frameOn(LEG_A, rtp(1))}`, `0 ${toHex(bad)}`, "w 100", `1 ${frameOn(LEG_B, rtp(2))}`]);
+        const onA = (q: number) => buildFrame({ dst: LEG_A.group, dport: LEG_A.port, src: LEG_A.src, payload: rtp(q) });
+        const bad = setUdpChecksum(onA(3), 0x5a00); // a UDP checksum, wrong
+        const right = setUdpChecksum(onA(4)); // a UDP checksum, right: checked, and it goes
+        // 3 (wrong) and 4 (right) wait behind the hole at 2, which leg B fills.
+        send(lab, [
+          `0 ${frameOn(LEG_A, rtp(1))}`,
+          `0 ${toHex(bad)}`,
+          `0 ${toHex(right)}`,
+          "w 100",
+          `1 ${frameOn(LEG_B, rtp(2))}`,
+        ]);
         const got = await rx.result;
-        expect(got.payloads).toEqual([1, 2].map((q) => toHex(rtp(q))));
+        expect(got.payloads).toEqual([1, 2, 4].map((q) => toHex(rtp(q))));
         const c = await w.stats();
         const m = c.merges!["1"]!;
         expect({
@@ -327,8 +335,8 @@ describeNetns(
           sinkCsumErrors: udpCounters(lab, "sink").InCsumErrors! - csumBefore,
         }).toEqual(
           egress === "socket"
-            ? { out: 3, held: 0, sent: 2, udpChecksumDrops: 1, sinkCsumErrors: 0 }
-            : { out: 3, held: 0, sent: 3, udpChecksumDrops: 0, sinkCsumErrors: 1 },
+            ? { out: 4, held: 0, sent: 3, udpChecksumDrops: 1, sinkCsumErrors: 0 }
+            : { out: 4, held: 0, sent: 4, udpChecksumDrops: 0, sinkCsumErrors: 1 },
         );
       }, 30000);
 
