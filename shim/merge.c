@@ -309,6 +309,25 @@ int mcr__merge_in(struct mcr_merge *m, unsigned leg, const uint8_t *p, uint32_t 
 	return MCR_MERGE_HELD;
 }
 
+/* Whether every leg that could still fill the hole at next has gone past it, so that a copy of
+ * it can only come late: then waiting out the window would hold back what follows for nothing
+ * (a loss on both legs stalled the output for the whole window, then let it go as one burst). A
+ * leg never heard from may yet start (a path differential at start-up); one silent for the hold
+ * time is not waited for; one on another stream, or behind the hole, is. */
+static int hole_passed(const struct mcr_merge *m, int64_t now)
+{
+	for (unsigned j = 0; j < m->e.n_legs; j++) {
+		const struct mcr_merge_leg *lg = &m->legs[j];
+		if (lg->last_ns == 0)
+			return 0;
+		if (now - lg->last_ns >= m->hold_ns)
+			continue;
+		if (lg->ssrc != m->ssrc || (int16_t)(uint16_t)(lg->last_seq - m->next) <= 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Gives up the hole at next: lost on every leg. */
 static void skip(struct mcr_merge *m, int64_t now)
 {
@@ -351,10 +370,12 @@ struct mcr_merge_slot *mcr__merge_pop(struct mcr_merge *m, int64_t now, uint64_t
 			return s;
 		}
 		/* A hole. A window in packets gives it up once a packet that far ahead is held; a
-		 * stream that restarts gives up all of its holes. */
+		 * stream that restarts gives up all of its holes; so does every leg's having gone
+		 * past it. */
 		if (!m->retire && !m->room &&
 		    !(m->e.window_packets &&
-		      (int16_t)(uint16_t)(m->top - m->next) >= (int32_t)m->e.window_packets))
+		      (int16_t)(uint16_t)(m->top - m->next) >= (int32_t)m->e.window_packets) &&
+		    !hole_passed(m, now))
 			return NULL;
 		skip(m, now);
 	}

@@ -1118,6 +1118,11 @@ static void merge_frame(struct mcr_worker *w, struct table *t, const struct mcr_
 		case MCR_MERGE_NOT_RTP:
 			w->counters[MCR_C_DROPS + MCR_DROP_NOT_RTP]++;
 			return;
+		case MCR_MERGE_DUP:
+			/* The copy may have taken the last leg past a hole: what waits behind it goes. */
+			if (m->held)
+				merge_send_held(w, t, e->merge);
+			return;
 		default: /* duplicates, late, standing by: the leg's counters say */
 			return;
 		}

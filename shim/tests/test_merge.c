@@ -1,6 +1,6 @@
 /* The merge engine with a fake clock: every sequence number that some leg brings goes out once,
  * in sequence order (the 16-bit wrap, holes filled by another leg, holes given up after the
- * window, late and duplicate copies counted), SSRC changes and jumps taken up without a hole,
+ * window or once every leg has gone past them, late and duplicate copies counted), SSRC changes and jumps taken up without a hole,
  * and failover with its revert. No sockets. Exit 0 pass, 1 fail. */
 #include "lab.h"
 #include <stdint.h>
@@ -77,7 +77,8 @@ static int feed(struct mcr_merge *m, unsigned l, uint32_t ssrc, uint16_t seq, in
 		}
 		if (a == MCR_MERGE_SEND)
 			sent(p, sizeof(p));
-		if (a == MCR_MERGE_SEND || a == MCR_MERGE_HELD)
+		/* A duplicate too: it may take the last leg past a hole. */
+		if (a == MCR_MERGE_SEND || a == MCR_MERGE_HELD || a == MCR_MERGE_DUP)
 			drain(m, now);
 		return a;
 	}
@@ -229,6 +230,33 @@ static void hold_and_expire(void)
 	      "7 again, 49 ms after it came: duplicate");
 	CHECK(feed(m, 0, 5, 6, 131 * MS) == MCR_MERGE_LATE, "6 again 51 ms after it came: late");
 	CHECK(leg(1, MCR_ML_LATE) == 2 && leg(1, MCR_ML_DUPLICATES) == 1, "leg 1: 2 late, 1 dup");
+	mcr__merge_free(m);
+}
+
+/* A hole every leg has gone past goes at once, not after the window: what waits behind it goes
+ * on without a stall. A leg never heard from, or behind the hole, is waited for; a leg silent
+ * for the window is not. */
+static void passed_hole(void)
+{
+	struct mcr_merge *m = fresh(MCR_MERGE_RTP, 50, 0, 0, 0);
+	feed(m, 0, 5, 1, 0);
+	CHECK(feed(m, 0, 5, 3, 1 * MS) == MCR_MERGE_HELD && n_out == 1,
+	      "3 held: leg 1, never heard from, may bring 2");
+	CHECK(feed(m, 1, 5, 1, 2 * MS) == MCR_MERGE_DUP && n_out == 1 && ctr[MCR_MC_HELD] == 1,
+	      "leg 1 behind the hole: 3 still held");
+	CHECK(feed(m, 1, 5, 3, 3 * MS) == MCR_MERGE_DUP, "leg 1's 3: a copy of the held one");
+	CHECK(n_out == 2 && out[1] == 3 && ctr[MCR_MC_LOST] == 1 && ctr[MCR_MC_HELD] == 0,
+	      "both legs past 2: given up at 3 ms, 3 out (%d out, lost %lu)", n_out,
+	      (unsigned long)ctr[MCR_MC_LOST]);
+	CHECK(feed(m, 1, 5, 2, 4 * MS) == MCR_MERGE_LATE, "2 after that: late");
+	CHECK(feed(m, 0, 5, 4, 5 * MS) == MCR_MERGE_SEND && n_out == 3, "4 at once");
+	/* Leg 1 silent since 4 ms; leg 0 loses 5. */
+	CHECK(feed(m, 0, 5, 6, 30 * MS) == MCR_MERGE_HELD && n_out == 3,
+	      "6 held: leg 1, silent 26 ms, may still bring 5");
+	CHECK(feed(m, 0, 5, 7, 54 * MS) == MCR_MERGE_HELD && n_out == 5 && out[3] == 6 &&
+		      out[4] == 7 && ctr[MCR_MC_LOST] == 2,
+	      "leg 1 silent for the window: not waited for, 5 given up (%d out)", n_out);
+	CHECK(mcr__merge_deadline(m) == INT64_MAX, "nothing held");
 	mcr__merge_free(m);
 }
 
@@ -475,6 +503,7 @@ int main(void)
 	random_loss(200, 65000, 50000); /* one leg 20 ms behind, through the wrap */
 	wrap();
 	hold_and_expire();
+	passed_hole();
 	ssrc_change();
 	jump();
 	window_packets();
