@@ -272,6 +272,28 @@ describeNetns(
       ]);
     }, 60000);
 
+    test("a packet lost on both legs: once both have gone past it, what waits behind it goes at once, not after the window", async () => {
+      const lab = mergeLab(labs);
+      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
+      await w.ready();
+      expect((await w.setRules([rule({ ...RTP_MERGE, windowMs: 5000 } as Rule["merge"])])).errors).toEqual([]);
+      const seqs = [1, 2, 3, 4, 6];
+      const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: seqs.length, idleMs: 8000 });
+      await rx.listening;
+      // Both legs, interleaved, lose 5; leg B's 6, the last frame, is a copy of the held 6 and
+      // takes the last leg past the hole.
+      const started = Date.now();
+      send(
+        lab,
+        seqs.flatMap((q) => [`0 ${frameOn(LEG_A, rtp(q))}`, `1 ${frameOn(LEG_B, rtp(q))}`]),
+      );
+      const got = await rx.result;
+      expect(got.payloads).toEqual(seqs.map((q) => toHex(rtp(q))));
+      expect(got.at[4]! - started).toBeLessThan(2500); // the window is 5 s
+      const m = (await w.stats()).merges!["1"]!;
+      expect([m.out, m.lost, m.held, m.legs[1]!.duplicates]).toEqual([5, 1, 0, 5]);
+    }, 30000);
+
     test("a hole no leg fills: what waits behind it goes after the window, with nothing else to wake the worker", async () => {
       const lab = mergeLab(labs);
       const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
