@@ -166,7 +166,8 @@ int mcr__udp_sum_ok(uint16_t head, const uint8_t *payload, uint32_t len)
 
 int mcr__udp_csum_ok(const uint8_t *ip, uint32_t ulen)
 {
-	return ulen >= 8 && mcr__udp_sum_ok(mcr__udp_head_sum(ip, ip + 20, 0, ulen), ip + 28, ulen - 8);
+	return ulen >= 8 &&
+	       mcr__udp_sum_ok(mcr__udp_head_sum(ip, ip + 20, 0, ulen), ip + 28, ulen - 8);
 }
 
 int mcr__udp6_csum_ok(const uint8_t *ip, const uint8_t *udp, uint32_t ulen)

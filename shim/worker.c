@@ -998,7 +998,8 @@ struct copy_src {
 	struct mcr_csum_in cs;
 	int wrong; /* is the input's checksum wrong: -1 until a UDP socket needs to know */
 	const uint8_t *ip, *udp; /* a frame's headers, to work that out; ip NULL: a held copy's */
-	uint16_t head; /* a held copy: its headers' sum (mcr__udp_head_sum), kept when it was held */
+	uint16_t
+		head; /* a held copy: its headers' sum (mcr__udp_head_sum), kept when it was held */
 	int v6;
 	const struct mcr_rx *rx; /* the ring it came from; NULL: a merge's held packet */
 };

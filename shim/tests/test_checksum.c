@@ -65,8 +65,8 @@ int main(void)
 		memcpy(headers, in, 28);
 		uint16_t head = mcr__udp_head_sum(ip, udp, 0, ulen);
 		memset(in, 0xa5, 28);
-		CHECK(mcr__udp_sum_ok(head, held + 1, len) == !wrong, "datagram %d: held copy says %d",
-		      n, mcr__udp_sum_ok(head, held + 1, len));
+		CHECK(mcr__udp_sum_ok(head, held + 1, len) == !wrong,
+		      "datagram %d: held copy says %d", n, mcr__udp_sum_ok(head, held + 1, len));
 		memcpy(in, headers, 28);
 
 		/* The output: another source, group and port; every other one IPv6 (the update
