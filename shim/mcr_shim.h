@@ -114,6 +114,9 @@ struct mcr_rule_entry {
 /* A merge rule: how its legs (entries with MCR_RULE_MERGE and this entry's index) become one
  * stream. */
 #define MCR_MERGE_LEGS_MAX 4
+/* The widest window in packets: its slots (twice the window, MCR_MERGE_SLOT_BYTES each) are
+ * allocated with the table, 16 MiB at this one. */
+#define MCR_MERGE_WINDOW_PACKETS_MAX 4096
 enum mcr_merge_mode {
 	MCR_MERGE_RTP = 1, /* per SSRC, the first copy of each sequence number, in sequence order */
 	MCR_MERGE_FAILOVER = 2, /* one leg at a time: the first while it is live */

@@ -14,7 +14,6 @@
 /* The slots a window in milliseconds gets: the sequence span it can hold back and tell apart.
  * A hole still open when packets this far ahead arrive is given up early (counted lost). */
 #define MCR_MERGE_SPAN_DEFAULT 2048
-#define MCR_MERGE_WINDOW_PACKETS_MAX 4096
 /* How long a window in packets lets a held packet wait when the stream stops behind a hole. */
 #define MCR_MERGE_HOLD_PACKETS_MS 1000
 /* Merge counter slots of a worker that was given no counter memory. */

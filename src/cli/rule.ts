@@ -11,7 +11,7 @@ import {
   parseRevertAfter,
   parseRuleFlags,
 } from "../rules/parse.ts";
-import { checkTtl, VLAN } from "../rules/validate.ts";
+import { checkTtl, MERGE_WINDOW_PACKETS, VLAN } from "../rules/validate.ts";
 import { renderRuleList } from "../stats/render.ts";
 import { DEFAULT_REVERT_AFTER_MS, MERGE_WINDOW_MS, type Rule } from "../types/rules.ts";
 import { formatDuration } from "../values/duration.ts";
@@ -113,7 +113,7 @@ const add = defineCommand({
     "merge-window": {
       type: "string",
       valueHint: "10ms|50ms|450ms|Npkts",
-      description: `rtp: how long (1ms to 1000ms) or how many packets (1 to 32767) a copy may lag behind the first (default ${MERGE_WINDOW_MS}ms)`,
+      description: `rtp: how long (1ms to 1000ms) or how many packets (1 to ${MERGE_WINDOW_PACKETS.max}) a copy may lag behind the first (default ${MERGE_WINDOW_MS}ms)`,
       parse: (t, f) => parseMergeWindow(t, f),
     },
     "failover-after": {

@@ -148,6 +148,8 @@ export const MERGE_ENTRY = {
 /** enum mcr_merge_mode. */
 export const MERGE_MODE = { RTP: 1, FAILOVER: 2 } as const;
 export const MERGE_LEGS_MAX = 4;
+/** MCR_MERGE_WINDOW_PACKETS_MAX: the widest rtp window in packets the shim takes (its slots are allocated with the table). */
+export const MERGE_WINDOW_PACKETS_MAX = 4096;
 
 /** A merge slot's counters (MCR_MERGE_COUNTERS uint64): the rule's at RULE, then each leg's at LEGS + leg x LEG. */
 export const MERGE_COUNTER = {

@@ -5,6 +5,7 @@
 //   checkTable - the rule against the rules already in the table (duplicates).
 // Every refusal is a RuleError naming the field (a path into RuleSpec, e.g. "outputs[1].port").
 import { EX, McrError } from "../errors.ts";
+import { MERGE_LEGS_MAX, MERGE_WINDOW_PACKETS_MAX } from "../native/abi.ts";
 import type { InterfaceInfo } from "../net/interfaces.ts";
 import { kind, show, ValueError } from "../values/error.ts";
 import { ifName } from "../values/ifname.ts";
@@ -40,14 +41,14 @@ export const BURST = { min: 1, max: 100_000_000, what: "a burst in packets" };
 export const DSCP = { min: 0, max: 63, what: "a DSCP value" };
 export const VLAN = { min: 0, max: 4094, what: "a VLAN id" };
 /** A merge rule's inputs, its own (the first) included. */
-export const MERGE_LEGS = { min: 2, max: 4 };
+export const MERGE_LEGS = { min: 2, max: MERGE_LEGS_MAX };
 /**
  * An RTP merge's window. In time: from 1 ms to a second (ST 2022-7's class C, the widest, is
- * 450 ms). In packets: up to half the 16-bit sequence space, beyond which "older" and "newer" can
- * no longer be told apart across a wrap.
+ * 450 ms). In packets: up to what the shim holds slots for (it refuses a wider one, and the
+ * rule would then be out of service though accepted).
  */
 export const MERGE_WINDOW_MS = { min: 1, max: 1000 };
-export const MERGE_WINDOW_PACKETS = { min: 1, max: 32767, what: "a window in packets" };
+export const MERGE_WINDOW_PACKETS = { min: 1, max: MERGE_WINDOW_PACKETS_MAX, what: "a window in packets" };
 /** Failover: the primary's silence before the next leg is taken, and its steadiness before it is taken back. */
 export const FAILOVER_AFTER_MS = { min: 1, max: 60_000 };
 export const REVERT_AFTER_MS = { min: 0, max: 3_600_000 };

@@ -5,6 +5,7 @@ import type { Rule } from "../types/rules.ts";
 import {
   MERGE_ENTRY as ME,
   MERGE_LEGS_MAX,
+  MERGE_WINDOW_PACKETS_MAX,
   MERGE_MODE,
   OUTPUT_ENTRY as OE,
   OUTPUT_FLAG,
@@ -311,9 +312,9 @@ export class TableCompiler {
     if (m.mode === "rtp") {
       if (
         m.windowPackets !== undefined &&
-        !(Number.isInteger(m.windowPackets) && m.windowPackets >= 1 && m.windowPackets <= 4096)
+        !(Number.isInteger(m.windowPackets) && m.windowPackets >= 1 && m.windowPackets <= MERGE_WINDOW_PACKETS_MAX)
       )
-        return refuse("merge window: 1 to 4096 packets");
+        return refuse(`merge window: 1 to ${MERGE_WINDOW_PACKETS_MAX} packets`);
       if (m.windowMs !== undefined && !(Number.isInteger(m.windowMs) && m.windowMs >= 1 && m.windowMs <= 60000))
         return refuse("merge window: 1 to 60000 ms");
     } else if (!(Number.isInteger(m.failoverAfterMs) && m.failoverAfterMs >= 1) || !((m.revertAfterMs ?? 0) >= 0))
