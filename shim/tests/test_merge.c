@@ -1,8 +1,7 @@
 /* The merge engine with a fake clock: every sequence number that some leg brings goes out once,
  * in sequence order (the 16-bit wrap, holes filled by another leg, holes given up after the
  * window or once every leg has gone past them, late and duplicate copies counted), SSRC changes
- * and jumps taken up without a hole,
- * and failover with its revert. No sockets. Exit 0 pass, 1 fail. */
+ * and jumps taken up without a hole, and failover with its revert. No sockets. Exit 0 pass, 1 fail. */
 #include "lab.h"
 #include <stdint.h>
 #include <stdlib.h>
