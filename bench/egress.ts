@@ -8,6 +8,7 @@
 //   bun bench/egress.ts [--runs 3] [--modes ring,sendmsg,socket,zc,gso] [--flat-count 1000000] [--count150 600000]
 //                       [--attempts 2] [--gen socket|packet] [--mcr PATH] [--ring-mb N (mcr's input rings)]
 //                       [--fanout N --fanout-rate PPS (a point with N outputs per mode: CPU per packet sent)]
+//                       [--ingress frames|blocks (mcr's input rings)] [--no-flat (only the 150k and fan-out points)]
 //
 // On a machine others share, BENCH_QUIET_WAIT_MS=3000 keeps it from waiting a minute before each
 // run for quiet; runs still carry their "disturbed" flag. The relay's own figures that hold up
@@ -40,6 +41,12 @@ const flatCount = Number(opt("flat-count", "1000000"));
 const count150 = Number(opt("count150", "600000"));
 const attempts = Number(opt("attempts", "2"));
 const ringMb = argv.includes("--ring-mb") ? Number(opt("ring-mb", "64")) : undefined;
+const ingress = argv.includes("--ingress") ? (opt("ingress", "frames") as "frames" | "blocks") : undefined;
+if (ingress !== undefined && ingress !== "frames" && ingress !== "blocks") {
+  console.error(`bench/egress: --ingress: "${ingress}" is not frames or blocks`);
+  process.exit(64);
+}
+const flatPoints = !argv.includes("--no-flat");
 // Fan-out: N outputs from one input at a rate the sink takes whole (0: no fan-out point).
 const fanout = Number(opt("fanout", "0"));
 const fanoutRate = Number(opt("fanout-rate", "30000"));
@@ -74,6 +81,8 @@ const out: { meta: Record<string, unknown>; runs: (RunResult & { round: number; 
     count150,
     attempts,
     genMode: genMode ?? "mcr gen's default",
+    ingress: ingress ?? "mcr's default",
+    flat: flatPoints,
     quietWaitMs: Number(process.env.BENCH_QUIET_WAIT_MS ?? 60000),
     cpus: navigator.hardwareConcurrency,
   },
@@ -92,6 +101,7 @@ try {
     outputs,
     egress,
     ...(ringMb !== undefined ? { ringMb } : {}),
+    ...(ingress !== undefined ? { ingress } : {}),
   });
   const one = async (round: number, point: string, spec: RunSpec) => {
     const r = await measure(lab, t, spec, { workDir, attempts, log: (s) => console.log(`[${round}] ${point}${s}`) });
@@ -100,7 +110,7 @@ try {
     return r;
   };
   for (let round = 1; round <= runs; round++) {
-    for (const size of [1024, 64]) {
+    for (const size of flatPoints ? [1024, 64] : []) {
       const base = { generator: "mcr", rate: 0, count: flatCount, size, outputs: 1, genMode } as const;
       await one(round, `flat${size} wire`, { ...base, path: "wire" });
       for (const m of modes) await one(round, `flat${size} ${m}`, { ...base, path: "relay", relay: mcr(m) });
