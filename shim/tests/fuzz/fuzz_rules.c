@@ -107,7 +107,7 @@ static void v4(uint8_t out[16], uint32_t a_be)
 	memcpy(out + 12, &a_be, 4);
 }
 
-/* Whether the worker must take the table (worker.c's checks, written out again). */
+/* Whether the worker must take the table (table.c's checks, written out again). */
 static int well_formed(const struct mcr_rule_entry *r, uint32_t nr,
 		       const struct mcr_output_entry *o, uint32_t no)
 {
