@@ -8,7 +8,7 @@
 // chart bench/loss-vs-rate.svg and the tables in bench/README.md (full runs, or --readme).
 //
 // Options:
-//   --quick            fewer and shorter runs (a couple of minutes)
+//   --quick            fewer and shorter runs (about five minutes)
 //   --only a,b         run only these experiments (names below)
 //   --runs N           runs per point (default 5; quick 1)
 //   --relay mcr,socat,kernel  only these relays; --scenario A|B: only this scenario (to redo a part)
