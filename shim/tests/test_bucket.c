@@ -78,6 +78,7 @@ struct shared {
 	int64_t clock_ns; /* the frozen test's clock, set between barriers */
 	uint64_t granted[2]; /* net: taken less given back */
 	int64_t drain_ns[2];
+	uint32_t started; /* the frozen test: takers that made their first take, over all rounds */
 };
 
 #define ROUNDS 400
@@ -98,6 +99,14 @@ static void frozen_taker(struct shared *s, int me)
 	unsigned seed = 17u + (unsigned)me;
 	for (int r = 0; r < ROUNDS; r++) {
 		pthread_barrier_wait(&s->barrier); /* the clock is set */
+		/* One token each before either drains the round: otherwise the first to wake from the
+		 * barrier takes all 100 to 300 tokens in microseconds, and on a loaded machine the
+		 * same process can win every round (CI once saw one take none in 400). */
+		uint32_t first = mcr__bucket_take(&s->bucket, s->clock_ns, RATE, BURST, 1);
+		s->granted[me] += first;
+		__atomic_add_fetch(&s->started, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&s->started, __ATOMIC_SEQ_CST) < 2u * (unsigned)(r + 1))
+			sched_yield();
 		for (;;) {
 			uint32_t want = 1 + rand_r(&seed) % 16;
 			uint32_t got = mcr__bucket_take(&s->bucket, s->clock_ns, RATE, BURST, want);
