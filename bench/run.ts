@@ -679,29 +679,35 @@ async function main(): Promise<number> {
       // 150k pps a leg is the issue's row; 70k and 50k the generator reaches for both legs (on
       // these machines), where the CPU per packet out compares at the same output rate.
       log(
-        `merge A: an RTP merge of 2 legs at 150,000, 70,000 and 50,000 pps each, 1% loss on each, against a plain rule, ${n} packets`,
+        `merge A: an RTP merge of 2 legs at 150,000, 70,000 and 50,000 pps each (70k and 50k also with --ingress blocks), 1% loss on each, against a plain rule, ${n} packets`,
       );
-      // Rings of frames: a merge's legs are read from rings of frames whatever --ingress says
-      // (docs/merge.md); results/2026-12-01T16-11-54-626Z.json has blocks rows from before that.
+      // Both ingress modes at 70k and 50k: with rings of blocks an rtp merge's legs are read from
+      // rings of blocks too (docs/merge.md), and each mode's merge compares with its plain rule.
+      // results/2026-12-01T16-11-54-626Z.json has blocks rows from when they were not.
+      const modes = [{}, { ingress: "blocks" as const }];
       for (let i = 0; i < Math.min(a.runs, 3); i++)
         for (const rate of [150_000, 70_000, 50_000])
-          for (const relay of [mcr1, merge])
-            await run(
-              "merge",
-              "A",
-              {
-                path: "relay",
-                relay,
-                generator: "mcr",
-                rate,
-                count: n,
-                size,
-                outputs: 1,
-                ...(relay.merge ? { legs: { lossPct: 1, seed: 2022 + i } } : {}),
-              },
-              genMax,
-              q ? 1 : 3,
-            );
+          for (const mode of rate === 150_000 ? modes.slice(0, 1) : modes)
+            for (const relay of [
+              { ...mcr1, ...mode },
+              { ...merge, ...mode },
+            ])
+              await run(
+                "merge",
+                "A",
+                {
+                  path: "relay",
+                  relay,
+                  generator: "mcr",
+                  rate,
+                  count: n,
+                  size,
+                  outputs: 1,
+                  ...(relay.merge ? { legs: { lossPct: 1, seed: 2022 + i } } : {}),
+                },
+                genMax,
+                q ? 1 : 3,
+              );
     }
   } finally {
     for (const { lab } of labs.values()) await lab.destroy();

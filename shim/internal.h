@@ -24,8 +24,9 @@ struct mcr_ring {
 uint32_t mcr__frame_size(uint32_t mtu);
 /* The ring size to ask for, for `asked` bytes: what 32 bits (and the kernel) can take. */
 uint32_t mcr__ring_bytes(uint64_t asked);
-/* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. blocks:
- * a TPACKET_V3 receive ring (the socket's version set to it first). */
+/* which: PACKET_RX_RING or PACKET_TX_RING; about `bytes`, halved while memory is short. blocks
+ * > 0: a TPACKET_V3 receive ring (the socket's version set to it first) of blocks that many
+ * times the usual size. */
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, int blocks,
 		  struct mcr_ring *r);
 
@@ -45,7 +46,9 @@ struct mcr_rx {
 	uint8_t blocks; /* MCR_RX_BLOCKS */
 	int fanout_id; /* the fanout group it joined, -1: none */
 	uint8_t ip_only; /* the interface has no link header: frames start at IP (mcr__ip_only) */
-	int merge_only; /* MCR_INPUT_MERGE: takes the table's merge legs, and only those */
+	/* A merge ring (MCR_INPUT_MERGE): it takes the legs of the table's merges of these modes
+	 * (bit MCR_MERGE_RTP, bit MCR_MERGE_FAILOVER), and nothing else. 0: a fanout ring. */
+	uint8_t merge_modes;
 };
 
 /* A received frame, whichever ring version wrote it. */
@@ -63,6 +66,7 @@ struct mcr_rx_frame {
  * open: a device's type never changes. */
 int mcr__ip_only(int arptype);
 
+/* blocks: as mcr__ring_map's (0: a ring of frames). */
 int mcr__rx_open(struct mcr_rx *rx, int ifindex, int fanout_id, uint32_t ring_bytes, int blocks);
 void mcr__rx_close(struct mcr_rx *rx);
 /* Gives the kernel back every frame (block) read since the last time. */

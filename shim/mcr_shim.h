@@ -221,13 +221,19 @@ void mcr_worker_free(struct mcr_worker *w);
  * table's merge legs (MCR_RULE_MERGE) on ifindex and nothing else: every leg of a merge must
  * meet in one worker, and the kernel picks a fanout member before that member's filter runs. */
 #define MCR_INPUT_MERGE 0x20000
+/* With MCR_INPUT_MERGE: the legs of rtp merges only, on a ring of the worker's receive mode
+ * (mcr_worker_rx_mode_set); or those of failover merges only, on a ring of frames. Without
+ * either, every merge leg, on a ring of frames. */
+#define MCR_INPUT_MERGE_RTP 0x40000
+#define MCR_INPUT_MERGE_FAILOVER 0x80000
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);
 /* The fanout group id the input is in (>= 0), or -ENOENT. */
 int mcr_worker_input_fanout(struct mcr_worker *w, int slot);
 int mcr_worker_input_remove(struct mcr_worker *w, int slot);
-/* The ring bytes and frame size the input got (after shrink-and-retry). */
+/* The ring bytes and frame size the input got (after shrink-and-retry), and its blocks' bytes
+ * (0: a ring of frames). */
 int mcr_worker_input_info(struct mcr_worker *w, int slot, uint32_t *ring_bytes,
-			  uint32_t *frame_size);
+			  uint32_t *frame_size, uint32_t *block_bytes);
 
 /* Replaces the whole rule table between two batches. Opens egress sockets the new table needs and
  * closes those it no longer uses. An output whose socket the kernel refuses is installed as
@@ -312,9 +318,9 @@ enum mcr_rx_mode {
 	/* TPACKET_V3: frames are packed into blocks, and a block is the worker's when it is full
 	 * or its retire timer fired (1 ms): the kernel's work for each frame is less (no frame
 	 * status to read and write, a wakeup a block, not a frame), at the price of up to a
-	 * millisecond's latency when the stream is slow. Merge inputs
-	 * (MCR_INPUT_MERGE) stay rings of frames: their legs are read in arrival order across
-	 * rings, which blocks, handed over each on its own timer, do not keep. */
+	 * millisecond's latency when the stream is slow. Merge inputs of
+	 * failover legs (MCR_INPUT_MERGE) stay rings of frames: their legs are read in arrival
+	 * order across rings, which blocks, handed over each on its own timer, do not keep. */
 	MCR_RX_BLOCKS,
 };
 

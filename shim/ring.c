@@ -84,7 +84,7 @@ uint32_t mcr__ring_bytes(uint64_t asked)
 int mcr__ring_map(int fd, int which, uint32_t frame_size, uint32_t bytes, int blocks,
 		  struct mcr_ring *r)
 {
-	uint32_t want = blocks ? V3_BLOCK_BYTES : BLOCK_BYTES;
+	uint32_t want = blocks > 0 ? V3_BLOCK_BYTES * (uint32_t)blocks : BLOCK_BYTES;
 	uint32_t block = frame_size > want ? frame_size : want;
 	/* Shrink and retry: a host short of memory gets a smaller ring rather than no relay. */
 	for (; bytes >= MIN_RING_BYTES && bytes >= block; bytes /= 2) {

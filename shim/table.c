@@ -64,7 +64,7 @@ int mcr__table_filter(const struct mcr_rx *rx, const struct table *a, const stru
 	for (const struct table *t = a; t; t = t == a ? b : NULL)
 		for (uint32_t i = 0; i < t->n_rules; i++)
 			if (t->rules[i].in_ifindex == (uint32_t)rx->ifindex &&
-			    !(t->rules[i].flags & MCR_RULE_MERGE) == !rx->merge_only) {
+			    mcr__ring_takes(rx, t, &t->rules[i])) {
 				keys[k] = (struct mcr_filter_key){ .port = t->rules[i].port,
 								   .vlan = t->rules[i].vlan };
 				memcpy(keys[k++].group, t->rules[i].group, 16);

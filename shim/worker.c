@@ -685,9 +685,10 @@ static inline void classify(struct mcr_worker *w, const struct mcr_rx *rx,
 		return;
 	}
 	const struct mcr_rule_entry *e = &t->rules[ri];
-	/* A merge leg's frame on a fanout ring, or another rule's on a merge ring, got past a
-	 * filter coarsened past the kernel's limits: the other ring takes it; not input here. */
-	if (!(e->flags & MCR_RULE_MERGE) != !rx->merge_only) {
+	/* A merge leg's frame on a fanout ring, another rule's on a merge ring, or one merge mode's
+	 * leg on the other mode's ring got past a filter coarsened past the kernel's limits: the
+	 * other ring takes it; not input here. */
+	if (!mcr__ring_takes(rx, t, e)) {
 		w->counters[MCR_C_RX_FRAMES]--;
 		w->counters[MCR_C_RX_BYTES] -= v->len;
 		w->counters[MCR_C_RX_FOREIGN]++;
@@ -762,7 +763,7 @@ static int rx_merge_batch(struct mcr_worker *w, int batch_max)
 	struct mcr_rx_frame v[MCR_MAX_INPUTS];
 	int ready[MCR_MAX_INPUTS], nr = 0, n = 0;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0 && w->in[i].merge_only) {
+		if (w->in[i].fd >= 0 && w->in[i].merge_modes) {
 			r[nr] = &w->in[i];
 			ready[nr] = mcr__rx_peek(r[nr], &v[nr]);
 			nr++;
@@ -790,7 +791,7 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 	int total = 0;
 	w->batch_ns = now_ns(); /* one clock read a round, whatever the frames */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0 && !w->in[i].merge_only)
+		if (w->in[i].fd >= 0 && !w->in[i].merge_modes)
 			total += rx_batch(w, &w->in[i], batch_max);
 	total += rx_merge_batch(w, batch_max);
 	/* After the rings: a copy already waiting in another leg's ring fills its hole before the

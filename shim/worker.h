@@ -63,6 +63,17 @@ struct table {
 	uint32_t n_merges;
 };
 
+/* Whether input rx takes the frames of rule entry e of table t: a fanout ring takes every rule's
+ * but the merge legs; a merge ring the legs of its modes' merges. */
+static inline int mcr__ring_takes(const struct mcr_rx *rx, const struct table *t,
+				  const struct mcr_rule_entry *e)
+{
+	if (!(e->flags & MCR_RULE_MERGE))
+		return !rx->merge_modes;
+	const struct mcr_merge *m = e->merge < t->n_merges ? t->merges[e->merge] : NULL;
+	return m && (rx->merge_modes >> m->e.mode & 1);
+}
+
 struct mcr_worker {
 	struct io_uring ring;
 	struct mcr_rx in[MCR_MAX_INPUTS];

@@ -30,8 +30,9 @@ static int walk(int mode, uint32_t size)
 	int slot = mcr_worker_input_add(w, lo, -1);
 	CHECK(slot >= 0, "input on lo: %d", slot);
 	CHECK(mcr_worker_rx_mode_set(w, mode) == -EBUSY, "rx mode set after an input");
-	uint32_t bytes = 0, fsize = 0;
-	mcr_worker_input_info(w, slot, &bytes, &fsize);
+	uint32_t bytes = 0, fsize = 0, bsize = 0;
+	mcr_worker_input_info(w, slot, &bytes, &fsize, &bsize);
+	CHECK((bsize != 0) == (mode == MCR_RX_BLOCKS), "blocks of %u bytes", bsize);
 	/* A block of 128 KiB holds two datagrams of 60,000 bytes. */
 	uint32_t frames = fsize ? bytes / fsize * (mode == MCR_RX_BLOCKS ? 2 : 1) : 0;
 	CHECK(frames > 0 && frames < 256, "ring of %u frames: not smaller than the batch", frames);

@@ -70,10 +70,10 @@ int main(void)
 		return 77;
 	}
 	CHECK(slot >= 0, "input on lo: %d", slot);
-	uint32_t bytes = 0, fsize = 0;
-	CHECK(mcr_worker_input_info(w, slot, &bytes, &fsize) == 0 && bytes >= (1u << 20) &&
-		      fsize >= 2048,
-	      "ring %u frame %u", bytes, fsize);
+	uint32_t bytes = 0, fsize = 0, bsize = 1;
+	CHECK(mcr_worker_input_info(w, slot, &bytes, &fsize, &bsize) == 0 && bytes >= (1u << 20) &&
+		      fsize >= 2048 && bsize == 0,
+	      "ring %u frame %u block %u", bytes, fsize, bsize);
 	CHECK(mcr_worker_input_add(w, 999999, -1) < 0, "ring on a missing interface");
 
 	/* A receiver on 127.0.0.1; the rule maps 127.0.0.1:P1 -> 127.0.0.1:P2. */

@@ -94,6 +94,8 @@ export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
 export const FANOUT_NEW = 0x10000;
 /** mcr_worker_input_add's fanout id for a ring of the worker's own that reads its merge legs (MCR_INPUT_MERGE). */
 export const INPUT_MERGE = 0x20000;
+/** With INPUT_MERGE: the legs of one merge mode only (MCR_INPUT_MERGE_RTP: on a ring of the worker's ingress mode; MCR_INPUT_MERGE_FAILOVER: on a ring of frames). */
+export const INPUT_MERGE_MODE = { rtp: 0x40000, failover: 0x80000 } as const;
 
 /** After the worker-wide counters (MCR_COUNTERS_LEN): rule slots x these, then output slots x these. */
 export const RULE_COUNTER = { PACKETS: 0, BYTES: 1, COUNT: 2 } as const;

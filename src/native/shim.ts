@@ -33,7 +33,7 @@ const symbols = {
   mcr_worker_free: { args: [P], returns: V },
   mcr_worker_input_add: { args: [P, i32, i32], returns: i32 },
   mcr_worker_input_remove: { args: [P, i32], returns: i32 },
-  mcr_worker_input_info: { args: [P, i32, P, P], returns: i32 },
+  mcr_worker_input_info: { args: [P, i32, P, P, P], returns: i32 },
   mcr_worker_input_fanout: { args: [P, i32], returns: i32 },
   mcr_worker_rules_set: { args: [P, P, u32, P, u32], returns: i32 },
   mcr_worker_output_errors: { args: [P, P, u32], returns: i32 },
@@ -234,7 +234,8 @@ export interface DataPlane {
   /** The fanout group id the input's ring is in. */
   inputFanout(slot: number): number;
   removeInput(slot: number): void;
-  inputInfo(slot: number): { ringBytes: number; frameSize: number };
+  /** blockBytes: 0 for a ring of frames. */
+  inputInfo(slot: number): { ringBytes: number; frameSize: number; blockBytes: number };
   /**
    * rules: n x RULE_ENTRY.BYTES, outputs: n x OUTPUT_ENTRY.BYTES (./abi.ts; src/worker/table.ts).
    * Returns, for each output in table order, 0 or the errno it failed with: such an output alone
@@ -301,7 +302,7 @@ export function openDataPlane(opts: {
     if (r < 0) s.mcr_worker_free(w);
     check(r, "setting the merge counters");
   }
-  const info = new Uint32Array(2);
+  const info = new Uint32Array(3);
   const g = guard("the data plane");
   const empty = new Uint8Array(8);
   return {
@@ -319,8 +320,8 @@ export function openDataPlane(opts: {
     },
     inputInfo(slot) {
       g.live();
-      check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4)), "reading ring info");
-      return { ringBytes: info[0]!, frameSize: info[1]! };
+      check(s.mcr_worker_input_info(w, slot, ptr(info, 0), ptr(info, 4), ptr(info, 8)), "reading ring info");
+      return { ringBytes: info[0]!, frameSize: info[1]!, blockBytes: info[2]! };
     },
     setRules(rules, nRules, outputs, nOutputs) {
       g.live();

@@ -62,6 +62,8 @@ export type MergeSpec =
       revertAfterMs?: number;
     };
 
+export type MergeMode = MergeSpec["mode"];
+
 export const MERGE_WINDOW_MS = 50;
 export const DEFAULT_REVERT_AFTER_MS = 5000;
 

@@ -10,7 +10,7 @@ import {
   sharedMemory,
   ShimError,
 } from "../native/shim.ts";
-import { FANOUT_NEW, INPUT_MERGE } from "../native/abi.ts";
+import { FANOUT_NEW, INPUT_MERGE, INPUT_MERGE_MODE } from "../native/abi.ts";
 import { lookupInterface, ownAddresses, type InterfaceInfo } from "../net/interfaces.ts";
 import { log as rootLog } from "../log.ts";
 import {
@@ -28,7 +28,7 @@ import type { SlotMap } from "../types/counters.ts";
 import { encode, lineReader } from "./protocol.ts";
 import type { FailedOutput, FromWorker, InputState, ToWorker, WorkerArgs, WorkerPlace } from "../types/worker.ts";
 import { resolution, SlotAllocator, TableCompiler } from "./table.ts";
-import type { Rule } from "../types/rules.ts";
+import type { MergeMode, Rule } from "../types/rules.ts";
 import { openBuckets, type BucketRegion } from "./buckets.ts";
 import { address16, addressPort } from "../values/ipv6.ts";
 
@@ -125,9 +125,11 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
   // Every leg of a merge rule meets in one worker: worker `id % count` (docs/merge.md).
   let place: WorkerPlace = { index: 0, count: 1 };
   const owns = (ruleId: number) => ruleId % place.count === place.index;
-  // The rings of this worker's own that read its merge legs, by interface (not in any fanout
-  // group: the kernel picks a fanout member before that member's filter runs).
-  const mergeRings = new Map<string, { slot: number; ifindex: number }>();
+  // The rings of this worker's own that read its merge legs, by interface and merge mode (not in
+  // any fanout group: the kernel picks a fanout member before that member's filter runs). An
+  // rtp merge's ring is of the worker's ingress mode; a failover's a ring of frames, whose
+  // arrival order across rings it needs (docs/merge.md).
+  const mergeRings = new Map<string, { name: string; mode: MergeMode; slot: number; ifindex: number }>();
   // Failover switches seen, per merge rule, to log each one.
   let switchWatch: { ruleId: number; slot: number; seen: number }[] = [];
   let slots: SlotMap = { rules: {}, outputs: {} };
@@ -174,7 +176,10 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
           // Made here: a reopen (the interface re-created) joins it again, as the others do.
           if (groups && inp.fanoutId !== undefined) groups[inp.name] = inp.fanoutId;
           const ring = dp.inputInfo(inp.slot);
-          log.info(`${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames`);
+          const blocks = ring.blockBytes ? ` in blocks of ${ring.blockBytes / 1024} KiB` : "";
+          log.info(
+            `${inp.name}: ring of ${Math.floor(ring.ringBytes / 2 ** 20)} MiB, ${ring.frameSize}-byte frames${blocks}`,
+          );
           Object.assign(inp, { state: "up", error: undefined, errno: undefined });
           changed = true;
         } catch (e) {
@@ -195,24 +200,30 @@ export async function runWorker(args: WorkerArgs, host: WorkerHost = processHost
       ...(state === "up" && fanoutId !== undefined ? { fanoutId } : {}),
     }));
 
-  /** Opens a merge ring on each interface a merge leg of the table comes in on; closes the rest. */
-  const reconcileMergeRings = (wanted: Set<string>, errors: { ruleId: number; message: string }[]) => {
-    for (const [name, ring] of mergeRings) {
-      const info = wanted.has(name) ? lookupInterface(name) : undefined;
+  /** Opens a merge ring for each interface and mode of the table's merge legs; closes the rest. */
+  const reconcileMergeRings = (wanted: Map<string, Set<MergeMode>>, errors: { ruleId: number; message: string }[]) => {
+    for (const [key, ring] of mergeRings) {
+      const info = wanted.get(ring.name)?.has(ring.mode) ? lookupInterface(ring.name) : undefined;
       if (info?.ifindex === ring.ifindex) continue;
       dp.removeInput(ring.slot);
-      mergeRings.delete(name);
+      mergeRings.delete(key);
     }
-    for (const name of wanted) {
-      const info = lookupInterface(name);
-      if (mergeRings.has(name) || !info) continue;
-      try {
-        mergeRings.set(name, { slot: dp.addInput(info.ifindex, INPUT_MERGE), ifindex: info.ifindex });
-        log.info(`${name}: merge ring open`);
-      } catch (e) {
-        errors.push({ ruleId: 0, message: `merge ring on ${name}: ${(e as Error).message}` });
+    for (const [name, modes] of wanted)
+      for (const mode of modes) {
+        const key = `${name} ${mode}`;
+        const info = lookupInterface(name);
+        if (mergeRings.has(key) || !info) continue;
+        try {
+          const slot = dp.addInput(info.ifindex, INPUT_MERGE | INPUT_MERGE_MODE[mode]);
+          mergeRings.set(key, { name, mode, slot, ifindex: info.ifindex });
+          const { blockBytes } = dp.inputInfo(slot);
+          log.info(
+            `${name}: merge ring open (${mode}): ${blockBytes ? `blocks of ${blockBytes / 1024} KiB` : "frames"}`,
+          );
+        } catch (e) {
+          errors.push({ ruleId: 0, message: `merge ring on ${name} (${mode}): ${(e as Error).message}` });
+        }
       }
-    }
   };
 
   /** Logs each failover switch since the last look: one load per merge rule, once per poll. */

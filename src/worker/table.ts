@@ -1,7 +1,7 @@
 // Compiles the supervisor's rules into the flat tables the shim reads (struct mcr_rule_entry,
 // struct mcr_output_entry), and keeps each rule's and output's counter slot stable across
 // table changes, so counters follow a rule and not its position.
-import type { Rule } from "../types/rules.ts";
+import type { MergeMode, Rule } from "../types/rules.ts";
 import {
   MERGE_ENTRY as ME,
   MERGE_LEGS_MAX,
@@ -28,8 +28,9 @@ export interface CompiledTable {
   nMerges: number;
   /** Merge rule id -> its merge counter slot. */
   mergeSlots: Map<number, number>;
-  /** The interfaces the merge legs come in on: the worker reads them on rings of its own. */
-  mergeInterfaces: Set<string>;
+  /** The interfaces the merge legs come in on, with the modes of their merges: the worker reads
+   * them on rings of its own, one for each mode (an rtp merge's may be a ring of blocks). */
+  mergeInterfaces: Map<string, Set<MergeMode>>;
   /** Slots in use: rule id -> slot, `${ruleId}:${index}` -> slot. */
   ruleSlots: Map<number, number>;
   outputSlots: Map<string, number>;
@@ -103,7 +104,7 @@ export class TableCompiler {
     const mergeBuf = new Uint8Array(Math.max(1, nMergeRules) * ME.BYTES);
     const mv = new DataView(mergeBuf.buffer);
     let nMerges = 0;
-    const mergeInterfaces = new Set<string>();
+    const mergeInterfaces = new Map<string, Set<MergeMode>>();
     // Keys of the entries written: two legs (or a leg and a rule) on one key would make the
     // shim refuse the whole table.
     const keys = new Set<string>();
@@ -226,7 +227,10 @@ export class TableCompiler {
           mv.setUint32(at + ME.FAILOVER_MS, m.failoverAfterMs, true);
           mv.setUint32(at + ME.REVERT_MS, m.revertAfterMs ?? DEFAULT_REVERT_AFTER_MS, true);
         }
-        for (const l of legs) mergeInterfaces.add(l.interface);
+        for (const l of legs) {
+          const modes = mergeInterfaces.get(l.interface) ?? new Set<MergeMode>();
+          mergeInterfaces.set(l.interface, modes.add(m.mode));
+        }
         for (const e of entries) {
           const at = nRules * RE.BYTES;
           keys.add(e.key);

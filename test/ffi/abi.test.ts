@@ -44,6 +44,8 @@ function tsValue(name: string): number | undefined {
     MCR_FANOUT_NEW: abi.FANOUT_NEW,
     MCR_BUCKET_WORDS: abi.BUCKET_WORDS,
     MCR_INPUT_MERGE: abi.INPUT_MERGE,
+    MCR_INPUT_MERGE_RTP: abi.INPUT_MERGE_MODE.rtp,
+    MCR_INPUT_MERGE_FAILOVER: abi.INPUT_MERGE_MODE.failover,
     MCR_RULE_MERGE: abi.RULE_FLAG.MERGE,
     MCR_MERGE_LEGS_MAX: abi.MERGE_LEGS_MAX,
     MCR_MERGE_WINDOW_PACKETS_MAX: abi.MERGE_WINDOW_PACKETS_MAX,
@@ -120,7 +122,7 @@ describe("ABI", () => {
 
   test("every constant asserted in C has the same value in TypeScript", () => {
     const consts = [...assertsC.matchAll(/^IS\((\w+), (\d+)\);/gm)];
-    expect(consts.length).toBe(57 + 22 + 5 + 4);
+    expect(consts.length).toBe(59 + 22 + 5 + 4);
     for (const [, name, value] of consts) expect({ name, ts: tsValue(name!) }).toEqual({ name, ts: Number(value) });
     // And every index, value and bit abi.ts holds is one of them.
     const asserted = new Set(consts.map((c) => c[1]));

@@ -275,7 +275,7 @@ describeNetns("merge rules end to end (dist/mcr)", (labs) => {
     [1, 275, 0, "frames"],
     [2, 117, 0, "frames"],
     [1, 178, 65_000, "frames"],
-    [2, 117, 0, "blocks"], // the fanout rings of blocks, the merge rings of frames (docs/merge.md)
+    [2, 117, 0, "blocks"], // the fanout rings and the rtp merge's rings of blocks (docs/merge.md)
   ] as const)
     test(`rtp, ${workers} worker(s), --ingress ${ingress}, gen --legs 2 --loss 1% --seed ${seed} --rtp-seq ${seq0}: every sequence number on some leg once, in order; stats exact`, async () => {
       const lab = mergeLab(labs);

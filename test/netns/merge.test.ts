@@ -386,8 +386,8 @@ describeNetns(
       expect([m.out, m.lost, m.held]).toEqual([9, 1, 0]);
     }, 30000);
 
-    // --ingress blocks: a merge's rings stay rings of frames (blocks of the two legs, each handed
-    // over on its own timer, broke the arrival order, and the revert sent a packet twice).
+    // --ingress blocks: a failover's rings stay rings of frames (blocks of the two legs, each
+    // handed over on its own timer, broke the arrival order, and the revert sent a packet twice).
     for (const [n, ingress] of [
       [1, "frames"],
       [2, "frames"],

@@ -50,7 +50,10 @@ describe("merge tables", () => {
     expect(m.getUint8(ME.N_LEGS)).toBe(2);
     expect(m.getUint32(ME.WINDOW_MS, true)).toBe(50);
     expect(m.getUint32(ME.COUNTER_SLOT, true)).toBe(t.mergeSlots.get(3)!);
-    expect([...t.mergeInterfaces].sort()).toEqual(["eth0", "eth1"]);
+    expect([...t.mergeInterfaces].map(([name, modes]) => [name, [...modes]]).sort()).toEqual([
+      ["eth0", ["rtp"]],
+      ["eth1", ["rtp"]],
+    ]);
   });
 
   test("a worker that does not own the merge rule leaves it out", () => {

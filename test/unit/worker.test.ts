@@ -32,7 +32,7 @@ class FakeDataPlane implements DataPlane {
     this.calls.push({ op: "removeInput", slot });
   }
   inputInfo() {
-    return { ringBytes: 4 << 20, frameSize: 2048 };
+    return { ringBytes: 4 << 20, frameSize: 2048, blockBytes: 0 };
   }
   /** The mode set, and how many polls ran before it was. */
   pollMode?: { mode: PollMode; pollsBefore: number };
