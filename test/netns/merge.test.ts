@@ -362,6 +362,43 @@ describeNetns(
         );
       }, 30000);
 
+    test("--ingress blocks: the rule turned from rtp to failover and back moves its legs between a ring of blocks and one of frames; every packet goes once", async () => {
+      const lab = mergeLab(labs);
+      const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"], ["--ingress", "blocks"]);
+      await w.ready();
+      const failover: Rule["merge"] = {
+        mode: "failover",
+        legs: [{ interface: LEG_B.interface, group: LEG_B.group, port: LEG_B.port }],
+        failoverAfterMs: 100,
+      };
+      // Each phase: sequence numbers on both legs, after the table of that phase is in.
+      const phases: [Rule["merge"], string, number][] = [
+        // One leg on each interface: blocks of the usual 32 KiB.
+        [RTP_MERGE, "rtp): blocks of 32 KiB", 0],
+        [failover, "failover): frames", 100],
+        [RTP_MERGE, "rtp): blocks of 32 KiB", 200],
+      ];
+      const got: string[] = [];
+      for (const [merge, ring, from] of phases) {
+        expect((await w.setRules([rule(merge)])).errors).toEqual([]);
+        const seqs = Array.from({ length: 100 }, (_, i) => from + i);
+        const rx = receiveInSink(lab, { group: OUT.group, port: OUT.port, count: seqs.length, idleMs: 1500 });
+        await rx.listening;
+        send(
+          lab,
+          seqs.flatMap((q) => [`0 ${frameOn(LEG_A, rtp(q))}`, `1 ${frameOn(LEG_B, rtp(q))}`, "w 1"]),
+        );
+        got.push(...(await rx.result).payloads);
+        for (const name of ["veth1", "veth5"]) expect(w.stderr).toContain(`${name}: merge ring open (${ring}`);
+      }
+      expect(got).toEqual(Array.from({ length: 300 }, (_, q) => toHex(rtp(q))));
+      // Each change closed the ring the rule left and opened the one it came to.
+      const opened = (what: string) => w.stderr.split(`veth1: merge ring open (${what}`).length - 1;
+      expect([opened("rtp"), opened("failover")]).toEqual([2, 1]);
+      const c = await w.stats();
+      expect([c.rxForeign, c.drops.no_rule, c.ringDrops]).toEqual([0, 0, 0]);
+    }, 60000);
+
     test("a merge whose settings change sends what it held first, in order", async () => {
       const lab = mergeLab(labs);
       const w = new WorkerDriver(lab, "relay", ["veth1", "veth5"]);
