@@ -46,9 +46,9 @@ struct mcr_rx {
 	uint8_t blocks; /* MCR_RX_BLOCKS */
 	int fanout_id; /* the fanout group it joined, -1: none */
 	uint8_t ip_only; /* the interface has no link header: frames start at IP (mcr__ip_only) */
-	/* A merge ring (MCR_INPUT_MERGE): it takes the legs of the table's merges of these modes
-	 * (bit MCR_MERGE_RTP, bit MCR_MERGE_FAILOVER), and nothing else. 0: a fanout ring. */
-	uint8_t merge_modes;
+	/* A merge ring (MCR_INPUT_MERGE): it takes the legs of the table's merges of this mode
+	 * (enum mcr_merge_mode), and nothing else. 0: a fanout ring. */
+	uint8_t merge_mode;
 };
 
 /* A received frame, whichever ring version wrote it. */

@@ -221,9 +221,9 @@ void mcr_worker_free(struct mcr_worker *w);
  * table's merge legs (MCR_RULE_MERGE) on ifindex and nothing else: every leg of a merge must
  * meet in one worker, and the kernel picks a fanout member before that member's filter runs. */
 #define MCR_INPUT_MERGE 0x20000
-/* With MCR_INPUT_MERGE: the legs of rtp merges only, on a ring of the worker's receive mode
- * (mcr_worker_rx_mode_set); or those of failover merges only, on a ring of frames. Without
- * either, every merge leg, on a ring of frames. */
+/* With MCR_INPUT_MERGE, exactly one of these (else -EINVAL): the legs of rtp merges, on a ring of
+ * the worker's receive mode (mcr_worker_rx_mode_set); or those of failover merges, on a ring of
+ * frames. */
 #define MCR_INPUT_MERGE_RTP 0x40000
 #define MCR_INPUT_MERGE_FAILOVER 0x80000
 int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id);

@@ -763,7 +763,7 @@ static int rx_merge_batch(struct mcr_worker *w, int batch_max)
 	struct mcr_rx_frame v[MCR_MAX_INPUTS];
 	int ready[MCR_MAX_INPUTS], nr = 0, n = 0;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0 && w->in[i].merge_modes) {
+		if (w->in[i].fd >= 0 && w->in[i].merge_mode) {
 			r[nr] = &w->in[i];
 			ready[nr] = mcr__rx_peek(r[nr], &v[nr]);
 			nr++;
@@ -791,7 +791,7 @@ static int process_ready(struct mcr_worker *w, int batch_max)
 	int total = 0;
 	w->batch_ns = now_ns(); /* one clock read a round, whatever the frames */
 	for (int i = 0; i < MCR_MAX_INPUTS; i++)
-		if (w->in[i].fd >= 0 && !w->in[i].merge_modes)
+		if (w->in[i].fd >= 0 && !w->in[i].merge_mode)
 			total += rx_batch(w, &w->in[i], batch_max);
 	total += rx_merge_batch(w, batch_max);
 	/* After the rings: a copy already waiting in another leg's ring fills its hole before the

@@ -64,14 +64,14 @@ struct table {
 };
 
 /* Whether input rx takes the frames of rule entry e of table t: a fanout ring takes every rule's
- * but the merge legs; a merge ring the legs of its modes' merges. */
+ * but the merge legs; a merge ring the legs of its mode's merges. */
 static inline int mcr__ring_takes(const struct mcr_rx *rx, const struct table *t,
 				  const struct mcr_rule_entry *e)
 {
 	if (!(e->flags & MCR_RULE_MERGE))
-		return !rx->merge_modes;
+		return !rx->merge_mode;
 	const struct mcr_merge *m = e->merge < t->n_merges ? t->merges[e->merge] : NULL;
-	return m && (rx->merge_modes >> m->e.mode & 1);
+	return m && m->e.mode == rx->merge_mode;
 }
 
 struct mcr_worker {

@@ -72,8 +72,8 @@ MCR_API void mcr_worker_free(struct mcr_worker *w)
 	free(w);
 }
 
-/* The most legs of one merge of these modes that come in on ifindex in table t (at least 1). */
-static int legs_on(const struct table *t, int ifindex, int modes)
+/* The most legs of one merge of this mode that come in on ifindex in table t (at least 1). */
+static int legs_on(const struct table *t, int ifindex, int mode)
 {
 	int most = 1;
 	uint8_t *n = t && t->n_merges ? calloc(t->n_merges, 1) : NULL;
@@ -81,7 +81,7 @@ static int legs_on(const struct table *t, int ifindex, int modes)
 		const struct mcr_rule_entry *e = &t->rules[i];
 		if (!(e->flags & MCR_RULE_MERGE) || e->in_ifindex != (uint32_t)ifindex ||
 		    e->merge >= t->n_merges || !t->merges[e->merge] ||
-		    !(modes >> t->merges[e->merge]->e.mode & 1))
+		    t->merges[e->merge]->e.mode != mode)
 			continue;
 		if (++n[e->merge] > most)
 			most = n[e->merge];
@@ -90,52 +90,44 @@ static int legs_on(const struct table *t, int ifindex, int modes)
 	return most;
 }
 
-/* The merge modes whose legs an input with this fanout_id takes (0: a fanout ring), -EINVAL. */
-static int merge_modes(int fanout_id)
+/* The merge mode (enum mcr_merge_mode) whose legs an input with this fanout_id takes (0: a fanout
+ * ring); -EINVAL for a merge ring that names no mode, or both. */
+static int merge_mode_of(int fanout_id)
 {
-	int rtp = 1 << MCR_MERGE_RTP, failover = 1 << MCR_MERGE_FAILOVER;
+	int flags =
+		fanout_id < 0 ? 0 : fanout_id & (MCR_INPUT_MERGE_RTP | MCR_INPUT_MERGE_FAILOVER);
 	if (fanout_id < 0 || !(fanout_id & MCR_INPUT_MERGE))
-		return fanout_id >= 0 && (fanout_id &
-					  (MCR_INPUT_MERGE_RTP | MCR_INPUT_MERGE_FAILOVER))
-			       ? -EINVAL
-			       : 0;
-	switch (fanout_id & (MCR_INPUT_MERGE_RTP | MCR_INPUT_MERGE_FAILOVER)) {
-	case 0:
-		return rtp | failover;
-	case MCR_INPUT_MERGE_RTP:
-		return rtp;
-	case MCR_INPUT_MERGE_FAILOVER:
-		return failover;
-	default:
-		return -EINVAL;
-	}
+		return flags ? -EINVAL : 0;
+	return flags == MCR_INPUT_MERGE_RTP	   ? MCR_MERGE_RTP
+	       : flags == MCR_INPUT_MERGE_FAILOVER ? MCR_MERGE_FAILOVER
+						   : -EINVAL;
 }
 
 MCR_API int mcr_worker_input_add(struct mcr_worker *w, int ifindex, int fanout_id)
 {
+	int mode = merge_mode_of(fanout_id);
+	if (mode < 0)
+		return mode;
 	for (int i = 0; i < MCR_MAX_INPUTS; i++) {
 		if (w->in[i].fd >= 0)
 			continue;
-		int modes = merge_modes(fanout_id);
-		if (modes < 0)
-			return modes;
 		/* A failover's ring is a ring of frames in either mode: failover takes its legs'
 		 * frames in the order they arrived across the rings (rx_merge_batch), and rings of
 		 * blocks hand theirs over each on its own timer, a leg's block up to a timer's span
 		 * after another's (a revert then sent a packet twice). An rtp merge orders by
 		 * sequence number, whatever the order it reads its legs in. */
-		int blocks = w->rx_mode == MCR_RX_BLOCKS && (modes & ~(1 << MCR_MERGE_RTP)) == 0;
+		int blocks = w->rx_mode == MCR_RX_BLOCKS && mode != MCR_MERGE_FAILOVER;
 		/* A ring that reads k legs of one merge gets blocks k times as large: it hands one
 		 * over, and wakes the worker, as often for each packet sent as a fanout ring does
 		 * (half as often: its merge cost 1.22x a plain rule's CPU per packet, 1.08x with
 		 * these; bench/README.md). */
-		if (blocks && modes)
-			blocks = legs_on(w->table, ifindex, modes);
-		int err = mcr__rx_open(&w->in[i], ifindex, modes ? -1 : fanout_id, w->ring_bytes,
+		if (blocks && mode)
+			blocks = legs_on(w->table, ifindex, mode);
+		int err = mcr__rx_open(&w->in[i], ifindex, mode ? -1 : fanout_id, w->ring_bytes,
 				       blocks);
 		if (err < 0)
 			return err;
-		w->in[i].merge_modes = (uint8_t)modes;
+		w->in[i].merge_mode = (uint8_t)mode;
 		/* The ring opened taking nothing, and is in its fanout group: now the table's frames. */
 		err = mcr__table_filter(&w->in[i], w->table, NULL);
 		if (err < 0) {

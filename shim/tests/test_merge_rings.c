@@ -94,6 +94,8 @@ int main(void)
 	b = ring_blocks(w, lo, MCR_INPUT_MERGE | MCR_INPUT_MERGE_RTP | MCR_INPUT_MERGE_FAILOVER,
 			&bad);
 	CHECK(b == -EINVAL, "both modes' flags: %ld", (long)b);
+	b = ring_blocks(w, lo, MCR_INPUT_MERGE, &bad);
+	CHECK(b == -EINVAL, "a merge ring of no mode: %ld", (long)b);
 	b = ring_blocks(w, lo, MCR_INPUT_MERGE_RTP, &bad);
 	CHECK(b == -EINVAL, "a mode without MCR_INPUT_MERGE: %ld", (long)b);
 

@@ -92,7 +92,7 @@ export const N_COUNTERS = COUNTER.DROPS + DROP_REASONS.length;
 
 /** mcr_worker_input_add's fanout id for a new group with an id the kernel picks (MCR_FANOUT_NEW). */
 export const FANOUT_NEW = 0x10000;
-/** mcr_worker_input_add's fanout id for a ring of the worker's own that reads its merge legs (MCR_INPUT_MERGE). */
+/** mcr_worker_input_add's fanout id for a ring of the worker's own that reads its merge legs (MCR_INPUT_MERGE), with one INPUT_MERGE_MODE. */
 export const INPUT_MERGE = 0x20000;
 /** With INPUT_MERGE: the legs of one merge mode only (MCR_INPUT_MERGE_RTP: on a ring of the worker's ingress mode; MCR_INPUT_MERGE_FAILOVER: on a ring of frames). */
 export const INPUT_MERGE_MODE = { rtp: 0x40000, failover: 0x80000 } as const;
